@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Installs and starts what strata's tests and examples need on a Debian machine:
+# a Docker engine, a local registry (plain and with htpasswd auth), busybox-static
+# and debootstrap for making base images, and Podman's Docker-compatible service.
+#
+# Idempotent: anything already installed or running is left as it is.
+# Environment it exports for the tests is written to $STRATA_ENV_FILE
+# (default: target/strata-test-env) so later commands can source it.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+state="${STRATA_SERVICES_DIR:-$here/target/services}"
+mkdir -p "$state"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
+dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
+command -v podman >/dev/null || need_pkgs+=(podman)
+command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
+command -v curl >/dev/null || need_pkgs+=(curl)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing: ${need_pkgs[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >"$state/apt.log" 2>&1 \
+    || { tail -20 "$state/apt.log" >&2; exit 1; }
+fi
+
+wait_for() { # wait_for SECONDS CMD...
+  local t=$1; shift
+  for _ in $(seq 1 $((t * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+
+# --- Docker engine -----------------------------------------------------------
+docker_ok() { curl -fs --unix-socket /var/run/docker.sock http://localhost/_ping; }
+if ! docker_ok; then
+  log "starting dockerd (log: $state/dockerd.log)"
+  nohup dockerd >"$state/dockerd.log" 2>&1 &
+  wait_for 60 docker_ok || { tail -30 "$state/dockerd.log" >&2; log "dockerd did not start"; exit 1; }
+fi
+
+# --- Registries ----------------------------------------------------------------
+start_registry() { # start_registry NAME PORT [htpasswd-file]
+  local name=$1 port=$2 auth=${3:-}
+  local dir="$state/registry-$name"
+  if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then return 0; fi
+  mkdir -p "$dir/data"
+  {
+    echo "version: 0.1"
+    echo "log: { level: warn }"
+    echo "storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }"
+    echo "http: { addr: 127.0.0.1:$port }"
+    if [ -n "$auth" ]; then
+      echo "auth: { htpasswd: { realm: strata-test, path: $auth } }"
+    fi
+  } >"$dir/config.yml"
+  log "starting registry $name on 127.0.0.1:$port"
+  nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$port/v2/" || { tail -20 "$dir/registry.log" >&2; exit 1; }
+}
+start_registry plain 5000
+htp="$state/htpasswd"
+[ -f "$htp" ] || htpasswd -Bbn strata "${STRATA_TEST_REGISTRY_PASSWORD:-s3cret-test-pass}" >"$htp"
+start_registry auth 5001 "$htp"
+
+# --- Podman's Docker-compatible service -----------------------------------------
+podman_sock="$state/podman.sock"
+podman_ok() { curl -fs --unix-socket "$podman_sock" http://localhost/_ping; }
+if ! podman_ok; then
+  log "starting podman system service (socket: $podman_sock)"
+  rm -f "$podman_sock"
+  nohup podman system service --time=0 "unix://$podman_sock" >"$state/podman.log" 2>&1 &
+  wait_for 30 podman_ok || { tail -20 "$state/podman.log" >&2; log "podman service did not start (podman tests will fail)"; }
+fi
+
+env_file="${STRATA_ENV_FILE:-$here/target/strata-test-env}"
+cat >"$env_file" <<ENV
+export STRATA_TEST_REGISTRY=127.0.0.1:5000
+export STRATA_TEST_AUTH_REGISTRY=127.0.0.1:5001
+export STRATA_TEST_REGISTRY_USER=strata
+export STRATA_TEST_REGISTRY_PASSWORD=${STRATA_TEST_REGISTRY_PASSWORD:-s3cret-test-pass}
+export STRATA_TEST_PODMAN_HOST=unix://$podman_sock
+ENV
+log "ready: docker engine, registries on 127.0.0.1:5000 (open) and :5001 (htpasswd), podman at $podman_sock"

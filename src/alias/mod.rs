@@ -1,0 +1,1 @@
+//! Alias rules: tag templates evaluated over every image; the newest wins.

@@ -1,0 +1,1 @@
+//! Downloading, verifying and caching files that go into build contexts.

@@ -1,0 +1,1 @@
+//! Reading and validating what the user wrote.

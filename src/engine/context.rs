@@ -1,0 +1,1 @@
+//! The tar build context: a folder filtered by `.dockerignore`, plus extra files.

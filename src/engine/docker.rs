@@ -1,0 +1,1 @@
+//! [`Engine`](super::Engine) over the Docker Engine API with bollard.

@@ -1,0 +1,1 @@
+//! Docker's `.dockerignore` rules, on globset.

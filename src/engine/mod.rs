@@ -1,0 +1,117 @@
+//! The container engine, seen through one narrow trait.
+//!
+//! The executor never talks to Docker directly: it calls [`Engine`], which
+//! [`docker::DockerEngine`] implements over the Docker Engine API (and Podman's
+//! compatible service). Unit tests of scheduling may use a fake; integration
+//! tests use the real engine.
+
+pub mod context;
+pub mod docker;
+pub mod dockerignore;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::secret::Credentials;
+
+/// An image ID as the engine reports it, such as `sha256:4f2a…`.
+pub type ImageId = String;
+
+/// Receives build and push output, a line at a time, as it arrives.
+pub type LogSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// What the engine says about itself.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    /// Product and version, such as `Docker Engine 20.10.24` or `Podman Engine 4.3.1`.
+    pub version: String,
+    /// The API version strata negotiated.
+    pub api_version: String,
+    /// Where strata reached it, such as `unix:///var/run/docker.sock`.
+    pub endpoint: String,
+}
+
+/// How to make a build context.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// Folder whose files go into the context, filtered by its `.dockerignore`.
+    pub dir: PathBuf,
+    /// The Dockerfile to build.
+    pub dockerfile: Dockerfile,
+    /// Extra files added to the context: (name inside the context, file on the host).
+    /// Used for artifacts downloaded on the host; the user's tree is never written.
+    pub extra_files: Vec<(String, PathBuf)>,
+}
+
+/// Which Dockerfile a build uses.
+#[derive(Debug, Clone)]
+pub enum Dockerfile {
+    /// A file inside the context folder, by relative path.
+    Path(String),
+    /// Text given in memory; it replaces any `Dockerfile` in the folder inside
+    /// the context only. Tests use this: `FROM <image id>` + the test's Dockerfile.
+    Inline(String),
+}
+
+/// One build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub context: BuildContext,
+    /// Tag to give the result, if any.
+    pub tag: Option<String>,
+    pub build_args: std::collections::BTreeMap<String, String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Why an engine call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine could not be reached at all.
+    #[error("cannot reach the container engine at {endpoint}: {message}")]
+    Unreachable { endpoint: String, message: String },
+    /// A Dockerfile step failed; the message is the engine's.
+    #[error("build failed: {0}")]
+    BuildFailed(String),
+    /// The build context could not be assembled (unreadable file, bad .dockerignore).
+    #[error("build context {path}: {message}")]
+    Context { path: PathBuf, message: String },
+    /// Pushing to a registry failed.
+    #[error("push of {reference} failed: {message}")]
+    PushFailed { reference: String, message: String },
+    /// Anything else the engine answered with an error.
+    #[error("{0}")]
+    Api(String),
+}
+
+/// The operations strata needs from a container engine.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Checks the engine answers; returns what it is.
+    async fn info(&self) -> Result<EngineInfo, EngineError>;
+
+    /// Builds an image without pulling its base (base images must be local).
+    /// Streams output to `log` and returns the new image's ID.
+    async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError>;
+
+    /// The ID of the image a reference names locally, or `None`.
+    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError>;
+
+    /// Points `reference` (`repo:tag`) at the image `id`.
+    async fn tag(&self, id: &str, reference: &str) -> Result<(), EngineError>;
+
+    /// Pushes `reference` (`repo:tag`) to its registry.
+    async fn push(
+        &self,
+        reference: &str,
+        credentials: Option<&Credentials>,
+        log: LogSink<'_>,
+    ) -> Result<(), EngineError>;
+
+    /// Creates an image from a root filesystem tarball (the engine's import
+    /// call). Used to make base images where nothing can be pulled.
+    async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError>;
+
+    /// Removes a tag or image; missing is not an error.
+    async fn remove(&self, reference: &str) -> Result<(), EngineError>;
+}

@@ -1,0 +1,117 @@
+//! What happened during a run, as a stream of plain values.
+//!
+//! The executor emits [`Event`]s; reporters only listen. [`record::RunRecord`]
+//! folds the stream into one value that the file reporters render.
+
+pub mod record;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Which command a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    Test,
+    Push,
+}
+
+/// One step of one image's pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Step {
+    Build,
+    /// Test number `index` (1-based), from folder `path`.
+    Test { index: usize, path: PathBuf },
+    /// Pushing the image itself under its own name.
+    Push,
+}
+
+/// How a step (or attempt) ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    Failed { message: String },
+    /// Not attempted; `reason` says why (a parent failed, a test result is missing…).
+    Skipped { reason: String },
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        matches!(self, Outcome::Passed)
+    }
+}
+
+/// Something that happened. Emitted in order per image; images interleave.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        command: Command,
+        images: usize,
+        tests: usize,
+        engine: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    StepStarted {
+        image: String,
+        step: Step,
+        attempt: u32,
+    },
+    /// A line of build, test or push output.
+    Log {
+        image: String,
+        step: Step,
+        line: String,
+    },
+    StepFinished {
+        image: String,
+        step: Step,
+        attempt: u32,
+        outcome: Outcome,
+        /// The whole output of this attempt.
+        log: String,
+        #[serde(with = "duration_secs")]
+        duration: Duration,
+        /// The image ID built (for builds and tests).
+        image_id: Option<String>,
+        /// The registry digest (for pushes).
+        digest: Option<String>,
+    },
+    /// An image was not attempted at all.
+    ImageSkipped {
+        image: String,
+        reason: String,
+    },
+    /// An alias now points at `image` (locally after `test`, in the registry after `push`).
+    AliasApplied {
+        tag: String,
+        image: String,
+        image_id: Option<String>,
+        digest: Option<String>,
+    },
+    /// An alias was not moved, and why.
+    AliasWithheld {
+        tag: String,
+        reason: String,
+    },
+    RunFinished {
+        #[serde(with = "duration_secs")]
+        duration: Duration,
+    },
+}
+
+/// Anything that wants to hear events: reporters, the recorder, tests.
+pub trait Listener: Send {
+    fn on_event(&mut self, event: &Event);
+}
+
+mod duration_secs {
+    use serde::Serializer;
+    pub fn serialize<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+    }
+}

@@ -1,0 +1,272 @@
+//! Folds an event stream into a [`RunRecord`]: the one value file reports render.
+//!
+//! Reporters for Markdown, JSON, JUnit and HTML all render a finished record,
+//! so they agree with each other by construction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Command, Event, Listener, Outcome, Step};
+
+/// Everything a run did, per image, in the order images first appeared.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunRecord {
+    pub command: Option<Command>,
+    pub engine: String,
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    pub images: Vec<ImageRecord>,
+    pub aliases: Vec<AliasRecord>,
+}
+
+/// One image's build, tests and push.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageRecord {
+    pub name: String,
+    pub image_id: Option<String>,
+    pub digest: Option<String>,
+    /// Steps in the order they ran: build, tests, push.
+    pub steps: Vec<StepRecord>,
+    /// Set when the image was not attempted at all.
+    pub skipped: Option<String>,
+}
+
+/// One step, after its last attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub step: Step,
+    pub outcome: Outcome,
+    /// The attempt that produced `outcome` (1 = first try).
+    pub attempts: u32,
+    /// Output of the last attempt.
+    pub log: String,
+    /// Output of earlier, failed attempts, oldest first.
+    pub earlier_logs: Vec<String>,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    pub image_id: Option<String>,
+}
+
+/// Where an alias ended up.
+#[derive(Debug, Clone, Serialize)]
+pub struct AliasRecord {
+    pub tag: String,
+    /// The image it points at, when applied.
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    /// Why it was withheld, when not applied.
+    pub withheld: Option<String>,
+}
+
+impl ImageRecord {
+    /// The build step, if it ran.
+    pub fn build(&self) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == Step::Build)
+    }
+    /// The test steps, in order.
+    pub fn tests(&self) -> impl Iterator<Item = &StepRecord> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.step, Step::Test { .. }))
+    }
+    /// The push step, if it ran.
+    pub fn push(&self) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == Step::Push)
+    }
+    /// True when the image was attempted and every step it ran passed.
+    pub fn passed(&self) -> bool {
+        self.skipped.is_none() && !self.steps.is_empty() && self.steps.iter().all(|s| s.outcome.passed())
+    }
+}
+
+impl RunRecord {
+    /// True when every image passed and no alias was withheld.
+    pub fn passed(&self) -> bool {
+        self.images.iter().all(ImageRecord::passed) && self.aliases.iter().all(|a| a.withheld.is_none())
+    }
+
+    /// (passed, failed, skipped) over steps of every image; skipped images count once.
+    pub fn step_counts(&self) -> (usize, usize, usize) {
+        let (mut p, mut f, mut s) = (0, 0, 0);
+        for img in &self.images {
+            if img.skipped.is_some() {
+                s += 1;
+            }
+            for st in &img.steps {
+                match st.outcome {
+                    Outcome::Passed => p += 1,
+                    Outcome::Failed { .. } => f += 1,
+                    Outcome::Skipped { .. } => s += 1,
+                }
+            }
+        }
+        (p, f, s)
+    }
+
+    fn image_mut(&mut self, name: &str) -> &mut ImageRecord {
+        if let Some(i) = self.images.iter().position(|r| r.name == name) {
+            return &mut self.images[i];
+        }
+        self.images.push(ImageRecord {
+            name: name.to_owned(),
+            image_id: None,
+            digest: None,
+            steps: vec![],
+            skipped: None,
+        });
+        self.images.last_mut().expect("just pushed")
+    }
+}
+
+/// A [`Listener`] that builds a [`RunRecord`].
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub record: RunRecord,
+}
+
+impl Listener for Recorder {
+    fn on_event(&mut self, event: &Event) {
+        let rec = &mut self.record;
+        match event {
+            Event::RunStarted {
+                command, engine, at, ..
+            } => {
+                rec.command = Some(*command);
+                rec.engine = engine.clone();
+                rec.started_at = Some(*at);
+            }
+            Event::StepStarted { image, .. } => {
+                rec.image_mut(image);
+            }
+            Event::Log { .. } => {}
+            Event::StepFinished {
+                image,
+                step,
+                attempt,
+                outcome,
+                log,
+                duration,
+                image_id,
+                digest,
+            } => {
+                let img = rec.image_mut(image);
+                if *step == Step::Build && outcome.passed() {
+                    img.image_id = image_id.clone();
+                }
+                if digest.is_some() {
+                    img.digest = digest.clone();
+                }
+                match img.steps.iter_mut().find(|s| s.step == *step) {
+                    Some(s) => {
+                        let old = std::mem::take(&mut s.log);
+                        s.earlier_logs.push(old);
+                        s.outcome = outcome.clone();
+                        s.attempts = *attempt;
+                        s.log = log.clone();
+                        s.duration += *duration;
+                        s.image_id = image_id.clone();
+                    }
+                    None => img.steps.push(StepRecord {
+                        step: step.clone(),
+                        outcome: outcome.clone(),
+                        attempts: *attempt,
+                        log: log.clone(),
+                        earlier_logs: vec![],
+                        duration: *duration,
+                        image_id: image_id.clone(),
+                    }),
+                }
+            }
+            Event::ImageSkipped { image, reason } => {
+                rec.image_mut(image).skipped = Some(reason.clone());
+            }
+            Event::AliasApplied {
+                tag, image, digest, ..
+            } => {
+                rec.aliases.retain(|a| a.tag != *tag);
+                rec.aliases.push(AliasRecord {
+                    tag: tag.clone(),
+                    image: Some(image.clone()),
+                    digest: digest.clone(),
+                    withheld: None,
+                });
+            }
+            Event::AliasWithheld { tag, reason } => {
+                rec.aliases.retain(|a| a.tag != *tag);
+                rec.aliases.push(AliasRecord {
+                    tag: tag.clone(),
+                    image: None,
+                    digest: None,
+                    withheld: Some(reason.clone()),
+                });
+            }
+            Event::RunFinished { duration } => rec.duration = *duration,
+        }
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(image: &str, step: Step, attempt: u32, outcome: Outcome) -> Event {
+        Event::StepFinished {
+            image: image.into(),
+            step,
+            attempt,
+            outcome,
+            log: format!("attempt {attempt}"),
+            duration: Duration::from_millis(10),
+            image_id: Some("sha256:1".into()),
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn retries_keep_earlier_logs_and_the_passing_attempt() {
+        let mut r = Recorder::default();
+        let fail = Outcome::Failed {
+            message: "x".into(),
+        };
+        r.on_event(&finished("a:1", Step::Build, 1, fail));
+        r.on_event(&finished("a:1", Step::Build, 2, Outcome::Passed));
+        let img = &r.record.images[0];
+        let b = img.build().unwrap();
+        assert_eq!(b.attempts, 2);
+        assert_eq!(b.earlier_logs, vec!["attempt 1".to_string()]);
+        assert_eq!(b.log, "attempt 2");
+        assert!(img.passed());
+        assert_eq!(img.image_id.as_deref(), Some("sha256:1"));
+    }
+
+    #[test]
+    fn a_failed_test_or_skip_fails_the_run() {
+        let mut r = Recorder::default();
+        r.on_event(&finished("a:1", Step::Build, 1, Outcome::Passed));
+        let t = Step::Test {
+            index: 1,
+            path: "t".into(),
+        };
+        r.on_event(&finished(
+            "a:1",
+            t,
+            1,
+            Outcome::Failed {
+                message: "RUN false".into(),
+            },
+        ));
+        r.on_event(&Event::ImageSkipped {
+            image: "b:1".into(),
+            reason: "parent failed".into(),
+        });
+        assert!(!r.record.passed());
+        assert_eq!(r.record.step_counts(), (1, 1, 1));
+    }
+}

@@ -1,0 +1,1 @@
+//! The executor: the only stage with side effects.

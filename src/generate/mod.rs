@@ -1,0 +1,1 @@
+//! Expanding a native matrix config into images and rendered files.

@@ -1,0 +1,37 @@
+//! strata: turns a matrix of Dockerfiles into tested, published container images.
+//!
+//! The data flows one way (see `ARCHITECTURE.md`):
+//!
+//! ```text
+//! config (+ feed, templates) ──► plan ──► exec ──► events ──► report
+//!                                         │
+//!                                  engine, registry
+//! ```
+//!
+//! * [`config`] reads a Dante `inventory.yml` or strata's native matrix file and
+//!   validates it before anything runs.
+//! * [`feed`], [`alias`], [`generate`] expand a native matrix: release feed,
+//!   version selection, alias rules and Dockerfile templates.
+//! * [`plan`] is a pure value: images in build order, their tests and aliases,
+//!   what was excluded and why. It can be printed without an engine.
+//! * [`exec`] is the only stage with side effects. It talks to the world through
+//!   the [`engine::Engine`] and [`registry::Registry`] traits and emits [`events`].
+//! * [`report`] only listens to events and renders them.
+//! * [`state`] records what was tested and pushed between `strata test` and
+//!   `strata push`.
+
+pub mod alias;
+pub mod artifact;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod feed;
+pub mod generate;
+pub mod plan;
+pub mod registry;
+pub mod report;
+pub mod secret;
+pub mod state;

@@ -1,0 +1,170 @@
+//! The plan: a pure value saying what a run will do.
+//!
+//! A plan is computed from the config alone (no engine, no network beyond the
+//! release feed) and is what `--dry-run` and `strata plan` print. The executor
+//! reads it and never changes it.
+
+pub mod order;
+pub mod print;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Everything a run will build, test, tag and push, in order.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Plan {
+    /// The config file the plan was computed from.
+    pub source: PathBuf,
+    /// Images in build order: an image's parent always comes before it.
+    pub images: Vec<ImagePlan>,
+    /// Moving tags, sorted by tag. Each lists the images that may carry it,
+    /// preferred first; the first one that passed its tests gets it.
+    pub aliases: Vec<AliasPlan>,
+    /// Matrix cells left out, and why.
+    pub excluded: Vec<Excluded>,
+    /// Files the plan needs on disk before it runs (rendered Dockerfiles and
+    /// tests). `strata generate` writes exactly these; empty for a Dante inventory.
+    pub files: Vec<GeneratedFile>,
+}
+
+/// One image to build.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImagePlan {
+    /// Full image reference the image is tagged with, such as `acme/app:server`.
+    pub name: String,
+    /// The build context folder.
+    pub context: PathBuf,
+    /// The Dockerfile's path relative to `context`; usually `Dockerfile`.
+    pub dockerfile: String,
+    /// The name of another image of this plan that this one is built `FROM`.
+    pub parent: Option<String>,
+    /// Tests to build on top of this image, in order.
+    pub tests: Vec<TestPlan>,
+    /// Build arguments passed to the engine.
+    pub build_args: BTreeMap<String, String>,
+    /// Files downloaded on the host and added to the build context.
+    pub artifacts: Vec<Artifact>,
+    /// Free-form facts about the image (os, version, variant) for reports.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One test of one image: a Dockerfile without `FROM` built on top of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TestPlan {
+    /// 1-based position among the image's tests.
+    pub index: usize,
+    /// The test folder (its Dockerfile, and files it copies).
+    pub path: PathBuf,
+    /// The tag a passing test image gets: `<name>-test<N>`, as Dante did.
+    pub tag: String,
+}
+
+/// A moving tag and the images that may carry it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AliasPlan {
+    pub tag: String,
+    /// Image names, preferred first (for rules: newest version first).
+    pub candidates: Vec<String>,
+    /// The rule that produced this alias, if it came from a rule.
+    pub rule: Option<String>,
+}
+
+/// A matrix cell (or image) the plan leaves out.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Excluded {
+    /// What was left out, such as `bullseye × 23.1.0`.
+    pub what: String,
+    pub reason: String,
+}
+
+/// A file the plan renders (a Dockerfile or test from a template).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GeneratedFile {
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub content: String,
+}
+
+/// A file downloaded on the host and placed in an image's build context.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Artifact {
+    /// File name inside the build context.
+    pub file_name: String,
+    pub source: ArtifactSource,
+}
+
+/// Where an artifact comes from and how it is verified.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ArtifactSource {
+    /// An npm package's tarball, checked against the registry's `dist.integrity`.
+    Npm { package: String, version: String },
+    /// A URL, checked against a SHA-256 given inline or listed in a
+    /// `SHASUMS256.txt` at `shasums_url`.
+    Url {
+        url: String,
+        sha256: Option<String>,
+        shasums_url: Option<String>,
+    },
+}
+
+impl Plan {
+    /// The image called `name`, if the plan has it.
+    pub fn image(&self, name: &str) -> Option<&ImagePlan> {
+        self.images.iter().find(|i| i.name == name)
+    }
+
+    /// Number of tests over all images.
+    pub fn test_count(&self) -> usize {
+        self.images.iter().map(|i| i.tests.len()).sum()
+    }
+
+    /// The aliases `image` is first in line for (what it gets if it passes).
+    pub fn aliases_of<'a>(&'a self, image: &'a str) -> impl Iterator<Item = &'a AliasPlan> + 'a {
+        self.aliases
+            .iter()
+            .filter(move |a| a.candidates.first().map(String::as_str) == Some(image))
+    }
+}
+
+/// The tag a passing test image gets, following Dante: `<name>-test<N>`.
+/// A name without a tag is treated as `:latest`.
+pub fn test_tag(image: &str, index: usize) -> String {
+    let (repo, tag) = split_tag(image);
+    format!("{repo}:{}-test{index}", tag.unwrap_or("latest"))
+}
+
+/// Splits `repo[:tag]` at the tag's colon, ignoring a registry port's colon.
+pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    let name_start = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match reference[name_start..].rfind(':') {
+        Some(i) => (
+            &reference[..name_start + i],
+            Some(&reference[name_start + i + 1..]),
+        ),
+        None => (reference, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_tags_follow_dante() {
+        assert_eq!(test_tag("acme/app:server", 2), "acme/app:server-test2");
+        assert_eq!(test_tag("acme/app", 1), "acme/app:latest-test1");
+        assert_eq!(
+            test_tag("127.0.0.1:5000/acme/app:1.0", 1),
+            "127.0.0.1:5000/acme/app:1.0-test1"
+        );
+    }
+
+    #[test]
+    fn split_tag_ignores_port() {
+        assert_eq!(split_tag("host:5000/a/b"), ("host:5000/a/b", None));
+        assert_eq!(split_tag("host:5000/a/b:t"), ("host:5000/a/b", Some("t")));
+    }
+}

@@ -1,0 +1,1 @@
+//! Build order: parents before children, cycles reported by name.

@@ -1,0 +1,1 @@
+//! Printing a plan for people (`--dry-run`, `strata plan`) and machines (JSON).

@@ -1,0 +1,1 @@
+//! Registry credentials: from the environment or the Docker config file.

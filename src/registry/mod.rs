@@ -1,0 +1,53 @@
+//! The registry, seen through one narrow trait: read digests, point tags.
+//!
+//! Pushing an image's layers goes through the engine; what the registry holds
+//! afterwards is read back here, so strata checks what it shipped instead of
+//! trusting the engine's progress messages.
+
+pub mod auth;
+pub mod oci;
+
+use async_trait::async_trait;
+
+/// A manifest digest, such as `sha256:9b1c…`.
+pub type Digest = String;
+
+/// What a tag resolves to in its registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The manifest's digest (`Docker-Content-Digest`).
+    pub digest: Digest,
+    /// The digest of the image config the manifest names: for a single-platform
+    /// image this equals the engine's image ID, which ties a push to a test.
+    pub config_digest: Option<Digest>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry}: {message}")]
+    Unreachable { registry: String, message: String },
+    #[error("registry {registry} refused the credentials for {reference}")]
+    Unauthorized { registry: String, reference: String },
+    #[error("{reference}: {message}")]
+    Other { reference: String, message: String },
+}
+
+/// The operations strata needs from an image registry.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// What `reference` (`host/repo:tag`) resolves to, or `None` if the tag is absent.
+    async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError>;
+
+    /// Points tag `target` at the manifest `digest` of `source_repo`
+    /// (both full references on the same registry), without uploading layers
+    /// again. Returns the digest `target` now resolves to.
+    async fn retag(
+        &self,
+        source_repo: &str,
+        digest: &str,
+        target: &str,
+    ) -> Result<Digest, RegistryError>;
+
+    /// The tags of a repository (`host/repo`).
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
+}

@@ -1,0 +1,1 @@
+//! [`Registry`](super::Registry) over the OCI distribution API.

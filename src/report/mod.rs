@@ -1,0 +1,1 @@
+//! Reporters: they listen to events and render them.
