@@ -1,5 +1,335 @@
-//! The command line: parses arguments, runs a stage pipeline, maps to exit codes.
+//! The command line: parses arguments, runs the stages, maps results to exit codes.
+//!
+//! Each subcommand is a straight pipeline: load the config into a plan, then
+//! either print it (`plan`, `--dry-run`), write it (`generate`) or hand it to
+//! the executor (`test`, `push`) with reporters listening.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, LoadOptions};
+use crate::engine::docker::DockerEngine;
+use crate::engine::Engine;
+use crate::error::{self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_OK};
+use crate::events::Listener;
+use crate::exec::test_run::StateFile;
+use crate::exec::{self, Bus, Options, World};
+use crate::plan::Plan;
+use crate::registry::oci::OciRegistry;
+use crate::report;
+
+/// Turns a matrix of Dockerfiles into tested, published container images.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Build every image, build its tests on top, and tag aliases of images that passed.
+    Test(RunArgs),
+    /// Push images whose recorded tests passed, then point their aliases at them.
+    Push(RunArgs),
+    /// Print the plan (images, parents, tests, aliases, exclusions) without an engine.
+    Plan(PlanArgs),
+    /// Write the Dockerfiles and tests a matrix config renders.
+    Generate(GenerateArgs),
+    /// Create an image from a root filesystem tarball (for base images where
+    /// nothing can be pulled).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config: a Dante `inventory.yml` or a strata matrix file.
+    /// Default: `inventory.yml`, else `strata.yml`, in the current folder.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The date alias rules treat as today (YYYY-MM-DD), for reproducible plans.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Images worked on at once.
+    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Retry a failed build, test or push N times, with backoff.
+    #[arg(short = 'r', long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Print what would be done, without an engine.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the state file, caches and run logs live. Default: `.strata`
+    /// beside the config file.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Also write a Dante `inventory.yml` for the generated tree to this file.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A tar of a root filesystem.
+    pub rootfs: PathBuf,
+    /// The reference to give the image, such as `debian:bookworm`.
+    pub reference: String,
+}
+
+/// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_INPUT } else { EXIT_OK };
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(Failure::Input(e)) => {
+            eprint!("{}", error::render(&e));
+            EXIT_INPUT
+        }
+        Err(Failure::Environment(msg)) => {
+            eprintln!("strata: {msg}");
+            EXIT_ENVIRONMENT
+        }
+    }
+}
+
+/// Why a command stopped before it could report results.
+enum Failure {
+    Input(Box<InputError>),
+    Environment(String),
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Failure::Input(Box::new(e))
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Cmd::Test(args) => run(exec_kind::Test, args).await,
+        Cmd::Push(args) => run(exec_kind::Push, args).await,
+        Cmd::Plan(args) => {
+            let (_, plan) = load(&args.config)?;
+            let out = match args.format {
+                Format::Text => crate::plan::print::text(&plan),
+                Format::Json => crate::plan::print::json(&plan),
+            };
+            print_stdout(&out);
+            Ok(EXIT_OK)
+        }
+        Cmd::Generate(args) => {
+            let (_, plan) = load(&args.config)?;
+            let summary = write_generated(&plan)?;
+            eprintln!(
+                "strata: {} file(s) written, {} unchanged, {} stale removed",
+                summary.written.len(),
+                summary.unchanged.len(),
+                summary.removed.len()
+            );
+            if let Some(path) = args.inventory {
+                write_new_file(&path, &crate::generate::inventory_yaml(&plan))?;
+                eprintln!("strata: wrote {}", path.display());
+            }
+            Ok(EXIT_OK)
+        }
+        Cmd::Import(args) => {
+            crate::config::reference::parse(&args.reference).map_err(|m| {
+                InputError::plain(format!("`{}` is not a valid image reference: {m}", args.reference))
+            })?;
+            let engine = connect().await?;
+            let id = engine
+                .import(args.rootfs.clone(), &args.reference)
+                .await
+                .map_err(|e| Failure::Environment(e.to_string()))?;
+            println!("{id}");
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+mod exec_kind {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        Test,
+        Push,
+    }
+    pub use Kind::*;
+}
+
+/// Reads the config (or a default file) into a plan.
+fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
+    let path = match &args.file {
+        Some(p) => p.clone(),
+        None => ["inventory.yml", "strata.yml"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                InputError::plain("no config file: neither inventory.yml nor strata.yml is in this folder")
+                    .with_help("name one with `-f FILE`")
+            })?,
+    };
+    let plan = config::load(&path, &LoadOptions { as_of: args.as_of })?;
+    Ok((path, plan))
+}
+
+async fn connect() -> Result<DockerEngine, Failure> {
+    DockerEngine::connect()
+        .await
+        .map_err(|e| Failure::Environment(e.to_string()))
+}
+
+async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
+    if args.jobs == 0 {
+        return Err(InputError::plain("-j must be at least 1").into());
+    }
+    let (path, plan) = load(&args.config)?;
+    if args.dry_run {
+        print_stdout(&crate::plan::print::text(&plan));
+        return Ok(EXIT_OK);
+    }
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(".strata")
+    });
+    if kind == exec_kind::Test && !plan.files.is_empty() {
+        write_generated(&plan)?;
+    }
+
+    let engine = connect().await?;
+    let info = engine
+        .info()
+        .await
+        .map_err(|e| Failure::Environment(e.to_string()))?;
+    let engine_desc = format!("{} (API {}) at {}", info.version, info.api_version, info.endpoint);
+
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let name = if kind == exec_kind::Test { "test" } else { "push" };
+    let run_dir = state_dir.join("runs").join(format!("{stamp}-{name}"));
+    std::fs::create_dir_all(&run_dir).map_err(|e| {
+        Failure::Environment(format!("cannot create run folder {}: {e}", run_dir.display()))
+    })?;
+    let state = StateFile::open(&state_dir.join("state.json"))
+        .map_err(|e| Failure::Environment(e.to_string()))?;
+
+    let credentials: exec::CredentialLookup = Arc::new(crate::registry::auth::credentials_for);
+    let registry: Option<Arc<dyn crate::registry::Registry>> = (kind == exec_kind::Push)
+        .then(|| {
+            Arc::new(OciRegistry::new(crate::registry::auth::credentials_for))
+                as Arc<dyn crate::registry::Registry>
+        });
+    let fetch: Arc<dyn exec::Fetch> = Arc::new(crate::artifact::Fetcher::new(state_dir.join("cache")));
+    let world = World {
+        engine: Arc::new(engine),
+        registry,
+        fetch: Some(fetch),
+        credentials,
+    };
+    let options = Options {
+        jobs: args.jobs,
+        retries: args.retries,
+        backoff: exec::retry::backoff_from_env(std::time::Duration::from_secs(2)),
+    };
+
+    let mut listeners: Vec<Box<dyn Listener>> = vec![Box::new(report::terminal::Terminal::stderr())];
+    match report::json::EventLog::create(&run_dir.join("events.jsonl")) {
+        Ok(log) => listeners.push(Box::new(log)),
+        Err(e) => eprintln!("strata: not keeping an event log: {e}"),
+    }
+    let (bus, dispatcher) = Bus::start(listeners);
+    let result = match kind {
+        exec_kind::Test => exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await,
+        exec_kind::Push => exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await,
+    };
+    drop(bus);
+    let (record, _listeners) = dispatcher.finish().await;
+    if let Err(e) = result {
+        eprintln!("strata: {e}");
+    }
+
+    print_stdout(&report::markdown::render(&record));
+    let written = match report::write_all(&record, &run_dir) {
+        Ok(paths) => paths,
+        Err(e) => {
+            eprintln!("strata: could not write reports to {}: {e}", run_dir.display());
+            vec![]
+        }
+    };
+    eprint!("{}", report::terminal::summary_with_reports(&record, &written));
+    Ok(if record.passed() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Writes to stdout, ignoring a closed pipe (`strata plan | head`).
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Creates `path`, refusing to overwrite a file that exists.
+fn write_new_file(path: &Path, text: &str) -> Result<(), Failure> {
+    use std::fs::OpenOptions;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            InputError::plain(format!("cannot create {}: {e}", path.display()))
+                .with_help("choose a file that does not exist yet; strata never overwrites it")
+        })?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes a matrix plan's rendered files into the folder strata owns.
+fn write_generated(plan: &Plan) -> Result<crate::generate::write::WriteSummary, Failure> {
+    let Some(out) = crate::generate::output_dir(plan) else {
+        return Ok(Default::default());
+    };
+    crate::generate::write(plan, &out).map_err(|e| {
+        InputError::plain(e.to_string())
+            .with_help("strata writes only into a folder it generated before, or an empty one")
+            .into()
+    })
 }

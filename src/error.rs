@@ -12,32 +12,143 @@ pub const EXIT_INPUT: i32 = 2;
 /// The environment is not usable (engine or registry unreachable).
 pub const EXIT_ENVIRONMENT: i32 = 3;
 
+/// How many problems one error reports before summing up the rest.
+pub const MAX_REPORTED: usize = 20;
+
 /// A problem with what the user gave strata: a config file, a path, a flag.
 ///
 /// Carries a rendered diagnostic; the CLI prints it and exits with [`EXIT_INPUT`].
+/// The details live behind a box (and are reached through `Deref`, so
+/// `err.message` works) to keep `Result<_, InputError>` small.
+#[derive(Debug)]
+pub struct InputError(Box<Details>);
+
+/// What an [`InputError`] says and where.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{message}")]
-pub struct InputError {
+pub struct Details {
     pub message: String,
     #[source_code]
     pub src: Option<miette::NamedSource<String>>,
-    #[label("{label}")]
+    #[label(primary, "{label}")]
     pub span: Option<miette::SourceSpan>,
     pub label: String,
     #[help]
     pub help: Option<String>,
+    /// More places in the same source the problem involves (the first of two
+    /// duplicate names, say).
+    #[label(collection)]
+    pub also: Vec<miette::LabeledSpan>,
+    /// Further problems found in the same pass, so a user fixes them all at once.
+    #[related]
+    pub related: Vec<InputError>,
+}
+
+impl std::ops::Deref for InputError {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for InputError {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+impl miette::Diagnostic for InputError {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        self.0.related()
+    }
 }
 
 impl InputError {
     /// An error with no source location (a missing file, a bad flag).
     pub fn plain(message: impl Into<String>) -> Self {
-        InputError {
+        InputError(Box::new(Details {
             message: message.into(),
             src: None,
             span: None,
             label: String::new(),
             help: None,
+            also: Vec::new(),
+            related: Vec::new(),
+        }))
+    }
+
+    /// Adds a second labelled place in the same source as [`InputError::at`]
+    /// (call `at` first). The label ends with the place's `(LINE:COL)`:
+    /// the rendered header only gives the primary place's.
+    pub fn also_at(
+        mut self,
+        span: impl Into<miette::SourceSpan>,
+        label: impl Into<String>,
+    ) -> Self {
+        use miette::SourceCode;
+        let span = span.into();
+        let mut label = label.into();
+        if let Some(contents) = self
+            .src
+            .as_ref()
+            .and_then(|s| s.read_span(&span, 0, 0).ok())
+        {
+            label = format!(
+                "{label} ({}:{})",
+                contents.line() + 1,
+                contents.column() + 1
+            );
         }
+        self.also
+            .push(miette::LabeledSpan::new_with_span(Some(label), span));
+        self
+    }
+
+    /// Folds the problems of one validation pass into one error: the first is
+    /// reported as the error, the others as related problems. `Ok` when there
+    /// are none.
+    ///
+    /// At most [`MAX_REPORTED`] problems are kept: an inventory moved to the
+    /// wrong folder has a missing path per image, and a thousand copies of
+    /// one mistake hide rather than help.
+    pub fn collect(problems: Vec<InputError>) -> Result<(), InputError> {
+        let total = problems.len();
+        let mut problems = problems.into_iter();
+        let Some(mut first) = problems.next() else {
+            return Ok(());
+        };
+        first
+            .related
+            .extend(problems.by_ref().take(MAX_REPORTED - 1));
+        if total > MAX_REPORTED {
+            first.related.push(InputError::plain(format!(
+                "{} more problems like these were not shown ({total} in all)",
+                total - MAX_REPORTED
+            )));
+        }
+        Err(first)
+    }
+
+    /// Every problem this error carries: itself and its related problems.
+    pub fn count(&self) -> usize {
+        1 + self.related.iter().map(InputError::count).sum::<usize>()
     }
 
     /// Adds a hint telling the user what to do.
@@ -58,5 +169,101 @@ impl InputError {
         self.span = Some(span.into());
         self.label = label.into();
         self
+    }
+}
+
+/// Renders `err` as text for stderr: message, `FILE:LINE:COL`, the offending
+/// lines with a label, the hint, then any further problems.
+///
+/// Unicode and colour are used only when stderr is a terminal, so logs and CI
+/// output stay plain ASCII. Lines are not wrapped off a terminal, so a long
+/// path stays greppable.
+pub fn render(err: &InputError) -> String {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    render_with(err, tty)
+}
+
+/// [`render`] with the terminal decision made by the caller (tests use it).
+pub fn render_with(err: &InputError, tty: bool) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let handler = if tty {
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode())
+    } else {
+        GraphicalReportHandler::new_themed(GraphicalTheme::none())
+            .with_width(usize::MAX / 4)
+            .with_wrap_lines(false)
+    };
+    let mut out = String::new();
+    if handler.render_report(&mut out, err).is_err() {
+        // Rendering into a String only fails on a broken Display impl; fall
+        // back to the bare message rather than losing the error.
+        out = err.to_string();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> InputError {
+        let text = "images:\n  - name: a\n  - name: a\n".to_string();
+        InputError::plain("image name `a` is used twice")
+            .at("inv.yml", text, (30, 1), "second use")
+            .also_at((18, 1), "first use")
+            .with_help("rename one of them")
+    }
+
+    #[test]
+    fn render_names_file_line_and_column() {
+        for tty in [false, true] {
+            let out = render_with(&sample(), tty);
+            assert!(out.contains("inv.yml:3:11"), "{out}");
+            assert!(out.contains("image name `a` is used twice"), "{out}");
+            assert!(
+                out.contains("first use (2:11)") && out.contains("second use"),
+                "{out}"
+            );
+            assert!(out.contains("rename one of them"), "{out}");
+        }
+        assert!(render_with(&sample(), false).is_ascii());
+    }
+
+    #[test]
+    fn results_stay_small() {
+        assert!(std::mem::size_of::<InputError>() <= std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn collect_keeps_every_problem() {
+        assert!(InputError::collect(vec![]).is_ok());
+        let err = InputError::collect(vec![
+            sample(),
+            InputError::plain("second problem"),
+            InputError::plain("third problem"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.count(), 3);
+        let out = render_with(&err, false);
+        assert!(
+            out.contains("second problem") && out.contains("third problem"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn collect_caps_the_report() {
+        let many = (0..MAX_REPORTED + 5)
+            .map(|i| InputError::plain(format!("problem {i}")))
+            .collect();
+        let err = InputError::collect(many).unwrap_err();
+        assert_eq!(err.count(), MAX_REPORTED + 1);
+        let last = &err.related.last().unwrap().message;
+        assert!(last.contains("5 more problems"), "{last}");
+        assert!(
+            last.contains(&format!("{} in all", MAX_REPORTED + 5)),
+            "{last}"
+        );
     }
 }

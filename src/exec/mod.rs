@@ -1,1 +1,80 @@
 //! The executor: the only stage with side effects.
+//!
+//! It reads a [`Plan`](crate::plan::Plan), drives the [`Engine`] and
+//! [`Registry`] traits, records results in the [`State`](crate::state::State)
+//! and reports everything as [`Event`](crate::events::Event)s. It decides
+//! nothing about presentation; reporters listen to the events.
+//!
+//! * [`schedule`] runs images concurrently, parents before children.
+//! * [`retry`] runs one step with retries and emits its events.
+//! * [`test_run`] is `strata test`: build, test as layers, tag aliases.
+//! * [`push_run`] is `strata push`: push what was tested, point aliases at it.
+
+pub mod bus;
+pub mod push_run;
+pub mod retry;
+pub mod schedule;
+pub mod test_run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::engine::Engine;
+use crate::plan::Artifact;
+use crate::registry::Registry;
+use crate::secret::Credentials;
+
+pub use bus::Bus;
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Images worked on at once.
+    pub jobs: usize,
+    /// Extra attempts for a failed build, test or push.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each later one.
+    pub backoff: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            jobs: 1,
+            retries: 0,
+            backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Fetches artifacts onto the host so they can join a build context.
+#[async_trait]
+pub trait Fetch: Send + Sync {
+    /// Returns the verified file on the host.
+    async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, String>;
+}
+
+/// Looks up registry credentials for a registry host.
+pub type CredentialLookup = Arc<dyn Fn(&str) -> Option<Credentials> + Send + Sync>;
+
+/// The outside world, as the executor sees it.
+#[derive(Clone)]
+pub struct World {
+    pub engine: Arc<dyn Engine>,
+    pub registry: Option<Arc<dyn Registry>>,
+    pub fetch: Option<Arc<dyn Fetch>>,
+    pub credentials: CredentialLookup,
+}
+
+/// The real fetcher: downloads on the host, verified and cached.
+#[async_trait]
+impl Fetch for crate::artifact::Fetcher {
+    async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, String> {
+        crate::artifact::Fetcher::fetch(self, artifact)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

@@ -43,3 +43,69 @@ pub struct Line {
 pub struct Schedule {
     pub lines: Vec<Line>,
 }
+
+pub mod facts;
+pub mod index;
+pub mod load;
+pub mod schedule;
+pub mod select;
+
+pub use facts::facts;
+pub use load::load;
+
+/// Why a feed could not be read or understood.
+///
+/// Every variant says where the problem is (a line of `index.tab`, a position
+/// in a JSON document, a schedule key, a file or URL) so that a user can fix a
+/// hand-edited or truncated feed without guessing.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// A row of `index.tab` is malformed.
+    #[error("release index (tab format), line {line}: {message}")]
+    Tab { line: usize, message: String },
+    /// An `index.json` or `schedule.json` document is malformed.
+    #[error("{what}, line {line} column {column}: {message}")]
+    Json {
+        what: &'static str,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A schedule entry parsed as JSON but its content makes no sense.
+    #[error("release schedule, entry `{key}`: {message}")]
+    Schedule { key: String, message: String },
+    /// The text is neither an `index.tab` nor an `index.json`.
+    #[error("release index: {0}")]
+    Format(String),
+    /// A feed file could not be read.
+    #[error("cannot read feed file {path}: {error}")]
+    Read {
+        path: String,
+        #[source]
+        error: std::io::Error,
+    },
+    /// A feed URL could not be fetched.
+    #[error("cannot fetch feed {url}: {message}; check the network (or a proxy via HTTPS_PROXY), or download the file and point the config at the local copy")]
+    Fetch { url: String, message: String },
+}
+
+/// The line a version belongs to: `(major, None)`, or `(0, Some(minor))` for
+/// 0.x, where every minor was its own release line.
+pub fn line_key(version: &semver::Version) -> (u64, Option<u64>) {
+    if version.major == 0 {
+        (0, Some(version.minor))
+    } else {
+        (version.major, None)
+    }
+}
+
+/// The line's display name: `22`, or `0.12` for 0.x lines.
+pub fn line_name(version: &semver::Version) -> String {
+    match line_key(version) {
+        (major, None) => major.to_string(),
+        (major, Some(minor)) => format!("{major}.{minor}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,455 @@
 //! Expanding a native matrix config into images and rendered files.
+//!
+//! [`plan`] is pure apart from reading the config's template folders and its
+//! release feed: OS releases × selected runtime versions × further axes, minus
+//! exclusions, each cell rendered from the templates into a [`Plan`] whose
+//! `files` hold every file of the generated tree. The same input gives the
+//! same plan, byte for byte. [`write()`] puts the tree on disk without ever
+//! touching a file it did not write; [`inventory_yaml`] renders a Dante
+//! `inventory.yml` for it.
+
+mod cells;
+pub mod inventory;
+pub mod render;
+pub mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use crate::config::native::{closest, NativeConfig, Source};
+use crate::error::InputError;
+use crate::feed::{self, Release, Schedule};
+use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, Plan, TestPlan};
+
+use cells::Exclusions;
+use render::{TemplateDir, Templates};
+
+pub use inventory::inventory_yaml;
+pub use write::{write, WriteError, WriteSummary};
+
+/// The file `generate::write` keeps in the output folder, listing what it wrote.
+pub const MARKER: &str = ".strata-generated";
+
+/// Expands `config` (read from `source`) into a plan. `as_of` overrides the
+/// file's `as_of`; with neither, today is used.
+pub fn plan(
+    config: &NativeConfig,
+    source: &Source,
+    as_of: Option<NaiveDate>,
+) -> Result<Plan, InputError> {
+    let base_dir = source.base_dir();
+    let as_of = resolve_as_of(config, source, as_of)?;
+    let axes = cells::axes(config, source)?;
+    let exclusions = Exclusions::compile(config, source, &axes)?;
+    let (releases, schedule) = load_feed(config, source, &base_dir)?;
+    let selected = select(config, source, &releases)?;
+
+    let mut templates = Templates::new(source);
+    let out_rel = PathBuf::from(&config.output);
+    let out_dir = base_dir.join(&out_rel);
+    let mut plan = Plan {
+        source: source.path.clone(),
+        ..Plan::default()
+    };
+
+    // Per-OS base images, built first.
+    let mut bases: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(base) = &config.base {
+        let name_key = templates.add_inline("base.name", &base.name)?;
+        for os in &config.os {
+            let folder = os.template.as_ref().unwrap_or(&base.template);
+            let dir = TemplateDir::read(&base_dir, &folder.value, &mut templates, &|m| {
+                source.error_at(folder, m, "this folder")
+            })?;
+            require_dockerfile(&dir, source, folder)?;
+            let mut ctx = Map::new();
+            ctx.insert("os".into(), cells::axis_object(os));
+            let ctx = Value::Object(ctx);
+            let name = templates.render(&name_key, &ctx)?.trim().to_string();
+            let rel = PathBuf::from("base").join(&os.name);
+            push_files(&mut plan, &rel, dir.render(&templates, &ctx)?);
+            bases.insert(os.name.clone(), name.clone());
+            plan.images.push(ImagePlan {
+                name,
+                context: out_dir.join(&rel),
+                dockerfile: "Dockerfile".into(),
+                parent: None,
+                tests: Vec::new(),
+                build_args: BTreeMap::new(),
+                artifacts: Vec::new(),
+                labels: BTreeMap::from([
+                    ("os".to_string(), os.name.clone()),
+                    ("role".to_string(), "base".to_string()),
+                ]),
+            });
+        }
+    }
+
+    let image_name = templates.add_inline("image.name", &config.image.name)?;
+    let image_dir = TemplateDir::read(&base_dir, &config.image.template.value, &mut templates, &|m| {
+        source.error_at(&config.image.template, m, "this folder")
+    })?;
+    require_dockerfile(&image_dir, source, &config.image.template)?;
+    let artifacts = compile_artifacts(config, &mut templates)?;
+    let tests = compile_tests(config, source, &base_dir, &mut templates)?;
+
+    let mut candidates = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for release in &selected {
+        let release_facts = feed::facts(release, &schedule, as_of);
+        for point in cells::points(&axes) {
+            let what = point.describe(&release.version);
+            if let Some(reason) = exclusions.reason_for(&point, &release.version) {
+                plan.excluded.push(crate::plan::Excluded {
+                    what,
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
+            let os = point.os();
+            let mut facts = release_facts.clone();
+            point.add_facts(&mut facts);
+            let base = bases
+                .get(os)
+                .cloned()
+                .or_else(|| point.os_from().map(str::to_string));
+            facts.insert("base".into(), base.clone().map_or(Value::Null, Value::from));
+
+            let mut files = Map::new();
+            let mut image_artifacts = Vec::new();
+            let ctx = Value::Object(facts.clone());
+            for a in &artifacts {
+                let (file, source) = a.render(&templates, &ctx)?;
+                files.insert(a.name.clone(), Value::from(file.clone()));
+                image_artifacts.push(Artifact {
+                    file_name: file,
+                    source,
+                });
+            }
+            facts.insert("artifacts".into(), Value::Object(files));
+            let name = templates
+                .render(&image_name, &Value::Object(facts.clone()))?
+                .trim()
+                .to_string();
+            if let Some(other) = seen.insert(name.clone(), what.clone()) {
+                return Err(source
+                    .error_at(
+                        &config.image.name,
+                        format!("the image name template gives `{name}` for both {other} and {what}"),
+                        "not unique",
+                    )
+                    .with_help("use every axis in the name, such as `{{ version }}-{{ os.name }}-{{ variant.name }}`"));
+            }
+            facts.insert("image".into(), Value::from(name.clone()));
+            let ctx = Value::Object(facts.clone());
+
+            let rel = PathBuf::from("images").join(os).join(point.slug(&release.version));
+            push_files(&mut plan, &rel, image_dir.render(&templates, &ctx)?);
+
+            let mut image_tests = Vec::new();
+            for test in &tests {
+                if let Some(when) = &test.when {
+                    if !templates.holds(when, &ctx)? {
+                        continue;
+                    }
+                }
+                let index = image_tests.len() + 1;
+                let path = match &test.kind {
+                    TestKind::Static(path) => path.clone(),
+                    TestKind::Template(dir) => {
+                        let test_rel = PathBuf::from("tests")
+                            .join(os)
+                            .join(point.slug(&release.version))
+                            .join(&test.name);
+                        push_files(&mut plan, &test_rel, dir.render(&templates, &ctx)?);
+                        out_dir.join(test_rel)
+                    }
+                };
+                image_tests.push(TestPlan {
+                    index,
+                    path,
+                    tag: test_tag(&name, index),
+                });
+            }
+
+            let mut labels = point.labels();
+            labels.insert("version".into(), release.version.to_string());
+            plan.images.push(ImagePlan {
+                name: name.clone(),
+                context: out_dir.join(&rel),
+                dockerfile: "Dockerfile".into(),
+                parent: bases.get(os).cloned(),
+                tests: image_tests,
+                build_args: BTreeMap::new(),
+                artifacts: image_artifacts,
+                labels,
+            });
+            candidates.push(crate::alias::Candidate {
+                image: name,
+                version: release.version.clone(),
+                facts: Value::Object(facts),
+            });
+        }
+    }
+
+    plan.aliases = crate::alias::compute(&config.aliases, &candidates).map_err(|e| {
+        InputError::plain(format!("{}: aliases: {e}", source.name()))
+            .with_help("alias rules see the same facts as the templates")
+    })?;
+    plan.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(plan)
+}
+
+/// The folder `plan`'s files are meant to be written to: derived from the
+/// images' contexts, which are `<output>/<folder of their Dockerfile>`.
+/// `None` for a plan without generated files (a Dante inventory).
+pub fn output_dir(plan: &Plan) -> Option<PathBuf> {
+    plan.images.iter().find_map(|image| {
+        let rel = plan
+            .files
+            .iter()
+            .filter_map(|f| f.path.parent())
+            .find(|dir| !dir.as_os_str().is_empty() && image.context.ends_with(dir))?;
+        let mut out = image.context.clone();
+        for _ in rel.components() {
+            out.pop();
+        }
+        Some(out)
+    })
+}
+
+fn push_files(plan: &mut Plan, rel: &Path, files: Vec<(PathBuf, String)>) {
+    for (path, content) in files {
+        plan.files.push(GeneratedFile {
+            path: rel.join(path),
+            content,
+        });
+    }
+}
+
+fn require_dockerfile(
+    dir: &TemplateDir,
+    source: &Source,
+    at: &serde_saphyr::Spanned<String>,
+) -> Result<(), InputError> {
+    if dir.has_dockerfile() {
+        return Ok(());
+    }
+    Err(source.error_at(
+        at,
+        format!("template folder {} has no Dockerfile.j2 (or Dockerfile)", dir.display),
+        "this folder",
+    ))
+}
+
+fn resolve_as_of(
+    config: &NativeConfig,
+    source: &Source,
+    cli: Option<NaiveDate>,
+) -> Result<NaiveDate, InputError> {
+    if let Some(date) = cli {
+        return Ok(date);
+    }
+    match &config.as_of {
+        Some(text) => NaiveDate::parse_from_str(text.value.trim(), "%Y-%m-%d").map_err(|e| {
+            source.error_at(text, format!("as_of `{}` is not a date: {e}", text.value), "expected YYYY-MM-DD")
+        }),
+        None => Ok(chrono::Local::now().date_naive()),
+    }
+}
+
+fn load_feed(
+    config: &NativeConfig,
+    source: &Source,
+    base_dir: &Path,
+) -> Result<(Vec<Release>, Schedule), InputError> {
+    let index_at = &config.feed.index;
+    let index_text = feed::load(&index_at.value, base_dir)
+        .map_err(|e| source.error_at(index_at, format!("release index: {e}"), "this feed"))?;
+    let releases = feed::index::parse(&index_text)
+        .map_err(|e| source.error_at(index_at, format!("{}: {e}", index_at.value), "this feed"))?;
+    let sched_at = &config.feed.schedule;
+    let sched_text = feed::load(&sched_at.value, base_dir)
+        .map_err(|e| source.error_at(sched_at, format!("release schedule: {e}"), "this feed"))?;
+    let schedule = feed::schedule::parse(&sched_text)
+        .map_err(|e| source.error_at(sched_at, format!("{}: {e}", sched_at.value), "this feed"))?;
+    Ok((releases, schedule))
+}
+
+fn select(
+    config: &NativeConfig,
+    source: &Source,
+    releases: &[Release],
+) -> Result<Vec<Release>, InputError> {
+    let range_at = &config.feed.range;
+    let range = nodejs_semver::Range::parse(&range_at.value).map_err(|e| {
+        source.error_at(range_at, format!("`{}` is not a semver range: {e}", range_at.value), "bad range")
+    })?;
+    let selected = feed::select::select(releases, &range, config.feed.pick);
+    if selected.is_empty() {
+        let newest = releases
+            .iter()
+            .map(|r| &r.version)
+            .max()
+            .map(|v| format!(", the newest is {v}"))
+            .unwrap_or_default();
+        return Err(source
+            .error_at(
+                range_at,
+                format!(
+                    "no release matches `{}`: the feed {} lists {} releases{newest}",
+                    range_at.value,
+                    config.feed.index.value,
+                    releases.len()
+                ),
+                "selects nothing",
+            )
+            .with_help("widen the range, or check that the feed is the one you meant"));
+    }
+    Ok(selected)
+}
+
+/// An artifact entry with its templates compiled.
+struct ArtifactTemplates {
+    name: String,
+    file: String,
+    kind: ArtifactKind,
+}
+
+enum ArtifactKind {
+    Npm { package: String, version: String },
+    Url { url: String, sha256: Option<String>, shasums: Option<String> },
+}
+
+impl ArtifactTemplates {
+    fn render(&self, t: &Templates<'_>, ctx: &Value) -> Result<(String, ArtifactSource), InputError> {
+        let file = t.render(&self.file, ctx)?.trim().to_string();
+        let source = match &self.kind {
+            ArtifactKind::Npm { package, version } => ArtifactSource::Npm {
+                package: package.clone(),
+                version: t.render(version, ctx)?.trim().to_string(),
+            },
+            ArtifactKind::Url { url, sha256, shasums } => ArtifactSource::Url {
+                url: t.render(url, ctx)?.trim().to_string(),
+                sha256: sha256.as_ref().map(|k| t.render(k, ctx)).transpose()?.map(|s| s.trim().to_string()),
+                shasums_url: shasums.as_ref().map(|k| t.render(k, ctx)).transpose()?.map(|s| s.trim().to_string()),
+            },
+        };
+        Ok((file, source))
+    }
+}
+
+fn compile_artifacts(
+    config: &NativeConfig,
+    t: &mut Templates<'_>,
+) -> Result<Vec<ArtifactTemplates>, InputError> {
+    let mut out = Vec::new();
+    for (name, a) in &config.artifacts {
+        let what = format!("artifacts.{name}");
+        let file = t.add_inline(&format!("{what}.file"), &a.file)?;
+        let kind = match (&a.npm, &a.url) {
+            (Some(package), None) => {
+                let version = match &a.version {
+                    Some(v) => t.add_inline(&format!("{what}.version"), v)?,
+                    None => t.add_unplaced(&format!("{what}.version"), "{{ version }}")?,
+                };
+                ArtifactKind::Npm { package: package.clone(), version }
+            }
+            (None, Some(url)) => {
+                if a.sha256.is_none() && a.shasums.is_none() {
+                    return Err(t.config_error(url, format!("{what}: a URL artifact needs `sha256` or `shasums` to be verified")));
+                }
+                ArtifactKind::Url {
+                    url: t.add_inline(&format!("{what}.url"), url)?,
+                    sha256: a.sha256.as_ref().map(|s| t.add_inline(&format!("{what}.sha256"), s)).transpose()?,
+                    shasums: a.shasums.as_ref().map(|s| t.add_inline(&format!("{what}.shasums"), s)).transpose()?,
+                }
+            }
+            _ => {
+                return Err(t.config_error(&a.file, format!("{what}: give exactly one of `npm` or `url`")));
+            }
+        };
+        out.push(ArtifactTemplates { name: name.clone(), file, kind });
+    }
+    Ok(out)
+}
+
+/// A test folder of the config, ready to be given to each image.
+struct TestTemplates {
+    /// The folder's last component: names the rendered copy.
+    name: String,
+    when: Option<String>,
+    kind: TestKind,
+}
+
+enum TestKind {
+    /// A folder used in place (its Dockerfile has no template).
+    Static(PathBuf),
+    /// A folder rendered per image into the output tree.
+    Template(TemplateDir),
+}
+
+fn compile_tests(
+    config: &NativeConfig,
+    source: &Source,
+    base_dir: &Path,
+    t: &mut Templates<'_>,
+) -> Result<Vec<TestTemplates>, InputError> {
+    let mut names = BTreeSet::new();
+    let mut out = Vec::new();
+    for entry in &config.tests {
+        let path = entry.path().trim_end_matches('/');
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| path.to_string());
+        if !names.insert(name.clone()) {
+            return Err(InputError::plain(format!(
+                "{}: two test folders are called `{name}`; give them different names",
+                source.name()
+            )));
+        }
+        let dir = TemplateDir::read(base_dir, path, t, &|m| {
+            InputError::plain(format!("{}: tests: {m}", source.name()))
+        })?;
+        let kind = if dir.is_template() {
+            if !dir.has_dockerfile() {
+                return Err(InputError::plain(format!(
+                    "{}: test folder {path} has templates but no Dockerfile.j2",
+                    source.name()
+                )));
+            }
+            TestKind::Template(dir)
+        } else if dir.has_dockerfile() {
+            TestKind::Static(base_dir.join(path))
+        } else {
+            return Err(InputError::plain(format!(
+                "{}: test folder {path} has no Dockerfile (or Dockerfile.j2)",
+                source.name()
+            )));
+        };
+        let when = entry
+            .when()
+            .map(|w| t.add_unplaced(&format!("tests[{path}].when"), &format!("{{% if {w} %}}1{{% endif %}}")))
+            .transpose()?;
+        out.push(TestTemplates { name, when, kind });
+    }
+    Ok(out)
+}
+
+impl Templates<'_> {
+    fn config_error<T>(&self, at: &serde_saphyr::Spanned<T>, message: String) -> InputError {
+        self.source().error_at(at, message, "here")
+    }
+}
+
+/// Names an axis the user may have misspelt, for help texts.
+pub(crate) fn did_you_mean(word: &str, known: &[&str]) -> String {
+    match closest(word, known) {
+        Some(c) => format!("did you mean `{c}`? "),
+        None => String::new(),
+    }
+}

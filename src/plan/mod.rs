@@ -4,6 +4,7 @@
 //! release feed) and is what `--dry-run` and `strata plan` print. The executor
 //! reads it and never changes it.
 
+pub mod inventory;
 pub mod order;
 pub mod print;
 

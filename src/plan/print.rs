@@ -1,1 +1,324 @@
 //! Printing a plan for people (`--dry-run`, `strata plan`) and machines (JSON).
+//!
+//! Both forms are deterministic: images in build order, aliases by tag, and
+//! maps (build args, labels) in key order, so two plans can be diffed.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{ArtifactSource, ImagePlan, Plan};
+
+/// Version of the plan JSON layout; bumped when a field is removed or changes meaning.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// The plan as text for people: images (with parent, context, tests, aliases,
+/// artifacts), then aliases with their candidates, then exclusions, then totals.
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan from {}: {}",
+        plan.source.display(),
+        totals_line(plan)
+    );
+
+    out.push_str("\nImages, in build order:\n");
+    if plan.images.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let width = plan.images.len().to_string().len();
+    for (i, img) in plan.images.iter().enumerate() {
+        image_block(&mut out, plan, i + 1, width, img);
+    }
+
+    out.push_str("\nAliases:\n");
+    if plan.aliases.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for a in &plan.aliases {
+        let mut line = format!("  {}", a.tag);
+        match a.candidates.split_first() {
+            Some((first, rest)) => {
+                let _ = write!(line, " → {first}");
+                if !rest.is_empty() {
+                    let _ = write!(line, " (else {})", rest.join(", then "));
+                }
+            }
+            None => line.push_str(" → (no candidates)"),
+        }
+        if let Some(rule) = &a.rule {
+            let _ = write!(line, "  [rule: {rule}]");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+
+    if !plan.excluded.is_empty() {
+        out.push_str("\nExcluded:\n");
+        for e in &plan.excluded {
+            let _ = writeln!(out, "  {}: {}", e.what, e.reason);
+        }
+    }
+
+    if !plan.files.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nGenerated files ({}, written by `strata generate`):",
+            plan.files.len()
+        );
+        for f in &plan.files {
+            let _ = writeln!(out, "  {}", f.path.display());
+        }
+    }
+
+    let _ = writeln!(out, "\nTotal: {}", totals_line(plan));
+    out
+}
+
+fn image_block(out: &mut String, plan: &Plan, n: usize, width: usize, img: &ImagePlan) {
+    let _ = writeln!(out, "  {n:>width$}. {}", img.name);
+    let pad = " ".repeat(width + 4);
+    let field = |out: &mut String, key: &str, value: &str| {
+        let _ = writeln!(out, "{pad}{key:<10} {value}");
+    };
+
+    field(
+        out,
+        "parent:",
+        img.parent
+            .as_deref()
+            .unwrap_or("– (base image not built here)"),
+    );
+    let context = if img.dockerfile == "Dockerfile" {
+        img.context.display().to_string()
+    } else {
+        format!("{} (dockerfile {})", img.context.display(), img.dockerfile)
+    };
+    field(out, "context:", &context);
+
+    if img.tests.is_empty() {
+        field(out, "tests:", "–");
+    }
+    for (i, t) in img.tests.iter().enumerate() {
+        let key = if i == 0 { "tests:" } else { "" };
+        field(
+            out,
+            key,
+            &format!("{}. {}  → {}", t.index, t.path.display(), t.tag),
+        );
+    }
+
+    let aliases: Vec<&str> = plan.aliases_of(&img.name).map(|a| a.tag.as_str()).collect();
+    field(
+        out,
+        "aliases:",
+        &if aliases.is_empty() {
+            "–".to_owned()
+        } else {
+            aliases.join(", ")
+        },
+    );
+
+    for (i, a) in img.artifacts.iter().enumerate() {
+        let key = if i == 0 { "artifacts:" } else { "" };
+        let source = match &a.source {
+            ArtifactSource::Npm { package, version } => format!("npm {package}@{version}"),
+            ArtifactSource::Url {
+                url,
+                sha256,
+                shasums_url,
+            } => {
+                let check = match (sha256, shasums_url) {
+                    (Some(h), _) => format!("sha256 {}", short(h)),
+                    (None, Some(s)) => format!("sha256 from {s}"),
+                    (None, None) => "unverified".to_owned(),
+                };
+                format!("{url} ({check})")
+            }
+        };
+        field(out, key, &format!("{} ← {source}", a.file_name));
+    }
+
+    if !img.build_args.is_empty() {
+        let args: Vec<_> = img
+            .build_args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        field(out, "args:", &args.join(" "));
+    }
+    if !img.labels.is_empty() {
+        let labels: Vec<_> = img.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        field(out, "labels:", &labels.join(" "));
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn totals_line(plan: &Plan) -> String {
+    let n = plan.images.len();
+    let t = plan.test_count();
+    let a = plan.aliases.len();
+    let mut s = format!(
+        "{n} image{}, {t} test{}, {a} alias{}",
+        plural(n),
+        plural(t),
+        if a == 1 { "" } else { "es" }
+    );
+    if !plan.excluded.is_empty() {
+        let _ = write!(s, ", {} excluded", plan.excluded.len());
+    }
+    s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[derive(Serialize)]
+struct PlanDocument<'a> {
+    schema_version: u32,
+    totals: PlanTotals,
+    #[serde(flatten)]
+    plan: &'a Plan,
+}
+
+#[derive(Serialize)]
+struct PlanTotals {
+    images: usize,
+    tests: usize,
+    aliases: usize,
+    excluded: usize,
+}
+
+/// The plan as pretty JSON: the serde form of [`Plan`] plus `schema_version`
+/// and `totals`.
+pub fn json(plan: &Plan) -> String {
+    let doc = PlanDocument {
+        schema_version: PLAN_SCHEMA_VERSION,
+        totals: PlanTotals {
+            images: plan.images.len(),
+            tests: plan.test_count(),
+            aliases: plan.aliases.len(),
+            excluded: plan.excluded.len(),
+        },
+        plan,
+    };
+    let mut s = serde_json::to_string_pretty(&doc).expect("a plan always serializes");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::{AliasPlan, Artifact, Excluded, TestPlan};
+    use super::*;
+
+    fn image(name: &str, parent: Option<&str>, tests: &[&str]) -> ImagePlan {
+        ImagePlan {
+            name: name.into(),
+            context: format!("images/{}", name.rsplit(':').next().unwrap()).into(),
+            dockerfile: "Dockerfile".into(),
+            parent: parent.map(Into::into),
+            tests: tests
+                .iter()
+                .enumerate()
+                .map(|(i, p)| TestPlan {
+                    index: i + 1,
+                    path: (*p).into(),
+                    tag: super::super::test_tag(name, i + 1),
+                })
+                .collect(),
+            build_args: BTreeMap::from([("NODE_VERSION".into(), "22.11.0".into())]),
+            artifacts: vec![],
+            labels: BTreeMap::new(),
+        }
+    }
+
+    fn sample() -> Plan {
+        let mut base = image("acme/node:22-bookworm", None, &["tests/node", "tests/npm"]);
+        base.artifacts.push(Artifact {
+            file_name: "node.tar.xz".into(),
+            source: ArtifactSource::Url {
+                url: "https://nodejs.org/dist/v22.11.0/node-v22.11.0-linux-x64.tar.xz".into(),
+                sha256: None,
+                shasums_url: Some("https://nodejs.org/dist/v22.11.0/SHASUMS256.txt".into()),
+            },
+        });
+        Plan {
+            source: "strata.yml".into(),
+            images: vec![
+                base,
+                image(
+                    "acme/node:22-bookworm-dev",
+                    Some("acme/node:22-bookworm"),
+                    &[],
+                ),
+            ],
+            aliases: vec![AliasPlan {
+                tag: "acme/node:lts".into(),
+                candidates: vec![
+                    "acme/node:22-bookworm".into(),
+                    "acme/node:20-bookworm".into(),
+                ],
+                rule: Some("lts".into()),
+            }],
+            excluded: vec![Excluded {
+                what: "bullseye × 23.1.0".into(),
+                reason: "23 is not built for bullseye".into(),
+            }],
+            files: vec![],
+        }
+    }
+
+    #[test]
+    fn text_lists_images_in_order_with_their_details() {
+        let t = text(&sample());
+        let base = t.find("1. acme/node:22-bookworm\n").expect(&t);
+        let dev = t.find("2. acme/node:22-bookworm-dev").expect(&t);
+        assert!(base < dev);
+        assert!(t.contains("parent:    acme/node:22-bookworm\n"), "{t}");
+        assert!(
+            t.contains("1. tests/node  → acme/node:22-bookworm-test1"),
+            "{t}"
+        );
+        assert!(t.contains("aliases:   acme/node:lts"), "{t}");
+        assert!(t.contains("sha256 from https://nodejs.org/dist/v22.11.0/SHASUMS256.txt"));
+        assert!(t.contains(
+            "acme/node:lts → acme/node:22-bookworm (else acme/node:20-bookworm)  [rule: lts]"
+        ));
+        assert!(t.contains("bullseye × 23.1.0: 23 is not built for bullseye"));
+        assert!(
+            t.ends_with("Total: 2 images, 2 tests, 1 alias, 1 excluded\n"),
+            "{t}"
+        );
+        // Sections come in a fixed order.
+        let order = ["Images, in build order:", "Aliases:", "Excluded:", "Total:"];
+        let pos: Vec<_> = order.iter().map(|s| t.find(s).expect(s)).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{t}");
+    }
+
+    #[test]
+    fn text_is_deterministic() {
+        assert_eq!(text(&sample()), text(&sample()));
+    }
+
+    #[test]
+    fn json_has_schema_and_totals() {
+        let v: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["totals"]["images"], 2);
+        assert_eq!(v["totals"]["tests"], 2);
+        assert_eq!(v["images"][1]["parent"], "acme/node:22-bookworm");
+        assert_eq!(v["images"][0]["artifacts"][0]["source"]["kind"], "url");
+        assert_eq!(v["aliases"][0]["candidates"][1], "acme/node:20-bookworm");
+    }
+}

@@ -1,1 +1,311 @@
 //! Registry credentials: from the environment or the Docker config file.
+//!
+//! strata looks for credentials the way a CI job expects to hand them over:
+//!
+//! 1. `STRATA_REGISTRY_USERNAME` and `STRATA_REGISTRY_PASSWORD`, when both are
+//!    set and non-empty, are used for **every** registry host. A pipeline
+//!    usually pushes to a single registry, and one pair of variables is the
+//!    simplest thing a CI secret store can inject.
+//! 2. Otherwise the Docker client's own `config.json`
+//!    (`$DOCKER_CONFIG/config.json`, by default `~/.docker/config.json`):
+//!    its `auths` entries and credential helpers (`credHelpers`, `credsStore`),
+//!    so whatever `docker login` stored works unchanged.
+//!
+//! Identity tokens (an OAuth refresh token some helpers return) are not
+//! username/password pairs and are skipped: the registry is then used anonymously.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use docker_credential::DockerCredential;
+
+use crate::secret::{Credentials, Secret};
+
+/// Username variable applied to all registry hosts.
+pub const USERNAME_VAR: &str = "STRATA_REGISTRY_USERNAME";
+/// Password variable applied to all registry hosts.
+pub const PASSWORD_VAR: &str = "STRATA_REGISTRY_PASSWORD";
+
+/// The host Docker Hub's credentials are filed under in `config.json`.
+const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// Credentials for `registry_host` (as returned by [`registry_host`]), or `None`
+/// to use the registry anonymously.
+///
+/// The environment variables win over the Docker config; see the module docs.
+pub fn credentials_for(registry_host: &str) -> Option<Credentials> {
+    from_environment().or_else(|| from_docker_config(registry_host))
+}
+
+/// The registry host a reference names, following Docker's rules: the first
+/// path component is a host if it contains `.` or `:` or is `localhost`;
+/// anything else lives on Docker Hub (`docker.io`).
+///
+/// ```
+/// use strata::registry::auth::registry_host;
+/// assert_eq!(registry_host("127.0.0.1:5000/acme/app:1"), "127.0.0.1:5000");
+/// assert_eq!(registry_host("acme/app"), "docker.io");
+/// ```
+pub fn registry_host(reference: &str) -> String {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_string()
+        }
+        _ => "docker.io".to_string(),
+    }
+}
+
+/// The pair of `STRATA_REGISTRY_*` variables, when both are set and non-empty.
+fn from_environment() -> Option<Credentials> {
+    let username = std::env::var(USERNAME_VAR).ok().filter(|v| !v.is_empty())?;
+    let password = std::env::var(PASSWORD_VAR).ok().filter(|v| !v.is_empty())?;
+    Some(Credentials {
+        username,
+        password: Secret::new(password),
+    })
+}
+
+/// `$DOCKER_CONFIG`, else `~/.docker`: where the Docker client keeps `config.json`.
+fn docker_config_dir() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")))
+}
+
+/// Looks `registry_host` up in the Docker config file. A missing or unreadable
+/// file, or a helper that fails, means "no credentials", not an error: the
+/// registry then says whether anonymous access is enough.
+fn from_docker_config(registry_host: &str) -> Option<Credentials> {
+    let path = docker_config_dir()?.join("config.json");
+    server_keys(registry_host).into_iter().find_map(|server| {
+        // The file is reopened per key: the crate consumes the reader.
+        let file = File::open(&path).ok()?;
+        match docker_credential::get_credential_from_reader(BufReader::new(file), &server) {
+            Ok(DockerCredential::UsernamePassword(username, password)) => Some(Credentials {
+                username,
+                password: Secret::new(password),
+            }),
+            Ok(DockerCredential::IdentityToken(_)) | Err(_) => None,
+        }
+    })
+}
+
+/// The keys `docker login` may have filed a host's credentials under. Docker
+/// Hub is special: the Docker client stores it under its old v1 URL.
+fn server_keys(registry_host: &str) -> Vec<String> {
+    match registry_host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => vec![
+            DOCKER_HUB_SERVER.to_string(),
+            "docker.io".to_string(),
+            "index.docker.io".to_string(),
+        ],
+        host => vec![host.to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use base64::Engine as _;
+
+    /// Environment variables are process-wide: tests that set them take this lock.
+    static ENV_LOCK: Mutex<()> = Mutex::new(());
+
+    /// Runs `body` with the given variables set (`None` = removed), restoring
+    /// the previous values afterwards, under [`ENV_LOCK`].
+    fn with_env<T>(vars: &[(&str, Option<&str>)], body: impl FnOnce() -> T) -> T {
+        let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let saved: Vec<_> = vars
+            .iter()
+            .map(|(k, _)| (k.to_string(), std::env::var_os(k)))
+            .collect();
+        for (k, v) in vars {
+            match v {
+                Some(v) => std::env::set_var(k, v),
+                None => std::env::remove_var(k),
+            }
+        }
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        for (k, v) in saved {
+            match v {
+                Some(v) => std::env::set_var(&k, v),
+                None => std::env::remove_var(&k),
+            }
+        }
+        result.unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    fn write_config(dir: &tempfile::TempDir, json: &str) -> String {
+        std::fs::write(dir.path().join("config.json"), json).unwrap();
+        dir.path().to_str().unwrap().to_string()
+    }
+
+    fn basic(user: &str, pass: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    }
+
+    #[test]
+    fn registry_host_follows_docker_rules() {
+        assert_eq!(
+            registry_host("127.0.0.1:5000/acme/app:1.0"),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(registry_host("localhost/app"), "localhost");
+        assert_eq!(registry_host("localhost:5000/app"), "localhost:5000");
+        assert_eq!(registry_host("ghcr.io/acme/app:tag"), "ghcr.io");
+        assert_eq!(registry_host("acme/app:1.0"), "docker.io");
+        assert_eq!(registry_host("node:20"), "docker.io");
+        assert_eq!(registry_host("nodesource/node"), "docker.io");
+        assert_eq!(registry_host("acme/app@sha256:abcd"), "docker.io");
+    }
+
+    #[test]
+    fn environment_applies_to_every_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(&dir, "{}");
+        with_env(
+            &[
+                (USERNAME_VAR, Some("ci")),
+                (PASSWORD_VAR, Some("from-env")),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || {
+                for host in ["127.0.0.1:5000", "docker.io", "ghcr.io"] {
+                    let c = credentials_for(host).expect("credentials from the environment");
+                    assert_eq!(c.username, "ci");
+                    assert_eq!(c.password.expose(), "from-env");
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn environment_beats_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = basic("filed", "from-file");
+        let config = write_config(
+            &dir,
+            &format!(r#"{{"auths":{{"ghcr.io":{{"auth":"{auth}"}}}}}}"#),
+        );
+        with_env(
+            &[
+                (USERNAME_VAR, Some("ci")),
+                (PASSWORD_VAR, Some("from-env")),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || assert_eq!(credentials_for("ghcr.io").unwrap().username, "ci"),
+        );
+    }
+
+    #[test]
+    fn half_set_environment_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(&dir, "{}");
+        with_env(
+            &[
+                (USERNAME_VAR, Some("ci")),
+                (PASSWORD_VAR, None),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || assert!(credentials_for("ghcr.io").is_none()),
+        );
+    }
+
+    #[test]
+    fn reads_auths_from_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = basic("strata", "local-pass");
+        let hub = basic("hubuser", "hub-pass");
+        let config = write_config(
+            &dir,
+            &format!(
+                r#"{{"auths":{{
+                    "127.0.0.1:5001":{{"auth":"{local}"}},
+                    "https://index.docker.io/v1/":{{"auth":"{hub}"}}
+                }}}}"#
+            ),
+        );
+        with_env(
+            &[
+                (USERNAME_VAR, None),
+                (PASSWORD_VAR, None),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || {
+                let c = credentials_for("127.0.0.1:5001").expect("local credentials");
+                assert_eq!(c.username, "strata");
+                assert_eq!(c.password.expose(), "local-pass");
+
+                let c = credentials_for(&registry_host("acme/app:1")).expect("hub credentials");
+                assert_eq!(c.username, "hubuser");
+                assert_eq!(c.password.expose(), "hub-pass");
+
+                assert!(credentials_for("127.0.0.1:5000").is_none());
+            },
+        );
+    }
+
+    #[test]
+    fn runs_credential_helpers() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        // A credential helper is `docker-credential-<name>` on PATH, reading the
+        // server on stdin and answering JSON.
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let helper = bin.join("docker-credential-fake");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread server\necho \"{\\\"ServerURL\\\":\\\"$server\\\",\\\"Username\\\":\\\"helped\\\",\\\"Secret\\\":\\\"helper-pass\\\"}\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = write_config(&dir, r#"{"credHelpers":{"registry.example.com":"fake"}}"#);
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        with_env(
+            &[
+                (USERNAME_VAR, None),
+                (PASSWORD_VAR, None),
+                ("DOCKER_CONFIG", Some(&config)),
+                ("PATH", Some(&path)),
+            ],
+            || {
+                let c = credentials_for("registry.example.com").expect("helper credentials");
+                assert_eq!(c.username, "helped");
+                assert_eq!(c.password.expose(), "helper-pass");
+                assert!(credentials_for("other.example.com").is_none());
+            },
+        );
+    }
+
+    #[test]
+    fn missing_or_broken_config_means_anonymous() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("nothing-here");
+        with_env(
+            &[
+                (USERNAME_VAR, None),
+                (PASSWORD_VAR, None),
+                ("DOCKER_CONFIG", Some(empty.to_str().unwrap())),
+            ],
+            || assert!(credentials_for("ghcr.io").is_none()),
+        );
+        let config = write_config(&dir, "not json");
+        with_env(
+            &[
+                (USERNAME_VAR, None),
+                (PASSWORD_VAR, None),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || assert!(credentials_for("ghcr.io").is_none()),
+        );
+    }
+}

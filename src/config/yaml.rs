@@ -1,0 +1,225 @@
+//! YAML reading shared by the config formats: values that remember where they
+//! were written, and parse errors turned into [`InputError`]s.
+//!
+//! Config structs are not derived with `deny_unknown_fields`: that stops at the
+//! first unknown key and cannot suggest a fix. Instead maps are read as ordered
+//! lists of located keys and values ([`Entries`]), and the caller checks them
+//! all, so every problem is reported with its line and column.
+
+use std::fmt;
+
+use miette::SourceSpan;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+
+use crate::error::InputError;
+
+/// A value and where it was written, as a byte span of the source text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub span: SourceSpan,
+}
+
+/// A YAML file being read: its display name and text, for locating errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+impl<'a> Source<'a> {
+    /// An error pointing at `span` in this file.
+    pub fn error(
+        &self,
+        span: SourceSpan,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> InputError {
+        InputError::plain(message).at(self.name, self.text, span, label)
+    }
+
+    /// Converts a parser location into a byte span of this file's text.
+    pub fn span(&self, location: &Location) -> SourceSpan {
+        let span = location.span();
+        match (span.byte_offset(), span.byte_len()) {
+            (Some(offset), Some(len)) => (offset as usize, len as usize).into(),
+            // Only character offsets are known: map them onto bytes.
+            _ => {
+                let start = self.char_to_byte(span.offset() as usize);
+                let end = self.char_to_byte((span.offset() + span.len()) as usize);
+                (start, end.saturating_sub(start)).into()
+            }
+        }
+    }
+
+    /// Locates a parsed value.
+    pub fn locate<T>(&self, spanned: Spanned<T>) -> Located<T> {
+        Located {
+            span: self.span(&spanned.referenced),
+            value: spanned.value,
+        }
+    }
+
+    fn char_to_byte(&self, chars: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(chars)
+            .map(|(i, _)| i)
+            .unwrap_or(self.text.len())
+    }
+
+    /// Parses the whole file as `T`, turning a syntax or shape error into an
+    /// [`InputError`] at the parser's location.
+    pub fn parse<T: de::DeserializeOwned>(&self) -> Result<T, InputError> {
+        // The parser's own snippet is off: miette draws the snippet.
+        let options = serde_saphyr::options! { with_snippet: false };
+        serde_saphyr::from_str_with_options::<T>(self.text, options)
+            .map_err(|e| self.parse_error(&e))
+    }
+
+    fn parse_error(&self, err: &serde_saphyr::Error) -> InputError {
+        let message = err.render_with_formatter(&serde_saphyr::UserMessageFormatter);
+        // The parser appends " at line L, column C"; miette shows the location.
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        let message = format!("{}: invalid YAML: {message}", self.name);
+        let help = "fix the YAML at the marked place; strings with `:` or `#` need quotes";
+        match err.location() {
+            Some(location) => self
+                .error(self.span(&location), message, "here")
+                .with_help(help),
+            None => InputError::plain(message).with_help(help),
+        }
+    }
+}
+
+/// A mapping read as its entries in order, keys and values located.
+/// Duplicate keys are already rejected by the parser.
+#[derive(Debug)]
+pub struct Entries<V>(pub Vec<(Spanned<String>, Spanned<V>)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of `key: value` lines")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    entries.push((key, map.next_value::<Spanned<V>>()?));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A value that is a string or a list of strings (or absent: `null`), as
+/// Dante's `test` and `alias` are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strings {
+    Null,
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Strings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StringsVisitor;
+        impl<'de> Visitor<'de> for StringsVisitor {
+            type Value = Strings;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Strings, E> {
+                Ok(Strings::One(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Strings, E> {
+                Ok(Strings::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Strings, E> {
+                Ok(Strings::Null)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strings, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    items.push(item);
+                }
+                Ok(Strings::Many(items))
+            }
+        }
+        deserializer.deserialize_any(StringsVisitor)
+    }
+}
+
+/// The closest of `candidates` to a mistyped `word`, if one is close enough
+/// to be what the user meant.
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&word.to_lowercase(), c), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_keys_only() {
+        let keys = ["name", "path", "test", "alias"];
+        assert_eq!(suggest("aliases", &keys), Some("alias"));
+        assert_eq!(suggest("tests", &keys), Some("test"));
+        assert_eq!(suggest("Name", &keys), Some("name"));
+        assert_eq!(suggest("colour", &keys), None);
+    }
+
+    #[test]
+    fn reads_entries_and_strings_with_locations() {
+        let text = "a: x\nb: [y, \"z\"]\nc:\n";
+        let src = Source {
+            name: "f.yml",
+            text,
+        };
+        let entries: Entries<Strings> = src.parse().unwrap();
+        let keys: Vec<_> = entries.0.iter().map(|(k, _)| k.value.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(entries.0[0].1.value, Strings::One("x".into()));
+        assert_eq!(entries.0[2].1.value, Strings::Null);
+        let Strings::Many(items) = &entries.0[1].1.value else {
+            panic!("b is a list")
+        };
+        let z = src.locate(items[1].clone());
+        assert_eq!(
+            &text[z.span.offset()..z.span.offset() + z.span.len()],
+            "\"z\""
+        );
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_place() {
+        let text = "a: x\nb: \"open\n";
+        let src = Source {
+            name: "f.yml",
+            text,
+        };
+        let err = src.parse::<Entries<Strings>>().unwrap_err();
+        assert!(
+            err.message.contains("f.yml: invalid YAML"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("at line"), "{}", err.message);
+        let out = crate::error::render_with(&err, false);
+        assert!(out.contains("f.yml:2:4"), "{out}");
+    }
+}

@@ -1,0 +1,301 @@
+//! `strata push`: ship exactly what was tested, then point aliases at it.
+//!
+//! An image is pushed only when the state records a pass for the image ID now
+//! behind its name. After the push, the registry is asked what it holds: the
+//! manifest's config digest must be that same image ID, and every alias must
+//! resolve to the image's manifest digest.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+
+use super::retry::{run_step, Done, Log};
+use super::test_run::StateFile;
+use super::{Bus, Options, World};
+use crate::events::{Command, Event, Step};
+use crate::plan::{split_tag, AliasPlan, ImagePlan, Plan};
+use crate::registry::{Digest, Registry};
+use crate::state::{PushState, StateError};
+
+/// An image pushed in this run: where it is and what it is.
+#[derive(Debug, Clone)]
+struct Shipped {
+    image_id: String,
+    digest: Digest,
+}
+
+/// Runs `strata push` over the whole plan.
+pub async fn run(
+    plan: &Plan,
+    world: &World,
+    options: &Options,
+    bus: &Bus,
+    state: &StateFile,
+    engine_desc: String,
+) -> Result<(), StateError> {
+    bus.emit(Event::RunStarted {
+        command: Command::Push,
+        images: plan.images.len(),
+        tests: plan.test_count(),
+        engine: engine_desc,
+        at: Utc::now(),
+    });
+    let registry = world
+        .registry
+        .clone()
+        .expect("push needs a registry client");
+    let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
+    let state_error: Arc<Mutex<Option<StateError>>> = Arc::default();
+
+    // Pushes are independent of each other: no parent ordering needed.
+    let nodes: Vec<_> = plan
+        .images
+        .iter()
+        .map(|i| super::schedule::Node {
+            name: i.name.clone(),
+            parent: None,
+        })
+        .collect();
+    super::schedule::run(
+        &nodes,
+        options.jobs,
+        |i| {
+            let image = plan.images[i].clone();
+            let (world, options, bus, state, registry) = (
+                world.clone(),
+                options.clone(),
+                bus.clone(),
+                state.clone(),
+                registry.clone(),
+            );
+            let (shipped, state_error) = (shipped.clone(), state_error.clone());
+            async move {
+                let Some(s) = push_image(&image, &world, &*registry, &options, &bus, &state).await
+                else {
+                    return false;
+                };
+                shipped.lock().expect("lock").insert(image.name.clone(), s.clone());
+                if let Err(e) = state.update(|st| {
+                    if let Some(entry) = st.images.get_mut(&image.name) {
+                        entry.pushed = Some(PushState {
+                            digest: s.digest.clone(),
+                            pushed_at: Utc::now(),
+                            aliases: vec![],
+                        });
+                    }
+                }) {
+                    state_error.lock().expect("lock").get_or_insert(e);
+                }
+                true
+            }
+        },
+        |_, _| {},
+    )
+    .await;
+
+    let shipped = shipped.lock().expect("lock").clone();
+    for alias in &plan.aliases {
+        if let Some(image) = point_alias(alias, &shipped, world, &*registry, options, bus).await {
+            if let Err(e) = state.update(|st| {
+                if let Some(p) = st.images.get_mut(&image).and_then(|e| e.pushed.as_mut()) {
+                    p.aliases.push(alias.tag.clone());
+                }
+            }) {
+                state_error.lock().expect("lock").get_or_insert(e);
+            }
+        }
+    }
+    let first_error = state_error.lock().expect("lock").take();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Checks the recorded test result, pushes, and reads the digest back.
+async fn push_image(
+    image: &ImagePlan,
+    world: &World,
+    registry: &dyn Registry,
+    options: &Options,
+    bus: &Bus,
+    state: &StateFile,
+) -> Option<Shipped> {
+    let current = match world.engine.image_id(&image.name).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            refuse(bus, image, "it is not built on this engine; run `strata test` first");
+            return None;
+        }
+        Err(e) => {
+            refuse(bus, image, &e.to_string());
+            return None;
+        }
+    };
+    let verdict = {
+        let st = state.state.lock().expect("state lock");
+        st.tested_pass(&image.name, &current).map(|_| ())
+    };
+    if let Err(reason) = verdict {
+        refuse(bus, image, &reason);
+        return None;
+    }
+    let done = run_step(bus, options, &image.name, Step::Push, |log| {
+        push_and_verify(&image.name, &current, world, registry, log)
+    })
+    .await
+    .ok()?;
+    Some(Shipped {
+        image_id: current,
+        digest: done.digest.expect("a verified push has a digest"),
+    })
+}
+
+/// Reports a push that was not attempted, as a failed push step.
+fn refuse(bus: &Bus, image: &ImagePlan, reason: &str) {
+    bus.emit(Event::StepFinished {
+        image: image.name.clone(),
+        step: Step::Push,
+        attempt: 1,
+        outcome: crate::events::Outcome::Failed {
+            message: format!("refused: {reason}"),
+        },
+        log: String::new(),
+        duration: Default::default(),
+        image_id: None,
+        digest: None,
+    });
+}
+
+async fn push_and_verify(
+    reference: &str,
+    image_id: &str,
+    world: &World,
+    registry: &dyn Registry,
+    log: Log,
+) -> Result<Done, String> {
+    let host = crate::registry::auth::registry_host(reference);
+    let creds = (world.credentials)(&host);
+    world
+        .engine
+        .push(reference, creds.as_ref(), &|line| log.line(line))
+        .await
+        .map_err(|e| e.to_string())?;
+    let resolved = registry
+        .resolve(reference)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the registry does not have {reference} after the push"))?;
+    if let Some(config) = &resolved.config_digest {
+        if config != image_id {
+            return Err(format!(
+                "the registry holds image {config} under {reference}, not the tested {image_id}"
+            ));
+        }
+    }
+    log.line(&format!("registry holds {reference} at {}", resolved.digest));
+    Ok(Done {
+        image_id: Some(image_id.to_owned()),
+        digest: Some(resolved.digest),
+    })
+}
+
+/// Points `alias` at the first candidate shipped in this run, and checks it
+/// resolves to that digest. Returns the image it now points at.
+async fn point_alias(
+    alias: &AliasPlan,
+    shipped: &HashMap<String, Shipped>,
+    world: &World,
+    registry: &dyn Registry,
+    options: &Options,
+    bus: &Bus,
+) -> Option<String> {
+    let Some((image, s)) = alias
+        .candidates
+        .iter()
+        .find_map(|c| shipped.get(c).map(|s| (c.clone(), s.clone())))
+    else {
+        bus.emit(Event::AliasWithheld {
+            tag: alias.tag.clone(),
+            reason: format!(
+                "none of its images was pushed in this run ({})",
+                alias.candidates.join(", ")
+            ),
+        });
+        return None;
+    };
+    let mut last_err = String::new();
+    for attempt in 0..=options.retries {
+        if attempt > 0 {
+            tokio::time::sleep(options.backoff * 2u32.saturating_pow(attempt - 1)).await;
+        }
+        match retag(&image, &s, &alias.tag, world, registry).await {
+            Ok(()) => {
+                bus.emit(Event::AliasApplied {
+                    tag: alias.tag.clone(),
+                    image: image.clone(),
+                    image_id: Some(s.image_id.clone()),
+                    digest: Some(s.digest.clone()),
+                });
+                return Some(image);
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    bus.emit(Event::AliasWithheld {
+        tag: alias.tag.clone(),
+        reason: last_err,
+    });
+    None
+}
+
+/// Within one registry the manifest is re-tagged by digest (no layer is sent
+/// again); across registries the engine pushes the alias tag. Either way the
+/// alias must then resolve to the image's digest.
+async fn retag(
+    image: &str,
+    shipped: &Shipped,
+    alias: &str,
+    world: &World,
+    registry: &dyn Registry,
+) -> Result<(), String> {
+    use crate::registry::auth::registry_host;
+    let (repo, _) = split_tag(image);
+    if registry_host(image) == registry_host(alias) {
+        registry
+            .retag(repo, &shipped.digest, alias)
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        world
+            .engine
+            .tag(&shipped.image_id, alias)
+            .await
+            .map_err(|e| e.to_string())?;
+        let creds = (world.credentials)(&registry_host(alias));
+        world
+            .engine
+            .push(alias, creds.as_ref(), &|_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let now = registry
+        .resolve(alias)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|r| r.digest);
+    if now.as_deref() != Some(shipped.digest.as_str()) {
+        return Err(format!(
+            "{alias} resolves to {} instead of {}",
+            now.as_deref().unwrap_or("nothing"),
+            shipped.digest
+        ));
+    }
+    // Keep the local tag in step with the registry.
+    world
+        .engine
+        .tag(&shipped.image_id, alias)
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,260 @@
+//! `strata test`: build each image, build its tests on top of the exact image
+//! ID, record the result, then point aliases at images that passed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+
+use super::retry::{run_step, Done, Log};
+use super::schedule::{self, Node};
+use super::{Bus, Options, World};
+use crate::engine::{BuildContext, BuildRequest, Dockerfile, ImageId};
+use crate::events::{Command, Event, Step};
+use crate::plan::{ImagePlan, Plan};
+use crate::state::{ImageState, State, StateError, TestState};
+
+/// Where results are recorded between `test` and `push`.
+#[derive(Clone)]
+pub struct StateFile {
+    pub state: Arc<Mutex<State>>,
+    pub path: PathBuf,
+}
+
+impl StateFile {
+    /// Loads the state at `path` (empty if missing).
+    pub fn open(path: &Path) -> Result<StateFile, StateError> {
+        Ok(StateFile {
+            state: Arc::new(Mutex::new(State::load(path)?)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Applies `change` and writes the file atomically.
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        let mut st = self.state.lock().expect("state lock");
+        change(&mut st);
+        st.save(&self.path)
+    }
+}
+
+/// Runs `strata test` over the whole plan. Returns the first state-file
+/// error, if writing the state failed (results are still reported).
+pub async fn run(
+    plan: &Plan,
+    world: &World,
+    options: &Options,
+    bus: &Bus,
+    state: &StateFile,
+    engine_desc: String,
+) -> Result<(), StateError> {
+    bus.emit(Event::RunStarted {
+        command: Command::Test,
+        images: plan.images.len(),
+        tests: plan.test_count(),
+        engine: engine_desc,
+        at: Utc::now(),
+    });
+    let nodes: Vec<Node> = plan
+        .images
+        .iter()
+        .map(|i| Node {
+            name: i.name.clone(),
+            parent: i.parent.clone(),
+        })
+        .collect();
+    let passed: Arc<Mutex<HashMap<String, ImageId>>> = Arc::default();
+    let state_error: Arc<Mutex<Option<StateError>>> = Arc::default();
+
+    schedule::run(
+        &nodes,
+        options.jobs,
+        |i| {
+            let image = plan.images[i].clone();
+            let (world, options, bus, state) =
+                (world.clone(), options.clone(), bus.clone(), state.clone());
+            let (passed, state_error) = (passed.clone(), state_error.clone());
+            async move {
+                let result = test_image(&image, &world, &options, &bus).await;
+                let ok = result.passed;
+                if let Some(id) = result.image_id.clone().filter(|_| ok) {
+                    passed.lock().expect("lock").insert(image.name.clone(), id);
+                }
+                if let Err(e) = state.update(|st| {
+                    st.images.insert(image.name.clone(), result.into_state());
+                }) {
+                    state_error.lock().expect("lock").get_or_insert(e);
+                }
+                ok
+            }
+        },
+        |i, parent| {
+            bus.emit(Event::ImageSkipped {
+                image: plan.images[i].name.clone(),
+                reason: format!("its parent image {parent} did not pass"),
+            });
+        },
+    )
+    .await;
+
+    let passed = passed.lock().expect("lock").clone();
+    for alias in &plan.aliases {
+        apply_alias(alias, &passed, world, bus).await;
+    }
+    let first_error = state_error.lock().expect("lock").take();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// What happened to one image.
+struct ImageResult {
+    passed: bool,
+    image_id: Option<ImageId>,
+    tests: Vec<TestState>,
+}
+
+impl ImageResult {
+    fn into_state(self) -> ImageState {
+        ImageState {
+            image_id: self.image_id.unwrap_or_default(),
+            passed: self.passed,
+            tested_at: Utc::now(),
+            tests: self.tests,
+            pushed: None,
+        }
+    }
+}
+
+/// Build, then every test as a layer on the exact image ID.
+async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &Bus) -> ImageResult {
+    let built = run_step(bus, options, &image.name, Step::Build, |log| {
+        build_image(image, world, log)
+    })
+    .await;
+    let id = match built {
+        Ok(done) => done.image_id.expect("a build returns an image ID"),
+        Err(_) => {
+            return ImageResult {
+                passed: false,
+                image_id: None,
+                tests: vec![],
+            }
+        }
+    };
+    let mut tests = Vec::with_capacity(image.tests.len());
+    for test in &image.tests {
+        let step = Step::Test {
+            index: test.index,
+            path: test.path.clone(),
+        };
+        let res = run_step(bus, options, &image.name, step, |log| {
+            build_test(&id, &test.path, &test.tag, world, log)
+        })
+        .await;
+        tests.push(TestState {
+            path: test.path.clone(),
+            passed: res.is_ok(),
+        });
+    }
+    ImageResult {
+        passed: tests.iter().all(|t| t.passed),
+        image_id: Some(id),
+        tests,
+    }
+}
+
+async fn build_image(image: &ImagePlan, world: &World, log: Log) -> Result<Done, String> {
+    let mut extra_files = Vec::with_capacity(image.artifacts.len());
+    for artifact in &image.artifacts {
+        let fetch = world
+            .fetch
+            .as_ref()
+            .ok_or("this plan needs artifacts but no fetcher is configured")?;
+        log.line(&format!("fetching artifact {}", artifact.file_name));
+        let path = fetch.fetch(artifact).await?;
+        extra_files.push((artifact.file_name.clone(), path));
+    }
+    let request = BuildRequest {
+        context: BuildContext {
+            dir: image.context.clone(),
+            dockerfile: Dockerfile::Path(image.dockerfile.clone()),
+            extra_files,
+        },
+        tag: Some(image.name.clone()),
+        build_args: image.build_args.clone(),
+        labels: image.labels.clone(),
+    };
+    let id = world
+        .engine
+        .build(request, &|line| log.line(line))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done {
+        image_id: Some(id),
+        digest: None,
+    })
+}
+
+/// Builds a test folder's Dockerfile on top of `id`, in memory: the user's
+/// tree is only read. The test image is tagged `tag` only if it builds.
+async fn build_test(id: &str, dir: &Path, tag: &str, world: &World, log: Log) -> Result<Done, String> {
+    let dockerfile = dir.join("Dockerfile");
+    let body = std::fs::read_to_string(&dockerfile)
+        .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
+    // A stale tag from an earlier run must not look like this run's pass.
+    world.engine.remove(tag).await.map_err(|e| e.to_string())?;
+    let request = BuildRequest {
+        context: BuildContext {
+            dir: dir.to_owned(),
+            dockerfile: Dockerfile::Inline(format!("FROM {id}\n{body}")),
+            extra_files: vec![],
+        },
+        tag: Some(tag.to_owned()),
+        build_args: Default::default(),
+        labels: Default::default(),
+    };
+    let test_id = world
+        .engine
+        .build(request, &|line| log.line(line))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done {
+        image_id: Some(test_id),
+        digest: None,
+    })
+}
+
+/// Tags the first candidate that passed; withholds the alias otherwise.
+async fn apply_alias(
+    alias: &crate::plan::AliasPlan,
+    passed: &HashMap<String, ImageId>,
+    world: &World,
+    bus: &Bus,
+) {
+    let winner = alias
+        .candidates
+        .iter()
+        .find_map(|c| passed.get(c).map(|id| (c, id)));
+    let Some((image, id)) = winner else {
+        bus.emit(Event::AliasWithheld {
+            tag: alias.tag.clone(),
+            reason: format!("none of its images passed ({})", alias.candidates.join(", ")),
+        });
+        return;
+    };
+    match world.engine.tag(id, &alias.tag).await {
+        Ok(()) => bus.emit(Event::AliasApplied {
+            tag: alias.tag.clone(),
+            image: image.clone(),
+            image_id: Some(id.clone()),
+            digest: None,
+        }),
+        Err(e) => bus.emit(Event::AliasWithheld {
+            tag: alias.tag.clone(),
+            reason: format!("tagging failed: {e}"),
+        }),
+    }
+}

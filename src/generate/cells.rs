@@ -1,0 +1,234 @@
+//! The matrix itself: axes, their product, and the exclusions cut from it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::config::native::{AxisValue, NativeConfig, OneOrMany, Source};
+use crate::error::InputError;
+
+/// Names templates already use for release facts and per-image values; an
+/// axis or attribute with one of these names would shadow them.
+const RESERVED: &[&str] = &[
+    "version", "major", "minor", "patch", "line", "codename", "lts", "is_current",
+    "is_active_lts", "date", "npm", "security", "base", "image", "artifacts",
+];
+
+/// An axis: its name and values, `os` first, then the others by name.
+pub type Axis<'a> = (&'a str, &'a [AxisValue]);
+
+/// Checks the axes and returns them in matrix order.
+pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a>>, InputError> {
+    let mut out: Vec<Axis<'a>> = vec![("os", config.os.as_slice())];
+    for (name, values) in &config.axes {
+        if name == "os" || RESERVED.contains(&name.as_str()) {
+            return Err(plain(source, format!("axis `{name}` would hide the `{name}` fact templates see; rename it")));
+        }
+        out.push((name.as_str(), values.as_slice()));
+    }
+    for (name, values) in &out {
+        if values.is_empty() {
+            return Err(plain(source, format!("axis `{name}` has no values")));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for v in values.iter() {
+            if !seen.insert(v.name.as_str()) {
+                return Err(plain(source, format!("axis `{name}` lists `{}` twice", v.name)));
+            }
+            for key in v.attrs.keys() {
+                if ["name", "default", "from"].contains(&key.as_str()) {
+                    return Err(plain(source, format!("{name} `{}`: attribute `{key}` is reserved", v.name)));
+                }
+            }
+        }
+        if values.iter().filter(|v| v.default).count() > 1 {
+            return Err(plain(source, format!("axis `{name}` has more than one `default: true` value")));
+        }
+    }
+    Ok(out)
+}
+
+fn plain(source: &Source, message: String) -> InputError {
+    InputError::plain(format!("{}: {message}", source.name()))
+}
+
+/// What templates see for one axis value: `name`, `default`, `from` (if set)
+/// and its free attributes.
+pub fn axis_object(value: &AxisValue) -> Value {
+    let mut map = Map::new();
+    map.insert("name".into(), Value::from(value.name.clone()));
+    map.insert("default".into(), Value::from(value.default));
+    if let Some(from) = &value.from {
+        map.insert("from".into(), Value::from(from.clone()));
+    }
+    for (k, v) in &value.attrs {
+        map.insert(k.clone(), v.clone());
+    }
+    Value::Object(map)
+}
+
+/// One cell of the product of the axes (without the version).
+#[derive(Debug, Clone)]
+pub struct AxisPoint<'a> {
+    pub values: Vec<(&'a str, &'a AxisValue)>,
+}
+
+/// Every combination of axis values, `os` outermost, in config order.
+pub fn points<'a>(axes: &[Axis<'a>]) -> Vec<AxisPoint<'a>> {
+    let mut out = vec![AxisPoint { values: Vec::new() }];
+    for (name, values) in axes {
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.values.push((name, v));
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+impl<'a> AxisPoint<'a> {
+    pub fn os(&self) -> &'a str {
+        &self.values[0].1.name
+    }
+
+    pub fn os_from(&self) -> Option<&'a str> {
+        self.values[0].1.from.as_deref()
+    }
+
+    /// `bookworm × 22.11.0 × slim`, for the plan's exclusion list and messages.
+    pub fn describe(&self, version: &semver::Version) -> String {
+        let mut parts = vec![self.os().to_string(), version.to_string()];
+        parts.extend(self.values[1..].iter().map(|(_, v)| v.name.clone()));
+        parts.join(" × ")
+    }
+
+    /// The cell's folder name under its OS: `22.11.0`, or `22.11.0-slim`.
+    pub fn slug(&self, version: &semver::Version) -> String {
+        let mut s = version.to_string();
+        for (_, v) in &self.values[1..] {
+            s.push('-');
+            s.push_str(&v.name);
+        }
+        s
+    }
+
+    /// Adds `os` and every other axis to a cell's facts.
+    pub fn add_facts(&self, facts: &mut Map<String, Value>) {
+        for (axis, value) in &self.values {
+            facts.insert((*axis).to_string(), axis_object(value));
+        }
+    }
+
+    /// `os`, and every other axis, by value name.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .map(|(axis, v)| ((*axis).to_string(), v.name.clone()))
+            .collect()
+    }
+}
+
+/// One exclusion rule, checked.
+struct Rule {
+    reason: String,
+    version: Option<nodejs_semver::Range>,
+    axes: Vec<(String, OneOrMany)>,
+}
+
+/// The config's exclusion rules.
+pub struct Exclusions {
+    rules: Vec<Rule>,
+}
+
+impl Exclusions {
+    /// Checks every rule against the axes: an unknown axis or value is an
+    /// error at its line, since a misspelt exclusion silently excludes nothing.
+    pub fn compile(config: &NativeConfig, source: &Source, axes: &[Axis<'_>]) -> Result<Self, InputError> {
+        let axis_names: Vec<&str> = axes.iter().map(|(n, _)| *n).collect();
+        let mut rules = Vec::new();
+        for entry in &config.exclude {
+            let mut rule = Rule { reason: String::new(), version: None, axes: Vec::new() };
+            for (key, value) in &entry.value {
+                match key.as_str() {
+                    "reason" => match &value.value {
+                        OneOrMany::One(r) => rule.reason = r.clone(),
+                        OneOrMany::Many(_) => {
+                            return Err(source.error_at(value, "an exclusion's `reason` is one string", "here"))
+                        }
+                    },
+                    "version" => {
+                        let OneOrMany::One(text) = &value.value else {
+                            return Err(source.error_at(value, "an exclusion's `version` is one semver range", "here"));
+                        };
+                        let range = nodejs_semver::Range::parse(text).map_err(|e| {
+                            source.error_at(value, format!("`{text}` is not a semver range: {e}"), "bad range")
+                        })?;
+                        rule.version = Some(range);
+                    }
+                    axis => {
+                        let Some((_, values)) = axes.iter().find(|(n, _)| *n == axis) else {
+                            return Err(source
+                                .error_at(value, format!("exclusion names unknown axis `{axis}`"), "unknown axis")
+                                .with_help(format!(
+                                    "{}the axes are: {}; an exclusion also takes `version` and `reason`",
+                                    super::did_you_mean(axis, &axis_names),
+                                    axis_names.join(", ")
+                                )));
+                        };
+                        let names: Vec<&str> = values.iter().map(|v| v.name.as_str()).collect();
+                        let listed = match &value.value {
+                            OneOrMany::One(one) => vec![one.clone()],
+                            OneOrMany::Many(many) => many.clone(),
+                        };
+                        for name in &listed {
+                            if !names.contains(&name.as_str()) {
+                                return Err(source
+                                    .error_at(value, format!("exclusion names unknown {axis} `{name}`"), "unknown value")
+                                    .with_help(format!(
+                                        "{}{axis} is one of: {}",
+                                        super::did_you_mean(name, &names),
+                                        names.join(", ")
+                                    )));
+                            }
+                        }
+                        rule.axes.push((axis.to_string(), value.value.clone()));
+                    }
+                }
+            }
+            if rule.reason.trim().is_empty() {
+                return Err(source
+                    .error_at(entry, "every exclusion needs a `reason`", "no reason")
+                    .with_help("say why the cells are left out; the plan shows it"));
+            }
+            rules.push(rule);
+        }
+        Ok(Exclusions { rules })
+    }
+
+    /// The reason of the first rule leaving out `point` at `version`, if any.
+    pub fn reason_for(&self, point: &AxisPoint<'_>, version: &semver::Version) -> Option<&str> {
+        let v = nodejs_semver::Version::parse(version.to_string()).ok();
+        self.rules
+            .iter()
+            .find(|rule| {
+                let version_ok = match (&rule.version, &v) {
+                    (None, _) => true,
+                    (Some(range), Some(v)) => range.satisfies(v),
+                    (Some(_), None) => false,
+                };
+                version_ok
+                    && rule.axes.iter().all(|(axis, names)| {
+                        point
+                            .values
+                            .iter()
+                            .any(|(a, value)| a == axis && names.contains(&value.name))
+                    })
+            })
+            .map(|rule| rule.reason.as_str())
+    }
+}

@@ -1,0 +1,237 @@
+//! A checked Dante inventory, turned into a [`Plan`].
+//!
+//! Pure: the Dockerfiles were read while checking the inventory's files. The
+//! only decision made here is the build order, from the `FROM` lines.
+
+use std::collections::HashMap;
+
+use super::order;
+use super::{AliasPlan, ImagePlan, Plan, TestPlan};
+use crate::config::files::{ImageFiles, DOCKERFILE};
+use crate::config::inventory::Inventory;
+use crate::config::reference;
+use crate::error::InputError;
+
+/// Builds the plan: images in build order (inventory order unless an image is
+/// built `FROM` another one), their tests, and their aliases sorted by tag.
+///
+/// `files[i]` belongs to `inventory.images[i]`. A `FROM` cycle between images
+/// is an error naming them.
+pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputError> {
+    let by_name: HashMap<String, usize> = inventory
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| (reference::normalize(&image.name.value), i))
+        .collect();
+    let find = |from: &str| by_name.get(&reference::normalize(from)).copied();
+
+    let deps: Vec<Vec<usize>> = files
+        .iter()
+        .map(|f| {
+            order::base_images(&f.dockerfile)
+                .iter()
+                .filter_map(|b| find(b))
+                .collect()
+        })
+        .collect();
+    let order = order::build_order(&deps).map_err(|cycle| cycle_error(inventory, &cycle))?;
+
+    let images = order
+        .into_iter()
+        .map(|i| {
+            let image = &inventory.images[i];
+            let files = &files[i];
+            let name = image.name.value.clone();
+            // The parent is the image the result is built on; failing that,
+            // any plan image a stage uses.
+            let parent = order::final_base(&files.dockerfile)
+                .and_then(|b| find(&b))
+                .or_else(|| deps[i].first().copied())
+                .map(|p| inventory.images[p].name.value.clone());
+            ImagePlan {
+                tests: files
+                    .tests
+                    .iter()
+                    .enumerate()
+                    .map(|(t, path)| TestPlan {
+                        index: t + 1,
+                        path: path.clone(),
+                        tag: super::test_tag(&name, t + 1),
+                    })
+                    .collect(),
+                name,
+                context: files.context.clone(),
+                dockerfile: DOCKERFILE.to_string(),
+                parent,
+                build_args: Default::default(),
+                artifacts: Vec::new(),
+                labels: Default::default(),
+            }
+        })
+        .collect();
+
+    let mut aliases: Vec<AliasPlan> = inventory
+        .images
+        .iter()
+        .flat_map(|image| {
+            image.aliases.iter().map(|a| AliasPlan {
+                tag: a.value.clone(),
+                candidates: vec![image.name.value.clone()],
+                rule: None,
+            })
+        })
+        .collect();
+    aliases.sort_by(|a, b| a.tag.cmp(&b.tag));
+
+    Ok(Plan {
+        source: inventory.file.clone(),
+        images,
+        aliases,
+        excluded: Vec::new(),
+        files: Vec::new(),
+    })
+}
+
+fn cycle_error(inventory: &Inventory, cycle: &order::Cycle) -> InputError {
+    let names: Vec<&str> = cycle
+        .0
+        .iter()
+        .map(|&i| inventory.images[i].name.value.as_str())
+        .collect();
+    // Each is built FROM the next: `a` FROM `b` FROM `a`.
+    let chain: Vec<String> = names
+        .iter()
+        .chain(&names[..1])
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let chain = chain.join(" FROM ");
+    let first = &inventory.images[cycle.0[0]];
+    let mut err = inventory.error(
+        first.name.span,
+        format!("images are built from each other in a cycle: {chain}"),
+        "part of the cycle",
+    );
+    for &i in &cycle.0[1..] {
+        err = err.also_at(inventory.images[i].name.span, "part of the cycle");
+    }
+    err.with_help(
+        "an image cannot be built from itself, directly or through others; change one FROM line",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::inventory;
+
+    fn inv(yaml: &str) -> Inventory {
+        inventory::parse(PathBuf::from("dir/inv.yml"), yaml.to_string()).unwrap()
+    }
+
+    fn files(dockerfiles: &[&str], tests: usize) -> Vec<ImageFiles> {
+        dockerfiles
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ImageFiles {
+                context: PathBuf::from(format!("dir/img{i}")),
+                dockerfile: d.to_string(),
+                tests: (0..tests)
+                    .map(|t| PathBuf::from(format!("dir/t{t}")))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    const THREE: &str = "images:\n  - name: acme/app:1\n    path: a\n    alias: [acme/app:latest, acme/a]\n  - name: acme/base:1\n    path: b\n    alias: acme/base:latest\n  - name: acme/other\n    path: c\n";
+
+    #[test]
+    fn parents_are_built_first() {
+        let inventory = inv(THREE);
+        let plan = plan(
+            &inventory,
+            &files(
+                &["FROM acme/base:1\n", "FROM debian\n", "FROM scratch\n"],
+                2,
+            ),
+        )
+        .unwrap();
+        let names: Vec<_> = plan.images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["acme/base:1", "acme/app:1", "acme/other"]);
+        assert_eq!(plan.images[1].parent.as_deref(), Some("acme/base:1"));
+        assert_eq!(plan.images[0].parent, None);
+        assert_eq!(plan.images[1].context, PathBuf::from("dir/img0"));
+        assert_eq!(plan.images[1].dockerfile, "Dockerfile");
+        assert_eq!(plan.source, PathBuf::from("dir/inv.yml"));
+    }
+
+    #[test]
+    fn from_matches_normalized_names() {
+        let inventory = inv(THREE);
+        // `acme/other` is `acme/other:latest`; docker.io/ is the default registry.
+        let plan = plan(
+            &inventory,
+            &files(
+                &[
+                    "FROM docker.io/acme/other:latest\n",
+                    "FROM debian\n",
+                    "FROM debian\n",
+                ],
+                0,
+            ),
+        )
+        .unwrap();
+        let names: Vec<_> = plan.images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["acme/base:1", "acme/other", "acme/app:1"]);
+        assert_eq!(
+            plan.image("acme/app:1").unwrap().parent.as_deref(),
+            Some("acme/other")
+        );
+    }
+
+    #[test]
+    fn tests_and_aliases() {
+        let inventory = inv(THREE);
+        let plan = plan(&inventory, &files(&["FROM x\n", "FROM x\n", "FROM x\n"], 2)).unwrap();
+        let app = plan.image("acme/app:1").unwrap();
+        assert_eq!(
+            app.tests,
+            vec![
+                TestPlan {
+                    index: 1,
+                    path: PathBuf::from("dir/t0"),
+                    tag: "acme/app:1-test1".into()
+                },
+                TestPlan {
+                    index: 2,
+                    path: PathBuf::from("dir/t1"),
+                    tag: "acme/app:1-test2".into()
+                },
+            ]
+        );
+        let tags: Vec<_> = plan.aliases.iter().map(|a| a.tag.as_str()).collect();
+        assert_eq!(tags, ["acme/a", "acme/app:latest", "acme/base:latest"]);
+        assert_eq!(plan.aliases[2].candidates, ["acme/base:1"]);
+        assert!(plan.aliases.iter().all(|a| a.rule.is_none()));
+    }
+
+    #[test]
+    fn cycles_name_their_images() {
+        let inventory = inv(THREE);
+        let err = plan(
+            &inventory,
+            &files(&["FROM acme/base:1\n", "FROM acme/app:1\n", "FROM x\n"], 0),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("cycle"), "{}", err.message);
+        assert!(
+            err.message.contains("acme/app:1") && err.message.contains("acme/base:1"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("acme/other"), "{}", err.message);
+        assert_eq!(err.also.len(), 1);
+    }
+}

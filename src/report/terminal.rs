@@ -1,0 +1,295 @@
+//! Progress on stderr while a run goes, and a one-screen summary at the end.
+//!
+//! On a terminal, an [`indicatif`] bar counts settled steps against the steps
+//! the run announced and names the steps running now. Anywhere else (CI logs,
+//! pipes) each step prints one plain line when it ends, such as
+//! `[3/12] build acme/app:server … ok (12.3s)`, where `3/12` is the image's
+//! position among the run's images, so lines of one image are easy to grep.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::events::record::RunRecord;
+use crate::events::{Command, Event, Listener, Outcome};
+
+use super::view::{self, Status, Totals};
+
+/// A [`Listener`] that shows progress on stderr (or any writer).
+pub struct Terminal {
+    out: Output,
+    /// Images announced by the run, 0 until `RunStarted`.
+    total_images: usize,
+    /// Position of each image, in the order it first appeared.
+    ordinal: HashMap<String, usize>,
+    /// Steps that have ended at least once, so retries are not counted twice.
+    settled: HashSet<(String, String)>,
+    /// Steps running now, by image, for the bar's message.
+    running: BTreeMap<String, String>,
+}
+
+enum Output {
+    Bar(ProgressBar),
+    Plain(Box<dyn Write + Send>),
+}
+
+impl Terminal {
+    /// A bar when stderr is a terminal, plain lines otherwise.
+    pub fn stderr() -> Terminal {
+        if io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} steps  {wide_msg}",
+                )
+                .expect("static template is valid")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Terminal::with_output(Output::Bar(bar))
+        } else {
+            Terminal::plain(Box::new(io::stderr()))
+        }
+    }
+
+    /// Plain lines to `w`, whatever it is.
+    pub fn plain(w: Box<dyn Write + Send>) -> Terminal {
+        Terminal::with_output(Output::Plain(w))
+    }
+
+    fn with_output(out: Output) -> Terminal {
+        Terminal {
+            out,
+            total_images: 0,
+            ordinal: HashMap::new(),
+            settled: HashSet::new(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn position(&mut self, image: &str) -> String {
+        let next = self.ordinal.len() + 1;
+        let n = *self.ordinal.entry(image.to_owned()).or_insert(next);
+        let total = self.total_images.max(self.ordinal.len());
+        format!("[{n}/{total}]")
+    }
+
+    fn line(&mut self, text: String) {
+        match &mut self.out {
+            // Printed above the bar, so it stays readable after the bar ends.
+            Output::Bar(bar) => bar.println(text),
+            Output::Plain(w) => {
+                let _ = writeln!(w, "{text}");
+                let _ = w.flush();
+            }
+        }
+    }
+
+    fn refresh_message(&self) {
+        if let Output::Bar(bar) = &self.out {
+            let msg = self
+                .running
+                .iter()
+                .map(|(img, step)| format!("{step} {img}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            bar.set_message(msg);
+        }
+    }
+
+    fn advance(&self, by: u64) {
+        if let Output::Bar(bar) = &self.out {
+            bar.inc(by);
+        }
+    }
+}
+
+impl Listener for Terminal {
+    fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                command,
+                images,
+                tests,
+                engine,
+                ..
+            } => {
+                self.total_images = *images;
+                let steps = match command {
+                    Command::Test => images + tests,
+                    Command::Push => *images,
+                };
+                if let Output::Bar(bar) = &self.out {
+                    bar.set_length(steps as u64);
+                }
+                let verb = match command {
+                    Command::Test => "testing",
+                    Command::Push => "pushing",
+                };
+                self.line(format!(
+                    "strata: {verb} {images} image{} ({tests} test{}) on {engine}",
+                    view::plural(*images),
+                    view::plural(*tests)
+                ));
+            }
+            Event::StepStarted {
+                image,
+                step,
+                attempt,
+            } => {
+                let pos = self.position(image);
+                let label = view::step_label(step);
+                if *attempt > 1 {
+                    self.line(format!("{pos} {label} {image} … attempt {attempt}"));
+                }
+                self.running.insert(image.clone(), label);
+                self.refresh_message();
+            }
+            Event::Log { .. } => {}
+            Event::StepFinished {
+                image,
+                step,
+                attempt,
+                outcome,
+                duration,
+                ..
+            } => {
+                let pos = self.position(image);
+                let label = view::step_label(step);
+                let result = match outcome {
+                    Outcome::Passed if *attempt > 1 => format!("ok on attempt {attempt}"),
+                    Outcome::Passed => "ok".to_owned(),
+                    Outcome::Failed { message } => {
+                        format!("FAILED: {}", view::one_line(message))
+                    }
+                    Outcome::Skipped { reason } => format!("skipped: {}", view::one_line(reason)),
+                };
+                self.line(format!(
+                    "{pos} {label} {image} … {result} ({})",
+                    view::human_duration(*duration)
+                ));
+                self.running.remove(image);
+                if self.settled.insert((image.clone(), label)) {
+                    self.advance(1);
+                }
+                self.refresh_message();
+            }
+            Event::ImageSkipped { image, reason } => {
+                let pos = self.position(image);
+                self.line(format!("{pos} skip {image} … {}", view::one_line(reason)));
+                self.advance(1);
+            }
+            Event::AliasApplied { tag, image, .. } => {
+                self.line(format!("alias {tag} → {image}"));
+            }
+            Event::AliasWithheld { tag, reason } => {
+                self.line(format!("alias {tag} withheld: {}", view::one_line(reason)));
+            }
+            Event::RunFinished { duration } => {
+                if let Output::Bar(bar) = &self.out {
+                    bar.finish_and_clear();
+                }
+                self.line(format!(
+                    "strata: finished in {}",
+                    view::human_duration(*duration)
+                ));
+            }
+        }
+    }
+}
+
+/// A one-screen summary of a finished run: counts, each failed image with its
+/// first failing step and a one-line reason, skipped images, withheld aliases.
+pub fn summary(record: &RunRecord) -> String {
+    summary_with_reports(record, &[])
+}
+
+/// [`summary`], ending with where the written reports are.
+pub fn summary_with_reports(record: &RunRecord, reports: &[PathBuf]) -> String {
+    let t = Totals::of(record);
+    let verdict = if record.passed() { "PASSED" } else { "FAILED" };
+    let mut lines = vec![
+        format!(
+            "strata {}: {verdict} in {}",
+            view::command_name(record),
+            view::human_duration(record.duration)
+        ),
+        format!(
+            "  images:  {} passed, {} failed, {} skipped (of {})",
+            t.images_passed, t.images_failed, t.images_skipped, t.images
+        ),
+        format!(
+            "  tests:   {}/{} passed{}",
+            t.tests_passed,
+            t.tests_total,
+            if t.steps_retried > 0 {
+                format!(
+                    "; {} step{} retried",
+                    t.steps_retried,
+                    view::plural(t.steps_retried)
+                )
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "  aliases: {} applied, {} withheld",
+            t.aliases_applied, t.aliases_withheld
+        ),
+    ];
+
+    let failed: Vec<_> = record
+        .images
+        .iter()
+        .filter(|i| view::image_status(i) == Status::Failed)
+        .collect();
+    if !failed.is_empty() {
+        lines.push("failed:".into());
+        for img in failed {
+            let why = match view::first_failure(img) {
+                Some(s) => format!(
+                    "{}: {}",
+                    view::step_label(&s.step),
+                    view::outcome_reason(&s.outcome)
+                        .map(view::one_line)
+                        .unwrap_or_default()
+                ),
+                None => "failed".into(),
+            };
+            lines.push(format!("  {}  {why}", img.name));
+        }
+    }
+    let skipped: Vec<_> = record
+        .images
+        .iter()
+        .filter_map(|i| i.skipped.as_deref().map(|r| (&i.name, r)))
+        .collect();
+    if !skipped.is_empty() {
+        lines.push("skipped:".into());
+        for (name, reason) in skipped {
+            lines.push(format!("  {name}  {}", view::one_line(reason)));
+        }
+    }
+    let withheld: Vec<_> = view::sorted_aliases(record)
+        .into_iter()
+        .filter_map(|a| a.withheld.as_deref().map(|r| (&a.tag, r)))
+        .collect();
+    if !withheld.is_empty() {
+        lines.push("withheld aliases:".into());
+        for (tag, reason) in withheld {
+            lines.push(format!("  {tag}  {}", view::one_line(reason)));
+        }
+    }
+    if !reports.is_empty() {
+        lines.push("reports:".into());
+        for p in reports {
+            lines.push(format!("  {}", p.display()));
+        }
+    }
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
+}

@@ -1,0 +1,225 @@
+//! Shared support for integration tests that need a real engine or registry.
+//!
+//! Nothing here fakes anything: helpers connect to the engine and registries
+//! `scripts/setup.sh` starts, and fail loudly with instructions when they are
+//! not there, so a missing engine can never look like a passing test.
+//!
+//! No image can be pulled in the test environment, so [`busybox_base`] makes a
+//! base image from the host's static busybox.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strata::engine::docker::DockerEngine;
+use strata::engine::{Engine, ImageId};
+use strata::secret::{Credentials, Secret};
+
+/// What to do when the test environment is missing.
+pub const SETUP_HINT: &str =
+    "start it with `bash scripts/setup.sh`, then `source target/strata-test-env`";
+
+/// Where the static busybox binary lives (Debian's busybox-static).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// The base image most tests build on.
+pub const BUSYBOX_IMAGE: &str = "strata-test/busybox:latest";
+
+/// Runs a future to completion on a fresh runtime, for tests that are not
+/// `#[tokio::test]`.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
+
+/// The Docker engine (`DOCKER_HOST`, else the default socket). Panics, saying
+/// how to start it, when it does not answer.
+pub async fn engine() -> DockerEngine {
+    let host = std::env::var("DOCKER_HOST")
+        .unwrap_or_else(|_| strata::engine::docker::DEFAULT_HOST.to_string());
+    engine_at(&host).await
+}
+
+/// The engine at `host`; panics with setup instructions when unreachable.
+pub async fn engine_at(host: &str) -> DockerEngine {
+    let engine = match DockerEngine::connect_to(host).await {
+        Ok(engine) => engine,
+        Err(e) => panic!("container engine not reachable at {host}: {SETUP_HINT}\n({e})"),
+    };
+    if let Err(e) = engine.info().await {
+        panic!("container engine not reachable at {host}: {SETUP_HINT}\n({e})");
+    }
+    engine
+}
+
+/// Podman's Docker-compatible service, from `STRATA_TEST_PODMAN_HOST`.
+pub async fn podman() -> DockerEngine {
+    let host = env_or_panic("STRATA_TEST_PODMAN_HOST");
+    engine_at(&host).await
+}
+
+/// The open test registry (`host:port`), from `STRATA_TEST_REGISTRY`.
+/// Panics with setup instructions when unset or not listening.
+pub fn registry() -> String {
+    let registry = env_or_panic("STRATA_TEST_REGISTRY");
+    assert_listening(&registry);
+    registry
+}
+
+/// The registry that requires a password, and its credentials.
+pub fn auth_registry() -> (String, Credentials) {
+    let registry = env_or_panic("STRATA_TEST_AUTH_REGISTRY");
+    assert_listening(&registry);
+    let credentials = Credentials {
+        username: env_or_panic("STRATA_TEST_REGISTRY_USER"),
+        password: Secret::new(env_or_panic("STRATA_TEST_REGISTRY_PASSWORD")),
+    };
+    (registry, credentials)
+}
+
+fn env_or_panic(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!("{name} is not set: {SETUP_HINT}"),
+    }
+}
+
+fn assert_listening(host_port: &str) {
+    let reachable = host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
+    assert!(
+        reachable,
+        "registry not reachable at {host_port}: {SETUP_HINT}"
+    );
+}
+
+/// A name no other test run uses: `prefix-<pid>-<time>-<n>`, lowercase so
+/// it is a valid repository name.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000_000)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}-{}-{nanos}-{n}",
+        prefix.to_lowercase(),
+        std::process::id()
+    )
+}
+
+/// Collects log lines; `sink()` is what engine calls take.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn sink(&self) -> impl Fn(&str) + Send + Sync + '_ {
+        move |line: &str| self.0.lock().unwrap().push(line.to_string())
+    }
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn text(&self) -> String {
+        self.lines().join("\n")
+    }
+}
+
+/// Makes `reference` a local image holding busybox and its applets (`sh`,
+/// `echo`, `cat`, `find`, …) unless it already exists, and returns its ID.
+///
+/// Safe to call from tests running at the same time: they all get the image
+/// the first one made.
+pub async fn busybox_base(engine: &DockerEngine, reference: &str) -> ImageId {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _guard = LOCK.lock().await;
+    if let Some(id) = engine
+        .image_id(reference)
+        .await
+        .expect("inspect base image")
+    {
+        return id;
+    }
+    let tar = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(tar.path(), busybox_rootfs()).expect("write rootfs tar");
+    engine
+        .import(tar.path().to_path_buf(), reference)
+        .await
+        .unwrap_or_else(|e| panic!("importing the busybox base image failed: {e}"))
+}
+
+/// A root filesystem tar: `/bin/busybox`, a link per applet, and the few
+/// files and folders programs expect.
+pub fn busybox_rootfs() -> Vec<u8> {
+    assert!(
+        Path::new(BUSYBOX).is_file(),
+        "{BUSYBOX} is missing: install busybox-static ({SETUP_HINT})"
+    );
+    let applets = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .expect("run busybox --list");
+    let applets = String::from_utf8(applets.stdout).expect("applet list");
+
+    let mut builder = tar::Builder::new(Vec::new());
+    for (dir, mode) in [
+        ("bin", 0o755),
+        ("etc", 0o755),
+        ("root", 0o700),
+        ("tmp", 0o1777),
+        ("proc", 0o755),
+        ("sys", 0o755),
+        ("dev", 0o755),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(mode);
+        header.set_size(0);
+        builder
+            .append_data(&mut header, format!("{dir}/"), std::io::empty())
+            .unwrap();
+    }
+    let binary = std::fs::read(BUSYBOX).expect("read busybox");
+    append_file(&mut builder, "bin/busybox", 0o755, &binary);
+    for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty()) {
+        if applet == "busybox" {
+            continue;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        builder
+            .append_link(&mut header, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    append_file(
+        &mut builder,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\n",
+    );
+    append_file(&mut builder, "etc/group", 0o644, b"root:x:0:\n");
+    builder.into_inner().expect("rootfs tar")
+}
+
+fn append_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32, data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_size(data.len() as u64);
+    builder.append_data(&mut header, name, data).unwrap();
+}

