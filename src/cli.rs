@@ -173,7 +173,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         }
         Cmd::Import(args) => {
             crate::config::reference::parse(&args.reference).map_err(|m| {
-                InputError::plain(format!("`{}` is not a valid image reference: {m}", args.reference))
+                InputError::plain(format!(
+                    "`{}` is not a valid image reference: {m}",
+                    args.reference
+                ))
             })?;
             let engine = connect().await?;
             let id = engine
@@ -204,8 +207,10 @@ fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
             .map(PathBuf::from)
             .find(|p| p.exists())
             .ok_or_else(|| {
-                InputError::plain("no config file: neither inventory.yml nor strata.yml is in this folder")
-                    .with_help("name one with `-f FILE`")
+                InputError::plain(
+                    "no config file: neither inventory.yml nor strata.yml is in this folder",
+                )
+                .with_help("name one with `-f FILE`")
             })?,
     };
     let plan = config::load(&path, &LoadOptions { as_of: args.as_of })?;
@@ -242,24 +247,35 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
         .info()
         .await
         .map_err(|e| Failure::Environment(e.to_string()))?;
-    let engine_desc = format!("{} (API {}) at {}", info.version, info.api_version, info.endpoint);
+    let engine_desc = format!(
+        "{} (API {}) at {}",
+        info.version, info.api_version, info.endpoint
+    );
 
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let name = if kind == exec_kind::Test { "test" } else { "push" };
+    let name = if kind == exec_kind::Test {
+        "test"
+    } else {
+        "push"
+    };
     let run_dir = state_dir.join("runs").join(format!("{stamp}-{name}"));
     std::fs::create_dir_all(&run_dir).map_err(|e| {
-        Failure::Environment(format!("cannot create run folder {}: {e}", run_dir.display()))
+        Failure::Environment(format!(
+            "cannot create run folder {}: {e}",
+            run_dir.display()
+        ))
     })?;
     let state = StateFile::open(&state_dir.join("state.json"))
         .map_err(|e| Failure::Environment(e.to_string()))?;
 
     let credentials: exec::CredentialLookup = Arc::new(crate::registry::auth::credentials_for);
-    let registry: Option<Arc<dyn crate::registry::Registry>> = (kind == exec_kind::Push)
-        .then(|| {
+    let registry: Option<Arc<dyn crate::registry::Registry>> =
+        (kind == exec_kind::Push).then(|| {
             Arc::new(OciRegistry::new(crate::registry::auth::credentials_for))
                 as Arc<dyn crate::registry::Registry>
         });
-    let fetch: Arc<dyn exec::Fetch> = Arc::new(crate::artifact::Fetcher::new(state_dir.join("cache")));
+    let fetch: Arc<dyn exec::Fetch> =
+        Arc::new(crate::artifact::Fetcher::new(state_dir.join("cache")));
     let world = World {
         engine: Arc::new(engine),
         registry,
@@ -272,15 +288,20 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
         backoff: exec::retry::backoff_from_env(std::time::Duration::from_secs(2)),
     };
 
-    let mut listeners: Vec<Box<dyn Listener>> = vec![Box::new(report::terminal::Terminal::stderr())];
+    let mut listeners: Vec<Box<dyn Listener>> =
+        vec![Box::new(report::terminal::Terminal::stderr())];
     match report::json::EventLog::create(&run_dir.join("events.jsonl")) {
         Ok(log) => listeners.push(Box::new(log)),
         Err(e) => eprintln!("strata: not keeping an event log: {e}"),
     }
     let (bus, dispatcher) = Bus::start(listeners);
     let result = match kind {
-        exec_kind::Test => exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await,
-        exec_kind::Push => exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await,
+        exec_kind::Test => {
+            exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+        }
+        exec_kind::Push => {
+            exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+        }
     };
     drop(bus);
     let (record, _listeners) = dispatcher.finish().await;
@@ -292,12 +313,22 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
     let written = match report::write_all(&record, &run_dir) {
         Ok(paths) => paths,
         Err(e) => {
-            eprintln!("strata: could not write reports to {}: {e}", run_dir.display());
+            eprintln!(
+                "strata: could not write reports to {}: {e}",
+                run_dir.display()
+            );
             vec![]
         }
     };
-    eprint!("{}", report::terminal::summary_with_reports(&record, &written));
-    Ok(if record.passed() { EXIT_OK } else { EXIT_FAILED })
+    eprint!(
+        "{}",
+        report::terminal::summary_with_reports(&record, &written)
+    );
+    Ok(if record.passed() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
 }
 
 /// Writes to stdout, ignoring a closed pipe (`strata plan | head`).

@@ -28,7 +28,10 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(root).unwrap().to_owned(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -52,8 +55,7 @@ fn text(b: &[u8]) -> String {
 /// A manifest digest as the registry reports it, over plain HTTP.
 fn registry_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
     let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
-    let resp = reqwest::blocking_get_with_accept(&url);
-    resp
+    reqwest::blocking_get_with_accept(&url)
 }
 
 mod reqwest {
@@ -101,23 +103,60 @@ mod reqwest {
 /// The example in Dante's own shape, plus one image whose test fails and one
 /// whose build fails.
 fn write_tree(root: &Path, repo: &str) {
-    put(root, "app/server/Dockerfile", &format!(
-        "FROM {BUSYBOX_IMAGE}\nCOPY . /srv/\nRUN echo server > /srv/role\n"));
+    put(
+        root,
+        "app/server/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nCOPY . /srv/\nRUN echo server > /srv/role\n"),
+    );
     put(root, "app/server/.dockerignore", "secret.txt\n");
     put(root, "app/server/secret.txt", "must not reach the image\n");
     put(root, "app/server/index.html", "hello\n");
-    put(root, "app/client/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo client > /role\n"));
-    put(root, "app/plain/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo plain > /role\n"));
-    put(root, "app/flawed/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo flawed > /role\n"));
-    put(root, "app/broken/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo about to fail && false\n"));
+    put(
+        root,
+        "app/client/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo client > /role\n"),
+    );
+    put(
+        root,
+        "app/plain/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo plain > /role\n"),
+    );
+    put(
+        root,
+        "app/flawed/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo flawed > /role\n"),
+    );
+    put(
+        root,
+        "app/broken/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo about to fail && false\n"),
+    );
     // Tests: Dockerfiles without FROM, built on the exact image.
-    put(root, "app/tests/http/Dockerfile",
-        "RUN test -f /srv/index.html || test -f /role\nRUN test ! -e /srv/secret.txt\n");
-    put(root, "app/tests/db/Dockerfile", "COPY check.sh /check.sh\nRUN sh /check.sh\n");
-    put(root, "app/tests/db/check.sh", "test -s /role && echo role is $(cat /role)\n");
-    put(root, "app/tests/fails/Dockerfile", "RUN echo this test fails && false\n");
-    put(root, "inventory.yml", &format!(
-r#"images:
+    put(
+        root,
+        "app/tests/http/Dockerfile",
+        "RUN test -f /srv/index.html || test -f /role\nRUN test ! -e /srv/secret.txt\n",
+    );
+    put(
+        root,
+        "app/tests/db/Dockerfile",
+        "COPY check.sh /check.sh\nRUN sh /check.sh\n",
+    );
+    put(
+        root,
+        "app/tests/db/check.sh",
+        "test -s /role && echo role is $(cat /role)\n",
+    );
+    put(
+        root,
+        "app/tests/fails/Dockerfile",
+        "RUN echo this test fails && false\n",
+    );
+    put(
+        root,
+        "inventory.yml",
+        &format!(
+            r#"images:
   - name: "{repo}/app:server"
     path: "./app/server"
     test: "./app/tests/http"
@@ -136,7 +175,9 @@ r#"images:
     path: "./app/broken"
     test: "./app/tests/http"
     alias: "{repo}/app:broken-stable"
-"#));
+"#
+        ),
+    );
 }
 
 #[test]
@@ -171,84 +212,173 @@ fn dante_inventory_test_alias_push_end_to_end() {
     }
 
     // --- test: two failures (a test, a build) → exit 1; the rest pass.
-    let out = strata(&root, &["test", "-j", "2", "-r", "1", "--state-dir", state_arg]);
+    let out = strata(
+        &root,
+        &["test", "-j", "2", "-r", "1", "--state-dir", state_arg],
+    );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert_eq!(snapshot(&root), before, "the user's tree is untouched");
-    assert!(stdout.contains(&format!("{repo}/app:server")), "markdown names images:\n{stdout}");
-    assert!(stdout.contains("this test fails"), "markdown has the failing test's log");
-    assert!(stdout.contains("about to fail"), "markdown has the failing build's log");
+    assert!(
+        stdout.contains(&format!("{repo}/app:server")),
+        "markdown names images:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("this test fails"),
+        "markdown has the failing test's log"
+    );
+    assert!(
+        stdout.contains("about to fail"),
+        "markdown has the failing build's log"
+    );
 
     let ids = block_on(async {
         let mut ids = BTreeMap::new();
-        for t in ["server", "client", "plain", "flawed", "broken", "latest", "client-stable",
-                  "flawed-stable", "broken-stable", "server-test1", "client-test1", "client-test2",
-                  "flawed-test1", "flawed-test2"] {
-            ids.insert(t, engine.image_id(&format!("{repo}/app:{t}")).await.unwrap());
+        for t in [
+            "server",
+            "client",
+            "plain",
+            "flawed",
+            "broken",
+            "latest",
+            "client-stable",
+            "flawed-stable",
+            "broken-stable",
+            "server-test1",
+            "client-test1",
+            "client-test2",
+            "flawed-test1",
+            "flawed-test2",
+        ] {
+            ids.insert(
+                t,
+                engine.image_id(&format!("{repo}/app:{t}")).await.unwrap(),
+            );
         }
-        ids.insert("client:1", engine.image_id(&format!("{repo}/client:1")).await.unwrap());
+        ids.insert(
+            "client:1",
+            engine.image_id(&format!("{repo}/client:1")).await.unwrap(),
+        );
         ids
     });
     assert!(ids["server"].is_some() && ids["client"].is_some() && ids["plain"].is_some());
     assert_eq!(ids["latest"], ids["server"], "alias on the same image ID");
     assert_eq!(ids["client-stable"], ids["client"]);
     assert_eq!(ids["client:1"], ids["client"]);
-    assert!(ids["server-test1"].is_some() && ids["client-test2"].is_some(), "passing tests tagged");
-    assert!(ids["flawed-test1"].is_some(), "the flawed image's first test passed");
+    assert!(
+        ids["server-test1"].is_some() && ids["client-test2"].is_some(),
+        "passing tests tagged"
+    );
+    assert!(
+        ids["flawed-test1"].is_some(),
+        "the flawed image's first test passed"
+    );
     assert_eq!(ids["flawed-test2"], None, "a failing test gets no tag");
-    assert_eq!(ids["flawed-stable"], None, "no alias for an image whose test failed");
+    assert_eq!(
+        ids["flawed-stable"], None,
+        "no alias for an image whose test failed"
+    );
     assert_eq!(ids["broken"], None, "a failed build leaves no image");
     assert_eq!(ids["broken-stable"], None);
 
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
-    assert_eq!(state["images"][format!("{repo}/app:server")]["passed"], true);
-    assert_eq!(state["images"][format!("{repo}/app:flawed")]["passed"], false);
+    assert_eq!(
+        state["images"][format!("{repo}/app:server")]["passed"],
+        true
+    );
+    assert_eq!(
+        state["images"][format!("{repo}/app:flawed")]["passed"],
+        false
+    );
     let runs: Vec<_> = std::fs::read_dir(state_dir.join("runs")).unwrap().collect();
     assert_eq!(runs.len(), 1, "one run folder");
     let run_dir = runs[0].as_ref().unwrap().path();
-    for f in ["events.jsonl", "report.md", "report.json", "junit.xml", "report.html"] {
+    for f in [
+        "events.jsonl",
+        "report.md",
+        "report.json",
+        "junit.xml",
+        "report.html",
+    ] {
         assert!(run_dir.join(f).is_file(), "run folder has {f}");
     }
 
     // --- push: passed images and their aliases go; the rest are refused.
     let out = strata(&root, &["push", "-j", "2", "--state-dir", state_arg]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "refusals fail the run:\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "refusals fail the run:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("refused"), "the report says why:\n{stdout}");
 
     let app_tags = reqwest::tags(&format!("http://{reg}/v2/{ns}/app/tags/list"));
-    assert_eq!(app_tags, vec!["client", "client-stable", "latest", "plain", "server"],
-        "only tested images and their aliases reach the registry");
+    assert_eq!(
+        app_tags,
+        vec!["client", "client-stable", "latest", "plain", "server"],
+        "only tested images and their aliases reach the registry"
+    );
     let digest = |repo: &str, tag: &str| registry_digest(&reg, &format!("{ns}/{repo}"), tag);
     let server = digest("app", "server").expect("server pushed");
-    assert_eq!(digest("app", "latest"), Some(server.clone()), "alias resolves to the image's digest");
+    assert_eq!(
+        digest("app", "latest"),
+        Some(server.clone()),
+        "alias resolves to the image's digest"
+    );
     let client = digest("app", "client").expect("client pushed");
     assert_eq!(digest("app", "client-stable"), Some(client.clone()));
-    assert_eq!(digest("client", "1"), Some(client.clone()), "alias in another repository");
+    assert_eq!(
+        digest("client", "1"),
+        Some(client.clone()),
+        "alias in another repository"
+    );
     assert_ne!(server, client);
 
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
-    assert_eq!(state["images"][format!("{repo}/app:server")]["pushed"]["digest"], server.as_str());
+    assert_eq!(
+        state["images"][format!("{repo}/app:server")]["pushed"]["digest"],
+        server.as_str()
+    );
 
     // --- a name moved to another image after testing is refused by push.
     block_on(async {
-        let plain = engine.image_id(&format!("{repo}/app:plain")).await.unwrap().unwrap();
-        engine.tag(&plain, &format!("{repo}/app:server")).await.unwrap();
+        let plain = engine
+            .image_id(&format!("{repo}/app:plain"))
+            .await
+            .unwrap()
+            .unwrap();
+        engine
+            .tag(&plain, &format!("{repo}/app:server"))
+            .await
+            .unwrap();
     });
     let out = strata(&root, &["push", "--state-dir", state_arg]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("not the one tested"), "{stdout}");
-    assert_eq!(digest("app", "server"), Some(server), "the registry still holds the tested image");
+    assert_eq!(
+        digest("app", "server"),
+        Some(server),
+        "the registry still holds the tested image"
+    );
 }
 
 #[test]
 fn engine_unreachable_is_an_environment_error_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     put(dir.path(), "app/Dockerfile", "FROM scratch\n");
-    put(dir.path(), "inventory.yml", "images:\n  - name: \"x/y:1\"\n    path: \"./app\"\n");
+    put(
+        dir.path(),
+        "inventory.yml",
+        "images:\n  - name: \"x/y:1\"\n    path: \"./app\"\n",
+    );
     let out = assert_cmd::Command::cargo_bin("strata")
         .unwrap()
         .current_dir(dir.path())
@@ -259,5 +389,52 @@ fn engine_unreachable_is_an_environment_error_with_a_hint() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("/nonexistent/docker.sock"), "{err}");
-    assert!(err.contains("dockerd") || err.contains("setup"), "says how to start it: {err}");
+    assert!(
+        err.contains("dockerd") || err.contains("setup"),
+        "says how to start it: {err}"
+    );
+}
+
+/// The same pipeline through Podman's Docker-compatible service.
+#[test]
+fn podman_runs_the_test_pipeline() {
+    let host = std::env::var("STRATA_TEST_PODMAN_HOST")
+        .unwrap_or_else(|_| panic!("STRATA_TEST_PODMAN_HOST is not set: {}", common::SETUP_HINT));
+    block_on(async {
+        let p = common::podman().await;
+        busybox_base(&p, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = unique("podman");
+    put(
+        root,
+        "img/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo podman > /who\n"),
+    );
+    put(root, "t/ok/Dockerfile", "RUN grep -q podman /who\n");
+    put(root, "t/bad/Dockerfile", "RUN grep -q docker /who\n");
+    put(root, "inventory.yml", &format!(
+        "images:\n  - name: \"{ns}/p:good\"\n    path: ./img\n    test: ./t/ok\n    alias: \"{ns}/p:latest\"\n  - name: \"{ns}/p:bad\"\n    path: ./img\n    test: [./t/ok, ./t/bad]\n    alias: \"{ns}/p:bad-latest\"\n"));
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .env("DOCKER_HOST", &host)
+        .args(["test", "-j", "2"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Podman"), "ran on Podman: {stderr}");
+    let (good, latest, bad_latest) = block_on(async {
+        let p = common::podman().await;
+        (
+            p.image_id(&format!("{ns}/p:good")).await.unwrap(),
+            p.image_id(&format!("{ns}/p:latest")).await.unwrap(),
+            p.image_id(&format!("{ns}/p:bad-latest")).await.unwrap(),
+        )
+    });
+    assert!(good.is_some());
+    assert_eq!(latest, good, "alias on the tested image");
+    assert_eq!(bad_latest, None, "no alias for the image whose test failed");
 }

@@ -299,3 +299,42 @@ async fn push_to_the_auth_registry_needs_credentials_and_hides_them() {
     );
     engine.remove(&reference).await.unwrap();
 }
+
+#[tokio::test]
+async fn inline_dockerfile_and_extra_files_exist_only_in_the_context() {
+    let engine = common::engine().await;
+    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The folder's own Dockerfile would fail; the inline one replaces it.
+    write(dir.path(), "Dockerfile", "RUN false\n");
+    write(dir.path(), "data.txt", "data");
+    let host = tempfile::tempdir().unwrap();
+    write(host.path(), "node.tar.gz", "payload");
+    let mut req = request(
+        dir.path(),
+        Dockerfile::Inline(format!(
+            "FROM {base}\nCOPY node.tar.gz data.txt /in/\n\
+             RUN test \"$(cat /in/node.tar.gz)\" = payload && test \"$(cat /in/data.txt)\" = data\n"
+        )),
+        None,
+    );
+    req.context
+        .extra_files
+        .push(("node.tar.gz".into(), host.path().join("node.tar.gz")));
+    let log = Log::default();
+    let id = engine
+        .build(req, &log.sink())
+        .await
+        .unwrap_or_else(|e| panic!("build failed: {e}\n{}", log.text()));
+    assert!(id.starts_with("sha256:"), "{id}");
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Dockerfile", "data.txt"]);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        "RUN false\n"
+    );
+}

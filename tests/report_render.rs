@@ -123,13 +123,13 @@ fn markdown_tells_which_attempt_passed() {
     let md = markdown::render(&record());
     let alpine = section(&md, &format!("## Image: {ALPINE}\n"));
     assert!(
-        alpine.contains("passed on attempt 2 (1 earlier attempt failed)"),
+        alpine.contains("**passed** on attempt 2 (1 earlier attempt failed) · 13.0s"),
         "{alpine}"
     );
     assert!(alpine.contains("Attempt 1 (failed)"), "{alpine}");
     let node20 = section(&md, &format!("## Image: {NODE20}\n"));
     assert!(
-        node20.contains("passed on attempt 3 (2 earlier attempts failed)"),
+        node20.contains("**passed** on attempt 3 (2 earlier attempts failed) · 3.0s"),
         "{node20}"
     );
 }

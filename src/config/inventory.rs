@@ -91,8 +91,9 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
         .into_iter()
         .filter_map(|raw| read_image(&src, raw, &mut problems))
         .collect();
-    // Images with problems were dropped above; the rest can still clash.
     check_names(&src, &images, &mut problems);
+    // Report in file order, so the first problem shown is the first one written.
+    problems.sort_by_key(|p| p.span.map(|s| s.offset()));
     InputError::collect(problems)?;
     Ok(Inventory { file, text, images })
 }
@@ -155,18 +156,21 @@ fn unknown_key(src: &Source, key: &Spanned<String>, known: &[&str], place: &str)
         .with_help(help)
 }
 
-/// Reads one image entry; pushes its problems and returns `None` if it has any.
+/// Reads one image entry and pushes its problems. Returns the image if it has
+/// a name and a path, even with other problems, so name clashes are found in
+/// the same pass; [`parse`] fails if any problem was pushed.
 fn read_image(
     src: &Source,
     raw: Spanned<Entries<Strings>>,
     problems: &mut Vec<InputError>,
 ) -> Option<InventoryImage> {
-    let before = problems.len();
     let entry_span = src.span(&raw.referenced);
     let mut name = None;
     let mut path = None;
     let mut tests = Vec::new();
     let mut aliases = Vec::new();
+    // Keys written at all: a `name` of the wrong shape is not also "missing".
+    let written: Vec<String> = raw.value.0.iter().map(|(k, _)| k.value.clone()).collect();
     for (key, value) in raw.value.0 {
         let value_span = src.span(&value.referenced);
         match key.value.as_str() {
@@ -221,6 +225,7 @@ fn read_image(
         ))
     };
     match &name {
+        None if written.iter().any(|k| k == "name") => {}
         None => problems.push(missing("name")),
         Some(n) if n.value.trim().is_empty() => problems.push(
             src.error(n.span, "image name is empty", "empty name")
@@ -229,6 +234,7 @@ fn read_image(
         Some(n) => check_reference(src, n, "image name", problems),
     }
     match &path {
+        None if written.iter().any(|k| k == "path") => {}
         None => problems.push(missing("path")),
         Some(p) if p.value.trim().is_empty() => problems.push(
             src.error(p.span, "image path is empty", "empty path")
@@ -253,7 +259,7 @@ fn read_image(
     let mut seen = std::collections::HashSet::new();
     aliases.retain(|a| seen.insert(reference::normalize(&a.value)));
     match (name, path) {
-        (Some(name), Some(path)) if problems.len() == before => Some(InventoryImage {
+        (Some(name), Some(path)) => Some(InventoryImage {
             name,
             path,
             tests,
@@ -288,9 +294,13 @@ fn check_reference(
 /// Names must be unique, and an alias must belong to one image and not be
 /// another image's name: otherwise which image a tag ends up on would depend
 /// on build order.
+///
+/// Names and aliases that are not valid references were reported already and
+/// are skipped here.
 fn check_names(src: &Source, images: &[InventoryImage], problems: &mut Vec<InputError>) {
+    let valid = |r: &&Located<String>| reference::parse(&r.value).is_ok();
     let mut names: HashMap<String, &Located<String>> = HashMap::new();
-    for image in images {
+    for image in images.iter().filter(|i| valid(&&i.name)) {
         let key = reference::normalize(&image.name.value);
         if let Some(first) = names.get(&key) {
             problems.push(
@@ -308,7 +318,7 @@ fn check_names(src: &Source, images: &[InventoryImage], problems: &mut Vec<Input
     }
     let mut claimed: HashMap<String, (&Located<String>, &Located<String>)> = HashMap::new();
     for image in images {
-        for alias in &image.aliases {
+        for alias in image.aliases.iter().filter(valid) {
             let key = reference::normalize(&alias.value);
             if let Some(other) = names.get(&key) {
                 if other.value != image.name.value {
@@ -421,6 +431,19 @@ mod tests {
     }
 
     #[test]
+    fn clashes_are_found_alongside_other_problems() {
+        let err = parse_str(
+            "images:\n  - name: a:1\n    path: a\n    tset: x\n  - name: a:1\n    path: b\n",
+        )
+        .unwrap_err();
+        let all = messages(&err);
+        assert_eq!(all.len(), 2, "{all:?}");
+        // In file order: the unknown key (line 4) before the clash (line 5).
+        assert!(all[0].contains("unknown key `tset`"), "{all:?}");
+        assert!(all[1].contains("two images are named `a:1`"), "{all:?}");
+    }
+
+    #[test]
     fn duplicate_names_point_at_both() {
         let text = "images:\n  - name: a:1\n    path: a\n  - name: a:1\n    path: b\n";
         let err = parse_str(text).unwrap_err();
@@ -460,6 +483,7 @@ mod tests {
     #[test]
     fn bad_shapes() {
         let err = parse_str("images:\n  - name: [a]\n    path: a\n").unwrap_err();
+        assert_eq!(err.count(), 1, "{:?}", messages(&err));
         assert!(
             err.message.contains("`name` must be a single string"),
             "{}",

@@ -107,6 +107,24 @@ mod tests {
     }
 
     #[test]
+    fn nodesource_inventory_parses_then_fails_on_its_missing_folders() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/nodesource-inventory.yml"
+        ));
+        // Its image folders are not in this repository: parsing passes, the
+        // folder check reports them (capped), and the first is the first image.
+        let err = load(path, &LoadOptions::default()).unwrap_err();
+        assert!(
+            err.message
+                .contains("debian/jessie/node/4.4.7` does not exist"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.count(), crate::error::MAX_REPORTED + 1);
+    }
+
+    #[test]
     fn missing_file_is_named() {
         let err = load(Path::new("no/such/inventory.yml"), &LoadOptions::default()).unwrap_err();
         assert!(

@@ -1,11 +1,11 @@
 //! [`Engine`](super::Engine) over the Docker Engine API with bollard.
 //!
 //! Works with Docker Engine (20.10 and later, classic builder) and with
-//! Podman's Docker-compatible service. The two differ in small ways this
-//! module hides: Podman may report image IDs without the `sha256:` prefix and
-//! does not always send the `aux` message carrying the built image's ID, so
-//! IDs are normalized to `sha256:<hex>` and looked up by tag or by the
-//! builder's last words when needed.
+//! Podman's Docker-compatible service. Their answers vary by product and
+//! version (an ID with or without its `sha256:` prefix, a build that does or
+//! does not end with the `aux` message naming the image), so IDs are
+//! normalized to `sha256:<hex>` and, when no `aux` message came, looked up by
+//! tag or by the builder's last words. Podman 4.3 sends `aux` and prefixed IDs.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

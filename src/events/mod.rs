@@ -24,7 +24,10 @@ pub enum Command {
 pub enum Step {
     Build,
     /// Test number `index` (1-based), from folder `path`.
-    Test { index: usize, path: PathBuf },
+    Test {
+        index: usize,
+        path: PathBuf,
+    },
     /// Pushing the image itself under its own name.
     Push,
 }
@@ -34,9 +37,13 @@ pub enum Step {
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Outcome {
     Passed,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     /// Not attempted; `reason` says why (a parent failed, a test result is missing…).
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -82,10 +89,7 @@ pub enum Event {
         digest: Option<String>,
     },
     /// An image was not attempted at all.
-    ImageSkipped {
-        image: String,
-        reason: String,
-    },
+    ImageSkipped { image: String, reason: String },
     /// An alias now points at `image` (locally after `test`, in the registry after `push`).
     AliasApplied {
         tag: String,
@@ -94,10 +98,7 @@ pub enum Event {
         digest: Option<String>,
     },
     /// An alias was not moved, and why.
-    AliasWithheld {
-        tag: String,
-        reason: String,
-    },
+    AliasWithheld { tag: String, reason: String },
     RunFinished {
         #[serde(with = "duration_secs")]
         duration: Duration,

@@ -78,14 +78,17 @@ impl ImageRecord {
     }
     /// True when the image was attempted and every step it ran passed.
     pub fn passed(&self) -> bool {
-        self.skipped.is_none() && !self.steps.is_empty() && self.steps.iter().all(|s| s.outcome.passed())
+        self.skipped.is_none()
+            && !self.steps.is_empty()
+            && self.steps.iter().all(|s| s.outcome.passed())
     }
 }
 
 impl RunRecord {
     /// True when every image passed and no alias was withheld.
     pub fn passed(&self) -> bool {
-        self.images.iter().all(ImageRecord::passed) && self.aliases.iter().all(|a| a.withheld.is_none())
+        self.images.iter().all(ImageRecord::passed)
+            && self.aliases.iter().all(|a| a.withheld.is_none())
     }
 
     /// (passed, failed, skipped) over steps of every image; skipped images count once.
@@ -132,7 +135,10 @@ impl Listener for Recorder {
         let rec = &mut self.record;
         match event {
             Event::RunStarted {
-                command, engine, at, ..
+                command,
+                engine,
+                at,
+                ..
             } => {
                 rec.command = Some(*command);
                 rec.engine = engine.clone();

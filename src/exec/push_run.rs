@@ -75,7 +75,10 @@ pub async fn run(
                 else {
                     return false;
                 };
-                shipped.lock().expect("lock").insert(image.name.clone(), s.clone());
+                shipped
+                    .lock()
+                    .expect("lock")
+                    .insert(image.name.clone(), s.clone());
                 if let Err(e) = state.update(|st| {
                     if let Some(entry) = st.images.get_mut(&image.name) {
                         entry.pushed = Some(PushState {
@@ -125,7 +128,11 @@ async fn push_image(
     let current = match world.engine.image_id(&image.name).await {
         Ok(Some(id)) => id,
         Ok(None) => {
-            refuse(bus, image, "it is not built on this engine; run `strata test` first");
+            refuse(
+                bus,
+                image,
+                "it is not built on this engine; run `strata test` first",
+            );
             return None;
         }
         Err(e) => {
@@ -194,7 +201,10 @@ async fn push_and_verify(
             ));
         }
     }
-    log.line(&format!("registry holds {reference} at {}", resolved.digest));
+    log.line(&format!(
+        "registry holds {reference} at {}",
+        resolved.digest
+    ));
     Ok(Done {
         image_id: Some(image_id.to_owned()),
         digest: Some(resolved.digest),

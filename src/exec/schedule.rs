@@ -22,7 +22,9 @@ pub enum NodeResult {
     Passed,
     Failed,
     /// Not run because its parent did not pass.
-    Skipped { parent: String },
+    Skipped {
+        parent: String,
+    },
 }
 
 /// Runs `run(index)` for each node, at most `jobs` at once, in an order that
@@ -56,7 +58,10 @@ where
                 if started[i] {
                     continue;
                 }
-                let parent = nodes[i].parent.as_deref().and_then(|p| index.get(p).copied());
+                let parent = nodes[i]
+                    .parent
+                    .as_deref()
+                    .and_then(|p| index.get(p).copied());
                 match parent.map(|p| &results[p]) {
                     Some(None) => continue, // parent still pending
                     Some(Some(NodeResult::Passed)) | None => {
@@ -129,8 +134,18 @@ mod tests {
         )
         .await;
         assert_eq!(res[0], NodeResult::Failed);
-        assert_eq!(res[1], NodeResult::Skipped { parent: "base".into() });
-        assert_eq!(res[2], NodeResult::Skipped { parent: "child".into() });
+        assert_eq!(
+            res[1],
+            NodeResult::Skipped {
+                parent: "base".into()
+            }
+        );
+        assert_eq!(
+            res[2],
+            NodeResult::Skipped {
+                parent: "child".into()
+            }
+        );
         assert_eq!(res[3], NodeResult::Passed);
         assert_eq!(skipped, vec![(1, "base".into()), (2, "child".into())]);
     }
@@ -138,7 +153,12 @@ mod tests {
     #[tokio::test]
     async fn never_more_than_jobs_at_once_and_parents_first() {
         let nodes: Vec<Node> = (0..8)
-            .map(|i| node(&format!("n{i}"), (i >= 4).then(|| format!("n{}", i - 4)).as_deref()))
+            .map(|i| {
+                node(
+                    &format!("n{i}"),
+                    (i >= 4).then(|| format!("n{}", i - 4)).as_deref(),
+                )
+            })
             .collect();
         let now = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));

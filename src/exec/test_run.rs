@@ -200,7 +200,13 @@ async fn build_image(image: &ImagePlan, world: &World, log: Log) -> Result<Done,
 
 /// Builds a test folder's Dockerfile on top of `id`, in memory: the user's
 /// tree is only read. The test image is tagged `tag` only if it builds.
-async fn build_test(id: &str, dir: &Path, tag: &str, world: &World, log: Log) -> Result<Done, String> {
+async fn build_test(
+    id: &str,
+    dir: &Path,
+    tag: &str,
+    world: &World,
+    log: Log,
+) -> Result<Done, String> {
     let dockerfile = dir.join("Dockerfile");
     let body = std::fs::read_to_string(&dockerfile)
         .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
@@ -241,7 +247,10 @@ async fn apply_alias(
     let Some((image, id)) = winner else {
         bus.emit(Event::AliasWithheld {
             tag: alias.tag.clone(),
-            reason: format!("none of its images passed ({})", alias.candidates.join(", ")),
+            reason: format!(
+                "none of its images passed ({})",
+                alias.candidates.join(", ")
+            ),
         });
         return;
     };

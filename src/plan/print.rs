@@ -4,6 +4,7 @@
 //! maps (build args, labels) in key order, so two plans can be diffed.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -36,8 +37,14 @@ pub fn text(plan: &Plan) -> String {
     if plan.aliases.is_empty() {
         out.push_str("  (none)\n");
     }
+    let tag_width = plan
+        .aliases
+        .iter()
+        .map(|a| a.tag.chars().count())
+        .max()
+        .unwrap_or(0);
     for a in &plan.aliases {
-        let mut line = format!("  {}", a.tag);
+        let mut line = format!("  {:<tag_width$}", a.tag);
         match a.candidates.split_first() {
             Some((first, rest)) => {
                 let _ = write!(line, " → {first}");
@@ -67,12 +74,24 @@ pub fn text(plan: &Plan) -> String {
             plan.files.len()
         );
         for f in &plan.files {
-            let _ = writeln!(out, "  {}", f.path.display());
+            let _ = writeln!(out, "  {}", shown(plan, &f.path));
         }
     }
 
     let _ = writeln!(out, "\nTotal: {}", totals_line(plan));
     out
+}
+
+/// `path` relative to the config file's folder when inside it: plans hold
+/// absolute paths, people read the ones they wrote.
+fn shown(plan: &Plan, path: &Path) -> String {
+    let base = plan.source.parent().unwrap_or(Path::new(""));
+    match path.strip_prefix(base) {
+        Ok(rel) if !base.as_os_str().is_empty() && !rel.as_os_str().is_empty() => {
+            rel.display().to_string()
+        }
+        _ => path.display().to_string(),
+    }
 }
 
 fn image_block(out: &mut String, plan: &Plan, n: usize, width: usize, img: &ImagePlan) {
@@ -87,24 +106,30 @@ fn image_block(out: &mut String, plan: &Plan, n: usize, width: usize, img: &Imag
         "parent:",
         img.parent
             .as_deref()
-            .unwrap_or("– (base image not built here)"),
+            .unwrap_or("– (not built by this plan)"),
     );
     let context = if img.dockerfile == "Dockerfile" {
-        img.context.display().to_string()
+        shown(plan, &img.context)
     } else {
-        format!("{} (dockerfile {})", img.context.display(), img.dockerfile)
+        format!(
+            "{} (dockerfile {})",
+            shown(plan, &img.context),
+            img.dockerfile
+        )
     };
     field(out, "context:", &context);
 
     if img.tests.is_empty() {
         field(out, "tests:", "–");
     }
-    for (i, t) in img.tests.iter().enumerate() {
+    let paths: Vec<String> = img.tests.iter().map(|t| shown(plan, &t.path)).collect();
+    let path_width = paths.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+    for (i, (t, path)) in img.tests.iter().zip(&paths).enumerate() {
         let key = if i == 0 { "tests:" } else { "" };
         field(
             out,
             key,
-            &format!("{}. {}  → {}", t.index, t.path.display(), t.tag),
+            &format!("{}. {path:<path_width$}  → {}", t.index, t.tag),
         );
     }
 

@@ -131,7 +131,7 @@ fn step_cell(step: Option<&StepRecord>) -> String {
 
 fn image_section(out: &mut String, img: &ImageRecord, record: &RunRecord) {
     let _ = writeln!(out, "## Image: {}\n", img.name);
-    let _ = writeln!(out, "**{}**", view::image_status(img).badge());
+    let _ = writeln!(out, "**{}**\n", view::image_status(img).badge());
     if let Some(reason) = &img.skipped {
         let _ = writeln!(out, "\nNot attempted: {}\n", inline(reason));
         return;
@@ -182,7 +182,7 @@ fn step_section(out: &mut String, s: &StepRecord) {
     let rest = verdict.strip_prefix(word).unwrap_or(&verdict);
     let _ = writeln!(
         out,
-        "- Result: **{word}**{rest} ({})",
+        "- Result: **{word}**{rest} · {}",
         view::human_duration(s.duration),
     );
     if let Some(id) = &s.image_id {

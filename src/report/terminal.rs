@@ -293,3 +293,58 @@ pub fn summary_with_reports(record: &RunRecord, reports: &[PathBuf]) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Step;
+
+    fn finished(image: &str, step: Step, attempt: u32, outcome: Outcome) -> Event {
+        Event::StepFinished {
+            image: image.into(),
+            step,
+            attempt,
+            outcome,
+            log: String::new(),
+            duration: Duration::from_millis(5),
+            image_id: None,
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn bar_counts_each_step_once_and_names_running_ones() {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        let mut t = Terminal::with_output(Output::Bar(bar.clone()));
+        let test = Step::Test {
+            index: 1,
+            path: "tests/node".into(),
+        };
+        t.on_event(&Event::RunStarted {
+            command: Command::Test,
+            images: 2,
+            tests: 1,
+            engine: "test".into(),
+            at: chrono::Utc::now(),
+        });
+        assert_eq!(bar.length(), Some(3));
+        t.on_event(&Event::StepStarted {
+            image: "a:1".into(),
+            step: Step::Build,
+            attempt: 1,
+        });
+        assert_eq!(bar.message(), "build a:1");
+        t.on_event(&finished("a:1", Step::Build, 1, Outcome::Passed));
+        let fail = Outcome::Failed {
+            message: "x".into(),
+        };
+        t.on_event(&finished("a:1", test.clone(), 1, fail));
+        t.on_event(&finished("a:1", test, 2, Outcome::Passed));
+        t.on_event(&Event::ImageSkipped {
+            image: "b:1".into(),
+            reason: "parent failed".into(),
+        });
+        assert_eq!(bar.position(), 3, "a retried step counts once");
+        assert_eq!(bar.message(), "");
+    }
+}

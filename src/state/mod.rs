@@ -176,9 +176,18 @@ mod tests {
         st.images.insert("a:1".into(), sample("sha256:aaa", true));
         st.images.insert("b:1".into(), sample("sha256:bbb", false));
         assert!(st.tested_pass("a:1", "sha256:aaa").is_ok());
-        assert!(st.tested_pass("a:1", "sha256:zzz").unwrap_err().contains("not the one tested"));
-        assert!(st.tested_pass("b:1", "sha256:bbb").unwrap_err().contains("failed"));
-        assert!(st.tested_pass("c:1", "sha256:ccc").unwrap_err().contains("no test result"));
+        assert!(st
+            .tested_pass("a:1", "sha256:zzz")
+            .unwrap_err()
+            .contains("not the one tested"));
+        assert!(st
+            .tested_pass("b:1", "sha256:bbb")
+            .unwrap_err()
+            .contains("failed"));
+        assert!(st
+            .tested_pass("c:1", "sha256:ccc")
+            .unwrap_err()
+            .contains("no test result"));
     }
 
     #[test]
