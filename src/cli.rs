@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Print what would be done, without an engine.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build images and tests without the engine's layer cache, so every
+    /// test step runs again even if it passed on the same image before.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Where the state file, caches and run logs live. Default: `.strata`
     /// beside the config file.
     #[arg(long, value_name = "DIR")]
@@ -286,6 +290,7 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
         jobs: args.jobs,
         retries: args.retries,
         backoff: exec::retry::backoff_from_env(std::time::Duration::from_secs(2)),
+        no_cache: args.no_cache,
     };
 
     let mut listeners: Vec<Box<dyn Listener>> =

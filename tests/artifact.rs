@@ -48,7 +48,11 @@ async fn npm_download_is_verified_and_then_served_from_cache() {
     assert!(path.starts_with(cache.path()));
     let bytes = std::fs::read(&path).unwrap();
     let (_, integrity) = registry_dist().await;
-    assert_eq!(sha512_sri(&bytes), integrity, "the file is exactly the published tarball");
+    assert_eq!(
+        sha512_sri(&bytes),
+        integrity,
+        "the file is exactly the published tarball"
+    );
     assert_eq!(fetcher.network_requests(), 2, "metadata + tarball");
 
     // A new fetcher over the same cache needs no network at all.
@@ -73,13 +77,20 @@ async fn concurrent_fetches_download_once() {
     }
     paths.dedup();
     assert_eq!(paths.len(), 1);
-    assert_eq!(fetcher.network_requests(), 2, "one metadata and one tarball request in all");
+    assert_eq!(
+        fetcher.network_requests(),
+        2,
+        "one metadata and one tarball request in all"
+    );
 }
 
 #[tokio::test]
 async fn tampered_cache_is_a_hard_failure() {
     let cache = tempfile::tempdir().unwrap();
-    let path = Fetcher::new(cache.path()).fetch(&small_package()).await.unwrap();
+    let path = Fetcher::new(cache.path())
+        .fetch(&small_package())
+        .await
+        .unwrap();
     std::fs::write(&path, b"not the package").unwrap();
     let err = Fetcher::new(cache.path())
         .fetch(&small_package())
@@ -95,7 +106,10 @@ async fn tampered_cache_is_a_hard_failure() {
         other => panic!("expected a mismatch, got {other}"),
     }
     let text = err.to_string();
-    assert!(text.contains("expected sha512-") && text.contains("got sha512-"), "{text}");
+    assert!(
+        text.contains("expected sha512-") && text.contains("got sha512-"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -111,14 +125,23 @@ async fn wrong_checksum_is_refused_and_nothing_is_cached() {
             shasums_url: None,
         },
     };
-    let err = Fetcher::new(cache.path()).fetch(&artifact).await.unwrap_err();
-    let ArtifactError::Mismatch { expected, actual, .. } = &err else {
+    let err = Fetcher::new(cache.path())
+        .fetch(&artifact)
+        .await
+        .unwrap_err();
+    let ArtifactError::Mismatch {
+        expected, actual, ..
+    } = &err
+    else {
         panic!("expected a mismatch, got {err}");
     };
     assert_eq!(expected, &format!("sha256:{wrong}"));
     assert_ne!(actual, expected);
     // Neither the blob nor a temporary file stays in the cache.
-    let leftover: Vec<_> = walk(cache.path()).into_iter().filter(|p| !p.is_dir()).collect();
+    let leftover: Vec<_> = walk(cache.path())
+        .into_iter()
+        .filter(|p| !p.is_dir())
+        .collect();
     assert!(leftover.is_empty(), "cache holds {leftover:?}");
 
     // With the right SHA-256 the same URL is accepted.

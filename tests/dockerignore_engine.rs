@@ -107,6 +107,7 @@ async fn strata_listing(dir: &Path) -> BTreeSet<String> {
         tag: None,
         build_args: BTreeMap::new(),
         labels: BTreeMap::new(),
+        no_cache: false,
     };
     let id = engine
         .build(request, &log.sink())

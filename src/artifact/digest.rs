@@ -140,7 +140,9 @@ pub fn from_shasums(text: &str, file_name: &str) -> Option<Expected> {
         let mut parts = line.split_whitespace();
         let hex_digest = parts.next()?;
         let name = parts.next()?.trim_start_matches('*');
-        (name == file_name).then(|| Expected::sha256_hex(hex_digest)).flatten()
+        (name == file_name)
+            .then(|| Expected::sha256_hex(hex_digest))
+            .flatten()
     })
 }
 
@@ -170,8 +172,15 @@ mod tests {
 
     #[test]
     fn finds_file_in_shasums() {
-        let text = format!("{}  node-v1.tar.gz\n{}  other\n", "ab".repeat(32), "cd".repeat(32));
-        assert_eq!(from_shasums(&text, "node-v1.tar.gz").unwrap().hex(), "ab".repeat(32));
+        let text = format!(
+            "{}  node-v1.tar.gz\n{}  other\n",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        );
+        assert_eq!(
+            from_shasums(&text, "node-v1.tar.gz").unwrap().hex(),
+            "ab".repeat(32)
+        );
         assert!(from_shasums(&text, "missing").is_none());
     }
 }

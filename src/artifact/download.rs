@@ -23,7 +23,10 @@ impl Fetcher {
     pub(super) async fn get_text(&self, what: &str, url: &str) -> Result<String, ArtifactError> {
         self.with_retries(what, url, || async {
             let response = self.send(what, url).await?;
-            response.text().await.map_err(|e| Attempt::Retry(e.to_string()))
+            response
+                .text()
+                .await
+                .map_err(|e| Attempt::Retry(e.to_string()))
         })
         .await
     }
@@ -37,7 +40,10 @@ impl Fetcher {
         expected: &Expected,
     ) -> Result<PathBuf, ArtifactError> {
         let target = self.blob_path(expected);
-        let dir = target.parent().expect("blob path has a parent").to_path_buf();
+        let dir = target
+            .parent()
+            .expect("blob path has a parent")
+            .to_path_buf();
         let io = |path: &PathBuf| {
             let path = path.clone();
             move |source| ArtifactError::Io { path, source }
@@ -70,11 +76,10 @@ impl Fetcher {
                 Ok(tmp)
             })
             .await?;
-        file.persist(&target)
-            .map_err(|e| ArtifactError::Io {
-                path: target.clone(),
-                source: e.error,
-            })?;
+        file.persist(&target).map_err(|e| ArtifactError::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
         Ok(target)
     }
 
@@ -102,7 +107,12 @@ impl Fetcher {
 
     /// Runs `attempt` until it succeeds, fails fatally, or attempts run out,
     /// waiting `retry_delay`, then twice as long, between attempts.
-    async fn with_retries<T, F, Fut>(&self, what: &str, url: &str, attempt: F) -> Result<T, ArtifactError>
+    async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        url: &str,
+        attempt: F,
+    ) -> Result<T, ArtifactError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,

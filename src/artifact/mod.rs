@@ -145,12 +145,11 @@ impl Fetcher {
         if !path.exists() {
             return Ok(None);
         }
-        let actual = digest::file_digest(&path, expected.algorithm).map_err(|source| {
-            ArtifactError::Io {
+        let actual =
+            digest::file_digest(&path, expected.algorithm).map_err(|source| ArtifactError::Io {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         if actual != expected.bytes {
             return Err(ArtifactError::Mismatch {
                 what: what.to_string(),
@@ -170,7 +169,12 @@ impl Fetcher {
     ) -> Result<(String, Expected), ArtifactError> {
         match source {
             ArtifactSource::Npm { package, version } => {
-                let url = format!("{}/{}/{}", self.npm_registry, package.replace('/', "%2f"), version);
+                let url = format!(
+                    "{}/{}/{}",
+                    self.npm_registry,
+                    package.replace('/', "%2f"),
+                    version
+                );
                 let body = self.get_text(what, &url).await?;
                 let meta: serde_json::Value =
                     serde_json::from_str(&body).map_err(|e| ArtifactError::Unavailable {
@@ -178,10 +182,13 @@ impl Fetcher {
                         message: format!("{url} is not npm package metadata: {e}"),
                     })?;
                 let dist = &meta["dist"];
-                let tarball = dist["tarball"].as_str().ok_or_else(|| ArtifactError::Unavailable {
-                    what: what.to_string(),
-                    message: format!("{url} has no dist.tarball"),
-                })?;
+                let tarball =
+                    dist["tarball"]
+                        .as_str()
+                        .ok_or_else(|| ArtifactError::Unavailable {
+                            what: what.to_string(),
+                            message: format!("{url} has no dist.tarball"),
+                        })?;
                 let expected = dist["integrity"]
                     .as_str()
                     .and_then(Expected::from_sri)
@@ -199,18 +206,20 @@ impl Fetcher {
                 shasums_url,
             } => {
                 let expected = match (sha256, shasums_url) {
-                    (Some(hex_digest), _) => {
-                        Expected::sha256_hex(hex_digest).ok_or_else(|| ArtifactError::Unavailable {
+                    (Some(hex_digest), _) => Expected::sha256_hex(hex_digest).ok_or_else(|| {
+                        ArtifactError::Unavailable {
                             what: what.to_string(),
                             message: format!("`{hex_digest}` is not a hex SHA-256"),
-                        })?
-                    }
+                        }
+                    })?,
                     (None, Some(list)) => {
                         let text = self.get_text(what, list).await?;
                         let name = url.rsplit('/').next().unwrap_or(url);
-                        digest::from_shasums(&text, name).ok_or_else(|| ArtifactError::Unavailable {
-                            what: what.to_string(),
-                            message: format!("{list} does not list {name}"),
+                        digest::from_shasums(&text, name).ok_or_else(|| {
+                            ArtifactError::Unavailable {
+                                what: what.to_string(),
+                                message: format!("{list} does not list {name}"),
+                            }
                         })?
                     }
                     (None, None) => {
@@ -234,7 +243,9 @@ impl Fetcher {
     fn index_path(&self, key: &str) -> PathBuf {
         let mut hasher = digest::Hasher::new(Algorithm::Sha256);
         hasher.update(key.as_bytes());
-        self.cache_dir.join("index").join(hex::encode(hasher.finish()))
+        self.cache_dir
+            .join("index")
+            .join(hex::encode(hasher.finish()))
     }
 
     /// Records that `key` is the file with digest `expected`.

@@ -347,7 +347,11 @@ fn suggestion(message: &str) -> Option<String> {
         .map(|s| s.trim().trim_matches('`'))
         .filter(|s| !s.is_empty())
         .collect();
-    let pool: Vec<&str> = if expected.is_empty() { TOP_KEYS.to_vec() } else { expected };
+    let pool: Vec<&str> = if expected.is_empty() {
+        TOP_KEYS.to_vec()
+    } else {
+        expected
+    };
     closest(unknown, &pool).map(|c| format!("did you mean `{c}`?"))
 }
 

@@ -273,6 +273,7 @@ impl Engine for DockerEngine {
             forcerm: true,
             buildargs: Some(request.build_args.into_iter().collect::<HashMap<_, _>>()),
             labels: Some(request.labels.into_iter().collect::<HashMap<_, _>>()),
+            nocache: request.no_cache,
             ..Default::default()
         };
         let output = self.run_build(options, packed.bytes, log).await?;

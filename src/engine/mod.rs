@@ -62,6 +62,9 @@ pub struct BuildRequest {
     pub tag: Option<String>,
     pub build_args: std::collections::BTreeMap<String, String>,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Ignore the engine's layer cache, so every step runs again (a test
+    /// whose layer was cached from an earlier pass would not run otherwise).
+    pub no_cache: bool,
 }
 
 /// Why an engine call failed.

@@ -38,6 +38,8 @@ pub struct Options {
     pub retries: u32,
     /// Wait before the first retry; doubled for each later one.
     pub backoff: Duration,
+    /// Build without the engine's layer cache.
+    pub no_cache: bool,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             jobs: 1,
             retries: 0,
             backoff: Duration::from_secs(2),
+            no_cache: false,
         }
     }
 }

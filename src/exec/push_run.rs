@@ -182,6 +182,20 @@ async fn push_and_verify(
     registry: &dyn Registry,
     log: Log,
 ) -> Result<Done, String> {
+    // Incremental: a registry that already holds this very image under the
+    // name needs no push (the layers and manifest are there already).
+    if let Ok(Some(held)) = registry.resolve(reference).await {
+        if held.config_digest.as_deref() == Some(image_id) {
+            log.line(&format!(
+                "up to date: the registry already holds this image at {}",
+                held.digest
+            ));
+            return Ok(Done {
+                image_id: Some(image_id.to_owned()),
+                digest: Some(held.digest),
+            });
+        }
+    }
     let host = crate::registry::auth::registry_host(reference);
     let creds = (world.credentials)(&host);
     world

@@ -131,7 +131,7 @@ impl ImageResult {
 /// Build, then every test as a layer on the exact image ID.
 async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &Bus) -> ImageResult {
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
-        build_image(image, world, log)
+        build_image(image, world, options, log)
     })
     .await;
     let id = match built {
@@ -151,7 +151,7 @@ async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &B
             path: test.path.clone(),
         };
         let res = run_step(bus, options, &image.name, step, |log| {
-            build_test(&id, &test.path, &test.tag, world, log)
+            build_test(&id, &test.path, &test.tag, world, options, log)
         })
         .await;
         tests.push(TestState {
@@ -166,7 +166,7 @@ async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &B
     }
 }
 
-async fn build_image(image: &ImagePlan, world: &World, log: Log) -> Result<Done, String> {
+async fn build_image(image: &ImagePlan, world: &World, options: &Options, log: Log) -> Result<Done, String> {
     let mut extra_files = Vec::with_capacity(image.artifacts.len());
     for artifact in &image.artifacts {
         let fetch = world
@@ -186,6 +186,7 @@ async fn build_image(image: &ImagePlan, world: &World, log: Log) -> Result<Done,
         tag: Some(image.name.clone()),
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
+        no_cache: options.no_cache,
     };
     let id = world
         .engine
@@ -205,6 +206,7 @@ async fn build_test(
     dir: &Path,
     tag: &str,
     world: &World,
+    options: &Options,
     log: Log,
 ) -> Result<Done, String> {
     let dockerfile = dir.join("Dockerfile");
@@ -221,6 +223,7 @@ async fn build_test(
         tag: Some(tag.to_owned()),
         build_args: Default::default(),
         labels: Default::default(),
+        no_cache: options.no_cache,
     };
     let test_id = world
         .engine

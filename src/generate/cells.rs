@@ -10,8 +10,21 @@ use crate::error::InputError;
 /// Names templates already use for release facts and per-image values; an
 /// axis or attribute with one of these names would shadow them.
 const RESERVED: &[&str] = &[
-    "version", "major", "minor", "patch", "line", "codename", "lts", "is_current",
-    "is_active_lts", "date", "npm", "security", "base", "image", "artifacts",
+    "version",
+    "major",
+    "minor",
+    "patch",
+    "line",
+    "codename",
+    "lts",
+    "is_current",
+    "is_active_lts",
+    "date",
+    "npm",
+    "security",
+    "base",
+    "image",
+    "artifacts",
 ];
 
 /// An axis: its name and values, `os` first, then the others by name.
@@ -22,7 +35,10 @@ pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a
     let mut out: Vec<Axis<'a>> = vec![("os", config.os.as_slice())];
     for (name, values) in &config.axes {
         if name == "os" || RESERVED.contains(&name.as_str()) {
-            return Err(plain(source, format!("axis `{name}` would hide the `{name}` fact templates see; rename it")));
+            return Err(plain(
+                source,
+                format!("axis `{name}` would hide the `{name}` fact templates see; rename it"),
+            ));
         }
         out.push((name.as_str(), values.as_slice()));
     }
@@ -33,16 +49,25 @@ pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a
         let mut seen = std::collections::BTreeSet::new();
         for v in values.iter() {
             if !seen.insert(v.name.as_str()) {
-                return Err(plain(source, format!("axis `{name}` lists `{}` twice", v.name)));
+                return Err(plain(
+                    source,
+                    format!("axis `{name}` lists `{}` twice", v.name),
+                ));
             }
             for key in v.attrs.keys() {
                 if ["name", "default", "from"].contains(&key.as_str()) {
-                    return Err(plain(source, format!("{name} `{}`: attribute `{key}` is reserved", v.name)));
+                    return Err(plain(
+                        source,
+                        format!("{name} `{}`: attribute `{key}` is reserved", v.name),
+                    ));
                 }
             }
         }
         if values.iter().filter(|v| v.default).count() > 1 {
-            return Err(plain(source, format!("axis `{name}` has more than one `default: true` value")));
+            return Err(plain(
+                source,
+                format!("axis `{name}` has more than one `default: true` value"),
+            ));
         }
     }
     Ok(out)
@@ -148,25 +173,45 @@ pub struct Exclusions {
 impl Exclusions {
     /// Checks every rule against the axes: an unknown axis or value is an
     /// error at its line, since a misspelt exclusion silently excludes nothing.
-    pub fn compile(config: &NativeConfig, source: &Source, axes: &[Axis<'_>]) -> Result<Self, InputError> {
+    pub fn compile(
+        config: &NativeConfig,
+        source: &Source,
+        axes: &[Axis<'_>],
+    ) -> Result<Self, InputError> {
         let axis_names: Vec<&str> = axes.iter().map(|(n, _)| *n).collect();
         let mut rules = Vec::new();
         for entry in &config.exclude {
-            let mut rule = Rule { reason: String::new(), version: None, axes: Vec::new() };
+            let mut rule = Rule {
+                reason: String::new(),
+                version: None,
+                axes: Vec::new(),
+            };
             for (key, value) in &entry.value {
                 match key.as_str() {
                     "reason" => match &value.value {
                         OneOrMany::One(r) => rule.reason = r.clone(),
                         OneOrMany::Many(_) => {
-                            return Err(source.error_at(value, "an exclusion's `reason` is one string", "here"))
+                            return Err(source.error_at(
+                                value,
+                                "an exclusion's `reason` is one string",
+                                "here",
+                            ))
                         }
                     },
                     "version" => {
                         let OneOrMany::One(text) = &value.value else {
-                            return Err(source.error_at(value, "an exclusion's `version` is one semver range", "here"));
+                            return Err(source.error_at(
+                                value,
+                                "an exclusion's `version` is one semver range",
+                                "here",
+                            ));
                         };
                         let range = nodejs_semver::Range::parse(text).map_err(|e| {
-                            source.error_at(value, format!("`{text}` is not a semver range: {e}"), "bad range")
+                            source.error_at(
+                                value,
+                                format!("`{text}` is not a semver range: {e}"),
+                                "bad range",
+                            )
                         })?;
                         rule.version = Some(range);
                     }
@@ -188,7 +233,11 @@ impl Exclusions {
                         for name in &listed {
                             if !names.contains(&name.as_str()) {
                                 return Err(source
-                                    .error_at(value, format!("exclusion names unknown {axis} `{name}`"), "unknown value")
+                                    .error_at(
+                                        value,
+                                        format!("exclusion names unknown {axis} `{name}`"),
+                                        "unknown value",
+                                    )
                                     .with_help(format!(
                                         "{}{axis} is one of: {}",
                                         super::did_you_mean(name, &names),

@@ -89,9 +89,12 @@ pub fn plan(
     }
 
     let image_name = templates.add_inline("image.name", &config.image.name)?;
-    let image_dir = TemplateDir::read(&base_dir, &config.image.template.value, &mut templates, &|m| {
-        source.error_at(&config.image.template, m, "this folder")
-    })?;
+    let image_dir = TemplateDir::read(
+        &base_dir,
+        &config.image.template.value,
+        &mut templates,
+        &|m| source.error_at(&config.image.template, m, "this folder"),
+    )?;
     require_dockerfile(&image_dir, source, &config.image.template)?;
     let artifacts = compile_artifacts(config, &mut templates)?;
     let tests = compile_tests(config, source, &base_dir, &mut templates)?;
@@ -146,7 +149,9 @@ pub fn plan(
             facts.insert("image".into(), Value::from(name.clone()));
             let ctx = Value::Object(facts.clone());
 
-            let rel = PathBuf::from("images").join(os).join(point.slug(&release.version));
+            let rel = PathBuf::from("images")
+                .join(os)
+                .join(point.slug(&release.version));
             push_files(&mut plan, &rel, image_dir.render(&templates, &ctx)?);
 
             let mut image_tests = Vec::new();
@@ -240,7 +245,10 @@ fn require_dockerfile(
     }
     Err(source.error_at(
         at,
-        format!("template folder {} has no Dockerfile.j2 (or Dockerfile)", dir.display),
+        format!(
+            "template folder {} has no Dockerfile.j2 (or Dockerfile)",
+            dir.display
+        ),
         "this folder",
     ))
 }
@@ -255,7 +263,11 @@ fn resolve_as_of(
     }
     match &config.as_of {
         Some(text) => NaiveDate::parse_from_str(text.value.trim(), "%Y-%m-%d").map_err(|e| {
-            source.error_at(text, format!("as_of `{}` is not a date: {e}", text.value), "expected YYYY-MM-DD")
+            source.error_at(
+                text,
+                format!("as_of `{}` is not a date: {e}", text.value),
+                "expected YYYY-MM-DD",
+            )
         }),
         None => Ok(chrono::Local::now().date_naive()),
     }
@@ -286,7 +298,11 @@ fn select(
 ) -> Result<Vec<Release>, InputError> {
     let range_at = &config.feed.range;
     let range = nodejs_semver::Range::parse(&range_at.value).map_err(|e| {
-        source.error_at(range_at, format!("`{}` is not a semver range: {e}", range_at.value), "bad range")
+        source.error_at(
+            range_at,
+            format!("`{}` is not a semver range: {e}", range_at.value),
+            "bad range",
+        )
     })?;
     let selected = feed::select::select(releases, &range, config.feed.pick);
     if selected.is_empty() {
@@ -320,22 +336,45 @@ struct ArtifactTemplates {
 }
 
 enum ArtifactKind {
-    Npm { package: String, version: String },
-    Url { url: String, sha256: Option<String>, shasums: Option<String> },
+    Npm {
+        package: String,
+        version: String,
+    },
+    Url {
+        url: String,
+        sha256: Option<String>,
+        shasums: Option<String>,
+    },
 }
 
 impl ArtifactTemplates {
-    fn render(&self, t: &Templates<'_>, ctx: &Value) -> Result<(String, ArtifactSource), InputError> {
+    fn render(
+        &self,
+        t: &Templates<'_>,
+        ctx: &Value,
+    ) -> Result<(String, ArtifactSource), InputError> {
         let file = t.render(&self.file, ctx)?.trim().to_string();
         let source = match &self.kind {
             ArtifactKind::Npm { package, version } => ArtifactSource::Npm {
                 package: package.clone(),
                 version: t.render(version, ctx)?.trim().to_string(),
             },
-            ArtifactKind::Url { url, sha256, shasums } => ArtifactSource::Url {
+            ArtifactKind::Url {
+                url,
+                sha256,
+                shasums,
+            } => ArtifactSource::Url {
                 url: t.render(url, ctx)?.trim().to_string(),
-                sha256: sha256.as_ref().map(|k| t.render(k, ctx)).transpose()?.map(|s| s.trim().to_string()),
-                shasums_url: shasums.as_ref().map(|k| t.render(k, ctx)).transpose()?.map(|s| s.trim().to_string()),
+                sha256: sha256
+                    .as_ref()
+                    .map(|k| t.render(k, ctx))
+                    .transpose()?
+                    .map(|s| s.trim().to_string()),
+                shasums_url: shasums
+                    .as_ref()
+                    .map(|k| t.render(k, ctx))
+                    .transpose()?
+                    .map(|s| s.trim().to_string()),
             },
         };
         Ok((file, source))
@@ -356,23 +395,46 @@ fn compile_artifacts(
                     Some(v) => t.add_inline(&format!("{what}.version"), v)?,
                     None => t.add_unplaced(&format!("{what}.version"), "{{ version }}")?,
                 };
-                ArtifactKind::Npm { package: package.clone(), version }
+                ArtifactKind::Npm {
+                    package: package.clone(),
+                    version,
+                }
             }
             (None, Some(url)) => {
                 if a.sha256.is_none() && a.shasums.is_none() {
-                    return Err(t.config_error(url, format!("{what}: a URL artifact needs `sha256` or `shasums` to be verified")));
+                    return Err(t.config_error(
+                        url,
+                        format!(
+                            "{what}: a URL artifact needs `sha256` or `shasums` to be verified"
+                        ),
+                    ));
                 }
                 ArtifactKind::Url {
                     url: t.add_inline(&format!("{what}.url"), url)?,
-                    sha256: a.sha256.as_ref().map(|s| t.add_inline(&format!("{what}.sha256"), s)).transpose()?,
-                    shasums: a.shasums.as_ref().map(|s| t.add_inline(&format!("{what}.shasums"), s)).transpose()?,
+                    sha256: a
+                        .sha256
+                        .as_ref()
+                        .map(|s| t.add_inline(&format!("{what}.sha256"), s))
+                        .transpose()?,
+                    shasums: a
+                        .shasums
+                        .as_ref()
+                        .map(|s| t.add_inline(&format!("{what}.shasums"), s))
+                        .transpose()?,
                 }
             }
             _ => {
-                return Err(t.config_error(&a.file, format!("{what}: give exactly one of `npm` or `url`")));
+                return Err(t.config_error(
+                    &a.file,
+                    format!("{what}: give exactly one of `npm` or `url`"),
+                ));
             }
         };
-        out.push(ArtifactTemplates { name: name.clone(), file, kind });
+        out.push(ArtifactTemplates {
+            name: name.clone(),
+            file,
+            kind,
+        });
     }
     Ok(out)
 }
@@ -433,7 +495,12 @@ fn compile_tests(
         };
         let when = entry
             .when()
-            .map(|w| t.add_unplaced(&format!("tests[{path}].when"), &format!("{{% if {w} %}}1{{% endif %}}")))
+            .map(|w| {
+                t.add_unplaced(
+                    &format!("tests[{path}].when"),
+                    &format!("{{% if {w} %}}1{{% endif %}}"),
+                )
+            })
             .transpose()?;
         out.push(TestTemplates { name, when, kind });
     }

@@ -120,7 +120,10 @@ impl<'s> Templates<'s> {
 
     /// Renders the template `key` with `context`.
     pub fn render(&self, key: &str, context: &serde_json::Value) -> Result<String, InputError> {
-        let template = self.env.get_template(key).map_err(|e| self.error(key, &e))?;
+        let template = self
+            .env
+            .get_template(key)
+            .map_err(|e| self.error(key, &e))?;
         template
             .render(crate::alias::value::from_json(context))
             .map_err(|e| self.error(key, &e))
@@ -288,7 +291,9 @@ impl TemplateDir {
 
     /// True if the folder has any template (`*.j2`) at all.
     pub fn is_template(&self) -> bool {
-        self.files.iter().any(|f| matches!(f.kind, FileKind::Render(_)))
+        self.files
+            .iter()
+            .any(|f| matches!(f.kind, FileKind::Render(_)))
     }
 
     /// Renders every file for one cell: (path inside the folder, contents).
@@ -339,11 +344,18 @@ mod tests {
         let src = source("");
         let mut t = Templates::new(&src);
         let key = t
-            .add_file("tpl/Dockerfile.j2", "FROM x\nRUN echo {{ os.codenam }}\n".into())
+            .add_file(
+                "tpl/Dockerfile.j2",
+                "FROM x\nRUN echo {{ os.codenam }}\n".into(),
+            )
             .unwrap();
         let ctx = serde_json::json!({"os": {"name": "bookworm"}});
         let err = t.render(&key, &ctx).unwrap_err();
-        assert!(err.message.starts_with("tpl/Dockerfile.j2:2:"), "{}", err.message);
+        assert!(
+            err.message.starts_with("tpl/Dockerfile.j2:2:"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("os.codenam"), "{}", err.message);
     }
 
@@ -352,7 +364,10 @@ mod tests {
         let src = source("");
         let mut t = Templates::new(&src);
         let key = t.add_file("a.j2", "v={{ v }}\n".into()).unwrap();
-        assert_eq!(t.render(&key, &serde_json::json!({"v": 1})).unwrap(), "v=1\n");
+        assert_eq!(
+            t.render(&key, &serde_json::json!({"v": 1})).unwrap(),
+            "v=1\n"
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
 pub fn write(plan: &Plan, out_dir: &Path) -> Result<WriteSummary, WriteError> {
     for f in &plan.files {
         let ok = f.path.is_relative()
-            && f.path.components().all(|c| matches!(c, Component::Normal(_)))
+            && f.path
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
             && f.path != Path::new(MARKER);
         if !ok {
             return Err(WriteError::BadPath {
@@ -179,16 +181,29 @@ mod tests {
     fn writes_then_updates_and_removes_only_its_files() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("gen");
-        let s = write(&plan(&[("a/Dockerfile", "one"), ("b/Dockerfile", "two")]), &out).unwrap();
+        let s = write(
+            &plan(&[("a/Dockerfile", "one"), ("b/Dockerfile", "two")]),
+            &out,
+        )
+        .unwrap();
         assert_eq!(s.written.len(), 2);
         // A user's file dropped into the tree later is kept.
         std::fs::write(out.join("a/notes.txt"), "mine").unwrap();
         let s = write(&plan(&[("a/Dockerfile", "one!")]), &out).unwrap();
         assert_eq!(s.written, vec![PathBuf::from("a/Dockerfile")]);
         assert_eq!(s.removed, vec![PathBuf::from("b/Dockerfile")]);
-        assert!(!out.join("b").exists(), "empty folder of a stale file is removed");
-        assert_eq!(std::fs::read_to_string(out.join("a/notes.txt")).unwrap(), "mine");
-        assert_eq!(std::fs::read_to_string(out.join("a/Dockerfile")).unwrap(), "one!");
+        assert!(
+            !out.join("b").exists(),
+            "empty folder of a stale file is removed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("a/notes.txt")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("a/Dockerfile")).unwrap(),
+            "one!"
+        );
         let s = write(&plan(&[("a/Dockerfile", "one!")]), &out).unwrap();
         assert!(s.written.is_empty());
         assert_eq!(s.unchanged.len(), 1);
