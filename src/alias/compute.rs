@@ -84,10 +84,9 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
                 reason,
             })?;
             let hits = tags.entry(tag).or_default();
-            if !hits
-                .iter()
-                .any(|h| images[h.candidate].image == image.image)
-            {
+            // Images are visited one at a time, so an image already holding
+            // this tag is the last hit: checking it keeps this O(1).
+            if hits.last().map(|h| h.candidate) != Some(c) {
                 hits.push(Hit {
                     rule: r,
                     candidate: c,

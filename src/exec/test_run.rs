@@ -166,7 +166,12 @@ async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &B
     }
 }
 
-async fn build_image(image: &ImagePlan, world: &World, options: &Options, log: Log) -> Result<Done, String> {
+async fn build_image(
+    image: &ImagePlan,
+    world: &World,
+    options: &Options,
+    log: Log,
+) -> Result<Done, String> {
     let mut extra_files = Vec::with_capacity(image.artifacts.len());
     for artifact in &image.artifacts {
         let fetch = world

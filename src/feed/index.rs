@@ -113,19 +113,23 @@ enum JsonLts {
 
 /// Parses Node's `index.json`.
 pub fn parse_json(text: &str) -> Result<Vec<Release>, FeedError> {
-    let entries: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| json_error(&e))?;
+    // Deserializing straight into the entry type keeps serde_json's line and
+    // column in type errors (a date that is a number, a missing `version`).
+    let entries: Vec<JsonRelease> = serde_json::from_str(text).map_err(|e| json_error(&e))?;
     entries
         .into_iter()
         .enumerate()
-        .map(|(i, value)| {
+        .map(|(i, entry)| {
             let fail = |message: String| {
-                FeedError::Format(format!("index.json entry #{} : {message}", i + 1))
+                FeedError::Format(format!(
+                    "index.json entry #{} ({}): {message}",
+                    i + 1,
+                    entry.version
+                ))
             };
-            let entry: JsonRelease =
-                serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
-            let lts = match entry.lts {
+            let lts = match &entry.lts {
                 JsonLts::None | JsonLts::Flag(false) => None,
-                JsonLts::Codename(name) => Some(name),
+                JsonLts::Codename(name) => Some(name.clone()),
                 JsonLts::Flag(true) => {
                     return Err(fail(
                         "`lts` is `true`; expected `false` or the LTS codename".into(),
@@ -133,14 +137,12 @@ pub fn parse_json(text: &str) -> Result<Vec<Release>, FeedError> {
                 }
             };
             Ok(Release {
-                version: parse_version(&entry.version)
-                    .map_err(|m| fail(format!("{m} (version {})", entry.version)))?,
-                date: parse_date(&entry.date)
-                    .map_err(|m| fail(format!("{m} (version {})", entry.version)))?,
+                version: parse_version(&entry.version).map_err(fail)?,
+                date: parse_date(&entry.date).map_err(fail)?,
                 lts,
                 security: entry.security,
-                npm: entry.npm.filter(|n| !n.is_empty()),
-                files: entry.files,
+                npm: entry.npm.clone().filter(|n| !n.is_empty()),
+                files: entry.files.clone(),
             })
         })
         .collect()

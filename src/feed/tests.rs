@@ -104,7 +104,19 @@ fn tab_errors_name_the_line() {
 #[test]
 fn json_errors_name_the_position() {
     let err = index::parse("[\n{\"version\": \"v1.0.0\",\n \"date\": 5}\n]").unwrap_err();
-    assert!(err.to_string().contains("entry #1"), "{err}");
+    assert!(err.to_string().contains("line 3 column"), "{err}");
+    let err =
+        index::parse(r#"[{"version": "v1.0.0", "date": "2015-01-14", "lts": true}]"#).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("entry #1 (v1.0.0): `lts` is `true`"),
+        "{err}"
+    );
+    let err = index::parse(r#"[{"version": "one", "date": "2015-01-14"}]"#).unwrap_err();
+    assert!(
+        err.to_string().contains("`one` is not a semver version"),
+        "{err}"
+    );
     let err = index::parse("[\n{\"version\": \"v1.0.0\"\n").unwrap_err();
     match err {
         FeedError::Json { line, .. } => assert_eq!(line, 3),
@@ -261,4 +273,51 @@ fn load_reports_missing_files_and_unreachable_urls() {
         text.contains("http://127.0.0.1:9/index.json") && text.contains("local copy"),
         "{text}"
     );
+}
+
+/// A one-thread HTTP server answering each connection with the next of
+/// `responses` (status, body), then stopping. Returns its base URL and a
+/// handle yielding how many requests it served.
+fn serve(responses: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<usize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut served = 0;
+        for (status, body) in responses {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            served += 1;
+        }
+        served
+    });
+    (url, handle)
+}
+
+#[test]
+fn load_fetches_urls_and_retries_server_errors() {
+    let index = std::fs::read_to_string(data_dir().join("node-dist-index-sample.json")).unwrap();
+    let (url, server) = serve(vec![(503, "busy".into()), (200, index.clone())]);
+    let text = load(&format!("{url}/dist/index.json"), &data_dir()).unwrap();
+    assert_eq!(text, index);
+    assert_eq!(server.join().unwrap(), 2, "one failed attempt, one retry");
+    assert_eq!(index::parse(&text).unwrap().len(), 8);
+}
+
+#[test]
+fn load_does_not_retry_a_missing_url() {
+    let (url, server) = serve(vec![(404, "not found".into())]);
+    let err = load(&format!("{url}/dist/nope.json"), &data_dir()).unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert_eq!(server.join().unwrap(), 1);
 }
