@@ -15,11 +15,11 @@ use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_OK};
 use crate::events::Listener;
-use crate::exec::test_run::StateFile;
 use crate::exec::{self, Bus, Options, World};
 use crate::plan::Plan;
 use crate::registry::oci::OciRegistry;
 use crate::report;
+use crate::state::StateFile;
 
 /// Turns a matrix of Dockerfiles into tested, published container images.
 #[derive(Debug, Parser)]

@@ -464,3 +464,51 @@ aliases:
         started.elapsed()
     );
 }
+
+/// Build order follows the rendered `FROM` lines: a base template built from
+/// a version image while version images are built from the base is a cycle,
+/// and the error names the images in it.
+#[test]
+fn a_from_cycle_in_templates_is_an_error_naming_the_images() {
+    let p = Project::new();
+    std::fs::write(
+        p.dir.path().join("tpl/base/Dockerfile.j2"),
+        "FROM reg/{{ os.name }}:22.11.0\n",
+    )
+    .unwrap();
+    let err = p.load(GOOD).unwrap_err();
+    let text = strata::error::render_with(&err, false);
+    assert!(text.contains("cycle"), "{text}");
+    assert!(
+        text.contains("`reg/bookworm:22.11.0`"),
+        "names a version image: {text}"
+    );
+    assert!(
+        text.contains("`reg/base:bookworm`"),
+        "names the base: {text}"
+    );
+}
+
+#[test]
+fn images_wait_for_what_their_from_lines_name() {
+    let p = Project::new();
+    let plan = p.load(GOOD).unwrap();
+    for image in plan
+        .images
+        .iter()
+        .filter(|i| i.labels.get("role").map(String::as_str) != Some("base"))
+    {
+        let parent = image
+            .parent
+            .as_deref()
+            .expect("version images have a parent");
+        assert_eq!(image.needs, vec![parent.to_string()]);
+        let p_idx = plan.images.iter().position(|i| i.name == parent).unwrap();
+        let i_idx = plan
+            .images
+            .iter()
+            .position(|i| i.name == image.name)
+            .unwrap();
+        assert!(p_idx < i_idx, "{parent} is built before {}", image.name);
+    }
+}

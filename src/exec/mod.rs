@@ -72,6 +72,17 @@ pub struct World {
     pub credentials: CredentialLookup,
 }
 
+/// Emits the event that opens a run.
+fn announce(bus: &Bus, command: crate::events::Command, plan: &crate::plan::Plan, engine: String) {
+    bus.emit(crate::events::Event::RunStarted {
+        command,
+        images: plan.images.len(),
+        tests: plan.test_count(),
+        engine,
+        at: chrono::Utc::now(),
+    });
+}
+
 /// The real fetcher: downloads on the host, verified and cached.
 #[async_trait]
 impl Fetch for crate::artifact::Fetcher {

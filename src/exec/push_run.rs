@@ -11,12 +11,11 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 
 use super::retry::{run_step, Done, Log};
-use super::test_run::StateFile;
 use super::{Bus, Options, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{split_tag, AliasPlan, ImagePlan, Plan};
 use crate::registry::{Digest, Registry};
-use crate::state::{PushState, StateError};
+use crate::state::{PushState, StateError, StateFile};
 
 /// An image pushed in this run: where it is and what it is.
 #[derive(Debug, Clone)]
@@ -34,19 +33,12 @@ pub async fn run(
     state: &StateFile,
     engine_desc: String,
 ) -> Result<(), StateError> {
-    bus.emit(Event::RunStarted {
-        command: Command::Push,
-        images: plan.images.len(),
-        tests: plan.test_count(),
-        engine: engine_desc,
-        at: Utc::now(),
-    });
+    super::announce(bus, Command::Push, plan, engine_desc);
     let registry = world
         .registry
         .clone()
         .expect("push needs a registry client");
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
-    let state_error: Arc<Mutex<Option<StateError>>> = Arc::default();
 
     // Pushes are independent of each other: no parent ordering needed.
     let nodes: Vec<_> = plan
@@ -54,7 +46,7 @@ pub async fn run(
         .iter()
         .map(|i| super::schedule::Node {
             name: i.name.clone(),
-            parent: None,
+            needs: vec![],
         })
         .collect();
     super::schedule::run(
@@ -69,7 +61,7 @@ pub async fn run(
                 state.clone(),
                 registry.clone(),
             );
-            let (shipped, state_error) = (shipped.clone(), state_error.clone());
+            let shipped = shipped.clone();
             async move {
                 let Some(s) = push_image(&image, &world, &*registry, &options, &bus, &state).await
                 else {
@@ -79,7 +71,7 @@ pub async fn run(
                     .lock()
                     .expect("lock")
                     .insert(image.name.clone(), s.clone());
-                if let Err(e) = state.update(|st| {
+                state.update(|st| {
                     if let Some(entry) = st.images.get_mut(&image.name) {
                         entry.pushed = Some(PushState {
                             digest: s.digest.clone(),
@@ -87,9 +79,7 @@ pub async fn run(
                             aliases: vec![],
                         });
                     }
-                }) {
-                    state_error.lock().expect("lock").get_or_insert(e);
-                }
+                });
                 true
             }
         },
@@ -100,20 +90,14 @@ pub async fn run(
     let shipped = shipped.lock().expect("lock").clone();
     for alias in &plan.aliases {
         if let Some(image) = point_alias(alias, &shipped, world, &*registry, options, bus).await {
-            if let Err(e) = state.update(|st| {
+            state.update(|st| {
                 if let Some(p) = st.images.get_mut(&image).and_then(|e| e.pushed.as_mut()) {
                     p.aliases.push(alias.tag.clone());
                 }
-            }) {
-                state_error.lock().expect("lock").get_or_insert(e);
-            }
+            });
         }
     }
-    let first_error = state_error.lock().expect("lock").take();
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    state.first_error()
 }
 
 /// Checks the recorded test result, pushes, and reads the digest back.
@@ -140,10 +124,7 @@ async fn push_image(
             return None;
         }
     };
-    let verdict = {
-        let st = state.state.lock().expect("state lock");
-        st.tested_pass(&image.name, &current).map(|_| ())
-    };
+    let verdict = state.read(|st| st.tested_pass(&image.name, &current).map(|_| ()));
     if let Err(reason) = verdict {
         refuse(bus, image, &reason);
         return None;

@@ -13,7 +13,8 @@ use tokio::task::JoinSet;
 #[derive(Debug, Clone)]
 pub struct Node {
     pub name: String,
-    pub parent: Option<String>,
+    /// Names of the nodes this one waits for.
+    pub needs: Vec<String>,
 }
 
 /// How a node ended.
@@ -50,7 +51,7 @@ where
     let mut running: JoinSet<(usize, bool)> = JoinSet::new();
 
     loop {
-        // Start (or skip) every node whose parent is settled, up to the limit.
+        // Start (or skip) every node whose needs are settled, up to the limit.
         let mut progressed = true;
         while progressed {
             progressed = false;
@@ -58,31 +59,34 @@ where
                 if started[i] {
                     continue;
                 }
-                let parent = nodes[i]
-                    .parent
-                    .as_deref()
-                    .and_then(|p| index.get(p).copied());
-                match parent.map(|p| &results[p]) {
-                    Some(None) => continue, // parent still pending
-                    Some(Some(NodeResult::Passed)) | None => {
-                        if running.len() >= jobs {
-                            continue;
-                        }
-                        started[i] = true;
-                        running.spawn({
-                            let fut = run(i);
-                            async move { (i, fut.await) }
-                        });
-                        progressed = true;
-                    }
-                    Some(Some(_)) => {
-                        let parent = nodes[i].parent.clone().unwrap_or_default();
-                        started[i] = true;
-                        on_skip(i, &parent);
-                        results[i] = Some(NodeResult::Skipped { parent });
-                        progressed = true;
-                    }
+                let needs: Vec<usize> = nodes[i]
+                    .needs
+                    .iter()
+                    .filter_map(|n| index.get(n.as_str()).copied())
+                    .collect();
+                if needs.iter().any(|&n| results[n].is_none()) {
+                    continue; // something it needs is still pending
                 }
+                if let Some(&failed) = needs
+                    .iter()
+                    .find(|&&n| results[n] != Some(NodeResult::Passed))
+                {
+                    let parent = nodes[failed].name.clone();
+                    started[i] = true;
+                    on_skip(i, &parent);
+                    results[i] = Some(NodeResult::Skipped { parent });
+                    progressed = true;
+                    continue;
+                }
+                if running.len() >= jobs {
+                    continue;
+                }
+                started[i] = true;
+                running.spawn({
+                    let fut = run(i);
+                    async move { (i, fut.await) }
+                });
+                progressed = true;
             }
         }
         match running.join_next().await {
@@ -113,7 +117,7 @@ mod tests {
     fn node(name: &str, parent: Option<&str>) -> Node {
         Node {
             name: name.into(),
-            parent: parent.map(Into::into),
+            needs: parent.map(Into::into).into_iter().collect(),
         }
     }
 
@@ -189,6 +193,20 @@ mod tests {
             let p = order.iter().position(|&x| x == child - 4).unwrap();
             assert!(p < c, "parent {} finished before child {child}", child - 4);
         }
+    }
+
+    #[tokio::test]
+    async fn waits_for_every_need_and_skips_if_any_failed() {
+        let nodes = vec![
+            node("a", None),
+            node("b", None),
+            Node {
+                name: "multi".into(),
+                needs: vec!["a".into(), "b".into()],
+            },
+        ];
+        let res = run(&nodes, 3, |i| async move { i != 1 }, |_, _| {}).await;
+        assert_eq!(res[2], NodeResult::Skipped { parent: "b".into() });
     }
 
     #[tokio::test]

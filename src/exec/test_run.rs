@@ -2,7 +2,7 @@
 //! ID, record the result, then point aliases at images that passed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -13,31 +13,7 @@ use super::{Bus, Options, World};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, ImageId};
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
-use crate::state::{ImageState, State, StateError, TestState};
-
-/// Where results are recorded between `test` and `push`.
-#[derive(Clone)]
-pub struct StateFile {
-    pub state: Arc<Mutex<State>>,
-    pub path: PathBuf,
-}
-
-impl StateFile {
-    /// Loads the state at `path` (empty if missing).
-    pub fn open(path: &Path) -> Result<StateFile, StateError> {
-        Ok(StateFile {
-            state: Arc::new(Mutex::new(State::load(path)?)),
-            path: path.to_owned(),
-        })
-    }
-
-    /// Applies `change` and writes the file atomically.
-    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), StateError> {
-        let mut st = self.state.lock().expect("state lock");
-        change(&mut st);
-        st.save(&self.path)
-    }
-}
+use crate::state::{ImageState, StateError, StateFile, TestState};
 
 /// Runs `strata test` over the whole plan. Returns the first state-file
 /// error, if writing the state failed (results are still reported).
@@ -49,23 +25,16 @@ pub async fn run(
     state: &StateFile,
     engine_desc: String,
 ) -> Result<(), StateError> {
-    bus.emit(Event::RunStarted {
-        command: Command::Test,
-        images: plan.images.len(),
-        tests: plan.test_count(),
-        engine: engine_desc,
-        at: Utc::now(),
-    });
+    super::announce(bus, Command::Test, plan, engine_desc);
     let nodes: Vec<Node> = plan
         .images
         .iter()
         .map(|i| Node {
             name: i.name.clone(),
-            parent: i.parent.clone(),
+            needs: i.needs.clone(),
         })
         .collect();
     let passed: Arc<Mutex<HashMap<String, ImageId>>> = Arc::default();
-    let state_error: Arc<Mutex<Option<StateError>>> = Arc::default();
 
     schedule::run(
         &nodes,
@@ -74,25 +43,23 @@ pub async fn run(
             let image = plan.images[i].clone();
             let (world, options, bus, state) =
                 (world.clone(), options.clone(), bus.clone(), state.clone());
-            let (passed, state_error) = (passed.clone(), state_error.clone());
+            let passed = passed.clone();
             async move {
                 let result = test_image(&image, &world, &options, &bus).await;
                 let ok = result.passed;
                 if let Some(id) = result.image_id.clone().filter(|_| ok) {
                     passed.lock().expect("lock").insert(image.name.clone(), id);
                 }
-                if let Err(e) = state.update(|st| {
+                state.update(|st| {
                     st.images.insert(image.name.clone(), result.into_state());
-                }) {
-                    state_error.lock().expect("lock").get_or_insert(e);
-                }
+                });
                 ok
             }
         },
         |i, parent| {
             bus.emit(Event::ImageSkipped {
                 image: plan.images[i].name.clone(),
-                reason: format!("its parent image {parent} did not pass"),
+                reason: format!("it is built from {parent}, which did not pass"),
             });
         },
     )
@@ -102,11 +69,7 @@ pub async fn run(
     for alias in &plan.aliases {
         apply_alias(alias, &passed, world, bus).await;
     }
-    let first_error = state_error.lock().expect("lock").take();
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    state.first_error()
 }
 
 /// What happened to one image.

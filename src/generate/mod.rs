@@ -77,6 +77,7 @@ pub fn plan(
                 context: out_dir.join(&rel),
                 dockerfile: "Dockerfile".into(),
                 parent: None,
+                needs: Vec::new(),
                 tests: Vec::new(),
                 build_args: BTreeMap::new(),
                 artifacts: Vec::new(),
@@ -187,6 +188,7 @@ pub fn plan(
                 context: out_dir.join(&rel),
                 dockerfile: "Dockerfile".into(),
                 parent: bases.get(os).cloned(),
+                needs: Vec::new(),
                 tests: image_tests,
                 build_args: BTreeMap::new(),
                 artifacts: image_artifacts,
@@ -204,26 +206,49 @@ pub fn plan(
         InputError::plain(format!("{}: aliases: {e}", source.name()))
             .with_help("alias rules see the same facts as the templates")
     })?;
+    order_images(&mut plan, &out_dir)?;
     plan.files.sort_by(|a, b| a.path.cmp(&b.path));
+    plan.output = Some(out_dir);
     Ok(plan)
 }
 
-/// The folder `plan`'s files are meant to be written to: derived from the
-/// images' contexts, which are `<output>/<folder of their Dockerfile>`.
-/// `None` for a plan without generated files (a Dante inventory).
+/// Orders images by what their rendered Dockerfiles say, not by how the
+/// matrix was walked: an image built `FROM` another image of the plan comes
+/// after it, and a cycle is an error naming the images in it.
+fn order_images(plan: &mut Plan, out_dir: &Path) -> Result<(), InputError> {
+    let texts: BTreeMap<PathBuf, &str> = plan
+        .files
+        .iter()
+        .map(|f| (out_dir.join(&f.path), f.content.as_str()))
+        .collect();
+    let dockerfiles: Vec<&str> = plan
+        .images
+        .iter()
+        .map(|i| {
+            texts
+                .get(&i.context.join(&i.dockerfile))
+                .copied()
+                .unwrap_or("")
+        })
+        .collect();
+    let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
+    plan.images = crate::plan::order::order_by_from(std::mem::take(&mut plan.images), &dockerfiles)
+        .map_err(|cycle| {
+            let chain: Vec<String> = cycle.0.iter().map(|&i| format!("`{}`", names[i])).collect();
+            InputError::plain(format!(
+                "images are built from each other in a cycle: {} FROM {}",
+                chain.join(" FROM "),
+                chain[0]
+            ))
+            .with_help("an image cannot be built from itself, directly or through others; change a template's FROM line")
+        })?;
+    Ok(())
+}
+
+/// The folder `plan`'s files are meant to be written to; `None` for a plan
+/// without generated files (a Dante inventory).
 pub fn output_dir(plan: &Plan) -> Option<PathBuf> {
-    plan.images.iter().find_map(|image| {
-        let rel = plan
-            .files
-            .iter()
-            .filter_map(|f| f.path.parent())
-            .find(|dir| !dir.as_os_str().is_empty() && image.context.ends_with(dir))?;
-        let mut out = image.context.clone();
-        for _ in rel.components() {
-            out.pop();
-        }
-        Some(out)
-    })
+    plan.output.clone()
 }
 
 fn push_files(plan: &mut Plan, rel: &Path, files: Vec<(PathBuf, String)>) {

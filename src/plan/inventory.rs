@@ -3,13 +3,10 @@
 //! Pure: the Dockerfiles were read while checking the inventory's files. The
 //! only decision made here is the build order, from the `FROM` lines.
 
-use std::collections::HashMap;
-
 use super::order;
 use super::{AliasPlan, ImagePlan, Plan, TestPlan};
 use crate::config::files::{ImageFiles, DOCKERFILE};
 use crate::config::inventory::Inventory;
-use crate::config::reference;
 use crate::error::InputError;
 
 /// Builds the plan: images in build order (inventory order unless an image is
@@ -18,37 +15,12 @@ use crate::error::InputError;
 /// `files[i]` belongs to `inventory.images[i]`. A `FROM` cycle between images
 /// is an error naming them.
 pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputError> {
-    let by_name: HashMap<String, usize> = inventory
+    let images: Vec<ImagePlan> = inventory
         .images
         .iter()
-        .enumerate()
-        .map(|(i, image)| (reference::normalize(&image.name.value), i))
-        .collect();
-    let find = |from: &str| by_name.get(&reference::normalize(from)).copied();
-
-    let deps: Vec<Vec<usize>> = files
-        .iter()
-        .map(|f| {
-            order::base_images(&f.dockerfile)
-                .iter()
-                .filter_map(|b| find(b))
-                .collect()
-        })
-        .collect();
-    let order = order::build_order(&deps).map_err(|cycle| cycle_error(inventory, &cycle))?;
-
-    let images = order
-        .into_iter()
-        .map(|i| {
-            let image = &inventory.images[i];
-            let files = &files[i];
+        .zip(files)
+        .map(|(image, files)| {
             let name = image.name.value.clone();
-            // The parent is the image the result is built on; failing that,
-            // any plan image a stage uses.
-            let parent = order::final_base(&files.dockerfile)
-                .and_then(|b| find(&b))
-                .or_else(|| deps[i].first().copied())
-                .map(|p| inventory.images[p].name.value.clone());
             ImagePlan {
                 tests: files
                     .tests
@@ -63,13 +35,17 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 name,
                 context: files.context.clone(),
                 dockerfile: DOCKERFILE.to_string(),
-                parent,
+                parent: None,
+                needs: Vec::new(),
                 build_args: Default::default(),
                 artifacts: Vec::new(),
                 labels: Default::default(),
             }
         })
         .collect();
+    let dockerfiles: Vec<&str> = files.iter().map(|f| f.dockerfile.as_str()).collect();
+    let images = order::order_by_from(images, &dockerfiles)
+        .map_err(|cycle| cycle_error(inventory, &cycle))?;
 
     let mut aliases: Vec<AliasPlan> = inventory
         .images
@@ -90,6 +66,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         aliases,
         excluded: Vec::new(),
         files: Vec::new(),
+        output: None,
     })
 }
 

@@ -28,6 +28,9 @@ pub struct Plan {
     /// Files the plan needs on disk before it runs (rendered Dockerfiles and
     /// tests). `strata generate` writes exactly these; empty for a Dante inventory.
     pub files: Vec<GeneratedFile>,
+    /// The folder `files` are written to, relative paths joined onto it;
+    /// `None` for a Dante inventory.
+    pub output: Option<PathBuf>,
 }
 
 /// One image to build.
@@ -41,6 +44,10 @@ pub struct ImagePlan {
     pub dockerfile: String,
     /// The name of another image of this plan that this one is built `FROM`.
     pub parent: Option<String>,
+    /// Every image of this plan that a `FROM` line of this one names (the
+    /// parent included): all are built before this one, and if one fails,
+    /// this one is skipped.
+    pub needs: Vec<String>,
     /// Tests to build on top of this image, in order.
     pub tests: Vec<TestPlan>,
     /// Build arguments passed to the engine.

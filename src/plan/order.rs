@@ -127,6 +127,46 @@ fn escape_char(dockerfile: &str) -> char {
     '\\'
 }
 
+/// Puts `images` in build order by the `FROM` lines of their Dockerfiles.
+///
+/// `dockerfiles[i]` is the text of `images[i]`'s Dockerfile. Each image's
+/// `needs` becomes every plan image any of its stages is built from, and its
+/// `parent` the plan image its final stage is built on, if any. Images keep their input order where the
+/// `FROM` lines allow. A cycle is returned with indices into the input.
+pub fn order_by_from(
+    images: Vec<super::ImagePlan>,
+    dockerfiles: &[&str],
+) -> Result<Vec<super::ImagePlan>, Cycle> {
+    use crate::config::reference::normalize;
+    let by_name: std::collections::HashMap<String, usize> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| (normalize(&image.name), i))
+        .collect();
+    let find = |from: &str| by_name.get(&normalize(from)).copied();
+    let deps: Vec<Vec<usize>> = dockerfiles
+        .iter()
+        .map(|text| base_images(text).iter().filter_map(|b| find(b)).collect())
+        .collect();
+    let order = build_order(&deps)?;
+    let names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
+    let mut slots: Vec<Option<super::ImagePlan>> = images.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .map(|i| {
+            let mut image = slots[i].take().expect("each index once");
+            image.needs = deps[i].iter().map(|&d| names[d].clone()).collect();
+            // The image the result is built on; failing that, any plan image
+            // a stage uses.
+            image.parent = final_base(dockerfiles[i])
+                .and_then(|b| find(&b))
+                .or_else(|| deps[i].first().copied())
+                .map(|p| names[p].clone());
+            image
+        })
+        .collect())
+}
+
 /// Images depending on each other in a loop, as indices: each is built from
 /// the next, and the last from the first. Starts at the earliest index.
 #[derive(Debug, Clone, PartialEq, Eq)]

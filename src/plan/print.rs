@@ -249,6 +249,7 @@ mod tests {
 
     fn image(name: &str, parent: Option<&str>, tests: &[&str]) -> ImagePlan {
         ImagePlan {
+            needs: parent.map(String::from).into_iter().collect(),
             name: name.into(),
             context: format!("images/{}", name.rsplit(':').next().unwrap()).into(),
             dockerfile: "Dockerfile".into(),
@@ -301,6 +302,7 @@ mod tests {
                 reason: "23 is not built for bullseye".into(),
             }],
             files: vec![],
+            output: None,
         }
     }
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,51 @@ impl State {
             ));
         }
         Ok(st)
+    }
+}
+
+/// The state of a run in progress, shared by the executor's tasks.
+///
+/// Every change is written to disk at once (atomically), so a run that is
+/// killed keeps every result recorded before it. A failed write does not stop
+/// the run; the first one is kept and reported at the end.
+#[derive(Clone)]
+pub struct StateFile {
+    state: Arc<Mutex<State>>,
+    path: PathBuf,
+    first_error: Arc<Mutex<Option<StateError>>>,
+}
+
+impl StateFile {
+    /// Loads the state at `path` (empty if missing).
+    pub fn open(path: &Path) -> Result<StateFile, StateError> {
+        Ok(StateFile {
+            state: Arc::new(Mutex::new(State::load(path)?)),
+            path: path.to_owned(),
+            first_error: Arc::default(),
+        })
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.state.lock().expect("state lock"))
+    }
+
+    /// Applies `change` and writes the file.
+    pub fn update(&self, change: impl FnOnce(&mut State)) {
+        let mut st = self.state.lock().expect("state lock");
+        change(&mut st);
+        if let Err(e) = st.save(&self.path) {
+            self.first_error.lock().expect("lock").get_or_insert(e);
+        }
+    }
+
+    /// The first write that failed, if any.
+    pub fn first_error(&self) -> Result<(), StateError> {
+        match self.first_error.lock().expect("lock").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
