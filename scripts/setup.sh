@@ -36,7 +36,7 @@ wait_for() { # wait_for SECONDS CMD...
 }
 
 # --- Docker engine -----------------------------------------------------------
-docker_ok() { curl -fs --unix-socket /var/run/docker.sock http://localhost/_ping; }
+docker_ok() { curl -fs -o /dev/null --unix-socket /var/run/docker.sock http://localhost/_ping; }
 if ! docker_ok; then
   log "starting dockerd (log: $state/dockerd.log)"
   nohup dockerd >"$state/dockerd.log" 2>&1 &
@@ -69,7 +69,7 @@ start_registry auth 5001 "$htp"
 
 # --- Podman's Docker-compatible service -----------------------------------------
 podman_sock="$state/podman.sock"
-podman_ok() { curl -fs --unix-socket "$podman_sock" http://localhost/_ping; }
+podman_ok() { curl -fs -o /dev/null --unix-socket "$podman_sock" http://localhost/_ping; }
 if ! podman_ok; then
   log "starting podman system service (socket: $podman_sock)"
   rm -f "$podman_sock"

@@ -232,6 +232,10 @@ fn dante_inventory_test_alias_push_end_to_end() {
         "markdown has the failing test's log"
     );
     assert!(
+        stdout.contains("failed after 2 attempts"),
+        "with -r 1 the report says both attempts failed:\n{stdout}"
+    );
+    assert!(
         stdout.contains("about to fail"),
         "markdown has the failing build's log"
     );
