@@ -317,7 +317,7 @@ fn test_without_dockerfile() -> Case<'static> {
         Fixture::new().image("a").dir("t"),
         text,
         &[("t\n", 0)],
-        vec!["test folder", "has no Dockerfile"],
+        vec!["test folder", "has no Dockerfile or run.yml"],
     )
 }
 
@@ -334,6 +334,33 @@ fn test_with_from() -> Case<'static> {
     let test_file = case.fixture.path("t/Dockerfile");
     case.expect.places = vec![format!("{}:3:1", test_file.display())];
     case
+}
+
+/// A test folder's `run.yml` is checked with the inventory: a problem in it
+/// is named by its own file, line and column.
+fn run_yml_case(run_yml: &str, needle: &str, phrases: Vec<&'static str>) -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    test: t\n";
+    let fixture = Fixture::new().image("a").file("t/run.yml", run_yml);
+    let mut case = inventory_case(fixture, text, &[], phrases);
+    let file = case.fixture.path("t/run.yml");
+    case.expect.places = vec![format!("{}:{}", file.display(), loc(run_yml, needle, 0))];
+    case
+}
+
+fn run_yml_malformed() -> Case<'static> {
+    run_yml_case(
+        "command: [node, --version\nexpect:\n  exit: 0\n",
+        ":\n  exit",
+        vec!["run.yml: invalid YAML"],
+    )
+}
+
+fn run_yml_unknown_key() -> Case<'static> {
+    run_yml_case(
+        "command: [node, --version]\nexpect:\n  stdot: \"v22\\n\"\n",
+        "stdot",
+        vec!["unknown field `stdot`", "did you mean `stdout`?"],
+    )
 }
 
 fn empty_name() -> Case<'static> {
@@ -474,6 +501,8 @@ cases!(
     test_missing,
     test_without_dockerfile,
     test_with_from,
+    run_yml_malformed,
+    run_yml_unknown_key,
     empty_name,
     duplicate_names,
     alias_is_another_name,

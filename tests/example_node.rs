@@ -118,7 +118,7 @@ fn node_example_builds_tests_and_pushes_real_images() {
                 engine.image_id(image).await.unwrap().is_some(),
                 "{image} was not built"
             );
-            for n in 1..=4 {
+            for n in 1..=5 {
                 let test = strata::plan::test_tag(image, n);
                 assert!(
                     engine.image_id(&test).await.unwrap().is_some(),
@@ -163,5 +163,5 @@ fn narrowing_keeps_the_example_intact() {
             "127.0.0.1:5000/x/bookworm:20.18.0"
         ]
     );
-    assert_eq!(plan.test_count(), 8);
+    assert_eq!(plan.test_count(), 10);
 }

@@ -1,5 +1,6 @@
-//! Checks an inventory against the disk: every image and test folder exists
-//! and holds a Dockerfile, and no test Dockerfile has a `FROM`.
+//! Checks an inventory against the disk: every image folder exists and holds
+//! a Dockerfile; every test folder holds a Dockerfile without `FROM`, a
+//! `run.yml` that parses, or both.
 //!
 //! Kept apart from parsing so an inventory can be read (and printed) where its
 //! folders are not present. Only reads; never creates anything.
@@ -8,11 +9,12 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::inventory::Inventory;
+use super::run_test::{RunTest, RUN_FILE};
 use super::yaml::{Located, Source};
 use crate::error::InputError;
 use crate::plan::order;
 
-/// The file every image and test folder must hold.
+/// The file every image folder must hold (and a test folder may).
 pub const DOCKERFILE: &str = "Dockerfile";
 
 /// What the disk holds for one image of an inventory.
@@ -49,10 +51,9 @@ pub fn check(inventory: &Inventory) -> Result<Vec<ImageFiles>, InputError> {
         for test in &image.tests {
             let folder = resolve(base, &test.value);
             if !tests_checked.contains_key(&folder) {
-                let result = read_dockerfile(inventory, test, &folder, "test")
-                    .and_then(|text| reject_from(&folder, &text, &image.name.value));
-                tests_checked.insert(folder.clone(), result.is_ok());
-                problems.extend(result.err());
+                let found = check_test(inventory, test, &folder, &image.name.value);
+                tests_checked.insert(folder.clone(), found.is_empty());
+                problems.extend(found);
             }
             tests.push(folder);
         }
@@ -75,14 +76,57 @@ pub fn resolve(base: &Path, path: &str) -> PathBuf {
         .collect()
 }
 
-/// Reads `folder/Dockerfile`, or says which of the folder or file is missing,
-/// pointing at the inventory line that names it.
-fn read_dockerfile(
+/// Checks a test folder: it holds a Dockerfile (built as a layer on the
+/// image) or a `run.yml` (run in a container from it), and each one it holds
+/// is valid. Returns every problem, so a bad Dockerfile and a bad `run.yml`
+/// are reported together.
+fn check_test(
+    inventory: &Inventory,
+    named: &Located<String>,
+    folder: &Path,
+    image: &str,
+) -> Vec<InputError> {
+    if let Err(e) = check_folder(inventory, named, folder, "test") {
+        return vec![e];
+    }
+    let has_dockerfile = folder.join(DOCKERFILE).is_file();
+    let mut problems = Vec::new();
+    if has_dockerfile {
+        let dockerfile = read_dockerfile(inventory, named, folder, "test")
+            .and_then(|text| reject_from(folder, &text, image));
+        problems.extend(dockerfile.err());
+    }
+    match RunTest::load(folder) {
+        Ok(None) if !has_dockerfile => problems.push(
+            inventory
+                .error(
+                    named.span,
+                    format!(
+                        "test folder `{}` has no {DOCKERFILE} or {RUN_FILE}",
+                        folder.display()
+                    ),
+                    "no Dockerfile or run.yml here",
+                )
+                .with_help(format!(
+                    "add `{}` (a layer built on the image) or `{}` (a command run in it), or fix the path",
+                    folder.join(DOCKERFILE).display(),
+                    folder.join(RUN_FILE).display()
+                )),
+        ),
+        Ok(_) => {}
+        Err(e) => problems.push(e),
+    }
+    problems
+}
+
+/// Says whether `folder` is missing or not a folder, pointing at the
+/// inventory line that names it.
+fn check_folder(
     inventory: &Inventory,
     named: &Located<String>,
     folder: &Path,
     what: &str,
-) -> Result<String, InputError> {
+) -> Result<(), InputError> {
     let dir = inventory.file.parent().map(Path::display);
     let relative_hint = match dir {
         Some(d) if !d.to_string().is_empty() => {
@@ -107,6 +151,21 @@ fn read_dockerfile(
             format!("give the folder that holds the {DOCKERFILE}, not a file; {relative_hint}"),
         );
     }
+    Ok(())
+}
+
+/// Reads `folder/Dockerfile`, or says which of the folder or file is missing,
+/// pointing at the inventory line that names it.
+fn read_dockerfile(
+    inventory: &Inventory,
+    named: &Located<String>,
+    folder: &Path,
+    what: &str,
+) -> Result<String, InputError> {
+    check_folder(inventory, named, folder, what)?;
+    let fail = |message: String, label: &str, help: String| {
+        Err(inventory.error(named.span, message, label).with_help(help))
+    };
     let file = folder.join(DOCKERFILE);
     if !file.is_file() {
         return fail(

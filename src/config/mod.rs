@@ -16,6 +16,7 @@ pub mod files;
 pub mod inventory;
 pub mod native;
 pub mod reference;
+pub mod run_test;
 pub mod yaml;
 
 use std::path::Path;

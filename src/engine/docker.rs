@@ -13,14 +13,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    BuildImageOptions, CreateImageOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
+    BuildImageOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions,
+    LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions,
+    StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
 
-use super::{context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink};
+use super::{
+    context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand, RunOutput,
+};
 use crate::plan::split_tag;
 use crate::secret::Credentials;
 
@@ -30,6 +36,18 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long one API request may take before its response starts. Builds
 /// and pushes stream their output, so this bounds waiting, not working.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The label on every container [`Engine::run`] creates, so one left behind
+/// (by a killed strata) can be told apart from the user's own containers.
+pub const RUN_LABEL: &str = "io.strata.run-test";
+
+/// How much of each output stream a test run keeps: enough for any sensible
+/// check, bounded so a runaway `yes` cannot exhaust memory.
+pub const MAX_OUTPUT: usize = 4 << 20;
+
+/// Extra time the API client waits for a container's exit beyond the run's
+/// own timeout, so the run's timeout (not the client's) decides.
+const WAIT_SLACK: Duration = Duration::from_secs(60);
 
 /// What to tell someone whose engine is not answering.
 const START_HINT: &str = "start the Docker engine (dockerd), or run `bash scripts/setup.sh` \
@@ -142,6 +160,122 @@ impl DockerEngine {
         lines.flush(log, &mut output.lines);
         Ok(output)
     }
+}
+
+impl DockerEngine {
+    /// Containers made by [`Engine::run`] from `image` that still exist,
+    /// running or not. Empty after every run: tests use it to prove that.
+    pub async fn run_containers(&self, image: &str) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![RUN_LABEL.to_string()]),
+            ("ancestor".to_string(), vec![image.to_string()]),
+        ]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(found.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Starts the created container `id`, waits up to `timeout` for it to
+    /// exit and reads its output. Leaves removing it to the caller.
+    async fn run_created(&self, id: &str, timeout: Duration) -> Result<RunOutput, EngineError> {
+        self.docker
+            .start_container(id, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| self.error(e))?;
+        let exit_code = match tokio::time::timeout(timeout, self.wait_exit(id, timeout)).await {
+            Ok(code) => Some(code?),
+            // Still running: its output so far is read below, and removing
+            // the container (forced) kills it.
+            Err(_elapsed) => None,
+        };
+        let mut output = self.container_output(id).await?;
+        output.exit_code = exit_code;
+        Ok(output)
+    }
+
+    /// Waits for container `id` to stop and returns its exit code.
+    async fn wait_exit(&self, id: &str, timeout: Duration) -> Result<i64, EngineError> {
+        // The client's own request timeout would otherwise cut a long wait.
+        let docker = self.docker.clone().with_timeout(timeout + WAIT_SLACK);
+        let mut stream = docker.wait_container(id, None::<WaitContainerOptions>);
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            // bollard reports a non-zero exit as an error; for a test it is
+            // a result like any other.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(self.error(e)),
+            None => Err(EngineError::Api(format!(
+                "the engine did not say how container {id} ended"
+            ))),
+        }
+    }
+
+    /// Everything container `id` wrote so far, stdout and stderr apart.
+    async fn container_output(&self, id: &str) -> Result<RunOutput, EngineError> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            follow: false,
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(id, Some(options));
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut truncated = false;
+        while let Some(item) = stream.next().await {
+            let (buffer, message) = match item.map_err(|e| self.error(e))? {
+                LogOutput::StdErr { message } => (&mut stderr, message),
+                // A container with a terminal sends one stream: its stdout.
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    (&mut stdout, message)
+                }
+                LogOutput::StdIn { .. } => continue,
+            };
+            truncated |= append_capped(buffer, &message);
+        }
+        Ok(RunOutput {
+            exit_code: None,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            truncated,
+        })
+    }
+
+    /// Removes container `id`, killing it if it still runs; gone is fine.
+    async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(match self.error(e) {
+                EngineError::Api(message) => {
+                    EngineError::Api(format!("removing test container {id}: {message}"))
+                }
+                other => other,
+            }),
+        }
+    }
+}
+
+/// Appends `chunk` to `buffer` up to [`MAX_OUTPUT`] bytes; true if any of
+/// it was dropped.
+fn append_capped(buffer: &mut Vec<u8>, chunk: &[u8]) -> bool {
+    let room = MAX_OUTPUT.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    chunk.len() > room
 }
 
 /// What a finished build said.
@@ -424,6 +558,39 @@ impl Engine for DockerEngine {
             Err(e) => Err(self.error(e)),
         }
     }
+
+    async fn run(
+        &self,
+        image: &str,
+        command: &RunCommand,
+        timeout: Duration,
+    ) -> Result<RunOutput, EngineError> {
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(command.argv()),
+            tty: Some(false),
+            open_stdin: Some(false),
+            labels: Some(HashMap::from([(RUN_LABEL.to_string(), "1".to_string())])),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(None::<CreateContainerOptions>, body)
+            .await
+            .map_err(|e| match self.error(e) {
+                EngineError::Api(message) => {
+                    EngineError::Api(format!("creating a container from {image}: {message}"))
+                }
+                other => other,
+            })?;
+        let result = self.run_created(&created.id, timeout).await;
+        // Removed whatever happened: a failed or timed-out run must not
+        // leave a container (possibly still running) behind.
+        let removed = self.remove_container(&created.id).await;
+        let output = result?;
+        removed?;
+        Ok(output)
+    }
 }
 
 #[cfg(test)]
@@ -488,6 +655,15 @@ mod tests {
             redact("denied for u:hunter2", Some(&creds)),
             "denied for u:<redacted>"
         );
+    }
+
+    #[test]
+    fn run_output_is_capped() {
+        let mut buffer = vec![0; MAX_OUTPUT - 2];
+        assert!(!append_capped(&mut buffer, b"ab"));
+        assert_eq!(buffer.len(), MAX_OUTPUT);
+        assert!(append_capped(&mut buffer, b"c"));
+        assert_eq!(buffer.len(), MAX_OUTPUT);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ pub mod docker;
 pub mod dockerignore;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -67,6 +68,55 @@ pub struct BuildRequest {
     pub no_cache: bool,
 }
 
+/// The command a test container runs, as a `run.yml` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCommand {
+    /// Run as given (exec form): no shell stands between strata and the
+    /// program, so arguments need no quoting.
+    Exec(Vec<String>),
+    /// A command line run with `sh -c`, for pipes, `&&` and variables.
+    Shell(String),
+}
+
+impl RunCommand {
+    /// The container's command: the list itself, or `sh -c LINE`.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            RunCommand::Exec(args) => args.clone(),
+            RunCommand::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+        }
+    }
+}
+
+impl std::fmt::Display for RunCommand {
+    /// How logs show the command: a shell line as written, a list as JSON
+    /// (which is how the user wrote it, and unambiguous about spaces).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunCommand::Shell(line) => write!(f, "sh -c {line:?}"),
+            RunCommand::Exec(args) => {
+                let json = serde_json::to_string(args).map_err(|_| std::fmt::Error)?;
+                f.write_str(&json)
+            }
+        }
+    }
+}
+
+/// What a test container did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOutput {
+    /// The command's exit code; `None` when it was still running at the
+    /// timeout and was killed.
+    pub exit_code: Option<i64>,
+    /// Standard output, decoded as UTF-8 (invalid bytes replaced).
+    pub stdout: String,
+    /// Standard error, kept apart from `stdout` so each can be checked.
+    pub stderr: String,
+    /// True when a stream was longer than the engine keeps in memory
+    /// ([`docker::MAX_OUTPUT`] bytes each) and its end was dropped.
+    pub truncated: bool,
+}
+
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -117,4 +167,17 @@ pub trait Engine: Send + Sync {
 
     /// Removes a tag or image; missing is not an error.
     async fn remove(&self, reference: &str) -> Result<(), EngineError>;
+
+    /// Runs `command` in a new container from `image` (an ID or a local
+    /// reference; never pulled) and collects its exit code and output.
+    ///
+    /// A command still running after `timeout` is killed and reported with
+    /// no exit code, not as an error: its output so far is what explains it.
+    /// The container is removed in every case, so runs leave nothing behind.
+    async fn run(
+        &self,
+        image: &str,
+        command: &RunCommand,
+        timeout: Duration,
+    ) -> Result<RunOutput, EngineError>;
 }

@@ -1,5 +1,6 @@
 //! `strata test`: build each image, build its tests on top of the exact image
-//! ID, record the result, then point aliases at images that passed.
+//! ID (and run the commands of their `run.yml` in a container from it),
+//! record the result, then point aliases at images that passed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,10 +11,13 @@ use chrono::Utc;
 use super::retry::{run_step, Done, Log};
 use super::schedule::{self, Node};
 use super::{Bus, Options, World};
+use crate::config::files::DOCKERFILE;
+use crate::config::run_test::{RunTest, RUN_FILE};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, ImageId};
+use crate::error::render_with;
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
-use crate::state::{ImageState, StateError, StateFile, TestState};
+use crate::state::{short_id, ImageState, StateError, StateFile, TestState};
 
 /// Runs `strata test` over the whole plan. Returns the first state-file
 /// error, if writing the state failed (results are still reported).
@@ -167,8 +171,11 @@ async fn build_image(
     })
 }
 
-/// Builds a test folder's Dockerfile on top of `id`, in memory: the user's
-/// tree is only read. The test image is tagged `tag` only if it builds.
+/// Runs one test folder against the image `id`. Its Dockerfile, if any, is
+/// built as a layer on the exact ID; its `run.yml`, if any, then runs in a
+/// container from that layer (or from `id` itself when there is no
+/// Dockerfile). `tag` names the test image (or, without a Dockerfile, the
+/// image itself) only if the whole test passes.
 async fn build_test(
     id: &str,
     dir: &Path,
@@ -177,11 +184,59 @@ async fn build_test(
     options: &Options,
     log: Log,
 ) -> Result<Done, String> {
-    let dockerfile = dir.join("Dockerfile");
-    let body = std::fs::read_to_string(&dockerfile)
-        .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
     // A stale tag from an earlier run must not look like this run's pass.
     world.engine.remove(tag).await.map_err(|e| e.to_string())?;
+    // Parsed when the config was loaded too; parsed again here so a file
+    // edited since is judged as it is now.
+    let run = RunTest::load(dir).map_err(|e| render_with(&e, false).trim().to_string())?;
+    let has_dockerfile = dir.join(DOCKERFILE).is_file();
+    if !has_dockerfile && run.is_none() {
+        return Err(format!(
+            "test folder {} has no {DOCKERFILE} or {RUN_FILE}",
+            dir.display()
+        ));
+    }
+    let image = match has_dockerfile {
+        true => build_layer(id, dir, tag, world, options, &log).await?,
+        false => id.to_owned(),
+    };
+    if let Some(run) = run {
+        if let Err(message) = run_container(&image, &run, world, &log).await {
+            if has_dockerfile {
+                // Best effort: the failure is what matters, not the cleanup.
+                let _ = world.engine.remove(tag).await;
+            }
+            return Err(message);
+        }
+        if !has_dockerfile {
+            // No layer of its own: the tag marks the image the test passed on,
+            // so every passing test has its `<name>-test<N>`, as planned.
+            world
+                .engine
+                .tag(&image, tag)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(Done {
+        image_id: Some(image),
+        digest: None,
+    })
+}
+
+/// Builds a test folder's Dockerfile on top of `id`, in memory: the user's
+/// tree is only read. The result is tagged `tag`.
+async fn build_layer(
+    id: &str,
+    dir: &Path,
+    tag: &str,
+    world: &World,
+    options: &Options,
+    log: &Log,
+) -> Result<ImageId, String> {
+    let dockerfile = dir.join(DOCKERFILE);
+    let body = std::fs::read_to_string(&dockerfile)
+        .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
     let request = BuildRequest {
         context: BuildContext {
             dir: dir.to_owned(),
@@ -193,15 +248,38 @@ async fn build_test(
         labels: Default::default(),
         no_cache: options.no_cache,
     };
-    let test_id = world
+    world
         .engine
         .build(request, &|line| log.line(line))
         .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs a `run.yml`'s command in a container from `image`, writes what it
+/// printed to the step log, and judges it.
+async fn run_container(image: &str, run: &RunTest, world: &World, log: &Log) -> Result<(), String> {
+    log.line(&format!(
+        "running {} in {} (timeout {}s)",
+        run.command,
+        short_id(image),
+        run.timeout.as_secs()
+    ));
+    let output = world
+        .engine
+        .run(image, &run.command, run.timeout)
+        .await
         .map_err(|e| e.to_string())?;
-    Ok(Done {
-        image_id: Some(test_id),
-        digest: None,
-    })
+    for (name, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        if !text.is_empty() {
+            log.line(&format!("--- {name} ---"));
+            log.line(text);
+        }
+    }
+    match output.exit_code {
+        Some(code) => log.line(&format!("exit code {code}")),
+        None => log.line("timed out; the container was killed"),
+    }
+    run.check(&output)
 }
 
 /// Tags the first candidate that passed; withholds the alias otherwise.

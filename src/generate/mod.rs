@@ -20,6 +20,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::config::native::{closest, NativeConfig, Source};
+use crate::config::run_test::{RunTest, RUN_FILE};
 use crate::error::InputError;
 use crate::feed::{self, Release, Schedule};
 use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, Plan, TestPlan};
@@ -170,7 +171,9 @@ pub fn plan(
                             .join(os)
                             .join(point.slug(&release.version))
                             .join(&test.name);
-                        push_files(&mut plan, &test_rel, dir.render(&templates, &ctx)?);
+                        let files = dir.render(&templates, &ctx)?;
+                        check_run_test(&out_dir.join(&test_rel), &files)?;
+                        push_files(&mut plan, &test_rel, files);
                         out_dir.join(test_rel)
                     }
                 };
@@ -502,19 +505,25 @@ fn compile_tests(
         let dir = TemplateDir::read(base_dir, path, t, &|m| {
             InputError::plain(format!("{}: tests: {m}", source.name()))
         })?;
+        // A test is a Dockerfile built as a layer, a `run.yml` run in a
+        // container, or both; either may be a template.
+        let is_test =
+            dir.has_dockerfile() || dir.files.iter().any(|f| f.rel == Path::new(RUN_FILE));
         let kind = if dir.is_template() {
-            if !dir.has_dockerfile() {
+            if !is_test {
                 return Err(InputError::plain(format!(
-                    "{}: test folder {path} has templates but no Dockerfile.j2",
+                    "{}: test folder {path} has templates but no Dockerfile.j2 or {RUN_FILE}.j2",
                     source.name()
                 )));
             }
             TestKind::Template(dir)
-        } else if dir.has_dockerfile() {
+        } else if is_test {
+            // Checked here, before any build, like a rendered one.
+            RunTest::load(&base_dir.join(path))?;
             TestKind::Static(base_dir.join(path))
         } else {
             return Err(InputError::plain(format!(
-                "{}: test folder {path} has no Dockerfile (or Dockerfile.j2)",
+                "{}: test folder {path} has no Dockerfile or {RUN_FILE} (or their .j2 templates)",
                 source.name()
             )));
         };
@@ -530,6 +539,16 @@ fn compile_tests(
         out.push(TestTemplates { name, when, kind });
     }
     Ok(out)
+}
+
+/// Parses a rendered `run.yml` among a test folder's rendered `files`, so a
+/// template that renders bad YAML is reported (at its line in the rendered
+/// file, named as it will be written to `dir`) before anything is built.
+fn check_run_test(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), InputError> {
+    match files.iter().find(|(rel, _)| rel == Path::new(RUN_FILE)) {
+        Some((rel, text)) => RunTest::parse(&dir.join(rel).display().to_string(), text).map(drop),
+        None => Ok(()),
+    }
 }
 
 impl Templates<'_> {

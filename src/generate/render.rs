@@ -46,6 +46,10 @@ impl<'s> Templates<'s> {
             .build()
             .expect("the default delimiters are valid");
         env.set_syntax(syntax);
+        // Values go in as written, whatever the file type: by default a
+        // `run.yml.j2` or `*.json.j2` would be JSON-escaped, so
+        // `"v{{ version }}"` would render as `"v"22.11.0""`.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         Templates {
             env,
             origins: BTreeMap::new(),
@@ -357,6 +361,17 @@ mod tests {
             err.message
         );
         assert!(err.message.contains("os.codenam"), "{}", err.message);
+    }
+
+    #[test]
+    fn yaml_and_json_templates_are_not_escaped() {
+        let src = source("x: 1\n");
+        let mut t = Templates::new(&src);
+        for name in ["t/run.yml.j2", "t/data.json.j2"] {
+            let key = t.add_file(name, "v: \"v{{ v }}\\n\"\n".into()).unwrap();
+            let out = t.render(&key, &serde_json::json!({"v": "1.2.3"})).unwrap();
+            assert_eq!(out, "v: \"v1.2.3\\n\"\n", "{name}");
+        }
     }
 
     #[test]

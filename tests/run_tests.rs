@@ -1,0 +1,397 @@
+//! Run tests (`run.yml`): a command run in a container from the image under
+//! test, its exit code and output checked. Against the real engine.
+//!
+//! Needs the engine of `scripts/setup.sh`; without it every test fails and
+//! says how to start it.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{block_on, busybox_base, unique, BUSYBOX_IMAGE};
+use strata::config::{self, LoadOptions};
+use strata::engine::docker::DockerEngine;
+use strata::engine::{Engine, RunCommand};
+use strata::events::record::RunRecord;
+use strata::events::{Outcome, Step};
+use strata::exec::{self, Bus, Options, World};
+use strata::state::StateFile;
+
+fn put(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn shell(line: &str) -> RunCommand {
+    RunCommand::Shell(line.into())
+}
+
+/// What the engine's `run` does: output apart, exit codes kept, a timeout
+/// kills, and no container is left behind, whether the run passed, timed out
+/// or could not start.
+///
+/// Written for any engine; Podman is not exercised because its service in the
+/// test environment cannot start containers at all (`podman run` fails too:
+/// the runtime may not set resource limits there), only build them.
+async fn engine_runs_containers(engine: &DockerEngine) {
+    busybox_base(engine, BUSYBOX_IMAGE).await;
+    // An image of its own, so the containers made from it are this test's.
+    let marker = unique("run");
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        "Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {marker} > /marker\n"),
+    );
+    let log = common::Log::default();
+    let request = strata::engine::BuildRequest {
+        context: strata::engine::BuildContext {
+            dir: dir.path().to_owned(),
+            dockerfile: strata::engine::Dockerfile::Path("Dockerfile".into()),
+            extra_files: vec![],
+        },
+        tag: None,
+        build_args: Default::default(),
+        labels: Default::default(),
+        no_cache: false,
+    };
+    let image = engine
+        .build(request, &log.sink())
+        .await
+        .unwrap_or_else(|e| panic!("build failed: {e}\n{}", log.text()));
+    let minute = Duration::from_secs(60);
+
+    let exec = RunCommand::Exec(vec!["cat".into(), "/marker".into()]);
+    let out = engine.run(&image, &exec, minute).await.unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, format!("{marker}\n"));
+    assert_eq!(out.stderr, "");
+
+    let out = engine
+        .run(&image, &shell("echo out; echo err >&2; exit 3"), minute)
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
+        (Some(3), "out\n", "err\n")
+    );
+
+    let started = Instant::now();
+    let out = engine
+        .run(
+            &image,
+            &shell("echo started; sleep 120"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, None, "killed at the timeout: {out:?}");
+    assert_eq!(out.stdout, "started\n", "output so far is kept");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the timeout stopped the wait ({:?})",
+        started.elapsed()
+    );
+
+    let missing = engine
+        .run("strata-test/no-such-image:gone", &shell("true"), minute)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("no-such-image"), "{missing}");
+
+    let unstartable = RunCommand::Exec(vec!["/no/such/program".into()]);
+    let err = engine.run(&image, &unstartable, minute).await.unwrap_err();
+    assert!(err.to_string().contains("/no/such/program"), "{err}");
+
+    let left = engine.run_containers(&image).await.unwrap();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    engine.remove(&image).await.unwrap();
+}
+
+#[tokio::test]
+async fn docker_runs_commands_and_removes_containers() {
+    engine_runs_containers(&common::engine().await).await;
+}
+
+/// The test steps of one image, through `strata test`'s executor.
+#[test]
+fn run_tests_pass_and_fail_as_their_expectations_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let marker = unique("ver");
+    let name = format!("strata-test/{}:1", unique("runimg"));
+    put(
+        root,
+        "img/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {marker} > /version\n"),
+    );
+    put(
+        root,
+        "t/exact/run.yml",
+        &format!(
+            "command: [cat, /version]\nexpect:\n  stdout: \"{marker}\\n\"\n  stdout_contains: [\"{marker}\"]\n"
+        ),
+    );
+    put(
+        root,
+        "t/exit/run.yml",
+        "command: \"echo oops >&2; exit 3\"\n",
+    );
+    put(
+        root,
+        "t/mismatch/run.yml",
+        "command: [cat, /version]\nexpect:\n  stdout: \"v9.9.9\\n\"\n",
+    );
+    put(root, "t/layer/Dockerfile", "RUN echo from-layer > /layer\n");
+    put(
+        root,
+        "t/layer/run.yml",
+        "command: cat /layer /version\nexpect:\n  stdout_contains: [\"from-layer\\n\"]\n",
+    );
+    put(
+        root,
+        "t/slow/run.yml",
+        "command: [sleep, \"120\"]\ntimeout: 1\n",
+    );
+    put(
+        root,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{name}\"\n    path: img\n    test: [t/exact, t/exit, t/mismatch, t/layer, t/slow]\n"
+        ),
+    );
+    let plan = config::load(&root.join("inventory.yml"), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));
+
+    let (record, engine) = block_on(async {
+        let engine = common::engine().await;
+        busybox_base(&engine, BUSYBOX_IMAGE).await;
+        let world = World {
+            engine: Arc::new(engine.clone()),
+            registry: None,
+            fetch: None,
+            credentials: Arc::new(|_| None),
+        };
+        let state = StateFile::open(&root.join("state/state.json")).unwrap();
+        let (bus, dispatcher) = Bus::start(vec![]);
+        exec::test_run::run(
+            &plan,
+            &world,
+            &Options::default(),
+            &bus,
+            &state,
+            "test".into(),
+        )
+        .await
+        .unwrap();
+        (dispatcher.finish().await.0, engine)
+    });
+
+    let image = &record.images[0];
+    let build = image.build().expect("built");
+    assert!(build.outcome.passed(), "{:?}", build.outcome);
+    let outcome = |i: usize| -> (&Outcome, &str) {
+        let step = image
+            .tests()
+            .find(|s| matches!(s.step, Step::Test { index, .. } if index == i))
+            .unwrap_or_else(|| panic!("test {i} ran: {record:#?}"));
+        (&step.outcome, step.log.as_str())
+    };
+    let failure = |i: usize| -> String {
+        match outcome(i).0 {
+            Outcome::Failed { message } => message.clone(),
+            other => panic!("test {i} should fail, got {other:?}\n{}", outcome(i).1),
+        }
+    };
+
+    let (exact, log) = outcome(1);
+    assert!(exact.passed(), "{exact:?}\n{log}");
+    assert!(
+        log.contains(&marker),
+        "the output is in the step log:\n{log}"
+    );
+
+    let exit = failure(2);
+    assert!(exit.contains("exit code: expected 0, got 3"), "{exit}");
+    assert!(outcome(2).1.contains("oops"), "stderr is logged");
+
+    let mismatch = failure(3);
+    assert!(
+        mismatch.contains(&format!(r#"expected "v9.9.9\n", got "{marker}\n""#)),
+        "{mismatch}"
+    );
+
+    let (layer, log) = outcome(4);
+    assert!(layer.passed(), "ran on the test layer: {layer:?}\n{log}");
+
+    let slow = failure(5);
+    assert!(slow.contains("did not finish within 1s"), "{slow}");
+    assert!(!record.passed());
+
+    block_on(async {
+        let id = engine.image_id(&name).await.unwrap().expect("image built");
+        let tag_of = |n| strata::plan::test_tag(&name, n);
+        let layer_tag = tag_of(4);
+        let layer_id = engine.image_id(&layer_tag).await.unwrap();
+        assert!(
+            layer_id.is_some() && layer_id.as_ref() != Some(&id),
+            "a passing Dockerfile + run.yml test tags its own layer"
+        );
+        assert_eq!(
+            engine.image_id(&tag_of(1)).await.unwrap().as_ref(),
+            Some(&id),
+            "a passing run-only test tags the image it ran on"
+        );
+        for failed in [2, 3, 5] {
+            assert_eq!(
+                engine.image_id(&tag_of(failed)).await.unwrap(),
+                None,
+                "failed test {failed} has no tag"
+            );
+        }
+        // Every container strata made from the image or its test layer is gone,
+        // the timed-out one too.
+        let left = engine.run_containers(&id).await.unwrap();
+        assert!(left.is_empty(), "containers left behind: {left:?}");
+        for reference in [tag_of(1), layer_tag, name.clone()] {
+            engine.remove(&reference).await.unwrap();
+        }
+    });
+    assert_record_kept_results(&record);
+}
+
+/// The record says which tests passed, in order: 1 and 4.
+fn assert_record_kept_results(record: &RunRecord) {
+    let passed: Vec<bool> = record.images[0]
+        .tests()
+        .map(|s| s.outcome.passed())
+        .collect();
+    assert_eq!(passed, [true, false, false, true, false]);
+}
+
+/// Through the binary: a test folder with only a `run.yml` passes, and the
+/// Markdown report shows what the command printed.
+#[test]
+fn strata_test_runs_a_run_yml_and_reports_its_output() {
+    block_on(async {
+        busybox_base(&common::engine().await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let marker = unique("printed");
+    let name = format!("strata-test/{}:1", unique("cli-run"));
+    put(root, "img/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\n"));
+    put(
+        root,
+        "t/hello/run.yml",
+        &format!("command: [echo, \"{marker}\"]\nexpect:\n  stdout: \"{marker}\\n\"\n"),
+    );
+    put(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{name}\"\n    path: img\n    test: t/hello\n"),
+    );
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .args(["test"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let runs: Vec<_> = fs::read_dir(root.join(".strata/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "one run folder");
+    let report = fs::read_to_string(runs[0].join("report.md")).unwrap();
+    assert!(
+        report.contains(&marker),
+        "the report shows the output:\n{report}"
+    );
+    block_on(async {
+        let engine = common::engine().await;
+        let test_tag = strata::plan::test_tag(&name, 1);
+        assert!(
+            engine.image_id(&test_tag).await.unwrap().is_some(),
+            "the passing test is tagged {test_tag}"
+        );
+        for reference in [test_tag, name] {
+            engine.remove(&reference).await.unwrap();
+        }
+    });
+}
+
+/// A native matrix renders `run.yml.j2` per image (values as written, not
+/// escaped), accepts a folder with only a `run.yml`, and rejects a `run.yml`
+/// that does not parse, rendered or not, before anything is built.
+#[test]
+fn matrix_tests_may_be_run_files_and_are_checked_when_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    put(
+        root,
+        "feed/index.tab",
+        &fs::read_to_string(data.join("node-dist-index.tab")).unwrap(),
+    );
+    put(
+        root,
+        "feed/schedule.json",
+        &fs::read_to_string(data.join("node-release-schedule.json")).unwrap(),
+    );
+    put(root, "tpl/Dockerfile.j2", "FROM {{ os.from }}\n");
+    put(
+        root,
+        "tests/version/run.yml.j2",
+        "command: [node, -p, process.version]\nexpect:\n  stdout: \"v{{ version }}\\n\"\n",
+    );
+    put(root, "tests/plain/run.yml", "command: \"true\"\n");
+    let config = "as_of: 2024-10-30\noutput: out\nfeed:\n  index: feed/index.tab\n  schedule: feed/schedule.json\n  range: \"22.x\"\nos:\n  - { name: bookworm, default: true, from: \"debian:bookworm\" }\nimage:\n  name: \"acme/node:{{ version }}\"\n  template: tpl\ntests: [tests/version, tests/plain]\n";
+    let load = || {
+        let path = root.join("strata.yml");
+        fs::write(&path, config).unwrap();
+        config::load(&path, &LoadOptions::default())
+    };
+
+    let plan = load().unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));
+    let image = &plan.images[0];
+    assert_eq!(image.tests.len(), 2);
+    let rendered = plan
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("version/run.yml"))
+        .expect("run.yml.j2 is rendered");
+    assert!(
+        rendered.content.contains("stdout: \"v22.11.0\\n\""),
+        "{}",
+        rendered.content
+    );
+    assert_eq!(image.tests[1].path, root.join("tests/plain"));
+
+    put(
+        root,
+        "tests/version/run.yml.j2",
+        "command: [node]\nexpect:\n  stdout: v{{ version }}: {{ version }}\n",
+    );
+    let err = strata::error::render_with(&load().unwrap_err(), false);
+    assert!(
+        err.contains("bookworm/22.11.0/version/run.yml:3:"),
+        "names the rendered file and line:\n{err}"
+    );
+
+    put(root, "tests/version/run.yml.j2", "command: [node]\n");
+    put(root, "tests/plain/run.yml", "command: [x]\ntimeuot: 3\n");
+    let err = strata::error::render_with(&load().unwrap_err(), false);
+    assert!(
+        err.contains("tests/plain/run.yml:2:1") && err.contains("did you mean `timeout`?"),
+        "{err}"
+    );
+}
