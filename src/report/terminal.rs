@@ -125,15 +125,17 @@ impl Listener for Terminal {
                 if let Output::Bar(bar) = &self.out {
                     bar.set_length(steps as u64);
                 }
-                let verb = match command {
-                    Command::Test => "testing",
-                    Command::Push => "pushing",
+                let what = match command {
+                    Command::Test => format!(
+                        "testing {images} image{} ({tests} test{})",
+                        view::plural(*images),
+                        view::plural(*tests)
+                    ),
+                    Command::Push => {
+                        format!("pushing {images} image{}", view::plural(*images))
+                    }
                 };
-                self.line(format!(
-                    "strata: {verb} {images} image{} ({tests} test{}) on {engine}",
-                    view::plural(*images),
-                    view::plural(*tests)
-                ));
+                self.line(format!("strata: {what} on {engine}"));
             }
             Event::StepStarted {
                 image,
@@ -222,24 +224,30 @@ pub fn summary_with_reports(record: &RunRecord, reports: &[PathBuf]) -> String {
             t.images_passed, t.images_failed, t.images_skipped, t.images
         ),
         format!(
-            "  tests:   {}/{} passed{}",
-            t.tests_passed,
-            t.tests_total,
-            if t.steps_retried > 0 {
-                format!(
-                    "; {} step{} retried",
-                    t.steps_retried,
-                    view::plural(t.steps_retried)
-                )
-            } else {
-                String::new()
-            }
-        ),
-        format!(
             "  aliases: {} applied, {} withheld",
             t.aliases_applied, t.aliases_withheld
         ),
     ];
+    // A push runs no tests: a tests line would only say 0/0.
+    if record.command != Some(Command::Push) {
+        lines.insert(
+            2,
+            format!(
+                "  tests:   {}/{} passed{}",
+                t.tests_passed,
+                t.tests_total,
+                if t.steps_retried > 0 {
+                    format!(
+                        "; {} step{} retried",
+                        t.steps_retried,
+                        view::plural(t.steps_retried)
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
 
     let failed: Vec<_> = record
         .images
