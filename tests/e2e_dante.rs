@@ -442,3 +442,60 @@ fn podman_runs_the_test_pipeline() {
     assert_eq!(latest, good, "alias on the tested image");
     assert_eq!(bad_latest, None, "no alias for the image whose test failed");
 }
+
+/// A second `strata test` skips images whose inputs did not change; a
+/// changed file, a changed base or `--no-cache` makes an image run again.
+#[test]
+fn unchanged_images_are_not_rebuilt() {
+    block_on(async {
+        let e = engine().await;
+        busybox_base(&e, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = unique("incr");
+    put(
+        root,
+        "a/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nCOPY a.txt /a.txt\n"),
+    );
+    put(root, "a/a.txt", "one\n");
+    put(
+        root,
+        "b/Dockerfile",
+        &format!("FROM {ns}/i:a\nCOPY b.txt /b.txt\n"),
+    );
+    put(root, "b/b.txt", "one\n");
+    put(root, "t/Dockerfile", "RUN test -f /a.txt\n");
+    put(root, "inventory.yml", &format!(
+        "images:\n  - name: \"{ns}/i:a\"\n    path: ./a\n    test: ./t\n  - name: \"{ns}/i:b\"\n    path: ./b\n    test: ./t\n"));
+    let up_to_date = |out: &Output| {
+        text(&out.stdout)
+            .matches("up to date: inputs unchanged")
+            .count()
+    };
+
+    let first = strata(root, &["test"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(up_to_date(&first), 0, "the first run builds everything");
+
+    let second = strata(root, &["test"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    // Build and one test per image, all reported as up to date.
+    assert_eq!(up_to_date(&second), 4, "{}", text(&second.stdout));
+
+    // A changed file in `a` rebuilds `a`, and `b`, whose base is now a new image.
+    put(root, "a/a.txt", "two\n");
+    let third = strata(root, &["test"]);
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
+    assert_eq!(up_to_date(&third), 0, "{}", text(&third.stdout));
+
+    // A change in `b` only rebuilds `b`.
+    put(root, "b/b.txt", "two\n");
+    let fourth = strata(root, &["test"]);
+    assert_eq!(up_to_date(&fourth), 2, "{}", text(&fourth.stdout));
+
+    let forced = strata(root, &["test", "--no-cache"]);
+    assert_eq!(forced.status.code(), Some(0));
+    assert_eq!(up_to_date(&forced), 0, "--no-cache runs everything again");
+}

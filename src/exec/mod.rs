@@ -6,11 +6,13 @@
 //! nothing about presentation; reporters listen to the events.
 //!
 //! * [`schedule`] runs images concurrently, parents before children.
+//! * [`fingerprint`] digests an image's inputs, so unchanged images are skipped.
 //! * [`retry`] runs one step with retries and emits its events.
 //! * [`test_run`] is `strata test`: build, test as layers, tag aliases.
 //! * [`push_run`] is `strata push`: push what was tested, point aliases at it.
 
 pub mod bus;
+pub mod fingerprint;
 pub mod push_run;
 pub mod retry;
 pub mod schedule;

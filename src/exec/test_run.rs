@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 
+use super::fingerprint;
 use super::retry::{run_step, Done, Log};
 use super::schedule::{self, Node};
 use super::{Bus, Options, World};
@@ -15,7 +16,7 @@ use crate::config::files::DOCKERFILE;
 use crate::config::run_test::{RunTest, RUN_FILE};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, ImageId};
 use crate::error::render_with;
-use crate::events::{Command, Event, Step};
+use crate::events::{Command, Event, Outcome, Step};
 use crate::plan::{ImagePlan, Plan};
 use crate::state::{short_id, ImageState, StateError, StateFile, TestState};
 
@@ -49,13 +50,15 @@ pub async fn run(
                 (world.clone(), options.clone(), bus.clone(), state.clone());
             let passed = passed.clone();
             async move {
-                let result = test_image(&image, &world, &options, &bus).await;
-                let ok = result.passed;
-                if let Some(id) = result.image_id.clone().filter(|_| ok) {
+                let prior = state.read(|st| st.images.get(&image.name).cloned());
+                let result = test_image(&image, &world, &options, &bus, prior).await;
+                let ok = result.state.passed;
+                if ok {
+                    let id = result.state.image_id.clone();
                     passed.lock().expect("lock").insert(image.name.clone(), id);
                 }
                 state.update(|st| {
-                    st.images.insert(image.name.clone(), result.into_state());
+                    st.images.insert(image.name.clone(), result.state);
                 });
                 ok
             }
@@ -76,40 +79,62 @@ pub async fn run(
     state.first_error()
 }
 
-/// What happened to one image.
+/// What happened to one image: the record `push` will trust.
 struct ImageResult {
-    passed: bool,
-    image_id: Option<ImageId>,
-    tests: Vec<TestState>,
+    state: ImageState,
 }
 
 impl ImageResult {
-    fn into_state(self) -> ImageState {
-        ImageState {
-            image_id: self.image_id.unwrap_or_default(),
-            passed: self.passed,
-            tested_at: Utc::now(),
-            tests: self.tests,
-            pushed: None,
+    fn new(
+        passed: bool,
+        image_id: Option<ImageId>,
+        tests: Vec<TestState>,
+        inputs: Option<String>,
+    ) -> ImageResult {
+        ImageResult {
+            state: ImageState {
+                image_id: image_id.unwrap_or_default(),
+                passed,
+                tested_at: Utc::now(),
+                tests,
+                pushed: None,
+                inputs: inputs.filter(|_| passed),
+            },
         }
     }
 }
 
-/// Build, then every test as a layer on the exact image ID.
-async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &Bus) -> ImageResult {
+/// Build, then every test as a layer on the exact image ID; or nothing at all
+/// when the image's inputs are those of its last passing run.
+async fn test_image(
+    image: &ImagePlan,
+    world: &World,
+    options: &Options,
+    bus: &Bus,
+    prior: Option<ImageState>,
+) -> ImageResult {
+    // A failed fetch leaves the inputs unknown; the build step reports it.
+    let inputs = match fetch_artifacts(image, world, None).await {
+        Ok(files) => fingerprint::inputs(image, &files, &*world.engine)
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    if !options.no_cache {
+        if let Some(prior) = prior.filter(|p| p.passed && p.inputs.is_some() && p.inputs == inputs)
+        {
+            if still_there(image, &prior, world).await {
+                return up_to_date(image, prior, bus);
+            }
+        }
+    }
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
         build_image(image, world, options, log)
     })
     .await;
     let id = match built {
         Ok(done) => done.image_id.expect("a build returns an image ID"),
-        Err(_) => {
-            return ImageResult {
-                passed: false,
-                image_id: None,
-                tests: vec![],
-            }
-        }
+        Err(_) => return ImageResult::new(false, None, vec![], None),
     };
     let mut tests = Vec::with_capacity(image.tests.len());
     for test in &image.tests {
@@ -126,11 +151,70 @@ async fn test_image(image: &ImagePlan, world: &World, options: &Options, bus: &B
             passed: res.is_ok(),
         });
     }
-    ImageResult {
-        passed: tests.iter().all(|t| t.passed),
-        image_id: Some(id),
-        tests,
+    let passed = tests.iter().all(|t| t.passed);
+    ImageResult::new(passed, Some(id), tests, inputs)
+}
+
+/// True when the image tested last time is still behind the name, and every
+/// passing test's tag is still there.
+async fn still_there(image: &ImagePlan, prior: &ImageState, world: &World) -> bool {
+    let current = world.engine.image_id(&image.name).await.ok().flatten();
+    if current.as_deref() != Some(prior.image_id.as_str()) {
+        return false;
     }
+    for test in &image.tests {
+        if !matches!(world.engine.image_id(&test.tag).await, Ok(Some(_))) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reports every step of an unchanged image as passed without running it,
+/// and keeps its record (push included) as it was.
+fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageResult {
+    let note = format!(
+        "up to date: inputs unchanged since the pass of {}; not rebuilt (--no-cache rebuilds)",
+        prior.tested_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let steps = std::iter::once(Step::Build).chain(image.tests.iter().map(|t| Step::Test {
+        index: t.index,
+        path: t.path.clone(),
+    }));
+    for step in steps {
+        bus.emit(Event::StepFinished {
+            image: image.name.clone(),
+            step,
+            attempt: 1,
+            outcome: Outcome::Passed,
+            log: format!("{note}\n"),
+            duration: Default::default(),
+            image_id: Some(prior.image_id.clone()),
+            digest: None,
+        });
+    }
+    ImageResult { state: prior }
+}
+
+/// Fetches an image's artifacts onto the host: (name in the context, file).
+async fn fetch_artifacts(
+    image: &ImagePlan,
+    world: &World,
+    log: Option<&Log>,
+) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+    let mut files = Vec::with_capacity(image.artifacts.len());
+    for artifact in &image.artifacts {
+        let fetch = world
+            .fetch
+            .as_ref()
+            .ok_or("this plan needs artifacts but no fetcher is configured")?;
+        if let Some(log) = log {
+            log.line(&format!("fetching artifact {}", artifact.file_name));
+        }
+        let path = fetch.fetch(artifact).await?;
+        files.push((artifact.file_name.clone(), path));
+    }
+    Ok(files)
 }
 
 async fn build_image(
@@ -139,16 +223,7 @@ async fn build_image(
     options: &Options,
     log: Log,
 ) -> Result<Done, String> {
-    let mut extra_files = Vec::with_capacity(image.artifacts.len());
-    for artifact in &image.artifacts {
-        let fetch = world
-            .fetch
-            .as_ref()
-            .ok_or("this plan needs artifacts but no fetcher is configured")?;
-        log.line(&format!("fetching artifact {}", artifact.file_name));
-        let path = fetch.fetch(artifact).await?;
-        extra_files.push((artifact.file_name.clone(), path));
-    }
+    let extra_files = fetch_artifacts(image, world, Some(&log)).await?;
     let request = BuildRequest {
         context: BuildContext {
             dir: image.context.clone(),

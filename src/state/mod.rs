@@ -34,6 +34,10 @@ pub struct ImageState {
     pub tests: Vec<TestState>,
     /// Set once the image was pushed.
     pub pushed: Option<PushState>,
+    /// Digest of everything the result depends on (see `exec::fingerprint`);
+    /// a later `strata test` with the same inputs skips the image.
+    #[serde(default)]
+    pub inputs: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -196,6 +200,7 @@ mod tests {
             tested_at: Utc::now(),
             tests: vec![],
             pushed: None,
+            inputs: None,
         }
     }
 

@@ -1,0 +1,130 @@
+//! What an image's test result depends on, as one digest.
+//!
+//! `strata test` skips an image whose inputs are exactly those of its last
+//! passing run: the same build context (file contents and modes, after
+//! `.dockerignore`, artifacts included), Dockerfile, build arguments, labels,
+//! the same image IDs behind every `FROM`, and the same test folders. The
+//! engine's layer cache would rebuild such an image quickly, but it would
+//! still send every context (Node.js tarballs included) and rerun nothing
+//! new; with hundreds of images, skipping is what makes a run incremental.
+//!
+//! Contents are hashed, not modification times, so a fresh checkout of an
+//! unchanged tree is still up to date.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::context;
+use crate::engine::{BuildContext, Dockerfile, Engine};
+use crate::plan::ImagePlan;
+
+/// Bumped when what goes into a fingerprint changes, so old records miss.
+const VERSION: &str = "strata-inputs-v1";
+
+/// The digest of everything `image`'s result depends on, given the artifact
+/// files it will get (`extra_files`). Base images are looked up on `engine`.
+pub async fn inputs(
+    image: &ImagePlan,
+    extra_files: &[(String, PathBuf)],
+    engine: &dyn Engine,
+) -> Result<String, String> {
+    let mut h = Sha256::new();
+    h.update(VERSION);
+    let ctx = BuildContext {
+        dir: image.context.clone(),
+        dockerfile: Dockerfile::Path(image.dockerfile.clone()),
+        extra_files: extra_files.to_vec(),
+    };
+    field(&mut h, "image", &hash_context(ctx).await?);
+    for (k, v) in &image.build_args {
+        field(&mut h, "arg", &format!("{k}={v}"));
+    }
+    for (k, v) in &image.labels {
+        field(&mut h, "label", &format!("{k}={v}"));
+    }
+    let dockerfile = std::fs::read_to_string(image.context.join(&image.dockerfile))
+        .map_err(|e| format!("cannot read {}: {e}", image.dockerfile))?;
+    for base in crate::plan::order::base_images(&dockerfile) {
+        let id = engine.image_id(&base).await.map_err(|e| e.to_string())?;
+        field(
+            &mut h,
+            "from",
+            &format!("{base}={}", id.as_deref().unwrap_or("-")),
+        );
+    }
+    for test in &image.tests {
+        // A test folder may hold only a `run.yml`, and then has no Dockerfile.
+        let dockerfile = match test.path.join(context::INLINE_DOCKERFILE).is_file() {
+            true => Dockerfile::Path(context::INLINE_DOCKERFILE.to_string()),
+            false => Dockerfile::Inline(String::new()),
+        };
+        let ctx = BuildContext {
+            dir: test.path.clone(),
+            dockerfile,
+            extra_files: vec![],
+        };
+        field(&mut h, "test", &test.tag);
+        field(&mut h, "test-files", &hash_context(ctx).await?);
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+fn field(h: &mut Sha256, name: &str, value: &str) {
+    // Length-prefixed, so no two different field lists hash alike.
+    for part in [name, value] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+}
+
+/// Hashes what a build context would hold: every entry's name, mode and
+/// content, in the context's own (sorted) order.
+async fn hash_context(ctx: BuildContext) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || hash_context_blocking(&ctx))
+        .await
+        .map_err(|e| format!("hashing a build context failed: {e}"))?
+}
+
+fn hash_context_blocking(ctx: &BuildContext) -> Result<String, String> {
+    let names = context::list(ctx).map_err(|e| e.to_string())?;
+    let mut h = Sha256::new();
+    for name in names {
+        field(&mut h, "entry", &name);
+        if let Some((_, host)) = ctx.extra_files.iter().find(|(n, _)| *n == name) {
+            hash_path(&mut h, host)?;
+        } else if let (Dockerfile::Inline(text), true) =
+            (&ctx.dockerfile, name == context::INLINE_DOCKERFILE)
+        {
+            field(&mut h, "inline", text);
+        } else {
+            hash_path(&mut h, &ctx.dir.join(&name))?;
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn hash_path(h: &mut Sha256, path: &Path) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let meta = std::fs::symlink_metadata(path).map_err(err)?;
+    field(h, "mode", &format!("{:o}", meta.permissions().mode()));
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path).map_err(err)?;
+        field(h, "link", &target.to_string_lossy());
+    } else if meta.is_file() {
+        let mut file = std::fs::File::open(path).map_err(err)?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut content = Sha256::new();
+        loop {
+            let n = file.read(&mut buf).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            content.update(&buf[..n]);
+        }
+        field(h, "file", &hex::encode(content.finalize()));
+    }
+    Ok(())
+}
