@@ -130,7 +130,7 @@ async fn push_image(
         return None;
     }
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        push_and_verify(&image.name, &current, world, registry, log)
+        push_and_verify(&image.name, &current, world, registry, options.no_cache, log)
     })
     .await
     .ok()?;
@@ -161,11 +161,13 @@ async fn push_and_verify(
     image_id: &str,
     world: &World,
     registry: &dyn Registry,
+    always_push: bool,
     log: Log,
 ) -> Result<Done, String> {
     // Incremental: a registry that already holds this very image under the
-    // name needs no push (the layers and manifest are there already).
-    if let Ok(Some(held)) = registry.resolve(reference).await {
+    // name needs no push (the layers and manifest are there already), unless
+    // `--no-cache` asks for everything again.
+    if let (false, Ok(Some(held))) = (always_push, registry.resolve(reference).await) {
         if held.config_digest.as_deref() == Some(image_id) {
             log.line(&format!(
                 "up to date: the registry already holds this image at {}",
