@@ -14,7 +14,7 @@ use crate::config::{self, LoadOptions};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_OK};
-use crate::events::Listener;
+use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, Options, World};
 use crate::plan::Plan;
 use crate::registry::oci::OciRegistry;
@@ -68,8 +68,9 @@ pub struct RunArgs {
     /// Print what would be done, without an engine.
     #[arg(long)]
     pub dry_run: bool,
-    /// Build images and tests without the engine's layer cache, so every
-    /// test step runs again even if it passed on the same image before.
+    /// Run everything again: no skipping of unchanged images or of images
+    /// the registry already holds, and no engine layer cache, so every test
+    /// step runs even on an image it passed on before.
     #[arg(long)]
     pub no_cache: bool,
     /// Where the state file, caches and run logs live. Default: `.strata`
@@ -149,8 +150,8 @@ impl From<InputError> for Failure {
 
 async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
-        Cmd::Test(args) => run(exec_kind::Test, args).await,
-        Cmd::Push(args) => run(exec_kind::Push, args).await,
+        Cmd::Test(args) => run(Command::Test, args).await,
+        Cmd::Push(args) => run(Command::Push, args).await,
         Cmd::Plan(args) => {
             let (_, plan) = load(&args.config)?;
             let out = match args.format {
@@ -162,6 +163,13 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         }
         Cmd::Generate(args) => {
             let (_, plan) = load(&args.config)?;
+            if plan.output.is_none() {
+                return Err(InputError::plain(
+                    "nothing to generate: a Dante inventory names its Dockerfiles itself",
+                )
+                .with_help("`strata generate` renders a matrix file (such as strata.yml)")
+                .into());
+            }
             let summary = write_generated(&plan)?;
             eprintln!(
                 "strata: {} file(s) written, {} unchanged, {} stale removed",
@@ -193,15 +201,6 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     }
 }
 
-mod exec_kind {
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    pub enum Kind {
-        Test,
-        Push,
-    }
-    pub use Kind::*;
-}
-
 /// Reads the config (or a default file) into a plan.
 fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
     let path = match &args.file {
@@ -227,7 +226,7 @@ async fn connect() -> Result<DockerEngine, Failure> {
         .map_err(|e| Failure::Environment(e.to_string()))
 }
 
-async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
+async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
     if args.jobs == 0 {
         return Err(InputError::plain("-j must be at least 1").into());
     }
@@ -242,7 +241,7 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
             .unwrap_or(Path::new("."))
             .join(".strata")
     });
-    if kind == exec_kind::Test && !plan.files.is_empty() {
+    if kind == Command::Test && !plan.files.is_empty() {
         write_generated(&plan)?;
     }
 
@@ -257,7 +256,7 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
     );
 
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let name = if kind == exec_kind::Test {
+    let name = if kind == Command::Test {
         "test"
     } else {
         "push"
@@ -273,11 +272,10 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::Environment(e.to_string()))?;
 
     let credentials: exec::CredentialLookup = Arc::new(crate::registry::auth::credentials_for);
-    let registry: Option<Arc<dyn crate::registry::Registry>> =
-        (kind == exec_kind::Push).then(|| {
-            Arc::new(OciRegistry::new(crate::registry::auth::credentials_for))
-                as Arc<dyn crate::registry::Registry>
-        });
+    let registry: Option<Arc<dyn crate::registry::Registry>> = (kind == Command::Push).then(|| {
+        Arc::new(OciRegistry::new(crate::registry::auth::credentials_for))
+            as Arc<dyn crate::registry::Registry>
+    });
     let fetch: Arc<dyn exec::Fetch> =
         Arc::new(crate::artifact::Fetcher::new(state_dir.join("cache")));
     let world = World {
@@ -301,10 +299,10 @@ async fn run(kind: exec_kind::Kind, args: RunArgs) -> Result<i32, Failure> {
     }
     let (bus, dispatcher) = Bus::start(listeners);
     let result = match kind {
-        exec_kind::Test => {
+        Command::Test => {
             exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
         }
-        exec_kind::Push => {
+        Command::Push => {
             exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
         }
     };

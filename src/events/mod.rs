@@ -110,7 +110,8 @@ pub trait Listener: Send {
     fn on_event(&mut self, event: &Event);
 }
 
-mod duration_secs {
+/// Serializes a duration as seconds with millisecond precision.
+pub(crate) mod duration_secs {
     use serde::Serializer;
     pub fn serialize<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)

@@ -16,7 +16,7 @@ pub struct RunRecord {
     pub command: Option<Command>,
     pub engine: String,
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "super::duration_secs")]
     pub duration: Duration,
     pub images: Vec<ImageRecord>,
     pub aliases: Vec<AliasRecord>,
@@ -45,7 +45,7 @@ pub struct StepRecord {
     pub log: String,
     /// Output of earlier, failed attempts, oldest first.
     pub earlier_logs: Vec<String>,
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "super::duration_secs")]
     pub duration: Duration,
     pub image_id: Option<String>,
 }
@@ -212,10 +212,6 @@ impl Listener for Recorder {
             Event::RunFinished { duration } => rec.duration = *duration,
         }
     }
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
 #[cfg(test)]

@@ -130,7 +130,14 @@ async fn push_image(
         return None;
     }
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        push_and_verify(&image.name, &current, world, registry, options.no_cache, log)
+        push_and_verify(
+            &image.name,
+            &current,
+            world,
+            registry,
+            options.no_cache,
+            log,
+        )
     })
     .await
     .ok()?;
