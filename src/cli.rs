@@ -293,6 +293,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
 
     let mut listeners: Vec<Box<dyn Listener>> =
         vec![Box::new(report::terminal::Terminal::stderr())];
+    listeners.push(Box::new(report::logs::LogFiles::new(&run_dir)));
     match report::json::EventLog::create(&run_dir.join("events.jsonl")) {
         Ok(log) => listeners.push(Box::new(log)),
         Err(e) => eprintln!("strata: not keeping an event log: {e}"),

@@ -302,6 +302,16 @@ fn dante_inventory_test_alias_push_end_to_end() {
     let runs: Vec<_> = std::fs::read_dir(state_dir.join("runs")).unwrap().collect();
     assert_eq!(runs.len(), 1, "one run folder");
     let run_dir = runs[0].as_ref().unwrap().path();
+    let build_log = run_dir.join(format!(
+        "logs/{}_app_flawed/test2.attempt2.log",
+        repo.replace([':', '/'], "_")
+    ));
+    assert!(
+        std::fs::read_to_string(&build_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", build_log.display()))
+            .contains("this test fails"),
+        "each attempt's raw log is kept"
+    );
     for f in [
         "events.jsonl",
         "report.md",

@@ -10,11 +10,13 @@
 //! * [`junit`]: JUnit XML for CI test views.
 //! * [`html`]: one self-contained page.
 //!
+//! [`logs::LogFiles`] keeps each step attempt's raw output as its own file.
 //! [`view`] holds the wording they share.
 
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod logs;
 pub mod markdown;
 pub mod terminal;
 pub mod view;
