@@ -68,6 +68,14 @@ htp="$state/htpasswd"
 start_registry auth 5001 "$htp"
 
 # --- Podman's Docker-compatible service -----------------------------------------
+# Docker treats 127.0.0.0/8 registries as plain HTTP by default; Podman needs
+# to be told, or its pushes try HTTPS.
+podman_conf=/etc/containers/registries.conf.d/50-strata-local.conf
+if [ ! -f "$podman_conf" ]; then
+  mkdir -p "$(dirname "$podman_conf")"
+  printf '[[registry]]\nlocation = "127.0.0.1:5000"\ninsecure = true\n\n[[registry]]\nlocation = "127.0.0.1:5001"\ninsecure = true\n' >"$podman_conf"
+  pkill -f "podman system service" 2>/dev/null && sleep 1 || true
+fi
 podman_sock="$state/podman.sock"
 podman_ok() { curl -fs -o /dev/null --unix-socket "$podman_sock" http://localhost/_ping; }
 if ! podman_ok; then

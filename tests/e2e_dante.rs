@@ -409,7 +409,7 @@ fn engine_unreachable_is_an_environment_error_with_a_hint() {
     );
 }
 
-/// The same pipeline through Podman's Docker-compatible service.
+/// The same pipeline, test and push, through Podman's Docker-compatible service.
 #[test]
 fn podman_runs_the_test_pipeline() {
     let host = std::env::var("STRATA_TEST_PODMAN_HOST")
@@ -420,7 +420,8 @@ fn podman_runs_the_test_pipeline() {
     });
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let ns = unique("podman");
+    let reg = registry();
+    let ns = format!("{reg}/{}", unique("podman"));
     put(
         root,
         "img/Dockerfile",
@@ -451,6 +452,26 @@ fn podman_runs_the_test_pipeline() {
     assert!(good.is_some());
     assert_eq!(latest, good, "alias on the tested image");
     assert_eq!(bad_latest, None, "no alias for the image whose test failed");
+
+    // Push through Podman: the tested image and its alias, nothing else.
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .env("DOCKER_HOST", &host)
+        .args(["push"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "`bad` is refused:\n{stdout}\n{stderr}"
+    );
+    let repo = ns.strip_prefix(&format!("{reg}/")).unwrap().to_string() + "/p";
+    let tags = reqwest::tags(&format!("http://{reg}/v2/{repo}/tags/list"));
+    assert_eq!(tags, vec!["good", "latest"]);
+    let good_digest = registry_digest(&reg, &repo, "good").expect("pushed");
+    assert_eq!(registry_digest(&reg, &repo, "latest"), Some(good_digest));
 }
 
 /// A second `strata test` skips images whose inputs did not change; a
