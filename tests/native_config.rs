@@ -375,6 +375,23 @@ fn exclusion_on_unknown_axis_is_refused() {
 }
 
 #[test]
+fn misspelt_key_in_a_test_entry_names_the_key() {
+    let p = Project::new();
+    let yaml = GOOD.replace(
+        "  - tests/plain\n",
+        "  - { path: tests/plain, wehn: \"os.default\" }\n",
+    );
+    let err = error_of(&p, &yaml);
+    assert_at_line(&err, &p.path().display().to_string(), 27);
+    assert!(
+        err.message.contains("unknown field `wehn`"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.help.as_deref(), Some("did you mean `when`?"));
+}
+
+#[test]
 fn exclusion_naming_unknown_os_is_refused() {
     let p = Project::new();
     let err = error_of(&p, &GOOD.replace("  - os: bullseye\n", "  - os: bulseye\n"));

@@ -192,11 +192,36 @@ pub struct ArtifactConfig {
 }
 
 /// A test folder, optionally only for images where `when` holds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum TestEntry {
     Path(String),
     Detailed(DetailedTest),
+}
+
+/// A string or a map. Written by hand rather than `#[serde(untagged)]`, so a
+/// misspelt key in the map form reports the key and the expected ones, not
+/// "data did not match any variant".
+impl<'de> Deserialize<'de> for TestEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = TestEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a test folder, or a map with `path` and `when`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TestEntry, E> {
+                Ok(TestEntry::Path(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TestEntry, A::Error> {
+                DetailedTest::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TestEntry::Detailed)
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
