@@ -217,6 +217,9 @@ fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
             })?,
     };
     let plan = config::load(&path, &LoadOptions { as_of: args.as_of })?;
+    for warning in &plan.warnings {
+        eprintln!("strata: warning: {warning}");
+    }
     Ok((path, plan))
 }
 

@@ -392,6 +392,22 @@ fn misspelt_key_in_a_test_entry_names_the_key() {
 }
 
 #[test]
+fn an_exclusion_that_leaves_nothing_out_is_a_warning() {
+    let p = Project::new();
+    let plan = p.load(GOOD).unwrap();
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    let plan = p
+        .load(&GOOD.replace("version: \">=23\"", "version: \">=99\""))
+        .unwrap();
+    assert!(plan.excluded.is_empty());
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    let w = &plan.warnings[0];
+    assert!(w.contains("strata.yml:12"), "names file and line: {w}");
+    assert!(w.contains("not carried on bullseye"), "names the rule: {w}");
+    assert!(strata::plan::print::text(&plan).contains(w.as_str()));
+}
+
+#[test]
 fn exclusion_naming_unknown_os_is_refused() {
     let p = Project::new();
     let err = error_of(&p, &GOOD.replace("  - os: bullseye\n", "  - os: bulseye\n"));

@@ -160,6 +160,8 @@ impl<'a> AxisPoint<'a> {
 
 /// One exclusion rule, checked.
 struct Rule {
+    /// Where the rule is written, `file:line`, for warnings.
+    at: String,
     reason: String,
     version: Option<nodejs_semver::Range>,
     axes: Vec<(String, OneOrMany)>,
@@ -181,7 +183,13 @@ impl Exclusions {
         let axis_names: Vec<&str> = axes.iter().map(|(n, _)| *n).collect();
         let mut rules = Vec::new();
         for entry in &config.exclude {
+            let offset = crate::config::native::span_of(entry).offset();
+            let line = source.text[..offset.min(source.text.len())]
+                .lines()
+                .count()
+                .max(1);
             let mut rule = Rule {
+                at: format!("{}:{line}", source.name()),
                 reason: String::new(),
                 version: None,
                 axes: Vec::new(),
@@ -259,12 +267,18 @@ impl Exclusions {
         Ok(Exclusions { rules })
     }
 
-    /// The reason of the first rule leaving out `point` at `version`, if any.
-    pub fn reason_for(&self, point: &AxisPoint<'_>, version: &semver::Version) -> Option<&str> {
+    /// The first rule leaving out `point` at `version`, if any: its index
+    /// (for [`Exclusions::unused`]) and reason.
+    pub fn reason_for(
+        &self,
+        point: &AxisPoint<'_>,
+        version: &semver::Version,
+    ) -> Option<(usize, &str)> {
         let v = nodejs_semver::Version::parse(version.to_string()).ok();
         self.rules
             .iter()
-            .find(|rule| {
+            .enumerate()
+            .find(|(_, rule)| {
                 let version_ok = match (&rule.version, &v) {
                     (None, _) => true,
                     (Some(range), Some(v)) => range.satisfies(v),
@@ -278,6 +292,23 @@ impl Exclusions {
                             .any(|(a, value)| a == axis && names.contains(&value.name))
                     })
             })
-            .map(|rule| rule.reason.as_str())
+            .map(|(i, rule)| (i, rule.reason.as_str()))
+    }
+
+    /// Warnings for the rules not in `used`: an exclusion that leaves out
+    /// nothing is most likely a mistake (a range that matches no selected
+    /// version), and silently doing nothing would hide it.
+    pub fn unused(&self, used: &std::collections::BTreeSet<usize>) -> Vec<String> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used.contains(i))
+            .map(|(_, rule)| {
+                format!(
+                    "{}: the exclusion \"{}\" leaves out no image of this selection",
+                    rule.at, rule.reason
+                )
+            })
+            .collect()
     }
 }

@@ -103,11 +103,13 @@ pub fn plan(
 
     let mut candidates = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut used_exclusions = std::collections::BTreeSet::new();
     for release in &selected {
         let release_facts = feed::facts(release, &schedule, as_of);
         for point in cells::points(&axes) {
             let what = point.describe(&release.version);
-            if let Some(reason) = exclusions.reason_for(&point, &release.version) {
+            if let Some((rule, reason)) = exclusions.reason_for(&point, &release.version) {
+                used_exclusions.insert(rule);
                 plan.excluded.push(crate::plan::Excluded {
                     what,
                     reason: reason.to_string(),
@@ -209,6 +211,7 @@ pub fn plan(
         InputError::plain(format!("{}: aliases: {e}", source.name()))
             .with_help("alias rules see the same facts as the templates")
     })?;
+    plan.warnings = exclusions.unused(&used_exclusions);
     order_images(&mut plan, &out_dir)?;
     plan.files.sort_by(|a, b| a.path.cmp(&b.path));
     plan.output = Some(out_dir);

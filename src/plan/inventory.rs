@@ -67,6 +67,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         excluded: Vec::new(),
         files: Vec::new(),
         output: None,
+        warnings: Vec::new(),
     })
 }
 

@@ -28,6 +28,9 @@ pub struct Plan {
     /// Files the plan needs on disk before it runs (rendered Dockerfiles and
     /// tests). `strata generate` writes exactly these; empty for a Dante inventory.
     pub files: Vec<GeneratedFile>,
+    /// Things that are allowed but probably mistakes, such as an exclusion
+    /// that leaves nothing out. Printed with the plan and before a run.
+    pub warnings: Vec<String>,
     /// The folder `files` are written to, relative paths joined onto it;
     /// `None` for a Dante inventory.
     pub output: Option<PathBuf>,

@@ -23,6 +23,12 @@ pub fn text(plan: &Plan) -> String {
         plan.source.display(),
         totals_line(plan)
     );
+    if !plan.warnings.is_empty() {
+        out.push_str("\nWarnings:\n");
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
 
     out.push_str("\nImages, in build order:\n");
     if plan.images.is_empty() {
@@ -303,6 +309,7 @@ mod tests {
             }],
             files: vec![],
             output: None,
+            warnings: vec![],
         }
     }
 
