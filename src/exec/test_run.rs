@@ -14,7 +14,7 @@ use super::schedule::{self, Node};
 use super::{Bus, Options, World};
 use crate::config::files::DOCKERFILE;
 use crate::config::run_test::{RunTest, RUN_FILE};
-use crate::engine::{BuildContext, BuildRequest, Dockerfile, ImageId};
+use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId};
 use crate::error::render_with;
 use crate::events::{Command, Event, Outcome, Step};
 use crate::plan::{ImagePlan, Plan};
@@ -239,7 +239,7 @@ async fn build_image(
         .engine
         .build(request, &|line| log.line(line))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(build_message)?;
     Ok(Done {
         image_id: Some(id),
         digest: None,
@@ -327,7 +327,16 @@ async fn build_layer(
         .engine
         .build(request, &|line| log.line(line))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(build_message)
+}
+
+/// The engine's own words for a failed step: the step (build or test) is
+/// already named wherever the message is shown.
+fn build_message(e: EngineError) -> String {
+    match e {
+        EngineError::BuildFailed(message) => message,
+        other => other.to_string(),
+    }
 }
 
 /// Runs a `run.yml`'s command in a container from `image`, writes what it
