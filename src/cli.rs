@@ -13,7 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{self, LoadOptions};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
-use crate::error::{self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_OK};
+use crate::error::{
+    self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK,
+};
 use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, Options, World};
 use crate::plan::Plan;
@@ -302,14 +304,26 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         Err(e) => eprintln!("strata: not keeping an event log: {e}"),
     }
     let (bus, dispatcher) = Bus::start(listeners);
-    let result = match kind {
-        Command::Test => {
-            exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
-        }
-        Command::Push => {
-            exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+    let work = async {
+        match kind {
+            Command::Test => {
+                exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+            }
+            Command::Push => {
+                exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+            }
         }
     };
+    // Ctrl-C stops the run but not the reporting: dropping `work` aborts the
+    // tasks in flight (their engine requests are cancelled), results recorded
+    // so far stay in the state file, and the reports say the run was cut short.
+    let (result, interrupted) = tokio::select! {
+        result = work => (result, false),
+        _ = tokio::signal::ctrl_c() => (Ok(()), true),
+    };
+    if interrupted {
+        bus.emit(crate::events::Event::Interrupted);
+    }
     drop(bus);
     let (record, _listeners) = dispatcher.finish().await;
     if let Err(e) = result {
@@ -331,10 +345,10 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         "{}",
         report::terminal::summary_with_reports(&record, &written)
     );
-    Ok(if record.passed() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
+    Ok(match (record.interrupted, record.passed()) {
+        (true, _) => EXIT_INTERRUPTED,
+        (false, true) => EXIT_OK,
+        (false, false) => EXIT_FAILED,
     })
 }
 

@@ -11,6 +11,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INPUT: i32 = 2;
 /// The environment is not usable (engine or registry unreachable).
 pub const EXIT_ENVIRONMENT: i32 = 3;
+/// The run was interrupted (Ctrl-C); 128 + SIGINT, as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// How many problems one error reports before summing up the rest.
 pub const MAX_REPORTED: usize = 20;

@@ -530,3 +530,89 @@ fn unchanged_images_are_not_rebuilt() {
     assert_eq!(forced.status.code(), Some(0));
     assert_eq!(up_to_date(&forced), 0, "--no-cache runs everything again");
 }
+
+/// Ctrl-C stops a run cleanly: exit 130, results so far kept in the state
+/// file, reports written and saying the run was cut short.
+#[test]
+fn an_interrupted_run_keeps_what_it_finished() {
+    block_on(async {
+        let e = engine().await;
+        busybox_base(&e, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = unique("intr");
+    put(
+        root,
+        "fast/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo fast\n"),
+    );
+    put(
+        root,
+        "slow/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {ns} && sleep 60\n"),
+    );
+    put(root, "inventory.yml", &format!(
+        "images:\n  - name: \"{ns}/i:fast\"\n    path: ./fast\n    alias: \"{ns}/i:latest\"\n  - name: \"{ns}/i:slow\"\n    path: ./slow\n"));
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    let child = std::process::Command::new(bin)
+        .current_dir(root)
+        .args(["test", "-j", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the fast image is recorded, then interrupt the slow one.
+    let state = root.join(".strata/state.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&format!("{ns}/i:fast"))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fast image was never recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "did not wait for the slow build"
+    );
+    assert!(stdout.contains("**Interrupted:**"), "{stdout}");
+    assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        st["images"][format!("{ns}/i:fast")]["passed"],
+        true,
+        "finished work is kept"
+    );
+    assert!(
+        st["images"].get(format!("{ns}/i:slow")).is_none(),
+        "nothing recorded for the abandoned image"
+    );
+    let runs: Vec<_> = std::fs::read_dir(root.join(".strata/runs"))
+        .unwrap()
+        .collect();
+    let run_dir = runs[0].as_ref().unwrap().path();
+    assert!(std::fs::read_to_string(run_dir.join("report.md"))
+        .unwrap()
+        .contains("Interrupted"));
+    // Aliases move only at the end of a run.
+    let latest = block_on(async {
+        engine()
+            .await
+            .image_id(&format!("{ns}/i:latest"))
+            .await
+            .unwrap()
+    });
+    assert_eq!(latest, None, "no alias moved in an interrupted run");
+}

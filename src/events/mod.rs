@@ -99,6 +99,9 @@ pub enum Event {
     },
     /// An alias was not moved, and why.
     AliasWithheld { tag: String, reason: String },
+    /// The run was stopped (Ctrl-C) before it finished; steps in flight
+    /// were abandoned and later ones never started.
+    Interrupted,
     RunFinished {
         #[serde(with = "duration_secs")]
         duration: Duration,

@@ -20,6 +20,8 @@ pub struct RunRecord {
     pub duration: Duration,
     pub images: Vec<ImageRecord>,
     pub aliases: Vec<AliasRecord>,
+    /// True when the run was stopped before it finished.
+    pub interrupted: bool,
 }
 
 /// One image's build, tests and push.
@@ -209,6 +211,7 @@ impl Listener for Recorder {
                     withheld: Some(reason.clone()),
                 });
             }
+            Event::Interrupted => rec.interrupted = true,
             Event::RunFinished { duration } => rec.duration = *duration,
         }
     }

@@ -47,6 +47,13 @@ fn header(out: &mut String, record: &RunRecord) {
         t.aliases_applied,
         t.aliases_withheld,
     );
+    if record.interrupted {
+        out.push_str(
+            "\n**Interrupted:** the run was stopped before it finished. Steps in flight were \
+             abandoned and images not listed below were not attempted. Aliases move only at \
+             the end of a run, so none moved in this one.\n",
+        );
+    }
     let mut facts = Vec::new();
     if !record.engine.is_empty() {
         facts.push(format!("Engine: {}", record.engine));

@@ -190,6 +190,9 @@ impl Listener for Terminal {
             Event::AliasWithheld { tag, reason } => {
                 self.line(format!("alias {tag} withheld: {}", view::one_line(reason)));
             }
+            Event::Interrupted => {
+                self.line("strata: interrupted; steps in flight were abandoned".to_string());
+            }
             Event::RunFinished { duration } => {
                 if let Output::Bar(bar) = &self.out {
                     bar.finish_and_clear();
@@ -212,7 +215,11 @@ pub fn summary(record: &RunRecord) -> String {
 /// [`summary`], ending with where the written reports are.
 pub fn summary_with_reports(record: &RunRecord, reports: &[PathBuf]) -> String {
     let t = Totals::of(record);
-    let verdict = if record.passed() { "PASSED" } else { "FAILED" };
+    let verdict = match (record.interrupted, record.passed()) {
+        (true, _) => "INTERRUPTED",
+        (false, true) => "PASSED",
+        (false, false) => "FAILED",
+    };
     let mut lines = vec![
         format!(
             "strata {}: {verdict} in {}",
