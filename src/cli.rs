@@ -58,9 +58,37 @@ pub struct ConfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Run only shard K of N: images that build on each other stay together,
+    /// so N machines can each run `--shard K/N` of the same plan.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::shard::Shard>,
+}
+
+impl ShardArgs {
+    /// The part of `plan` this machine runs.
+    fn apply(&self, plan: Plan) -> Plan {
+        let Some(shard) = self.shard else {
+            return plan;
+        };
+        let part = crate::plan::shard::select(&plan, shard);
+        eprintln!(
+            "strata: shard {shard}: {} of {} images, {} of {} aliases",
+            part.images.len(),
+            plan.images.len(),
+            part.aliases.len(),
+            plan.aliases.len()
+        );
+        part
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Images worked on at once.
     #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
@@ -91,6 +119,8 @@ pub enum Format {
 pub struct PlanArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -156,6 +186,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Push(args) => run(Command::Push, args).await,
         Cmd::Plan(args) => {
             let (_, plan) = load(&args.config)?;
+            let plan = args.shard.apply(plan);
             let out = match args.format {
                 Format::Text => crate::plan::print::text(&plan),
                 Format::Json => crate::plan::print::json(&plan),
@@ -236,6 +267,12 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         return Err(InputError::plain("-j must be at least 1").into());
     }
     let (path, plan) = load(&args.config)?;
+    if kind == Command::Test && !args.dry_run && !plan.files.is_empty() {
+        // Every shard writes the whole generated tree: it is cheap, and the
+        // same bytes on every machine.
+        write_generated(&plan)?;
+    }
+    let plan = args.shard.apply(plan);
     if args.dry_run {
         print_stdout(&crate::plan::print::text(&plan));
         return Ok(EXIT_OK);
@@ -246,10 +283,6 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
             .unwrap_or(Path::new("."))
             .join(".strata")
     });
-    if kind == Command::Test && !plan.files.is_empty() {
-        write_generated(&plan)?;
-    }
-
     let engine = connect().await?;
     let info = engine
         .info()

@@ -7,6 +7,7 @@
 pub mod inventory;
 pub mod order;
 pub mod print;
+pub mod shard;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
