@@ -176,7 +176,7 @@ impl ImageView {
             push: view::step_status(img.push()),
             aliases: view::aliases_of(record, &img.name)
                 .into_iter()
-                .map(|a| a.tag.clone())
+                .map(|a| view::short_alias(&img.name, &a.tag).to_string())
                 .collect(),
             image_id: img.image_id.clone(),
             digest: img.digest.clone(),

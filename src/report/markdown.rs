@@ -88,7 +88,7 @@ fn summary_table(out: &mut String, record: &RunRecord) {
         let push = step_cell(img.push());
         let aliases = view::aliases_of(record, &img.name)
             .iter()
-            .map(|a| code(&a.tag))
+            .map(|a| code(view::short_alias(&img.name, &a.tag)))
             .collect::<Vec<_>>()
             .join(", ");
         let digest = img

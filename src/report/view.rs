@@ -71,6 +71,22 @@ pub fn outcome_reason(o: &Outcome) -> Option<&str> {
     }
 }
 
+/// An alias as a summary table shows it: without the registry and
+/// namespace it shares with its image (`127.0.0.1:5000/acme/node:22` next to
+/// `127.0.0.1:5000/acme/bookworm:22.11.0` reads `node:22`). Full references
+/// stay in the per-image sections.
+pub fn short_alias<'a>(image: &str, alias: &'a str) -> &'a str {
+    let common = image
+        .bytes()
+        .zip(alias.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    match alias[..common].rfind('/') {
+        Some(slash) => &alias[slash + 1..],
+        None => alias,
+    }
+}
+
 /// A one-line description of how a step ended, including retries:
 /// `passed`, `passed on attempt 2 (1 earlier attempt failed)`,
 /// `failed after 3 attempts: RUN false returned 1`, `skipped: parent failed`.
@@ -270,6 +286,19 @@ pub fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_alias_drops_the_shared_registry_and_namespace() {
+        let img = "127.0.0.1:5000/acme/bookworm:22.11.0";
+        assert_eq!(short_alias(img, "127.0.0.1:5000/acme/node:22"), "node:22");
+        assert_eq!(
+            short_alias(img, "127.0.0.1:5000/acme/bookworm:22"),
+            "bookworm:22"
+        );
+        assert_eq!(short_alias(img, "other.io/x/node:22"), "other.io/x/node:22");
+        assert_eq!(short_alias("acme/app:1", "acme/app:latest"), "app:latest");
+        assert_eq!(short_alias("app:1", "app:latest"), "app:latest");
+    }
 
     #[test]
     fn tail_keeps_last_lines_and_counts_the_cut() {
