@@ -74,7 +74,8 @@ podman_conf=/etc/containers/registries.conf.d/50-strata-local.conf
 if [ ! -f "$podman_conf" ]; then
   mkdir -p "$(dirname "$podman_conf")"
   printf '[[registry]]\nlocation = "127.0.0.1:5000"\ninsecure = true\n\n[[registry]]\nlocation = "127.0.0.1:5001"\ninsecure = true\n' >"$podman_conf"
-  pkill -f "podman system service" 2>/dev/null && sleep 1 || true
+  # Our own service, if running, must restart to read it.
+  [ -f "$state/podman.pid" ] && kill "$(cat "$state/podman.pid")" 2>/dev/null && sleep 1 || true
 fi
 podman_sock="$state/podman.sock"
 podman_ok() { curl -fs -o /dev/null --unix-socket "$podman_sock" http://localhost/_ping; }
@@ -82,6 +83,7 @@ if ! podman_ok; then
   log "starting podman system service (socket: $podman_sock)"
   rm -f "$podman_sock"
   nohup podman system service --time=0 "unix://$podman_sock" >"$state/podman.log" 2>&1 &
+  echo $! >"$state/podman.pid"
   wait_for 30 podman_ok || { tail -20 "$state/podman.log" >&2; log "podman service did not start (podman tests will fail)"; }
 fi
 

@@ -293,17 +293,15 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         info.version, info.api_version, info.endpoint
     );
 
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let name = if kind == Command::Test {
         "test"
     } else {
         "push"
     };
-    let run_dir = state_dir.join("runs").join(format!("{stamp}-{name}"));
-    std::fs::create_dir_all(&run_dir).map_err(|e| {
+    let run_dir = new_run_dir(&state_dir.join("runs"), name).map_err(|e| {
         Failure::Environment(format!(
-            "cannot create run folder {}: {e}",
-            run_dir.display()
+            "cannot create a run folder under {}: {e}",
+            state_dir.join("runs").display()
         ))
     })?;
     let state = StateFile::open(&state_dir.join("state.json"))
@@ -383,6 +381,32 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         (false, true) => EXIT_OK,
         (false, false) => EXIT_FAILED,
     })
+}
+
+/// Claims a new folder `runs/<UTC time>-<command>` (with `-2`, `-3`, … if
+/// runs start within the same second) and points `runs/latest` at it, so CI
+/// can collect `runs/latest/junit.xml` without knowing the time.
+fn new_run_dir(runs: &Path, command: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(runs)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut n = 1;
+    let dir = loop {
+        let name = match n {
+            1 => format!("{stamp}-{command}"),
+            _ => format!("{stamp}-{command}-{n}"),
+        };
+        match std::fs::create_dir(runs.join(&name)) {
+            Ok(()) => break name,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    // Replace the link atomically: a new link under a temporary name, renamed.
+    let tmp = runs.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&dir, &tmp)?;
+    std::fs::rename(&tmp, runs.join("latest"))?;
+    Ok(runs.join(dir))
 }
 
 /// Writes to stdout, ignoring a closed pipe (`strata plan | head`).

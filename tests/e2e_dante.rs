@@ -299,9 +299,18 @@ fn dante_inventory_test_alias_push_end_to_end() {
         state["images"][format!("{repo}/app:flawed")]["passed"],
         false
     );
-    let runs: Vec<_> = std::fs::read_dir(state_dir.join("runs")).unwrap().collect();
-    assert_eq!(runs.len(), 1, "one run folder");
-    let run_dir = runs[0].as_ref().unwrap().path();
+    let runs: Vec<_> = std::fs::read_dir(state_dir.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with("latest"))
+        .collect();
+    assert_eq!(runs.len(), 1, "one run folder: {runs:?}");
+    let run_dir = runs[0].clone();
+    assert_eq!(
+        std::fs::canonicalize(state_dir.join("runs/latest")).unwrap(),
+        std::fs::canonicalize(&run_dir).unwrap(),
+        "runs/latest points at the newest run"
+    );
     let build_log = run_dir.join(format!(
         "logs/{}_app_flawed/test2.attempt2.log",
         repo.replace([':', '/'], "_")
@@ -599,10 +608,7 @@ fn an_interrupted_run_keeps_what_it_finished() {
         st["images"].get(format!("{ns}/i:slow")).is_none(),
         "nothing recorded for the abandoned image"
     );
-    let runs: Vec<_> = std::fs::read_dir(root.join(".strata/runs"))
-        .unwrap()
-        .collect();
-    let run_dir = runs[0].as_ref().unwrap().path();
+    let run_dir = root.join(".strata/runs/latest");
     assert!(std::fs::read_to_string(run_dir.join("report.md"))
         .unwrap()
         .contains("Interrupted"));
