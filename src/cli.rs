@@ -273,16 +273,22 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         write_generated(&plan)?;
     }
     let plan = args.shard.apply(plan);
-    if args.dry_run {
-        print_stdout(&crate::plan::print::text(&plan));
-        return Ok(EXIT_OK);
-    }
     let state_dir = args.state_dir.clone().unwrap_or_else(|| {
         path.parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .join(".strata")
     });
+    if args.dry_run {
+        let mut text = crate::plan::print::text(&plan);
+        if kind == Command::Push {
+            let state = crate::state::State::load(&state_dir.join("state.json"))
+                .map_err(|e| Failure::Environment(e.to_string()))?;
+            text.push_str(&push_preview(&plan, &state));
+        }
+        print_stdout(&text);
+        return Ok(EXIT_OK);
+    }
     let engine = connect().await?;
     let info = engine
         .info()
@@ -381,6 +387,34 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         (false, true) => EXIT_OK,
         (false, false) => EXIT_FAILED,
     })
+}
+
+/// What `push` would do with each image, judged from the state file alone
+/// (the engine, at push time, also checks the image ID behind the name).
+fn push_preview(plan: &Plan, state: &crate::state::State) -> String {
+    let mut out = String::from("\nPush, from the recorded test results:\n");
+    for image in &plan.images {
+        let line = match state.images.get(&image.name) {
+            Some(st) if st.passed => format!(
+                "ready      {}  (passed {} as {})",
+                image.name,
+                st.tested_at.format("%Y-%m-%d %H:%M UTC"),
+                crate::state::short_id(&st.image_id)
+            ),
+            Some(_) => format!(
+                "refused    {}  (its build or tests failed in the last `strata test`)",
+                image.name
+            ),
+            None => format!(
+                "refused    {}  (no test result recorded; run `strata test` first)",
+                image.name
+            ),
+        };
+        out.push_str("  ");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Claims a new folder `runs/<UTC time>-<command>` (with `-2`, `-3`, … if

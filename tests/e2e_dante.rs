@@ -331,6 +331,19 @@ fn dante_inventory_test_alias_push_end_to_end() {
         assert!(run_dir.join(f).is_file(), "run folder has {f}");
     }
 
+    // --- push --dry-run: what push would do, from the state file alone.
+    let preview = strata(&root, &["push", "--dry-run", "--state-dir", state_arg]);
+    let preview_text = text(&preview.stdout);
+    assert_eq!(preview.status.code(), Some(0), "{}", text(&preview.stderr));
+    assert!(
+        preview_text.contains(&format!("ready      {repo}/app:server")),
+        "{preview_text}"
+    );
+    assert!(
+        preview_text.contains(&format!("refused    {repo}/app:flawed")),
+        "{preview_text}"
+    );
+
     // --- push: passed images and their aliases go; the rest are refused.
     let out = strata(&root, &["push", "-j", "2", "--state-dir", state_arg]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
