@@ -5,34 +5,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 
-use common::{Log, BUSYBOX_IMAGE};
+use common::{request, write, Log, BUSYBOX_IMAGE};
 use strata::engine::docker::DockerEngine;
-use strata::engine::{BuildContext, BuildRequest, Dockerfile, Engine, EngineError};
+use strata::engine::{Dockerfile, Engine, EngineError};
 use strata::secret::{Credentials, Secret};
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
-fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> BuildRequest {
-    BuildRequest {
-        context: BuildContext {
-            dir: dir.to_path_buf(),
-            dockerfile,
-            extra_files: Vec::new(),
-        },
-        tag,
-        build_args: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        no_cache: false,
-    }
-}
 
 /// Builds an image from a folder with a `.dockerignore`, returning
 /// (engine, folder, image id, tag).

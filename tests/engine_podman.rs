@@ -5,32 +5,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::path::Path;
-
-use common::{Log, BUSYBOX_IMAGE};
-use strata::engine::{BuildContext, BuildRequest, Dockerfile, Engine, EngineError};
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
-fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> BuildRequest {
-    BuildRequest {
-        context: BuildContext {
-            dir: dir.to_path_buf(),
-            dockerfile,
-            extra_files: Vec::new(),
-        },
-        tag,
-        build_args: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        no_cache: false,
-    }
-}
+use common::{request, write, Log, BUSYBOX_IMAGE};
+use strata::engine::{Dockerfile, Engine, EngineError};
 
 fn is_normal_id(id: &str) -> bool {
     id.strip_prefix("sha256:")

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata::engine::docker::DockerEngine;
-use strata::engine::{Engine, ImageId};
+use strata::engine::{BuildContext, BuildRequest, Dockerfile, Engine, ImageId};
 use strata::secret::{Credentials, Secret};
 
 /// What to do when the test environment is missing.
@@ -120,6 +120,28 @@ pub fn unique(prefix: &str) -> String {
         prefix.to_lowercase(),
         std::process::id()
     )
+}
+
+/// Writes `text` to `dir/name`, creating folders.
+pub fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A plain build request: `dir` as the context, no arguments or labels.
+pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> BuildRequest {
+    BuildRequest {
+        context: BuildContext {
+            dir: dir.to_path_buf(),
+            dockerfile,
+            extra_files: Vec::new(),
+        },
+        tag,
+        build_args: Default::default(),
+        labels: Default::default(),
+        no_cache: false,
+    }
 }
 
 /// Collects log lines; `sink()` is what engine calls take.
