@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, LoadOptions};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{
@@ -18,6 +17,7 @@ use crate::error::{
 };
 use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, Options, World};
+use crate::load::{self, LoadOptions};
 use crate::plan::Plan;
 use crate::registry::oci::OciRegistry;
 use crate::report;
@@ -217,7 +217,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             Ok(EXIT_OK)
         }
         Cmd::Import(args) => {
-            crate::config::reference::parse(&args.reference).map_err(|m| {
+            crate::reference::parse(&args.reference).map_err(|m| {
                 InputError::plain(format!(
                     "`{}` is not a valid image reference: {m}",
                     args.reference
@@ -249,7 +249,7 @@ fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
                 .with_help("name one with `-f FILE`")
             })?,
     };
-    let plan = config::load(&path, &LoadOptions { as_of: args.as_of })?;
+    let plan = load::plan(&path, &LoadOptions { as_of: args.as_of })?;
     for warning in &plan.warnings {
         eprintln!("strata: warning: {warning}");
     }

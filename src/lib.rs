@@ -9,9 +9,12 @@
 //! ```
 //!
 //! * [`config`] reads a Dante `inventory.yml` or strata's native matrix file and
-//!   validates it before anything runs.
-//! * [`feed`], [`alias`], [`generate`] expand a native matrix: release feed,
-//!   version selection, alias rules and Dockerfile templates.
+//!   validates it before anything runs; it depends on no later stage.
+//! * [`load`] turns a config into a plan: [`feed`], [`alias`], [`generate`]
+//!   expand a native matrix (release feed, version selection, alias rules and
+//!   Dockerfile templates); a Dante inventory is ordered by its `FROM` lines.
+//! * [`reference`] and [`dockerfile`] are leaves every stage may use: image
+//!   references, and Dockerfiles read the way the engine reads them.
 //! * [`plan`] is a pure value: images in build order, their tests and aliases,
 //!   what was excluded and why. It can be printed without an engine.
 //! * [`exec`] is the only stage with side effects. It talks to the world through
@@ -24,13 +27,16 @@ pub mod alias;
 pub mod artifact;
 pub mod cli;
 pub mod config;
+pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod exec;
 pub mod feed;
 pub mod generate;
+pub mod load;
 pub mod plan;
+pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod secret;

@@ -24,7 +24,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use strata::alias::{self, AliasRule, Candidate};
 use strata::feed::{self, Release, Schedule};
-use strata::plan::{split_tag, AliasPlan};
+use strata::plan::AliasPlan;
+use strata::reference::Reference;
 
 fn data_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
@@ -155,7 +156,9 @@ fn real_inventory() -> Inventory {
 
 /// `nodesource/jessie:4.4.7` → (`jessie`, `4.4.7`).
 fn os_and_version(image: &str) -> (String, String) {
-    let (repo, tag) = split_tag(image);
+    let Reference {
+        name: repo, tag, ..
+    } = Reference::split(image);
     let os = repo.rsplit('/').next().unwrap().to_string();
     (os, tag.unwrap().to_string())
 }

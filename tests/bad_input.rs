@@ -1,7 +1,7 @@
 //! Bad input is reported before anything runs: exit code 2, and a message
 //! naming the file, the line and column, and what is wrong.
 //!
-//! Every case is checked twice: through the library (`config::load` and
+//! Every case is checked twice: through the library (`load::plan` and
 //! `error::render`, what the command line prints) and through the `strata`
 //! binary. Each fixture is written into a fresh temporary folder, and every
 //! test also checks that nothing was written into it.
@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use strata::config::{self, LoadOptions};
 use strata::error::{render_with, EXIT_INPUT};
+use strata::load::{self, LoadOptions};
 
 /// A fixture: a folder with an inventory and the files it names.
 struct Fixture {
@@ -119,7 +119,7 @@ fn check_text(out: &str, expect: &Expect) {
 /// names the places and phrases.
 fn check_lib(fixture: &Fixture, file: &Path, expect: &Expect) {
     let before = fixture.listing();
-    let result = config::load(file, &LoadOptions::default());
+    let result = load::plan(file, &LoadOptions::default());
     let err = match result {
         Ok(plan) => panic!(
             "expected an error, got a plan of {} images",
@@ -336,6 +336,46 @@ fn test_with_from() -> Case<'static> {
     case
 }
 
+/// `# escape=` with a line ending in the escape character: a reader that keeps
+/// the directive while the engine loses it (behind the `FROM` strata adds)
+/// would see no `FROM`. The directive stays in front, so both see one.
+fn test_with_from_after_escape_directive() -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    test: t\n";
+    let dockerfile = "# escape=`\nRUN echo hi `\nFROM acme/other:1\n";
+    let fixture = Fixture::new().image("a").file("t/Dockerfile", dockerfile);
+    let mut case = inventory_case(fixture, text, &[], vec!["has a FROM line"]);
+    let test_file = case.fixture.path("t/Dockerfile");
+    case.expect.places = vec![format!("{}:3:1", test_file.display())];
+    case
+}
+
+/// `FR\` + newline + `OM other`: the engine joins the parts as they are.
+fn test_with_from_split_by_a_continuation() -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    test: t\n";
+    let dockerfile = "RUN true\nFR\\\nOM acme/other:1\nRUN true\n";
+    let fixture = Fixture::new().image("a").file("t/Dockerfile", dockerfile);
+    let mut case = inventory_case(
+        fixture,
+        text,
+        &[],
+        vec!["has a FROM line", "FROM acme/other:1"],
+    );
+    let test_file = case.fixture.path("t/Dockerfile");
+    case.expect.places = vec![format!("{}:2:1", test_file.display())];
+    case
+}
+
+/// A `FROM` in a heredoc body is an instruction for the classic builder.
+fn test_with_from_in_a_heredoc() -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    test: t\n";
+    let dockerfile = "RUN <<EOF\necho hi\nFROM acme/other:1\nEOF\n";
+    let fixture = Fixture::new().image("a").file("t/Dockerfile", dockerfile);
+    let mut case = inventory_case(fixture, text, &[], vec!["has a FROM line"]);
+    let test_file = case.fixture.path("t/Dockerfile");
+    case.expect.places = vec![format!("{}:3:1", test_file.display())];
+    case
+}
+
 /// A test folder's `run.yml` is checked with the inventory: a problem in it
 /// is named by its own file, line and column.
 fn run_yml_case(run_yml: &str, needle: &str, phrases: Vec<&'static str>) -> Case<'static> {
@@ -395,6 +435,16 @@ fn alias_is_another_name() -> Case<'static> {
         ("acme/b:1", 0),
         ("acme/b:1", 1),
         vec!["alias `acme/b:1` is the name of another image"],
+    )
+}
+
+fn alias_is_its_own_name() -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    alias: docker.io/acme/a:1\n";
+    inventory_case(
+        Fixture::new().image("a"),
+        text,
+        &[("docker.io/acme/a:1", 0)],
+        vec!["is the image's own name"],
     )
 }
 
@@ -501,6 +551,10 @@ cases!(
     test_missing,
     test_without_dockerfile,
     test_with_from,
+    test_with_from_after_escape_directive,
+    test_with_from_split_by_a_continuation,
+    test_with_from_in_a_heredoc,
+    alias_is_its_own_name,
     run_yml_malformed,
     run_yml_unknown_key,
     empty_name,
@@ -535,7 +589,7 @@ fn good_inventory_loads() {
         .test("t")
         .file("inventory.yml", text);
     let before = fixture.listing();
-    let plan = config::load(&fixture.path("inventory.yml"), &LoadOptions::default()).unwrap();
+    let plan = load::plan(&fixture.path("inventory.yml"), &LoadOptions::default()).unwrap();
     let names: Vec<_> = plan.images.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["acme/b:1", "acme/a:1"]);
     assert_eq!(plan.images[1].parent.as_deref(), Some("acme/b:1"));

@@ -153,7 +153,7 @@ fn narrowing_keeps_the_example_intact() {
     copy_dir(&example(), dir.path());
     let path = dir.path().join("strata.yml");
     std::fs::write(&path, &narrowed).unwrap();
-    let plan = strata::config::native::load(&path, &narrowed, None).unwrap();
+    let plan = strata::load::native(&path, narrowed.clone(), None).unwrap();
     let names: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(
         names,

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use strata::config::native;
 use strata::error::InputError;
 use strata::plan::{ArtifactSource, Plan};
 
@@ -59,7 +58,7 @@ impl Project {
 
     fn load(&self, yaml: &str) -> Result<Plan, InputError> {
         std::fs::write(self.path(), yaml).unwrap();
-        native::load(&self.path(), yaml, None)
+        strata::load::native(&self.path(), yaml.to_string(), None)
     }
 }
 
@@ -249,9 +248,9 @@ fn cli_as_of_overrides_the_file() {
         "\"reg/node:latest\"\n    when: \"os.default\"",
         "\"reg/node:current\"\n    when: \"os.default and is_current\"",
     );
-    let late = native::load(
+    let late = strata::load::native(
         &p.path(),
-        &yaml,
+        yaml.clone(),
         chrono::NaiveDate::from_ymd_opt(2023, 6, 1),
     )
     .unwrap();

@@ -38,7 +38,7 @@ fn project() -> (tempfile::TempDir, strata::plan::Plan) {
     write(root, "tests/http/Dockerfile", "RUN true\n");
     let path = root.join("inventory.yml");
     let text = fs::read_to_string(&path).unwrap();
-    let plan = strata::config::load_inventory(&path, text).unwrap_or_else(|e| panic!("{e:?}"));
+    let plan = strata::load::inventory(&path, text).unwrap_or_else(|e| panic!("{e:?}"));
     (dir, plan)
 }
 

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{block_on, busybox_base, unique, BUSYBOX_IMAGE};
-use strata::config::{self, LoadOptions};
 use strata::engine::docker::DockerEngine;
 use strata::engine::{Engine, RunCommand};
 use strata::events::record::RunRecord;
 use strata::events::{Outcome, Step};
 use strata::exec::{self, Bus, Options, World};
+use strata::load::{self, LoadOptions};
 use strata::state::StateFile;
 
 fn put(root: &Path, rel: &str, text: &str) {
@@ -164,7 +164,7 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
             "images:\n  - name: \"{name}\"\n    path: img\n    test: [t/exact, t/exit, t/mismatch, t/layer, t/slow]\n"
         ),
     );
-    let plan = config::load(&root.join("inventory.yml"), &LoadOptions::default())
+    let plan = load::plan(&root.join("inventory.yml"), &LoadOptions::default())
         .unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));
 
     let (record, engine) = block_on(async {
@@ -353,7 +353,7 @@ fn matrix_tests_may_be_run_files_and_are_checked_when_planned() {
     let load = || {
         let path = root.join("strata.yml");
         fs::write(&path, config).unwrap();
-        config::load(&path, &LoadOptions::default())
+        load::plan(&path, &LoadOptions::default())
     };
 
     let plan = load().unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));

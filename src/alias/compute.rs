@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior};
 
 use super::value::{from_json, has_path};
-use super::{reference, AliasError, AliasRule, Candidate};
+use super::{AliasError, AliasRule, Candidate};
 use crate::plan::AliasPlan;
 
 /// One compiled rule.
@@ -77,7 +77,7 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
                 .render(context.clone())
                 .map_err(|e| failure(rule.rule, &rule.tag.undeclared_variables(true), image, &e))?;
             let tag = rendered.trim().to_string();
-            reference::validate(&tag).map_err(|reason| AliasError::InvalidTag {
+            crate::reference::validate_alias(&tag).map_err(|reason| AliasError::InvalidTag {
                 rule: rule.rule.tag.clone(),
                 tag: tag.clone(),
                 image: image.image.clone(),

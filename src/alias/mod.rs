@@ -7,12 +7,10 @@
 //! leave the tag dangling or pointing at a failed image.
 
 mod compute;
-pub mod reference;
-mod rule;
 pub mod value;
 
+pub use crate::config::alias_rule::AliasRule;
 pub use compute::compute;
-pub use rule::AliasRule;
 
 /// One image an alias rule is evaluated for.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::inventory::Inventory;
-use super::run_test::{RunTest, RUN_FILE};
+use super::run_file::{RunTest, RUN_FILE};
 use super::yaml::{Located, Source};
 use crate::error::InputError;
-use crate::plan::order;
 
 /// The file every image folder must hold (and a test folder may).
 pub const DOCKERFILE: &str = "Dockerfile";
@@ -186,12 +185,12 @@ fn read_dockerfile(
 /// A test is built on top of the image it tests, so its Dockerfile must not
 /// choose a base of its own.
 fn reject_from(folder: &Path, text: &str, image: &str) -> Result<(), InputError> {
-    let Some(from) = order::from_instructions(text).into_iter().next() else {
+    let Some(from) = crate::dockerfile::first_from_any_reading(text) else {
         return Ok(());
     };
     let name = folder.join(DOCKERFILE).display().to_string();
     let src = Source { name: &name, text };
-    let span = line_span(text, from.line);
+    let span = crate::dockerfile::line_span(text, from.line);
     Err(src
         .error(
             span,
@@ -206,17 +205,6 @@ fn reject_from(folder: &Path, text: &str, image: &str) -> Result<(), InputError>
         )))
 }
 
-/// The byte span of 1-based line `line` (without its newline).
-fn line_span(text: &str, line: usize) -> miette::SourceSpan {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line - 1)
-        .map(str::len)
-        .sum();
-    let len = text[start..].find('\n').unwrap_or(text.len() - start);
-    (start, len).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,12 +216,5 @@ mod tests {
             PathBuf::from("dir/tests/node")
         );
         assert_eq!(resolve(Path::new(""), "./a"), PathBuf::from("a"));
-    }
-
-    #[test]
-    fn line_span_covers_the_line() {
-        let text = "# c\nRUN x\nFROM a\n";
-        let span = line_span(text, 3);
-        assert_eq!(&text[span.offset()..span.offset() + span.len()], "FROM a");
     }
 }

@@ -21,9 +21,9 @@ use miette::SourceSpan;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::reference;
 use super::yaml::{suggest, Entries, Located, Source, Strings};
 use crate::error::InputError;
+use crate::reference;
 
 /// The keys an image entry may have.
 const IMAGE_KEYS: [&str; 4] = ["name", "path", "test", "alias"];
@@ -320,6 +320,20 @@ fn check_names(src: &Source, images: &[InventoryImage], problems: &mut Vec<Input
     for image in images {
         for alias in image.aliases.iter().filter(valid) {
             let key = reference::normalize(&alias.value);
+            if key == reference::normalize(&image.name.value) {
+                problems.push(
+                    src.error(
+                        alias.span,
+                        format!("alias `{}` is the image's own name", alias.value),
+                        "alias",
+                    )
+                    .also_at(image.name.span, "the image's name")
+                    .with_help(
+                        "an alias is a second tag for the image; remove it or give it another tag",
+                    ),
+                );
+                continue;
+            }
             if let Some(other) = names.get(&key) {
                 if other.value != image.name.value {
                     problems.push(

@@ -5,7 +5,7 @@
 //! from a release feed, further axes such as a `slim` variant), what to leave
 //! out and why, and the templates every cell is rendered from. This module only
 //! reads and checks the file's *shape*; [`crate::generate`] expands it into a
-//! [`Plan`]. A minimal file:
+//! plan. A minimal file:
 //!
 //! ```yaml
 //! as_of: 2024-10-30
@@ -28,15 +28,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::alias::AliasRule;
+use super::alias_rule::AliasRule;
 use crate::error::InputError;
-use crate::feed::select::Pick;
-use crate::plan::Plan;
 
 /// The whole native file.
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +96,20 @@ pub struct FeedConfig {
 fn default_range() -> Spanned<String> {
     let unknown = serde_saphyr::Location::UNKNOWN;
     Spanned::new("*".to_string(), unknown, unknown)
+}
+
+/// Which of the releases matching a range to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pick {
+    /// Every matching release.
+    All,
+    /// The newest release of each release line. 0.x lines count by minor:
+    /// 0.10 and 0.12 were separate lines, so each keeps its own newest.
+    #[default]
+    NewestOfMajor,
+    /// The newest patch of each `major.minor`.
+    NewestOfMinor,
 }
 
 fn default_pick() -> Pick {
@@ -291,17 +303,6 @@ pub fn span_of<T>(at: &Spanned<T>) -> miette::SourceSpan {
     let offset = span.byte_offset().unwrap_or(0) as usize;
     let len = span.byte_len().unwrap_or(0) as usize;
     (offset, len).into()
-}
-
-/// Reads the native file `path` whose contents are `text` and expands it into a plan.
-/// `as_of` (from the command line) replaces the file's `as_of`.
-pub fn load(path: &Path, text: &str, as_of: Option<chrono::NaiveDate>) -> Result<Plan, InputError> {
-    let source = Source {
-        path: path.to_path_buf(),
-        text: text.to_string(),
-    };
-    let config = parse(&source)?;
-    crate::generate::plan(&config, &source, as_of)
 }
 
 /// Only the top-level keys of the file; used to suggest a close name for a

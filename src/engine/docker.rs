@@ -27,7 +27,7 @@ use futures_util::StreamExt;
 use super::{
     context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand, RunOutput,
 };
-use crate::plan::split_tag;
+use crate::reference::{registry_of, Reference};
 use crate::secret::Credentials;
 
 /// Where Docker listens when `DOCKER_HOST` is not set.
@@ -339,20 +339,6 @@ fn id_from_output(lines: &[String]) -> Option<String> {
     is_hex_id.then(|| last.to_string())
 }
 
-/// `repo:tag` → (`repo`, `tag`), with `latest` when no tag is given.
-fn repo_and_tag(reference: &str) -> (String, String) {
-    let (repo, tag) = split_tag(reference);
-    (repo.to_string(), tag.unwrap_or("latest").to_string())
-}
-
-/// The registry host a reference names (`host[:port]/repo:tag`), or Docker Hub.
-fn registry_of(reference: &str) -> String {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_string(),
-        _ => "docker.io".to_string(),
-    }
-}
-
 /// Removes a secret from text that will be shown, in case an engine echoes it.
 fn redact(text: &str, credentials: Option<&Credentials>) -> String {
     match credentials {
@@ -441,7 +427,8 @@ impl Engine for DockerEngine {
     }
 
     async fn tag(&self, id: &str, reference: &str) -> Result<(), EngineError> {
-        let (repo, tag) = repo_and_tag(reference);
+        let r = Reference::split(reference);
+        let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
         let options = TagImageOptions {
             repo: Some(repo),
             tag: Some(tag),
@@ -463,11 +450,12 @@ impl Engine for DockerEngine {
         credentials: Option<&Credentials>,
         log: LogSink<'_>,
     ) -> Result<(), EngineError> {
-        let (repo, tag) = repo_and_tag(reference);
+        let r = Reference::split(reference);
+        let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
         let auth = credentials.map(|c| DockerCredentials {
             username: Some(c.username.clone()),
             password: Some(c.password.expose().to_string()),
-            serveraddress: Some(registry_of(reference)),
+            serveraddress: Some(registry_of(reference).to_string()),
             ..Default::default()
         });
         let failed = |message: String| EngineError::PushFailed {
@@ -513,7 +501,8 @@ impl Engine for DockerEngine {
                 path: rootfs_tar.clone(),
                 message: e.to_string(),
             })?;
-        let (repo, tag) = repo_and_tag(reference);
+        let r = Reference::split(reference);
+        let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
         let options = CreateImageOptions {
             from_src: Some("-".into()),
             repo: Some(repo),
@@ -618,18 +607,6 @@ mod tests {
         assert_eq!(id_from_output(&podman), Some("ab".repeat(32)));
         let other = vec!["Successfully tagged x:y".into()];
         assert_eq!(id_from_output(&other), None);
-    }
-
-    #[test]
-    fn registry_and_tag_are_split_from_references() {
-        assert_eq!(registry_of("127.0.0.1:5000/app:1"), "127.0.0.1:5000");
-        assert_eq!(registry_of("localhost/app"), "localhost");
-        assert_eq!(registry_of("acme/app:1"), "docker.io");
-        assert_eq!(
-            repo_and_tag("127.0.0.1:5000/app"),
-            ("127.0.0.1:5000/app".into(), "latest".into())
-        );
-        assert_eq!(repo_and_tag("app:v2"), ("app".into(), "v2".into()));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::config::run_file::RunCommand;
 use crate::secret::Credentials;
 
 /// An image ID as the engine reports it, such as `sha256:4f2a…`.
@@ -66,40 +67,6 @@ pub struct BuildRequest {
     /// Ignore the engine's layer cache, so every step runs again (a test
     /// whose layer was cached from an earlier pass would not run otherwise).
     pub no_cache: bool,
-}
-
-/// The command a test container runs, as a `run.yml` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunCommand {
-    /// Run as given (exec form): no shell stands between strata and the
-    /// program, so arguments need no quoting.
-    Exec(Vec<String>),
-    /// A command line run with `sh -c`, for pipes, `&&` and variables.
-    Shell(String),
-}
-
-impl RunCommand {
-    /// The container's command: the list itself, or `sh -c LINE`.
-    pub fn argv(&self) -> Vec<String> {
-        match self {
-            RunCommand::Exec(args) => args.clone(),
-            RunCommand::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
-        }
-    }
-}
-
-impl std::fmt::Display for RunCommand {
-    /// How logs show the command: a shell line as written, a list as JSON
-    /// (which is how the user wrote it, and unambiguous about spaces).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunCommand::Shell(line) => write!(f, "sh -c {line:?}"),
-            RunCommand::Exec(args) => {
-                let json = serde_json::to_string(args).map_err(|_| std::fmt::Error)?;
-                f.write_str(&json)
-            }
-        }
-    }
 }
 
 /// What a test container did.

@@ -47,7 +47,7 @@ pub async fn inputs(
     }
     let dockerfile = std::fs::read_to_string(image.context.join(&image.dockerfile))
         .map_err(|e| format!("cannot read {}: {e}", image.dockerfile))?;
-    for base in crate::plan::order::base_images(&dockerfile) {
+    for base in crate::dockerfile::base_images(&dockerfile) {
         let id = engine.image_id(&base).await.map_err(|e| e.to_string())?;
         field(
             &mut h,

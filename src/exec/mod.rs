@@ -15,6 +15,7 @@ pub mod bus;
 pub mod fingerprint;
 pub mod push_run;
 pub mod retry;
+mod run_check;
 pub mod schedule;
 pub mod test_run;
 

@@ -13,7 +13,8 @@ use chrono::Utc;
 use super::retry::{run_step, Done, Log};
 use super::{Bus, Options, World};
 use crate::events::{Command, Event, Step};
-use crate::plan::{split_tag, AliasPlan, ImagePlan, Plan};
+use crate::plan::{AliasPlan, ImagePlan, Plan};
+use crate::reference::{registry_of, Reference};
 use crate::registry::{Digest, Registry};
 use crate::state::{PushState, StateError, StateFile};
 
@@ -186,8 +187,7 @@ async fn push_and_verify(
             });
         }
     }
-    let host = crate::registry::auth::registry_host(reference);
-    let creds = (world.credentials)(&host);
+    let creds = (world.credentials)(registry_of(reference));
     world
         .engine
         .push(reference, creds.as_ref(), &|line| log.line(line))
@@ -274,9 +274,8 @@ async fn retag(
     world: &World,
     registry: &dyn Registry,
 ) -> Result<(), String> {
-    use crate::registry::auth::registry_host;
-    let (repo, _) = split_tag(image);
-    if registry_host(image) == registry_host(alias) {
+    let repo = Reference::split(image).name;
+    if registry_of(image) == registry_of(alias) {
         registry
             .retag(repo, &shipped.digest, alias)
             .await
@@ -287,7 +286,7 @@ async fn retag(
             .tag(&shipped.image_id, alias)
             .await
             .map_err(|e| e.to_string())?;
-        let creds = (world.credentials)(&registry_host(alias));
+        let creds = (world.credentials)(registry_of(alias));
         world
             .engine
             .push(alias, creds.as_ref(), &|_| {})

@@ -10,10 +10,11 @@ use chrono::Utc;
 
 use super::fingerprint;
 use super::retry::{run_step, Done, Log};
+use super::run_check;
 use super::schedule::{self, Node};
 use super::{Bus, Options, World};
 use crate::config::files::DOCKERFILE;
-use crate::config::run_test::{RunTest, RUN_FILE};
+use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId};
 use crate::error::render_with;
 use crate::events::{Command, Event, Outcome, Step};
@@ -315,7 +316,7 @@ async fn build_layer(
     let request = BuildRequest {
         context: BuildContext {
             dir: dir.to_owned(),
-            dockerfile: Dockerfile::Inline(format!("FROM {id}\n{body}")),
+            dockerfile: Dockerfile::Inline(crate::dockerfile::layer_on(id, &body)),
             extra_files: vec![],
         },
         tag: Some(tag.to_owned()),
@@ -363,7 +364,7 @@ async fn run_container(image: &str, run: &RunTest, world: &World, log: &Log) -> 
         Some(code) => log.line(&format!("exit code {code}")),
         None => log.line("timed out; the container was killed"),
     }
-    run.check(&output)
+    run_check::judge(run, &output)
 }
 
 /// Tags the first candidate that passed; withholds the alias otherwise.

@@ -6,23 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use super::{line_key, Release};
-
-/// Which of the releases matching a range to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Pick {
-    /// Every matching release.
-    All,
-    /// The newest release of each release line. 0.x lines count by minor:
-    /// 0.10 and 0.12 were separate lines, so each keeps its own newest.
-    #[default]
-    NewestOfMajor,
-    /// The newest patch of each `major.minor`.
-    NewestOfMinor,
-}
+pub use crate::config::native::Pick;
 
 /// The releases matching `range`, reduced by `pick`, newest first.
 ///

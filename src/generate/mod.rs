@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::config::native::{closest, NativeConfig, Source};
-use crate::config::run_test::{RunTest, RUN_FILE};
+use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::error::InputError;
 use crate::feed::{self, Release, Schedule};
 use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, Plan, TestPlan};

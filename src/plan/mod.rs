@@ -4,7 +4,6 @@
 //! release feed) and is what `--dry-run` and `strata plan` print. The executor
 //! reads it and never changes it.
 
-pub mod inventory;
 pub mod order;
 pub mod print;
 pub mod shard;
@@ -144,20 +143,8 @@ impl Plan {
 /// The tag a passing test image gets, following Dante: `<name>-test<N>`.
 /// A name without a tag is treated as `:latest`.
 pub fn test_tag(image: &str, index: usize) -> String {
-    let (repo, tag) = split_tag(image);
-    format!("{repo}:{}-test{index}", tag.unwrap_or("latest"))
-}
-
-/// Splits `repo[:tag]` at the tag's colon, ignoring a registry port's colon.
-pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
-    let name_start = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match reference[name_start..].rfind(':') {
-        Some(i) => (
-            &reference[..name_start + i],
-            Some(&reference[name_start + i + 1..]),
-        ),
-        None => (reference, None),
-    }
+    let r = crate::reference::Reference::split(image);
+    format!("{}:{}-test{index}", r.name, r.tag_or_latest())
 }
 
 #[cfg(test)]
@@ -172,11 +159,5 @@ mod tests {
             test_tag("127.0.0.1:5000/acme/app:1.0", 1),
             "127.0.0.1:5000/acme/app:1.0-test1"
         );
-    }
-
-    #[test]
-    fn split_tag_ignores_port() {
-        assert_eq!(split_tag("host:5000/a/b"), ("host:5000/a/b", None));
-        assert_eq!(split_tag("host:5000/a/b:t"), ("host:5000/a/b", Some("t")));
     }
 }

@@ -1,131 +1,10 @@
 //! Build order: parents before children, cycles reported by name.
 //!
 //! An image built `FROM` another image of the same plan must be built after
-//! it. This module reads the `FROM` lines of a Dockerfile and orders images
-//! topologically. Both are pure functions of text and indices.
+//! it. This module orders images topologically by the `FROM` lines
+//! [`crate::dockerfile`] reads: a pure function of text and indices.
 
 use std::collections::BTreeSet;
-
-/// One `FROM` instruction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct From {
-    /// The image (or earlier stage) named, as written; `$ARG`s are not expanded.
-    pub image: String,
-    /// The stage name given with `AS`, if any.
-    pub stage: Option<String>,
-    /// 1-based line the instruction starts on.
-    pub line: usize,
-}
-
-/// The `FROM` instructions of a Dockerfile, in order.
-///
-/// Follows the Dockerfile syntax: `# escape=` parser directive, line
-/// continuations, comment lines (also inside continuations), flags such as
-/// `--platform=…`, and `AS name`.
-pub fn from_instructions(dockerfile: &str) -> Vec<From> {
-    instructions(dockerfile)
-        .into_iter()
-        .filter_map(|(line, text)| {
-            let mut words = text.split_whitespace();
-            if !words.next()?.eq_ignore_ascii_case("FROM") {
-                return None;
-            }
-            let mut words = words.skip_while(|w| w.starts_with("--"));
-            let image = words.next()?.to_string();
-            let stage = match (words.next(), words.next()) {
-                (Some(kw), Some(name)) if kw.eq_ignore_ascii_case("AS") => Some(name.to_string()),
-                _ => None,
-            };
-            Some(From { image, stage, line })
-        })
-        .collect()
-}
-
-/// The images a Dockerfile builds from, in order and without repeats: every
-/// `FROM` that does not name an earlier stage or `scratch`.
-pub fn base_images(dockerfile: &str) -> Vec<String> {
-    let mut stages: Vec<String> = Vec::new();
-    let mut images: Vec<String> = Vec::new();
-    for from in from_instructions(dockerfile) {
-        let is_stage = stages.iter().any(|s| s.eq_ignore_ascii_case(&from.image));
-        if !is_stage && from.image != "scratch" && !images.contains(&from.image) {
-            images.push(from.image);
-        }
-        if let Some(stage) = from.stage {
-            stages.push(stage);
-        }
-    }
-    images
-}
-
-/// The image the final stage descends from, following stage references
-/// (`FROM base AS build` … `FROM build`): the image the result is built on.
-pub fn final_base(dockerfile: &str) -> Option<String> {
-    let froms = from_instructions(dockerfile);
-    let mut current = froms.len().checked_sub(1)?;
-    // Each step moves to an earlier instruction, so this ends.
-    loop {
-        let image = &froms[current].image;
-        let earlier = froms[..current].iter().rposition(|f| {
-            f.stage
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(image))
-        });
-        match earlier {
-            Some(i) => current = i,
-            None if image == "scratch" => return None,
-            None => return Some(image.clone()),
-        }
-    }
-}
-
-/// Splits a Dockerfile into instructions: (first line number, joined text).
-fn instructions(dockerfile: &str) -> Vec<(usize, String)> {
-    let escape = escape_char(dockerfile);
-    let mut out = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (i, raw) in dockerfile.lines().enumerate() {
-        let trimmed = raw.trim();
-        // Comments and blank lines neither start nor end an instruction.
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let (text, continues) = match trimmed.strip_suffix(escape) {
-            Some(head) => (head, true),
-            None => (trimmed, false),
-        };
-        let (_, joined) = current.get_or_insert_with(|| (i + 1, String::new()));
-        joined.push(' ');
-        joined.push_str(text);
-        if !continues {
-            out.extend(current.take());
-        }
-    }
-    out.extend(current);
-    out
-}
-
-/// The escape character set by a `# escape=` directive (only valid before
-/// anything else), or `\`.
-fn escape_char(dockerfile: &str) -> char {
-    for line in dockerfile.lines() {
-        let Some(comment) = line.trim().strip_prefix('#') else {
-            break;
-        };
-        let Some((key, value)) = comment.split_once('=') else {
-            break;
-        };
-        let key = key.trim();
-        if key.eq_ignore_ascii_case("escape") {
-            if let Some(c) = value.trim().chars().next() {
-                return c;
-            }
-        } else if !key.eq_ignore_ascii_case("syntax") && !key.eq_ignore_ascii_case("check") {
-            break;
-        }
-    }
-    '\\'
-}
 
 /// Puts `images` in build order by the `FROM` lines of their Dockerfiles.
 ///
@@ -137,7 +16,8 @@ pub fn order_by_from(
     images: Vec<super::ImagePlan>,
     dockerfiles: &[&str],
 ) -> Result<Vec<super::ImagePlan>, Cycle> {
-    use crate::config::reference::normalize;
+    use crate::dockerfile::{base_images, final_base};
+    use crate::reference::normalize;
     let by_name: std::collections::HashMap<String, usize> = images
         .iter()
         .enumerate()
@@ -231,70 +111,6 @@ fn find_cycle(deps: &[Vec<usize>], waiting_on: &[usize]) -> Cycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_from_lines() {
-        let text = "# syntax=docker/dockerfile:1\n\
-                    ARG BASE=debian\n\
-                    FROM --platform=$BUILDPLATFORM acme/base:1 AS build\n\
-                    # a comment\n\
-                    RUN make\n\
-                    from \\\n  # comment inside\n  acme/runtime:2 \\\n  as Final\n\
-                    FROM ${BASE}:12\n";
-        let froms = from_instructions(text);
-        assert_eq!(
-            froms,
-            vec![
-                From {
-                    image: "acme/base:1".into(),
-                    stage: Some("build".into()),
-                    line: 3
-                },
-                From {
-                    image: "acme/runtime:2".into(),
-                    stage: Some("Final".into()),
-                    line: 6
-                },
-                From {
-                    image: "${BASE}:12".into(),
-                    stage: None,
-                    line: 10
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn escape_directive_changes_continuation() {
-        let text = "# escape=`\nFROM `\n  acme/win:1\nRUN dir C:\\\nFROM acme/two\n";
-        let images: Vec<_> = from_instructions(text)
-            .into_iter()
-            .map(|f| f.image)
-            .collect();
-        assert_eq!(images, ["acme/win:1", "acme/two"]);
-    }
-
-    #[test]
-    fn run_text_mentioning_from_is_not_a_from() {
-        let text = "FROM a\nRUN echo \\\n FROM b\n";
-        assert_eq!(base_images(text), ["a"]);
-    }
-
-    #[test]
-    fn base_images_skip_stages_and_scratch() {
-        let text = "FROM acme/base AS build\nFROM BUILD AS test\nFROM scratch\nFROM acme/base\nFROM acme/other\n";
-        assert_eq!(base_images(text), ["acme/base", "acme/other"]);
-    }
-
-    #[test]
-    fn final_base_follows_stages() {
-        assert_eq!(
-            final_base("FROM acme/base AS a\nFROM acme/x AS b\nFROM a\n").as_deref(),
-            Some("acme/base")
-        );
-        assert_eq!(final_base("FROM acme/base\nFROM scratch\n"), None);
-        assert_eq!(final_base("RUN x\n"), None);
-    }
 
     #[test]
     fn order_is_stable_without_dependencies() {

@@ -30,30 +30,13 @@ pub const PASSWORD_VAR: &str = "STRATA_REGISTRY_PASSWORD";
 /// The host Docker Hub's credentials are filed under in `config.json`.
 const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
 
-/// Credentials for `registry_host` (as returned by [`registry_host`]), or `None`
+/// Credentials for `registry_host` (as [`crate::reference::registry_of`]
+/// names it), or `None`
 /// to use the registry anonymously.
 ///
 /// The environment variables win over the Docker config; see the module docs.
 pub fn credentials_for(registry_host: &str) -> Option<Credentials> {
     from_environment().or_else(|| from_docker_config(registry_host))
-}
-
-/// The registry host a reference names, following Docker's rules: the first
-/// path component is a host if it contains `.` or `:` or is `localhost`;
-/// anything else lives on Docker Hub (`docker.io`).
-///
-/// ```
-/// use strata::registry::auth::registry_host;
-/// assert_eq!(registry_host("127.0.0.1:5000/acme/app:1"), "127.0.0.1:5000");
-/// assert_eq!(registry_host("acme/app"), "docker.io");
-/// ```
-pub fn registry_host(reference: &str) -> String {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first.to_string()
-        }
-        _ => "docker.io".to_string(),
-    }
 }
 
 /// The pair of `STRATA_REGISTRY_*` variables, when both are set and non-empty.
@@ -148,21 +131,6 @@ mod tests {
     }
 
     #[test]
-    fn registry_host_follows_docker_rules() {
-        assert_eq!(
-            registry_host("127.0.0.1:5000/acme/app:1.0"),
-            "127.0.0.1:5000"
-        );
-        assert_eq!(registry_host("localhost/app"), "localhost");
-        assert_eq!(registry_host("localhost:5000/app"), "localhost:5000");
-        assert_eq!(registry_host("ghcr.io/acme/app:tag"), "ghcr.io");
-        assert_eq!(registry_host("acme/app:1.0"), "docker.io");
-        assert_eq!(registry_host("node:20"), "docker.io");
-        assert_eq!(registry_host("nodesource/node"), "docker.io");
-        assert_eq!(registry_host("acme/app@sha256:abcd"), "docker.io");
-    }
-
-    #[test]
     fn environment_applies_to_every_host() {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(&dir, "{}");
@@ -239,7 +207,8 @@ mod tests {
                 assert_eq!(c.username, "strata");
                 assert_eq!(c.password.expose(), "local-pass");
 
-                let c = credentials_for(&registry_host("acme/app:1")).expect("hub credentials");
+                let c = credentials_for(crate::reference::registry_of("acme/app:1"))
+                    .expect("hub credentials");
                 assert_eq!(c.username, "hubuser");
                 assert_eq!(c.password.expose(), "hub-pass");
 

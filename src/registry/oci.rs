@@ -248,7 +248,10 @@ impl Registry for OciRegistry {
         digest: &str,
         target: &str,
     ) -> Result<Digest, RegistryError> {
-        let source = parse(&format!("{}@{digest}", repository_of(source_repo)))?;
+        let source = parse(&format!(
+            "{}@{digest}",
+            crate::reference::Reference::split(source_repo).name
+        ))?;
         let target_ref = parse(target)?;
         if source.resolve_registry() != target_ref.resolve_registry() {
             return Err(RegistryError::Other {
@@ -278,7 +281,7 @@ impl Registry for OciRegistry {
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let repo = parse(repository_of(repository))?;
+        let repo = parse(crate::reference::Reference::split(repository).name)?;
         let host = self.host(&repo).await;
         // Sorted and free of repeats, whatever order the registry pages in.
         let mut tags = std::collections::BTreeSet::new();
@@ -406,12 +409,6 @@ fn parse(reference: &str) -> Result<Reference, RegistryError> {
         reference: reference.to_string(),
         message: format!("not an image reference: {e}"),
     })
-}
-
-/// `host/repo` without any `:tag` or `@digest`.
-fn repository_of(reference: &str) -> &str {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    crate::plan::split_tag(without_digest).0
 }
 
 /// Registries on this machine, which Docker talks to over plain HTTP.
@@ -546,16 +543,6 @@ mod tests {
         ] {
             assert!(!is_local(host), "{host}");
         }
-    }
-
-    #[test]
-    fn repository_of_strips_tag_and_digest() {
-        assert_eq!(repository_of("127.0.0.1:5000/a/b:t"), "127.0.0.1:5000/a/b");
-        assert_eq!(
-            repository_of("127.0.0.1:5000/a/b@sha256:00"),
-            "127.0.0.1:5000/a/b"
-        );
-        assert_eq!(repository_of("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b");
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! Pure: the Dockerfiles were read while checking the inventory's files. The
 //! only decision made here is the build order, from the `FROM` lines.
 
-use super::order;
-use super::{AliasPlan, ImagePlan, Plan, TestPlan};
 use crate::config::files::{ImageFiles, DOCKERFILE};
 use crate::config::inventory::Inventory;
 use crate::error::InputError;
+use crate::plan::order;
+use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
 
 /// Builds the plan: images in build order (inventory order unless an image is
 /// built `FROM` another one), their tests, and their aliases sorted by tag.
@@ -29,7 +29,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                     .map(|(t, path)| TestPlan {
                         index: t + 1,
                         path: path.clone(),
-                        tag: super::test_tag(&name, t + 1),
+                        tag: crate::plan::test_tag(&name, t + 1),
                     })
                     .collect(),
                 name,

@@ -1,9 +1,10 @@
-//! Image references, checked the way Docker checks them.
+//! Image references: the one place strata splits, checks and normalises them.
 //!
 //! An inventory names images and aliases that strata later hands to the
-//! engine as tags. A name the engine would refuse (upper case, a bad tag)
-//! should be caught while reading the config, not after an hour of builds, so
-//! this module implements the distribution reference grammar:
+//! engine as tags, pushes to registries and compares with `FROM` lines. A name
+//! the engine would refuse (upper case, a bad tag) should be caught while
+//! reading the config, not after an hour of builds, so this module implements
+//! the distribution reference grammar:
 //!
 //! ```text
 //! reference  := name [ ":" tag ] [ "@" digest ]
@@ -27,15 +28,80 @@ const NAME_TOTAL_MAX: usize = 255;
 /// Longest tag Docker accepts.
 const TAG_MAX: usize = 128;
 
-/// A reference split into its parts. Borrowed from the checked text.
+/// The registry a reference without a host lives on.
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+
+/// The tag a reference without a tag or digest means.
+pub const DEFAULT_TAG: &str = "latest";
+
+/// A reference split into its parts. Borrowed from the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference<'a> {
+    /// The repository as written, registry host included: `127.0.0.1:5000/acme/app`.
+    pub name: &'a str,
     /// Registry host and optional port, such as `127.0.0.1:5000`.
     pub domain: Option<&'a str>,
     /// Repository path, such as `nodesource/node`.
     pub path: &'a str,
     pub tag: Option<&'a str>,
     pub digest: Option<&'a str>,
+}
+
+impl<'a> Reference<'a> {
+    /// Splits `text` into its parts without checking them; for references
+    /// strata already checked or made itself. [`parse`] checks as well.
+    pub fn split(text: &'a str) -> Self {
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest)),
+            None => (text, None),
+        };
+        // The tag's colon is the last one after the last slash (a port's colon
+        // comes before a slash).
+        let name_start = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+        let (name, tag) = match rest[name_start..].rfind(':') {
+            Some(i) => (&rest[..name_start + i], Some(&rest[name_start + i + 1..])),
+            None => (rest, None),
+        };
+        let (domain, path) = match name.split_once('/') {
+            Some((first, rest)) if is_domain_like(first) => (Some(first), rest),
+            _ => (None, name),
+        };
+        Reference {
+            name,
+            domain,
+            path,
+            tag,
+            digest,
+        }
+    }
+
+    /// The registry host, following Docker's rules: the first path component
+    /// is a host if it contains `.` or `:` or is `localhost`; anything else
+    /// lives on Docker Hub, whose names all become `docker.io`.
+    ///
+    /// ```
+    /// use strata::reference::Reference;
+    /// assert_eq!(Reference::split("127.0.0.1:5000/acme/app:1").registry(), "127.0.0.1:5000");
+    /// assert_eq!(Reference::split("acme/app").registry(), "docker.io");
+    /// ```
+    pub fn registry(&self) -> &'a str {
+        match self.domain {
+            None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io") => {
+                DEFAULT_REGISTRY
+            }
+            Some(domain) => domain,
+        }
+    }
+
+    /// The tag, or `latest` when none is given.
+    pub fn tag_or_latest(&self) -> &'a str {
+        self.tag.unwrap_or(DEFAULT_TAG)
+    }
+}
+
+/// The registry host `text` names (see [`Reference::registry`]).
+pub fn registry_of(text: &str) -> &str {
+    Reference::split(text).registry()
 }
 
 /// Why a reference is invalid, in the words a user can act on.
@@ -84,45 +150,39 @@ pub fn parse(text: &str) -> Result<Reference<'_>, ReferenceError> {
     if text.is_empty() {
         return Err(ReferenceError::Empty);
     }
-    let (rest, digest) = match text.split_once('@') {
-        Some((rest, digest)) => {
-            check_digest(digest)?;
-            (rest, Some(digest))
-        }
-        None => (text, None),
-    };
-    // The tag's colon is the last one after the last slash (a port's colon
-    // comes before a slash).
-    let name_start = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let (name, tag) = match rest[name_start..].rfind(':') {
-        Some(i) => (&rest[..name_start + i], Some(&rest[name_start + i + 1..])),
-        None => (rest, None),
-    };
-    if let Some(tag) = tag {
+    let r = Reference::split(text);
+    if let Some(digest) = r.digest {
+        check_digest(digest)?;
+    }
+    if let Some(tag) = r.tag {
         check_tag(tag)?;
     }
-    if name.is_empty() {
+    if r.name.is_empty() {
         return Err(ReferenceError::Empty);
     }
-    if name.len() > NAME_TOTAL_MAX {
-        return Err(ReferenceError::NameTooLong(name.len()));
+    if r.name.len() > NAME_TOTAL_MAX {
+        return Err(ReferenceError::NameTooLong(r.name.len()));
     }
-    let (domain, path) = match name.split_once('/') {
-        Some((first, rest)) if is_domain_like(first) => (Some(first), rest),
-        _ => (None, name),
-    };
-    if let Some(domain) = domain {
+    if let Some(domain) = r.domain {
         check_domain(domain)?;
     }
-    for component in path.split('/') {
+    for component in r.path.split('/') {
         check_component(component)?;
     }
-    Ok(Reference {
-        domain,
-        path,
-        tag,
-        digest,
-    })
+    Ok(r)
+}
+
+/// Checks a rendered or written alias: a reference (`[registry/]repo[:tag]`)
+/// that is a moving tag, so it has no digest. Explains what is wrong.
+pub fn validate_alias(text: &str) -> Result<(), String> {
+    if text.trim() != text {
+        return Err("it has surrounding whitespace".into());
+    }
+    let parsed = parse(text).map_err(|e| e.to_string())?;
+    if parsed.digest.is_some() {
+        return Err("an alias cannot carry a digest (`@sha256:…`); it is a moving tag".into());
+    }
+    Ok(())
 }
 
 /// The form Docker shows a reference in, used to compare references: drops
@@ -132,13 +192,10 @@ pub fn normalize(text: &str) -> String {
     let Ok(r) = parse(text) else {
         return text.to_string();
     };
-    let default_registry = matches!(
-        r.domain,
-        None | Some("docker.io") | Some("index.docker.io") | Some("registry-1.docker.io")
-    );
+    let default_registry = r.registry() == DEFAULT_REGISTRY;
     let mut out = String::new();
     if !default_registry {
-        out.push_str(r.domain.unwrap_or_default());
+        out.push_str(r.registry());
         out.push('/');
     }
     let path = match r.path.strip_prefix("library/") {
@@ -147,7 +204,10 @@ pub fn normalize(text: &str) -> String {
     };
     out.push_str(path);
     match (r.tag, r.digest) {
-        (None, None) => out.push_str(":latest"),
+        (None, None) => {
+            out.push(':');
+            out.push_str(DEFAULT_TAG);
+        }
         (tag, digest) => {
             if let Some(tag) = tag {
                 out.push(':');
@@ -330,6 +390,53 @@ mod tests {
         assert!(matches!(parse(&long_tag), Err(ReferenceError::BadTag(_))));
         let long_name = "a".repeat(256);
         assert_eq!(parse(&long_name), Err(ReferenceError::NameTooLong(256)));
+    }
+
+    #[test]
+    fn split_never_fails_and_names_the_registry() {
+        let r = Reference::split("127.0.0.1:5000/a/b@sha256:00");
+        assert_eq!(
+            (r.name, r.tag, r.digest),
+            ("127.0.0.1:5000/a/b", None, Some("sha256:00"))
+        );
+        let r = Reference::split("host:5000/a/b:t");
+        assert_eq!((r.name, r.tag), ("host:5000/a/b", Some("t")));
+        assert_eq!(Reference::split("host:5000/a/b").tag, None);
+        assert_eq!(Reference::split("app").tag_or_latest(), "latest");
+        assert_eq!(Reference::split("app:v2").tag_or_latest(), "v2");
+        for (text, host) in [
+            ("127.0.0.1:5000/acme/app:1.0", "127.0.0.1:5000"),
+            ("localhost/app", "localhost"),
+            ("localhost:5000/app", "localhost:5000"),
+            ("ghcr.io/acme/app:tag", "ghcr.io"),
+            ("acme/app:1.0", "docker.io"),
+            ("node:20", "docker.io"),
+            ("index.docker.io/library/node", "docker.io"),
+            ("acme/app@sha256:abcd", "docker.io"),
+        ] {
+            assert_eq!(registry_of(text), host, "{text}");
+        }
+    }
+
+    #[test]
+    fn aliases_are_moving_tags() {
+        for ok in [
+            "nodesource/jessie:LTS",
+            "node:22.11.0-bookworm",
+            "127.0.0.1:5000/acme/node:lts",
+            "acme/node",
+        ] {
+            assert_eq!(validate_alias(ok), Ok(()), "{ok}");
+        }
+        let upper = validate_alias("Acme/node:1").unwrap_err();
+        assert!(upper.contains("must be lowercase"), "{upper}");
+        let plus = validate_alias("acme/node:1.0+build").unwrap_err();
+        assert!(plus.contains("tag `1.0+build`"), "{plus}");
+        let dash = validate_alias("acme/node:-x").unwrap_err();
+        assert!(dash.contains("must start with"), "{dash}");
+        let digest = format!("acme/node@sha256:{}", "a".repeat(64));
+        assert!(validate_alias(&digest).unwrap_err().contains("moving tag"));
+        assert!(validate_alias(" acme/node").is_err());
     }
 
     #[test]

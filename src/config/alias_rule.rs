@@ -1,4 +1,4 @@
-//! The alias rule as written in a config file.
+//! The alias rule as written in a config file; [`crate::alias`] evaluates it.
 
 use std::fmt;
 
