@@ -14,6 +14,7 @@ use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{
     self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK,
+    EXIT_STATE,
 };
 use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, Options, World};
@@ -165,6 +166,10 @@ pub fn main() -> i32 {
             eprintln!("strata: {msg}");
             EXIT_ENVIRONMENT
         }
+        Err(Failure::State(msg)) => {
+            eprintln!("strata: {msg}");
+            EXIT_STATE
+        }
     }
 }
 
@@ -172,6 +177,8 @@ pub fn main() -> i32 {
 enum Failure {
     Input(Box<InputError>),
     Environment(String),
+    /// The state file is damaged, unsupported or locked.
+    State(String),
 }
 
 impl From<InputError> for Failure {
@@ -283,12 +290,15 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         let mut text = crate::plan::print::text(&plan);
         if kind == Command::Push {
             let state = crate::state::State::load(&state_dir.join("state.json"))
-                .map_err(|e| Failure::Environment(e.to_string()))?;
+                .map_err(|e| Failure::State(e.to_string()))?;
             text.push_str(&push_preview(&plan, &state));
         }
         print_stdout(&text);
         return Ok(EXIT_OK);
     }
+    // A damaged state is named before the engine is asked anything.
+    let state = StateFile::open(&state_dir.join("state.json"))
+        .map_err(|e| Failure::State(e.to_string()))?;
     let engine = connect().await?;
     let info = engine
         .info()
@@ -310,8 +320,6 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
             state_dir.join("runs").display()
         ))
     })?;
-    let state = StateFile::open(&state_dir.join("state.json"))
-        .map_err(|e| Failure::Environment(e.to_string()))?;
 
     let credentials: exec::CredentialLookup = Arc::new(crate::registry::auth::credentials_for);
     let registry: Option<Arc<dyn crate::registry::Registry>> = (kind == Command::Push).then(|| {

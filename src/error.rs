@@ -11,6 +11,9 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INPUT: i32 = 2;
 /// The environment is not usable (engine or registry unreachable).
 pub const EXIT_ENVIRONMENT: i32 = 3;
+/// The state file is damaged or unsupported, or another run holds its lock
+/// past the wait.
+pub const EXIT_STATE: i32 = 4;
 /// The run was interrupted (Ctrl-C); 128 + SIGINT, as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
 

@@ -41,3 +41,4 @@ pub mod registry;
 pub mod report;
 pub mod secret;
 pub mod state;
+pub mod text;

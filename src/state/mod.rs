@@ -3,11 +3,23 @@
 //! Written atomically (temp file in the same folder, fsync, rename), so a
 //! crash never leaves a half-written state behind. `push` trusts only a pass
 //! recorded for the image ID that is behind the name *now*.
+//!
+//! Several runs may share one state folder (shards of one plan on one
+//! machine): every change is merged under an exclusive lock on
+//! `state.json.lock`, into the state re-read from disk under that lock, so no
+//! run overwrites what another recorded. A run waits for the lock at most
+//! [`LOCK_WAIT`] (`STRATA_STATE_LOCK_WAIT` seconds), then says which process
+//! holds it.
+//!
+//! A state file is checked when it is loaded: an unknown `version`, an image
+//! ID or digest that is not `sha256:` and 64 hex digits, or damaged JSON is
+//! refused with a message naming the file, never a panic.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,12 +80,30 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("state file {path} has format version {found}, but this strata reads version {STATE_VERSION}; use the strata that wrote it, or move the file aside to start afresh")]
+    Version { path: PathBuf, found: u32 },
+    #[error("state file {path} is damaged: {message}; move it aside to start afresh")]
+    Invalid { path: PathBuf, message: String },
     #[error("cannot write state file {path}: {source}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("state file {path} is locked by another strata run ({holder}) for more than {waited:?}; wait for it to finish, or set STRATA_STATE_LOCK_WAIT to wait longer")]
+    Locked {
+        path: PathBuf,
+        holder: String,
+        waited: Duration,
+    },
 }
+
+/// How long a run waits for another run's lock on the state file by default.
+/// Locks are held only while one change is merged (milliseconds), so a long
+/// wait means the other run is stuck.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The variable that sets [`LOCK_WAIT`], in seconds.
+pub const LOCK_WAIT_VAR: &str = "STRATA_STATE_LOCK_WAIT";
 
 impl State {
     /// Reads the state at `path`; a missing file is an empty state.
@@ -93,10 +123,51 @@ impl State {
                 })
             }
         };
-        serde_json::from_str(&text).map_err(|source| StateError::Parse {
+        // The version is read first, so a newer format gets its own message
+        // rather than a complaint about a field it renamed.
+        #[derive(Deserialize)]
+        struct Version {
+            version: Option<u32>,
+        }
+        let parse_err = |source| StateError::Parse {
             path: path.to_owned(),
             source,
-        })
+        };
+        let version: Version = serde_json::from_str(&text).map_err(parse_err)?;
+        if version.version != Some(STATE_VERSION) {
+            return Err(StateError::Version {
+                path: path.to_owned(),
+                found: version.version.unwrap_or(0),
+            });
+        }
+        let state: State = serde_json::from_str(&text).map_err(parse_err)?;
+        state.validate().map_err(|message| StateError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(state)
+    }
+
+    /// Checks what `serde` cannot: IDs and digests have their one shape.
+    fn validate(&self) -> Result<(), String> {
+        for (name, image) in &self.images {
+            let shown = crate::text::cut(name, 200);
+            if !is_sha256(&image.image_id) {
+                return Err(format!(
+                    "image {shown:?} has image_id {:?}, which is not sha256: and 64 hex digits",
+                    crate::text::cut(&image.image_id, 100)
+                ));
+            }
+            if let Some(pushed) = &image.pushed {
+                if !is_sha256(&pushed.digest) {
+                    return Err(format!(
+                        "image {shown:?} has pushed digest {:?}, which is not sha256: and 64 hex digits",
+                        crate::text::cut(&pushed.digest, 100)
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the state to `path` atomically, creating its folder.
@@ -165,11 +236,11 @@ impl StateFile {
         f(&self.state.lock().expect("state lock"))
     }
 
-    /// Applies `change` and writes the file.
+    /// Applies `change` to the state on disk, under the file lock, and
+    /// writes it: what other runs recorded meanwhile is kept.
     pub fn update(&self, change: impl FnOnce(&mut State)) {
         let mut st = self.state.lock().expect("state lock");
-        change(&mut st);
-        if let Err(e) = st.save(&self.path) {
+        if let Err(e) = merge(&self.path, lock_wait(), change, &mut st) {
             self.first_error.lock().expect("lock").get_or_insert(e);
         }
     }
@@ -183,15 +254,112 @@ impl StateFile {
     }
 }
 
-/// The first 12 hex digits of an ID, as Docker shows them.
+/// Re-reads the state at `path` under its lock, applies `change`, writes it,
+/// and leaves the merged state in `memory`.
+fn merge(
+    path: &Path,
+    wait: Duration,
+    change: impl FnOnce(&mut State),
+    memory: &mut State,
+) -> Result<(), StateError> {
+    let lock_path = lock_path(path);
+    let err = |source| StateError::Write {
+        path: lock_path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(err)?;
+    let mut lock = fd_lock::RwLock::new(file);
+    let start = Instant::now();
+    let mut guard = loop {
+        match lock.try_write() {
+            Ok(guard) => break guard,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && start.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                let holder = match holder.trim() {
+                    "" => "a process that did not say which".to_string(),
+                    pid => format!("process {}", crate::text::cut(pid, 40)),
+                };
+                return Err(StateError::Locked {
+                    path: path.to_owned(),
+                    holder,
+                    waited: wait,
+                });
+            }
+            Err(e) => return Err(err(e)),
+        }
+    };
+    // Say who holds the lock, for a run that gives up waiting.
+    {
+        use std::io::Seek;
+        let file: &mut std::fs::File = &mut guard;
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = writeln!(file, "{}", std::process::id());
+    }
+    let mut on_disk = State::load(path)?;
+    change(&mut on_disk);
+    on_disk.save(path)?;
+    *memory = on_disk;
+    drop(guard);
+    Ok(())
+}
+
+/// The file whose lock guards `state`: beside it, never renamed over.
+fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_owned();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+/// [`LOCK_WAIT`], or what `STRATA_STATE_LOCK_WAIT` says (seconds).
+fn lock_wait() -> Duration {
+    std::env::var(LOCK_WAIT_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(LOCK_WAIT)
+}
+
+/// Whether `id` is `sha256:` and 64 lowercase hex digits.
+fn is_sha256(id: &str) -> bool {
+    id.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The first 12 characters of an ID's hex, as Docker shows them. Safe on any
+/// text: it never cuts inside a character.
 pub fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
+    match hex.char_indices().nth(12) {
+        Some((end, _)) => &hex[..end],
+        None => hex,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A well-formed image ID made of one repeated hex digit.
+    fn id(digit: char) -> String {
+        format!("sha256:{}", digit.to_string().repeat(64))
+    }
 
     fn sample(id: &str, passed: bool) -> ImageState {
         ImageState {
@@ -210,7 +378,7 @@ mod tests {
         let path = dir.path().join("sub/state.json");
         let mut st = State::load(&path).unwrap();
         assert!(st.images.is_empty());
-        st.images.insert("a:1".into(), sample("sha256:abc", true));
+        st.images.insert("a:1".into(), sample(&id('a'), true));
         st.save(&path).unwrap();
         assert_eq!(State::load(&path).unwrap(), st);
         // Only the state file is left behind, no temp files.
@@ -248,5 +416,105 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let e = State::load(&path).unwrap_err().to_string();
         assert!(e.contains("move it aside"), "{e}");
+    }
+
+    fn load_err(json: &str) -> StateError {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, json).unwrap();
+        State::load(&path).unwrap_err()
+    }
+
+    fn state_json(version: u32, image_id: &str) -> String {
+        serde_json::json!({
+            "version": version,
+            "images": {"a:1": {
+                "image_id": image_id, "passed": true,
+                "tested_at": "2026-01-01T00:00:00Z", "tests": [], "pushed": null
+            }}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let e = load_err(&state_json(999, &id('a')));
+        assert!(matches!(e, StateError::Version { found: 999, .. }), "{e}");
+        assert!(e.to_string().contains("state.json"), "{e}");
+        let e = load_err(r#"{"images":{}}"#);
+        assert!(matches!(e, StateError::Version { found: 0, .. }), "{e}");
+    }
+
+    #[test]
+    fn non_ascii_image_id_is_refused_not_a_panic() {
+        let bad = format!("sha256:{}", "é".repeat(40));
+        let e = load_err(&state_json(STATE_VERSION, &bad));
+        assert!(matches!(e, StateError::Invalid { .. }), "{e}");
+        assert!(e.to_string().contains("a:1"), "{e}");
+        // Showing such an ID never panics either.
+        assert_eq!(short_id(&bad).chars().count(), 12);
+    }
+
+    #[test]
+    fn huge_values_are_cut_in_the_message() {
+        let bad = "z".repeat(2_500_000);
+        let e = load_err(&state_json(STATE_VERSION, &bad)).to_string();
+        assert!(e.len() < 1_000, "{} bytes", e.len());
+    }
+
+    #[test]
+    fn two_runs_on_one_state_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        // Two runs open the same (empty) state, then record interleaved.
+        let a = StateFile::open(&path).unwrap();
+        let b = StateFile::open(&path).unwrap();
+        let threads: Vec<_> = [(a, 'a'), (b, 'b')]
+            .into_iter()
+            .map(|(file, tag)| {
+                std::thread::spawn(move || {
+                    for n in 0..20 {
+                        file.update(|st| {
+                            st.images
+                                .insert(format!("{tag}{n}:1"), sample(&id('c'), true));
+                        });
+                    }
+                    file.first_error().unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let st = State::load(&path).unwrap();
+        assert_eq!(st.images.len(), 40, "{:?}", st.images.keys());
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_then_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path(&path))
+            .unwrap();
+        let mut lock = fd_lock::RwLock::new(file);
+        let mut guard = lock.write().unwrap();
+        writeln!(&mut *guard, "4242").unwrap();
+        let mut memory = State::default();
+        let start = Instant::now();
+        let err = merge_with_wait(&path, Duration::from_millis(300), &mut memory).unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("process 4242"), "{err}");
+        drop(guard);
+        merge_with_wait(&path, Duration::from_millis(300), &mut memory).unwrap();
+    }
+
+    fn merge_with_wait(path: &Path, wait: Duration, memory: &mut State) -> Result<(), StateError> {
+        merge(path, wait, |st| st.version = STATE_VERSION, memory)
     }
 }
