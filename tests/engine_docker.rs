@@ -9,12 +9,12 @@ use std::fs;
 
 use common::{request, write, Log, BUSYBOX_IMAGE};
 use strata::engine::docker::DockerEngine;
-use strata::engine::{Dockerfile, Engine, EngineError};
+use strata::engine::{Dockerfile, Engine, EngineError, ImageId};
 use strata::secret::{Credentials, Secret};
 
 /// Builds an image from a folder with a `.dockerignore`, returning
 /// (engine, folder, image id, tag).
-async fn build_app(marker: &str) -> (DockerEngine, tempfile::TempDir, String, String) {
+async fn build_app(marker: &str) -> (DockerEngine, tempfile::TempDir, ImageId, String) {
     let engine = common::engine().await;
     common::busybox_base(&engine, BUSYBOX_IMAGE).await;
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 use strata::registry::oci::OciRegistry;
-use strata::registry::{Registry, RegistryError};
+use strata::registry::{Digest, ImageId, Registry, RegistryError};
 use strata::secret::{Credentials, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -246,7 +246,11 @@ async fn retag_in_same_repository_uploads_no_blob() {
 
     let registry = OciRegistry::new(|_| None);
     let digest = registry
-        .retag(&repo, &pushed.manifest, &format!("{repo}:1"))
+        .retag(
+            &repo,
+            &Digest::new(pushed.manifest.clone()),
+            &format!("{repo}:1"),
+        )
         .await
         .expect("retag");
     assert_eq!(digest, pushed.manifest);
@@ -270,7 +274,7 @@ async fn retag_in_same_repository_uploads_no_blob() {
         .unwrap()
         .unwrap();
     assert_eq!(resolved.digest, pushed.manifest);
-    assert_eq!(resolved.config_digest, Some(pushed.config));
+    assert_eq!(resolved.config_digest, Some(ImageId::new(pushed.config)));
 }
 
 #[tokio::test]
@@ -287,7 +291,7 @@ async fn retag_into_another_repository_mounts_blobs() {
     let digest = registry
         .retag(
             &format!("{source}:1.0.0"),
-            &pushed.manifest,
+            &Digest::new(pushed.manifest.clone()),
             &format!("{target}:latest"),
         )
         .await
@@ -371,7 +375,11 @@ async fn retag_of_a_multi_platform_list_copies_its_manifests() {
     assert_eq!(resolved.config_digest, None, "a list has no single config");
 
     let digest = registry
-        .retag(&source, &index_digest, &format!("{target}:multi"))
+        .retag(
+            &source,
+            &Digest::new(index_digest.clone()),
+            &format!("{target}:multi"),
+        )
         .await
         .expect("retag a list across repositories");
     assert_eq!(digest, index_digest);
@@ -397,7 +405,7 @@ async fn retag_of_an_unknown_digest_fails() {
     push_tiny_image(&format!("{repo}:1"), RegistryAuth::Anonymous).await;
     let bogus = sha256(b"not a manifest that exists");
     let err = OciRegistry::new(|_| None)
-        .retag(&repo, &bogus, &format!("{repo}:2"))
+        .retag(&repo, &Digest::new(bogus.clone()), &format!("{repo}:2"))
         .await
         .expect_err("an unknown digest cannot be tagged");
     assert!(matches!(err, RegistryError::Other { .. }), "{err:?}");
@@ -412,7 +420,11 @@ async fn lists_tags() {
     let registry = OciRegistry::new(|_| None);
     for tag in ["1.0", "1", "latest"] {
         registry
-            .retag(&repo, &pushed.manifest, &format!("{repo}:{tag}"))
+            .retag(
+                &repo,
+                &Digest::new(pushed.manifest.clone()),
+                &format!("{repo}:{tag}"),
+            )
             .await
             .unwrap();
     }
@@ -493,7 +505,11 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
     assert_eq!(resolved.digest, pushed.manifest);
     let other = unique_repo(&host, "auth-target");
     let digest = registry
-        .retag(&repo, &pushed.manifest, &format!("{other}:1"))
+        .retag(
+            &repo,
+            &Digest::new(pushed.manifest.clone()),
+            &format!("{other}:1"),
+        )
         .await
         .expect("retag with credentials");
     assert_eq!(digest, pushed.manifest);
@@ -501,7 +517,11 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
 
     // Errors with the right credentials do not show them either.
     let err = registry
-        .retag(&repo, &sha256(b"nothing"), &format!("{repo}:2"))
+        .retag(
+            &repo,
+            &Digest::new(sha256(b"nothing")),
+            &format!("{repo}:2"),
+        )
         .await
         .unwrap_err();
     assert_hides(&err, &password);
@@ -513,7 +533,11 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
     let err = anonymous.tags(&repo).await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     let err = anonymous
-        .retag(&repo, &pushed.manifest, &format!("{repo}:2"))
+        .retag(
+            &repo,
+            &Digest::new(pushed.manifest.clone()),
+            &format!("{repo}:2"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
@@ -526,7 +550,11 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
         refused.resolve(&format!("{repo}:1.0")).await.unwrap_err(),
         refused.tags(&repo).await.unwrap_err(),
         refused
-            .retag(&repo, &pushed.manifest, &format!("{repo}:3"))
+            .retag(
+                &repo,
+                &Digest::new(pushed.manifest.clone()),
+                &format!("{repo}:3"),
+            )
             .await
             .unwrap_err(),
     ] {

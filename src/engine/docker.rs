@@ -322,9 +322,9 @@ fn emit(line: &str, log: LogSink<'_>, out: &mut Vec<String>) {
 pub fn normalize_id(id: &str) -> ImageId {
     let id = id.trim();
     if id.contains(':') {
-        id.to_string()
+        ImageId::new(id)
     } else {
-        format!("sha256:{id}")
+        ImageId::new(format!("sha256:{id}"))
     }
 }
 
@@ -426,7 +426,7 @@ impl Engine for DockerEngine {
         }
     }
 
-    async fn tag(&self, id: &str, reference: &str) -> Result<(), EngineError> {
+    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
         let r = Reference::split(reference);
         let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
         let options = TagImageOptions {
@@ -434,7 +434,7 @@ impl Engine for DockerEngine {
             tag: Some(tag),
         };
         self.docker
-            .tag_image(id, Some(options))
+            .tag_image(id.as_str(), Some(options))
             .await
             .map_err(|e| match self.error(e) {
                 EngineError::Api(message) => {

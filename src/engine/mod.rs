@@ -17,8 +17,7 @@ use async_trait::async_trait;
 pub use crate::config::run_file::RunCommand;
 use crate::secret::Credentials;
 
-/// An image ID as the engine reports it, such as `sha256:4f2a…`.
-pub type ImageId = String;
+pub use crate::reference::ImageId;
 
 /// Receives build and push output, a line at a time, as it arrives.
 pub type LogSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
@@ -118,7 +117,7 @@ pub trait Engine: Send + Sync {
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError>;
 
     /// Points `reference` (`repo:tag`) at the image `id`.
-    async fn tag(&self, id: &str, reference: &str) -> Result<(), EngineError>;
+    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError>;
 
     /// Pushes `reference` (`repo:tag`) to its registry.
     async fn push(

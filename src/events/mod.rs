@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::reference::{Digest, ImageId};
+
 /// Which command a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,9 +86,9 @@ pub enum Event {
         #[serde(with = "duration_secs")]
         duration: Duration,
         /// The image ID built (for builds and tests).
-        image_id: Option<String>,
+        image_id: Option<ImageId>,
         /// The registry digest (for pushes).
-        digest: Option<String>,
+        digest: Option<Digest>,
     },
     /// An image was not attempted at all.
     ImageSkipped { image: String, reason: String },
@@ -94,8 +96,8 @@ pub enum Event {
     AliasApplied {
         tag: String,
         image: String,
-        image_id: Option<String>,
-        digest: Option<String>,
+        image_id: Option<ImageId>,
+        digest: Option<Digest>,
     },
     /// An alias was not moved, and why.
     AliasWithheld { tag: String, reason: String },

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Command, Event, Listener, Outcome, Step};
+use crate::reference::{Digest, ImageId};
 
 /// Everything a run did, per image, in the order images first appeared.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,8 +29,8 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageRecord {
     pub name: String,
-    pub image_id: Option<String>,
-    pub digest: Option<String>,
+    pub image_id: Option<ImageId>,
+    pub digest: Option<Digest>,
     /// Steps in the order they ran: build, tests, push.
     pub steps: Vec<StepRecord>,
     /// Set when the image was not attempted at all.
@@ -49,7 +50,7 @@ pub struct StepRecord {
     pub earlier_logs: Vec<String>,
     #[serde(with = "super::duration_secs")]
     pub duration: Duration,
-    pub image_id: Option<String>,
+    pub image_id: Option<ImageId>,
 }
 
 /// Where an alias ended up.
@@ -58,7 +59,7 @@ pub struct AliasRecord {
     pub tag: String,
     /// The image it points at, when applied.
     pub image: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Why it was withheld, when not applied.
     pub withheld: Option<String>,
 }

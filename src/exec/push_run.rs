@@ -15,13 +15,13 @@ use super::{Bus, Options, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{AliasPlan, ImagePlan, Plan};
 use crate::reference::{registry_of, Reference};
-use crate::registry::{Digest, Registry};
+use crate::registry::{Digest, ImageId, Registry};
 use crate::state::{PushState, StateError, StateFile};
 
 /// An image pushed in this run: where it is and what it is.
 #[derive(Debug, Clone)]
 struct Shipped {
-    image_id: String,
+    image_id: ImageId,
     digest: Digest,
 }
 
@@ -166,7 +166,7 @@ fn refuse(bus: &Bus, image: &ImagePlan, reason: &str) {
 
 async fn push_and_verify(
     reference: &str,
-    image_id: &str,
+    image_id: &ImageId,
     world: &World,
     registry: &dyn Registry,
     always_push: bool,
@@ -176,13 +176,13 @@ async fn push_and_verify(
     // name needs no push (the layers and manifest are there already), unless
     // `--no-cache` asks for everything again.
     if let (false, Ok(Some(held))) = (always_push, registry.resolve(reference).await) {
-        if held.config_digest.as_deref() == Some(image_id) {
+        if held.config_digest.as_ref() == Some(image_id) {
             log.line(&format!(
                 "up to date: the registry already holds this image at {}",
                 held.digest
             ));
             return Ok(Done {
-                image_id: Some(image_id.to_owned()),
+                image_id: Some(image_id.clone()),
                 digest: Some(held.digest),
             });
         }
@@ -210,7 +210,7 @@ async fn push_and_verify(
         resolved.digest
     ));
     Ok(Done {
-        image_id: Some(image_id.to_owned()),
+        image_id: Some(image_id.clone()),
         digest: Some(resolved.digest),
     })
 }

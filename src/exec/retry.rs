@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use super::{Bus, Options};
 use crate::events::{Event, Outcome, Step};
+use crate::reference::{Digest, ImageId};
 
 /// What a successful attempt produced.
 #[derive(Debug, Clone, Default)]
 pub struct Done {
-    pub image_id: Option<String>,
-    pub digest: Option<String>,
+    pub image_id: Option<ImageId>,
+    pub digest: Option<Digest>,
 }
 
 /// Collects an attempt's output and forwards each line as a `Log` event.

@@ -94,7 +94,7 @@ impl ImageResult {
     ) -> ImageResult {
         ImageResult {
             state: ImageState {
-                image_id: image_id.unwrap_or_default(),
+                image_id: image_id.unwrap_or_else(|| ImageId::new("")),
                 passed,
                 tested_at: Utc::now(),
                 tests,
@@ -274,7 +274,7 @@ async fn build_test(
     }
     let image = match has_dockerfile {
         true => build_layer(id, dir, tag, world, options, &log).await?,
-        false => id.to_owned(),
+        false => ImageId::new(id),
     };
     if let Some(run) = run {
         if let Err(message) = run_container(&image, &run, world, &log).await {

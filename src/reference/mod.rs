@@ -21,7 +21,11 @@
 //! component for a host; strata reports it as an upper-case repository
 //! instead, which is what such a name almost always is.)
 
+mod id;
+
 use std::fmt;
+
+pub use id::{Digest, ImageId};
 
 /// Longest repository name (domain and path) Docker accepts.
 const NAME_TOTAL_MAX: usize = 255;

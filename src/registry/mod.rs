@@ -9,8 +9,7 @@ pub mod oci;
 
 use async_trait::async_trait;
 
-/// A manifest digest, such as `sha256:9b1c…`.
-pub type Digest = String;
+pub use crate::reference::{Digest, ImageId};
 
 /// What a tag resolves to in its registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +17,8 @@ pub struct Resolved {
     /// The manifest's digest (`Docker-Content-Digest`).
     pub digest: Digest,
     /// The digest of the image config the manifest names: for a single-platform
-    /// image this equals the engine's image ID, which ties a push to a test.
-    pub config_digest: Option<Digest>,
+    /// image this is the engine's image ID, which ties a push to a test.
+    pub config_digest: Option<ImageId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +43,7 @@ pub trait Registry: Send + Sync {
     async fn retag(
         &self,
         source_repo: &str,
-        digest: &str,
+        digest: &Digest,
         target: &str,
     ) -> Result<Digest, RegistryError>;
 

@@ -23,7 +23,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
 
-use super::{auth, Digest, Registry, RegistryError, Resolved};
+use super::{auth, Digest, ImageId, Registry, RegistryError, Resolved};
 use crate::secret::{Credentials, Secret};
 
 /// The manifest kinds strata reads: single images and multi-platform lists,
@@ -237,15 +237,15 @@ impl Registry for OciRegistry {
             message,
         })?;
         Ok(Some(Resolved {
-            digest,
-            config_digest: manifest.config,
+            digest: Digest::new(digest),
+            config_digest: manifest.config.map(ImageId::new),
         }))
     }
 
     async fn retag(
         &self,
         source_repo: &str,
-        digest: &str,
+        digest: &Digest,
         target: &str,
     ) -> Result<Digest, RegistryError> {
         let source = parse(&format!(
@@ -271,13 +271,13 @@ impl Registry for OciRegistry {
             .fetch_manifest_digest(&target_ref, &host.auth)
             .await
             .map_err(|e| host.error(e, &target_ref))?;
-        if now != digest {
+        if *digest != now {
             return Err(RegistryError::Other {
                 reference: target.to_string(),
                 message: format!("registry resolves it to {now}, expected {digest}"),
             });
         }
-        Ok(now)
+        Ok(Digest::new(now))
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {

@@ -146,7 +146,7 @@ impl PageView {
                             .position(|i| i.name == n)
                             .map(image_anchor)
                     }),
-                    digest: a.digest.clone(),
+                    digest: a.digest.as_deref().map(str::to_owned),
                     reason: a.withheld.clone(),
                 })
                 .collect(),
@@ -178,8 +178,8 @@ impl ImageView {
                 .into_iter()
                 .map(|a| view::short_alias(&img.name, &a.tag).to_string())
                 .collect(),
-            image_id: img.image_id.clone(),
-            digest: img.digest.clone(),
+            image_id: img.image_id.as_deref().map(str::to_owned),
+            digest: img.digest.as_deref().map(str::to_owned),
             short_digest: img.digest.as_deref().map(view::short_digest),
             duration: view::human_duration(view::image_duration(img)),
             failure: view::first_failure(img).map(|s| {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::reference::{Digest, ImageId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ pub struct State {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ImageState {
     /// The image ID that was built and tested.
-    pub image_id: String,
+    pub image_id: ImageId,
     /// Whether the build and every test passed.
     pub passed: bool,
     pub tested_at: DateTime<Utc>,
@@ -61,7 +62,7 @@ pub struct TestState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PushState {
     /// The manifest digest the registry holds for the image's name.
-    pub digest: String,
+    pub digest: Digest,
     pub pushed_at: DateTime<Utc>,
     /// Aliases pointed at this digest, verified by reading them back.
     pub aliases: Vec<String>,

@@ -48,7 +48,7 @@ fn finished(image: &str, step: &Step, attempt: u32, outcome: Outcome, log: &str,
         duration: Duration::from_millis(ms),
         image_id: match step {
             Step::Push => None,
-            _ => Some(format!("sha256:{:0>64}", attempt)),
+            _ => Some(format!("sha256:{:0>64}", attempt).into()),
         },
         digest: match step {
             Step::Push => Some(DIGEST.into()),
