@@ -544,3 +544,30 @@ fn images_wait_for_what_their_from_lines_name() {
         assert!(p_idx < i_idx, "{parent} is built before {}", image.name);
     }
 }
+
+#[test]
+fn a_test_with_a_from_line_is_refused_static_or_rendered() {
+    // A static test folder: `FR\` + newline + `OM` is a FROM to the engine.
+    let p = Project::new();
+    std::fs::write(
+        p.dir.path().join("tests/plain/Dockerfile"),
+        "RUN true\nFR\\\nOM busybox\n",
+    )
+    .unwrap();
+    let err = error_of(&p, GOOD);
+    let rendered = strata::error::render_with(&err, false);
+    assert!(rendered.contains("has a FROM line"), "{rendered}");
+    assert!(rendered.contains("tests/plain/Dockerfile:2:1"), "{rendered}");
+
+    // A rendered test: checked per image, in the file as it will be written.
+    let p = Project::new();
+    std::fs::write(
+        p.dir.path().join("tests/node-version/Dockerfile.j2"),
+        "RUN true\nFROM {{ base }}\n",
+    )
+    .unwrap();
+    let err = error_of(&p, GOOD);
+    let rendered = strata::error::render_with(&err, false);
+    assert!(rendered.contains("has a FROM line"), "{rendered}");
+    assert!(rendered.contains("node-version/Dockerfile:2:1"), "{rendered}");
+}

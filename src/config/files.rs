@@ -182,9 +182,11 @@ fn read_dockerfile(
     })
 }
 
-/// A test is built on top of the image it tests, so its Dockerfile must not
-/// choose a base of its own.
-fn reject_from(folder: &Path, text: &str, image: &str) -> Result<(), InputError> {
+/// A test is built on top of the image it tests, so its Dockerfile (`text`,
+/// the Dockerfile of test folder `folder`) must not choose a base of its own
+/// under any reading an engine could make of it. `image` names the image
+/// tested, for the help text.
+pub fn reject_from(folder: &Path, text: &str, image: &str) -> Result<(), InputError> {
     let Some(from) = crate::dockerfile::first_from_any_reading(text) else {
         return Ok(());
     };

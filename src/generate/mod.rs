@@ -20,6 +20,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::config::native::{closest, NativeConfig, Source};
+use crate::config::files::{reject_from, DOCKERFILE};
 use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::error::InputError;
 use crate::feed::{self, Release, Schedule};
@@ -174,7 +175,7 @@ pub fn plan(
                             .join(point.slug(&release.version))
                             .join(&test.name);
                         let files = dir.render(&templates, &ctx)?;
-                        check_run_test(&out_dir.join(&test_rel), &files)?;
+                        check_test_files(&out_dir.join(&test_rel), &files, &name)?;
                         push_files(&mut plan, &test_rel, files);
                         out_dir.join(test_rel)
                     }
@@ -522,7 +523,13 @@ fn compile_tests(
             TestKind::Template(dir)
         } else if is_test {
             // Checked here, before any build, like a rendered one.
-            RunTest::load(&base_dir.join(path))?;
+            let folder = base_dir.join(path);
+            RunTest::load(&folder)?;
+            for file in dir.files.iter().filter(|f| f.rel == Path::new(DOCKERFILE)) {
+                if let render::FileKind::Copy(text) = &file.kind {
+                    reject_from(&folder, text, "each image of the matrix")?;
+                }
+            }
             TestKind::Static(base_dir.join(path))
         } else {
             return Err(InputError::plain(format!(
@@ -544,14 +551,19 @@ fn compile_tests(
     Ok(out)
 }
 
-/// Parses a rendered `run.yml` among a test folder's rendered `files`, so a
-/// template that renders bad YAML is reported (at its line in the rendered
-/// file, named as it will be written to `dir`) before anything is built.
-fn check_run_test(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), InputError> {
-    match files.iter().find(|(rel, _)| rel == Path::new(RUN_FILE)) {
-        Some((rel, text)) => RunTest::parse(&dir.join(rel).display().to_string(), text).map(drop),
-        None => Ok(()),
+/// Checks a test folder's rendered `files` before anything is built, each
+/// reported at its line in the rendered file, named as it will be written to
+/// `dir`: a `run.yml` must parse, and a Dockerfile must have no `FROM` (it is
+/// built on `image`).
+fn check_test_files(dir: &Path, files: &[(PathBuf, String)], image: &str) -> Result<(), InputError> {
+    for (rel, text) in files {
+        if rel == Path::new(RUN_FILE) {
+            RunTest::parse(&dir.join(rel).display().to_string(), text)?;
+        } else if rel == Path::new(DOCKERFILE) {
+            reject_from(dir, text, image)?;
+        }
     }
+    Ok(())
 }
 
 impl Templates<'_> {
