@@ -144,6 +144,8 @@ fn check_cli(fixture: &Fixture, file: &Path, args: &[&str], expect: &Expect) {
         .arg("-f")
         .arg(file)
         .current_dir(fixture.dir.path())
+        // Nothing may hang (a FIFO read would): a hang fails the case.
+        .timeout(std::time::Duration::from_secs(60))
         .output()
         .expect("run strata");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -244,7 +246,7 @@ fn inventory_not_text() -> Case<'static> {
         expect: Expect {
             places: vec![file.display().to_string()],
             also: Vec::new(),
-            phrases: vec!["cannot read config file"],
+            phrases: vec!["is not UTF-8 text"],
         },
         fixture,
         file,
@@ -373,6 +375,118 @@ fn test_with_from_in_a_heredoc() -> Case<'static> {
     let mut case = inventory_case(fixture, text, &[], vec!["has a FROM line"]);
     let test_file = case.fixture.path("t/Dockerfile");
     case.expect.places = vec![format!("{}:3:1", test_file.display())];
+    case
+}
+
+/// A `docker login` config outside the config's folder: what a hostile
+/// `run.yml` symlink would quote in its error snippet.
+const OUTSIDE_SECRET: &str = "{\"auths\": {\"r\": {\"auth\": \"c3RyYXRhOmh1bnRlcjI=\"}}}\n";
+
+/// A fixture whose inventory lives in `cfg/`, the config's tree, with a file
+/// beside that tree.
+fn nested_case(fixture: Fixture, problem_file: &str, phrases: Vec<&'static str>) -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    test: t\n";
+    let fixture = fixture
+        .file("outside/config.json", OUTSIDE_SECRET)
+        .image("cfg/a")
+        .file("cfg/inventory.yml", text);
+    let file = fixture.path("cfg/inventory.yml");
+    Case {
+        expect: Expect {
+            places: vec![fixture.path(problem_file).display().to_string()],
+            also: Vec::new(),
+            phrases,
+        },
+        fixture,
+        file,
+    }
+}
+
+fn symlink(fixture: &Fixture, target: &str, link: &str) {
+    let link = fixture.path(link);
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(fixture.path(target), link).unwrap();
+}
+
+fn mkfifo(fixture: &Fixture, rel: &str) {
+    let path = fixture.path(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+fn run_yml_links_outside_the_tree() -> Case<'static> {
+    let case = nested_case(
+        Fixture::new(),
+        "cfg/t/run.yml",
+        vec!["leads outside the config's folder"],
+    );
+    symlink(&case.fixture, "outside/config.json", "cfg/t/run.yml");
+    case
+}
+
+fn dockerfile_links_outside_the_tree() -> Case<'static> {
+    let case = nested_case(
+        Fixture::new(),
+        "cfg/t/Dockerfile",
+        vec!["leads outside the config's folder"],
+    );
+    symlink(&case.fixture, "outside/config.json", "cfg/t/Dockerfile");
+    case
+}
+
+fn run_yml_is_a_fifo() -> Case<'static> {
+    let case = nested_case(
+        Fixture::new(),
+        "cfg/t/run.yml",
+        vec!["is not a regular file (it is a FIFO)"],
+    );
+    mkfifo(&case.fixture, "cfg/t/run.yml");
+    case
+}
+
+fn inventory_is_a_fifo() -> Case<'static> {
+    let fixture = Fixture::new();
+    mkfifo(&fixture, "inventory.yml");
+    let file = fixture.path("inventory.yml");
+    Case {
+        expect: Expect {
+            places: vec![file.display().to_string()],
+            also: Vec::new(),
+            phrases: vec!["is not a regular file (it is a FIFO)"],
+        },
+        fixture,
+        file,
+    }
+}
+
+fn config_is_a_device() -> Case<'static> {
+    Case {
+        expect: Expect {
+            places: vec!["/dev/zero".into()],
+            also: Vec::new(),
+            phrases: vec!["(it is a device)"],
+        },
+        fixture: Fixture::new(),
+        file: PathBuf::from("/dev/zero"),
+    }
+}
+
+fn inventory_too_large() -> Case<'static> {
+    let mut text = String::from("images:\n");
+    while text.len() <= 4 * 1024 * 1024 {
+        text.push_str("  - name: acme/a:1\n    path: a\n");
+    }
+    let mut case = inventory_case(
+        Fixture::new().image("a"),
+        &text,
+        &[],
+        vec!["at most 4194304 are read"],
+    );
+    case.expect.places = vec![case.file.display().to_string()];
     case
 }
 
@@ -555,6 +669,12 @@ cases!(
     test_with_from_split_by_a_continuation,
     test_with_from_in_a_heredoc,
     alias_is_its_own_name,
+    run_yml_links_outside_the_tree,
+    dockerfile_links_outside_the_tree,
+    run_yml_is_a_fifo,
+    inventory_is_a_fifo,
+    config_is_a_device,
+    inventory_too_large,
     run_yml_malformed,
     run_yml_unknown_key,
     empty_name,
@@ -596,4 +716,24 @@ fn good_inventory_loads() {
     assert_eq!(plan.images[1].tests[0].path, fixture.path("t"));
     assert_eq!(plan.aliases[0].tag, "acme/a:latest");
     assert_eq!(fixture.listing(), before);
+}
+
+/// A `run.yml` linked to a credentials file is refused without quoting it.
+#[test]
+fn a_linked_credentials_file_is_never_quoted() {
+    let case = run_yml_links_outside_the_tree();
+    let output = Command::cargo_bin("strata")
+        .unwrap()
+        .args(["test", "--dry-run", "-f"])
+        .arg(&case.file)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(EXIT_INPUT));
+    let all = [output.stdout, output.stderr].concat();
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.contains("leads outside"), "{all}");
+    for secret in ["c3RyYXRhOmh1bnRlcjI=", "auths", "hunter2"] {
+        assert!(!all.contains(secret), "`{secret}` shown in:\n{all}");
+    }
 }

@@ -557,7 +557,10 @@ fn a_test_with_a_from_line_is_refused_static_or_rendered() {
     let err = error_of(&p, GOOD);
     let rendered = strata::error::render_with(&err, false);
     assert!(rendered.contains("has a FROM line"), "{rendered}");
-    assert!(rendered.contains("tests/plain/Dockerfile:2:1"), "{rendered}");
+    assert!(
+        rendered.contains("tests/plain/Dockerfile:2:1"),
+        "{rendered}"
+    );
 
     // A rendered test: checked per image, in the file as it will be written.
     let p = Project::new();
@@ -569,5 +572,8 @@ fn a_test_with_a_from_line_is_refused_static_or_rendered() {
     let err = error_of(&p, GOOD);
     let rendered = strata::error::render_with(&err, false);
     assert!(rendered.contains("has a FROM line"), "{rendered}");
-    assert!(rendered.contains("node-version/Dockerfile:2:1"), "{rendered}");
+    assert!(
+        rendered.contains("node-version/Dockerfile:2:1"),
+        "{rendered}"
+    );
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::inventory::Inventory;
+use super::read;
 use super::run_file::{RunTest, RUN_FILE};
 use super::yaml::{Located, Source};
 use crate::error::InputError;
@@ -88,14 +89,16 @@ fn check_test(
     if let Err(e) = check_folder(inventory, named, folder, "test") {
         return vec![e];
     }
-    let has_dockerfile = folder.join(DOCKERFILE).is_file();
+    // Anything named Dockerfile counts; reading it refuses what is not a
+    // regular file inside the tree.
+    let has_dockerfile = std::fs::symlink_metadata(folder.join(DOCKERFILE)).is_ok();
     let mut problems = Vec::new();
     if has_dockerfile {
         let dockerfile = read_dockerfile(inventory, named, folder, "test")
             .and_then(|text| reject_from(folder, &text, image));
         problems.extend(dockerfile.err());
     }
-    match RunTest::load(folder) {
+    match RunTest::load(folder, Some(tree(inventory))) {
         Ok(None) if !has_dockerfile => problems.push(
             inventory
                 .error(
@@ -166,20 +169,25 @@ fn read_dockerfile(
         Err(inventory.error(named.span, message, label).with_help(help))
     };
     let file = folder.join(DOCKERFILE);
-    if !file.is_file() {
+    if std::fs::symlink_metadata(&file).is_err() {
         return fail(
             format!("{what} folder `{}` has no {DOCKERFILE}", folder.display()),
             "no Dockerfile here",
             format!("add `{}` or fix the path", file.display()),
         );
     }
-    std::fs::read_to_string(&file).or_else(|e| {
+    read::read_text(&file, Some(tree(inventory)), "Dockerfile").or_else(|e| {
         fail(
-            format!("cannot read `{}`: {e}", file.display()),
-            "unreadable Dockerfile",
-            "make the file readable (and UTF-8 text)".to_string(),
+            e.message.clone(),
+            "unusable Dockerfile",
+            e.help.clone().unwrap_or_default(),
         )
     })
+}
+
+/// The folder every file an inventory names must be inside: the inventory's.
+fn tree(inventory: &Inventory) -> &Path {
+    inventory.file.parent().unwrap_or(Path::new(""))
 }
 
 /// A test is built on top of the image it tests, so its Dockerfile (`text`,

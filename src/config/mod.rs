@@ -8,12 +8,15 @@
 //!   names (Dockerfiles, tests);
 //! * [`native`]: strata's native matrix file;
 //! * [`run_file`]: a test folder's `run.yml`;
+//! * [`read`]: the one way a user's file is read: regular files inside the
+//!   config's folder, capped in size;
 //! * [`yaml`]: the one way YAML is read, with errors pointing into the file.
 
 pub mod alias_rule;
 pub mod files;
 pub mod inventory;
 pub mod native;
+pub mod read;
 pub mod run_file;
 pub mod yaml;
 
@@ -21,22 +24,16 @@ use std::path::Path;
 
 use crate::error::InputError;
 
-/// Reads a config file, explaining a missing or unreadable one.
+/// Reads a config file (see [`read::read_text`]: a regular file, capped in
+/// size), explaining a missing one or a folder.
 pub fn read_config_file(path: &Path) -> Result<String, InputError> {
-    let shown = path.display();
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(InputError::plain(format!(
-            "config file `{shown}` not found"
-        ))
-        .with_help("pass an existing inventory.yml or matrix file with `-f FILE`")),
-        Err(e) if path.is_dir() => Err(InputError::plain(format!(
-            "config file `{shown}` is a folder: {e}"
-        ))
-        .with_help("pass the inventory.yml or matrix file inside it with `-f FILE`")),
-        Err(e) => Err(
-            InputError::plain(format!("cannot read config file `{shown}`: {e}"))
-                .with_help("make the file readable and UTF-8 text"),
-        ),
-    }
+    read::read_text(path, None, "config file").map_err(|e| {
+        if path.is_dir() {
+            e.with_help("pass the inventory.yml or matrix file inside it with `-f FILE`")
+        } else if !path.exists() {
+            e.with_help("pass an existing inventory.yml or matrix file with `-f FILE`")
+        } else {
+            e
+        }
+    })
 }

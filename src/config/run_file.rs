@@ -170,17 +170,15 @@ impl RunTest {
         })
     }
 
-    /// Reads `folder/run.yml`; `None` when the folder has none.
-    pub fn load(folder: &Path) -> Result<Option<RunTest>, InputError> {
+    /// Reads `folder/run.yml`; `None` when the folder has none. With
+    /// `tree`, the file must be inside that folder (see [`super::read`]).
+    pub fn load(folder: &Path, tree: Option<&Path>) -> Result<Option<RunTest>, InputError> {
         let file = folder.join(RUN_FILE);
-        if !file.exists() {
+        if std::fs::symlink_metadata(&file).is_err() {
             return Ok(None);
         }
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            InputError::plain(format!("cannot read `{name}`: {e}"))
-                .with_help("make the file readable (and UTF-8 text)")
-        })?;
+        let text = super::read::read_text(&file, tree, RUN_FILE)?;
         RunTest::parse(&name, &text).map(Some)
     }
 }
@@ -256,9 +254,11 @@ mod tests {
     #[test]
     fn load_reads_the_folder_or_says_there_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(RunTest::load(dir.path()).unwrap(), None);
+        assert_eq!(RunTest::load(dir.path(), None).unwrap(), None);
         std::fs::write(dir.path().join(RUN_FILE), "command: true\n").unwrap();
-        let t = RunTest::load(dir.path()).unwrap().unwrap();
+        let t = RunTest::load(dir.path(), Some(dir.path()))
+            .unwrap()
+            .unwrap();
         assert_eq!(t.command, RunCommand::Shell("true".into()));
     }
 }

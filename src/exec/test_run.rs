@@ -264,7 +264,7 @@ async fn build_test(
     world.engine.remove(tag).await.map_err(|e| e.to_string())?;
     // Parsed when the config was loaded too; parsed again here so a file
     // edited since is judged as it is now.
-    let run = RunTest::load(dir).map_err(|e| render_with(&e, false).trim().to_string())?;
+    let run = RunTest::load(dir, None).map_err(|e| render_with(&e, false).trim().to_string())?;
     let has_dockerfile = dir.join(DOCKERFILE).is_file();
     if !has_dockerfile && run.is_none() {
         return Err(format!(
@@ -311,8 +311,8 @@ async fn build_layer(
     log: &Log,
 ) -> Result<ImageId, String> {
     let dockerfile = dir.join(DOCKERFILE);
-    let body = std::fs::read_to_string(&dockerfile)
-        .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
+    let body = crate::config::read::read_text(&dockerfile, None, "test Dockerfile")
+        .map_err(|e| e.message.clone())?;
     let request = BuildRequest {
         context: BuildContext {
             dir: dir.to_owned(),

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use crate::config::native::{closest, NativeConfig, Source};
 use crate::config::files::{reject_from, DOCKERFILE};
+use crate::config::native::{closest, NativeConfig, Source};
 use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::error::InputError;
 use crate::feed::{self, Release, Schedule};
@@ -524,7 +524,7 @@ fn compile_tests(
         } else if is_test {
             // Checked here, before any build, like a rendered one.
             let folder = base_dir.join(path);
-            RunTest::load(&folder)?;
+            RunTest::load(&folder, Some(base_dir))?;
             for file in dir.files.iter().filter(|f| f.rel == Path::new(DOCKERFILE)) {
                 if let render::FileKind::Copy(text) = &file.kind {
                     reject_from(&folder, text, "each image of the matrix")?;
@@ -555,7 +555,11 @@ fn compile_tests(
 /// reported at its line in the rendered file, named as it will be written to
 /// `dir`: a `run.yml` must parse, and a Dockerfile must have no `FROM` (it is
 /// built on `image`).
-fn check_test_files(dir: &Path, files: &[(PathBuf, String)], image: &str) -> Result<(), InputError> {
+fn check_test_files(
+    dir: &Path,
+    files: &[(PathBuf, String)],
+    image: &str,
+) -> Result<(), InputError> {
     for (rel, text) in files {
         if rel == Path::new(RUN_FILE) {
             RunTest::parse(&dir.join(rel).display().to_string(), text)?;

@@ -262,11 +262,17 @@ impl TemplateDir {
         let mut files = Vec::new();
         for rel in paths {
             let rel_str = rel.to_string_lossy().replace('\\', "/");
-            let text = std::fs::read_to_string(root.join(&rel)).map_err(|e| {
-                io_error(format!(
-                    "cannot read {display}/{rel_str}: {e} (template folders hold text files only)"
-                ))
-            })?;
+            let text =
+                crate::config::read::read_text(&root.join(&rel), Some(base_dir), "template file")
+                    .map_err(|e| {
+                    io_error(format!(
+                        "{} ({})",
+                        e.message,
+                        e.help
+                            .as_deref()
+                            .unwrap_or("template folders hold text files only")
+                    ))
+                })?;
             match rel_str.strip_suffix(".j2") {
                 Some(out) => {
                     let name = format!("{}/{rel_str}", display.trim_end_matches('/'));
