@@ -163,11 +163,11 @@ pub fn main() -> i32 {
             EXIT_INPUT
         }
         Err(Failure::Environment(msg)) => {
-            eprintln!("strata: {msg}");
+            eprintln!("strata: {}", crate::secret::redact(&msg));
             EXIT_ENVIRONMENT
         }
         Err(Failure::State(msg)) => {
-            eprintln!("strata: {msg}");
+            eprintln!("strata: {}", crate::secret::redact(&msg));
             EXIT_STATE
         }
     }
@@ -296,6 +296,9 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         print_stdout(&text);
         return Ok(EXIT_OK);
     }
+    if let Some(warning) = crate::registry::auth::environment_warning() {
+        eprintln!("strata: warning: {warning}");
+    }
     // A damaged state is named before the engine is asked anything.
     let state = StateFile::open(&state_dir.join("state.json"))
         .map_err(|e| Failure::State(e.to_string()))?;
@@ -372,7 +375,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
     drop(bus);
     let (record, _listeners) = dispatcher.finish().await;
     if let Err(e) = result {
-        eprintln!("strata: {e}");
+        eprintln!("strata: {}", crate::secret::redact(&e.to_string()));
     }
 
     print_stdout(&report::markdown::render(&record));

@@ -452,6 +452,9 @@ impl Engine for DockerEngine {
     ) -> Result<(), EngineError> {
         let r = Reference::split(reference);
         let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
+        if let Some(c) = credentials {
+            crate::secret::register(c);
+        }
         let auth = credentials.map(|c| DockerCredentials {
             username: Some(c.username.clone()),
             password: Some(c.password.expose().to_string()),

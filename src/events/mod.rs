@@ -110,6 +110,39 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Every text the event carries, so secrets can be scrubbed before it
+    /// reaches a listener. A new text field must be listed here.
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        fn outcome(o: &mut Outcome) -> Option<&mut String> {
+            match o {
+                Outcome::Passed => None,
+                Outcome::Failed { message } => Some(message),
+                Outcome::Skipped { reason } => Some(reason),
+            }
+        }
+        match self {
+            Event::RunStarted { engine, .. } => vec![engine],
+            Event::StepStarted { image, .. } => vec![image],
+            Event::Log { image, line, .. } => vec![image, line],
+            Event::StepFinished {
+                image,
+                outcome: o,
+                log,
+                ..
+            } => {
+                let mut texts = vec![image, log];
+                texts.extend(outcome(o));
+                texts
+            }
+            Event::ImageSkipped { image, reason } => vec![image, reason],
+            Event::AliasApplied { tag, image, .. } => vec![tag, image],
+            Event::AliasWithheld { tag, reason } => vec![tag, reason],
+            Event::Interrupted | Event::RunFinished { .. } => vec![],
+        }
+    }
+}
+
 /// Anything that wants to hear events: reporters, the recorder, tests.
 pub trait Listener: Send {
     fn on_event(&mut self, event: &Event);

@@ -55,8 +55,13 @@ impl Bus {
         )
     }
 
-    /// Sends an event; a closed bus (run over) drops it.
-    pub fn emit(&self, event: Event) {
+    /// Sends an event; a closed bus (run over) drops it. This is where
+    /// events leave the executor: secrets are scrubbed here, once.
+    pub fn emit(&self, mut event: Event) {
+        event
+            .texts_mut()
+            .into_iter()
+            .for_each(crate::secret::redact_in_place);
         let _ = self.tx.send(event);
     }
 }

@@ -1,18 +1,25 @@
 //! Registry credentials: from the environment or the Docker config file.
 //!
-//! strata looks for credentials the way a CI job expects to hand them over:
+//! Credentials belong to one registry host, as `docker login` files them, and
+//! are never sent to another:
 //!
 //! 1. `STRATA_REGISTRY_USERNAME` and `STRATA_REGISTRY_PASSWORD`, when both are
-//!    set and non-empty, are used for **every** registry host. A pipeline
-//!    usually pushes to a single registry, and one pair of variables is the
-//!    simplest thing a CI secret store can inject.
+//!    set and non-empty, are used for the host `STRATA_REGISTRY` names (such
+//!    as `ghcr.io` or `127.0.0.1:5001`), and for no other. Without
+//!    `STRATA_REGISTRY` they are used for no host at all (the command line
+//!    warns). A pipeline usually pushes to one registry, and three variables
+//!    are the simplest thing a CI secret store can inject.
 //! 2. Otherwise the Docker client's own `config.json`
 //!    (`$DOCKER_CONFIG/config.json`, by default `~/.docker/config.json`):
 //!    its `auths` entries and credential helpers (`credHelpers`, `credsStore`),
-//!    so whatever `docker login` stored works unchanged.
+//!    which are filed per host already, so whatever `docker login` stored
+//!    works unchanged.
 //!
 //! Identity tokens (an OAuth refresh token some helpers return) are not
 //! username/password pairs and are skipped: the registry is then used anonymously.
+//!
+//! Every credential handed out is registered with [`crate::secret::register`],
+//! so it is scrubbed from anything strata prints or writes.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -22,9 +29,11 @@ use docker_credential::DockerCredential;
 
 use crate::secret::{Credentials, Secret};
 
-/// Username variable applied to all registry hosts.
+/// The registry host the environment's credentials belong to.
+pub const REGISTRY_VAR: &str = "STRATA_REGISTRY";
+/// Username for the host [`REGISTRY_VAR`] names.
 pub const USERNAME_VAR: &str = "STRATA_REGISTRY_USERNAME";
-/// Password variable applied to all registry hosts.
+/// Password for the host [`REGISTRY_VAR`] names.
 pub const PASSWORD_VAR: &str = "STRATA_REGISTRY_PASSWORD";
 
 /// The host Docker Hub's credentials are filed under in `config.json`.
@@ -36,11 +45,51 @@ const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
 ///
 /// The environment variables win over the Docker config; see the module docs.
 pub fn credentials_for(registry_host: &str) -> Option<Credentials> {
-    from_environment().or_else(|| from_docker_config(registry_host))
+    let found = from_environment(registry_host).or_else(|| from_docker_config(registry_host));
+    if let Some(c) = &found {
+        crate::secret::register(c);
+    }
+    found
 }
 
-/// The pair of `STRATA_REGISTRY_*` variables, when both are set and non-empty.
-fn from_environment() -> Option<Credentials> {
+/// A warning for credentials in the environment that no host will get:
+/// the username and password are set but `STRATA_REGISTRY` is not.
+pub fn environment_warning() -> Option<String> {
+    let set = |var| std::env::var(var).is_ok_and(|v| !v.is_empty());
+    (set(USERNAME_VAR) && set(PASSWORD_VAR) && !set(REGISTRY_VAR)).then(|| {
+        format!(
+            "{USERNAME_VAR} and {PASSWORD_VAR} are set but {REGISTRY_VAR} is not, so they are \
+             sent to no registry; set {REGISTRY_VAR} to the registry host they belong to \
+             (such as ghcr.io or 127.0.0.1:5001)"
+        )
+    })
+}
+
+/// The same registry host, spelt as Docker spells it: Docker Hub's aliases
+/// are one host, and a scheme or trailing slash is not part of it.
+fn same_host(a: &str, b: &str) -> bool {
+    fn norm(h: &str) -> String {
+        let h = h.trim();
+        let h = h
+            .strip_prefix("https://")
+            .or_else(|| h.strip_prefix("http://"))
+            .unwrap_or(h);
+        let h = h.split('/').next().unwrap_or(h).to_ascii_lowercase();
+        match h.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+            _ => h,
+        }
+    }
+    !a.trim().is_empty() && norm(a) == norm(b)
+}
+
+/// The pair of `STRATA_REGISTRY_*` variables, when both are set and
+/// non-empty and `STRATA_REGISTRY` names `registry_host`.
+fn from_environment(registry_host: &str) -> Option<Credentials> {
+    let owner = std::env::var(REGISTRY_VAR).ok()?;
+    if !same_host(&owner, registry_host) {
+        return None;
+    }
     let username = std::env::var(USERNAME_VAR).ok().filter(|v| !v.is_empty())?;
     let password = std::env::var(PASSWORD_VAR).ok().filter(|v| !v.is_empty())?;
     Some(Credentials {
@@ -131,22 +180,50 @@ mod tests {
     }
 
     #[test]
-    fn environment_applies_to_every_host() {
+    fn environment_belongs_to_its_registry_only() {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(&dir, "{}");
         with_env(
             &[
+                (REGISTRY_VAR, Some("127.0.0.1:5001")),
                 (USERNAME_VAR, Some("ci")),
                 (PASSWORD_VAR, Some("from-env")),
                 ("DOCKER_CONFIG", Some(&config)),
             ],
             || {
-                for host in ["127.0.0.1:5000", "docker.io", "ghcr.io"] {
-                    let c = credentials_for(host).expect("credentials from the environment");
-                    assert_eq!(c.username, "ci");
-                    assert_eq!(c.password.expose(), "from-env");
+                let c =
+                    credentials_for("127.0.0.1:5001").expect("credentials from the environment");
+                assert_eq!(c.username, "ci");
+                assert_eq!(c.password.expose(), "from-env");
+                for host in ["127.0.0.1:5000", "docker.io", "ghcr.io", "127.0.0.1:50011"] {
+                    assert!(
+                        credentials_for(host).is_none(),
+                        "{host} got the credentials"
+                    );
                 }
+                assert!(environment_warning().is_none());
             },
+        );
+        with_env(
+            &[
+                (REGISTRY_VAR, None),
+                (USERNAME_VAR, Some("ci")),
+                (PASSWORD_VAR, Some("from-env")),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || {
+                assert!(credentials_for("127.0.0.1:5001").is_none());
+                assert!(environment_warning().unwrap().contains(REGISTRY_VAR));
+            },
+        );
+        with_env(
+            &[
+                (REGISTRY_VAR, Some("https://index.docker.io/v1/")),
+                (USERNAME_VAR, Some("ci")),
+                (PASSWORD_VAR, Some("from-env")),
+                ("DOCKER_CONFIG", Some(&config)),
+            ],
+            || assert!(credentials_for("docker.io").is_some()),
         );
     }
 
@@ -160,6 +237,7 @@ mod tests {
         );
         with_env(
             &[
+                (REGISTRY_VAR, Some("ghcr.io")),
                 (USERNAME_VAR, Some("ci")),
                 (PASSWORD_VAR, Some("from-env")),
                 ("DOCKER_CONFIG", Some(&config)),
@@ -174,6 +252,7 @@ mod tests {
         let config = write_config(&dir, "{}");
         with_env(
             &[
+                (REGISTRY_VAR, Some("ghcr.io")),
                 (USERNAME_VAR, Some("ci")),
                 (PASSWORD_VAR, None),
                 ("DOCKER_CONFIG", Some(&config)),

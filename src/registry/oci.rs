@@ -92,6 +92,9 @@ impl OciRegistry {
             return client.clone();
         }
         let credentials = (self.credentials)(reference.registry());
+        if let Some(c) = &credentials {
+            crate::secret::register(c);
+        }
         let protocol = if is_local(&host) {
             ClientProtocol::HttpsExcept(vec![host.clone()])
         } else {
