@@ -34,7 +34,8 @@ pub struct InputError(Box<Details>);
 pub struct Details {
     pub message: String,
     #[source_code]
-    pub src: Option<miette::NamedSource<String>>,
+    /// The file's text, shared (not copied) by every error pointing into it.
+    pub src: Option<miette::NamedSource<std::sync::Arc<str>>>,
     #[label(primary, "{label}")]
     pub span: Option<miette::SourceSpan>,
     pub label: String,
@@ -162,11 +163,13 @@ impl InputError {
         self
     }
 
-    /// Points the error at `span` inside the file `name` whose text is `source`.
+    /// Points the error at `span` inside the file `name` whose text is
+    /// `source`. Pass the file's shared text (an `Arc<str>` clone), so a
+    /// thousand errors in one file hold one copy of it.
     pub fn at(
         mut self,
         name: impl AsRef<str>,
-        source: impl Into<String>,
+        source: impl Into<std::sync::Arc<str>>,
         span: impl Into<miette::SourceSpan>,
         label: impl Into<String>,
     ) -> Self {

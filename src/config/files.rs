@@ -198,8 +198,9 @@ pub fn reject_from(folder: &Path, text: &str, image: &str) -> Result<(), InputEr
     let Some(from) = crate::dockerfile::first_from_any_reading(text) else {
         return Ok(());
     };
-    let name = folder.join(DOCKERFILE).display().to_string();
-    let src = Source { name: &name, text };
+    let file = folder.join(DOCKERFILE);
+    let name = file.display().to_string();
+    let src = Source::new(file, text);
     let span = crate::dockerfile::line_span(text, from.line);
     Err(src
         .error(

@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use miette::SourceSpan;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -35,7 +37,8 @@ const TOP_KEYS: [&str; 1] = ["images"];
 pub struct Inventory {
     /// The file as the user named it; errors and relative paths use it.
     pub file: PathBuf,
-    pub text: String,
+    /// The text, shared with every error pointing into it.
+    pub text: Arc<str>,
     pub images: Vec<InventoryImage>,
 }
 
@@ -64,12 +67,7 @@ impl Inventory {
         message: impl Into<String>,
         label: impl Into<String>,
     ) -> InputError {
-        let name = self.display_name();
-        Source {
-            name: &name,
-            text: &self.text,
-        }
-        .error(span, message, label)
+        Source::new(self.file.clone(), self.text.clone()).error(span, message, label)
     }
 }
 
@@ -80,11 +78,7 @@ struct RawTop(Entries<serde::de::IgnoredAny>);
 
 /// Parses `text` (read from `file`) and checks it; reports every problem found.
 pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
-    let name = file.display().to_string();
-    let src = Source {
-        name: &name,
-        text: &text,
-    };
+    let src = Source::new(file.clone(), text);
     let images = read_images(&src)?;
     let mut problems = Vec::new();
     let images: Vec<InventoryImage> = images
@@ -95,7 +89,11 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
     // Report in file order, so the first problem shown is the first one written.
     problems.sort_by_key(|p| p.span.map(|s| s.offset()));
     InputError::collect(problems)?;
-    Ok(Inventory { file, text, images })
+    Ok(Inventory {
+        file,
+        text: src.text,
+        images,
+    })
 }
 
 /// Reads the top level: exactly one key, `images`, holding a list of mappings.
@@ -122,7 +120,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
         None => Err(src
             .error(
                 (0, 0).into(),
-                format!("{}: no `images:` list", src.name),
+                format!("{}: no `images:` list", src.name()),
                 "expected `images:` here",
             )
             .with_help(
@@ -131,7 +129,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
         Some(images) if images.value.is_empty() => Err(src
             .error(
                 src.span(&images.referenced),
-                format!("{}: the `images:` list is empty", src.name),
+                format!("{}: the `images:` list is empty", src.name()),
                 "no images",
             )
             .with_help("add at least one image with a `name` and a `path`")),

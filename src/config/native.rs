@@ -28,12 +28,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::alias_rule::AliasRule;
+use super::yaml::suggest;
+pub use super::yaml::{span_of, Source};
 use crate::error::InputError;
 
 /// The whole native file.
@@ -260,51 +261,6 @@ impl TestEntry {
     }
 }
 
-/// The text of the file with its name, so later stages can point into it.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// The path as given (used in messages and as the plan's `source`).
-    pub path: PathBuf,
-    pub text: String,
-}
-
-impl Source {
-    /// The folder relative paths in the file are resolved against.
-    pub fn base_dir(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    }
-
-    /// The display name of the file in diagnostics.
-    pub fn name(&self) -> String {
-        self.path.display().to_string()
-    }
-
-    /// An error pointing at `at` in this file.
-    pub fn error_at<T>(
-        &self,
-        at: &Spanned<T>,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> InputError {
-        let span = span_of(at);
-        let line = at.referenced.line();
-        let col = at.referenced.column();
-        let message = format!("{}:{line}:{col}: {}", self.name(), message.into());
-        InputError::plain(message).at(self.name(), self.text.clone(), span, label)
-    }
-}
-
-/// The byte range of a spanned value (empty at its start when the length is unknown).
-pub fn span_of<T>(at: &Spanned<T>) -> miette::SourceSpan {
-    let span = at.referenced.span();
-    let offset = span.byte_offset().unwrap_or(0) as usize;
-    let len = span.byte_len().unwrap_or(0) as usize;
-    (offset, len).into()
-}
-
 /// Only the top-level keys of the file; used to suggest a close name for a
 /// misspelt key.
 const TOP_KEYS: &[&str] = &[
@@ -378,17 +334,7 @@ fn suggestion(message: &str) -> Option<String> {
     } else {
         expected
     };
-    closest(unknown, &pool).map(|c| format!("did you mean `{c}`?"))
-}
-
-/// The candidate closest to `word`, if it is close enough to be a typo.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(word, c), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+    suggest(unknown, &pool).map(|c| format!("did you mean `{c}`?"))
 }
 
 #[cfg(test)]

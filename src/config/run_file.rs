@@ -136,7 +136,7 @@ impl RunTest {
     /// Parses `text`, the `run.yml` shown to the user as `name`. Every error
     /// points at its line and column in that file.
     pub fn parse(name: &str, text: &str) -> Result<RunTest, InputError> {
-        let source = Source { name, text };
+        let source = Source::new(name, text);
         let raw: RawRunTest = source.parse().map_err(suggest_key)?;
         let command = raw.command.value.0;
         let empty = match &command {

@@ -7,6 +7,8 @@
 //! all, so every problem is reported with its line and column.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use miette::SourceSpan;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -21,14 +23,37 @@ pub struct Located<T> {
     pub span: SourceSpan,
 }
 
-/// A YAML file being read: its display name and text, for locating errors.
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    pub name: &'a str,
-    pub text: &'a str,
+/// A config file being read: its path and text, for locating errors. The
+/// one source type of every config reader; the text is shared by every error
+/// that points into it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as given (used in messages and as the plan's `source`).
+    pub path: PathBuf,
+    pub text: Arc<str>,
 }
 
-impl<'a> Source<'a> {
+impl Source {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
+        Source {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// The display name of the file in diagnostics.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The folder relative paths in the file are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
     /// An error pointing at `span` in this file.
     pub fn error(
         &self,
@@ -36,7 +61,21 @@ impl<'a> Source<'a> {
         message: impl Into<String>,
         label: impl Into<String>,
     ) -> InputError {
-        InputError::plain(message).at(self.name, self.text, span, label)
+        InputError::plain(message).at(self.name(), self.text.clone(), span, label)
+    }
+
+    /// An error pointing at a parsed value, its message prefixed with
+    /// `FILE:LINE:COL`.
+    pub fn error_at<T>(
+        &self,
+        at: &Spanned<T>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> InputError {
+        let line = at.referenced.line();
+        let col = at.referenced.column();
+        let message = format!("{}:{line}:{col}: {}", self.name(), message.into());
+        self.error(span_of(at), message, label)
     }
 
     /// Converts a parser location into a byte span of this file's text.
@@ -74,7 +113,7 @@ impl<'a> Source<'a> {
     pub fn parse<T: de::DeserializeOwned>(&self) -> Result<T, InputError> {
         // The parser's own snippet is off: miette draws the snippet.
         let options = serde_saphyr::options! { with_snippet: false };
-        serde_saphyr::from_str_with_options::<T>(self.text, options)
+        serde_saphyr::from_str_with_options::<T>(&self.text, options)
             .map_err(|e| self.parse_error(&e))
     }
 
@@ -85,7 +124,7 @@ impl<'a> Source<'a> {
             Some(i) => message[..i].to_string(),
             None => message,
         };
-        let message = format!("{}: invalid YAML: {message}", self.name);
+        let message = format!("{}: invalid YAML: {message}", self.name());
         let help = "fix the YAML at the marked place; strings with `:` or `#` need quotes";
         match err.location() {
             Some(location) => self
@@ -94,6 +133,14 @@ impl<'a> Source<'a> {
             None => InputError::plain(message).with_help(help),
         }
     }
+}
+
+/// The byte range of a spanned value (empty at its start when the length is unknown).
+pub fn span_of<T>(at: &Spanned<T>) -> SourceSpan {
+    let span = at.referenced.span();
+    let offset = span.byte_offset().unwrap_or(0) as usize;
+    let len = span.byte_len().unwrap_or(0) as usize;
+    (offset, len).into()
 }
 
 /// A mapping read as its entries in order, keys and values located.
@@ -160,7 +207,7 @@ impl<'de> Deserialize<'de> for Strings {
 }
 
 /// The closest of `candidates` to a mistyped `word`, if one is close enough
-/// to be what the user meant.
+/// to be what the user meant: the one typo suggester of every config reader.
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
@@ -186,10 +233,7 @@ mod tests {
     #[test]
     fn reads_entries_and_strings_with_locations() {
         let text = "a: x\nb: [y, \"z\"]\nc:\n";
-        let src = Source {
-            name: "f.yml",
-            text,
-        };
+        let src = Source::new("f.yml", text);
         let entries: Entries<Strings> = src.parse().unwrap();
         let keys: Vec<_> = entries.0.iter().map(|(k, _)| k.value.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c"]);
@@ -208,10 +252,7 @@ mod tests {
     #[test]
     fn syntax_errors_point_at_the_place() {
         let text = "a: x\nb: \"open\n";
-        let src = Source {
-            name: "f.yml",
-            text,
-        };
+        let src = Source::new("f.yml", text);
         let err = src.parse::<Entries<Strings>>().unwrap_err();
         assert!(
             err.message.contains("f.yml: invalid YAML"),

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::config::native::{AxisValue, NativeConfig, OneOrMany, Source};
+use crate::config::native::{AxisValue, NativeConfig, OneOrMany};
+use crate::config::yaml::Source;
 use crate::error::InputError;
 
 /// Names templates already use for release facts and per-image values; an
@@ -183,7 +184,7 @@ impl Exclusions {
         let axis_names: Vec<&str> = axes.iter().map(|(n, _)| *n).collect();
         let mut rules = Vec::new();
         for entry in &config.exclude {
-            let offset = crate::config::native::span_of(entry).offset();
+            let offset = crate::config::yaml::span_of(entry).offset();
             let line = source.text[..offset.min(source.text.len())]
                 .lines()
                 .count()

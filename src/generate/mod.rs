@@ -20,8 +20,9 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::config::files::{reject_from, DOCKERFILE};
-use crate::config::native::{closest, NativeConfig, Source};
+use crate::config::native::NativeConfig;
 use crate::config::run_file::{RunTest, RUN_FILE};
+use crate::config::yaml::{suggest, Source};
 use crate::error::InputError;
 use crate::feed::{self, Release, Schedule};
 use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, Plan, TestPlan};
@@ -578,7 +579,7 @@ impl Templates<'_> {
 
 /// Names an axis the user may have misspelt, for help texts.
 pub(crate) fn did_you_mean(word: &str, known: &[&str]) -> String {
-    match closest(word, known) {
+    match suggest(word, known) {
         Some(c) => format!("did you mean `{c}`? "),
         None => String::new(),
     }

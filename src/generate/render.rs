@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_saphyr::Spanned;
 
-use crate::config::native::{span_of, Source};
+use crate::config::yaml::{span_of, Source};
 use crate::error::InputError;
 
 /// Where a template's text came from, to point errors at it.
@@ -345,7 +345,7 @@ mod tests {
     fn source(text: &str) -> Source {
         Source {
             path: PathBuf::from("strata.yml"),
-            text: text.to_string(),
+            text: text.into(),
         }
     }
 

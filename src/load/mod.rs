@@ -75,10 +75,7 @@ pub fn native(
     text: String,
     as_of: Option<chrono::NaiveDate>,
 ) -> Result<Plan, InputError> {
-    let source = config::native::Source {
-        path: path.to_path_buf(),
-        text,
-    };
+    let source = config::yaml::Source::new(path, text);
     let config = config::native::parse(&source)?;
     crate::generate::plan(&config, &source, as_of)
 }
@@ -115,6 +112,16 @@ mod tests {
             err.message
         );
         assert_eq!(err.count(), crate::error::MAX_REPORTED + 1);
+        // Every error points into one shared copy of the inventory's text.
+        let first = err.src.as_ref().expect("a located error").inner();
+        let located: Vec<_> = err.related.iter().filter_map(|e| e.src.as_ref()).collect();
+        assert_eq!(located.len(), crate::error::MAX_REPORTED - 1);
+        for src in located {
+            assert!(
+                std::sync::Arc::ptr_eq(first, src.inner()),
+                "a copy of the text"
+            );
+        }
     }
 
     #[test]
