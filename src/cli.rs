@@ -111,7 +111,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
+pub enum PlanFormat {
     Text,
     Json,
 }
@@ -122,8 +122,8 @@ pub struct PlanArgs {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub shard: ShardArgs,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Args)]
@@ -195,8 +195,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             let (_, plan) = load(&args.config)?;
             let plan = args.shard.apply(plan);
             let out = match args.format {
-                Format::Text => crate::plan::print::text(&plan),
-                Format::Json => crate::plan::print::json(&plan),
+                PlanFormat::Text => crate::plan::print::text(&plan),
+                PlanFormat::Json => crate::plan::print::json(&plan),
             };
             print_stdout(&out);
             Ok(EXIT_OK)
@@ -478,7 +478,7 @@ fn write_new_file(path: &Path, text: &str) -> Result<(), Failure> {
 
 /// Writes a matrix plan's rendered files into the folder strata owns.
 fn write_generated(plan: &Plan) -> Result<crate::generate::write::WriteSummary, Failure> {
-    let Some(out) = crate::generate::output_dir(plan) else {
+    let Some(out) = plan.output.clone() else {
         return Ok(Default::default());
     };
     crate::generate::write(plan, &out).map_err(|e| {

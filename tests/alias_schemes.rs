@@ -36,7 +36,7 @@ fn real_feed() -> (Vec<Release>, Schedule) {
     let schedule = feed::load("node-release-schedule.json", data_dir()).unwrap();
     (
         feed::index::parse(&index).unwrap(),
-        feed::schedule::parse(&schedule).unwrap(),
+        feed::release_schedule::parse(&schedule).unwrap(),
     )
 }
 

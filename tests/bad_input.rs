@@ -712,7 +712,7 @@ fn good_inventory_loads() {
     let plan = load::plan(&fixture.path("inventory.yml"), &LoadOptions::default()).unwrap();
     let names: Vec<_> = plan.images.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["acme/b:1", "acme/a:1"]);
-    assert_eq!(plan.images[1].parent.as_deref(), Some("acme/b:1"));
+    assert_eq!(plan.images[1].base(), Some("acme/b:1"));
     assert_eq!(plan.images[1].tests[0].path, fixture.path("t"));
     assert_eq!(plan.aliases[0].tag, "acme/a:latest");
     assert_eq!(fixture.listing(), before);

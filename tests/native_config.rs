@@ -144,7 +144,7 @@ fn good_config_expands_the_matrix() {
     assert_eq!(plan.excluded[0].reason, "not carried on bullseye");
 
     let img = plan.image("reg/bullseye:20.18.0").unwrap();
-    assert_eq!(img.parent.as_deref(), Some("reg/base:bullseye"));
+    assert_eq!(img.base(), Some("reg/base:bullseye"));
     assert!(img.context.ends_with("out/images/bullseye/20.18.0"));
     assert_eq!(img.labels["os"], "bullseye");
     assert_eq!(img.labels["version"], "20.18.0");
@@ -205,10 +205,7 @@ fn good_config_expands_the_matrix() {
     assert_eq!(alias("reg/node:latest")[0], "reg/bookworm:23.1.0");
     assert_eq!(alias("reg/node:latest").len(), 6, "only default-OS images");
 
-    assert_eq!(
-        strata::generate::output_dir(&plan).unwrap(),
-        p.dir.path().join("out")
-    );
+    assert_eq!(plan.output.clone().unwrap(), p.dir.path().join("out"));
 }
 
 #[test]
@@ -530,10 +527,7 @@ fn images_wait_for_what_their_from_lines_name() {
         .iter()
         .filter(|i| i.labels.get("role").map(String::as_str) != Some("base"))
     {
-        let parent = image
-            .parent
-            .as_deref()
-            .expect("version images have a parent");
+        let parent = image.base().expect("version images have a base");
         assert_eq!(image.needs, vec![parent.to_string()]);
         let p_idx = plan.images.iter().position(|i| i.name == parent).unwrap();
         let i_idx = plan

@@ -9,7 +9,7 @@ use report_fixture::*;
 use strata::events::Listener;
 use strata::report::json::EventLog;
 use strata::report::terminal::{self, Terminal};
-use strata::report::{self as report, Format, Formats};
+use strata::report::{self as report};
 
 /// A writer the test reads back after the listener is done with it.
 #[derive(Clone, Default)]
@@ -136,26 +136,6 @@ fn write_all_puts_every_report_in_the_run_folder() {
             p.display()
         );
     }
-}
-
-#[test]
-fn write_selected_honours_the_report_flag() {
-    let dir = tempfile::tempdir().unwrap();
-    let formats: Formats = "junit,md".parse().unwrap();
-    let written = report::write_selected(&record(), dir.path(), &formats).unwrap();
-    assert_eq!(
-        written,
-        [
-            dir.path().join(Format::Markdown.file_name()),
-            dir.path().join(Format::Junit.file_name())
-        ]
-    );
-    assert!(!dir.path().join("report.html").exists());
-    assert!(
-        report::write_selected(&record(), dir.path(), &Formats::none())
-            .unwrap()
-            .is_empty()
-    );
 }
 
 #[test]

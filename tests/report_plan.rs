@@ -86,6 +86,6 @@ fn json_is_stable_and_matches_the_plan() {
     let v: serde_json::Value = serde_json::from_str(&a).unwrap();
     assert_eq!(v["totals"]["tests"], 3);
     assert_eq!(v["images"][0]["name"], "acme/app:base");
-    assert_eq!(v["images"][1]["parent"], "acme/app:base");
+    assert_eq!(v["images"][1]["needs"][0], "acme/app:base");
     assert_eq!(v["images"][1]["tests"][1]["tag"], "acme/app:server-test2");
 }

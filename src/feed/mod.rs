@@ -47,7 +47,7 @@ pub struct Schedule {
 pub mod facts;
 pub mod index;
 pub mod load;
-pub mod schedule;
+pub mod release_schedule;
 pub mod select;
 
 pub use facts::facts;

@@ -17,7 +17,7 @@ fn real_index() -> Vec<Release> {
 }
 
 fn real_schedule() -> Schedule {
-    schedule::parse(&load("node-release-schedule.json", &data_dir()).unwrap()).unwrap()
+    release_schedule::parse(&load("node-release-schedule.json", &data_dir()).unwrap()).unwrap()
 }
 
 fn day(text: &str) -> NaiveDate {
@@ -146,15 +146,16 @@ fn parses_the_real_schedule() {
 
 #[test]
 fn schedule_errors_name_the_entry() {
-    let err = schedule::parse(r#"{"v4": {"start": "2015-09-08", "end": "soon"}}"#).unwrap_err();
+    let err =
+        release_schedule::parse(r#"{"v4": {"start": "2015-09-08", "end": "soon"}}"#).unwrap_err();
     assert!(
         err.to_string().contains("entry `v4`: end: date `soon`"),
         "{err}"
     );
-    let err =
-        schedule::parse(r#"{"four": {"start": "2015-09-08", "end": "2018-04-30"}}"#).unwrap_err();
+    let err = release_schedule::parse(r#"{"four": {"start": "2015-09-08", "end": "2018-04-30"}}"#)
+        .unwrap_err();
     assert!(err.to_string().contains("entry `four`"), "{err}");
-    let err = schedule::parse("{\n\"v4\": [}").unwrap_err();
+    let err = release_schedule::parse("{\n\"v4\": [}").unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
 }
 

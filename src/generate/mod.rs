@@ -9,7 +9,7 @@
 //! `inventory.yml` for it.
 
 mod cells;
-pub mod inventory;
+pub mod export;
 pub mod render;
 pub mod write;
 
@@ -30,7 +30,7 @@ use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, 
 use cells::Exclusions;
 use render::{TemplateDir, Templates};
 
-pub use inventory::inventory_yaml;
+pub use export::inventory_yaml;
 pub use write::{write, WriteError, WriteSummary};
 
 /// The file `generate::write` keeps in the output folder, listing what it wrote.
@@ -79,7 +79,6 @@ pub fn plan(
                 name,
                 context: out_dir.join(&rel),
                 dockerfile: "Dockerfile".into(),
-                parent: None,
                 needs: Vec::new(),
                 tests: Vec::new(),
                 build_args: BTreeMap::new(),
@@ -194,7 +193,6 @@ pub fn plan(
                 name: name.clone(),
                 context: out_dir.join(&rel),
                 dockerfile: "Dockerfile".into(),
-                parent: bases.get(os).cloned(),
                 needs: Vec::new(),
                 tests: image_tests,
                 build_args: BTreeMap::new(),
@@ -251,12 +249,6 @@ fn order_images(plan: &mut Plan, out_dir: &Path) -> Result<(), InputError> {
             .with_help("an image cannot be built from itself, directly or through others; change a template's FROM line")
         })?;
     Ok(())
-}
-
-/// The folder `plan`'s files are meant to be written to; `None` for a plan
-/// without generated files (a Dante inventory).
-pub fn output_dir(plan: &Plan) -> Option<PathBuf> {
-    plan.output.clone()
 }
 
 fn push_files(plan: &mut Plan, rel: &Path, files: Vec<(PathBuf, String)>) {
@@ -319,7 +311,7 @@ fn load_feed(
     let sched_at = &config.feed.schedule;
     let sched_text = feed::load(&sched_at.value, base_dir)
         .map_err(|e| source.error_at(sched_at, format!("release schedule: {e}"), "this feed"))?;
-    let schedule = feed::schedule::parse(&sched_text)
+    let schedule = feed::release_schedule::parse(&sched_text)
         .map_err(|e| source.error_at(sched_at, format!("{}: {e}", sched_at.value), "this feed"))?;
     Ok((releases, schedule))
 }

@@ -35,7 +35,6 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 name,
                 context: files.context.clone(),
                 dockerfile: DOCKERFILE.to_string(),
-                parent: None,
                 needs: Vec::new(),
                 build_args: Default::default(),
                 artifacts: Vec::new(),
@@ -138,8 +137,8 @@ mod tests {
         .unwrap();
         let names: Vec<_> = plan.images.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["acme/base:1", "acme/app:1", "acme/other"]);
-        assert_eq!(plan.images[1].parent.as_deref(), Some("acme/base:1"));
-        assert_eq!(plan.images[0].parent, None);
+        assert_eq!(plan.images[1].base(), Some("acme/base:1"));
+        assert_eq!(plan.images[0].base(), None);
         assert_eq!(plan.images[1].context, PathBuf::from("dir/img0"));
         assert_eq!(plan.images[1].dockerfile, "Dockerfile");
         assert_eq!(plan.source, PathBuf::from("dir/inv.yml"));
@@ -163,10 +162,7 @@ mod tests {
         .unwrap();
         let names: Vec<_> = plan.images.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["acme/base:1", "acme/other", "acme/app:1"]);
-        assert_eq!(
-            plan.image("acme/app:1").unwrap().parent.as_deref(),
-            Some("acme/other")
-        );
+        assert_eq!(plan.image("acme/app:1").unwrap().base(), Some("acme/other"));
     }
 
     #[test]

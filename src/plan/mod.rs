@@ -18,7 +18,7 @@ use serde::Serialize;
 pub struct Plan {
     /// The config file the plan was computed from.
     pub source: PathBuf,
-    /// Images in build order: an image's parent always comes before it.
+    /// Images in build order: every image an image needs comes before it.
     pub images: Vec<ImagePlan>,
     /// Moving tags, sorted by tag. Each lists the images that may carry it,
     /// preferred first; the first one that passed its tests gets it.
@@ -45,11 +45,10 @@ pub struct ImagePlan {
     pub context: PathBuf,
     /// The Dockerfile's path relative to `context`; usually `Dockerfile`.
     pub dockerfile: String,
-    /// The name of another image of this plan that this one is built `FROM`.
-    pub parent: Option<String>,
-    /// Every image of this plan that a `FROM` line of this one names (the
-    /// parent included): all are built before this one, and if one fails,
-    /// this one is skipped.
+    /// Every image of this plan that a `FROM` line of this one names: all
+    /// are built before this one, and if one fails, this one is skipped. The
+    /// one its final stage is built on (its base, see [`ImagePlan::base`])
+    /// comes first.
     pub needs: Vec<String>,
     /// Tests to build on top of this image, in order.
     pub tests: Vec<TestPlan>,
@@ -119,6 +118,14 @@ pub enum ArtifactSource {
         sha256: Option<String>,
         shasums_url: Option<String>,
     },
+}
+
+impl ImagePlan {
+    /// The image of this plan this one is built on (its final stage's
+    /// `FROM`), if any: the first of [`ImagePlan::needs`].
+    pub fn base(&self) -> Option<&str> {
+        self.needs.first().map(String::as_str)
+    }
 }
 
 impl Plan {

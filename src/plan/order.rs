@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 ///
 /// `dockerfiles[i]` is the text of `images[i]`'s Dockerfile. Each image's
 /// `needs` becomes every plan image any of its stages is built from, and its
-/// `parent` the plan image its final stage is built on, if any. Images keep their input order where the
+/// the one its final stage is built on first. Images keep their input order where the
 /// `FROM` lines allow. A cycle is returned with indices into the input.
 pub fn order_by_from(
     images: Vec<super::ImagePlan>,
@@ -35,13 +35,15 @@ pub fn order_by_from(
         .into_iter()
         .map(|i| {
             let mut image = slots[i].take().expect("each index once");
-            image.needs = deps[i].iter().map(|&d| names[d].clone()).collect();
-            // The image the result is built on; failing that, any plan image
-            // a stage uses.
-            image.parent = final_base(dockerfiles[i])
-                .and_then(|b| find(&b))
-                .or_else(|| deps[i].first().copied())
-                .map(|p| names[p].clone());
+            // The image the result is built on first, then any other plan
+            // image a stage uses.
+            let base = final_base(dockerfiles[i]).and_then(|b| find(&b));
+            let others = deps[i].iter().copied().filter(|&d| Some(d) != base);
+            image.needs = base
+                .into_iter()
+                .chain(others)
+                .map(|d| names[d].clone())
+                .collect();
             image
         })
         .collect())

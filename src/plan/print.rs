@@ -110,9 +110,7 @@ fn image_block(out: &mut String, plan: &Plan, n: usize, width: usize, img: &Imag
     field(
         out,
         "parent:",
-        img.parent
-            .as_deref()
-            .unwrap_or("– (not built by this plan)"),
+        img.base().unwrap_or("– (not built by this plan)"),
     );
     let context = if img.dockerfile == "Dockerfile" {
         shown(plan, &img.context)
@@ -259,7 +257,6 @@ mod tests {
             name: name.into(),
             context: format!("images/{}", name.rsplit(':').next().unwrap()).into(),
             dockerfile: "Dockerfile".into(),
-            parent: parent.map(Into::into),
             tests: tests
                 .iter()
                 .enumerate()
@@ -351,7 +348,7 @@ mod tests {
         assert_eq!(v["schema_version"], 1);
         assert_eq!(v["totals"]["images"], 2);
         assert_eq!(v["totals"]["tests"], 2);
-        assert_eq!(v["images"][1]["parent"], "acme/node:22-bookworm");
+        assert_eq!(v["images"][1]["needs"][0], "acme/node:22-bookworm");
         assert_eq!(v["images"][0]["artifacts"][0]["source"]["kind"], "url");
         assert_eq!(v["aliases"][0]["candidates"][1], "acme/node:20-bookworm");
     }

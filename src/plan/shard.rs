@@ -132,7 +132,6 @@ mod tests {
             name: name.into(),
             context: name.into(),
             dockerfile: "Dockerfile".into(),
-            parent: needs.first().map(|s| s.to_string()),
             needs: needs.iter().map(|s| s.to_string()).collect(),
             tests: vec![],
             build_args: Default::default(),
