@@ -390,3 +390,60 @@ fn matrix_tests_may_be_run_files_and_are_checked_when_planned() {
         "{err}"
     );
 }
+
+/// A test's parser directives stay directives behind the `FROM <image ID>`
+/// strata puts in front: the engine reads the test with the escape character
+/// strata checked it with, and the continuation joins as written.
+#[test]
+fn a_test_with_an_escape_directive_is_built_as_it_was_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let name = format!("strata-test/{}:1", unique("escimg"));
+    put(
+        root,
+        "img/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN true\n"),
+    );
+    // With `\` as the escape (the directive lost), line 3 would be an
+    // instruction of its own and the build would fail.
+    put(
+        root,
+        "t/escaped/Dockerfile",
+        "# escape=`\nRUN echo one `\n  two > /joined\nRUN test \"$(cat /joined)\" = \"one two\"\n",
+    );
+    put(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{name}\"\n    path: img\n    test: t/escaped\n"),
+    );
+    let plan = load::plan(&root.join("inventory.yml"), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));
+    let record = block_on(async {
+        let engine = common::engine().await;
+        busybox_base(&engine, BUSYBOX_IMAGE).await;
+        let world = World {
+            engine: Arc::new(engine.clone()),
+            registry: None,
+            fetch: None,
+            credentials: Arc::new(|_| None),
+        };
+        let state = StateFile::open(&root.join("state/state.json")).unwrap();
+        let (bus, dispatcher) = Bus::start(vec![]);
+        exec::test_run::run(
+            &plan,
+            &world,
+            &Options::default(),
+            &bus,
+            &state,
+            "test".into(),
+        )
+        .await
+        .unwrap();
+        let record = dispatcher.finish().await.0;
+        let _ = engine.remove(&name).await;
+        record
+    });
+    let image = &record.images[0];
+    let test = image.tests().next().expect("the test ran");
+    assert!(test.outcome.passed(), "{:?}\n{}", test.outcome, test.log);
+}
