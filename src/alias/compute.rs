@@ -95,11 +95,15 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
         }
     }
 
-    let names: HashSet<&str> = images.iter().map(|i| i.image.as_str()).collect();
+    // Compared as Docker compares them: `docker.io/acme/node` is `acme/node`.
+    let names: HashSet<String> = images
+        .iter()
+        .map(|i| crate::reference::normalize(&i.image))
+        .collect();
     tags.into_iter()
         .map(|(tag, mut hits)| {
             let first_rule = &rules[hits.iter().map(|h| h.rule).min().unwrap_or(0)];
-            if names.contains(tag.as_str()) {
+            if names.contains(&crate::reference::normalize(&tag)) {
                 return Err(AliasError::TagIsImage {
                     rule: first_rule.tag.clone(),
                     tag,
@@ -346,6 +350,13 @@ mod tests {
         let err = compute(&rules, &images).unwrap_err();
         assert!(
             matches!(err, AliasError::TagIsImage { ref tag, .. } if tag == "acme/node:4.0.0"),
+            "{err}"
+        );
+        // Also when it is its own image's name written another way.
+        let rules = [AliasRule::always("docker.io/acme/node:{{ major }}.0.0")];
+        let err = compute(&rules, &images).unwrap_err();
+        assert!(
+            matches!(err, AliasError::TagIsImage { ref tag, .. } if tag == "docker.io/acme/node:4.0.0"),
             "{err}"
         );
     }
