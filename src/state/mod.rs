@@ -153,7 +153,9 @@ impl State {
     fn validate(&self) -> Result<(), String> {
         for (name, image) in &self.images {
             let shown = crate::text::cut(name, 200);
-            if !is_sha256(&image.image_id) {
+            // A build that failed produced no image: its ID is empty.
+            let no_image = image.image_id.is_empty() && !image.passed;
+            if !no_image && !is_sha256(&image.image_id) {
                 return Err(format!(
                     "image {shown:?} has image_id {:?}, which is not sha256: and 64 hex digits",
                     crate::text::cut(&image.image_id, 100)
@@ -454,6 +456,18 @@ mod tests {
         assert!(e.to_string().contains("a:1"), "{e}");
         // Showing such an ID never panics either.
         assert_eq!(short_id(&bad).chars().count(), 12);
+    }
+
+    #[test]
+    fn a_failed_build_without_an_image_loads() {
+        let json = state_json(STATE_VERSION, "").replace("\"passed\":true", "\"passed\":false");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, json).unwrap();
+        let state = State::load(&path).expect("a failed build has no image ID");
+        assert!(!state.images["a:1"].passed);
+        // A pass always names its image.
+        load_err(&state_json(STATE_VERSION, ""));
     }
 
     #[test]
