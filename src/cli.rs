@@ -108,6 +108,52 @@ pub struct RunArgs {
     /// beside the config file.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+/// How long strata waits; nothing waits forever.
+#[derive(Debug, Args)]
+pub struct TimeoutArgs {
+    /// Seconds one build (an image's, or a test's) may take, unless the
+    /// image or test sets its own `timeout`.
+    #[arg(long, env = "STRATA_STEP_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::engine::docker::DEFAULT_STEP_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub step_timeout: u64,
+    /// Seconds to wait for the engine or a registry to accept a connection
+    /// and answer at all.
+    #[arg(long, env = "STRATA_CONNECT_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::engine::docker::DEFAULT_CONNECT_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub connect_timeout: u64,
+    /// Seconds the engine or a registry may stay silent in a request.
+    #[arg(long, env = "STRATA_IO_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::engine::docker::DEFAULT_IO_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub io_timeout: u64,
+}
+
+/// The longest any timeout may be set to: a week.
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+impl TimeoutArgs {
+    fn engine(&self) -> crate::engine::docker::Timeouts {
+        use std::time::Duration;
+        crate::engine::docker::Timeouts {
+            connect: Duration::from_secs(self.connect_timeout),
+            io: Duration::from_secs(self.io_timeout),
+            step: Duration::from_secs(self.step_timeout),
+        }
+    }
+
+    fn registry(&self) -> crate::registry::oci::Timeouts {
+        use std::time::Duration;
+        crate::registry::oci::Timeouts {
+            connect: Duration::from_secs(self.connect_timeout),
+            io: Duration::from_secs(self.io_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -302,7 +348,9 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
     // A damaged state is named before the engine is asked anything.
     let state = StateFile::open(&state_dir.join("state.json"))
         .map_err(|e| Failure::State(e.to_string()))?;
-    let engine = connect().await?;
+    let engine = DockerEngine::connect_with(args.timeouts.engine())
+        .await
+        .map_err(|e| Failure::Environment(e.to_string()))?;
     let info = engine
         .info()
         .await
@@ -326,9 +374,14 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
 
     let credentials: exec::CredentialLookup = Arc::new(crate::registry::auth::credentials_for);
     let registry: Option<Arc<dyn crate::registry::Registry>> = (kind == Command::Push).then(|| {
-        Arc::new(OciRegistry::new(crate::registry::auth::credentials_for))
-            as Arc<dyn crate::registry::Registry>
+        Arc::new(
+            OciRegistry::new(crate::registry::auth::credentials_for)
+                .with_timeouts(args.timeouts.registry()),
+        ) as Arc<dyn crate::registry::Registry>
     });
+    if let Some(registry) = &registry {
+        check_registries(&plan, registry.as_ref()).await?;
+    }
     let fetch: Arc<dyn exec::Fetch> =
         Arc::new(crate::artifact::Fetcher::new(state_dir.join("cache")));
     let world = World {
@@ -398,6 +451,31 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         (false, true) => EXIT_OK,
         (false, false) => EXIT_FAILED,
     })
+}
+
+/// Asks every registry the plan pushes to whether it answers and accepts
+/// strata's credentials, before anything is pushed: a registry that is down
+/// or refuses the login is an environment problem (exit 3), not a failed push.
+async fn check_registries(
+    plan: &Plan,
+    registry: &dyn crate::registry::Registry,
+) -> Result<(), Failure> {
+    use crate::reference::registry_of;
+    let mut seen = std::collections::BTreeSet::new();
+    let names = plan
+        .images
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(plan.aliases.iter().map(|a| a.tag.as_str()));
+    for name in names {
+        if seen.insert(registry_of(name).to_string()) {
+            registry
+                .check(name)
+                .await
+                .map_err(|e| Failure::Environment(e.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 /// What `push` would do with each image, judged from the state file alone

@@ -108,6 +108,7 @@ async fn strata_listing(dir: &Path) -> BTreeSet<String> {
         build_args: BTreeMap::new(),
         labels: BTreeMap::new(),
         no_cache: false,
+        timeout: None,
     };
     let id = engine
         .build(request, &log.sink())

@@ -58,6 +58,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
         build_args: Default::default(),
         labels: Default::default(),
         no_cache: false,
+        timeout: None,
     };
     let image = engine
         .build(request, &log.sink())

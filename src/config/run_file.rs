@@ -32,6 +32,10 @@ pub const RUN_FILE: &str = "run.yml";
 /// How long a command may run when `timeout` is not given, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
+/// The longest `timeout` a `run.yml` may give, in seconds: a day. Larger
+/// values are almost certainly mistakes, and would overflow time arithmetic.
+pub const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
+
 /// The command a test container runs, as a `run.yml` gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunCommand {
@@ -160,6 +164,18 @@ impl RunTest {
                     "zero",
                 ))
             }
+            Some(t) if t.value > MAX_TIMEOUT_SECS => {
+                return Err(source
+                    .error(
+                        source.span(&t.referenced),
+                        format!(
+                            "{name}: `timeout` is {} seconds, more than the limit of {MAX_TIMEOUT_SECS} (a day)",
+                            t.value
+                        ),
+                        "too long",
+                    )
+                    .with_help("give the seconds the command may run, at most 86400"))
+            }
             Some(t) => t.value,
             None => DEFAULT_TIMEOUT_SECS,
         };
@@ -241,6 +257,16 @@ mod tests {
             ("command: [a]\ntimeot: 3\n", "2:1", "timeot"),
             ("command: []\n", "1:10", "`command` is empty"),
             ("command: [a]\ntimeout: 0\n", "2:10", "at least 1 second"),
+            (
+                "command: [a]\ntimeout: 18446744073709551615\n",
+                "2:10",
+                "more than the limit",
+            ),
+            (
+                "command: [a]\ntimeout: 86401\n",
+                "2:10",
+                "more than the limit",
+            ),
             ("command: {a: 1}\n", "1:10", "invalid YAML"),
         ];
         for (text, place, phrase) in cases {

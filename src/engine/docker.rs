@@ -33,9 +33,37 @@ use crate::secret::Credentials;
 /// Where Docker listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
-/// How long one API request may take before its response starts. Builds
-/// and pushes stream their output, so this bounds waiting, not working.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(900);
+/// How long strata waits for an engine to answer its first request.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one API request may take before its response starts, and how
+/// long a push may go without a word from the engine. Builds stream their
+/// output, so this bounds waiting, not working.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long one build (an image's, or a test's on top of it) may take.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How long strata waits for the engine, and for one build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The first answer (version negotiation) when connecting.
+    pub connect: Duration,
+    /// A request's response to start; a push's silence between messages.
+    pub io: Duration,
+    /// A build, when its request sets no timeout of its own.
+    pub step: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            io: DEFAULT_IO_TIMEOUT,
+            step: DEFAULT_STEP_TIMEOUT,
+        }
+    }
+}
 
 /// The label on every container [`Engine::run`] creates, so one left behind
 /// (by a killed strata) can be told apart from the user's own containers.
@@ -59,24 +87,37 @@ const START_HINT: &str = "start the Docker engine (dockerd), or run `bash script
 pub struct DockerEngine {
     docker: Docker,
     endpoint: String,
+    timeouts: Timeouts,
 }
 
 impl DockerEngine {
     /// Connects to the engine `DOCKER_HOST` names, or to the default socket,
     /// and negotiates the API version.
     pub async fn connect() -> Result<Self, EngineError> {
+        Self::connect_with(Timeouts::default()).await
+    }
+
+    /// [`DockerEngine::connect`], waiting as `timeouts` say.
+    pub async fn connect_with(timeouts: Timeouts) -> Result<Self, EngineError> {
         let host = std::env::var("DOCKER_HOST")
             .ok()
             .filter(|h| !h.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        Self::connect_to(&host).await
+        Self::connect_to_with(&host, timeouts).await
     }
 
     /// Connects to the engine at `host` (`unix:///path` or `tcp://host:port`)
     /// and negotiates the API version (an older engine, such as Docker 20.10
     /// with API 1.41, gets requests in its own version).
     pub async fn connect_to(host: &str) -> Result<Self, EngineError> {
-        let timeout = REQUEST_TIMEOUT.as_secs();
+        Self::connect_to_with(host, Timeouts::default()).await
+    }
+
+    /// [`DockerEngine::connect_to`], waiting as `timeouts` say.
+    pub async fn connect_to_with(host: &str, timeouts: Timeouts) -> Result<Self, EngineError> {
+        // bollard takes whole seconds; a zero would mean "no answer ever".
+        let secs = |d: Duration| d.as_secs().max(1);
+        let timeout = secs(timeouts.connect);
         let unreachable = |message: String| EngineError::Unreachable {
             endpoint: host.to_string(),
             message: format!("{message}; {START_HINT}"),
@@ -90,14 +131,16 @@ impl DockerEngine {
                 "unsupported address {host:?} (expected unix:// or tcp://)"
             )));
         }
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(describe(&e, timeouts.connect)))?;
         let docker = docker
             .negotiate_version()
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(describe(&e, timeouts.connect)))?
+            .with_timeout(Duration::from_secs(secs(timeouts.io)));
         Ok(DockerEngine {
             docker,
             endpoint: host.to_string(),
+            timeouts,
         })
     }
 
@@ -110,11 +153,12 @@ impl DockerEngine {
     fn error(&self, error: BollardError) -> EngineError {
         match error {
             BollardError::HyperResponseError { .. }
+            | BollardError::HyperLegacyError { .. }
             | BollardError::IOError { .. }
             | BollardError::SocketNotFoundError(_)
             | BollardError::RequestTimeoutError => EngineError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: format!("{error}; {START_HINT}"),
+                message: format!("{}; {START_HINT}", describe(&error, self.timeouts.io)),
             },
             BollardError::DockerResponseServerError { message, .. } => EngineError::Api(message),
             BollardError::DockerStreamError { error } => EngineError::Api(error),
@@ -122,18 +166,22 @@ impl DockerEngine {
         }
     }
 
-    /// The builder's messages, plus what it is: (`stream` lines, final ID).
+    /// The builder's messages, plus what it is: (`stream` lines, final ID),
+    /// collected into `output` so a build cut short still shows them.
     async fn run_build(
         &self,
         options: BuildImageOptions,
         tar: Vec<u8>,
         log: LogSink<'_>,
-    ) -> Result<BuildOutput, EngineError> {
-        let mut stream =
-            self.docker
-                .build_image(options, None, Some(bollard::body_full(tar.into())));
+        output: &mut BuildOutput,
+    ) -> Result<(), EngineError> {
+        // The build's own timeout decides, not the client's request timeout
+        // (the classic builder may say nothing until its first step ends).
+        let docker = self.docker.clone().with_timeout(Duration::from_secs(
+            self.timeouts.step.as_secs().saturating_add(60),
+        ));
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
         let mut lines = LineBuffer::default();
-        let mut output = BuildOutput::default();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -158,8 +206,70 @@ impl DockerEngine {
             }
         }
         lines.flush(log, &mut output.lines);
-        Ok(output)
+        Ok(())
     }
+
+    /// Removes the container a timed-out build was running its step in.
+    /// Docker's classic builder kills and removes it itself once the client
+    /// goes away, about a second later; strata does not rely on that. The
+    /// builder names it in its output (` ---> Running in <id>`).
+    async fn remove_build_container(&self, lines: &[String]) -> Option<String> {
+        let id = lines
+            .iter()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("---> Running in "))?
+            .trim()
+            .to_string();
+        if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let _ = self.remove_container(&id).await;
+        Some(id)
+    }
+}
+
+/// What a bollard error means, in words: a refused connection, a timeout, a
+/// missing socket, rather than "Error in the hyper legacy client".
+fn describe(error: &BollardError, timeout: Duration) -> String {
+    let mut chain = error.to_string();
+    // The innermost cause says what the system said ("Connection refused").
+    let mut deepest = chain.clone();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        deepest = text;
+        source = cause.source();
+    }
+    let lower = chain.to_ascii_lowercase();
+    let what = if matches!(error, BollardError::RequestTimeoutError) || lower.contains("timed out")
+    {
+        format!("the engine did not answer within {} s", timeout.as_secs())
+    } else if lower.contains("connection refused") {
+        "nothing accepts connections there (the engine is not running)".to_string()
+    } else if lower.contains("no such file")
+        || matches!(error, BollardError::SocketNotFoundError(_))
+    {
+        "the socket does not exist (the engine is not running)".to_string()
+    } else if lower.contains("permission denied") {
+        "permission denied on the socket (run as a user in the docker group, or as root)"
+            .to_string()
+    } else if lower.contains("connection reset")
+        || lower.contains("broken pipe")
+        || lower.contains("incomplete")
+        || lower.contains("closed")
+    {
+        "the engine closed the connection (it stopped or restarted)".to_string()
+    } else {
+        return crate::text::cut(&chain, 500).into_owned();
+    };
+    if deepest.contains("hyper") || deepest.to_ascii_lowercase().contains("timeout error") {
+        return what;
+    }
+    format!("{what} ({})", crate::text::cut(&deepest, 300))
 }
 
 impl DockerEngine {
@@ -396,7 +506,28 @@ impl Engine for DockerEngine {
             nocache: request.no_cache,
             ..Default::default()
         };
-        let output = self.run_build(options, packed.bytes, log).await?;
+        let step = request.timeout.unwrap_or(self.timeouts.step);
+        let mut output = BuildOutput::default();
+        let ran = tokio::time::timeout(
+            step,
+            self.run_build(options, packed.bytes, log, &mut output),
+        )
+        .await;
+        match ran {
+            Ok(result) => result?,
+            Err(_elapsed) => {
+                let removed = self.remove_build_container(&output.lines).await;
+                let removed = match removed {
+                    Some(id) => format!("; its container {} was removed", &id[..id.len().min(12)]),
+                    None => String::new(),
+                };
+                return Err(EngineError::TimedOut {
+                    what: "the build".into(),
+                    after: step,
+                    hint: format!("set `timeout` on the image or test, or --step-timeout{removed}"),
+                });
+            }
+        }
         if let Some(id) = output.aux_id {
             return Ok(id);
         }
@@ -470,7 +601,16 @@ impl Engine for DockerEngine {
             platform: None,
         };
         let mut stream = self.docker.push_image(&repo, Some(options), auth);
-        while let Some(item) = stream.next().await {
+        loop {
+            let Ok(item) = tokio::time::timeout(self.timeouts.io, stream.next()).await else {
+                return Err(EngineError::TimedOut {
+                    what: format!("the push of {reference}"),
+                    after: self.timeouts.io,
+                    hint: "the engine said nothing for that long; set --io-timeout to wait longer"
+                        .into(),
+                });
+            };
+            let Some(item) = item else { break };
             let info = match item {
                 Ok(info) => info,
                 Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),

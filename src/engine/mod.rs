@@ -66,6 +66,9 @@ pub struct BuildRequest {
     /// Ignore the engine's layer cache, so every step runs again (a test
     /// whose layer was cached from an earlier pass would not run otherwise).
     pub no_cache: bool,
+    /// How long the build may take; `None` = the engine's default
+    /// (`--step-timeout`).
+    pub timeout: Option<Duration>,
 }
 
 /// What a test container did.
@@ -95,6 +98,13 @@ pub enum EngineError {
     /// The build context could not be assembled (unreadable file, bad .dockerignore).
     #[error("build context {path}: {message}")]
     Context { path: PathBuf, message: String },
+    /// A build or push went on longer than strata waits.
+    #[error("{what} did not finish within {} s; {hint}", after.as_secs())]
+    TimedOut {
+        what: String,
+        after: Duration,
+        hint: String,
+    },
     /// Pushing to a registry failed.
     #[error("push of {reference} failed: {message}")]
     PushFailed { reference: String, message: String },

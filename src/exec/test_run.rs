@@ -235,6 +235,7 @@ async fn build_image(
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
         no_cache: options.no_cache,
+        timeout: None,
     };
     let id = world
         .engine
@@ -323,6 +324,7 @@ async fn build_layer(
         build_args: Default::default(),
         labels: Default::default(),
         no_cache: options.no_cache,
+        timeout: None,
     };
     world
         .engine

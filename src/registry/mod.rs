@@ -47,6 +47,13 @@ pub trait Registry: Send + Sync {
         target: &str,
     ) -> Result<Digest, RegistryError>;
 
+    /// Checks that the registry `reference` lives on answers and accepts
+    /// strata's credentials for its repository, before anything is pushed.
+    async fn check(&self, reference: &str) -> Result<(), RegistryError> {
+        let _ = reference;
+        Ok(())
+    }
+
     /// The tags of a repository (`host/repo`).
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
 }

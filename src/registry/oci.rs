@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -49,6 +50,31 @@ pub struct OciRegistry {
     credentials: Box<CredentialSource>,
     hosts: Mutex<HashMap<String, Arc<HostClient>>>,
     tags_page: usize,
+    timeouts: Timeouts,
+}
+
+/// How long strata waits for a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// Silence on an open connection: a registry that accepted the
+    /// connection but does not answer is given up on after this long.
+    pub io: Duration,
+}
+
+/// How long strata waits to connect to a registry by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a registry may stay silent by default.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            io: DEFAULT_IO_TIMEOUT,
+        }
+    }
 }
 
 /// The client for one registry host and the credentials it uses.
@@ -74,7 +100,14 @@ impl OciRegistry {
             credentials: Box::new(credentials),
             hosts: Mutex::new(HashMap::new()),
             tags_page: DEFAULT_TAGS_PAGE,
+            timeouts: Timeouts::default(),
         }
+    }
+
+    /// Waits as `timeouts` say (for clients made after this call).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// Lists tags `size` at a time (at least 1). The default suits real
@@ -102,6 +135,8 @@ impl OciRegistry {
         };
         let client = Client::new(ClientConfig {
             protocol,
+            connect_timeout: Some(self.timeouts.connect),
+            read_timeout: Some(self.timeouts.io),
             ..Default::default()
         });
         let auth = match &credentials {
@@ -283,6 +318,20 @@ impl Registry for OciRegistry {
         Ok(Digest::new(now))
     }
 
+    async fn check(&self, reference: &str) -> Result<(), RegistryError> {
+        let repo = parse(crate::reference::Reference::split(reference).name)?;
+        let host = self.host(&repo).await;
+        match host
+            .client
+            .list_tags(&repo, &host.auth, Some(1), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(host.error(e, &repo)),
+        }
+    }
+
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         let repo = parse(crate::reference::Reference::split(repository).name)?;
         let host = self.host(&repo).await;
@@ -341,7 +390,15 @@ fn classify(
     }
     let message = redact(&error_chain(&error), password);
     if let OciDistributionError::RequestError(e) = &error {
-        if e.is_connect() || e.is_timeout() {
+        if e.is_timeout() {
+            return RegistryError::Unreachable {
+                registry,
+                message: format!(
+                    "no answer within the timeout (--io-timeout, --connect-timeout): {message}"
+                ),
+            };
+        }
+        if e.is_connect() {
             return RegistryError::Unreachable { registry, message };
         }
     }

@@ -141,6 +141,7 @@ pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> Build
         build_args: Default::default(),
         labels: Default::default(),
         no_cache: false,
+        timeout: None,
     }
 }
 

@@ -1,0 +1,174 @@
+//! Nothing hangs forever: a silent registry, a silent engine and a build
+//! step that never ends are each given up on after their timeout, with a
+//! message saying what timed out and after how long; an unreachable service
+//! or refused credentials exit 3 before anything is pushed.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{busybox_base, engine, request, unique, write, BUSYBOX_IMAGE};
+use strata::engine::docker::{DockerEngine, Timeouts};
+use strata::engine::{Dockerfile, Engine, EngineError};
+use strata::error::EXIT_ENVIRONMENT;
+
+/// A server that accepts connections and never answers. Returns `host:port`.
+fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    host
+}
+
+/// A port nothing listens on.
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    host
+}
+
+fn fixture(image: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN true\n"),
+    );
+    write(
+        dir.path(),
+        "inventory.yml",
+        &format!("images:\n  - name: \"{image}\"\n    path: ./app\n"),
+    );
+    dir
+}
+
+/// Runs strata; a hang guard kills it after two minutes (a failure).
+fn strata(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
+    cmd.current_dir(dir).timeout(Duration::from_secs(120));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn push_to_a_silent_registry_exits_3_after_the_timeout() {
+    let host = silent_server();
+    let dir = fixture(&format!("{host}/harden-silent:1"));
+    let (code, text) = strata(dir.path(), &[], &["push", "--io-timeout", "2"]);
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains(&host), "{text}");
+    assert!(text.contains("no answer within"), "{text}");
+}
+
+#[test]
+fn push_to_a_registry_that_is_down_exits_3() {
+    let host = closed_port();
+    let dir = fixture(&format!("{host}/harden-down:1"));
+    let (code, text) = strata(dir.path(), &[], &["push"]);
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains("cannot reach registry"), "{text}");
+}
+
+#[test]
+fn push_with_refused_credentials_exits_3() {
+    let (registry, credentials) = common::auth_registry();
+    let dir = fixture(&format!("{registry}/{}:1", unique("harden-refused")));
+    let envs = [
+        ("STRATA_REGISTRY", registry.as_str()),
+        ("STRATA_REGISTRY_USERNAME", credentials.username.as_str()),
+        ("STRATA_REGISTRY_PASSWORD", "wrong-password-for-harden"),
+    ];
+    let (code, text) = strata(dir.path(), &envs, &["push"]);
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(!text.contains("wrong-password-for-harden"), "{text}");
+}
+
+#[test]
+fn a_dead_or_silent_engine_says_what_happened() {
+    let dir = fixture("harden-engine/app:1");
+    let closed = format!("tcp://{}", closed_port());
+    let (code, text) = strata(dir.path(), &[("DOCKER_HOST", &closed)], &["test"]);
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains("not running"), "{text}");
+    assert!(!text.contains("hyper legacy client"), "{text}");
+
+    let silent = format!("tcp://{}", silent_server());
+    let (code, text) = strata(
+        dir.path(),
+        &[("DOCKER_HOST", &silent)],
+        &["test", "--connect-timeout", "2"],
+    );
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains("did not answer within 2 s"), "{text}");
+}
+
+#[test]
+fn a_build_step_that_never_ends_is_stopped_and_its_container_removed() {
+    common::block_on(async {
+        let engine = engine().await;
+        busybox_base(&engine, BUSYBOX_IMAGE).await;
+        let engine = DockerEngine::connect_to_with(
+            engine.endpoint(),
+            Timeouts {
+                step: Duration::from_secs(3),
+                ..Timeouts::default()
+            },
+        )
+        .await
+        .unwrap();
+        let marker = unique("harden-sleep");
+        let dir = tempfile::tempdir().unwrap();
+        let dockerfile = format!("FROM {BUSYBOX_IMAGE}\nRUN sleep 100000 || echo {marker}\n");
+        let log = common::Log::default();
+        let err = engine
+            .build(
+                request(dir.path(), Dockerfile::Inline(dockerfile), None),
+                &log.sink(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EngineError::TimedOut { after, .. } if after == Duration::from_secs(3)),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("within 3 s"), "{text}");
+        assert!(text.contains("was removed"), "{text}\n{}", log.text());
+        // No container of that step is left, running or not.
+        let ps = std::process::Command::new("docker")
+            .args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"])
+            .output()
+            .unwrap();
+        let ps = String::from_utf8_lossy(&ps.stdout);
+        assert!(!ps.contains(&marker), "left behind:\n{ps}");
+
+        // A per-request timeout wins over the engine's default.
+        let mut req = request(
+            dir.path(),
+            Dockerfile::Inline(format!(
+                "FROM {BUSYBOX_IMAGE}\nRUN sleep 100000 || echo {marker}-2\n"
+            )),
+            None,
+        );
+        req.timeout = Some(Duration::from_secs(1));
+        let err = engine.build(req, &log.sink()).await.unwrap_err();
+        assert!(err.to_string().contains("within 1 s"), "{err}");
+    });
+}
