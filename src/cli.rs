@@ -16,6 +16,7 @@ use crate::error::{
     self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK,
     EXIT_STATE,
 };
+use crate::events::record::Verdict;
 use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, Options, World};
 use crate::load::{self, LoadOptions};
@@ -446,10 +447,10 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         "{}",
         report::terminal::summary_with_reports(&record, &written)
     );
-    Ok(match (record.interrupted, record.passed()) {
-        (true, _) => EXIT_INTERRUPTED,
-        (false, true) => EXIT_OK,
-        (false, false) => EXIT_FAILED,
+    Ok(match record.verdict() {
+        Verdict::Interrupted => EXIT_INTERRUPTED,
+        Verdict::Passed => EXIT_OK,
+        Verdict::Failed => EXIT_FAILED,
     })
 }
 

@@ -87,11 +87,42 @@ impl ImageRecord {
     }
 }
 
+/// How a whole run ended: the one verdict the exit code and every reporter use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every image passed and no alias was withheld.
+    Passed,
+    /// An image, test or push failed or was refused, or an alias was withheld.
+    Failed,
+    /// The run was stopped before it finished, whatever had passed so far.
+    Interrupted,
+}
+
+impl Verdict {
+    /// The plain word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Interrupted => "interrupted",
+        }
+    }
+}
+
 impl RunRecord {
-    /// True when every image passed and no alias was withheld.
-    pub fn passed(&self) -> bool {
-        self.images.iter().all(ImageRecord::passed)
+    /// The run's verdict. An interrupted run is never "passed", even when
+    /// everything it got to passed.
+    pub fn verdict(&self) -> Verdict {
+        if self.interrupted {
+            Verdict::Interrupted
+        } else if self.images.iter().all(ImageRecord::passed)
             && self.aliases.iter().all(|a| a.withheld.is_none())
+        {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
+        }
     }
 
     /// (passed, failed, skipped) over steps of every image; skipped images count once.
@@ -272,7 +303,7 @@ mod tests {
             image: "b:1".into(),
             reason: "parent failed".into(),
         });
-        assert!(!r.record.passed());
+        assert_eq!(r.record.verdict(), Verdict::Failed);
         assert_eq!(r.record.step_counts(), (1, 1, 1));
     }
 }

@@ -113,11 +113,7 @@ struct AliasView {
 
 impl PageView {
     fn of(record: &RunRecord) -> PageView {
-        let status = if record.passed() {
-            Status::Passed
-        } else {
-            Status::Failed
-        };
+        let status = Status::from(record.verdict());
         PageView {
             title: format!("strata {} report", view::command_name(record)),
             status,

@@ -43,7 +43,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::events::record::RunRecord;
+use crate::events::record::{RunRecord, Verdict};
 use crate::events::{Event, Listener};
 
 use super::view::Totals;
@@ -55,6 +55,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 struct Document<'a> {
     schema_version: u32,
     passed: bool,
+    /// `passed`, `failed` or `interrupted`: the one verdict every report gives.
+    verdict: Verdict,
     summary: Totals,
     #[serde(flatten)]
     record: &'a RunRecord,
@@ -64,7 +66,8 @@ struct Document<'a> {
 pub fn render(record: &RunRecord) -> String {
     let doc = Document {
         schema_version: SCHEMA_VERSION,
-        passed: record.passed(),
+        passed: record.verdict() == Verdict::Passed,
+        verdict: record.verdict(),
         summary: Totals::of(record),
         record,
     };

@@ -6,13 +6,13 @@
 //! success with `<flakyFailure>` elements; one that failed after retries
 //! carries `<rerunFailure>` elements, so CI tools that understand flakiness
 //! can show it. Aliases form a last suite: a withheld alias is a failure,
-//! matching [`RunRecord::passed`].
+//! matching [`RunRecord::verdict`].
 
 use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
-use crate::events::record::{ImageRecord, RunRecord, StepRecord};
+use crate::events::record::{ImageRecord, RunRecord, StepRecord, Verdict};
 use crate::events::Outcome;
 
 use super::view;
@@ -33,9 +33,27 @@ pub fn render(record: &RunRecord) -> String {
     if !record.aliases.is_empty() {
         report.add_test_suite(alias_suite(record));
     }
+    if record.verdict() == Verdict::Interrupted {
+        report.add_test_suite(interrupted_suite());
+    }
     report
         .to_string()
         .expect("serializing JUnit XML to memory cannot fail")
+}
+
+/// Name of the suite that marks an interrupted run.
+pub const RUN_SUITE: &str = "run";
+
+/// An interrupted run is never green in CI: one errored case says so.
+fn interrupted_suite() -> TestSuite {
+    let mut suite = TestSuite::new(RUN_SUITE);
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status.set_message("the run was interrupted before it finished");
+    status.set_type("interrupted");
+    let mut case = TestCase::new("interrupted", status);
+    case.set_classname(RUN_SUITE);
+    suite.add_test_case(case);
+    suite
 }
 
 fn image_suite(img: &ImageRecord) -> TestSuite {

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::events::record::{ImageRecord, RunRecord, StepRecord};
+use crate::events::record::{ImageRecord, RunRecord, StepRecord, Verdict};
 use crate::events::Step;
 
 use super::view::{self, Status, Totals, FAILURE_TAIL_LINES};
@@ -27,11 +27,7 @@ pub fn render(record: &RunRecord) -> String {
 
 fn header(out: &mut String, record: &RunRecord) {
     let t = Totals::of(record);
-    let verdict = if record.passed() {
-        Status::Passed
-    } else {
-        Status::Failed
-    };
+    let verdict = Status::from(record.verdict());
     let _ = writeln!(out, "# strata {} report\n", view::command_name(record));
     let _ = writeln!(
         out,
@@ -50,8 +46,8 @@ fn header(out: &mut String, record: &RunRecord) {
     if record.interrupted {
         out.push_str(
             "\n**Interrupted:** the run was stopped before it finished. Steps in flight were \
-             abandoned and images not listed below were not attempted. Aliases move only at \
-             the end of a run, so none moved in this one.\n",
+             abandoned and images not listed below were not attempted. The aliases section \
+             lists every alias that moved before the stop; no other alias moved.\n",
         );
     }
     let mut facts = Vec::new();
@@ -240,7 +236,20 @@ fn aliases_section(out: &mut String, record: &RunRecord) {
 fn conclusion(out: &mut String, record: &RunRecord) {
     let t = Totals::of(record);
     out.push_str("## Conclusion\n\n");
-    if record.passed() {
+    let verdict = record.verdict();
+    if verdict == Verdict::Interrupted {
+        let _ = writeln!(
+            out,
+            "Interrupted: {} of {} image{} passed before the stop; {} failed, {} skipped.\n",
+            t.images_passed,
+            t.images,
+            view::plural(t.images),
+            t.images_failed,
+            t.images_skipped
+        );
+        return;
+    }
+    if verdict == Verdict::Passed {
         let _ = writeln!(
             out,
             "All {} image{} passed{}.\n",

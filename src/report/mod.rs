@@ -93,3 +93,87 @@ pub fn write_all(record: &RunRecord, dir: &Path) -> io::Result<Vec<PathBuf>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::events::record::{Recorder, Verdict};
+    use crate::events::{Command, Event, Listener, Outcome, Step};
+
+    /// A run where everything it reached passed, and that was then stopped.
+    fn interrupted_record() -> RunRecord {
+        let mut r = Recorder::default();
+        r.on_event(&Event::RunStarted {
+            command: Command::Test,
+            images: 2,
+            tests: 0,
+            engine: "fake".into(),
+            at: chrono::Utc::now(),
+        });
+        r.on_event(&Event::StepFinished {
+            image: "acme/app:1".into(),
+            step: Step::Build,
+            attempt: 1,
+            outcome: Outcome::Passed,
+            log: String::new(),
+            duration: Duration::from_millis(5),
+            image_id: Some("sha256:1".into()),
+            digest: None,
+        });
+        r.on_event(&Event::AliasApplied {
+            tag: "acme/app:latest".into(),
+            image: "acme/app:1".into(),
+            image_id: Some("sha256:1".into()),
+            digest: None,
+        });
+        r.on_event(&Event::Interrupted);
+        r.record
+    }
+
+    #[test]
+    fn an_interrupted_run_is_interrupted_in_every_report() {
+        let record = interrupted_record();
+        assert_eq!(record.verdict(), Verdict::Interrupted);
+
+        let md = markdown::render(&record);
+        assert!(md.contains("**Result: ⏹️ INTERRUPTED**"), "{md}");
+        assert!(!md.contains("Result: ✅"), "{md}");
+        assert!(
+            md.contains("Interrupted: 1 of 1 image passed before the stop"),
+            "{md}"
+        );
+
+        let json: serde_json::Value = serde_json::from_str(&json::render(&record)).unwrap();
+        assert_eq!(json["passed"], false);
+        assert_eq!(json["verdict"], "interrupted");
+
+        let xml = junit::render(&record);
+        assert!(xml.contains(r#"errors="1""#), "{xml}");
+        assert!(xml.contains(r#"type="interrupted""#), "{xml}");
+
+        let html = html::render(&record);
+        assert!(
+            html.contains(r#"<span class="verdict interrupted">"#),
+            "{html}"
+        );
+
+        let summary = terminal::summary(&record);
+        assert!(summary.contains(": INTERRUPTED in"), "{summary}");
+    }
+
+    #[test]
+    fn the_alias_that_moved_before_the_stop_is_reported_as_applied() {
+        let record = interrupted_record();
+        let md = markdown::render(&record);
+        assert!(md.contains("acme/app:latest"), "{md}");
+        assert!(
+            md.contains("lists every alias that moved before the stop"),
+            "{md}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&json::render(&record)).unwrap();
+        assert_eq!(json["aliases"][0]["tag"], "acme/app:latest");
+        assert_eq!(json["aliases"][0]["image"], "acme/app:1");
+    }
+}

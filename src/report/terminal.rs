@@ -215,11 +215,7 @@ pub fn summary(record: &RunRecord) -> String {
 /// [`summary`], ending with where the written reports are.
 pub fn summary_with_reports(record: &RunRecord, reports: &[PathBuf]) -> String {
     let t = Totals::of(record);
-    let verdict = match (record.interrupted, record.passed()) {
-        (true, _) => "INTERRUPTED",
-        (false, true) => "PASSED",
-        (false, false) => "FAILED",
-    };
+    let verdict = record.verdict().word().to_uppercase();
     let mut lines = vec![
         format!(
             "strata {}: {verdict} in {}",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::events::record::{AliasRecord, ImageRecord, RunRecord, StepRecord};
+use crate::events::record::{AliasRecord, ImageRecord, RunRecord, StepRecord, Verdict};
 use crate::events::{Command, Outcome, Step};
 
 /// How many trailing log lines a failure summary shows.
@@ -21,6 +21,8 @@ pub enum Status {
     Passed,
     Failed,
     Skipped,
+    /// Only for a whole run: stopped before it finished.
+    Interrupted,
 }
 
 impl Status {
@@ -30,6 +32,7 @@ impl Status {
             Status::Passed => "passed",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
         }
     }
 
@@ -39,6 +42,17 @@ impl Status {
             Status::Passed => "✅ passed",
             Status::Failed => "❌ FAILED",
             Status::Skipped => "⏭️ skipped",
+            Status::Interrupted => "⏹️ INTERRUPTED",
+        }
+    }
+}
+
+impl From<Verdict> for Status {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Passed => Status::Passed,
+            Verdict::Failed => Status::Failed,
+            Verdict::Interrupted => Status::Interrupted,
         }
     }
 }
@@ -198,7 +212,7 @@ impl Totals {
             match image_status(img) {
                 Status::Passed => t.images_passed += 1,
                 Status::Failed => t.images_failed += 1,
-                Status::Skipped => t.images_skipped += 1,
+                Status::Skipped | Status::Interrupted => t.images_skipped += 1,
             }
             let (p, n) = test_counts(img);
             t.tests_passed += p;
