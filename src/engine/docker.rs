@@ -672,6 +672,40 @@ impl Engine for DockerEngine {
         })
     }
 
+    async fn export(&self, id: &ImageId, dest: &std::path::Path) -> Result<(), EngineError> {
+        use tokio::io::AsyncWriteExt;
+        let write_err = |e: std::io::Error| EngineError::Context {
+            path: dest.to_owned(),
+            message: format!("cannot write the exported image: {e}"),
+        };
+        let mut file = tokio::fs::File::create(dest).await.map_err(write_err)?;
+        // A long-running request: only silence (not length) is limited.
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(self.timeouts.step.as_secs().max(1)));
+        let mut stream = docker.export_image(id.as_str());
+        loop {
+            let Ok(item) = tokio::time::timeout(self.timeouts.io, stream.next()).await else {
+                return Err(EngineError::TimedOut {
+                    what: format!("the export of {id}"),
+                    after: self.timeouts.io,
+                    hint: "the engine said nothing for that long; set --io-timeout to wait longer"
+                        .into(),
+                });
+            };
+            let Some(item) = item else { break };
+            let bytes = item.map_err(|e| match self.error(e) {
+                EngineError::Api(message) => EngineError::Api(format!("exporting {id}: {message}")),
+                other => other,
+            })?;
+            file.write_all(&bytes).await.map_err(write_err)?;
+        }
+        file.flush().await.map_err(write_err)?;
+        file.sync_all().await.map_err(write_err)?;
+        Ok(())
+    }
+
     async fn remove(&self, reference: &str) -> Result<(), EngineError> {
         let options = RemoveImageOptions {
             force: false,

@@ -141,6 +141,16 @@ pub trait Engine: Send + Sync {
     /// call). Used to make base images where nothing can be pulled.
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError>;
 
+    /// Writes the image `id` (by ID, never by a name someone could re-tag)
+    /// to the file `dest`, in `docker save` format, for
+    /// [`crate::registry::Registry::upload`].
+    async fn export(&self, id: &ImageId, dest: &std::path::Path) -> Result<(), EngineError> {
+        let _ = dest;
+        Err(EngineError::Api(format!(
+            "this engine cannot export images ({id})"
+        )))
+    }
+
     /// Removes a tag or image; missing is not an error.
     async fn remove(&self, reference: &str) -> Result<(), EngineError>;
 

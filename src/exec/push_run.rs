@@ -175,7 +175,8 @@ async fn push_and_verify(
     // Incremental: a registry that already holds this very image under the
     // name needs no push (the layers and manifest are there already), unless
     // `--no-cache` asks for everything again.
-    if let (false, Ok(Some(held))) = (always_push, registry.resolve(reference).await) {
+    let before = registry.resolve(reference).await.ok().flatten();
+    if let (false, Some(held)) = (always_push, before.clone()) {
         if held.config_digest.as_ref() == Some(image_id) {
             log.line(&format!(
                 "up to date: the registry already holds this image at {}",
@@ -187,12 +188,7 @@ async fn push_and_verify(
             });
         }
     }
-    let creds = (world.credentials)(registry_of(reference));
-    world
-        .engine
-        .push(reference, creds.as_ref(), &|line| log.line(line))
-        .await
-        .map_err(|e| e.to_string())?;
+    ship(world, registry, image_id, reference, &|l| log.line(l)).await?;
     let resolved = registry
         .resolve(reference)
         .await
@@ -200,8 +196,10 @@ async fn push_and_verify(
         .ok_or_else(|| format!("the registry does not have {reference} after the push"))?;
     if let Some(config) = &resolved.config_digest {
         if config != image_id {
+            // Someone else moved the tag meanwhile: put it back.
+            let undo = restore(registry, reference, before.as_ref()).await;
             return Err(format!(
-                "the registry holds image {config} under {reference}, not the tested {image_id}"
+                "the registry holds image {config} under {reference}, not the tested {image_id}; {undo}"
             ));
         }
     }
@@ -213,6 +211,56 @@ async fn push_and_verify(
         image_id: Some(image_id.clone()),
         digest: Some(resolved.digest),
     })
+}
+
+/// Uploads the image `id` under `target`, by ID: the engine exports exactly
+/// that image (no name is involved, so a re-tag cannot change what ships),
+/// and strata uploads its config and layers and puts the manifest.
+async fn ship(
+    world: &World,
+    registry: &dyn Registry,
+    id: &ImageId,
+    target: &str,
+    log: &(dyn Fn(&str) + Send + Sync),
+) -> Result<Digest, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("strata-export-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a folder for the exported image: {e}"))?;
+    let archive = dir.path().join("image.tar");
+    log(&format!("exporting {} by ID", id.short()));
+    world
+        .engine
+        .export(id, &archive)
+        .await
+        .map_err(|e| e.to_string())?;
+    log(&format!("uploading to {target}"));
+    let digest = registry
+        .upload(&archive, target)
+        .await
+        .map_err(|e| e.to_string())?;
+    log(&format!("uploaded manifest {digest}"));
+    Ok(digest)
+}
+
+/// Puts `reference` back where it was before a push whose read-back showed
+/// another image, and says what was done.
+async fn restore(
+    registry: &dyn Registry,
+    reference: &str,
+    before: Option<&crate::registry::Resolved>,
+) -> String {
+    let repo = Reference::split(reference).name;
+    match before {
+        Some(prev) => match registry.retag(repo, &prev.digest, reference).await {
+            Ok(_) => format!("{reference} was put back to its previous {}", prev.digest),
+            Err(e) => format!("putting {reference} back to {} failed: {e}", prev.digest),
+        },
+        None => format!(
+            "{reference} was new; this registry cannot delete a tag without deleting its \
+             image, so it was left for you to remove"
+        ),
+    }
 }
 
 /// Points `alias` at the first candidate shipped in this run, and checks it
@@ -281,17 +329,9 @@ async fn retag(
             .await
             .map_err(|e| e.to_string())?;
     } else {
-        world
-            .engine
-            .tag(&shipped.image_id, alias)
-            .await
-            .map_err(|e| e.to_string())?;
-        let creds = (world.credentials)(registry_of(alias));
-        world
-            .engine
-            .push(alias, creds.as_ref(), &|_| {})
-            .await
-            .map_err(|e| e.to_string())?;
+        // Another registry: upload the image by ID there too. The manifest
+        // is made the same way, so it has the same digest.
+        ship(world, registry, &shipped.image_id, alias, &|_| {}).await?;
     }
     let now = registry
         .resolve(alias)

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod oci;
+pub mod upload;
 
 use async_trait::async_trait;
 
@@ -52,6 +53,19 @@ pub trait Registry: Send + Sync {
     async fn check(&self, reference: &str) -> Result<(), RegistryError> {
         let _ = reference;
         Ok(())
+    }
+
+    /// Uploads the image exported (by ID, `docker save` format) to the file
+    /// `saved` and puts its manifest under `target`: a `host/repo:tag`, or a
+    /// bare `host/repo` to store it by digest only (no tag moves). Blobs the
+    /// repository holds already are not sent again. Returns the manifest
+    /// digest, whose config digest is the exported image's ID.
+    async fn upload(&self, saved: &std::path::Path, target: &str) -> Result<Digest, RegistryError> {
+        let _ = saved;
+        Err(RegistryError::Other {
+            reference: target.to_string(),
+            message: "this registry client cannot upload images".into(),
+        })
     }
 
     /// The tags of a repository (`host/repo`).

@@ -24,7 +24,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
 
-use super::{auth, Digest, ImageId, Registry, RegistryError, Resolved};
+use super::{auth, upload, Digest, ImageId, Registry, RegistryError, Resolved};
 use crate::secret::{Credentials, Secret};
 
 /// The manifest kinds strata reads: single images and multi-platform lists,
@@ -330,6 +330,57 @@ impl Registry for OciRegistry {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(host.error(e, &repo)),
         }
+    }
+
+    async fn upload(&self, saved: &std::path::Path, target: &str) -> Result<Digest, RegistryError> {
+        let other = |message: String| RegistryError::Other {
+            reference: target.to_string(),
+            message,
+        };
+        let archive = saved.to_owned();
+        let image = tokio::task::spawn_blocking(move || upload::Saved::unpack(&archive))
+            .await
+            .map_err(|e| other(format!("unpacking the exported image failed: {e}")))?
+            .map_err(other)?;
+        let r = crate::reference::Reference::split(target);
+        let target_ref = parse(target)?;
+        let host = self.host(&target_ref).await;
+        for blob in std::iter::once(&image.config).chain(&image.layers) {
+            let exists = host
+                .client
+                .blob_exists(&target_ref, &blob.digest)
+                .await
+                .map_err(|e| host.error(e, &target_ref))?;
+            if exists {
+                continue;
+            }
+            let bytes = tokio::fs::read(&blob.path)
+                .await
+                .map_err(|e| other(format!("cannot read {}: {e}", blob.path.display())))?;
+            host.client
+                .push_blob(&target_ref, bytes, &blob.digest)
+                .await
+                .map_err(|e| host.error(e, &target_ref))?;
+        }
+        let manifest = image.manifest();
+        let digest = upload::sha256(&manifest);
+        // No tag: the manifest is stored under its digest alone.
+        let put_ref = if r.tag.is_none() && r.digest.is_none() {
+            target_ref.clone_with_digest(digest.clone())
+        } else {
+            target_ref.clone()
+        };
+        host.client
+            .push_manifest_raw(
+                &put_ref,
+                manifest,
+                upload::MANIFEST_MEDIA_TYPE
+                    .parse()
+                    .expect("a valid header value"),
+            )
+            .await
+            .map_err(|e| host.error(e, &put_ref))?;
+        Ok(Digest::new(digest))
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {

@@ -1,0 +1,195 @@
+//! Uploading an image the engine exported by ID (`docker save` format).
+//!
+//! `push` never hands the engine a name to push: a name can be re-tagged by
+//! anyone between the test and the push. Instead the engine exports the
+//! tested image **by its ID**, and strata uploads its config and layers and
+//! puts a manifest naming them under the tag (or under no tag, by digest).
+//! The manifest's config digest is the tested image ID by construction.
+//!
+//! Layers are uploaded as the archive holds them: uncompressed tars, with the
+//! OCI media type for that. A layer or config the repository holds already is
+//! not sent again.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+/// The media types of what [`manifest`] writes.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// One blob of an unpacked archive: where it is, its digest and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub path: PathBuf,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// An exported image, unpacked: its config and its layers, bottom first.
+#[derive(Debug)]
+pub struct Saved {
+    pub config: Blob,
+    pub layers: Vec<Blob>,
+    /// Keeps the unpacked files until the upload is done.
+    _dir: tempfile::TempDir,
+}
+
+impl Saved {
+    /// Unpacks the `docker save` archive at `archive` (blocking: run it on a
+    /// blocking thread) and checks it holds exactly one image.
+    pub fn unpack(archive: &Path) -> Result<Saved, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("strata-push-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a folder to unpack the image: {e}"))?;
+        let file = std::fs::File::open(archive)
+            .map_err(|e| format!("cannot read the exported image: {e}"))?;
+        tar::Archive::new(file)
+            .unpack(dir.path())
+            .map_err(|e| format!("the exported image is not a readable archive: {e}"))?;
+
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "Config")]
+            config: String,
+            #[serde(rename = "Layers")]
+            layers: Vec<String>,
+        }
+        let manifest = std::fs::read(dir.path().join("manifest.json"))
+            .map_err(|e| format!("the exported image has no manifest.json: {e}"))?;
+        let entries: Vec<Entry> = serde_json::from_slice(&manifest)
+            .map_err(|e| format!("the exported image's manifest.json is not valid: {e}"))?;
+        let [entry] = entries.as_slice() else {
+            return Err(format!(
+                "the exported archive holds {} images, expected one",
+                entries.len()
+            ));
+        };
+        let inside = |rel: &str| -> Result<PathBuf, String> {
+            // Names come from the engine; still, nothing outside the folder.
+            if Path::new(rel)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(format!(
+                    "the exported image names a path outside it: {rel:?}"
+                ));
+            }
+            Ok(dir.path().join(rel))
+        };
+        let config = blob(&inside(&entry.config)?)?;
+        let layers = entry
+            .layers
+            .iter()
+            .map(|l| blob(&inside(l)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Saved {
+            config,
+            layers,
+            _dir: dir,
+        })
+    }
+
+    /// The manifest naming the config and layers: deterministic, so the same
+    /// image always gets the same manifest digest, on any registry.
+    pub fn manifest(&self) -> Vec<u8> {
+        let descriptor = |media_type: &str, b: &Blob| serde_json::json!({"mediaType": media_type, "digest": b.digest, "size": b.size});
+        let json = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": descriptor(CONFIG_MEDIA_TYPE, &self.config),
+            "layers": self.layers.iter().map(|l| descriptor(LAYER_MEDIA_TYPE, l)).collect::<Vec<_>>(),
+        });
+        serde_json::to_vec(&json).expect("a manifest serializes")
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Digest and size of the file at `path`, read in pieces.
+fn blob(path: &Path) -> Result<Blob, String> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| format!("the exported image lacks {}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok(Blob {
+        path: path.to_owned(),
+        digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+        size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `docker save` archive with one image: config and two layers.
+    fn archive(dir: &Path) -> PathBuf {
+        let path = dir.join("saved.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("abc.json", b"{\"config\":{}}");
+        add("l1/layer.tar", b"layer one");
+        add("l2/layer.tar", b"layer two");
+        add(
+            "manifest.json",
+            br#"[{"Config":"abc.json","RepoTags":null,"Layers":["l1/layer.tar","l2/layer.tar"]}]"#,
+        );
+        b.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn unpacks_config_and_layers_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = Saved::unpack(&archive(dir.path())).unwrap();
+        assert_eq!(saved.config.digest, sha256(b"{\"config\":{}}"));
+        assert_eq!(saved.config.size, 13);
+        let layers: Vec<_> = saved.layers.iter().map(|l| l.digest.clone()).collect();
+        assert_eq!(layers, [sha256(b"layer one"), sha256(b"layer two")]);
+        // The same image always makes the same manifest.
+        assert_eq!(saved.manifest(), saved.manifest());
+        let m: serde_json::Value = serde_json::from_slice(&saved.manifest()).unwrap();
+        assert_eq!(m["config"]["digest"], saved.config.digest.as_str());
+        assert_eq!(m["layers"][1]["size"], 9);
+    }
+
+    #[test]
+    fn refuses_paths_outside_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evil.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let data = br#"[{"Config":"../../etc/passwd","Layers":[]}]"#;
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "manifest.json", &data[..]).unwrap();
+        b.finish().unwrap();
+        let err = Saved::unpack(&path).unwrap_err();
+        assert!(err.contains("outside"), "{err}");
+    }
+}
