@@ -241,3 +241,14 @@ async fn double_star_and_anchoring_match_docker() {
     );
     compare(dir.path()).await;
 }
+
+#[tokio::test]
+async fn a_bang_in_a_class_is_a_character_as_for_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b", "c", "!", "xay", "xby", "x!y"] {
+        write(dir.path(), name, name);
+    }
+    write(dir.path(), "Dockerfile", &dockerfile());
+    write(dir.path(), ".dockerignore", "[!a]\nx[!b]y\n");
+    compare(dir.path()).await;
+}

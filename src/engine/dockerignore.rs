@@ -166,12 +166,46 @@ impl Pattern {
 }
 
 /// Rewrites Docker's pattern syntax into globset's where they differ: braces
-/// are literal for Docker but alternation for globset.
+/// are literal for Docker but alternation for globset; and in a class only
+/// `^` negates for Docker (Go's `filepath.Match`), so `[!a]` is the set of
+/// `!` and `a` there, which globset, negating on `!`, is told as `[a!]`.
 fn to_glob(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
+    let mut chars = pattern.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
+            '[' if chars.peek() == Some(&'!') => {
+                chars.next();
+                // Copy the rest of the class, then add the `!` at its end.
+                let mut class = String::new();
+                let mut closed = false;
+                while let Some(d) = chars.next() {
+                    if d == ']' && !class.is_empty() {
+                        closed = true;
+                        break;
+                    }
+                    if d == '\\' {
+                        class.push('\\');
+                        if let Some(e) = chars.next() {
+                            class.push(e);
+                        }
+                        continue;
+                    }
+                    class.push(d);
+                }
+                if !closed {
+                    // Not a class after all: keep the text as it was.
+                    out.push('[');
+                    out.push('!');
+                    out.push_str(&class);
+                } else if class.is_empty() {
+                    out.push_str("\\!");
+                } else {
+                    out.push('[');
+                    out.push_str(&class);
+                    out.push_str("!]");
+                }
+            }
             '\\' => {
                 out.push('\\');
                 if let Some(next) = chars.next() {
@@ -311,6 +345,21 @@ mod tests {
         assert!(di.is_excluded("a/c"));
         assert!(di.is_excluded("#notcomment"));
         assert!(!di.is_excluded("a/b"));
+    }
+
+    #[test]
+    fn bang_in_a_class_is_a_character_as_for_docker() {
+        let di = ignore("[!a]\n");
+        assert!(di.is_excluded("a"));
+        assert!(di.is_excluded("!"));
+        assert!(!di.is_excluded("b"));
+        let di = ignore("[^a]\n");
+        assert!(!di.is_excluded("a"));
+        assert!(di.is_excluded("b"));
+        let di = ignore("x[!bc]y\n");
+        assert!(di.is_excluded("xby"));
+        assert!(di.is_excluded("x!y"));
+        assert!(!di.is_excluded("xay"));
     }
 
     #[test]
