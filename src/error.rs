@@ -194,9 +194,23 @@ pub fn render(err: &InputError) -> String {
 
 /// [`render`] with the terminal decision made by the caller (tests use it).
 pub fn render_with(err: &InputError, tty: bool) -> String {
+    let out = render_handler(err, tty, true);
+    // A huge value, wrapped for the terminal, would be many lines: render
+    // unwrapped and cut the long lines instead.
+    if out.len() > 16 * MAX_LINE || out.lines().any(|l| l.len() > MAX_LINE) {
+        return cut_long_lines(&render_handler(err, tty, false), tty);
+    }
+    out
+}
+
+fn render_handler(err: &InputError, tty: bool, wrap: bool) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
-    let handler = if tty {
+    let handler = if tty && wrap {
         GraphicalReportHandler::new_themed(GraphicalTheme::unicode())
+    } else if tty {
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode())
+            .with_width(usize::MAX / 4)
+            .with_wrap_lines(false)
     } else {
         GraphicalReportHandler::new_themed(GraphicalTheme::none())
             .with_width(usize::MAX / 4)
@@ -211,9 +225,54 @@ pub fn render_with(err: &InputError, tty: bool) -> String {
     out
 }
 
+/// The longest line an error prints, in characters: a megabyte-long bad
+/// value is quoted by its start, not in full (in the message or the snippet).
+pub const MAX_LINE: usize = 400;
+
+/// `text` with every line longer than [`MAX_LINE`] cut, saying how much
+/// was left out; unchanged when no line is that long.
+fn cut_long_lines(text: &str, tty: bool) -> String {
+    if text.lines().all(|l| l.len() <= MAX_LINE) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len().min(64 * 1024));
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let cut = crate::text::cut(body, MAX_LINE);
+        out.push_str(&cut);
+        if tty && cut.len() != body.len() {
+            // Close any colour the cut left open.
+            out.push_str("\x1b[0m");
+        }
+        out.push_str(end);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_bad_value_is_not_echoed_in_full() {
+        let value = "A".repeat(2_500_000);
+        let text = format!("images:\n  - name: \"{value}\"\n");
+        let err = InputError::plain(format!("image name `{value}` is not valid")).at(
+            "inv.yml",
+            text,
+            (19, value.len()),
+            "here",
+        );
+        for tty in [false, true] {
+            let out = render_with(&err, tty);
+            assert!(out.len() < 10_000, "{} bytes", out.len());
+            assert!(out.contains("more bytes"), "{out}");
+            assert!(out.contains("inv.yml"), "{out}");
+        }
+    }
 
     fn sample() -> InputError {
         let text = "images:\n  - name: a\n  - name: a\n".to_string();
