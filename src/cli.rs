@@ -13,8 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{
-    self, InputError, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK,
-    EXIT_STATE,
+    InputError, RunError, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,
 };
 use crate::events::record::Verdict;
 use crate::events::{Command, Listener};
@@ -205,36 +204,14 @@ pub fn main() -> i32 {
         .expect("tokio runtime");
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
-        Err(Failure::Input(e)) => {
-            eprint!("{}", error::render(&e));
-            EXIT_INPUT
-        }
-        Err(Failure::Environment(msg)) => {
-            eprintln!("strata: {}", crate::secret::redact(&msg));
-            EXIT_ENVIRONMENT
-        }
-        Err(Failure::State(msg)) => {
-            eprintln!("strata: {}", crate::secret::redact(&msg));
-            EXIT_STATE
+        Err(e) => {
+            eprint!("{}", crate::secret::redact(&e.render()));
+            e.exit_code()
         }
     }
 }
 
-/// Why a command stopped before it could report results.
-enum Failure {
-    Input(Box<InputError>),
-    Environment(String),
-    /// The state file is damaged, unsupported or locked.
-    State(String),
-}
-
-impl From<InputError> for Failure {
-    fn from(e: InputError) -> Self {
-        Failure::Input(Box::new(e))
-    }
-}
-
-async fn dispatch(cli: Cli) -> Result<i32, Failure> {
+async fn dispatch(cli: Cli) -> Result<i32, RunError> {
     match cli.command {
         Cmd::Test(args) => run(Command::Test, args).await,
         Cmd::Push(args) => run(Command::Push, args).await,
@@ -281,7 +258,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             let id = engine
                 .import(args.rootfs.clone(), &args.reference)
                 .await
-                .map_err(|e| Failure::Environment(e.to_string()))?;
+                .map_err(|e| RunError::Environment(e.to_string()))?;
             println!("{id}");
             Ok(EXIT_OK)
         }
@@ -289,7 +266,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
 }
 
 /// Reads the config (or a default file) into a plan.
-fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
+fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), RunError> {
     let path = match &args.file {
         Some(p) => p.clone(),
         None => ["inventory.yml", "strata.yml"]
@@ -310,13 +287,13 @@ fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), Failure> {
     Ok((path, plan))
 }
 
-async fn connect() -> Result<DockerEngine, Failure> {
+async fn connect() -> Result<DockerEngine, RunError> {
     DockerEngine::connect()
         .await
-        .map_err(|e| Failure::Environment(e.to_string()))
+        .map_err(|e| RunError::Environment(e.to_string()))
 }
 
-async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
+async fn run(kind: Command, args: RunArgs) -> Result<i32, RunError> {
     if args.jobs == 0 {
         return Err(InputError::plain("-j must be at least 1").into());
     }
@@ -337,7 +314,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         let mut text = crate::plan::print::text(&plan);
         if kind == Command::Push {
             let state = crate::state::State::load(&state_dir.join("state.json"))
-                .map_err(|e| Failure::State(e.to_string()))?;
+                .map_err(|e| RunError::State(e.to_string()))?;
             text.push_str(&push_preview(&plan, &state));
         }
         print_stdout(&text);
@@ -348,14 +325,14 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
     }
     // A damaged state is named before the engine is asked anything.
     let state = StateFile::open(&state_dir.join("state.json"))
-        .map_err(|e| Failure::State(e.to_string()))?;
+        .map_err(|e| RunError::State(e.to_string()))?;
     let engine = DockerEngine::connect_with(args.timeouts.engine())
         .await
-        .map_err(|e| Failure::Environment(e.to_string()))?;
+        .map_err(|e| RunError::Environment(e.to_string()))?;
     let info = engine
         .info()
         .await
-        .map_err(|e| Failure::Environment(e.to_string()))?;
+        .map_err(|e| RunError::Environment(e.to_string()))?;
     let engine_desc = format!(
         "{} (API {}) at {}",
         info.version, info.api_version, info.endpoint
@@ -367,7 +344,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         "push"
     };
     let run_dir = new_run_dir(&state_dir.join("runs"), name).map_err(|e| {
-        Failure::Environment(format!(
+        RunError::Environment(format!(
             "cannot create a run folder under {}: {e}",
             state_dir.join("runs").display()
         ))
@@ -391,11 +368,22 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         fetch: Some(fetch),
         credentials,
     };
+    // Containers of strata runs that were killed must not fail this one.
+    match exec::containers::remove_stale(world.engine.as_ref()).await {
+        Ok(ids) if !ids.is_empty() => eprintln!(
+            "strata: removed {} container(s) left behind by an interrupted run",
+            ids.len()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("strata: warning: could not look for leftover containers: {e}"),
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
     let options = Options {
         jobs: args.jobs,
         retries: args.retries,
         backoff: exec::retry::backoff_from_env(std::time::Duration::from_secs(2)),
         no_cache: args.no_cache,
+        stop: stop.clone(),
     };
 
     let mut listeners: Vec<Box<dyn Listener>> =
@@ -406,40 +394,50 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         Err(e) => eprintln!("strata: not keeping an event log: {e}"),
     }
     let (bus, dispatcher) = Bus::start(listeners);
-    let work = async {
-        match kind {
-            Command::Test => {
-                exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
-            }
-            Command::Push => {
-                exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
-            }
+    // SIGINT or SIGTERM stops the run but not the reporting: steps in flight
+    // are abandoned (their engine requests cancelled), results recorded so
+    // far stay in the state file, and the reports say the run was cut short.
+    let signal = tokio::spawn(stop_on_signal(stop.clone()));
+    let result = match kind {
+        Command::Test => {
+            exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+        }
+        Command::Push => {
+            exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
         }
     };
-    // Ctrl-C stops the run but not the reporting: dropping `work` aborts the
-    // tasks in flight (their engine requests are cancelled), results recorded
-    // so far stay in the state file, and the reports say the run was cut short.
-    let (result, interrupted) = tokio::select! {
-        result = work => (result, false),
-        _ = tokio::signal::ctrl_c() => (Ok(()), true),
+    let signal = if stop.is_cancelled() {
+        signal.await.ok().flatten()
+    } else {
+        signal.abort();
+        None
     };
-    if interrupted {
-        bus.emit(crate::events::Event::Interrupted);
+    if signal.is_some() {
+        // The abandoned steps' containers (a `run.yml` in flight) go too.
+        if let Err(e) = exec::containers::remove_own(world.engine.as_ref()).await {
+            eprintln!("strata: warning: could not remove this run's containers: {e}");
+        }
     }
     drop(bus);
-    let (record, _listeners) = dispatcher.finish().await;
-    if let Err(e) = result {
-        eprintln!("strata: {}", crate::secret::redact(&e.to_string()));
-    }
+    let (record, listeners) = dispatcher.finish().await;
 
     print_stdout(&report::markdown::render(&record));
+    let mut unwritten: Vec<String> = Vec::new();
+    if let Err(e) = result {
+        unwritten.push(e.to_string());
+    }
+    for listener in listeners {
+        if let Err(e) = listener.finish() {
+            unwritten.push(e.to_string());
+        }
+    }
     let written = match report::write_all(&record, &run_dir) {
         Ok(paths) => paths,
         Err(e) => {
-            eprintln!(
-                "strata: could not write reports to {}: {e}",
+            unwritten.push(format!(
+                "could not write reports to {}: {e}",
                 run_dir.display()
-            );
+            ));
             vec![]
         }
     };
@@ -447,11 +445,39 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
         "{}",
         report::terminal::summary_with_reports(&record, &written)
     );
-    Ok(match record.verdict() {
-        Verdict::Interrupted => EXIT_INTERRUPTED,
-        Verdict::Passed => EXIT_OK,
-        Verdict::Failed => EXIT_FAILED,
-    })
+    match (signal, record.verdict()) {
+        (Some(Signal::Terminate), _) => Ok(EXIT_TERMINATED),
+        (Some(Signal::Interrupt), _) => Ok(EXIT_INTERRUPTED),
+        // Results that were not kept fail the run, whatever it did.
+        _ if !unwritten.is_empty() => Err(RunError::Results(unwritten.join("; "))),
+        (None, Verdict::Passed) => Ok(EXIT_OK),
+        (None, _) => Ok(EXIT_FAILED),
+    }
+}
+
+/// The signals that stop a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+/// Waits for SIGINT or SIGTERM, then cancels `stop`; says which came.
+async fn stop_on_signal(stop: tokio_util::sync::CancellationToken) -> Option<Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        std::future::pending::<()>().await;
+        return None;
+    };
+    let which = tokio::select! {
+        _ = int.recv() => Signal::Interrupt,
+        _ = term.recv() => Signal::Terminate,
+    };
+    stop.cancel();
+    Some(which)
 }
 
 /// Asks every registry the plan pushes to whether it answers and accepts
@@ -460,7 +486,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, Failure> {
 async fn check_registries(
     plan: &Plan,
     registry: &dyn crate::registry::Registry,
-) -> Result<(), Failure> {
+) -> Result<(), RunError> {
     use crate::reference::registry_of;
     let mut seen = std::collections::BTreeSet::new();
     let names = plan
@@ -473,7 +499,7 @@ async fn check_registries(
             registry
                 .check(name)
                 .await
-                .map_err(|e| Failure::Environment(e.to_string()))?;
+                .map_err(|e| RunError::Environment(e.to_string()))?;
         }
     }
     Ok(())
@@ -541,7 +567,7 @@ fn print_stdout(text: &str) {
 }
 
 /// Creates `path`, refusing to overwrite a file that exists.
-fn write_new_file(path: &Path, text: &str) -> Result<(), Failure> {
+fn write_new_file(path: &Path, text: &str) -> Result<(), RunError> {
     use std::fs::OpenOptions;
     let mut f = OpenOptions::new()
         .write(true)
@@ -552,17 +578,27 @@ fn write_new_file(path: &Path, text: &str) -> Result<(), Failure> {
                 .with_help("choose a file that does not exist yet; strata never overwrites it")
         })?;
     f.write_all(text.as_bytes())
-        .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| RunError::Results(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Writes a matrix plan's rendered files into the folder strata owns.
-fn write_generated(plan: &Plan) -> Result<crate::generate::write::WriteSummary, Failure> {
+fn write_generated(plan: &Plan) -> Result<crate::generate::write::WriteSummary, RunError> {
     let Some(out) = plan.output.clone() else {
         return Ok(Default::default());
     };
-    crate::generate::write(plan, &out).map_err(|e| {
-        InputError::plain(e.to_string())
+    crate::generate::write(plan, &out).map_err(generate_error)
+}
+
+/// A refusal to write (someone else's folder or file) is the user's to fix;
+/// a failed write (disk full, permissions) is not bad input.
+fn generate_error(e: crate::generate::write::WriteError) -> RunError {
+    use crate::generate::write::WriteError;
+    match e {
+        WriteError::Io { .. } => {
+            RunError::Results(format!("cannot write the generated files: {e}"))
+        }
+        other => InputError::plain(other.to_string())
             .with_help("strata writes only into a folder it generated before, or an empty one")
-            .into()
-    })
+            .into(),
+    }
 }

@@ -14,8 +14,54 @@ pub const EXIT_ENVIRONMENT: i32 = 3;
 /// The state file is damaged or unsupported, or another run holds its lock
 /// past the wait.
 pub const EXIT_STATE: i32 = 4;
+/// Results could not be written: a state or report write failed.
+pub const EXIT_RESULTS: i32 = 5;
 /// The run was interrupted (Ctrl-C); 128 + SIGINT, as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// The run was stopped by SIGTERM (as CI systems stop jobs); 128 + 15.
+pub const EXIT_TERMINATED: i32 = 143;
+
+/// Why a command could not do its work, or could not keep its results. Each
+/// kind owns its exit code, so the command line maps nothing by hand.
+#[derive(Debug)]
+pub enum RunError {
+    /// What the user gave strata is wrong: nothing was built or changed.
+    Input(Box<InputError>),
+    /// The engine or a registry cannot be reached, timed out, or refused us.
+    Environment(String),
+    /// The state file is damaged, unsupported or locked.
+    State(String),
+    /// A result (the state file, a report, a generated file) could not be written.
+    Results(String),
+}
+
+impl RunError {
+    /// The process exit code for this error (see the README's table).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Input(_) => EXIT_INPUT,
+            RunError::Environment(_) => EXIT_ENVIRONMENT,
+            RunError::State(_) => EXIT_STATE,
+            RunError::Results(_) => EXIT_RESULTS,
+        }
+    }
+
+    /// What to print: a diagnostic for input errors, one line otherwise.
+    pub fn render(&self) -> String {
+        match self {
+            RunError::Input(e) => render(e),
+            RunError::Environment(m) | RunError::State(m) | RunError::Results(m) => {
+                format!("strata: {m}\n")
+            }
+        }
+    }
+}
+
+impl From<InputError> for RunError {
+    fn from(e: InputError) -> Self {
+        RunError::Input(Box::new(e))
+    }
+}
 
 /// How many problems one error reports before summing up the rest.
 pub const MAX_REPORTED: usize = 20;

@@ -312,8 +312,8 @@ fn dante_inventory_test_alias_push_end_to_end() {
         "runs/latest points at the newest run"
     );
     let build_log = run_dir.join(format!(
-        "logs/{}_app_flawed/test2.attempt2.log",
-        repo.replace([':', '/'], "_")
+        "logs/{}%2Fapp%3Aflawed/test2.attempt2.log",
+        repo.replace(':', "%3A").replace('/', "%2F")
     ));
     assert!(
         std::fs::read_to_string(&build_log)

@@ -108,7 +108,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
     let err = engine.run(&image, &unstartable, minute).await.unwrap_err();
     assert!(err.to_string().contains("/no/such/program"), "{err}");
 
-    let left = engine.run_containers(&image).await.unwrap();
+    let left = engine.run_containers_from(&image).await.unwrap();
     assert!(left.is_empty(), "containers left behind: {left:?}");
     engine.remove(&image).await.unwrap();
 }
@@ -256,7 +256,7 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
         }
         // Every container strata made from the image or its test layer is gone,
         // the timed-out one too.
-        let left = engine.run_containers(&id).await.unwrap();
+        let left = engine.run_containers_from(&id).await.unwrap();
         assert!(left.is_empty(), "containers left behind: {left:?}");
         for reference in [tag_of(1), layer_tag, name.clone()] {
             engine.remove(&reference).await.unwrap();

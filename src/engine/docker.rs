@@ -25,7 +25,8 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
 
 use super::{
-    context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand, RunOutput,
+    context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand,
+    RunContainer, RunOutput,
 };
 use crate::reference::{registry_of, Reference};
 use crate::secret::Credentials;
@@ -88,6 +89,8 @@ pub struct DockerEngine {
     docker: Docker,
     endpoint: String,
     timeouts: Timeouts,
+    /// The value of [`RUN_LABEL`] on this process's containers.
+    owner: String,
 }
 
 impl DockerEngine {
@@ -141,6 +144,7 @@ impl DockerEngine {
             docker,
             endpoint: host.to_string(),
             timeouts,
+            owner: super::owner::Owner::current().to_string(),
         })
     }
 
@@ -223,7 +227,7 @@ impl DockerEngine {
         if !id.chars().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
-        let _ = self.remove_container(&id).await;
+        let _ = self.force_remove(&id).await;
         Some(id)
     }
 }
@@ -275,7 +279,7 @@ fn describe(error: &BollardError, timeout: Duration) -> String {
 impl DockerEngine {
     /// Containers made by [`Engine::run`] from `image` that still exist,
     /// running or not. Empty after every run: tests use it to prove that.
-    pub async fn run_containers(&self, image: &str) -> Result<Vec<String>, EngineError> {
+    pub async fn run_containers_from(&self, image: &str) -> Result<Vec<String>, EngineError> {
         let filters = HashMap::from([
             ("label".to_string(), vec![RUN_LABEL.to_string()]),
             ("ancestor".to_string(), vec![image.to_string()]),
@@ -359,7 +363,7 @@ impl DockerEngine {
     }
 
     /// Removes container `id`, killing it if it still runs; gone is fine.
-    async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+    async fn force_remove(&self, id: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptions {
             force: true,
             v: true,
@@ -736,7 +740,7 @@ impl Engine for DockerEngine {
             cmd: Some(command.argv()),
             tty: Some(false),
             open_stdin: Some(false),
-            labels: Some(HashMap::from([(RUN_LABEL.to_string(), "1".to_string())])),
+            labels: Some(HashMap::from([(RUN_LABEL.to_string(), self.owner.clone())])),
             ..Default::default()
         };
         let created = self
@@ -752,10 +756,37 @@ impl Engine for DockerEngine {
         let result = self.run_created(&created.id, timeout).await;
         // Removed whatever happened: a failed or timed-out run must not
         // leave a container (possibly still running) behind.
-        let removed = self.remove_container(&created.id).await;
+        let removed = self.force_remove(&created.id).await;
         let output = result?;
         removed?;
         Ok(output)
+    }
+
+    async fn run_containers(&self) -> Result<Vec<RunContainer>, EngineError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![RUN_LABEL.to_string()],
+            )])),
+            ..Default::default()
+        };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let owner = c.labels?.get(RUN_LABEL)?.clone();
+                Some(RunContainer { id: c.id?, owner })
+            })
+            .collect())
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        self.force_remove(id).await
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod context;
 pub mod docker;
 pub mod dockerignore;
+pub mod owner;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -166,4 +167,19 @@ pub trait Engine: Send + Sync {
         command: &RunCommand,
         timeout: Duration,
     ) -> Result<RunOutput, EngineError>;
+
+    /// Every container strata's [`Engine::run`] made that still exists, with
+    /// its owner label (see [`owner`]), on any run of any strata process.
+    async fn run_containers(&self) -> Result<Vec<RunContainer>, EngineError>;
+
+    /// Removes a container, running or not; missing is not an error.
+    async fn remove_container(&self, id: &str) -> Result<(), EngineError>;
+}
+
+/// A container made by [`Engine::run`], and who made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContainer {
+    pub id: String,
+    /// The owner label's value ([`owner::Owner`]'s text, or older forms).
+    pub owner: String,
 }

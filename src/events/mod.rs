@@ -146,6 +146,12 @@ impl Event {
 /// Anything that wants to hear events: reporters, the recorder, tests.
 pub trait Listener: Send {
     fn on_event(&mut self, event: &Event);
+
+    /// Called once after the last event: flushes what the listener writes
+    /// and returns the first write error it met, which fails the run.
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Serializes a duration as seconds with millisecond precision.

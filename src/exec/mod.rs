@@ -12,6 +12,7 @@
 //! * [`push_run`] is `strata push`: push what was tested, point aliases at it.
 
 pub mod bus;
+pub mod containers;
 pub mod fingerprint;
 pub mod push_run;
 pub mod retry;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::plan::Artifact;
@@ -43,6 +45,10 @@ pub struct Options {
     pub backoff: Duration,
     /// Build without the engine's layer cache.
     pub no_cache: bool,
+    /// Cancelled when the run must stop (SIGINT, SIGTERM): steps in flight
+    /// are abandoned, no new image starts, and no alias moves after it; an
+    /// alias move already under way finishes, so reports say exactly what moved.
+    pub stop: CancellationToken,
 }
 
 impl Default for Options {
@@ -52,6 +58,7 @@ impl Default for Options {
             retries: 0,
             backoff: Duration::from_secs(2),
             no_cache: false,
+            stop: CancellationToken::new(),
         }
     }
 }
@@ -73,6 +80,31 @@ pub struct World {
     pub registry: Option<Arc<dyn Registry>>,
     pub fetch: Option<Arc<dyn Fetch>>,
     pub credentials: CredentialLookup,
+}
+
+/// Runs `work` unless `stop` fires first. `None` (after emitting
+/// [`Event::Interrupted`](crate::events::Event::Interrupted)) when stopped;
+/// dropping `work` abandons whatever it had in flight.
+async fn until_stopped<F: std::future::Future>(
+    stop: &CancellationToken,
+    bus: &Bus,
+    work: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        out = work => Some(out),
+        _ = stop.cancelled() => {
+            bus.emit(crate::events::Event::Interrupted);
+            None
+        }
+    }
+}
+
+/// True (after emitting the interruption) when no further alias may move.
+fn stopped(stop: &CancellationToken, bus: &Bus) -> bool {
+    if stop.is_cancelled() {
+        bus.emit(crate::events::Event::Interrupted);
+    }
+    stop.is_cancelled()
 }
 
 /// Emits the event that opens a run.

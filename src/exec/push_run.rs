@@ -50,7 +50,7 @@ pub async fn run(
             needs: vec![],
         })
         .collect();
-    super::schedule::run(
+    let images = super::schedule::run(
         &nodes,
         options.jobs,
         |i| {
@@ -85,11 +85,19 @@ pub async fn run(
             }
         },
         |_, _| {},
-    )
-    .await;
+    );
+    if super::until_stopped(&options.stop, bus, images)
+        .await
+        .is_none()
+    {
+        return state.first_error();
+    }
 
     let shipped = shipped.lock().expect("lock").clone();
     for alias in &plan.aliases {
+        if super::stopped(&options.stop, bus) {
+            break;
+        }
         if let Some(image) = point_alias(alias, &shipped, world, &*registry, options, bus).await {
             state.update(|st| {
                 if let Some(p) = st.images.get_mut(&image).and_then(|e| e.pushed.as_mut()) {

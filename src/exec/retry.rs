@@ -134,7 +134,7 @@ mod tests {
             jobs: 1,
             retries,
             backoff: Duration::from_millis(1),
-            no_cache: false,
+            ..Options::default()
         };
         let mut calls = 0;
         let res = run_step(&bus, &options, "a:1", Step::Build, |log| {

@@ -42,7 +42,7 @@ pub async fn run(
         .collect();
     let passed: Arc<Mutex<HashMap<String, ImageId>>> = Arc::default();
 
-    schedule::run(
+    let images = schedule::run(
         &nodes,
         options.jobs,
         |i| {
@@ -70,11 +70,19 @@ pub async fn run(
                 reason: format!("it is built from {parent}, which did not pass"),
             });
         },
-    )
-    .await;
+    );
+    if super::until_stopped(&options.stop, bus, images)
+        .await
+        .is_none()
+    {
+        return state.first_error();
+    }
 
     let passed = passed.lock().expect("lock").clone();
     for alias in &plan.aliases {
+        if super::stopped(&options.stop, bus) {
+            break;
+        }
         apply_alias(alias, &passed, world, bus).await;
     }
     state.first_error()

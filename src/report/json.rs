@@ -122,6 +122,10 @@ impl Listener for EventLog {
             self.error = Some(e);
         }
     }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        EventLog::finish(*self)
+    }
 }
 
 #[cfg(test)]

@@ -38,14 +38,22 @@ impl LogFiles {
     }
 }
 
-/// `127.0.0.1:5000/acme/app:1.0` → `127.0.0.1_5000_acme_app_1.0`.
+/// `127.0.0.1:5000/acme/app:1.0` → `127.0.0.1%3A5000%2Facme%2Fapp%3A1.0`:
+/// percent-encoding, so two names never share a folder (`a/x_y:1` and
+/// `a/x/y:1` stay apart) and the name can be read back.
 fn file_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => c,
-            _ => '_',
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    // `.` and `..` alone would name this folder or its parent.
+    if out.chars().all(|c| c == '.') {
+        out = out.replace('.', "%2E");
+    }
+    out
 }
 
 impl Listener for LogFiles {
@@ -70,6 +78,19 @@ impl Listener for LogFiles {
             .and_then(|()| std::fs::write(&path, log));
         if let Err(e) = written {
             self.error = Some(e);
+        }
+    }
+
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        match self.error {
+            Some(e) => Err(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "could not write step logs under {}: {e}",
+                    self.dir.display()
+                ),
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -98,7 +119,7 @@ mod tests {
                 digest: None,
             });
         }
-        let base = dir.path().join("logs/127.0.0.1_5000_acme_app_1.0");
+        let base = dir.path().join("logs/127.0.0.1%3A5000%2Facme%2Fapp%3A1.0");
         assert_eq!(
             std::fs::read_to_string(base.join("test2.attempt1.log")).unwrap(),
             "first try\n"
@@ -108,5 +129,23 @@ mod tests {
             "second try\n"
         );
         assert!(logs.error.is_none());
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn different_images_never_share_a_log_folder() {
+        let logs = LogFiles::new(Path::new("run"));
+        let a = logs.path("rel/x_y:1", &Step::Build, 1);
+        let b = logs.path("rel/x/y:1", &Step::Build, 1);
+        assert_ne!(a, b);
+        assert_eq!(a, Path::new("run/logs/rel%2Fx_y%3A1/build.attempt1.log"));
+        assert_ne!(
+            logs.path("a%2Fb:1", &Step::Build, 1),
+            logs.path("a/b:1", &Step::Build, 1)
+        );
     }
 }
