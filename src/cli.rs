@@ -344,7 +344,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, RunError> {
         "push"
     };
     let run_dir = new_run_dir(&state_dir.join("runs"), name).map_err(|e| {
-        RunError::Environment(format!(
+        RunError::Results(format!(
             "cannot create a run folder under {}: {e}",
             state_dir.join("runs").display()
         ))
