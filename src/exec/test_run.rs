@@ -53,13 +53,13 @@ pub async fn run(
             async move {
                 let prior = state.read(|st| st.images.get(&image.name).cloned());
                 let result = test_image(&image, &world, &options, &bus, prior).await;
-                let ok = result.state.passed;
+                let ok = result.passed;
                 if ok {
-                    let id = result.state.image_id.clone();
+                    let id = result.image_id.clone();
                     passed.lock().expect("lock").insert(image.name.clone(), id);
                 }
                 state.update(|st| {
-                    st.images.insert(image.name.clone(), result.state);
+                    st.images.insert(image.name.clone(), result);
                 });
                 ok
             }
@@ -88,28 +88,21 @@ pub async fn run(
     state.first_error()
 }
 
-/// What happened to one image: the record `push` will trust.
-struct ImageResult {
-    state: ImageState,
-}
-
-impl ImageResult {
-    fn new(
-        passed: bool,
-        image_id: Option<ImageId>,
-        tests: Vec<TestState>,
-        inputs: Option<String>,
-    ) -> ImageResult {
-        ImageResult {
-            state: ImageState {
-                image_id: image_id.unwrap_or_else(|| ImageId::new("")),
-                passed,
-                tested_at: Utc::now(),
-                tests,
-                pushed: None,
-                inputs: inputs.filter(|_| passed),
-            },
-        }
+/// What happened to one image: the record `push` will trust. A failed
+/// build has no image ID (it is left empty).
+fn image_state(
+    passed: bool,
+    image_id: Option<ImageId>,
+    tests: Vec<TestState>,
+    inputs: Option<String>,
+) -> ImageState {
+    ImageState {
+        image_id: image_id.unwrap_or_else(|| ImageId::new("")),
+        passed,
+        tested_at: Utc::now(),
+        tests,
+        pushed: None,
+        inputs: inputs.filter(|_| passed),
     }
 }
 
@@ -121,7 +114,7 @@ async fn test_image(
     options: &Options,
     bus: &Bus,
     prior: Option<ImageState>,
-) -> ImageResult {
+) -> ImageState {
     // A failed fetch leaves the inputs unknown; the build step reports it.
     let inputs = match fetch_artifacts(image, world, None).await {
         Ok(files) => fingerprint::inputs(image, &files, &*world.engine)
@@ -143,7 +136,7 @@ async fn test_image(
     .await;
     let id = match built {
         Ok(done) => done.image_id.expect("a build returns an image ID"),
-        Err(_) => return ImageResult::new(false, None, vec![], None),
+        Err(_) => return image_state(false, None, vec![], None),
     };
     let mut tests = Vec::with_capacity(image.tests.len());
     for test in &image.tests {
@@ -161,7 +154,7 @@ async fn test_image(
         });
     }
     let passed = tests.iter().all(|t| t.passed);
-    ImageResult::new(passed, Some(id), tests, inputs)
+    image_state(passed, Some(id), tests, inputs)
 }
 
 /// True when the image tested last time is still behind the name, and every
@@ -181,7 +174,7 @@ async fn still_there(image: &ImagePlan, prior: &ImageState, world: &World) -> bo
 
 /// Reports every step of an unchanged image as passed without running it,
 /// and keeps its record (push included) as it was.
-fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageResult {
+fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageState {
     let note = format!(
         "up to date: inputs unchanged since the pass of {}; not rebuilt (--no-cache rebuilds)",
         prior.tested_at.format("%Y-%m-%d %H:%M:%S UTC")
@@ -202,7 +195,7 @@ fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageResult {
             digest: None,
         });
     }
-    ImageResult { state: prior }
+    prior
 }
 
 /// Fetches an image's artifacts onto the host: (name in the context, file).
