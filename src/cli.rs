@@ -53,6 +53,10 @@ pub struct ConfigArgs {
     /// Default: `inventory.yml`, else `strata.yml`, in the current folder.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// The config, given as an argument (`strata plan examples/node/strata.yml`);
+    /// the same as `-f`.
+    #[arg(value_name = "CONFIG", conflicts_with = "file")]
+    pub config: Option<PathBuf>,
     /// The date alias rules treat as today (YYYY-MM-DD), for reproducible plans.
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<chrono::NaiveDate>,
@@ -91,8 +95,19 @@ pub struct RunArgs {
     #[command(flatten)]
     pub shard: ShardArgs,
     /// Images worked on at once.
-    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    /// Default: the number of CPUs.
+    #[arg(short = 'j', long, default_value_t = default_jobs(), value_name = "N")]
     pub jobs: usize,
+    /// Run folders to keep under `.strata/runs` (the newest, and always the
+    /// one `latest` points at); 0 keeps all.
+    #[arg(long, env = "STRATA_KEEP_RUNS", default_value_t = crate::runs::DEFAULT_KEEP, value_name = "N")]
+    pub keep_runs: usize,
+    /// Only the final summary and errors on stderr, no progress lines.
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print every line of build, test and push output as it comes.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// Retry a failed build, test or push N times, with backoff.
     #[arg(short = 'r', long, default_value_t = 0, value_name = "N")]
     pub retries: u32,
@@ -267,7 +282,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
 
 /// Reads the config (or a default file) into a plan.
 fn load(args: &ConfigArgs) -> Result<(PathBuf, Plan), RunError> {
-    let path = match &args.file {
+    let path = match args.file.as_ref().or(args.config.as_ref()) {
         Some(p) => p.clone(),
         None => ["inventory.yml", "strata.yml"]
             .iter()
@@ -343,12 +358,15 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, RunError> {
     } else {
         "push"
     };
-    let run_dir = new_run_dir(&state_dir.join("runs"), name).map_err(|e| {
+    let run_dir = crate::runs::create(&state_dir.join("runs"), name).map_err(|e| {
         RunError::Results(format!(
             "cannot create a run folder under {}: {e}",
             state_dir.join("runs").display()
         ))
     })?;
+    if let Err(e) = crate::runs::prune(&state_dir.join("runs"), args.keep_runs) {
+        eprintln!("strata: warning: could not remove old run folders: {e}");
+    }
 
     let credentials: exec::CredentialLookup = Arc::new(crate::registry::auth::credentials_for);
     let registry: Option<Arc<dyn crate::registry::Registry>> = (kind == Command::Push).then(|| {
@@ -386,8 +404,12 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, RunError> {
         stop: stop.clone(),
     };
 
-    let mut listeners: Vec<Box<dyn Listener>> =
-        vec![Box::new(report::terminal::Terminal::stderr())];
+    let mut listeners: Vec<Box<dyn Listener>> = Vec::new();
+    if !args.quiet {
+        listeners.push(Box::new(
+            report::terminal::Terminal::stderr().verbose(args.verbose),
+        ));
+    }
     listeners.push(Box::new(report::logs::LogFiles::new(&run_dir)));
     match report::json::EventLog::create(&run_dir.join("events.jsonl")) {
         Ok(log) => listeners.push(Box::new(log)),
@@ -533,30 +555,9 @@ fn push_preview(plan: &Plan, state: &crate::state::State) -> String {
     out
 }
 
-/// Claims a new folder `runs/<UTC time>-<command>` (with `-2`, `-3`, … if
-/// runs start within the same second) and points `runs/latest` at it, so CI
-/// can collect `runs/latest/junit.xml` without knowing the time.
-fn new_run_dir(runs: &Path, command: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(runs)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut n = 1;
-    let dir = loop {
-        let name = match n {
-            1 => format!("{stamp}-{command}"),
-            _ => format!("{stamp}-{command}-{n}"),
-        };
-        match std::fs::create_dir(runs.join(&name)) {
-            Ok(()) => break name,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            Err(e) => return Err(e),
-        }
-    };
-    // Replace the link atomically: a new link under a temporary name, renamed.
-    let tmp = runs.join(format!(".latest-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&dir, &tmp)?;
-    std::fs::rename(&tmp, runs.join("latest"))?;
-    Ok(runs.join(dir))
+/// As many jobs as the machine has CPUs.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Writes to stdout, ignoring a closed pipe (`strata plan | head`).

@@ -39,6 +39,7 @@ pub mod plan;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod runs;
 pub mod secret;
 pub mod state;
 pub mod text;

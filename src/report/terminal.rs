@@ -29,6 +29,8 @@ pub struct Terminal {
     settled: HashSet<(String, String)>,
     /// Steps running now, by image, for the bar's message.
     running: BTreeMap<String, String>,
+    /// Print every output line as it comes (`--verbose`).
+    verbose: bool,
 }
 
 enum Output {
@@ -37,9 +39,17 @@ enum Output {
 }
 
 impl Terminal {
-    /// A bar when stderr is a terminal, plain lines otherwise.
+    /// Also print each line of step output (`Event::Log`) as it comes.
+    pub fn verbose(mut self, on: bool) -> Terminal {
+        self.verbose = on;
+        self
+    }
+
+    /// A bar when stderr is a terminal, plain lines otherwise: also when
+    /// `NO_COLOR` is set (to anything but the empty string).
     pub fn stderr() -> Terminal {
-        if io::stderr().is_terminal() {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if io::stderr().is_terminal() && !no_color {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -67,6 +77,7 @@ impl Terminal {
             ordinal: HashMap::new(),
             settled: HashSet::new(),
             running: BTreeMap::new(),
+            verbose: false,
         }
     }
 
@@ -150,7 +161,13 @@ impl Listener for Terminal {
                 self.running.insert(image.clone(), label);
                 self.refresh_message();
             }
-            Event::Log { .. } => {}
+            Event::Log { image, step, line } => {
+                if self.verbose {
+                    let pos = self.position(image);
+                    let label = view::step_label(step);
+                    self.line(format!("{pos} {label} {image} | {}", line.trim_end()));
+                }
+            }
             Event::StepFinished {
                 image,
                 step,
@@ -357,5 +374,38 @@ mod tests {
         });
         assert_eq!(bar.position(), 3, "a retried step counts once");
         assert_eq!(bar.message(), "");
+    }
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn log_line() -> Event {
+        Event::Log {
+            image: "a:1".into(),
+            step: Step::Build,
+            line: "Step 1/2 : FROM busybox\n".into(),
+        }
+    }
+
+    #[test]
+    fn verbose_prints_output_lines_and_default_does_not() {
+        let out = Shared::default();
+        let mut quiet = Terminal::plain(Box::new(out.clone()));
+        quiet.on_event(&log_line());
+        assert!(out.0.lock().unwrap().is_empty());
+        let mut loud = Terminal::plain(Box::new(out.clone())).verbose(true);
+        loud.on_event(&log_line());
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text, "[1/1] build a:1 | Step 1/2 : FROM busybox\n");
     }
 }
