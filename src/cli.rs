@@ -532,21 +532,14 @@ async fn check_registries(
 fn push_preview(plan: &Plan, state: &crate::state::State) -> String {
     let mut out = String::from("\nPush, from the recorded test results:\n");
     for image in &plan.images {
-        let line = match state.images.get(&image.name) {
-            Some(st) if st.passed => format!(
+        let line = match state.recorded_pass(&image.name) {
+            Ok(st) => format!(
                 "ready      {}  (passed {} as {})",
                 image.name,
                 st.tested_at.format("%Y-%m-%d %H:%M UTC"),
                 crate::state::short_id(&st.image_id)
             ),
-            Some(_) => format!(
-                "refused    {}  (its build or tests failed in the last `strata test`)",
-                image.name
-            ),
-            None => format!(
-                "refused    {}  (no test result recorded; run `strata test` first)",
-                image.name
-            ),
+            Err(reason) => format!("refused    {}  ({reason})", image.name),
         };
         out.push_str("  ");
         out.push_str(&line);

@@ -191,16 +191,25 @@ impl State {
         Ok(())
     }
 
-    /// The recorded pass for `name`, if its image ID is `current_id`.
+    /// The recorded pass for `name`, whatever image is behind the name now
+    /// (what `push --dry-run` can judge without an engine).
     ///
     /// Returns `Err(reason)` saying why the image may not be pushed.
-    pub fn tested_pass(&self, name: &str, current_id: &str) -> Result<&ImageState, String> {
+    pub fn recorded_pass(&self, name: &str) -> Result<&ImageState, String> {
         let Some(st) = self.images.get(name) else {
             return Err("no test result recorded; run `strata test` first".into());
         };
         if !st.passed {
             return Err("its build or tests failed in the last `strata test`".into());
         }
+        Ok(st)
+    }
+
+    /// The recorded pass for `name`, if its image ID is `current_id`.
+    ///
+    /// Returns `Err(reason)` saying why the image may not be pushed.
+    pub fn tested_pass(&self, name: &str, current_id: &str) -> Result<&ImageState, String> {
+        let st = self.recorded_pass(name)?;
         if st.image_id != current_id {
             return Err(format!(
                 "the image now behind this name ({}) is not the one tested ({}); run `strata test` again",
