@@ -445,8 +445,13 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, RunError> {
 
     print_stdout(&report::markdown::render(&record));
     let mut unwritten: Vec<String> = Vec::new();
-    if let Err(e) = result {
-        unwritten.push(e.to_string());
+    // A state that another run kept locked past the wait, or that was
+    // damaged meanwhile, is a state problem (exit 4), not a failed write.
+    let mut state_problem = None;
+    match result {
+        Err(e @ crate::state::StateError::Write { .. }) => unwritten.push(e.to_string()),
+        Err(e) => state_problem = Some(e.to_string()),
+        Ok(()) => {}
     }
     for listener in listeners {
         if let Err(e) = listener.finish() {
@@ -472,6 +477,7 @@ async fn run(kind: Command, args: RunArgs) -> Result<i32, RunError> {
         (Some(Signal::Interrupt), _) => Ok(EXIT_INTERRUPTED),
         // Results that were not kept fail the run, whatever it did.
         _ if !unwritten.is_empty() => Err(RunError::Results(unwritten.join("; "))),
+        _ if state_problem.is_some() => Err(RunError::State(state_problem.unwrap_or_default())),
         (None, Verdict::Passed) => Ok(EXIT_OK),
         (None, _) => Ok(EXIT_FAILED),
     }

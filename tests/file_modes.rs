@@ -76,3 +76,50 @@ fn a_tight_umask_is_kept() {
     let wide: Vec<_> = found.iter().filter(|(_, m)| m & 0o077 != 0).collect();
     assert!(wide.is_empty(), "widened beyond umask 077: {wide:?}");
 }
+
+/// A run that cannot get the state file's lock (another run holds it past
+/// the wait) says which process holds it and exits 4.
+#[test]
+fn a_state_lock_held_past_the_wait_exits_4() {
+    common::block_on(async { busybox_base(&engine().await, BUSYBOX_IMAGE).await });
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("{}:1", unique("harden-lock"));
+    write(
+        dir.path(),
+        "app/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN true\n"),
+    );
+    write(
+        dir.path(),
+        "inventory.yml",
+        &format!("images:\n  - name: \"{name}\"\n    path: ./app\n"),
+    );
+    std::fs::create_dir_all(dir.path().join(".strata")).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join(".strata/state.json.lock"))
+        .unwrap();
+    let mut lock = fd_lock::RwLock::new(file);
+    let mut guard = lock.write().unwrap();
+    use std::io::Write;
+    writeln!(&mut *guard, "777777").unwrap();
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("STRATA_STATE_LOCK_WAIT", "1")
+        .arg("test")
+        .output()
+        .unwrap();
+    drop(guard);
+    common::block_on(async { engine().await.remove(&name).await.unwrap() });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(strata::error::EXIT_STATE),
+        "{stderr}"
+    );
+    assert!(stderr.contains("process 777777"), "{stderr}");
+}
