@@ -571,3 +571,40 @@ fn a_test_with_a_from_line_is_refused_static_or_rendered() {
         "{rendered}"
     );
 }
+
+#[test]
+fn build_timeouts_per_image_and_per_test_reach_the_plan() {
+    let p = Project::new();
+    let yaml = GOOD
+        .replace(
+            "  template: tpl/node\n",
+            "  template: tpl/node\n  timeout: 900\n",
+        )
+        .replace(
+            "  - tests/plain\n",
+            "  - { path: tests/plain, timeout: 60 }\n",
+        );
+    let plan = p.load(&yaml).unwrap();
+    let node = plan
+        .images
+        .iter()
+        .find(|i| i.name == "reg/bookworm:22.11.0")
+        .expect("a version image");
+    assert_eq!(node.timeout, Some(900));
+    assert_eq!(node.tests[0].timeout, None, "only the test that says");
+    assert_eq!(node.tests[1].timeout, Some(60));
+    let base = plan
+        .images
+        .iter()
+        .find(|i| i.name == "reg/base:bookworm")
+        .unwrap();
+    assert_eq!(base.timeout, None);
+
+    let bad = GOOD.replace(
+        "  template: tpl/node\n",
+        "  template: tpl/node\n  timeout: 0\n",
+    );
+    let err = error_of(&p, &bad);
+    assert!(err.message.contains("at least 1 second"), "{}", err.message);
+    assert_at_line(&err, "strata.yml", 21);
+}

@@ -172,3 +172,54 @@ fn a_build_step_that_never_ends_is_stopped_and_its_container_removed() {
         assert!(err.to_string().contains("within 1 s"), "{err}");
     });
 }
+
+/// A `timeout` on an inventory image bounds its build and its tests' layer
+/// builds, whatever `--step-timeout` says; a bad one is refused before any build.
+#[test]
+fn an_inventory_image_timeout_bounds_its_build_and_its_tests() {
+    common::block_on(async { busybox_base(&engine().await, BUSYBOX_IMAGE).await });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = unique("itimeout");
+    write(
+        root,
+        "slow/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN sleep 100000 || echo {ns}\n"),
+    );
+    write(
+        root,
+        "quick/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {ns}\n"),
+    );
+    write(
+        root,
+        "tests/slow/Dockerfile",
+        &format!("RUN sleep 100000 || echo {ns}-t\n"),
+    );
+    write(
+        root,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{ns}/a:slow\"\n    path: ./slow\n    timeout: 2\n  - name: \"{ns}/a:quick\"\n    path: ./quick\n    test: ./tests/slow\n    timeout: 3\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let (code, out) = strata(root, &[], &["test", "-j", "2", "--step-timeout", "3600"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("did not finish within 2 s"), "{out}");
+    assert!(out.contains("did not finish within 3 s"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(120), "{out}");
+
+    for bad in ["0", "86401", "10m"] {
+        write(
+            root,
+            "inventory.yml",
+            &format!(
+                "images:\n  - name: \"{ns}/a:quick\"\n    path: ./quick\n    timeout: {bad}\n"
+            ),
+        );
+        let (code, out) = strata(root, &[], &["test"]);
+        assert_eq!(code, 2, "{bad}: {out}");
+        assert!(out.contains("inventory.yml:4"), "{bad}: {out}");
+    }
+}

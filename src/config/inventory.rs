@@ -28,7 +28,7 @@ use crate::error::InputError;
 use crate::reference;
 
 /// The keys an image entry may have.
-const IMAGE_KEYS: [&str; 4] = ["name", "path", "test", "alias"];
+const IMAGE_KEYS: [&str; 5] = ["name", "path", "test", "alias", "timeout"];
 /// The keys the file may have at the top.
 const TOP_KEYS: [&str; 1] = ["images"];
 
@@ -52,6 +52,9 @@ pub struct InventoryImage {
     pub tests: Vec<Located<String>>,
     /// Moving tags this image gets when it passes.
     pub aliases: Vec<Located<String>>,
+    /// Seconds each build of this image and of its tests may take (strata's
+    /// own key; Dante has none, and an inventory without it is unchanged).
+    pub timeout: Option<super::timeout::StepTimeout>,
 }
 
 impl Inventory {
@@ -167,6 +170,7 @@ fn read_image(
     let mut path = None;
     let mut tests = Vec::new();
     let mut aliases = Vec::new();
+    let mut timeout = None;
     // Keys written at all: a `name` of the wrong shape is not also "missing".
     let written: Vec<String> = raw.value.0.iter().map(|(k, _)| k.value.clone()).collect();
     for (key, value) in raw.value.0 {
@@ -207,6 +211,19 @@ fn read_image(
                     tests = list;
                 } else {
                     aliases = list;
+                }
+            }
+            "timeout" => {
+                let parsed = match &value.value {
+                    Strings::One(text) => super::timeout::StepTimeout::parse(text),
+                    _ => Err("`timeout` must be whole seconds, such as 600".to_string()),
+                };
+                match parsed {
+                    Ok(t) => timeout = Some(t),
+                    Err(message) => problems.push(
+                        src.error(value_span, message, "not a timeout")
+                            .with_help("give the seconds one build may take, from 1 to 86400"),
+                    ),
                 }
             }
             _ => problems.push(unknown_key(src, &key, &IMAGE_KEYS, "in an image")),
@@ -262,6 +279,7 @@ fn read_image(
             path,
             tests,
             aliases,
+            timeout,
         }),
         _ => None,
     }

@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod native;
 pub mod read;
 pub mod run_file;
+pub mod timeout;
 pub mod yaml;
 
 use std::path::Path;

@@ -180,6 +180,9 @@ pub struct ImageConfig {
     pub name: Spanned<String>,
     /// Template folder (its `Dockerfile.j2` and files); relative to the config.
     pub template: Spanned<String>,
+    /// Seconds one build of a version image may take (default: `--step-timeout`).
+    #[serde(default)]
+    pub timeout: Option<super::timeout::StepTimeout>,
 }
 
 /// A file fetched on the host: an npm package tarball or a URL.
@@ -244,6 +247,9 @@ pub struct DetailedTest {
     /// A template expression over the image's facts.
     #[serde(default)]
     pub when: Option<String>,
+    /// Seconds this test's layer build may take (default: the image's).
+    #[serde(default)]
+    pub timeout: Option<super::timeout::StepTimeout>,
 }
 
 impl TestEntry {
@@ -251,6 +257,13 @@ impl TestEntry {
         match self {
             TestEntry::Path(p) => p,
             TestEntry::Detailed(d) => &d.path,
+        }
+    }
+    /// Seconds this test's layer build may take, if the entry says.
+    pub fn timeout(&self) -> Option<u64> {
+        match self {
+            TestEntry::Path(_) => None,
+            TestEntry::Detailed(d) => d.timeout.map(|t| t.0),
         }
     }
     pub fn when(&self) -> Option<&str> {

@@ -188,6 +188,12 @@ impl<'de> Deserialize<'de> for Strings {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Strings, E> {
                 Ok(Strings::One(v.to_string()))
             }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Strings, E> {
+                Ok(Strings::One(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Strings, E> {
+                Ok(Strings::One(v.to_string()))
+            }
             fn visit_unit<E: de::Error>(self) -> Result<Strings, E> {
                 Ok(Strings::Null)
             }

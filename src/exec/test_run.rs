@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::Utc;
 
@@ -145,7 +146,8 @@ async fn test_image(
             path: test.path.clone(),
         };
         let res = run_step(bus, options, &image.name, step, |log| {
-            build_test(&id, &test.path, &test.tag, world, options, log)
+            let timeout = test.timeout.or(image.timeout).map(Duration::from_secs);
+            build_test(&id, &test.path, &test.tag, timeout, world, options, log)
         })
         .await;
         tests.push(TestState {
@@ -236,7 +238,7 @@ async fn build_image(
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
         no_cache: options.no_cache,
-        timeout: None,
+        timeout: image.timeout.map(Duration::from_secs),
     };
     let id = world
         .engine
@@ -258,6 +260,7 @@ async fn build_test(
     id: &str,
     dir: &Path,
     tag: &str,
+    timeout: Option<Duration>,
     world: &World,
     options: &Options,
     log: Log,
@@ -275,7 +278,7 @@ async fn build_test(
         ));
     }
     let image = match has_dockerfile {
-        true => build_layer(id, dir, tag, world, options, &log).await?,
+        true => build_layer(id, dir, tag, timeout, world, options, &log).await?,
         false => ImageId::new(id),
     };
     if let Some(run) = run {
@@ -308,6 +311,7 @@ async fn build_layer(
     id: &str,
     dir: &Path,
     tag: &str,
+    timeout: Option<Duration>,
     world: &World,
     options: &Options,
     log: &Log,
@@ -325,7 +329,7 @@ async fn build_layer(
         build_args: Default::default(),
         labels: Default::default(),
         no_cache: options.no_cache,
-        timeout: None,
+        timeout,
     };
     world
         .engine

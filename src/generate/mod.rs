@@ -87,6 +87,7 @@ pub fn plan(
                     ("os".to_string(), os.name.clone()),
                     ("role".to_string(), "base".to_string()),
                 ]),
+                timeout: None,
             });
         }
     }
@@ -184,6 +185,7 @@ pub fn plan(
                     index,
                     path,
                     tag: test_tag(&name, index),
+                    timeout: test.timeout,
                 });
             }
 
@@ -198,6 +200,7 @@ pub fn plan(
                 build_args: BTreeMap::new(),
                 artifacts: image_artifacts,
                 labels,
+                timeout: config.image.timeout.map(|t| t.0),
             });
             candidates.push(crate::alias::Candidate {
                 image: name,
@@ -470,6 +473,8 @@ struct TestTemplates {
     name: String,
     when: Option<String>,
     kind: TestKind,
+    /// Seconds its layer build may take, if the config says.
+    timeout: Option<u64>,
 }
 
 enum TestKind {
@@ -539,7 +544,12 @@ fn compile_tests(
                 )
             })
             .transpose()?;
-        out.push(TestTemplates { name, when, kind });
+        out.push(TestTemplates {
+            name,
+            when,
+            kind,
+            timeout: entry.timeout(),
+        });
     }
     Ok(out)
 }

@@ -30,6 +30,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                         index: t + 1,
                         path: path.clone(),
                         tag: crate::plan::test_tag(&name, t + 1),
+                        timeout: None,
                     })
                     .collect(),
                 name,
@@ -39,6 +40,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 build_args: Default::default(),
                 artifacts: Vec::new(),
                 labels: Default::default(),
+                timeout: image.timeout.map(|t| t.0),
             }
         })
         .collect();
@@ -176,12 +178,14 @@ mod tests {
                 TestPlan {
                     index: 1,
                     path: PathBuf::from("dir/t0"),
-                    tag: "acme/app:1-test1".into()
+                    tag: "acme/app:1-test1".into(),
+                    timeout: None,
                 },
                 TestPlan {
                     index: 2,
                     path: PathBuf::from("dir/t1"),
-                    tag: "acme/app:1-test2".into()
+                    tag: "acme/app:1-test2".into(),
+                    timeout: None,
                 },
             ]
         );

@@ -58,6 +58,9 @@ pub struct ImagePlan {
     pub artifacts: Vec<Artifact>,
     /// Free-form facts about the image (os, version, variant) for reports.
     pub labels: BTreeMap<String, String>,
+    /// Seconds one build of this image may take; `None`: `--step-timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 /// One test of one image: a Dockerfile without `FROM` built on top of it.
@@ -69,6 +72,9 @@ pub struct TestPlan {
     pub path: PathBuf,
     /// The tag a passing test image gets: `<name>-test<N>`, as Dante did.
     pub tag: String,
+    /// Seconds this test's layer build may take; `None`: the image's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 /// A moving tag and the images that may carry it.

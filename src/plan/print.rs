@@ -264,11 +264,13 @@ mod tests {
                     index: i + 1,
                     path: (*p).into(),
                     tag: super::super::test_tag(name, i + 1),
+                    timeout: None,
                 })
                 .collect(),
             build_args: BTreeMap::from([("NODE_VERSION".into(), "22.11.0".into())]),
             artifacts: vec![],
             labels: BTreeMap::new(),
+            timeout: None,
         }
     }
 

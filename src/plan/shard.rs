@@ -137,6 +137,7 @@ mod tests {
             build_args: Default::default(),
             artifacts: vec![],
             labels: Default::default(),
+            timeout: None,
         }
     }
 

@@ -1,0 +1,56 @@
+//! Build-step timeouts a config may set per image and per test, in seconds.
+//!
+//! The same bounds as a `run.yml` `timeout`: at least one second, at most a
+//! day (larger values are mistakes, and would overflow time arithmetic).
+
+use serde::{Deserialize, Deserializer};
+
+use super::run_file::MAX_TIMEOUT_SECS;
+
+/// Whole seconds a build step may take, checked when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepTimeout(pub u64);
+
+impl StepTimeout {
+    /// Checks `secs` against the bounds; the error says what to write.
+    pub fn new(secs: u64) -> Result<StepTimeout, String> {
+        match secs {
+            0 => Err("`timeout` must be at least 1 second".into()),
+            s if s > MAX_TIMEOUT_SECS => Err(format!(
+                "`timeout` is {s} seconds, more than the limit of {MAX_TIMEOUT_SECS} (a day)"
+            )),
+            s => Ok(StepTimeout(s)),
+        }
+    }
+
+    /// Reads a timeout written as text (`600`).
+    pub fn parse(text: &str) -> Result<StepTimeout, String> {
+        let secs = text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`timeout` must be whole seconds, such as 600, not `{text}`"))?;
+        StepTimeout::new(secs)
+    }
+}
+
+impl<'de> Deserialize<'de> for StepTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        StepTimeout::new(u64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_and_text() {
+        assert_eq!(StepTimeout::parse("600"), Ok(StepTimeout(600)));
+        assert!(StepTimeout::parse("0").unwrap_err().contains("at least 1"));
+        assert!(StepTimeout::parse("86401").unwrap_err().contains("limit"));
+        assert!(StepTimeout::parse("18446744073709551615").is_err());
+        assert!(StepTimeout::parse("10m")
+            .unwrap_err()
+            .contains("whole seconds"));
+    }
+}
