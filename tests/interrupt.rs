@@ -192,10 +192,9 @@ fn leftovers_of_dead_runs_go_and_live_runs_keep_theirs() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("left behind by an interrupted run"),
-        "{stderr}"
-    );
+    // Any strata start removes it: this run, or one of the other tests'
+    // runs started at the same time. Either way it is gone, and the live
+    // owner's container is not.
     assert!(
         containers_owned_by(&dead.to_string()).is_empty(),
         "stale container kept"
