@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A full build needs about 2 GB; say so before the compiler runs out of room.
+avail_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+echo "[test] free disk here: $((avail_kb / 1024)) MiB" >&2
+if [ "${avail_kb:-0}" -lt 3000000 ]; then
+  echo "[test] warning: under 3 GB free; the build may fail with 'No space left on device'" >&2
+fi
+# Incremental artifacts only help repeated local builds; CI builds once.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 bash scripts/setup.sh
 # shellcheck disable=SC1091
 source target/strata-test-env
