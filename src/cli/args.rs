@@ -1,0 +1,154 @@
+//! The command line's arguments, as clap reads them. Nothing here acts:
+//! `settings` resolves them once, and each command file runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Turns a matrix of Dockerfiles into tested, published container images.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Build every image, build its tests on top, and tag aliases of images that passed.
+    Test(RunArgs),
+    /// Push images whose recorded tests passed, then point their aliases at them.
+    Push(RunArgs),
+    /// Print the plan (images, parents, tests, aliases, exclusions) without an engine.
+    Plan(PlanArgs),
+    /// Write the Dockerfiles and tests a matrix config renders.
+    Generate(GenerateArgs),
+    /// Create an image from a root filesystem tarball (for base images where
+    /// nothing can be pulled).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config: a Dante `inventory.yml` or a strata matrix file.
+    /// Default: `inventory.yml`, else `strata.yml`, in the current folder.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The config, given as an argument (`strata plan examples/node/strata.yml`);
+    /// the same as `-f`.
+    #[arg(value_name = "CONFIG", conflicts_with = "file")]
+    pub config: Option<PathBuf>,
+    /// The date alias rules treat as today (YYYY-MM-DD), for reproducible plans.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Run only shard K of N: images that build on each other stay together,
+    /// so N machines can each run `--shard K/N` of the same plan.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::shard::Shard>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    /// Images worked on at once.
+    /// Default: the number of CPUs.
+    #[arg(short = 'j', long, default_value_t = default_jobs(), value_name = "N")]
+    pub jobs: usize,
+    /// Run folders to keep under `.strata/runs` (the newest, and always the
+    /// one `latest` points at); 0 keeps all.
+    #[arg(long, env = "STRATA_KEEP_RUNS", default_value_t = crate::runs::DEFAULT_KEEP, value_name = "N")]
+    pub keep_runs: usize,
+    /// Only the final summary and errors on stderr, no progress lines.
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print every line of build, test and push output as it comes.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Retry a failed build, test or push N times, with backoff.
+    #[arg(short = 'r', long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Print what would be done, without an engine.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run everything again: no skipping of unchanged images or of images
+    /// the registry already holds, and no engine layer cache, so every test
+    /// step runs even on an image it passed on before.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Where the state file, caches and run logs live. Default: `.strata`
+    /// beside the config file.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+/// How long strata waits; nothing waits forever.
+#[derive(Debug, Args)]
+pub struct TimeoutArgs {
+    /// Seconds one build (an image's, or a test's) may take, unless the
+    /// image or test sets its own `timeout`.
+    #[arg(long, env = "STRATA_STEP_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::engine::docker::DEFAULT_STEP_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub step_timeout: u64,
+    /// Seconds to wait for the engine or a registry to accept a connection
+    /// and answer at all.
+    #[arg(long, env = "STRATA_CONNECT_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::engine::docker::DEFAULT_CONNECT_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub connect_timeout: u64,
+    /// Seconds the engine or a registry may stay silent in a request.
+    #[arg(long, env = "STRATA_IO_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::engine::docker::DEFAULT_IO_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub io_timeout: u64,
+}
+
+/// The longest any timeout may be set to: a week.
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Also write a Dante `inventory.yml` for the generated tree to this file.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A tar of a root filesystem.
+    pub rootfs: PathBuf,
+    /// The reference to give the image, such as `debian:bookworm`.
+    pub reference: String,
+}
+
+/// As many jobs as the machine has CPUs.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

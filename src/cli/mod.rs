@@ -1,0 +1,71 @@
+//! The command line: parses arguments once, hands each command its resolved
+//! settings, and maps the outcome to an exit code.
+//!
+//! Every command is a short sequence of stage calls:
+//! `load` → (`plan::print` | `generate::write` | the executor with reporters).
+//! The folder holds one file per command plus what they share:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `args.rs` | the clap definitions, nothing else |
+//! | `settings.rs` | arguments resolved once into `RunSettings` (state and run folders, jobs, backoff, timeouts) |
+//! | `run.rs` | `test` and `push`: connect, execute with reporters, conclude |
+//! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
+//! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
+//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs` | the commands without an executor |
+//! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
+
+mod args;
+mod generate_cmd;
+mod import_cmd;
+mod outcome;
+mod output;
+mod plan_cmd;
+mod run;
+mod settings;
+mod signal;
+
+pub use args::{Cli, Cmd};
+
+use clap::Parser;
+
+use crate::error::{RunError, EXIT_INPUT, EXIT_OK};
+use crate::events::Command;
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_INPUT } else { EXIT_OK };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("strata: cannot start: {e}");
+            return RunError::Environment(String::new()).exit_code();
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{}", crate::secret::redact(&e.render()));
+            e.exit_code()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32, RunError> {
+    match cli.command {
+        Cmd::Test(args) => run::run(settings::RunSettings::resolve(Command::Test, args)?).await,
+        Cmd::Push(args) => run::run(settings::RunSettings::resolve(Command::Push, args)?).await,
+        Cmd::Plan(args) => plan_cmd::run(&args),
+        Cmd::Generate(args) => generate_cmd::run(&args),
+        Cmd::Import(args) => import_cmd::run(&args).await,
+    }
+}

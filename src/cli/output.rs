@@ -1,0 +1,52 @@
+//! Writing what a command produces: stdout that tolerates a closed pipe, and
+//! files that are created, never overwritten.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{InputError, RunError};
+use crate::plan::Plan;
+
+/// Writes to stdout, ignoring a closed pipe (`strata plan | head`).
+pub fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Creates `path`, refusing to overwrite a file that exists.
+pub fn write_new_file(path: &Path, text: &str) -> Result<(), RunError> {
+    use std::fs::OpenOptions;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            InputError::plain(format!("cannot create {}: {e}", path.display()))
+                .with_help("choose a file that does not exist yet; strata never overwrites it")
+        })?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| RunError::Results(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes a matrix plan's rendered files into the folder strata owns.
+pub fn write_generated(plan: &Plan) -> Result<crate::generate::write::WriteSummary, RunError> {
+    let Some(out) = plan.output.clone() else {
+        return Ok(Default::default());
+    };
+    crate::generate::write(plan, &out).map_err(generate_error)
+}
+
+/// A refusal to write (someone else's folder or file) is the user's to fix;
+/// a failed write (disk full, permissions) is not bad input.
+fn generate_error(e: crate::generate::write::WriteError) -> RunError {
+    use crate::generate::write::WriteError;
+    match e {
+        WriteError::Io { .. } => {
+            RunError::Results(format!("cannot write the generated files: {e}"))
+        }
+        other => InputError::plain(other.to_string())
+            .with_help("strata writes only into a folder it generated before, or an empty one")
+            .into(),
+    }
+}

@@ -1,0 +1,248 @@
+//! `strata test` and `strata push`: the plan handed to the executor, with
+//! reporters listening, then the outcome decided.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::docker::DockerEngine;
+use crate::engine::Engine;
+use crate::error::{RunError, EXIT_OK};
+use crate::events::record::RunRecord;
+use crate::events::{Command, Listener};
+use crate::exec::{self, Bus, World};
+use crate::plan::Plan;
+use crate::registry::oci::OciRegistry;
+use crate::registry::Registry;
+use crate::report;
+use crate::state::StateFile;
+
+use super::outcome::Outcome;
+use super::output::{print_stdout, write_generated};
+use super::settings::{apply_shard, RunSettings};
+use super::signal::{stop_on_signal, Signal};
+
+pub async fn run(s: RunSettings) -> Result<i32, RunError> {
+    let plan = prepare_plan(&s)?;
+    if s.dry_run {
+        return dry_run(&s, &plan);
+    }
+    if let Some(warning) = crate::registry::auth::environment_warning() {
+        eprintln!("strata: warning: {warning}");
+    }
+    // A damaged state is named before the engine is asked anything.
+    let state = StateFile::open(&s.state_file()).map_err(|e| RunError::State(e.to_string()))?;
+    let (world, engine_desc) = connect(&s, &plan).await?;
+    let run_dir = open_run_folder(&s)?;
+    remove_leftovers(world.engine.as_ref()).await;
+
+    let stop = CancellationToken::new();
+    let (bus, dispatcher) = Bus::start(listeners(&s, &run_dir));
+    // SIGINT or SIGTERM stops the run but not the reporting: steps in flight
+    // are abandoned (their engine requests cancelled), results recorded so
+    // far stay in the state file, and the reports say the run was cut short.
+    let watcher = tokio::spawn(stop_on_signal(stop.clone()));
+    let options = s.options(stop.clone());
+    let result = match s.command {
+        Command::Test => {
+            exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+        }
+        Command::Push => {
+            exec::push_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
+        }
+    };
+    let mut outcome = Outcome {
+        signal: signal_seen(watcher, &stop).await,
+        ..Outcome::default()
+    };
+    if outcome.signal.is_some() {
+        // The abandoned steps' containers (a `run.yml` in flight) go too.
+        if let Err(e) = exec::containers::remove_own(world.engine.as_ref()).await {
+            eprintln!("strata: warning: could not remove this run's containers: {e}");
+        }
+    }
+    drop(bus);
+    let (record, listeners) = dispatcher.finish().await;
+    outcome.state_result(result);
+    for listener in listeners {
+        if let Err(e) = listener.finish() {
+            outcome.unwritten.push(e.to_string());
+        }
+    }
+    report_results(&record, &run_dir, &mut outcome);
+    outcome.exit_code(record.verdict())
+}
+
+/// The config loaded; for `test`, the generated tree written (every shard
+/// writes all of it: cheap, and the same bytes on every machine); then this
+/// machine's shard.
+fn prepare_plan(s: &RunSettings) -> Result<Plan, RunError> {
+    let plan = s.load()?;
+    if s.command == Command::Test && !s.dry_run && !plan.files.is_empty() {
+        write_generated(&plan)?;
+    }
+    Ok(apply_shard(plan, s.shard))
+}
+
+/// The plan, and for `push` what each image would get, from the state alone.
+fn dry_run(s: &RunSettings, plan: &Plan) -> Result<i32, RunError> {
+    let mut text = crate::plan::print::text(plan);
+    if s.command == Command::Push {
+        let state = crate::state::State::load(&s.state_file())
+            .map_err(|e| RunError::State(e.to_string()))?;
+        text.push_str(&push_preview(plan, &state));
+    }
+    print_stdout(&text);
+    Ok(EXIT_OK)
+}
+
+/// The engine (and for `push` the registries, checked before anything is
+/// pushed); the engine described for the reports.
+async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunError> {
+    let environment = |e: &dyn std::fmt::Display| RunError::Environment(e.to_string());
+    let engine = DockerEngine::connect_with(s.engine_timeouts)
+        .await
+        .map_err(|e| environment(&e))?;
+    let info = engine.info().await.map_err(|e| environment(&e))?;
+    let described = format!(
+        "{} (API {}) at {}",
+        info.version, info.api_version, info.endpoint
+    );
+    let registry: Option<Arc<dyn Registry>> = (s.command == Command::Push).then(|| {
+        Arc::new(
+            OciRegistry::new(crate::registry::auth::credentials_for)
+                .with_timeouts(s.registry_timeouts),
+        ) as Arc<dyn Registry>
+    });
+    if let Some(registry) = &registry {
+        check_registries(plan, registry.as_ref()).await?;
+    }
+    let fetch: Arc<dyn exec::Fetch> = Arc::new(crate::artifact::Fetcher::new(s.cache_dir()));
+    let world = World {
+        engine: Arc::new(engine),
+        registry,
+        fetch: Some(fetch),
+        credentials: Arc::new(crate::registry::auth::credentials_for),
+    };
+    Ok((world, described))
+}
+
+/// A new run folder; old ones beyond `--keep-runs` removed.
+fn open_run_folder(s: &RunSettings) -> Result<PathBuf, RunError> {
+    let runs = s.runs_dir();
+    let dir = crate::runs::create(&runs, s.command_name()).map_err(|e| {
+        RunError::Results(format!(
+            "cannot create a run folder under {}: {e}",
+            runs.display()
+        ))
+    })?;
+    if let Err(e) = crate::runs::prune(&runs, s.keep_runs) {
+        eprintln!("strata: warning: could not remove old run folders: {e}");
+    }
+    Ok(dir)
+}
+
+/// Containers of strata runs that were killed must not fail this one.
+async fn remove_leftovers(engine: &dyn Engine) {
+    match exec::containers::remove_stale(engine).await {
+        Ok(ids) if !ids.is_empty() => eprintln!(
+            "strata: removed {} container(s) left behind by an interrupted run",
+            ids.len()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("strata: warning: could not look for leftover containers: {e}"),
+    }
+}
+
+/// The terminal (unless `--quiet`), the raw logs and the event log.
+fn listeners(s: &RunSettings, run_dir: &Path) -> Vec<Box<dyn Listener>> {
+    let mut listeners: Vec<Box<dyn Listener>> = Vec::new();
+    if !s.quiet {
+        listeners.push(Box::new(
+            report::terminal::Terminal::stderr().verbose(s.verbose),
+        ));
+    }
+    listeners.push(Box::new(report::logs::LogFiles::new(run_dir)));
+    match report::json::EventLog::create(&run_dir.join("events.jsonl")) {
+        Ok(log) => listeners.push(Box::new(log)),
+        Err(e) => eprintln!("strata: not keeping an event log: {e}"),
+    }
+    listeners
+}
+
+/// The watcher's signal, if the stop token was cancelled by one.
+async fn signal_seen(
+    watcher: tokio::task::JoinHandle<Option<Signal>>,
+    stop: &CancellationToken,
+) -> Option<Signal> {
+    if stop.is_cancelled() {
+        watcher.await.ok().flatten()
+    } else {
+        watcher.abort();
+        None
+    }
+}
+
+/// The Markdown summary on stdout, the report files in the run folder, the
+/// terminal summary naming them; a report not written fails the run.
+fn report_results(record: &RunRecord, run_dir: &Path, outcome: &mut Outcome) {
+    print_stdout(&report::markdown::render(record));
+    let written = match report::write_all(record, run_dir) {
+        Ok(paths) => paths,
+        Err(e) => {
+            outcome.unwritten.push(format!(
+                "could not write reports to {}: {e}",
+                run_dir.display()
+            ));
+            vec![]
+        }
+    };
+    eprint!(
+        "{}",
+        report::terminal::summary_with_reports(record, &written)
+    );
+}
+
+/// Asks every registry the plan pushes to whether it answers and accepts
+/// strata's credentials, before anything is pushed: a registry that is down
+/// or refuses the login is an environment problem (exit 3), not a failed push.
+async fn check_registries(plan: &Plan, registry: &dyn Registry) -> Result<(), RunError> {
+    use crate::reference::registry_of;
+    let mut seen = std::collections::BTreeSet::new();
+    let names = plan
+        .images
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(plan.aliases.iter().map(|a| a.tag.as_str()));
+    for name in names {
+        if seen.insert(registry_of(name).to_string()) {
+            registry
+                .check(name)
+                .await
+                .map_err(|e| RunError::Environment(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// What `push` would do with each image, judged from the state file alone
+/// (the engine, at push time, also checks the image ID behind the name).
+fn push_preview(plan: &Plan, state: &crate::state::State) -> String {
+    let mut out = String::from("\nPush, from the recorded test results:\n");
+    for image in &plan.images {
+        let line = match state.recorded_pass(&image.name) {
+            Ok(st) => format!(
+                "ready      {}  (passed {} as {})",
+                image.name,
+                st.tested_at.format("%Y-%m-%d %H:%M UTC"),
+                crate::state::short_id(&st.image_id)
+            ),
+            Err(reason) => format!("refused    {}  ({reason})", image.name),
+        };
+        out.push_str("  ");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
