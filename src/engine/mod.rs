@@ -2,8 +2,8 @@
 //!
 //! The executor never talks to Docker directly: it calls [`Engine`], which
 //! [`docker::DockerEngine`] implements over the Docker Engine API (and Podman's
-//! compatible service). Unit tests of scheduling may use a fake; integration
-//! tests use the real engine.
+//! compatible service). Unit tests of the executor's rules use the in-memory
+//! fake in `exec/fake.rs`; integration tests use the real engine.
 
 pub mod context;
 pub mod docker;

@@ -13,9 +13,13 @@
 
 pub mod bus;
 pub mod containers;
+#[cfg(test)]
+mod fake;
 pub mod fingerprint;
 pub mod push_run;
 pub mod retry;
+#[cfg(test)]
+mod rules_tests;
 mod run_check;
 pub mod schedule;
 pub mod test_run;

@@ -1,0 +1,292 @@
+//! In-memory fakes of the engine and the registry, for unit tests of the
+//! executor's rules (see `rules_tests.rs`). Integration tests use the real
+//! ones; these only model what the rules depend on:
+//!
+//! * an image ID is the digest of what was built (the Dockerfile's text, or
+//!   the inline text of a test layer), so an unchanged image rebuilds to the
+//!   same ID and an edited one to another, as with the engine's cache;
+//! * a manifest digest is the digest of its image ID, and a tag in the
+//!   registry points at a manifest, so a re-tag moves no layer;
+//! * every call is logged, so a test can say what was (not) asked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest as _, Sha256};
+
+use crate::engine::{
+    BuildRequest, Dockerfile, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand,
+    RunContainer, RunOutput,
+};
+use crate::reference::Reference;
+use crate::registry::{Digest, Registry, RegistryError, Resolved};
+use crate::secret::Credentials;
+
+fn sha(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// Called with the reference an engine `tag` call points.
+pub type TagHook = Box<dyn Fn(&str) + Send>;
+
+/// An engine holding tags in memory.
+#[derive(Default)]
+pub struct FakeEngine {
+    /// Local tags: reference → image ID.
+    pub tags: Mutex<BTreeMap<String, ImageId>>,
+    /// Builds (by the tag they would get) that fail.
+    pub failing: Mutex<BTreeSet<String>>,
+    /// Every call, as `verb argument`.
+    pub calls: Mutex<Vec<String>>,
+    /// Inline Dockerfiles built (test layers), in order.
+    pub inline: Mutex<Vec<String>>,
+    /// Called at every `tag`: lets a test act in the middle of a run.
+    pub on_tag: Mutex<Option<TagHook>>,
+}
+
+impl FakeEngine {
+    pub fn fail(&self, tag: &str) {
+        self.failing.lock().unwrap().insert(tag.to_string());
+    }
+
+    /// Points `reference` at `id`, as someone outside strata might.
+    pub fn set(&self, reference: &str, id: &ImageId) {
+        self.tags
+            .lock()
+            .unwrap()
+            .insert(reference.to_string(), id.clone());
+    }
+
+    pub fn get(&self, reference: &str) -> Option<ImageId> {
+        self.tags.lock().unwrap().get(reference).cloned()
+    }
+
+    /// The calls whose verb is `verb`, by argument.
+    pub fn calls_of(&self, verb: &str) -> Vec<String> {
+        let prefix = format!("{verb} ");
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    fn log(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+#[async_trait]
+impl Engine for FakeEngine {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        Ok(EngineInfo {
+            version: "fake".into(),
+            api_version: "1.41".into(),
+            endpoint: "memory".into(),
+        })
+    }
+
+    async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
+        let tag = request.tag.clone().unwrap_or_default();
+        self.log(format!("build {tag}"));
+        let text = match &request.context.dockerfile {
+            Dockerfile::Path(p) => std::fs::read_to_string(request.context.dir.join(p))
+                .map_err(|e| EngineError::Api(e.to_string()))?,
+            Dockerfile::Inline(text) => {
+                self.inline.lock().unwrap().push(text.clone());
+                text.clone()
+            }
+        };
+        if self.failing.lock().unwrap().contains(&tag) {
+            log("step 2/2 : RUN false");
+            return Err(EngineError::BuildFailed(format!(
+                "the command '/bin/sh -c false' returned a non-zero code: 1 ({tag})"
+            )));
+        }
+        let id = ImageId::new(sha(&text));
+        if !tag.is_empty() {
+            self.set(&tag, &id);
+        }
+        Ok(id)
+    }
+
+    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
+        self.log(format!("inspect {reference}"));
+        Ok(self.get(reference))
+    }
+
+    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
+        self.log(format!("tag {reference}"));
+        self.set(reference, id);
+        if let Some(hook) = self.on_tag.lock().unwrap().as_ref() {
+            hook(reference);
+        }
+        Ok(())
+    }
+
+    async fn push(
+        &self,
+        reference: &str,
+        _credentials: Option<&Credentials>,
+        _log: LogSink<'_>,
+    ) -> Result<(), EngineError> {
+        Err(EngineError::Api(format!(
+            "the fake engine does not push by name ({reference}); strata ships by ID"
+        )))
+    }
+
+    async fn import(&self, _rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
+        let id = ImageId::new(sha(reference));
+        self.set(reference, &id);
+        Ok(id)
+    }
+
+    /// The "archive" is the image ID as text: what the fake registry uploads.
+    async fn export(&self, id: &ImageId, dest: &Path) -> Result<(), EngineError> {
+        self.log(format!("export {id}"));
+        std::fs::write(dest, id.as_str()).map_err(|e| EngineError::Api(e.to_string()))
+    }
+
+    async fn remove(&self, reference: &str) -> Result<(), EngineError> {
+        self.log(format!("remove {reference}"));
+        self.tags.lock().unwrap().remove(reference);
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        image: &str,
+        _command: &RunCommand,
+        _timeout: Duration,
+    ) -> Result<RunOutput, EngineError> {
+        self.log(format!("run {image}"));
+        Ok(RunOutput {
+            exit_code: Some(0),
+            ..RunOutput::default()
+        })
+    }
+
+    async fn run_containers(&self) -> Result<Vec<RunContainer>, EngineError> {
+        Ok(vec![])
+    }
+
+    async fn remove_container(&self, _id: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
+/// A registry holding manifests and tags in memory.
+#[derive(Default)]
+pub struct FakeRegistry {
+    /// Manifest digest → the image ID (config digest) it names.
+    pub manifests: Mutex<BTreeMap<String, ImageId>>,
+    /// `host/repo:tag` → manifest digest.
+    pub tags: Mutex<BTreeMap<String, Digest>>,
+    /// Every write, as `verb argument`.
+    pub calls: Mutex<Vec<String>>,
+    /// After an upload to this tag, someone moves it to this image ID.
+    pub hijack: Mutex<Option<(String, ImageId)>>,
+}
+
+impl FakeRegistry {
+    /// The manifest digest of an image ID's manifest.
+    pub fn digest_of(id: &ImageId) -> Digest {
+        Digest::new(sha(id.as_str()))
+    }
+
+    /// Stores `id`'s manifest under `reference`, as another pusher might.
+    pub fn put(&self, reference: &str, id: &ImageId) -> Digest {
+        let digest = Self::digest_of(id);
+        self.manifests
+            .lock()
+            .unwrap()
+            .insert(digest.to_string(), id.clone());
+        self.tags
+            .lock()
+            .unwrap()
+            .insert(reference.to_string(), digest.clone());
+        digest
+    }
+
+    pub fn get(&self, reference: &str) -> Option<Digest> {
+        self.tags.lock().unwrap().get(reference).cloned()
+    }
+
+    pub fn writes(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Registry for FakeRegistry {
+    async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
+        let Some(digest) = self.get(reference) else {
+            return Ok(None);
+        };
+        let config = self.manifests.lock().unwrap().get(digest.as_str()).cloned();
+        Ok(Some(Resolved {
+            digest,
+            config_digest: config,
+        }))
+    }
+
+    async fn retag(
+        &self,
+        _source_repo: &str,
+        digest: &Digest,
+        target: &str,
+    ) -> Result<Digest, RegistryError> {
+        self.calls.lock().unwrap().push(format!("retag {target}"));
+        if !self.manifests.lock().unwrap().contains_key(digest.as_str()) {
+            return Err(RegistryError::Other {
+                reference: target.into(),
+                message: format!("manifest unknown: {digest}"),
+            });
+        }
+        self.tags
+            .lock()
+            .unwrap()
+            .insert(target.to_string(), digest.clone());
+        Ok(digest.clone())
+    }
+
+    async fn upload(&self, saved: &Path, target: &str) -> Result<Digest, RegistryError> {
+        self.calls.lock().unwrap().push(format!("upload {target}"));
+        let id = std::fs::read_to_string(saved).map_err(|e| RegistryError::Other {
+            reference: target.into(),
+            message: e.to_string(),
+        })?;
+        let id = ImageId::new(id);
+        let digest = Self::digest_of(&id);
+        self.manifests
+            .lock()
+            .unwrap()
+            .insert(digest.to_string(), id);
+        if Reference::split(target).tag.is_some() {
+            self.tags
+                .lock()
+                .unwrap()
+                .insert(target.to_string(), digest.clone());
+        }
+        let hijack = self.hijack.lock().unwrap().clone();
+        if let Some((tag, other)) = hijack.filter(|(t, _)| t == target) {
+            self.put(&tag, &other);
+        }
+        Ok(digest)
+    }
+
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let prefix = format!("{repository}:");
+        Ok(self
+            .tags
+            .lock()
+            .unwrap()
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+}

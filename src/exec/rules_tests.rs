@@ -1,0 +1,441 @@
+//! The rules that make "ship what was tested" true, checked on in-memory
+//! fakes (`fake.rs`) so every branch can be reached on purpose: refusals,
+//! alias choice, holding and withholding, the up-to-date skip, interrupts
+//! and state writes. The same pipelines run on the real engine and registry
+//! in the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fake::{FakeEngine, FakeRegistry};
+use super::{push_run, test_run, Bus, Options, World};
+use crate::events::record::{RunRecord, Verdict};
+use crate::events::Outcome;
+use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
+use crate::reference::ImageId;
+use crate::state::{StateError, StateFile};
+
+const REG: &str = "127.0.0.1:5999";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    engine: Arc<FakeEngine>,
+    registry: Arc<FakeRegistry>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            engine: Arc::default(),
+            registry: Arc::default(),
+        }
+    }
+
+    fn world(&self) -> World {
+        World {
+            engine: self.engine.clone(),
+            registry: Some(self.registry.clone()),
+            fetch: None,
+            credentials: Arc::new(|_| None),
+        }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    /// An image `acme/<short>` whose Dockerfile says `body`, with `tests` test layers.
+    fn image(&self, short: &str, body: &str, tests: usize) -> ImagePlan {
+        let name = format!("{REG}/acme/{short}");
+        let folder = self.dir.path().join(short.replace(':', "_"));
+        write(
+            &folder.join("Dockerfile"),
+            &format!("FROM scratch\n{body}\n"),
+        );
+        let tests = (1..=tests)
+            .map(|n| {
+                let path = folder.join(format!("test{n}"));
+                write(&path.join("Dockerfile"), &format!("RUN check {n}\n"));
+                TestPlan {
+                    index: n,
+                    path,
+                    tag: format!("{name}-test{n}"),
+                    timeout: None,
+                }
+            })
+            .collect();
+        ImagePlan {
+            name,
+            context: folder,
+            dockerfile: "Dockerfile".into(),
+            needs: vec![],
+            tests,
+            build_args: Default::default(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+        }
+    }
+
+    async fn test(&self, plan: &Plan) -> (Result<(), StateError>, RunRecord) {
+        self.test_with(plan, &options()).await
+    }
+
+    async fn test_with(
+        &self,
+        plan: &Plan,
+        options: &Options,
+    ) -> (Result<(), StateError>, RunRecord) {
+        let state = StateFile::open(&self.state_path()).unwrap();
+        let (bus, dispatcher) = Bus::start(vec![]);
+        let result = test_run::run(plan, &self.world(), options, &bus, &state, "fake".into()).await;
+        drop(bus);
+        (result, dispatcher.finish().await.0)
+    }
+
+    async fn push(&self, plan: &Plan) -> (Result<(), StateError>, RunRecord) {
+        self.push_with(plan, &options()).await
+    }
+
+    async fn push_with(
+        &self,
+        plan: &Plan,
+        options: &Options,
+    ) -> (Result<(), StateError>, RunRecord) {
+        let state = StateFile::open(&self.state_path()).unwrap();
+        let (bus, dispatcher) = Bus::start(vec![]);
+        let result = push_run::run(plan, &self.world(), options, &bus, &state, "fake".into()).await;
+        drop(bus);
+        (result, dispatcher.finish().await.0)
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn options() -> Options {
+    Options {
+        jobs: 2,
+        backoff: Duration::from_millis(1),
+        ..Options::default()
+    }
+}
+
+fn alias(tag: &str, candidates: &[&ImagePlan]) -> AliasPlan {
+    AliasPlan {
+        tag: format!("{REG}/acme/{tag}"),
+        candidates: candidates.iter().map(|i| i.name.clone()).collect(),
+        rule: None,
+    }
+}
+
+fn plan(images: Vec<ImagePlan>, aliases: Vec<AliasPlan>) -> Plan {
+    Plan {
+        images,
+        aliases,
+        ..Plan::default()
+    }
+}
+
+/// The alias record for `tag`: (image it points at, why it was withheld).
+fn alias_of(record: &RunRecord, tag: &str) -> (Option<String>, Option<String>) {
+    let a = record
+        .aliases
+        .iter()
+        .find(|a| a.tag.ends_with(tag))
+        .unwrap_or_else(|| panic!("no record of alias {tag}: {:?}", record.aliases));
+    (a.image.clone(), a.withheld.clone())
+}
+
+fn push_failure(record: &RunRecord, name: &str) -> Option<String> {
+    let image = record.images.iter().find(|i| i.name == name)?;
+    match &image.push()?.outcome {
+        Outcome::Failed { message } => Some(message.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn tests_are_built_on_the_exact_image_id_the_build_returned() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 2);
+    let (result, record) = fx.test(&plan(vec![a.clone()], vec![])).await;
+    result.unwrap();
+    assert_eq!(record.verdict(), Verdict::Passed);
+    let id = fx.engine.get(&a.name).expect("the image is tagged");
+    let layers = fx.engine.inline.lock().unwrap().clone();
+    assert_eq!(layers.len(), 2, "{layers:?}");
+    for layer in layers {
+        assert!(
+            layer.starts_with(&format!("FROM {id}")),
+            "a test layer not on {id}: {layer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn push_refuses_an_image_whose_id_changed_since_it_passed() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let p = plan(vec![a.clone()], vec![alias("a:latest", &[&a])]);
+    fx.test(&p).await.0.unwrap();
+    // Someone re-tags the name after the test.
+    fx.engine.set(&a.name, &ImageId::new("sha256:untested"));
+    let (result, record) = fx.push(&p).await;
+    result.unwrap();
+    let message = push_failure(&record, &a.name).expect("the push is refused");
+    assert!(message.contains("is not the one tested"), "{message}");
+    assert!(
+        fx.registry.writes().is_empty(),
+        "nothing may reach the registry: {:?}",
+        fx.registry.writes()
+    );
+    let (to, withheld) = alias_of(&record, "a:latest");
+    assert_eq!(to, None);
+    assert!(withheld.is_some());
+    assert_eq!(record.verdict(), Verdict::Failed);
+}
+
+#[tokio::test]
+async fn push_refuses_untested_and_failed_images() {
+    let fx = Fixture::new();
+    let good = fx.image("good:1", "RUN ok", 1);
+    let bad = fx.image("bad:1", "RUN no", 1);
+    let never = fx.image("never:1", "RUN never", 0);
+    fx.engine.fail(&bad.tests[0].tag);
+    fx.test(&plan(vec![good.clone(), bad.clone()], vec![]))
+        .await
+        .0
+        .unwrap();
+    // Built, but never tested by strata.
+    fx.engine
+        .set(&never.name, &ImageId::new("sha256:built-by-hand"));
+    let (_, record) = fx
+        .push(&plan(
+            vec![good.clone(), bad.clone(), never.clone()],
+            vec![],
+        ))
+        .await;
+    assert_eq!(push_failure(&record, &good.name), None);
+    assert!(fx.registry.get(&good.name).is_some());
+    for (image, why) in [(&bad, "failed"), (&never, "no test result")] {
+        let message = push_failure(&record, &image.name).expect("refused");
+        assert!(message.contains(why), "{message}");
+        assert_eq!(fx.registry.get(&image.name), None);
+    }
+}
+
+#[tokio::test]
+async fn a_tag_moved_during_the_push_is_put_back_and_the_push_fails() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    let before = fx.registry.put(&a.name, &ImageId::new("sha256:previous"));
+    *fx.registry.hijack.lock().unwrap() = Some((a.name.clone(), ImageId::new("sha256:evil")));
+    let (_, record) = fx.push(&p).await;
+    let message = push_failure(&record, &a.name).expect("the push fails");
+    assert!(message.contains("not the tested"), "{message}");
+    assert!(message.contains("put back"), "{message}");
+    assert_eq!(fx.registry.get(&a.name), Some(before));
+}
+
+#[tokio::test]
+async fn an_alias_goes_to_the_first_candidate_that_passed() {
+    let fx = Fixture::new();
+    let new = fx.image("a:2", "RUN two", 1);
+    let old = fx.image("a:1", "RUN one", 1);
+    fx.engine.fail(&new.tests[0].tag);
+    let p = plan(
+        vec![new.clone(), old.clone()],
+        vec![alias("a:latest", &[&new, &old])],
+    );
+    let (_, record) = fx.test(&p).await;
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(
+        fx.engine.get(&format!("{REG}/acme/a:latest")),
+        fx.engine.get(&old.name)
+    );
+}
+
+#[tokio::test]
+async fn an_alias_none_of_whose_images_passed_is_withheld_and_stays_where_it_was() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let tag = format!("{REG}/acme/a:latest");
+    let earlier = ImageId::new("sha256:earlier");
+    fx.engine.set(&tag, &earlier);
+    fx.engine.fail(&a.name);
+    let (_, record) = fx
+        .test(&plan(vec![a.clone()], vec![alias("a:latest", &[&a])]))
+        .await;
+    let (to, withheld) = alias_of(&record, "a:latest");
+    assert_eq!(to, None);
+    assert!(withheld.unwrap().contains("none of its images passed"));
+    assert_eq!(fx.engine.get(&tag), Some(earlier));
+    assert!(fx.engine.calls_of("tag").is_empty());
+}
+
+#[tokio::test]
+async fn push_withholds_an_alias_whose_images_were_not_pushed() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    fx.engine.fail(&a.tests[0].tag);
+    let p = plan(vec![a.clone()], vec![alias("a:latest", &[&a])]);
+    let _ = fx.test(&p).await;
+    let (_, record) = fx.push(&p).await;
+    let (to, withheld) = alias_of(&record, "a:latest");
+    assert_eq!(to, None);
+    assert!(withheld.unwrap().contains("none of its images was pushed"));
+    assert_eq!(fx.registry.get(&format!("{REG}/acme/a:latest")), None);
+}
+
+#[tokio::test]
+async fn an_unchanged_image_is_not_rebuilt_and_an_edited_one_is() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let b = fx.image("b:1", "RUN one", 1);
+    let p = plan(vec![a.clone(), b.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    let builds_before = fx.engine.calls_of("build").len();
+    assert_eq!(builds_before, 4, "two images and two test layers");
+
+    let (_, record) = fx.test(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert_eq!(fx.engine.calls_of("build").len(), builds_before);
+    let log = &record.images[0].build().unwrap().log;
+    assert!(log.contains("up to date"), "{log}");
+
+    // One image edited: only it is built again.
+    write(&a.context.join("Dockerfile"), "FROM scratch\nRUN edited\n");
+    fx.test(&p).await.0.unwrap();
+    let rebuilt: Vec<_> = fx.engine.calls_of("build")[builds_before..].to_vec();
+    assert_eq!(rebuilt, vec![a.name.clone(), a.tests[0].tag.clone()]);
+}
+
+#[tokio::test]
+async fn an_image_retagged_by_someone_else_is_built_again() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 0);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    fx.engine.set(&a.name, &ImageId::new("sha256:other"));
+    fx.test(&p).await.0.unwrap();
+    assert_eq!(
+        fx.engine.calls_of("build"),
+        vec![a.name.clone(), a.name.clone()]
+    );
+    assert_ne!(fx.engine.get(&a.name), Some(ImageId::new("sha256:other")));
+}
+
+#[tokio::test]
+async fn no_cache_builds_an_unchanged_image_again() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 0);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    let forced = Options {
+        no_cache: true,
+        ..options()
+    };
+    fx.test_with(&p, &forced).await.0.unwrap();
+    assert_eq!(fx.engine.calls_of("build").len(), 2);
+}
+
+#[tokio::test]
+async fn a_stop_during_the_alias_phase_finishes_the_alias_in_flight_and_moves_no_other() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 0);
+    let p = plan(
+        vec![a.clone()],
+        vec![alias("a:latest", &[&a]), alias("a:stable", &[&a])],
+    );
+    let opts = options();
+    let stop = opts.stop.clone();
+    // The signal arrives while the first alias is being tagged.
+    *fx.engine.on_tag.lock().unwrap() = Some(Box::new(move |_| stop.cancel()));
+    let (_, record) = fx.test_with(&p, &opts).await;
+    assert_eq!(record.verdict(), Verdict::Interrupted);
+    assert_eq!(alias_of(&record, "a:latest").0, Some(a.name.clone()));
+    assert!(
+        !record.aliases.iter().any(|r| r.tag.ends_with("a:stable")),
+        "{:?}",
+        record.aliases
+    );
+    assert_eq!(
+        fx.engine.calls_of("tag"),
+        vec![format!("{REG}/acme/a:latest")]
+    );
+}
+
+#[tokio::test]
+async fn a_stop_before_the_images_finish_moves_no_alias() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let p = plan(vec![a.clone()], vec![alias("a:latest", &[&a])]);
+    let opts = options();
+    opts.stop.cancel();
+    let (_, record) = fx.test_with(&p, &opts).await;
+    assert_eq!(record.verdict(), Verdict::Interrupted);
+    assert!(record.aliases.is_empty(), "{:?}", record.aliases);
+    assert!(fx.engine.calls_of("tag").is_empty());
+}
+
+#[tokio::test]
+async fn a_state_that_cannot_be_written_is_returned_after_the_run() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 0);
+    // The state's folder is replaced by a file once the run has it open:
+    // every write fails.
+    let folder = fx.dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    let state = StateFile::open(&folder.join("state.json")).unwrap();
+    std::fs::remove_dir(&folder).unwrap();
+    write(&folder, "not a folder");
+    let (bus, dispatcher) = Bus::start(vec![]);
+    let result = test_run::run(
+        &plan(vec![a], vec![]),
+        &fx.world(),
+        &options(),
+        &bus,
+        &state,
+        "fake".into(),
+    )
+    .await;
+    drop(bus);
+    let (record, _) = dispatcher.finish().await;
+    // Every step passed, but the result was not kept.
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert!(
+        matches!(result, Err(StateError::Write { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_push_of_the_same_image_sends_nothing() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 0);
+    let p = plan(vec![a.clone()], vec![alias("a:latest", &[&a])]);
+    fx.test(&p).await.0.unwrap();
+    fx.push(&p).await.0.unwrap();
+    let uploads = |fx: &Fixture| {
+        fx.registry
+            .writes()
+            .iter()
+            .filter(|w| w.starts_with("upload"))
+            .count()
+    };
+    assert_eq!(uploads(&fx), 1);
+    let (_, record) = fx.push(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert_eq!(uploads(&fx), 1, "{:?}", fx.registry.writes());
+    assert_eq!(
+        fx.registry.get(&format!("{REG}/acme/a:latest")),
+        fx.registry.get(&a.name)
+    );
+}
