@@ -505,7 +505,7 @@ fn run_yml_malformed() -> Case<'static> {
     run_yml_case(
         "command: [node, --version\nexpect:\n  exit: 0\n",
         ":\n  exit",
-        vec!["run.yml: invalid YAML"],
+        vec!["run.yml:2:7: invalid YAML"],
     )
 }
 

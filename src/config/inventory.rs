@@ -101,7 +101,7 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
 
 /// Reads the top level: exactly one key, `images`, holding a list of mappings.
 fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputError> {
-    let top: RawTop = src.parse()?;
+    let top: RawTop = src.parse(&TOP_KEYS)?;
     let mut problems = Vec::new();
     for (key, _) in &top.0 .0 {
         if !TOP_KEYS.contains(&key.value.as_str()) {
@@ -118,7 +118,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
     struct Top {
         images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
     }
-    let top: Top = src.parse()?;
+    let top: Top = src.parse(&TOP_KEYS)?;
     match top.images {
         None => Err(src
             .error(

@@ -33,7 +33,6 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::alias_rule::AliasRule;
-use super::yaml::suggest;
 pub use super::yaml::{span_of, Source};
 use crate::error::InputError;
 
@@ -290,78 +289,15 @@ const TOP_KEYS: &[&str] = &[
     "aliases",
 ];
 
-/// Parses the file into [`NativeConfig`], with errors at file:line:col.
+/// Parses the file into [`NativeConfig`], with errors at file:line:col and
+/// a "did you mean" for a misspelt key.
 pub fn parse(source: &Source) -> Result<NativeConfig, InputError> {
-    serde_saphyr::from_str::<NativeConfig>(&source.text).map_err(|e| yaml_error(source, &e))
-}
-
-/// Turns a YAML/serde error into an [`InputError`] pointing into the file,
-/// with a "did you mean" hint for an unknown key.
-fn yaml_error(source: &Source, err: &serde_saphyr::Error) -> InputError {
-    let full = err.without_snippet().render();
-    let first = full.lines().next().unwrap_or("").trim();
-    // The position is given in front, as file:line:col; drop the parser's own.
-    let first = match first.rfind(" at line ") {
-        Some(i) => first[..i].to_string(),
-        None => first.to_string(),
-    };
-    let (span, place) = match err.location() {
-        Some(loc) => {
-            let s = loc.span();
-            let offset = s.byte_offset().unwrap_or(0) as usize;
-            let len = s.byte_len().unwrap_or(0) as usize;
-            (
-                Some(miette::SourceSpan::from((offset, len))),
-                format!("{}:{}:{}", source.name(), loc.line(), loc.column()),
-            )
-        }
-        None => (None, source.name()),
-    };
-    let mut error = InputError::plain(format!("{place}: {first}"));
-    if let Some(span) = span {
-        error = error.at(source.name(), source.text.clone(), span, "here");
-    }
-    if let Some(help) = suggestion(&first) {
-        error = error.with_help(help);
-    }
-    error
-}
-
-/// For "unknown field `x`, expected one of a, b, …", the closest expected name.
-fn suggestion(message: &str) -> Option<String> {
-    let rest = message.split("unknown field `").nth(1)?;
-    let (unknown, rest) = rest.split_once('`')?;
-    let list = rest
-        .split_once("expected one of ")
-        .or_else(|| rest.split_once("expected "))
-        .map(|(_, l)| l)
-        .unwrap_or("");
-    let list = list.split(" at line ").next().unwrap_or("");
-    let expected: Vec<&str> = list
-        .split(',')
-        .map(|s| s.trim().trim_matches('`'))
-        .filter(|s| !s.is_empty())
-        .collect();
-    let pool: Vec<&str> = if expected.is_empty() {
-        TOP_KEYS.to_vec()
-    } else {
-        expected
-    };
-    suggest(unknown, &pool).map(|c| format!("did you mean `{c}`?"))
+    source.parse(TOP_KEYS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_key() {
-        let msg = "unknown field `aliasses`, expected one of `as_of`, `aliases`, `tests`";
-        assert_eq!(suggestion(msg).as_deref(), Some("did you mean `aliases`?"));
-        let msg = "unknown field `templte`, expected one of name, template at line 3, column 2";
-        assert_eq!(suggestion(msg).as_deref(), Some("did you mean `template`?"));
-        assert_eq!(suggestion("unknown field `zzz`, expected `as_of`"), None);
-    }
 
     #[test]
     fn one_or_many_matches() {

@@ -141,7 +141,7 @@ impl RunTest {
     /// points at its line and column in that file.
     pub fn parse(name: &str, text: &str) -> Result<RunTest, InputError> {
         let source = Source::new(name, text);
-        let raw: RawRunTest = source.parse().map_err(suggest_key)?;
+        let raw: RawRunTest = source.parse(KEYS)?;
         let command = raw.command.value.0;
         let empty = match &command {
             RunCommand::Exec(args) => args.first().is_none_or(|a| a.trim().is_empty()),
@@ -209,19 +209,6 @@ const KEYS: &[&str] = &[
     "stdout_contains",
     "stderr_contains",
 ];
-
-/// Adds a "did you mean" to an unknown-key error when a known key is close.
-fn suggest_key(mut err: InputError) -> InputError {
-    let unknown = err
-        .message
-        .split_once("unknown field `")
-        .and_then(|(_, rest)| rest.split_once('`'))
-        .map(|(word, _)| word.to_string());
-    if let Some(near) = unknown.and_then(|w| super::yaml::suggest(&w, KEYS)) {
-        err.help = Some(format!("did you mean `{near}`?"));
-    }
-    err
-}
 
 #[cfg(test)]
 mod tests {

@@ -109,30 +109,61 @@ impl Source {
     }
 
     /// Parses the whole file as `T`, turning a syntax or shape error into an
-    /// [`InputError`] at the parser's location.
-    pub fn parse<T: de::DeserializeOwned>(&self) -> Result<T, InputError> {
+    /// [`InputError`] at the parser's location (`FILE:LINE:COL`). An unknown
+    /// key gets a "did you mean" from the keys the parser expected there, or
+    /// else from `keys`.
+    pub fn parse<T: de::DeserializeOwned>(&self, keys: &[&str]) -> Result<T, InputError> {
         // The parser's own snippet is off: miette draws the snippet.
         let options = serde_saphyr::options! { with_snippet: false };
         serde_saphyr::from_str_with_options::<T>(&self.text, options)
-            .map_err(|e| self.parse_error(&e))
+            .map_err(|e| self.parse_error(&e, keys))
     }
 
-    fn parse_error(&self, err: &serde_saphyr::Error) -> InputError {
+    fn parse_error(&self, err: &serde_saphyr::Error, keys: &[&str]) -> InputError {
         let message = err.render_with_formatter(&serde_saphyr::UserMessageFormatter);
-        // The parser appends " at line L, column C"; miette shows the location.
+        let message = message.lines().next().unwrap_or("").trim().to_string();
+        // The parser appends " at line L, column C"; the prefix says it.
         let message = match message.rfind(" at line ") {
             Some(i) => message[..i].to_string(),
             None => message,
         };
-        let message = format!("{}: invalid YAML: {message}", self.name());
-        let help = "fix the YAML at the marked place; strings with `:` or `#` need quotes";
+        let help = unknown_key_help(&message, keys).unwrap_or_else(|| {
+            "fix the YAML at the marked place; strings with `:` or `#` need quotes".into()
+        });
         match err.location() {
-            Some(location) => self
-                .error(self.span(&location), message, "here")
+            Some(location) => {
+                let message = format!(
+                    "{}:{}:{}: invalid YAML: {message}",
+                    self.name(),
+                    location.line(),
+                    location.column()
+                );
+                self.error(self.span(&location), message, "here")
+                    .with_help(help)
+            }
+            None => InputError::plain(format!("{}: invalid YAML: {message}", self.name()))
                 .with_help(help),
-            None => InputError::plain(message).with_help(help),
         }
     }
+}
+
+/// For "unknown field `x`, expected one of a, b, …": "did you mean" the
+/// closest expected name, or else the closest of `keys`.
+pub fn unknown_key_help(message: &str, keys: &[&str]) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let list = rest
+        .split_once("expected one of ")
+        .or_else(|| rest.split_once("expected "))
+        .map(|(_, l)| l)
+        .unwrap_or("");
+    let expected: Vec<&str> = list
+        .split(',')
+        .map(|s| s.trim().trim_matches('`'))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let pool = if expected.is_empty() { keys } else { &expected };
+    suggest(unknown, pool).map(|c| format!("did you mean `{c}`?"))
 }
 
 /// The byte range of a spanned value (empty at its start when the length is unknown).
@@ -228,6 +259,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unknown_key_gets_the_closest_expected_or_known_key() {
+        let msg = "unknown field `aliasses`, expected one of `as_of`, `aliases`, `tests`";
+        assert_eq!(
+            unknown_key_help(msg, &[]).as_deref(),
+            Some("did you mean `aliases`?")
+        );
+        let msg = "unknown field `templte`, expected one of name, template";
+        assert_eq!(
+            unknown_key_help(msg, &[]).as_deref(),
+            Some("did you mean `template`?")
+        );
+        assert_eq!(
+            unknown_key_help("unknown field `zzz`, expected `as_of`", &[]),
+            None
+        );
+        assert_eq!(
+            unknown_key_help("unknown field `stdot`", &["stdout", "stderr"]).as_deref(),
+            Some("did you mean `stdout`?")
+        );
+    }
+
+    #[test]
     fn suggests_close_keys_only() {
         let keys = ["name", "path", "test", "alias"];
         assert_eq!(suggest("aliases", &keys), Some("alias"));
@@ -240,7 +293,7 @@ mod tests {
     fn reads_entries_and_strings_with_locations() {
         let text = "a: x\nb: [y, \"z\"]\nc:\n";
         let src = Source::new("f.yml", text);
-        let entries: Entries<Strings> = src.parse().unwrap();
+        let entries: Entries<Strings> = src.parse(&[]).unwrap();
         let keys: Vec<_> = entries.0.iter().map(|(k, _)| k.value.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c"]);
         assert_eq!(entries.0[0].1.value, Strings::One("x".into()));
@@ -259,9 +312,9 @@ mod tests {
     fn syntax_errors_point_at_the_place() {
         let text = "a: x\nb: \"open\n";
         let src = Source::new("f.yml", text);
-        let err = src.parse::<Entries<Strings>>().unwrap_err();
+        let err = src.parse::<Entries<Strings>>(&[]).unwrap_err();
         assert!(
-            err.message.contains("f.yml: invalid YAML"),
+            err.message.contains("f.yml:2:4: invalid YAML"),
             "{}",
             err.message
         );
