@@ -22,6 +22,8 @@ command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 command -v podman >/dev/null || need_pkgs+=(podman)
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
+command -v update-binfmts >/dev/null || need_pkgs+=(binfmt-support)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null
@@ -87,6 +89,31 @@ if ! podman_ok; then
   wait_for 30 podman_ok || { tail -20 "$state/podman.log" >&2; log "podman service did not start (podman tests will fail)"; }
 fi
 
+# --- Other platforms, emulated ------------------------------------------------------
+# QEMU's binfmt handlers let the engine run arm64 programs (RUN steps and
+# run.yml checks of linux/arm64 images). An arm64 busybox makes arm64 base
+# images for the tests.
+mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+update-binfmts --enable >/dev/null 2>&1 || true
+arm64_busybox="$state/busybox-arm64"
+if [ ! -x "$arm64_busybox" ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || {
+    dpkg --add-architecture arm64
+    apt-get update -q >/dev/null
+  }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q busybox-static:arm64 >"$state/apt-arm64.log" 2>&1 \
+    && dpkg-deb -x busybox-static_*_arm64.deb root) \
+    || { tail -5 "$state/apt-arm64.log" >&2; log "could not fetch an arm64 busybox"; }
+  [ -x "$tmp/root/bin/busybox" ] && cp "$tmp/root/bin/busybox" "$arm64_busybox"
+  rm -rf "$tmp"
+fi
+if [ -x "$arm64_busybox" ] && [ "$("$arm64_busybox" uname -m 2>/dev/null)" = aarch64 ]; then
+  log "arm64 programs run here through QEMU"
+else
+  log "arm64 emulation does not work here: multi-platform tests will fail"
+fi
+
 env_file="${STRATA_ENV_FILE:-$here/target/strata-test-env}"
 cat >"$env_file" <<ENV
 export STRATA_TEST_REGISTRY=127.0.0.1:5000
@@ -94,5 +121,6 @@ export STRATA_TEST_AUTH_REGISTRY=127.0.0.1:5001
 export STRATA_TEST_REGISTRY_USER=strata
 export STRATA_TEST_REGISTRY_PASSWORD=${STRATA_TEST_REGISTRY_PASSWORD:-s3cret-test-pass}
 export STRATA_TEST_PODMAN_HOST=unix://$podman_sock
+export STRATA_TEST_BUSYBOX_ARM64=$arm64_busybox
 ENV
 log "ready: docker engine, registries on 127.0.0.1:5000 (open) and :5001 (htpasswd), podman at $podman_sock"

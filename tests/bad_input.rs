@@ -599,6 +599,30 @@ fn invalid_alias_tag() -> Case<'static> {
     )
 }
 
+fn unknown_platform() -> Case<'static> {
+    let text =
+        "images:\n  - name: acme/a:1\n    path: a\n    platforms: [linux/amd64, linux/x86_64]\n";
+    inventory_case(
+        Fixture::new().image("a"),
+        text,
+        &[("linux/x86_64", 0)],
+        vec!["unknown architecture `x86_64`", "linux/arm64"],
+    )
+}
+
+fn child_on_more_platforms_than_its_parent() -> Case<'static> {
+    let text = "images:\n  - name: acme/a:1\n    path: a\n    platforms: [linux/amd64]\n  - name: acme/b:1\n    path: b\n    platforms: [linux/amd64, linux/arm64]\n";
+    let fixture = Fixture::new()
+        .image("a")
+        .file("b/Dockerfile", "FROM acme/a:1\nRUN true\n");
+    inventory_case(
+        fixture,
+        text,
+        &[("linux/amd64, linux/arm64", 0)],
+        vec!["acme/b:1 is built from acme/a:1, which is not built for linux/arm64"],
+    )
+}
+
 fn from_cycle() -> Case<'static> {
     let text = "images:\n  - name: acme/a:1\n    path: a\n  - name: acme/b:1\n    path: b\n";
     let fixture = Fixture::new().file("a/Dockerfile", "FROM acme/b:1\n").file(
@@ -684,6 +708,8 @@ cases!(
     invalid_name,
     invalid_alias_tag,
     from_cycle,
+    unknown_platform,
+    child_on_more_platforms_than_its_parent,
     many_problems,
 );
 

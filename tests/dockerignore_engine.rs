@@ -109,6 +109,7 @@ async fn strata_listing(dir: &Path) -> BTreeSet<String> {
         labels: BTreeMap::new(),
         no_cache: false,
         timeout: None,
+        platform: None,
     };
     let id = engine
         .build(request, &log.sink())

@@ -59,6 +59,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
         labels: Default::default(),
         no_cache: false,
         timeout: None,
+        platform: None,
     };
     let image = engine
         .build(request, &log.sink())
@@ -67,13 +68,18 @@ async fn engine_runs_containers(engine: &DockerEngine) {
     let minute = Duration::from_secs(60);
 
     let exec = RunCommand::Exec(vec!["cat".into(), "/marker".into()]);
-    let out = engine.run(&image, &exec, minute).await.unwrap();
+    let out = engine.run(&image, &exec, minute, None).await.unwrap();
     assert_eq!(out.exit_code, Some(0), "{out:?}");
     assert_eq!(out.stdout, format!("{marker}\n"));
     assert_eq!(out.stderr, "");
 
     let out = engine
-        .run(&image, &shell("echo out; echo err >&2; exit 3"), minute)
+        .run(
+            &image,
+            &shell("echo out; echo err >&2; exit 3"),
+            minute,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -87,6 +93,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
             &image,
             &shell("echo started; sleep 120"),
             Duration::from_secs(2),
+            None,
         )
         .await
         .unwrap();
@@ -99,13 +106,21 @@ async fn engine_runs_containers(engine: &DockerEngine) {
     );
 
     let missing = engine
-        .run("strata-test/no-such-image:gone", &shell("true"), minute)
+        .run(
+            "strata-test/no-such-image:gone",
+            &shell("true"),
+            minute,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(missing.to_string().contains("no-such-image"), "{missing}");
 
     let unstartable = RunCommand::Exec(vec!["/no/such/program".into()]);
-    let err = engine.run(&image, &unstartable, minute).await.unwrap_err();
+    let err = engine
+        .run(&image, &unstartable, minute, None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("/no/such/program"), "{err}");
 
     let left = engine.run_containers_from(&image).await.unwrap();

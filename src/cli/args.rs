@@ -146,6 +146,10 @@ pub struct ImportArgs {
     pub rootfs: PathBuf,
     /// The reference to give the image, such as `debian:bookworm`.
     pub reference: String,
+    /// The platform the root filesystem is for, such as `linux/arm64`; the
+    /// image records it (the engine's import call would record its own).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<crate::reference::Platform>,
 }
 
 /// As many jobs as the machine has CPUs.

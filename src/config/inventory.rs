@@ -28,7 +28,7 @@ use crate::error::InputError;
 use crate::reference;
 
 /// The keys an image entry may have.
-const IMAGE_KEYS: [&str; 5] = ["name", "path", "test", "alias", "timeout"];
+const IMAGE_KEYS: [&str; 6] = ["name", "path", "test", "alias", "timeout", "platforms"];
 /// The keys the file may have at the top.
 const TOP_KEYS: [&str; 1] = ["images"];
 
@@ -55,6 +55,9 @@ pub struct InventoryImage {
     /// Seconds each build of this image and of its tests may take (strata's
     /// own key; Dante has none, and an inventory without it is unchanged).
     pub timeout: Option<super::timeout::StepTimeout>,
+    /// The platforms to build the image for (strata's own key). Empty: the
+    /// engine's own platform, as Dante built.
+    pub platforms: Vec<Located<crate::reference::Platform>>,
 }
 
 impl Inventory {
@@ -171,6 +174,7 @@ fn read_image(
     let mut tests = Vec::new();
     let mut aliases = Vec::new();
     let mut timeout = None;
+    let mut platforms = Vec::new();
     // Keys written at all: a `name` of the wrong shape is not also "missing".
     let written: Vec<String> = raw.value.0.iter().map(|(k, _)| k.value.clone()).collect();
     for (key, value) in raw.value.0 {
@@ -224,6 +228,34 @@ fn read_image(
                         src.error(value_span, message, "not a timeout")
                             .with_help("give the seconds one build may take, from 1 to 86400"),
                     ),
+                }
+            }
+            "platforms" => {
+                let list = match value.value {
+                    Strings::Null => Vec::new(),
+                    Strings::One(text) => vec![Located {
+                        value: text,
+                        span: value_span,
+                    }],
+                    Strings::Many(items) => items.into_iter().map(|i| src.locate(i)).collect(),
+                };
+                for item in list {
+                    match item.value.trim().parse::<crate::reference::Platform>() {
+                        Ok(p) if platforms.iter().any(|q: &Located<_>| q.value == p) => problems
+                            .push(
+                                src.error(item.span, format!("platform {p} is listed twice"), "again")
+                                    .with_help("list each platform once"),
+                            ),
+                        Ok(p) => platforms.push(Located {
+                            value: p,
+                            span: item.span,
+                        }),
+                        Err(message) => problems.push(
+                            src.error(item.span, message, "not a platform").with_help(
+                                "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
+                            ),
+                        ),
+                    }
                 }
             }
             _ => problems.push(unknown_key(src, &key, &IMAGE_KEYS, "in an image")),
@@ -280,6 +312,7 @@ fn read_image(
             tests,
             aliases,
             timeout,
+            platforms,
         }),
         _ => None,
     }

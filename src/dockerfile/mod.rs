@@ -327,6 +327,49 @@ pub fn layer_on(base: &str, test: &str) -> String {
     out
 }
 
+/// The Dockerfile with the images some `FROM` lines name replaced, as
+/// `rename` maps them (a stage of the same name is not an image and is left
+/// alone). Used to build an image for one platform on that platform's build
+/// of its parent. A `FROM` whose image is not on its first line (split by a
+/// continuation) cannot be rewritten and is an error naming the line.
+pub fn rename_bases(
+    dockerfile: &str,
+    rename: &std::collections::BTreeMap<String, String>,
+) -> Result<String, String> {
+    if rename.is_empty() {
+        return Ok(dockerfile.to_string());
+    }
+    let mut stages: Vec<String> = Vec::new();
+    let mut lines: Vec<String> = dockerfile.split('\n').map(str::to_string).collect();
+    for from in from_instructions(dockerfile) {
+        let is_stage = stages.iter().any(|s| s.eq_ignore_ascii_case(&from.image));
+        if let Some(stage) = &from.stage {
+            stages.push(stage.clone());
+        }
+        let Some(new) = rename.get(&from.image).filter(|_| !is_stage) else {
+            continue;
+        };
+        let line = &mut lines[from.line - 1];
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words
+            .iter()
+            .skip(1)
+            .position(|w| !w.starts_with("--"))
+            .map(|i| i + 1)
+            .filter(|&i| words[i] == from.image);
+        let Some(at) = at else {
+            return Err(format!(
+                "line {}: the image of this FROM is not on its first line; write `FROM {}` on one line",
+                from.line, from.image
+            ));
+        };
+        let mut rebuilt: Vec<&str> = words.clone();
+        rebuilt[at] = new;
+        *line = rebuilt.join(" ");
+    }
+    Ok(lines.join("\n"))
+}
+
 /// The byte span of 1-based line `line` of `text` (without its newline).
 pub fn line_span(text: &str, line: usize) -> miette::SourceSpan {
     let start: usize = text

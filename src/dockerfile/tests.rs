@@ -157,3 +157,24 @@ fn line_span_covers_the_line() {
     let span = line_span(text, 3);
     assert_eq!(&text[span.offset()..span.offset() + span.len()], "FROM a");
 }
+
+#[test]
+fn rename_bases_rewrites_images_not_stages() {
+    use std::collections::BTreeMap;
+    let text = "FROM acme/base:1 AS build\nRUN make\nFROM --platform=$TARGETPLATFORM acme/base:1\nCOPY --from=build /out /\nFROM build\n";
+    let map = BTreeMap::from([
+        (
+            "acme/base:1".to_string(),
+            "acme/base:1-linux-arm64".to_string(),
+        ),
+        ("build".to_string(), "nope".to_string()),
+    ]);
+    let out = rename_bases(text, &map).unwrap();
+    assert_eq!(
+        out,
+        "FROM acme/base:1-linux-arm64 AS build\nRUN make\nFROM --platform=$TARGETPLATFORM acme/base:1-linux-arm64\nCOPY --from=build /out /\nFROM build\n"
+    );
+    let split = "FROM \\\n  acme/base:1\n";
+    let err = rename_bases(split, &map).unwrap_err();
+    assert!(err.contains("line 1"), "{err}");
+}

@@ -508,6 +508,11 @@ impl Engine for DockerEngine {
             buildargs: Some(request.build_args.into_iter().collect::<HashMap<_, _>>()),
             labels: Some(request.labels.into_iter().collect::<HashMap<_, _>>()),
             nocache: request.no_cache,
+            platform: request
+                .platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             ..Default::default()
         };
         let step = request.timeout.unwrap_or(self.timeouts.step);
@@ -734,7 +739,12 @@ impl Engine for DockerEngine {
         image: &str,
         command: &RunCommand,
         timeout: Duration,
+        platform: Option<&crate::reference::Platform>,
     ) -> Result<RunOutput, EngineError> {
+        let options = CreateContainerOptions {
+            platform: platform.map(|p| p.to_string()).unwrap_or_default(),
+            ..Default::default()
+        };
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(command.argv()),
@@ -745,7 +755,7 @@ impl Engine for DockerEngine {
         };
         let created = self
             .docker
-            .create_container(None::<CreateContainerOptions>, body)
+            .create_container(Some(options), body)
             .await
             .map_err(|e| match self.error(e) {
                 EngineError::Api(message) => {

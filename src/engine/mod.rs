@@ -70,6 +70,8 @@ pub struct BuildRequest {
     /// How long the build may take; `None` = the engine's default
     /// (`--step-timeout`).
     pub timeout: Option<Duration>,
+    /// The platform to build for; `None` = the engine's own.
+    pub platform: Option<crate::reference::Platform>,
 }
 
 /// What a test container did.
@@ -156,7 +158,8 @@ pub trait Engine: Send + Sync {
     async fn remove(&self, reference: &str) -> Result<(), EngineError>;
 
     /// Runs `command` in a new container from `image` (an ID or a local
-    /// reference; never pulled) and collects its exit code and output.
+    /// reference; never pulled) and collects its exit code and output. With
+    /// a `platform`, the container runs as that platform (emulated if need be).
     ///
     /// A command still running after `timeout` is killed and reported with
     /// no exit code, not as an error: its output so far is what explains it.
@@ -166,6 +169,7 @@ pub trait Engine: Send + Sync {
         image: &str,
         command: &RunCommand,
         timeout: Duration,
+        platform: Option<&crate::reference::Platform>,
     ) -> Result<RunOutput, EngineError>;
 
     /// Every container strata's [`Engine::run`] made that still exists, with

@@ -162,6 +162,7 @@ impl Engine for FakeEngine {
         image: &str,
         _command: &RunCommand,
         _timeout: Duration,
+        _platform: Option<&crate::reference::Platform>,
     ) -> Result<RunOutput, EngineError> {
         self.log(format!("run {image}"));
         Ok(RunOutput {

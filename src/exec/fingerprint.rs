@@ -45,8 +45,7 @@ pub async fn inputs(
     for (k, v) in &image.labels {
         field(&mut h, "label", &format!("{k}={v}"));
     }
-    let dockerfile = std::fs::read_to_string(image.context.join(&image.dockerfile))
-        .map_err(|e| format!("cannot read {}: {e}", image.dockerfile))?;
+    let dockerfile = dockerfile_text(image)?;
     for base in crate::dockerfile::base_images(&dockerfile) {
         let id = engine.image_id(&base).await.map_err(|e| e.to_string())?;
         field(
@@ -70,6 +69,17 @@ pub async fn inputs(
         field(&mut h, "test-files", &hash_context(ctx).await?);
     }
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+/// The Dockerfile `image` is built from: its file, with the `FROM` lines
+/// that name another image of the plan pointed at that image's build for
+/// the same platform.
+pub fn dockerfile_text(image: &ImagePlan) -> Result<String, String> {
+    let path = image.context.join(&image.dockerfile);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    crate::dockerfile::rename_bases(&text, &image.rename_bases)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn field(h: &mut Sha256, name: &str, value: &str) {

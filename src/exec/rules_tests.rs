@@ -76,6 +76,8 @@ impl Fixture {
             artifacts: vec![],
             labels: Default::default(),
             timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
         }
     }
 

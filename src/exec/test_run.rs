@@ -20,6 +20,7 @@ use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId
 use crate::error::render_with;
 use crate::events::{Command, Event, Outcome, Step};
 use crate::plan::{ImagePlan, Plan};
+use crate::reference::Platform;
 use crate::state::{short_id, ImageState, StateError, StateFile, TestState};
 
 /// Runs `strata test` over the whole plan. Returns the first state-file
@@ -32,6 +33,10 @@ pub async fn run(
     state: &StateFile,
     engine_desc: String,
 ) -> Result<(), StateError> {
+    // One image per platform: each built, tested and recorded on its own.
+    let (expanded, groups) =
+        crate::plan::platforms::expand(plan, &crate::reference::Platform::host());
+    let plan = &expanded;
     super::announce(bus, Command::Test, plan, engine_desc);
     let nodes: Vec<Node> = plan
         .images
@@ -79,7 +84,31 @@ pub async fn run(
         return state.first_error();
     }
 
-    let passed = passed.lock().expect("lock").clone();
+    let mut passed = passed.lock().expect("lock").clone();
+    // An image built for several platforms passed when each of them did;
+    // locally its name then holds the engine's own platform (or the first).
+    for group in &groups {
+        let ids: Option<Vec<&ImageId>> = group.unit_names().map(|n| passed.get(n)).collect();
+        let Some(ids) = ids else { continue };
+        let host = crate::reference::Platform::host();
+        let local = group
+            .units
+            .iter()
+            .position(|(p, _)| *p == host)
+            .unwrap_or(0);
+        let id = ids[local].clone();
+        if let Err(e) = world.engine.tag(&id, &group.name).await {
+            bus.emit(Event::ImageSkipped {
+                image: group.name.clone(),
+                reason: format!(
+                    "all its platforms passed, but tagging {} failed: {e}",
+                    group.name
+                ),
+            });
+            continue;
+        }
+        passed.insert(group.name.clone(), id);
+    }
     for alias in &plan.aliases {
         if super::stopped(&options.stop, bus) {
             break;
@@ -147,7 +176,10 @@ async fn test_image(
         };
         let res = run_step(bus, options, &image.name, step, |log| {
             let timeout = test.timeout.or(image.timeout).map(Duration::from_secs);
-            build_test(&id, &test.path, &test.tag, timeout, world, options, log)
+            let platform = image.platforms.first();
+            build_test(
+                &id, &test.path, &test.tag, timeout, platform, world, options, log,
+            )
         })
         .await;
         tests.push(TestState {
@@ -228,10 +260,16 @@ async fn build_image(
     log: Log,
 ) -> Result<Done, String> {
     let extra_files = fetch_artifacts(image, world, Some(&log)).await?;
+    let text = fingerprint::dockerfile_text(image)?;
+    let dockerfile = match image.rename_bases.is_empty() {
+        true => Dockerfile::Path(image.dockerfile.clone()),
+        // Built on its parent's build for the same platform, by that name.
+        false => Dockerfile::Inline(text),
+    };
     let request = BuildRequest {
         context: BuildContext {
             dir: image.context.clone(),
-            dockerfile: Dockerfile::Path(image.dockerfile.clone()),
+            dockerfile,
             extra_files,
         },
         tag: Some(image.name.clone()),
@@ -239,6 +277,7 @@ async fn build_image(
         labels: image.labels.clone(),
         no_cache: options.no_cache,
         timeout: image.timeout.map(Duration::from_secs),
+        platform: image.platforms.first().cloned(),
     };
     let id = world
         .engine
@@ -256,11 +295,13 @@ async fn build_image(
 /// container from that layer (or from `id` itself when there is no
 /// Dockerfile). `tag` names the test image (or, without a Dockerfile, the
 /// image itself) only if the whole test passes.
+#[allow(clippy::too_many_arguments)]
 async fn build_test(
     id: &str,
     dir: &Path,
     tag: &str,
     timeout: Option<Duration>,
+    platform: Option<&Platform>,
     world: &World,
     options: &Options,
     log: Log,
@@ -278,11 +319,11 @@ async fn build_test(
         ));
     }
     let image = match has_dockerfile {
-        true => build_layer(id, dir, tag, timeout, world, options, &log).await?,
+        true => build_layer(id, dir, tag, timeout, platform, world, options, &log).await?,
         false => ImageId::new(id),
     };
     if let Some(run) = run {
-        if let Err(message) = run_container(&image, &run, world, &log).await {
+        if let Err(message) = run_container(&image, &run, platform, world, &log).await {
             if has_dockerfile {
                 // Best effort: the failure is what matters, not the cleanup.
                 let _ = world.engine.remove(tag).await;
@@ -307,11 +348,13 @@ async fn build_test(
 
 /// Builds a test folder's Dockerfile on top of `id`, in memory: the user's
 /// tree is only read. The result is tagged `tag`.
+#[allow(clippy::too_many_arguments)]
 async fn build_layer(
     id: &str,
     dir: &Path,
     tag: &str,
     timeout: Option<Duration>,
+    platform: Option<&Platform>,
     world: &World,
     options: &Options,
     log: &Log,
@@ -330,6 +373,7 @@ async fn build_layer(
         labels: Default::default(),
         no_cache: options.no_cache,
         timeout,
+        platform: platform.cloned(),
     };
     world
         .engine
@@ -349,7 +393,13 @@ fn build_message(e: EngineError) -> String {
 
 /// Runs a `run.yml`'s command in a container from `image`, writes what it
 /// printed to the step log, and judges it.
-async fn run_container(image: &str, run: &RunTest, world: &World, log: &Log) -> Result<(), String> {
+async fn run_container(
+    image: &str,
+    run: &RunTest,
+    platform: Option<&Platform>,
+    world: &World,
+    log: &Log,
+) -> Result<(), String> {
     log.line(&format!(
         "running {} in {} (timeout {}s)",
         run.command,
@@ -358,7 +408,7 @@ async fn run_container(image: &str, run: &RunTest, world: &World, log: &Log) -> 
     ));
     let output = world
         .engine
-        .run(image, &run.command, run.timeout)
+        .run(image, &run.command, run.timeout, platform)
         .await
         .map_err(|e| e.to_string())?;
     for (name, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {

@@ -88,6 +88,8 @@ pub fn plan(
                     ("role".to_string(), "base".to_string()),
                 ]),
                 timeout: None,
+                platforms: Vec::new(),
+                rename_bases: Default::default(),
             });
         }
     }
@@ -201,6 +203,8 @@ pub fn plan(
                 artifacts: image_artifacts,
                 labels,
                 timeout: config.image.timeout.map(|t| t.0),
+                platforms: Vec::new(),
+                rename_bases: Default::default(),
             });
             candidates.push(crate::alias::Candidate {
                 image: name,

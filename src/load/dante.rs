@@ -41,12 +41,15 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 artifacts: Vec::new(),
                 labels: Default::default(),
                 timeout: image.timeout.map(|t| t.0),
+                platforms: image.platforms.iter().map(|p| p.value.clone()).collect(),
+                rename_bases: Default::default(),
             }
         })
         .collect();
     let dockerfiles: Vec<&str> = files.iter().map(|f| f.dockerfile.as_str()).collect();
     let images = order::order_by_from(images, &dockerfiles)
         .map_err(|cycle| cycle_error(inventory, &cycle))?;
+    check_platforms(inventory, &images)?;
 
     let mut aliases: Vec<AliasPlan> = inventory
         .images
@@ -70,6 +73,67 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         output: None,
         warnings: Vec::new(),
     })
+}
+
+/// An image is built for each of its platforms on that platform's build of
+/// its parent, so a parent of the plan must be built for every platform its
+/// children are; a child without platforms is built on the engine's own
+/// platform, which the parent must then include.
+fn check_platforms(inventory: &Inventory, images: &[ImagePlan]) -> Result<(), InputError> {
+    use crate::reference::Platform;
+    let entry = |name: &str| inventory.images.iter().find(|i| i.name.value == name);
+    let mut problems = Vec::new();
+    for image in images {
+        let Some(parent) = image
+            .needs
+            .first()
+            .and_then(|n| images.iter().find(|i| &i.name == n))
+        else {
+            continue;
+        };
+        if parent.platforms.is_empty() && image.platforms.is_empty() {
+            continue;
+        }
+        let wanted: Vec<Platform> = match image.platforms.is_empty() {
+            true => vec![Platform::host()],
+            false => image.platforms.clone(),
+        };
+        let parent_has: Vec<Platform> = match parent.platforms.is_empty() {
+            true => vec![Platform::host()],
+            false => parent.platforms.clone(),
+        };
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|p| !parent_has.contains(p))
+            .map(|p| p.to_string())
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let Some(child) = entry(&image.name) else {
+            continue;
+        };
+        let span = child.platforms.first().map_or(child.name.span, |p| p.span);
+        problems.push(
+            inventory
+                .error(
+                    span,
+                    format!(
+                        "{} is built from {}, which is not built for {}",
+                        image.name,
+                        parent.name,
+                        missing.join(", ")
+                    ),
+                    "platforms",
+                )
+                .with_help(format!(
+                    "add {} to the `platforms` of {}, or build this image for fewer platforms",
+                    missing.join(", "),
+                    parent.name
+                )),
+        );
+    }
+    InputError::collect(problems)
 }
 
 fn cycle_error(inventory: &Inventory, cycle: &order::Cycle) -> InputError {

@@ -5,6 +5,7 @@
 //! reads it and never changes it.
 
 pub mod order;
+pub mod platforms;
 pub mod print;
 pub mod shard;
 
@@ -61,6 +62,16 @@ pub struct ImagePlan {
     /// Seconds one build of this image may take; `None`: `--step-timeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// The platforms to build for; empty: the engine's own, as one image.
+    /// With platforms, each is built and tested on its own (see
+    /// [`platforms::expand`]) and published under `name` as one index.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<crate::reference::Platform>,
+    /// Images some `FROM` lines name, and the local name to build on
+    /// instead: one platform's image is built on the same platform's build
+    /// of its parent. Set by [`platforms::expand`] only.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rename_bases: BTreeMap<String, String>,
 }
 
 /// One test of one image: a Dockerfile without `FROM` built on top of it.

@@ -122,6 +122,10 @@ fn image_block(out: &mut String, plan: &Plan, n: usize, width: usize, img: &Imag
         )
     };
     field(out, "context:", &context);
+    if !img.platforms.is_empty() {
+        let list: Vec<String> = img.platforms.iter().map(|p| p.to_string()).collect();
+        field(out, "platforms:", &list.join(", "));
+    }
 
     if img.tests.is_empty() {
         field(out, "tests:", "–");
@@ -271,6 +275,8 @@ mod tests {
             artifacts: vec![],
             labels: BTreeMap::new(),
             timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
         }
     }
 

@@ -138,6 +138,8 @@ mod tests {
             artifacts: vec![],
             labels: Default::default(),
             timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
         }
     }
 

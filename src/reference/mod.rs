@@ -22,10 +22,12 @@
 //! instead, which is what such a name almost always is.)
 
 mod id;
+pub mod platform;
 
 use std::fmt;
 
 pub use id::{Digest, ImageId};
+pub use platform::Platform;
 
 /// Longest repository name (domain and path) Docker accepts.
 const NAME_TOTAL_MAX: usize = 255;

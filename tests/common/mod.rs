@@ -142,6 +142,7 @@ pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> Build
         labels: Default::default(),
         no_cache: false,
         timeout: None,
+        platform: None,
     }
 }
 
