@@ -146,7 +146,7 @@ fn architecture(reference: &str) -> String {
 fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let ns = unique("multi");
+    let ns = format!("{}/{}", common::registry(), unique("multi"));
     project(root, &ns, "RUN test -s /app-platform\n");
 
     let plan = strata(root, &["plan"]);
@@ -196,7 +196,7 @@ fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
 fn an_arm64_only_failure_withholds_the_image_and_its_alias() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let ns = unique("multifail");
+    let ns = format!("{}/{}", common::registry(), unique("multifail"));
     project(root, &ns, "RUN test \"$(uname -m)\" != aarch64\n");
     let out = strata(root, &["test", "-j", "2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -232,6 +232,7 @@ impl Registry for FakeRegistry {
         Ok(Some(Resolved {
             digest,
             config_digest: config,
+            children: vec![],
         }))
     }
 

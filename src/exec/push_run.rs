@@ -23,6 +23,8 @@ use crate::state::{PushState, StateError, StateFile};
 struct Shipped {
     image_id: ImageId,
     digest: Digest,
+    /// The digest is an index of several platforms' images.
+    index: bool,
 }
 
 /// Runs `strata push` over the whole plan.
@@ -34,6 +36,18 @@ pub async fn run(
     state: &StateFile,
     engine_desc: String,
 ) -> Result<(), StateError> {
+    // An image with platforms ships as one manifest per platform (stored by
+    // digest), then one index under its name.
+    let host = crate::reference::Platform::host();
+    let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
+    let plan = &expanded;
+    let repo_of_unit: HashMap<String, String> = groups
+        .iter()
+        .flat_map(|g| {
+            let repo = Reference::split(&g.name).name.to_string();
+            g.unit_names().map(move |u| (u.to_string(), repo.clone()))
+        })
+        .collect();
     super::announce(bus, Command::Push, plan, engine_desc);
     let registry = world
         .registry
@@ -63,8 +77,18 @@ pub async fn run(
                 registry.clone(),
             );
             let shipped = shipped.clone();
+            let by_digest = repo_of_unit.get(&image.name).cloned();
             async move {
-                let Some(s) = push_image(&image, &world, &*registry, &options, &bus, &state).await
+                let Some(s) = push_image(
+                    &image,
+                    by_digest.as_deref(),
+                    &world,
+                    &*registry,
+                    &options,
+                    &bus,
+                    &state,
+                )
+                .await
                 else {
                     return false;
                 };
@@ -93,7 +117,46 @@ pub async fn run(
         return state.first_error();
     }
 
-    let shipped = shipped.lock().expect("lock").clone();
+    let mut shipped = shipped.lock().expect("lock").clone();
+    for group in &groups {
+        if super::stopped(&options.stop, bus) {
+            return state.first_error();
+        }
+        let missing: Vec<&str> = group
+            .unit_names()
+            .filter(|u| !shipped.contains_key(*u))
+            .collect();
+        if !missing.is_empty() {
+            bus.emit(Event::ImageSkipped {
+                image: group.name.clone(),
+                reason: format!(
+                    "not every platform was pushed ({} missing); no index is published",
+                    missing.join(", ")
+                ),
+            });
+            continue;
+        }
+        let done = run_step(bus, options, &group.name, Step::Push, |log| {
+            publish_index(group, &shipped, &*registry, options.no_cache, log)
+        })
+        .await;
+        if let Ok(done) = done {
+            // Locally the name stands for the engine's own platform (or the first).
+            let local = group
+                .units
+                .iter()
+                .find(|(p, _)| *p == host)
+                .unwrap_or(&group.units[0]);
+            shipped.insert(
+                group.name.clone(),
+                Shipped {
+                    image_id: shipped[&local.1].image_id.clone(),
+                    digest: done.digest.expect("a published index has a digest"),
+                    index: true,
+                },
+            );
+        }
+    }
     for alias in &plan.aliases {
         if super::stopped(&options.stop, bus) {
             break;
@@ -112,6 +175,7 @@ pub async fn run(
 /// Checks the recorded test result, pushes, and reads the digest back.
 async fn push_image(
     image: &ImagePlan,
+    by_digest: Option<&str>,
     world: &World,
     registry: &dyn Registry,
     options: &Options,
@@ -139,20 +203,30 @@ async fn push_image(
         return None;
     }
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        push_and_verify(
-            &image.name,
-            &current,
-            world,
-            registry,
-            options.no_cache,
-            log,
-        )
+        let current = current.clone();
+        async move {
+            match by_digest {
+                Some(repo) => push_by_digest(repo, &current, world, registry, log).await,
+                None => {
+                    push_and_verify(
+                        &image.name,
+                        &current,
+                        world,
+                        registry,
+                        options.no_cache,
+                        log,
+                    )
+                    .await
+                }
+            }
+        }
     })
     .await
     .ok()?;
     Some(Shipped {
         image_id: current,
         digest: done.digest.expect("a verified push has a digest"),
+        index: false,
     })
 }
 
@@ -218,6 +292,118 @@ async fn push_and_verify(
     Ok(Done {
         image_id: Some(image_id.clone()),
         digest: Some(resolved.digest),
+    })
+}
+
+/// One platform's image, stored in `repo` under its digest alone (its index
+/// gets the name), then read back by that digest.
+async fn push_by_digest(
+    repo: &str,
+    image_id: &ImageId,
+    world: &World,
+    registry: &dyn Registry,
+    log: Log,
+) -> Result<Done, String> {
+    let digest = ship(world, registry, image_id, repo, &|l| log.line(l)).await?;
+    let at = format!("{repo}@{digest}");
+    let resolved = registry
+        .resolve(&at)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the registry does not have {at} after the push"))?;
+    if resolved.config_digest.as_ref() != Some(image_id) {
+        return Err(format!(
+            "the registry's {at} names image {}, not the tested {image_id}",
+            resolved.config_digest.as_deref().unwrap_or("(none)")
+        ));
+    }
+    log.line(&format!("registry holds {at}"));
+    Ok(Done {
+        image_id: Some(image_id.clone()),
+        digest: Some(digest),
+    })
+}
+
+/// Puts the index of a multi-platform image under its name, unless the
+/// registry holds that very index already, and reads it back: exactly the
+/// planned platforms, each entry the digest pushed for it, and each entry's
+/// image the tested ID for its platform.
+async fn publish_index(
+    group: &crate::plan::platforms::Group,
+    shipped: &HashMap<String, Shipped>,
+    registry: &dyn Registry,
+    always: bool,
+    log: Log,
+) -> Result<Done, String> {
+    let children: Vec<(Digest, crate::reference::Platform)> = group
+        .units
+        .iter()
+        .map(|(p, unit)| (shipped[unit].digest.clone(), p.clone()))
+        .collect();
+    let planned: Vec<(Digest, Option<String>)> = children
+        .iter()
+        .map(|(d, p)| (d.clone(), Some(p.to_string())))
+        .collect();
+    let listed = |r: &crate::registry::Resolved| -> Vec<(Digest, Option<String>)> {
+        r.children
+            .iter()
+            .map(|c| (c.digest.clone(), c.platform.clone()))
+            .collect()
+    };
+    let before = registry.resolve(&group.name).await.ok().flatten();
+    if let (false, Some(held)) = (always, &before) {
+        if listed(held) == planned {
+            log.line(&format!(
+                "up to date: the registry already holds this index at {}",
+                held.digest
+            ));
+            return Ok(Done {
+                image_id: None,
+                digest: Some(held.digest.clone()),
+            });
+        }
+    }
+    let digest = registry
+        .put_index(&group.name, &children)
+        .await
+        .map_err(|e| e.to_string())?;
+    log.line(&format!("put index {digest} under {}", group.name));
+    let after = registry
+        .resolve(&group.name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the registry does not have {} after the push", group.name))?;
+    if after.digest != digest || listed(&after) != planned {
+        return Err(format!(
+            "{} resolves to {} listing {:?}, not the index just pushed ({digest})",
+            group.name,
+            after.digest,
+            listed(&after)
+        ));
+    }
+    let repo = Reference::split(&group.name).name;
+    for (platform, unit) in &group.units {
+        let s = &shipped[unit];
+        let child = registry
+            .resolve(&format!("{repo}@{}", s.digest))
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = child.and_then(|c| c.config_digest);
+        if config.as_ref() != Some(&s.image_id) {
+            return Err(format!(
+                "the {platform} entry of the index is not the tested image {}",
+                s.image_id
+            ));
+        }
+        log.line(&format!(
+            "  {platform}: {} (image {})",
+            s.digest,
+            s.image_id.short()
+        ));
+    }
+    Ok(Done {
+        image_id: None,
+        digest: Some(digest),
     })
 }
 
@@ -336,6 +522,10 @@ async fn retag(
             .retag(repo, &shipped.digest, alias)
             .await
             .map_err(|e| e.to_string())?;
+    } else if shipped.index {
+        return Err(format!(
+            "{alias} is on another registry than {image}; an image of several platforms is only re-tagged within its registry"
+        ));
     } else {
         // Another registry: upload the image by ID there too. The manifest
         // is made the same way, so it has the same digest.

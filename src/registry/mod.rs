@@ -20,6 +20,16 @@ pub struct Resolved {
     /// The digest of the image config the manifest names: for a single-platform
     /// image this is the engine's image ID, which ties a push to a test.
     pub config_digest: Option<ImageId>,
+    /// For an image index: each platform's manifest, in the index's order.
+    pub children: Vec<IndexChild>,
+}
+
+/// One entry of an image index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexChild {
+    pub digest: Digest,
+    /// `os/architecture[/variant]` as the entry's `platform` says, if it says.
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +75,21 @@ pub trait Registry: Send + Sync {
         Err(RegistryError::Other {
             reference: target.to_string(),
             message: "this registry client cannot upload images".into(),
+        })
+    }
+
+    /// Puts an OCI image index under `target` (`host/repo:tag`) listing the
+    /// manifests `children` (already in the repository), each with its
+    /// platform. Returns the index's digest.
+    async fn put_index(
+        &self,
+        target: &str,
+        children: &[(Digest, crate::reference::Platform)],
+    ) -> Result<Digest, RegistryError> {
+        let _ = children;
+        Err(RegistryError::Other {
+            reference: target.to_string(),
+            message: "this registry client cannot write image indexes".into(),
         })
     }
 

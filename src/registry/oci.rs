@@ -24,7 +24,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
 
-use super::{auth, upload, Digest, ImageId, Registry, RegistryError, Resolved};
+use super::{auth, upload, Digest, ImageId, IndexChild, Registry, RegistryError, Resolved};
 use crate::secret::{Credentials, Secret};
 
 /// The manifest kinds strata reads: single images and multi-platform lists,
@@ -277,6 +277,7 @@ impl Registry for OciRegistry {
         Ok(Some(Resolved {
             digest: Digest::new(digest),
             config_digest: manifest.config.map(ImageId::new),
+            children: manifest.platforms,
         }))
     }
 
@@ -380,6 +381,61 @@ impl Registry for OciRegistry {
             )
             .await
             .map_err(|e| host.error(e, &put_ref))?;
+        Ok(Digest::new(digest))
+    }
+
+    async fn put_index(
+        &self,
+        target: &str,
+        children: &[(Digest, crate::reference::Platform)],
+    ) -> Result<Digest, RegistryError> {
+        let target_ref = parse(target)?;
+        let host = self.host(&target_ref).await;
+        let mut manifests = Vec::with_capacity(children.len());
+        for (digest, platform) in children {
+            let child = target_ref.clone_with_digest(digest.to_string());
+            let (raw, _) = host
+                .client
+                .pull_manifest_raw(&child, &host.auth, MANIFEST_TYPES)
+                .await
+                .map_err(|e| host.error(e, &child))?;
+            let media_type = ManifestJson::parse(&raw)
+                .map_err(|message| RegistryError::Other {
+                    reference: child.whole(),
+                    message,
+                })?
+                .media_type;
+            let mut entry = serde_json::json!({
+                "mediaType": media_type,
+                "digest": digest.as_str(),
+                "size": raw.len(),
+                "platform": { "architecture": platform.architecture, "os": platform.os },
+            });
+            if let Some(v) = &platform.variant {
+                entry["platform"]["variant"] = serde_json::Value::String(v.clone());
+            }
+            manifests.push(entry);
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": manifests,
+        });
+        let bytes = serde_json::to_vec(&index).map_err(|e| RegistryError::Other {
+            reference: target.to_string(),
+            message: e.to_string(),
+        })?;
+        let digest = upload::sha256(&bytes);
+        host.client
+            .push_manifest_raw(
+                &target_ref,
+                bytes,
+                OCI_IMAGE_INDEX_MEDIA_TYPE
+                    .parse()
+                    .expect("a valid header value"),
+            )
+            .await
+            .map_err(|e| host.error(e, &target_ref))?;
         Ok(Digest::new(digest))
     }
 
@@ -542,6 +598,8 @@ struct ManifestJson {
     blobs: Vec<String>,
     /// Platform manifests, for a multi-platform list.
     children: Vec<String>,
+    /// The same, with the platform each entry names.
+    platforms: Vec<IndexChild>,
 }
 
 impl ManifestJson {
@@ -555,6 +613,29 @@ impl ManifestJson {
             .map(|list| list.iter().filter_map(digest_of).collect())
             .unwrap_or_default();
         let is_list = json.get("manifests").is_some();
+        let platforms: Vec<IndexChild> = json
+            .get("manifests")
+            .and_then(|m| m.as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|entry| {
+                        let digest = digest_of(entry)?;
+                        let platform = entry.get("platform").and_then(|p| {
+                            let os = p.get("os")?.as_str()?;
+                            let arch = p.get("architecture")?.as_str()?;
+                            Some(match p.get("variant").and_then(|v| v.as_str()) {
+                                Some(v) => format!("{os}/{arch}/{v}"),
+                                None => format!("{os}/{arch}"),
+                            })
+                        });
+                        Some(IndexChild {
+                            digest: Digest::new(digest),
+                            platform,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         // OCI lets `mediaType` be left out; the shape then says what it is.
         let media_type = match json.get("mediaType").and_then(|m| m.as_str()) {
             Some(m) => m.to_string(),
@@ -567,6 +648,7 @@ impl ManifestJson {
                 config: None,
                 blobs: Vec::new(),
                 children,
+                platforms,
             });
         }
         let config = json
@@ -590,6 +672,7 @@ impl ManifestJson {
             config: Some(config),
             blobs,
             children,
+            platforms,
         })
     }
 }
