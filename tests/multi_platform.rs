@@ -219,4 +219,11 @@ fn an_arm64_only_failure_withholds_the_image_and_its_alias() {
     });
     assert_eq!(name, None, "a partly failed image is not given its name");
     assert_eq!(alias, None, "nor its alias");
+    let preview = strata(root, &["push", "--dry-run"]);
+    let text = String::from_utf8_lossy(&preview.stdout);
+    assert!(
+        text.contains(&format!("refused    {ns}/app:1-linux-arm64")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("no index   {ns}/app:1")), "{text}");
 }

@@ -227,18 +227,40 @@ async fn check_registries(plan: &Plan, registry: &dyn Registry) -> Result<(), Ru
 }
 
 /// What `push` would do with each image, judged from the state file alone
-/// (the engine, at push time, also checks the image ID behind the name).
+/// (the engine, at push time, also checks the image ID behind the name). An
+/// image of several platforms is judged per platform, and its index is
+/// published only if every platform is ready.
 fn push_preview(plan: &Plan, state: &crate::state::State) -> String {
+    let host = crate::reference::Platform::host();
+    let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
     let mut out = String::from("\nPush, from the recorded test results:\n");
-    for image in &plan.images {
+    let mut ready = std::collections::BTreeSet::new();
+    for image in &expanded.images {
         let line = match state.recorded_pass(&image.name) {
-            Ok(st) => format!(
-                "ready      {}  (passed {} as {})",
-                image.name,
-                st.tested_at.format("%Y-%m-%d %H:%M UTC"),
-                crate::state::short_id(&st.image_id)
-            ),
+            Ok(st) => {
+                ready.insert(image.name.clone());
+                format!(
+                    "ready      {}  (passed {} as {})",
+                    image.name,
+                    st.tested_at.format("%Y-%m-%d %H:%M UTC"),
+                    crate::state::short_id(&st.image_id)
+                )
+            }
             Err(reason) => format!("refused    {}  ({reason})", image.name),
+        };
+        out.push_str("  ");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    for group in &groups {
+        let platforms: Vec<String> = group.units.iter().map(|(p, _)| p.to_string()).collect();
+        let line = match group.unit_names().all(|u| ready.contains(u)) {
+            true => format!("index      {}  ({})", group.name, platforms.join(", ")),
+            false => format!(
+                "no index   {}  (not every platform of {} is ready)",
+                group.name,
+                platforms.join(", ")
+            ),
         };
         out.push_str("  ");
         out.push_str(&line);
