@@ -11,12 +11,17 @@ use common::{block_on, busybox_rootfs, engine, unique, write};
 use strata::engine::Engine;
 
 fn strata(dir: &Path, args: &[&str]) -> std::process::Output {
-    assert_cmd::Command::cargo_bin("strata")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    strata_on(dir, args, None)
+}
+
+/// `strata` with `DOCKER_HOST` set to `host`, when given.
+fn strata_on(dir: &Path, args: &[&str], host: Option<&str>) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
+    cmd.current_dir(dir).args(args);
+    if let Some(host) = host {
+        cmd.env("DOCKER_HOST", host);
+    }
+    cmd.output().unwrap()
 }
 
 /// The arm64 busybox that the setup script fetched.
@@ -57,16 +62,21 @@ fn rootfs_with(binary: &Path) -> Vec<u8> {
 /// Base images for amd64 and arm64, made as `strata import --platform`
 /// makes them (the engine's import call would record its own architecture).
 fn import_bases(root: &Path, ns: &str) {
+    import_bases_on(root, ns, None)
+}
+
+/// The same, the arm64 base on the engine at `arm64_host` when given.
+fn import_bases_on(root: &Path, ns: &str, arm64_host: Option<&str>) {
     let amd64 = root.join("rootfs-amd64.tar");
     let arm64 = root.join("rootfs-arm64.tar");
     std::fs::write(&amd64, busybox_rootfs()).unwrap();
     std::fs::write(&arm64, rootfs_with(&arm64_busybox())).unwrap();
-    for (tar, platform, arch) in [
-        (&amd64, "linux/amd64", "amd64"),
-        (&arm64, "linux/arm64", "arm64"),
+    for (tar, platform, arch, host) in [
+        (&amd64, "linux/amd64", "amd64", None),
+        (&arm64, "linux/arm64", "arm64", arm64_host),
     ] {
         let reference = format!("{ns}/rootfs:{arch}");
-        let out = strata(
+        let out = strata_on(
             root,
             &[
                 "import",
@@ -75,6 +85,7 @@ fn import_bases(root: &Path, ns: &str) {
                 tar.to_str().unwrap(),
                 &reference,
             ],
+            host,
         );
         assert_eq!(
             out.status.code(),
@@ -82,11 +93,13 @@ fn import_bases(root: &Path, ns: &str) {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(
-            architecture(&reference),
-            arch,
-            "import --platform records {arch}"
-        );
+        if host.is_none() {
+            assert_eq!(
+                architecture(&reference),
+                arch,
+                "import --platform records {arch}"
+            );
+        }
     }
 }
 
@@ -95,6 +108,10 @@ fn import_bases(root: &Path, ns: &str) {
 /// is the app's test Dockerfile.
 fn project(root: &Path, ns: &str, app_test: &str) {
     import_bases(root, ns);
+    project_files(root, ns, app_test);
+}
+
+fn project_files(root: &Path, ns: &str, app_test: &str) {
     write(
         root,
         "base/Dockerfile",
@@ -190,6 +207,89 @@ fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
     ] {
         assert!(report.contains(unit), "a result per platform: {report}");
     }
+
+    let preview = strata(root, &["push", "--dry-run"]);
+    let text = String::from_utf8_lossy(&preview.stdout);
+    assert!(
+        text.contains(&format!("ready      {ns}/app:1-linux-arm64")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "index      {ns}/app:1  (linux/amd64, linux/arm64)"
+        )),
+        "{text}"
+    );
+
+    // Published: one index per image, read back over plain HTTP.
+    let out = strata(root, &["push", "-j", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (registry, path) = ns.split_once('/').unwrap();
+    let app = manifest(registry, &format!("{path}/app"), "1");
+    assert_eq!(app["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let entries = app["manifests"].as_array().unwrap();
+    let platforms: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["platform"]["os"].as_str().unwrap(),
+                e["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    for entry in entries {
+        let arch = entry["platform"]["architecture"].as_str().unwrap();
+        let child = manifest(
+            registry,
+            &format!("{path}/app"),
+            entry["digest"].as_str().unwrap(),
+        );
+        let local = block_on(async {
+            engine()
+                .await
+                .image_id(&format!("{ns}/app:1-linux-{arch}"))
+                .await
+                .unwrap()
+                .unwrap()
+        });
+        assert_eq!(
+            child["config"]["digest"].as_str().unwrap(),
+            local.as_str(),
+            "{arch}: the tested image"
+        );
+    }
+    // The alias is the index.
+    let latest = manifest(registry, &format!("{path}/app"), "latest");
+    assert_eq!(latest, app);
+
+    // A second push finds every index in place.
+    let again = strata(root, &["push", "-j", "2"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{stderr}");
+    let report = std::fs::read_to_string(root.join(".strata/runs/latest/report.md")).unwrap();
+    assert!(report.contains("already holds this index"), "{report}");
+}
+
+/// The manifest (or index) `reference` names in `repo`, fetched with curl.
+fn manifest(registry: &str, repo: &str, reference: &str) -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{registry}/v2/{repo}/manifests/{reference}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -226,4 +326,66 @@ fn an_arm64_only_failure_withholds_the_image_and_its_alias() {
         "{text}"
     );
     assert!(text.contains(&format!("no index   {ns}/app:1")), "{text}");
+}
+
+#[test]
+fn a_platform_with_an_engine_of_its_own_is_built_there() {
+    let podman = std::env::var("STRATA_TEST_PODMAN_HOST")
+        .expect("STRATA_TEST_PODMAN_HOST is unset: run scripts/setup.sh and source its env file");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = format!("{}/{}", common::registry(), unique("perengine"));
+    import_bases_on(root, &ns, Some(&podman));
+    project_files(root, &ns, "RUN test -s /app-platform\n");
+    // Podman here cannot start containers (its rlimits are refused in this
+    // kind of sandbox); builds and test layers are what this test is about.
+    std::fs::remove_file(root.join("tests/app/run.yml")).unwrap();
+    let engine_arg = format!("linux/arm64={podman}");
+    let out = strata(root, &["test", "-j", "2", "--platform-engine", &engine_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("linux/arm64 is built on"), "{stderr}");
+    let (docker_arm, docker_amd, podman_arm) = block_on(async {
+        let docker = engine().await;
+        let other = common::engine_at(&podman).await;
+        (
+            docker
+                .image_id(&format!("{ns}/app:1-linux-arm64"))
+                .await
+                .unwrap(),
+            docker
+                .image_id(&format!("{ns}/app:1-linux-amd64"))
+                .await
+                .unwrap(),
+            other
+                .image_id(&format!("{ns}/app:1-linux-arm64"))
+                .await
+                .unwrap(),
+        )
+    });
+    assert_eq!(docker_arm, None, "arm64 is not built on the default engine");
+    assert!(docker_amd.is_some());
+    assert!(podman_arm.is_some(), "arm64 is built on its own engine");
+
+    // Pushed from both engines into one index.
+    let out = strata(root, &["push", "--platform-engine", &engine_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (registry, path) = ns.split_once('/').unwrap();
+    let app = manifest(registry, &format!("{path}/app"), "1");
+    let arm = app["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["platform"]["architecture"] == "arm64")
+        .unwrap();
+    let child = manifest(
+        registry,
+        &format!("{path}/app"),
+        arm["digest"].as_str().unwrap(),
+    );
+    assert_eq!(
+        child["config"]["digest"].as_str(),
+        podman_arm.as_ref().map(|id| id.as_str())
+    );
 }

@@ -188,6 +188,7 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
         busybox_base(&engine, BUSYBOX_IMAGE).await;
         let world = World {
             engine: Arc::new(engine.clone()),
+            platform_engines: Default::default(),
             registry: None,
             fetch: None,
             credentials: Arc::new(|_| None),
@@ -439,6 +440,7 @@ fn a_test_with_an_escape_directive_is_built_as_it_was_checked() {
         busybox_base(&engine, BUSYBOX_IMAGE).await;
         let world = World {
             engine: Arc::new(engine.clone()),
+            platform_engines: Default::default(),
             registry: None,
             fetch: None,
             credentials: Arc::new(|_| None),

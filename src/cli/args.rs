@@ -88,6 +88,26 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    /// Build and test one platform's images on another engine, such as
+    /// `linux/arm64=tcp://arm-builder:2375` (a `DOCKER_HOST`-style address);
+    /// repeat for more platforms. Other platforms use the default engine,
+    /// emulating where need be.
+    #[arg(long = "platform-engine", value_name = "PLATFORM=HOST",
+          env = "STRATA_PLATFORM_ENGINES", value_delimiter = ',',
+          value_parser = parse_platform_engine)]
+    pub platform_engines: Vec<(crate::reference::Platform, String)>,
+}
+
+fn parse_platform_engine(text: &str) -> Result<(crate::reference::Platform, String), String> {
+    let (platform, host) = text.split_once('=').ok_or_else(|| {
+        format!("`{text}`: write PLATFORM=HOST, such as linux/arm64=tcp://arm-builder:2375")
+    })?;
+    let platform = platform.trim().parse()?;
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(format!("`{text}`: the engine address is empty"));
+    }
+    Ok((platform, host.to_string()))
 }
 
 /// How long strata waits; nothing waits forever.

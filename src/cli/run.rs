@@ -118,9 +118,25 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
     if let Some(registry) = &registry {
         check_registries(plan, registry.as_ref()).await?;
     }
+    let mut platform_engines = std::collections::BTreeMap::new();
+    for (platform, host) in &s.platform_engines {
+        let other = DockerEngine::connect_to_with(host, s.engine_timeouts)
+            .await
+            .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?;
+        let info = other
+            .info()
+            .await
+            .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?;
+        eprintln!(
+            "strata: {platform} is built on {} (API {}) at {}",
+            info.version, info.api_version, info.endpoint
+        );
+        platform_engines.insert(platform.clone(), Arc::new(other) as Arc<dyn Engine>);
+    }
     let fetch: Arc<dyn exec::Fetch> = Arc::new(crate::artifact::Fetcher::new(s.cache_dir()));
     let world = World {
         engine: Arc::new(engine),
+        platform_engines,
         registry,
         fetch: Some(fetch),
         credentials: Arc::new(crate::registry::auth::credentials_for),

@@ -33,6 +33,8 @@ pub struct RunSettings {
     pub no_cache: bool,
     pub engine_timeouts: crate::engine::docker::Timeouts,
     pub registry_timeouts: crate::registry::oci::Timeouts,
+    /// Engines of their own for some platforms.
+    pub platform_engines: Vec<(crate::reference::Platform, String)>,
 }
 
 impl RunSettings {
@@ -64,6 +66,7 @@ impl RunSettings {
             no_cache: args.no_cache,
             engine_timeouts: engine_timeouts(&args.timeouts),
             registry_timeouts: registry_timeouts(&args.timeouts),
+            platform_engines: args.platform_engines,
         })
     }
 

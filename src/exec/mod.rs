@@ -80,10 +80,27 @@ pub type CredentialLookup = Arc<dyn Fn(&str) -> Option<Credentials> + Send + Syn
 /// The outside world, as the executor sees it.
 #[derive(Clone)]
 pub struct World {
+    /// The engine every image is built on, unless its platform has its own.
     pub engine: Arc<dyn Engine>,
+    /// Engines for some platforms (a native arm64 machine builds arm64).
+    pub platform_engines: std::collections::BTreeMap<crate::reference::Platform, Arc<dyn Engine>>,
     pub registry: Option<Arc<dyn Registry>>,
     pub fetch: Option<Arc<dyn Fetch>>,
     pub credentials: CredentialLookup,
+}
+
+impl World {
+    /// The world as an image built for `platform` sees it: that platform's
+    /// engine if it has one.
+    pub fn for_platform(&self, platform: Option<&crate::reference::Platform>) -> World {
+        match platform.and_then(|p| self.platform_engines.get(p)) {
+            Some(engine) => World {
+                engine: engine.clone(),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
 }
 
 /// Runs `work` unless `stop` fires first. `None` (after emitting

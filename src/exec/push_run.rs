@@ -182,6 +182,7 @@ async fn push_image(
     bus: &Bus,
     state: &StateFile,
 ) -> Option<Shipped> {
+    let world = &world.for_platform(image.platforms.first());
     let current = match world.engine.image_id(&image.name).await {
         Ok(Some(id)) => id,
         Ok(None) => {

@@ -36,6 +36,7 @@ impl Fixture {
     fn world(&self) -> World {
         World {
             engine: self.engine.clone(),
+            platform_engines: Default::default(),
             registry: Some(self.registry.clone()),
             fetch: None,
             credentials: Arc::new(|_| None),

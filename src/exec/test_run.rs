@@ -145,6 +145,7 @@ async fn test_image(
     bus: &Bus,
     prior: Option<ImageState>,
 ) -> ImageState {
+    let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
     let inputs = match fetch_artifacts(image, world, None).await {
         Ok(files) => fingerprint::inputs(image, &files, &*world.engine)
