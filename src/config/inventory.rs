@@ -203,14 +203,7 @@ fn read_image(
                 }
             }
             "test" | "alias" => {
-                let list = match value.value {
-                    Strings::Null => Vec::new(),
-                    Strings::One(text) => vec![Located {
-                        value: text,
-                        span: value_span,
-                    }],
-                    Strings::Many(items) => items.into_iter().map(|i| src.locate(i)).collect(),
-                };
+                let list = located_list(src, value.value, value_span);
                 if key.value == "test" {
                     tests = list;
                 } else {
@@ -231,14 +224,7 @@ fn read_image(
                 }
             }
             "platforms" => {
-                let list = match value.value {
-                    Strings::Null => Vec::new(),
-                    Strings::One(text) => vec![Located {
-                        value: text,
-                        span: value_span,
-                    }],
-                    Strings::Many(items) => items.into_iter().map(|i| src.locate(i)).collect(),
-                };
+                let list = located_list(src, value.value, value_span);
                 for item in list {
                     match item.value.trim().parse::<crate::reference::Platform>() {
                         Ok(p) if platforms.iter().any(|q: &Located<_>| q.value == p) => problems
@@ -315,6 +301,15 @@ fn read_image(
             platforms,
         }),
         _ => None,
+    }
+}
+
+/// A string-or-list value as located strings (a single string at `span`).
+fn located_list(src: &Source, value: Strings, span: SourceSpan) -> Vec<Located<String>> {
+    match value {
+        Strings::Null => Vec::new(),
+        Strings::One(text) => vec![Located { value: text, span }],
+        Strings::Many(items) => items.into_iter().map(|i| src.locate(i)).collect(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::fake::{FakeEngine, FakeRegistry};
 use super::{push_run, test_run, Bus, Options, World};
 use crate::events::record::{RunRecord, Verdict};
-use crate::events::Outcome;
+use crate::events::{Command, Outcome};
 use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
 use crate::reference::ImageId;
 use crate::state::{StateError, StateFile};
@@ -91,25 +91,31 @@ impl Fixture {
         plan: &Plan,
         options: &Options,
     ) -> (Result<(), StateError>, RunRecord) {
-        let state = StateFile::open(&self.state_path()).unwrap();
-        let (bus, dispatcher) = Bus::start(vec![]);
-        let result = test_run::run(plan, &self.world(), options, &bus, &state, "fake".into()).await;
-        drop(bus);
-        (result, dispatcher.finish().await.0)
+        self.run(Command::Test, plan, options).await
     }
 
     async fn push(&self, plan: &Plan) -> (Result<(), StateError>, RunRecord) {
-        self.push_with(plan, &options()).await
+        self.run(Command::Push, plan, &options()).await
     }
 
-    async fn push_with(
+    /// Runs `test` or `push` on the fakes, with the state in the fixture's folder.
+    async fn run(
         &self,
+        command: Command,
         plan: &Plan,
         options: &Options,
     ) -> (Result<(), StateError>, RunRecord) {
         let state = StateFile::open(&self.state_path()).unwrap();
         let (bus, dispatcher) = Bus::start(vec![]);
-        let result = push_run::run(plan, &self.world(), options, &bus, &state, "fake".into()).await;
+        let world = self.world();
+        let result = match command {
+            Command::Test => {
+                test_run::run(plan, &world, options, &bus, &state, "fake".into()).await
+            }
+            Command::Push => {
+                push_run::run(plan, &world, options, &bus, &state, "fake".into()).await
+            }
+        };
         drop(bus);
         (result, dispatcher.finish().await.0)
     }
