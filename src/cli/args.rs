@@ -26,6 +26,9 @@ pub enum Cmd {
     /// Create an image from a root filesystem tarball (for base images where
     /// nothing can be pulled).
     Import(ImportArgs),
+    /// Print the JSON Schema of the native matrix file (`strata.yml`), for
+    /// editors and validators.
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@
 //! | `run.rs` | `test` and `push`: connect, execute with reporters, conclude |
 //! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
 //! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
-//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs` | the commands without an executor |
+//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs` | the commands without an executor |
 //! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
 
 mod args;
@@ -22,6 +22,7 @@ mod outcome;
 mod output;
 mod plan_cmd;
 mod run;
+mod schema_cmd;
 mod settings;
 mod signal;
 
@@ -67,5 +68,6 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Plan(args) => plan_cmd::run(&args),
         Cmd::Generate(args) => generate_cmd::run(&args),
         Cmd::Import(args) => import_cmd::run(&args).await,
+        Cmd::Schema => schema_cmd::run(),
     }
 }

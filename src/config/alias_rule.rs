@@ -37,12 +37,35 @@ impl AliasRule {
 }
 
 /// The map form, with unknown fields denied.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleMap {
+    /// The tag template, such as `acme/node:{{ major }}`.
     tag: String,
+    /// A condition over the image's facts (`is_active_lts`, `os.default and codename`).
     #[serde(default)]
     when: Option<String>,
+}
+
+/// Either form: a tag template always applied, or `{tag, when}`.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum RuleSchema {
+    /// A tag template applied to every image.
+    Always(String),
+    /// A tag template applied where `when` holds.
+    When(RuleMap),
+}
+
+impl schemars::JsonSchema for AliasRule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AliasRule".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RuleSchema::json_schema(generator)
+    }
 }
 
 // Hand-written rather than `#[serde(untagged)]`: untagged enums report only

