@@ -5,7 +5,9 @@
 #   bash scripts/bench.sh [RUNS]
 #
 # * plan-all: every Node.js release >= 4 in the shipped index × 3 OS releases,
-#   both alias schemes (benches/plan-all/strata.yml), text and JSON output.
+#   both alias schemes (benches/plan-all/strata.yml), text and JSON output;
+#   and the same × 5 platforms, each kept only for the releases Node ships
+#   binaries for (benches/plan-all/platforms.yml).
 # * nodesource-inventory: NodeSource's real Dante inventory (718 images,
 #   341 aliases), parsed and validated (its folders are not shipped, so the
 #   run stops at the path check: the figure covers parsing and every check
@@ -38,6 +40,11 @@ echo "plan-all: $summary"
 measure "strata plan (text)" "$strata" plan -f benches/plan-all/strata.yml
 measure "strata plan --format json" "$strata" plan -f benches/plan-all/strata.yml --format json
 measure "strata test --dry-run" "$strata" test --dry-run -f benches/plan-all/strata.yml
+
+summary=$("$strata" plan -f benches/plan-all/platforms.yml | tail -1)
+echo "plan-all × 5 platforms: $summary"
+measure "strata plan, 5 platforms (text)" "$strata" plan -f benches/plan-all/platforms.yml
+measure "strata plan, 5 platforms (json)" "$strata" plan -f benches/plan-all/platforms.yml --format json
 
 inv=$(mktemp -d)
 trap 'rm -rf "$inv"' EXIT

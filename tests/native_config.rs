@@ -608,3 +608,62 @@ fn build_timeouts_per_image_and_per_test_reach_the_plan() {
     assert!(err.message.contains("at least 1 second"), "{}", err.message);
     assert_at_line(&err, "strata.yml", 21);
 }
+
+#[test]
+fn platforms_per_os_narrowed_by_facts_reach_the_plan_and_its_bases() {
+    let p = Project::new();
+    let yaml = GOOD.replace(
+        "  - { name: bullseye, from: \"debian:bullseye\", attrs: { debian: 11 } }\n",
+        "  - { name: bullseye, from: \"debian:bullseye\", attrs: { debian: 11 }, platforms: [linux/amd64] }\n",
+    ) + "platforms:\n  - linux/amd64\n  - { platform: linux/arm64, when: \"platform in platforms\" }\n  - { platform: linux/arm/v7, when: \"major < 20\" }\n";
+    let plan = p.load(&yaml).unwrap();
+    let platforms = |name: &str| -> Vec<String> {
+        let image = plan.images.iter().find(|i| i.name == name).unwrap();
+        image.platforms.iter().map(|p| p.to_string()).collect()
+    };
+    assert_eq!(
+        platforms("reg/bookworm:18.20.4"),
+        ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    );
+    assert_eq!(
+        platforms("reg/bookworm:22.11.0"),
+        ["linux/amd64", "linux/arm64"]
+    );
+    assert_eq!(platforms("reg/bullseye:22.11.0"), ["linux/amd64"]);
+    // A base is built for every platform of an image on it.
+    assert_eq!(
+        platforms("reg/base:bookworm"),
+        ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    );
+    assert_eq!(platforms("reg/base:bullseye"), ["linux/amd64"]);
+    // The plan says which platforms a condition dropped.
+    let dropped: Vec<&str> = plan
+        .excluded
+        .iter()
+        .filter(|e| e.what.ends_with("on linux/arm/v7"))
+        .map(|e| e.what.as_str())
+        .collect();
+    assert!(dropped.iter().any(|w| w.contains("22.11.0")), "{dropped:?}");
+    assert!(
+        !dropped.iter().any(|w| w.contains("18.20.4")),
+        "{dropped:?}"
+    );
+    let text = strata::plan::print::text(&plan);
+    assert!(
+        text.contains("platforms: linux/amd64, linux/arm64, linux/arm/v7"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_platform_is_refused_where_it_is_written() {
+    let p = Project::new();
+    let yaml = format!("{GOOD}platforms: [linux/amd64, linux/aarch64]\n");
+    let err = error_of(&p, &yaml);
+    assert_at_line(&err, &p.path().display().to_string(), 32);
+    assert!(
+        err.message.contains("unknown architecture `aarch64`"),
+        "{}",
+        err.message
+    );
+}

@@ -75,6 +75,68 @@ pub struct NativeConfig {
     /// Moving tags, evaluated over every image.
     #[serde(default)]
     pub aliases: Vec<AliasRule>,
+    /// The platforms every image is built for, unless its OS value names
+    /// its own. Empty: the engine's own platform, as one image.
+    #[serde(default)]
+    pub platforms: Vec<Spanned<PlatformEntry>>,
+}
+
+/// A platform to build for: `linux/arm64`, or a map with `platform` and a
+/// `when` over the image's facts (`"platform in platforms"` keeps it only
+/// for releases that ship binaries for it).
+#[derive(Debug, Clone)]
+pub enum PlatformEntry {
+    Plain(String),
+    Detailed(DetailedPlatform),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedPlatform {
+    pub platform: String,
+    /// A template expression over the image's facts and `platform`.
+    #[serde(default)]
+    pub when: Option<String>,
+}
+
+impl PlatformEntry {
+    pub fn platform(&self) -> &str {
+        match self {
+            PlatformEntry::Plain(p) => p,
+            PlatformEntry::Detailed(d) => &d.platform,
+        }
+    }
+    pub fn when(&self) -> Option<&str> {
+        match self {
+            PlatformEntry::Plain(_) => None,
+            PlatformEntry::Detailed(d) => d.when.as_deref(),
+        }
+    }
+}
+
+/// A string or a map, written by hand as [`TestEntry`]'s is, so a misspelt
+/// key is named.
+impl<'de> Deserialize<'de> for PlatformEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = PlatformEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a platform such as linux/arm64, or a map with `platform` and `when`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PlatformEntry, E> {
+                Ok(PlatformEntry::Plain(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PlatformEntry, A::Error> {
+                DetailedPlatform::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(PlatformEntry::Detailed)
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 fn default_output() -> String {
@@ -142,6 +204,10 @@ pub struct AxisValue {
     /// Free attributes templates see next to `name` (`os.debian_version`).
     #[serde(default)]
     pub attrs: BTreeMap<String, serde_json::Value>,
+    /// The platforms this OS value's images are built for, in place of the
+    /// file's `platforms`.
+    #[serde(default)]
+    pub platforms: Option<Vec<Spanned<PlatformEntry>>>,
 }
 
 /// A rule leaving matrix cells out: every named axis must match.
@@ -329,6 +395,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "artifacts",
     "tests",
     "aliases",
+    "platforms",
 ];
 
 /// Parses the file into [`NativeConfig`], with errors at file:line:col and

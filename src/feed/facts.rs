@@ -24,6 +24,7 @@ use super::{line_key, line_name, Release, Schedule};
 /// | `date` | `"2024-10-29"` | release date |
 /// | `npm` | `"10.9.0"` / `null` | bundled npm |
 /// | `security` | `false` | published as a security release |
+/// | `platforms` | `["linux/amd64", "linux/arm64"]` | the Linux platforms Node ships binaries of this release for (from the index's `files`) |
 pub fn facts(release: &Release, schedule: &Schedule, as_of: NaiveDate) -> Map<String, Value> {
     let v = &release.version;
     let line = schedule.line_of(v);
@@ -64,5 +65,25 @@ pub fn facts(release: &Release, schedule: &Schedule, as_of: NaiveDate) -> Map<St
         release.npm.clone().map_or(Value::Null, Value::from),
     );
     map.insert("security".into(), release.security.into());
+    map.insert("platforms".into(), linux_platforms(&release.files).into());
     map
+}
+
+/// The OCI platforms of the Linux binaries in an index's `files` column
+/// (`linux-x64` is `linux/amd64`, `linux-armv7l` is `linux/arm/v7`).
+pub fn linux_platforms(files: &[String]) -> Vec<String> {
+    const NAMES: &[(&str, &str)] = &[
+        ("linux-x64", "linux/amd64"),
+        ("linux-arm64", "linux/arm64"),
+        ("linux-armv7l", "linux/arm/v7"),
+        ("linux-armv6l", "linux/arm/v6"),
+        ("linux-ppc64le", "linux/ppc64le"),
+        ("linux-s390x", "linux/s390x"),
+        ("linux-x86", "linux/386"),
+    ];
+    NAMES
+        .iter()
+        .filter(|(file, _)| files.iter().any(|f| f == file))
+        .map(|(_, platform)| platform.to_string())
+        .collect()
 }

@@ -238,8 +238,15 @@ fn facts_of_a_release() {
             "version": "22.10.0", "major": 22, "minor": 10, "patch": 0, "line": "22",
             "codename": "jod", "lts": false, "is_current": false, "is_active_lts": true,
             "date": "2024-10-16", "npm": "10.9.0", "security": false,
+            "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"],
         })
     );
+    // 0.12 had no arm64 binaries.
+    let old_arm = super::facts(find("0.12.9"), &schedule, as_of);
+    assert!(!old_arm["platforms"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("linux/arm64")));
     // Before v22 went LTS its Current releases had no codename yet; a
     // release published as LTS always has one.
     let early = super::facts(find("22.10.0"), &schedule, day("2024-10-20"));

@@ -103,6 +103,14 @@ pub fn plan(
     )?;
     require_dockerfile(&image_dir, source, &config.image.template)?;
     let artifacts = compile_artifacts(config, &mut templates)?;
+    let default_platforms = compile_platforms(&config.platforms, source, &mut templates)?;
+    let mut os_platforms: BTreeMap<String, Vec<PlatformRule>> = BTreeMap::new();
+    for os in &config.os {
+        if let Some(entries) = &os.platforms {
+            let rules = compile_platforms(entries, source, &mut templates)?;
+            os_platforms.insert(os.name.clone(), rules);
+        }
+    }
     let tests = compile_tests(config, source, &base_dir, &mut templates)?;
 
     let mut candidates = Vec::new();
@@ -128,6 +136,32 @@ pub fn plan(
                 .cloned()
                 .or_else(|| point.os_from().map(str::to_string));
             facts.insert("base".into(), base.clone().map_or(Value::Null, Value::from));
+            let rules = os_platforms.get(os).unwrap_or(&default_platforms);
+            let mut platforms = Vec::new();
+            for rule in rules {
+                let holds = match &rule.when {
+                    None => true,
+                    Some(key) => {
+                        let mut f = facts.clone();
+                        f.insert("platform".into(), rule.platform.to_string().into());
+                        templates.holds(key, &Value::Object(f))?
+                    }
+                };
+                match holds {
+                    true => platforms.push(rule.platform.clone()),
+                    false => plan.excluded.push(crate::plan::Excluded {
+                        what: format!("{what} on {}", rule.platform),
+                        reason: "its platform's `when` is false".into(),
+                    }),
+                }
+            }
+            if !rules.is_empty() && platforms.is_empty() {
+                plan.excluded.push(crate::plan::Excluded {
+                    what,
+                    reason: "none of its platforms applies".into(),
+                });
+                continue;
+            }
 
             let mut files = Map::new();
             let mut image_artifacts = Vec::new();
@@ -203,7 +237,7 @@ pub fn plan(
                 artifacts: image_artifacts,
                 labels,
                 timeout: config.image.timeout.map(|t| t.0),
-                platforms: Vec::new(),
+                platforms,
                 rename_bases: Default::default(),
             });
             candidates.push(crate::alias::Candidate {
@@ -211,6 +245,38 @@ pub fn plan(
                 version: release.version.clone(),
                 facts: Value::Object(facts),
             });
+        }
+    }
+
+    // A base is built for every platform an image on it is.
+    let mut wanted: BTreeMap<String, Vec<crate::reference::Platform>> = BTreeMap::new();
+    for image in &plan.images {
+        let Some(os) = image.labels.get("os") else {
+            continue;
+        };
+        if image.labels.get("role").map(String::as_str) == Some("base") {
+            continue;
+        }
+        let list = wanted.entry(os.clone()).or_default();
+        for p in &image.platforms {
+            if !list.contains(p) {
+                list.push(p.clone());
+            }
+        }
+    }
+    for image in plan.images.iter_mut() {
+        if image.labels.get("role").map(String::as_str) == Some("base") {
+            if let Some(list) = image.labels.get("os").and_then(|os| wanted.get(os)) {
+                let rules = os_platforms
+                    .get(&image.labels["os"])
+                    .unwrap_or(&default_platforms);
+                // In the order the platforms were written.
+                image.platforms = rules
+                    .iter()
+                    .map(|r| r.platform.clone())
+                    .filter(|p| list.contains(p))
+                    .collect();
+            }
         }
     }
 
@@ -411,6 +477,51 @@ impl ArtifactTemplates {
         };
         Ok((file, source))
     }
+}
+
+/// A platform an image may be built for, and the condition for it.
+struct PlatformRule {
+    platform: crate::reference::Platform,
+    /// The key of a `when` template, if any.
+    when: Option<String>,
+}
+
+/// Reads `platforms` entries, each checked where it was written.
+fn compile_platforms(
+    entries: &[serde_saphyr::Spanned<crate::config::native::PlatformEntry>],
+    source: &Source,
+    t: &mut Templates<'_>,
+) -> Result<Vec<PlatformRule>, InputError> {
+    let mut rules: Vec<PlatformRule> = Vec::new();
+    for entry in entries {
+        let text = entry.value.platform().trim();
+        let platform: crate::reference::Platform = text.parse().map_err(|m: String| {
+            source.error_at(entry, m, "not a platform").with_help(
+                "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
+            )
+        })?;
+        if rules.iter().any(|r| r.platform == platform) {
+            return Err(source
+                .error_at(
+                    entry,
+                    format!("platform {platform} is listed twice"),
+                    "again",
+                )
+                .with_help("list each platform once"));
+        }
+        let when = entry
+            .value
+            .when()
+            .map(|w| {
+                t.add_unplaced(
+                    &format!("platforms[{platform}].when"),
+                    &format!("{{% if {w} %}}1{{% endif %}}"),
+                )
+            })
+            .transpose()?;
+        rules.push(PlatformRule { platform, when });
+    }
+    Ok(rules)
 }
 
 fn compile_artifacts(
