@@ -78,19 +78,23 @@ pub struct NativeConfig {
     /// The platforms every image is built for, unless its OS value names
     /// its own. Empty: the engine's own platform, as one image.
     #[serde(default)]
+    #[schemars(with = "Vec<PlatformEntry>")]
     pub platforms: Vec<Spanned<PlatformEntry>>,
 }
 
 /// A platform to build for: `linux/arm64`, or a map with `platform` and a
 /// `when` over the image's facts (`"platform in platforms"` keeps it only
 /// for releases that ship binaries for it).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
 pub enum PlatformEntry {
+    /// A platform, such as `linux/arm64` or `linux/arm/v7`.
     Plain(String),
+    /// A platform with a condition.
     Detailed(DetailedPlatform),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailedPlatform {
     pub platform: String,
@@ -207,6 +211,7 @@ pub struct AxisValue {
     /// The platforms this OS value's images are built for, in place of the
     /// file's `platforms`.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<PlatformEntry>>")]
     pub platforms: Option<Vec<Spanned<PlatformEntry>>>,
 }
 
