@@ -21,6 +21,27 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// The run was stopped by SIGTERM (as CI systems stop jobs); 128 + 15.
 pub const EXIT_TERMINATED: i32 = 143;
 
+/// Every exit code with what it means, for the manual page and help texts.
+pub const EXIT_CODES: [(i32, &str); 8] = [
+    (EXIT_OK, "everything passed"),
+    (EXIT_FAILED, "an image, test or push failed, or a push was refused"),
+    (EXIT_INPUT, "bad input or usage: nothing was built"),
+    (
+        EXIT_ENVIRONMENT,
+        "the engine or a registry could not be reached, timed out, or refused the credentials",
+    ),
+    (
+        EXIT_STATE,
+        "the state file is damaged or of an unknown version, or another run holds its lock past the wait",
+    ),
+    (
+        EXIT_RESULTS,
+        "results could not be written: a state, log or report write failed",
+    ),
+    (EXIT_INTERRUPTED, "interrupted by SIGINT (Ctrl-C)"),
+    (EXIT_TERMINATED, "stopped by SIGTERM"),
+];
+
 /// Why a command could not do its work, or could not keep its results. Each
 /// kind owns its exit code, so the command line maps nothing by hand.
 #[derive(Debug)]

@@ -29,6 +29,10 @@ pub enum Cmd {
     /// Print the JSON Schema of the native matrix file (`strata.yml`), for
     /// editors and validators.
     Schema,
+    /// Print a shell completion script: `source <(strata completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a folder.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +177,21 @@ pub struct ImportArgs {
     /// image records it (the engine's import call would record its own).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<crate::reference::Platform>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `strata.1` and a page per command (`strata-test.1`, …) into
+    /// this folder instead of printing `strata.1`.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// As many jobs as the machine has CPUs.

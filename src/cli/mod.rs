@@ -12,12 +12,14 @@
 //! | `run.rs` | `test` and `push`: connect, execute with reporters, conclude |
 //! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
 //! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
-//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs` | the commands without an executor |
+//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs` | the commands without an executor |
 //! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
 
 mod args;
+mod completions_cmd;
 mod generate_cmd;
 mod import_cmd;
+mod man_cmd;
 mod outcome;
 mod output;
 mod plan_cmd;
@@ -69,5 +71,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Generate(args) => generate_cmd::run(&args),
         Cmd::Import(args) => import_cmd::run(&args).await,
         Cmd::Schema => schema_cmd::run(),
+        Cmd::Completions(args) => completions_cmd::run(&args),
+        Cmd::Man(args) => man_cmd::run(&args),
     }
 }
