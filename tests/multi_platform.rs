@@ -271,6 +271,11 @@ fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
     assert_eq!(again.status.code(), Some(0), "{stderr}");
     let report = std::fs::read_to_string(root.join(".strata/runs/latest/report.md")).unwrap();
     assert!(report.contains("already holds this index"), "{report}");
+    assert_eq!(
+        report.matches("already holds this image at").count(),
+        4,
+        "each platform's image of both images is found in place: {report}"
+    );
 }
 
 /// The manifest (or index) `reference` names in `repo`, fetched with curl.

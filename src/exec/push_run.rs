@@ -207,7 +207,14 @@ async fn push_image(
         let current = current.clone();
         async move {
             match by_digest {
-                Some(repo) => push_by_digest(repo, &current, world, registry, log).await,
+                Some(repo) => {
+                    // The digest this platform's image was pushed as before, if any.
+                    let before = state
+                        .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
+                        .filter(|_| !options.no_cache)
+                        .map(|p| p.digest);
+                    push_by_digest(repo, &current, before, world, registry, log).await
+                }
                 None => {
                     push_and_verify(
                         &image.name,
@@ -301,10 +308,27 @@ async fn push_and_verify(
 async fn push_by_digest(
     repo: &str,
     image_id: &ImageId,
+    before: Option<Digest>,
     world: &World,
     registry: &dyn Registry,
     log: Log,
 ) -> Result<Done, String> {
+    // Incremental: the registry still holds this very image at the digest
+    // it was pushed as, so nothing is exported or sent again.
+    if let Some(digest) = before {
+        let at = format!("{repo}@{digest}");
+        if let Ok(Some(held)) = registry.resolve(&at).await {
+            if held.config_digest.as_ref() == Some(image_id) {
+                log.line(&format!(
+                    "up to date: the registry already holds this image at {at}"
+                ));
+                return Ok(Done {
+                    image_id: Some(image_id.clone()),
+                    digest: Some(digest),
+                });
+            }
+        }
+    }
     let digest = ship(world, registry, image_id, repo, &|l| log.line(l)).await?;
     let at = format!("{repo}@{digest}");
     let resolved = registry
