@@ -21,6 +21,11 @@ fn markdown_report_of_a_passing_run() {
 }
 
 #[test]
+fn markdown_summary_for_a_ci_job() {
+    insta::assert_snapshot!(markdown::summary(&record()));
+}
+
+#[test]
 fn terminal_summary() {
     insta::assert_snapshot!(terminal::summary(&record()));
 }

@@ -142,10 +142,12 @@ pub struct TimeoutArgs {
 /// The longest any timeout may be set to: a week.
 pub(crate) const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
     Text,
     Json,
+    /// The shards as a GitHub Actions matrix (needs `--shards N`).
+    GithubMatrix,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +158,11 @@ pub struct PlanArgs {
     pub shard: ShardArgs,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// With `--format github-matrix`: how many shards (CI jobs) to split
+    /// the plan into.
+    #[arg(long, value_name = "N", conflicts_with = "shard",
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub shards: Option<u64>,
 }
 
 #[derive(Debug, Args)]

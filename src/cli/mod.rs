@@ -11,11 +11,13 @@
 //! | `settings.rs` | arguments resolved once into `RunSettings` (state and run folders, jobs, backoff, timeouts) |
 //! | `run.rs` | `test` and `push`: connect, execute with reporters, conclude |
 //! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
+//! | `ci.rs` | GitHub Actions: annotations for failures, the job summary |
 //! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
 //! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs` | the commands without an executor |
 //! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
 
 mod args;
+mod ci;
 mod completions_cmd;
 mod generate_cmd;
 mod import_cmd;

@@ -248,6 +248,28 @@ pub fn json(plan: &Plan) -> String {
     s
 }
 
+/// The shards of `plan` split `count` ways, as a GitHub Actions matrix on
+/// one line (for `$GITHUB_OUTPUT`): `{"include":[{"shard":"1/3","images":4,
+/// "tests":8},…]}`. A shard with no image is left out, so no job idles.
+pub fn github_matrix(plan: &Plan, count: usize) -> String {
+    let include: Vec<serde_json::Value> = (1..=count)
+        .map(|index| super::shard::Shard { index, count })
+        .filter_map(|shard| {
+            let part = super::shard::select(plan, shard);
+            (!part.images.is_empty()).then(|| {
+                serde_json::json!({
+                    "shard": shard.to_string(),
+                    "images": part.images.len(),
+                    "tests": part.test_count(),
+                })
+            })
+        })
+        .collect();
+    let mut s = serde_json::json!({ "include": include }).to_string();
+    s.push('\n');
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -12,16 +12,36 @@ use crate::events::Step;
 
 use super::view::{self, Status, Totals, FAILURE_TAIL_LINES};
 
+/// Which document is being written: the whole report, or the summary
+/// without per-image sections (for a CI job's summary page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doc {
+    Full,
+    Summary,
+}
+
 /// Renders the whole run as one Markdown document.
 pub fn render(record: &RunRecord) -> String {
     let mut out = String::new();
     header(&mut out, record);
-    summary_table(&mut out, record);
+    summary_table(&mut out, record, Doc::Full);
     for img in &record.images {
         image_section(&mut out, img, record);
     }
     aliases_section(&mut out, record);
-    conclusion(&mut out, record);
+    conclusion(&mut out, record, Doc::Full);
+    out
+}
+
+/// The run without its per-image sections and full logs: the header, the
+/// summary table, the aliases and the conclusion (failures with their last
+/// log lines). What a CI job's summary page shows.
+pub fn summary(record: &RunRecord) -> String {
+    let mut out = String::new();
+    header(&mut out, record);
+    summary_table(&mut out, record, Doc::Summary);
+    aliases_section(&mut out, record);
+    conclusion(&mut out, record, Doc::Summary);
     out
 }
 
@@ -64,7 +84,7 @@ fn header(out: &mut String, record: &RunRecord) {
     let _ = writeln!(out, "\n{}\n", facts.join(" · "));
 }
 
-fn summary_table(out: &mut String, record: &RunRecord) {
+fn summary_table(out: &mut String, record: &RunRecord, doc: Doc) {
     if record.images.is_empty() {
         out.push_str("_No images were run._\n\n");
         return;
@@ -92,11 +112,18 @@ fn summary_table(out: &mut String, record: &RunRecord) {
             .as_deref()
             .map(|d| code(&view::short_digest(d)))
             .unwrap_or_else(|| "–".into());
+        // The summary has no image sections to link to.
+        let name = match doc {
+            Doc::Full => format!(
+                "[{}](#{})",
+                cell(&img.name),
+                anchor(&format!("image: {}", img.name))
+            ),
+            Doc::Summary => code(&img.name),
+        };
         let _ = writeln!(
             out,
-            "| [{}](#{}) | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&img.name),
-            anchor(&format!("image: {}", img.name)),
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
             status.badge(),
             build,
             tests,
@@ -233,7 +260,7 @@ fn aliases_section(out: &mut String, record: &RunRecord) {
     out.push('\n');
 }
 
-fn conclusion(out: &mut String, record: &RunRecord) {
+fn conclusion(out: &mut String, record: &RunRecord, doc: Doc) {
     let t = Totals::of(record);
     out.push_str("## Conclusion\n\n");
     let verdict = record.verdict();
@@ -299,9 +326,13 @@ fn conclusion(out: &mut String, record: &RunRecord) {
             let (tail, cut) = view::tail(&step.log, FAILURE_TAIL_LINES);
             if !tail.is_empty() {
                 if cut > 0 {
+                    let place = match doc {
+                        Doc::Full => "in the section above",
+                        Doc::Summary => "in the run folder's report.md",
+                    };
                     let _ = writeln!(
                         out,
-                        "Last {FAILURE_TAIL_LINES} lines ({cut} earlier line{} in the section above):\n",
+                        "Last {FAILURE_TAIL_LINES} lines ({cut} earlier line{} {place}):\n",
                         view::plural(cut)
                     );
                 }

@@ -9,10 +9,12 @@
 //! * [`json`]: a stable, versioned schema, plus the JSON-lines event log.
 //! * [`junit`]: JUnit XML for CI test views.
 //! * [`html`]: one self-contained page.
+//! * [`github`]: GitHub Actions annotations for failures, and the job summary.
 //!
 //! [`logs::LogFiles`] keeps each step attempt's raw output as its own file.
 //! [`view`] holds the wording they share.
 
+pub mod github;
 pub mod html;
 pub mod json;
 pub mod junit;
