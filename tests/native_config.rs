@@ -667,3 +667,144 @@ fn an_unknown_platform_is_refused_where_it_is_written() {
         err.message
     );
 }
+
+#[test]
+fn an_exclusion_when_leaves_out_lines_past_their_end_of_life() {
+    let p = Project::new();
+    let yaml = GOOD.replace(
+        "exclude:\n",
+        "exclude:\n  - when: is_eol\n    reason: end of life\n",
+    );
+    let versions = |plan: &Plan| {
+        let mut v: Vec<String> = plan
+            .images
+            .iter()
+            .filter_map(|i| i.labels.get("version").cloned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    // On 2024-10-30, 19 (ended 2023-06-01) and 21 (2024-06-01) are past their end.
+    let plan = p.load(&yaml).unwrap();
+    assert_eq!(versions(&plan), ["18.20.4", "20.18.0", "22.11.0", "23.1.0"]);
+    let eol: Vec<&str> = plan
+        .excluded
+        .iter()
+        .filter(|e| e.reason == "end of life")
+        .map(|e| e.what.as_str())
+        .collect();
+    assert_eq!(
+        eol,
+        [
+            "bookworm × 21.7.3",
+            "bullseye × 21.7.3",
+            "bookworm × 19.9.0",
+            "bullseye × 19.9.0"
+        ]
+    );
+    // A year later 18 (2025-04-30) and 23 (2025-06-01) have ended too: the
+    // same file follows the schedule without editing the range.
+    let later = p
+        .load(&yaml.replace("as_of: 2024-10-30", "as_of: 2025-10-30"))
+        .unwrap();
+    assert_eq!(versions(&later), ["20.18.0", "22.11.0"]);
+}
+
+#[test]
+fn an_exclusion_when_is_narrowed_by_its_axes_and_sees_axis_values() {
+    let p = Project::new();
+    let yaml = GOOD.replace(
+        "exclude:\n",
+        "exclude:\n  - os: bullseye\n    when: \"not is_active_lts and os.debian < 12\"\n    reason: only LTS on old Debian\n",
+    );
+    let plan = p.load(&yaml).unwrap();
+    let bullseye: Vec<&str> = plan
+        .images
+        .iter()
+        .filter(|i| i.name.starts_with("reg/bullseye:"))
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(bullseye, ["reg/bullseye:22.11.0"]);
+    assert_eq!(
+        plan.images
+            .iter()
+            .filter(|i| i.name.starts_with("reg/bookworm:"))
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn a_bad_exclusion_when_is_refused_at_its_line() {
+    let p = Project::new();
+    let unknown = GOOD.replace(
+        "exclude:\n",
+        "exclude:\n  - when: is_end_of_life\n    reason: typo\n",
+    );
+    let err = error_of(&p, &unknown);
+    assert!(err.message.contains("is_end_of_life"), "{}", err.message);
+    assert_at_line(&err, &p.path().display().to_string(), 12);
+    let list = GOOD.replace(
+        "exclude:\n",
+        "exclude:\n  - when: [is_eol, lts]\n    reason: two\n",
+    );
+    let err = error_of(&p, &list);
+    assert_at_line(&err, &p.path().display().to_string(), 12);
+    assert!(err.message.contains("one condition"), "{}", err.message);
+}
+
+#[test]
+fn an_axis_named_like_a_fact_is_refused() {
+    let p = Project::new();
+    for name in ["is_eol", "platforms", "when"] {
+        let yaml = GOOD.replace(
+            "exclude:\n",
+            &format!("axes:\n  {name}: [{{ name: a }}]\nexclude:\n"),
+        );
+        let err = error_of(&p, &yaml);
+        assert!(
+            err.message.contains(&format!("axis `{name}`")),
+            "{}",
+            err.message
+        );
+    }
+}
+
+/// Every fact the reference documents reaches an image's templates: the
+/// Dockerfile template uses each (templates run with strict undefined).
+#[test]
+fn every_documented_fact_reaches_the_templates() {
+    use strata::feed::facts::{FACTS, PLATFORM};
+    let p = Project::new();
+    let uses: String = FACTS
+        .iter()
+        .filter(|f| !f.name.starts_with('<') && f.name != PLATFORM)
+        .map(|f| format!("# {0}={{{{ {0} | tojson }}}}\n", f.name))
+        .collect();
+    std::fs::write(
+        p.dir.path().join("tpl/node/Dockerfile.j2"),
+        format!("FROM {{{{ base }}}}\n{uses}"),
+    )
+    .unwrap();
+    let plan = p.load(GOOD).unwrap();
+    let dockerfile = plan
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("images/bookworm/22.11.0/Dockerfile"))
+        .unwrap();
+    assert!(
+        dockerfile.content.contains("# is_eol=false\n"),
+        "{}",
+        dockerfile.content
+    );
+    assert!(dockerfile.content.contains("# is_supported=true\n"));
+    assert!(dockerfile
+        .content
+        .contains("# image=\"reg/bookworm:22.11.0\"\n"));
+    // And the platform fact reaches a platform's `when`.
+    let yaml = format!(
+        "{GOOD}platforms:\n  - {{ platform: linux/arm64, when: \"platform in platforms\" }}\n"
+    );
+    assert!(p.load(&yaml).is_ok());
+}

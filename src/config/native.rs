@@ -218,7 +218,8 @@ pub struct AxisValue {
 /// A rule leaving matrix cells out: every named axis must match.
 ///
 /// Keys: `reason` (required, shown in the plan), `version` (a semver range;
-/// all versions when absent) and axis names whose value is one name or a list
+/// all versions when absent), `when` (a condition over the cell's facts) and
+/// axis names whose value is one name or a list
 /// of names (`os: bullseye`). Kept as a map so an unknown axis can be reported
 /// at its line (serde's `flatten` would lose the position).
 pub type Exclusion = BTreeMap<String, Spanned<OneOrMany>>;
@@ -226,8 +227,8 @@ pub type Exclusion = BTreeMap<String, Spanned<OneOrMany>>;
 // Only the schema uses this shape; the parser reads an `Exclusion` map so
 // that every key keeps its position.
 /// Matrix cells to leave out: every axis named must match, and `version`
-/// when given. Keys: `reason`, `version`, and axis names (`os`, or a name
-/// under `axes`) mapped to one value or a list.
+/// and `when` when given. Keys: `reason`, `version`, `when`, and axis names
+/// (`os`, or a name under `axes`) mapped to one value or a list.
 #[derive(JsonSchema)]
 #[schemars(rename = "Exclusion")]
 #[allow(dead_code)]
@@ -238,6 +239,11 @@ struct ExclusionSchema {
     #[serde(default)]
     #[schemars(with = "String")]
     version: Option<String>,
+    /// A condition over the cell's facts (`is_eol`, `not is_supported and
+    /// os.name == "bullseye"`); the cells where it holds are left out.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    when: Option<String>,
     /// Axis names (`os`, or a name under `axes`) and the value or values to leave out.
     #[serde(flatten)]
     axes: BTreeMap<String, OneOrMany>,

@@ -10,21 +10,103 @@ use serde_json::{Map, Value};
 
 use super::{line_key, line_name, Release, Schedule};
 
-/// The facts of `release` as of `as_of`:
-///
-/// | key | example | meaning |
-/// |---|---|---|
-/// | `version` | `"22.11.0"` | full version, no `v` |
-/// | `major`, `minor`, `patch` | `22`, `11`, `0` | numbers |
-/// | `line` | `"22"`, `"0.12"` | release line (0.x by minor) |
-/// | `codename` | `"jod"` / `null` | lowercase LTS codename of the line, once it is LTS |
-/// | `lts` | `true` | this release was published as LTS |
-/// | `is_current` | `false` | its line is the Current line at `as_of` |
-/// | `is_active_lts` | `true` | its line is the active LTS line at `as_of` |
-/// | `date` | `"2024-10-29"` | release date |
-/// | `npm` | `"10.9.0"` / `null` | bundled npm |
-/// | `security` | `false` | published as a security release |
-/// | `platforms` | `["linux/amd64", "linux/arm64"]` | the Linux platforms Node ships binaries of this release for (from the index's `files`) |
+/// Who sees a fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A fact of the release, the same on every image of that version.
+    Release,
+    /// A fact of one matrix cell: its axis values and what was rendered for it.
+    Image,
+}
+
+/// One fact templates and `when` conditions may use, as the reference
+/// documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fact {
+    /// The name templates use; `<axis>` stands for every axis name.
+    pub name: &'static str,
+    pub example: &'static str,
+    pub meaning: &'static str,
+    pub scope: Scope,
+}
+
+const fn fact(name: &'static str, example: &'static str, meaning: &'static str) -> Fact {
+    Fact {
+        name,
+        example,
+        meaning,
+        scope: Scope::Release,
+    }
+}
+
+const fn cell(name: &'static str, example: &'static str, meaning: &'static str) -> Fact {
+    Fact {
+        name,
+        example,
+        meaning,
+        scope: Scope::Image,
+    }
+}
+
+/// The base image an image is built on; seen by the image's templates.
+pub const BASE: &str = "base";
+/// The artifacts' file names, by artifact name.
+pub const ARTIFACTS: &str = "artifacts";
+/// The image's own name.
+pub const IMAGE: &str = "image";
+/// The platform a `platforms` entry's `when` is asked about.
+pub const PLATFORM: &str = "platform";
+
+/// Every fact, in the order the reference lists them: what [`facts`] gives
+/// for a release, then what each image of the matrix adds. The README's
+/// reference table is [`reference_table`] of this list, and tests hold the
+/// list, [`facts`] and the generator to each other.
+pub const FACTS: &[Fact] = &[
+    fact("version", "`\"22.11.0\"`", "the full version, without `v`"),
+    fact("major", "`22`", "the major version, a number"),
+    fact("minor", "`11`", "the minor version, a number"),
+    fact("patch", "`0`", "the patch version, a number"),
+    fact("line", "`\"22\"`, `\"0.12\"`", "the release line: the major, or `0.<minor>` for 0.x, where each minor was a line of its own"),
+    fact("codename", "`\"jod\"` or `null`", "the line's LTS codename in lower case, once the line has entered LTS (the schedule names lines months ahead; the codename counts only from the LTS date, or when the index published this release as LTS)"),
+    fact("lts", "`true`", "this release was published as an LTS release (the index's `lts` column)"),
+    fact("is_current", "`false`", "the line is Node's *Current* line at `as_of`: the newest line that has started and has not yet entered LTS. Between an even line's LTS date and the next line's release there is none"),
+    fact("is_active_lts", "`true`", "the line is the *active LTS* line at `as_of`: the newest line whose LTS date has come and whose end has not. Older LTS lines still in maintenance are not active; this is what the official images tag `lts`"),
+    fact("is_supported", "`true` or `null`", "the line is supported at `as_of`: it has started and its end-of-life date has not come (Current, active LTS or maintenance). `null` when the schedule does not list the line"),
+    fact("is_eol", "`false` or `null`", "the line has reached its end of life at `as_of` (the schedule's `end` date has come). `null` when the schedule does not list the line"),
+    fact("date", "`\"2024-10-29\"`", "the release date"),
+    fact("npm", "`\"10.9.0\"` or `null`", "the npm version bundled with the release"),
+    fact("security", "`false`", "the release was published as a security release"),
+    fact("platforms", "`[\"linux/amd64\", \"linux/arm64\"]`", "the Linux platforms Node ships binaries of this release for (from the index's `files`)"),
+    cell("os", "`{name: \"bookworm\", default: true, from: \"debian:bookworm\", debian_version: 12}`", "the OS value of the image: its `name`, `default`, `from` (when set) and free `attrs`; base templates see only this"),
+    cell("<axis>", "`variant.name`", "every further axis under `axes`, by its name, with the same fields as `os`"),
+    cell(BASE, "`\"acme/base:bookworm\"` or `null`", "the image this one is built on: the OS's base image when `base` is set, else the OS's `from`"),
+    cell(ARTIFACTS, "`artifacts.node`", "each artifact's file name in the build context, by artifact name (not in exclusion or platform conditions, which come first)"),
+    cell(IMAGE, "`\"acme/node:22.11.0-bookworm\"`", "the image's own name (in its Dockerfile, tests and alias rules)"),
+    cell(PLATFORM, "`\"linux/arm64\"`", "only in a `platforms` entry's `when`: the platform the entry names"),
+];
+
+/// The names of every fact (with `<axis>` left out): an axis or attribute
+/// may not take one.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FACTS.iter().map(|f| f.name).filter(|n| !n.starts_with('<'))
+}
+
+/// The reference table of [`FACTS`], as the README shows it.
+pub fn reference_table() -> String {
+    let mut out = String::from("| fact | example | meaning |\n|---|---|---|\n");
+    for scope in [Scope::Release, Scope::Image] {
+        for f in FACTS.iter().filter(|f| f.scope == scope) {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                f.name, f.example, f.meaning
+            ));
+        }
+    }
+    out
+}
+
+/// The facts of `release` as of `as_of`, one key for every [`FACTS`] entry
+/// of [`Scope::Release`] (see [`reference_table`]).
 pub fn facts(release: &Release, schedule: &Schedule, as_of: NaiveDate) -> Map<String, Value> {
     let v = &release.version;
     let line = schedule.line_of(v);
@@ -64,6 +146,17 @@ pub fn facts(release: &Release, schedule: &Schedule, as_of: NaiveDate) -> Map<St
         "npm".into(),
         release.npm.clone().map_or(Value::Null, Value::from),
     );
+    // A line the schedule does not list: neither supported nor known to
+    // have ended, so a `when` on these decides nothing by accident.
+    let (supported, eol) = match line {
+        Some(l) => (
+            Value::from(l.start <= as_of && as_of < l.end),
+            Value::from(l.end <= as_of),
+        ),
+        None => (Value::Null, Value::Null),
+    };
+    map.insert("is_supported".into(), supported);
+    map.insert("is_eol".into(), eol);
     map.insert("security".into(), release.security.into());
     map.insert("platforms".into(), linux_platforms(&release.files).into());
     map

@@ -237,7 +237,7 @@ fn facts_of_a_release() {
         json!({
             "version": "22.10.0", "major": 22, "minor": 10, "patch": 0, "line": "22",
             "codename": "jod", "lts": false, "is_current": false, "is_active_lts": true,
-            "date": "2024-10-16", "npm": "10.9.0", "security": false,
+            "is_supported": true, "is_eol": false, "date": "2024-10-16", "npm": "10.9.0", "security": false,
             "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"],
         })
     );
@@ -268,6 +268,45 @@ fn facts_of_a_release() {
         (json!("argon"), json!(true))
     );
     assert_eq!(argon["is_active_lts"], json!(true));
+}
+
+#[test]
+fn end_of_life_from_the_schedule() {
+    let releases = real_index();
+    let schedule = real_schedule();
+    let find = |text: &str| releases.iter().find(|r| r.version == v(text)).unwrap();
+    let at = |version: &str, date: &str| {
+        let f = super::facts(find(version), &schedule, day(date));
+        (f["is_supported"].clone(), f["is_eol"].clone())
+    };
+    // v18 ends 2025-04-30: supported the day before, end of life on the day.
+    assert_eq!(at("18.20.4", "2025-04-29"), (json!(true), json!(false)));
+    assert_eq!(at("18.20.4", "2025-04-30"), (json!(false), json!(true)));
+    // An odd line is supported while Current and in its short maintenance.
+    assert_eq!(at("23.1.0", "2024-10-30"), (json!(true), json!(false)));
+    assert_eq!(at("23.1.0", "2025-06-01"), (json!(false), json!(true)));
+    assert_eq!(at("4.4.7", "2024-10-30"), (json!(false), json!(true)));
+    // A line the schedule does not list is neither.
+    let unlisted = Schedule::default();
+    let f = super::facts(find("22.11.0"), &unlisted, day("2024-10-30"));
+    assert_eq!(
+        (f["is_supported"].clone(), f["is_eol"].clone()),
+        (json!(null), json!(null))
+    );
+}
+
+#[test]
+fn every_fact_of_a_release_is_in_the_reference_and_back() {
+    use super::facts::{Scope, FACTS};
+    let releases = real_index();
+    let f = super::facts(&releases[0], &real_schedule(), day("2024-10-30"));
+    let offered: std::collections::BTreeSet<&str> = f.keys().map(String::as_str).collect();
+    let documented: std::collections::BTreeSet<&str> = FACTS
+        .iter()
+        .filter(|f| f.scope == Scope::Release)
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(offered, documented);
 }
 
 #[test]

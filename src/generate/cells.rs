@@ -8,25 +8,13 @@ use crate::config::native::{AxisValue, NativeConfig, OneOrMany};
 use crate::config::yaml::Source;
 use crate::error::InputError;
 
-/// Names templates already use for release facts and per-image values; an
-/// axis or attribute with one of these names would shadow them.
-const RESERVED: &[&str] = &[
-    "version",
-    "major",
-    "minor",
-    "patch",
-    "line",
-    "codename",
-    "lts",
-    "is_current",
-    "is_active_lts",
-    "date",
-    "npm",
-    "security",
-    "base",
-    "image",
-    "artifacts",
-];
+use super::render::Templates;
+
+/// True when an axis called `name` would hide a fact templates see
+/// ([`crate::feed::facts::FACTS`]) or an exclusion's own key.
+fn reserved(name: &str) -> bool {
+    name == "when" || name == "reason" || crate::feed::facts::names().any(|f| f == name)
+}
 
 /// An axis: its name and values, `os` first, then the others by name.
 pub type Axis<'a> = (&'a str, &'a [AxisValue]);
@@ -35,10 +23,10 @@ pub type Axis<'a> = (&'a str, &'a [AxisValue]);
 pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a>>, InputError> {
     let mut out: Vec<Axis<'a>> = vec![("os", config.os.as_slice())];
     for (name, values) in &config.axes {
-        if name == "os" || RESERVED.contains(&name.as_str()) {
+        if reserved(name) {
             return Err(plain(
                 source,
-                format!("axis `{name}` would hide the `{name}` fact templates see; rename it"),
+                format!("axis `{name}` would hide the `{name}` fact templates see (or an exclusion's key); rename it"),
             ));
         }
         out.push((name.as_str(), values.as_slice()));
@@ -166,6 +154,8 @@ struct Rule {
     reason: String,
     version: Option<nodejs_semver::Range>,
     axes: Vec<(String, OneOrMany)>,
+    /// The key of the compiled `when` condition, if any.
+    when: Option<String>,
 }
 
 /// The config's exclusion rules.
@@ -180,6 +170,7 @@ impl Exclusions {
         config: &NativeConfig,
         source: &Source,
         axes: &[Axis<'_>],
+        templates: &mut Templates<'_>,
     ) -> Result<Self, InputError> {
         let axis_names: Vec<&str> = axes.iter().map(|(n, _)| *n).collect();
         let mut rules = Vec::new();
@@ -194,6 +185,7 @@ impl Exclusions {
                 reason: String::new(),
                 version: None,
                 axes: Vec::new(),
+                when: None,
             };
             for (key, value) in &entry.value {
                 match key.as_str() {
@@ -224,12 +216,27 @@ impl Exclusions {
                         })?;
                         rule.version = Some(range);
                     }
+                    "when" => {
+                        let OneOrMany::One(text) = &value.value else {
+                            return Err(source.error_at(
+                                value,
+                                "an exclusion's `when` is one condition, such as `is_eol`",
+                                "here",
+                            ));
+                        };
+                        let condition = serde_saphyr::Spanned::new(
+                            format!("{{% if {text} %}}1{{% endif %}}"),
+                            value.referenced,
+                            value.defined,
+                        );
+                        rule.when = Some(templates.add_inline("exclude.when", &condition)?);
+                    }
                     axis => {
                         let Some((_, values)) = axes.iter().find(|(n, _)| *n == axis) else {
                             return Err(source
                                 .error_at(value, format!("exclusion names unknown axis `{axis}`"), "unknown axis")
                                 .with_help(format!(
-                                    "{}the axes are: {}; an exclusion also takes `version` and `reason`",
+                                    "{}the axes are: {}; an exclusion also takes `version`, `when` and `reason`",
                                     super::did_you_mean(axis, &axis_names),
                                     axis_names.join(", ")
                                 )));
@@ -269,31 +276,40 @@ impl Exclusions {
     }
 
     /// The first rule leaving out `point` at `version`, if any: its index
-    /// (for [`Exclusions::unused`]) and reason.
+    /// (for [`Exclusions::unused`]) and reason. A rule's `when` is asked of
+    /// the cell's `facts` (release facts, axis values and `base`).
     pub fn reason_for(
         &self,
         point: &AxisPoint<'_>,
         version: &semver::Version,
-    ) -> Option<(usize, &str)> {
+        facts: &Value,
+        templates: &Templates<'_>,
+    ) -> Result<Option<(usize, &str)>, InputError> {
         let v = nodejs_semver::Version::parse(version.to_string()).ok();
-        self.rules
-            .iter()
-            .enumerate()
-            .find(|(_, rule)| {
-                let version_ok = match (&rule.version, &v) {
-                    (None, _) => true,
-                    (Some(range), Some(v)) => range.satisfies(v),
-                    (Some(_), None) => false,
-                };
-                version_ok
-                    && rule.axes.iter().all(|(axis, names)| {
-                        point
-                            .values
-                            .iter()
-                            .any(|(a, value)| a == axis && names.contains(&value.name))
-                    })
-            })
-            .map(|(i, rule)| (i, rule.reason.as_str()))
+        for (i, rule) in self.rules.iter().enumerate() {
+            let version_ok = match (&rule.version, &v) {
+                (None, _) => true,
+                (Some(range), Some(v)) => range.satisfies(v),
+                (Some(_), None) => false,
+            };
+            let axes_ok = rule.axes.iter().all(|(axis, names)| {
+                point
+                    .values
+                    .iter()
+                    .any(|(a, value)| a == axis && names.contains(&value.name))
+            });
+            if !(version_ok && axes_ok) {
+                continue;
+            }
+            let when_ok = match &rule.when {
+                None => true,
+                Some(key) => templates.holds(key, facts)?,
+            };
+            if when_ok {
+                return Ok(Some((i, rule.reason.as_str())));
+            }
+        }
+        Ok(None)
     }
 
     /// Warnings for the rules not in `used`: an exclusion that leaves out

@@ -46,11 +46,11 @@ pub fn plan(
     let base_dir = source.base_dir();
     let as_of = resolve_as_of(config, source, as_of)?;
     let axes = cells::axes(config, source)?;
-    let exclusions = Exclusions::compile(config, source, &axes)?;
     let (releases, schedule) = load_feed(config, source, &base_dir)?;
     let selected = select(config, source, &releases)?;
 
     let mut templates = Templates::new(source);
+    let exclusions = Exclusions::compile(config, source, &axes, &mut templates)?;
     let out_rel = PathBuf::from(&config.output);
     let out_dir = base_dir.join(&out_rel);
     let mut plan = Plan {
@@ -120,14 +120,6 @@ pub fn plan(
         let release_facts = feed::facts(release, &schedule, as_of);
         for point in cells::points(&axes) {
             let what = point.describe(&release.version);
-            if let Some((rule, reason)) = exclusions.reason_for(&point, &release.version) {
-                used_exclusions.insert(rule);
-                plan.excluded.push(crate::plan::Excluded {
-                    what,
-                    reason: reason.to_string(),
-                });
-                continue;
-            }
             let os = point.os();
             let mut facts = release_facts.clone();
             point.add_facts(&mut facts);
@@ -135,7 +127,21 @@ pub fn plan(
                 .get(os)
                 .cloned()
                 .or_else(|| point.os_from().map(str::to_string));
-            facts.insert("base".into(), base.clone().map_or(Value::Null, Value::from));
+            facts.insert(
+                feed::facts::BASE.into(),
+                base.clone().map_or(Value::Null, Value::from),
+            );
+            let cell_facts = Value::Object(facts.clone());
+            if let Some((rule, reason)) =
+                exclusions.reason_for(&point, &release.version, &cell_facts, &templates)?
+            {
+                used_exclusions.insert(rule);
+                plan.excluded.push(crate::plan::Excluded {
+                    what,
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
             let rules = os_platforms.get(os).unwrap_or(&default_platforms);
             let mut platforms = Vec::new();
             for rule in rules {
@@ -143,7 +149,10 @@ pub fn plan(
                     None => true,
                     Some(key) => {
                         let mut f = facts.clone();
-                        f.insert("platform".into(), rule.platform.to_string().into());
+                        f.insert(
+                            feed::facts::PLATFORM.into(),
+                            rule.platform.to_string().into(),
+                        );
                         templates.holds(key, &Value::Object(f))?
                     }
                 };
@@ -174,7 +183,7 @@ pub fn plan(
                     source,
                 });
             }
-            facts.insert("artifacts".into(), Value::Object(files));
+            facts.insert(feed::facts::ARTIFACTS.into(), Value::Object(files));
             let name = templates
                 .render(&image_name, &Value::Object(facts.clone()))?
                 .trim()
@@ -188,7 +197,7 @@ pub fn plan(
                     )
                     .with_help("use every axis in the name, such as `{{ version }}-{{ os.name }}-{{ variant.name }}`"));
             }
-            facts.insert("image".into(), Value::from(name.clone()));
+            facts.insert(feed::facts::IMAGE.into(), Value::from(name.clone()));
             let ctx = Value::Object(facts.clone());
 
             let rel = PathBuf::from("images")

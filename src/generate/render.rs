@@ -197,11 +197,18 @@ fn snippet(text: &str, err: &minijinja::Error) -> String {
 
 fn help_for(err: &minijinja::Error) -> String {
     if err.kind() == minijinja::ErrorKind::UndefinedError {
-        "templates see the release facts (version, major, minor, patch, line, codename, lts, \
-         is_current, is_active_lts, date, npm, security), `os` and every other axis by name \
-         (with `name`, `default` and its attrs), `artifacts.<name>` (file names), `base` and \
-         `image`; check the spelling"
-            .to_string()
+        use crate::feed::facts::{Scope, FACTS};
+        let release: Vec<&str> = FACTS
+            .iter()
+            .filter(|f| f.scope == Scope::Release)
+            .map(|f| f.name)
+            .collect();
+        format!(
+            "templates see the release facts ({}), `os` and every other axis by name \
+             (with `name`, `default` and its attrs), `artifacts.<name>` (file names), `base` and \
+             `image`; check the spelling (the README's fact reference lists each)",
+            release.join(", ")
+        )
     } else {
         "fix the template's syntax (Jinja)".to_string()
     }
