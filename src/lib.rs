@@ -25,6 +25,7 @@
 
 pub mod alias;
 pub mod artifact;
+pub mod attest;
 pub mod cli;
 pub mod config;
 pub mod dockerfile;

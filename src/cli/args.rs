@@ -17,8 +17,9 @@ pub struct Cli {
 pub enum Cmd {
     /// Build every image, build its tests on top, and tag aliases of images that passed.
     Test(RunArgs),
-    /// Push images whose recorded tests passed, then point their aliases at them.
-    Push(RunArgs),
+    /// Push images whose recorded tests passed, attach a test attestation to
+    /// each, then point their aliases at them.
+    Push(PushArgs),
     /// Print the plan (images, parents, tests, aliases, exclusions) without an engine.
     Plan(PlanArgs),
     /// Write the Dockerfiles and tests a matrix config renders.
@@ -115,6 +116,22 @@ fn parse_platform_engine(text: &str) -> Result<(crate::reference::Platform, Stri
         return Err(format!("`{text}`: the engine address is empty"));
     }
     Ok((platform, host.to_string()))
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Sign each image's test attestation with this ECDSA P-256 private key
+    /// (PEM file, or the PEM itself in the variable). Without it the
+    /// attestation is attached unsigned.
+    #[arg(
+        long = "key",
+        env = "STRATA_SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub key: Option<String>,
 }
 
 /// How long strata waits; nothing waits forever.

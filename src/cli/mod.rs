@@ -68,7 +68,11 @@ pub fn main() -> i32 {
 async fn dispatch(cli: Cli) -> Result<i32, RunError> {
     match cli.command {
         Cmd::Test(args) => run::run(settings::RunSettings::resolve(Command::Test, args)?).await,
-        Cmd::Push(args) => run::run(settings::RunSettings::resolve(Command::Push, args)?).await,
+        Cmd::Push(args) => {
+            let settings = settings::RunSettings::resolve(Command::Push, args.run)?
+                .with_signing_key(args.key.as_deref())?;
+            run::run(settings).await
+        }
         Cmd::Plan(args) => plan_cmd::run(&args),
         Cmd::Generate(args) => generate_cmd::run(&args),
         Cmd::Import(args) => import_cmd::run(&args).await,

@@ -2,8 +2,10 @@
 //! every path decided, every number checked, before any stage runs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attest::key::SigningKey;
 use crate::error::{InputError, RunError};
 use crate::events::Command;
 use crate::exec::Options;
@@ -35,6 +37,8 @@ pub struct RunSettings {
     pub registry_timeouts: crate::registry::oci::Timeouts,
     /// Engines of their own for some platforms.
     pub platform_engines: Vec<(crate::reference::Platform, String)>,
+    /// Signs `push`'s test attestations (`--key`, `STRATA_SIGNING_KEY`).
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 impl RunSettings {
@@ -67,7 +71,22 @@ impl RunSettings {
             engine_timeouts: engine_timeouts(&args.timeouts),
             registry_timeouts: registry_timeouts(&args.timeouts),
             platform_engines: args.platform_engines,
+            signing_key: None,
         })
+    }
+
+    /// Reads the signing key `value` names (a PEM file, or the PEM itself
+    /// from `STRATA_SIGNING_KEY`): a key that cannot be used is bad input,
+    /// found before anything runs. The key's text is never shown.
+    pub fn with_signing_key(mut self, value: Option<&str>) -> Result<RunSettings, RunError> {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            let key = SigningKey::from_setting(value, "STRATA_SIGNING_KEY").map_err(|e| {
+                InputError::plain(format!("signing key {e}"))
+                    .with_help("make a key pair with `strata key generate`")
+            })?;
+            self.signing_key = Some(Arc::new(key));
+        }
+        Ok(self)
     }
 
     pub fn state_file(&self) -> PathBuf {
@@ -90,6 +109,7 @@ impl RunSettings {
             backoff: self.backoff,
             no_cache: self.no_cache,
             stop,
+            signing_key: self.signing_key.clone(),
         }
     }
 

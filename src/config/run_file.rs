@@ -186,6 +186,32 @@ impl RunTest {
         })
     }
 
+    /// What the test checks, as a record keeps it (the state file and the
+    /// test attestation): the container's command, exec or shell form, what
+    /// its exit code and output had to be, and the time it had.
+    pub fn describe(&self) -> serde_json::Value {
+        let (form, command) = match &self.command {
+            RunCommand::Exec(args) => ("exec", args.clone()),
+            RunCommand::Shell(line) => ("shell", vec![line.clone()]),
+        };
+        let mut expect = serde_json::json!({ "exit": self.expect.exit });
+        if let Some(stdout) = &self.expect.stdout {
+            expect["stdout"] = serde_json::json!(stdout);
+        }
+        if !self.expect.stdout_contains.is_empty() {
+            expect["stdoutContains"] = serde_json::json!(self.expect.stdout_contains);
+        }
+        if !self.expect.stderr_contains.is_empty() {
+            expect["stderrContains"] = serde_json::json!(self.expect.stderr_contains);
+        }
+        serde_json::json!({
+            "form": form,
+            "command": command,
+            "expect": expect,
+            "timeoutSeconds": self.timeout.as_secs(),
+        })
+    }
+
     /// Reads `folder/run.yml`; `None` when the folder has none. With
     /// `tree`, the file must be inside that folder (see [`super::read`]).
     pub fn load(folder: &Path, tree: Option<&Path>) -> Result<Option<RunTest>, InputError> {

@@ -22,6 +22,10 @@ use crate::engine::{
     RunContainer, RunOutput,
 };
 use crate::reference::Reference;
+use crate::registry::referrers::{
+    artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
+    MANIFEST_MEDIA_TYPE,
+};
 use crate::registry::{Digest, Registry, RegistryError, Resolved};
 use crate::secret::Credentials;
 
@@ -191,6 +195,8 @@ pub struct FakeRegistry {
     pub calls: Mutex<Vec<String>>,
     /// After an upload to this tag, someone moves it to this image ID.
     pub hijack: Mutex<Option<(String, ImageId)>>,
+    /// Attached artifacts: (subject digest, entry, content).
+    pub attached: Mutex<Vec<(Digest, Referrer, Vec<u8>)>>,
 }
 
 impl FakeRegistry {
@@ -219,6 +225,17 @@ impl FakeRegistry {
 
     pub fn writes(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// The contents of the artifacts attached to `subject`, oldest first.
+    pub fn attached_to(&self, subject: &Digest) -> Vec<Vec<u8>> {
+        self.attached
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, _)| s == subject)
+            .map(|(_, _, content)| content.clone())
+            .collect()
     }
 }
 
@@ -279,6 +296,61 @@ impl Registry for FakeRegistry {
             self.put(&tag, &other);
         }
         Ok(digest)
+    }
+
+    async fn attach(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact: &Artifact,
+    ) -> Result<(Digest, Listed), RegistryError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("attach {repository}@{subject}"));
+        if !self
+            .manifests
+            .lock()
+            .unwrap()
+            .contains_key(subject.as_str())
+        {
+            return Err(RegistryError::Other {
+                reference: format!("{repository}@{subject}"),
+                message: "manifest unknown".into(),
+            });
+        }
+        let descriptor = Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: subject.to_string(),
+            size: 1,
+        };
+        let digest = sha256(&artifact_manifest(artifact, &descriptor));
+        let entry = Referrer {
+            digest: digest.clone(),
+            artifact_type: artifact.artifact_type.clone(),
+            annotations: artifact.annotations.clone(),
+        };
+        self.attached
+            .lock()
+            .unwrap()
+            .push((subject.clone(), entry, artifact.content.clone()));
+        Ok((Digest::new(digest), Listed::ByTag(fallback_tag(subject))))
+    }
+
+    async fn referrers(
+        &self,
+        _repository: &str,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<Referrer>, RegistryError> {
+        Ok(self
+            .attached
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, r, _)| s == subject && r.artifact_type == artifact_type)
+            .map(|(_, r, _)| r.clone())
+            .collect())
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {

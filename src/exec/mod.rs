@@ -9,8 +9,10 @@
 //! * [`fingerprint`] digests an image's inputs, so unchanged images are skipped.
 //! * [`retry`] runs one step with retries and emits its events.
 //! * [`test_run`] is `strata test`: build, test as layers, tag aliases.
-//! * [`push_run`] is `strata push`: push what was tested, point aliases at it.
+//! * [`push_run`] is `strata push`: push what was tested, point aliases at it;
+//!   `attach` adds the test attestation to every image it sends.
 
+mod attach;
 pub mod bus;
 pub mod containers;
 #[cfg(test)]
@@ -53,6 +55,9 @@ pub struct Options {
     /// are abandoned, no new image starts, and no alias moves after it; an
     /// alias move already under way finishes, so reports say exactly what moved.
     pub stop: CancellationToken,
+    /// Signs the test attestation `push` attaches to every image it sends;
+    /// without it the attestation is attached unsigned.
+    pub signing_key: Option<Arc<crate::attest::key::SigningKey>>,
 }
 
 impl Default for Options {
@@ -63,6 +68,7 @@ impl Default for Options {
             backoff: Duration::from_secs(2),
             no_cache: false,
             stop: CancellationToken::new(),
+            signing_key: None,
         }
     }
 }

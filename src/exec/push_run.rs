@@ -6,6 +6,7 @@
 //! resolve to the image's manifest digest.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -54,6 +55,8 @@ pub async fn run(
         .clone()
         .expect("push needs a registry client");
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
+    // Test names in attestations are their folders relative to the config.
+    let config_dir = plan.source.parent().unwrap_or(Path::new("")).to_path_buf();
 
     // Pushes are independent of each other: no parent ordering needed.
     let nodes: Vec<_> = plan
@@ -76,19 +79,15 @@ pub async fn run(
                 state.clone(),
                 registry.clone(),
             );
-            let shipped = shipped.clone();
+            let (shipped, config_dir) = (shipped.clone(), config_dir.clone());
             let by_digest = repo_of_unit.get(&image.name).cloned();
             async move {
-                let Some(s) = push_image(
-                    &image,
-                    by_digest.as_deref(),
-                    &world,
-                    &*registry,
-                    &options,
-                    &bus,
-                    &state,
-                )
-                .await
+                let place = Place {
+                    by_digest: by_digest.as_deref(),
+                    config_dir: &config_dir,
+                };
+                let Some(s) =
+                    push_image(&image, place, &world, &*registry, &options, &bus, &state).await
                 else {
                     return false;
                 };
@@ -172,16 +171,30 @@ pub async fn run(
     state.first_error()
 }
 
-/// Checks the recorded test result, pushes, and reads the digest back.
+/// Where an image goes and how its attestation names its tests.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    /// A platform's image: stored by digest alone in this repository.
+    by_digest: Option<&'a str>,
+    /// Test names are their folders relative to this one (the config's).
+    config_dir: &'a Path,
+}
+
+/// Checks the recorded test result, pushes, reads the digest back, and
+/// attaches the test attestation to it.
 async fn push_image(
     image: &ImagePlan,
-    by_digest: Option<&str>,
+    place: Place<'_>,
     world: &World,
     registry: &dyn Registry,
     options: &Options,
     bus: &Bus,
     state: &StateFile,
 ) -> Option<Shipped> {
+    let Place {
+        by_digest,
+        config_dir,
+    } = place;
     let world = &world.for_platform(image.platforms.first());
     let current = match world.engine.image_id(&image.name).await {
         Ok(Some(id)) => id,
@@ -198,35 +211,44 @@ async fn push_image(
             return None;
         }
     };
-    let verdict = state.read(|st| st.tested_pass(&image.name, &current).map(|_| ()));
-    if let Err(reason) = verdict {
-        refuse(bus, image, &reason);
-        return None;
-    }
+    let record = match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
+        Ok(record) => record,
+        Err(reason) => {
+            refuse(bus, image, &reason);
+            return None;
+        }
+    };
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        let current = current.clone();
+        let (current, record) = (&current, &record);
         async move {
-            match by_digest {
+            let done = match by_digest {
                 Some(repo) => {
                     // The digest this platform's image was pushed as before, if any.
                     let before = state
                         .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
                         .filter(|_| !options.no_cache)
                         .map(|p| p.digest);
-                    push_by_digest(repo, &current, before, world, registry, log).await
+                    push_by_digest(repo, current, before, world, registry, log.clone()).await?
                 }
                 None => {
                     push_and_verify(
                         &image.name,
-                        &current,
+                        current,
                         world,
                         registry,
                         options.no_cache,
-                        log,
+                        log.clone(),
                     )
-                    .await
+                    .await?
                 }
-            }
+            };
+            let digest = done.digest.clone().expect("a verified push has a digest");
+            // The test result travels with the image: attached to its digest.
+            let tested = super::attach::tested(&image.name, &digest, record, config_dir);
+            let key = options.signing_key.as_deref();
+            super::attach::attach(registry, &tested, key, options.no_cache, &|l| log.line(l))
+                .await?;
+            Ok(done)
         }
     })
     .await

@@ -448,3 +448,83 @@ async fn a_second_push_of_the_same_image_sends_nothing() {
         fx.registry.get(&a.name)
     );
 }
+
+/// The statement inside the one attestation attached to `digest`, and the envelope.
+fn attestation_of(
+    fx: &Fixture,
+    digest: &crate::reference::Digest,
+) -> (
+    crate::attest::dsse::Envelope,
+    crate::attest::statement::Statement,
+) {
+    let attached = fx.registry.attached_to(digest);
+    assert_eq!(attached.len(), 1, "{:?}", fx.registry.writes());
+    let envelope = crate::attest::dsse::Envelope::parse(&attached[0]).unwrap();
+    let statement =
+        crate::attest::statement::Statement::parse(&envelope.payload_bytes().unwrap()).unwrap();
+    (envelope, statement)
+}
+
+#[tokio::test]
+async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 2);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    let key = crate::attest::key::SigningKey::generate();
+    let signed = Options {
+        signing_key: Some(Arc::new(key.clone())),
+        ..options()
+    };
+    let (_, record) = fx.push_with(&p, &signed).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    let digest = fx.registry.get(&a.name).unwrap();
+    let (envelope, statement) = attestation_of(&fx, &digest);
+    envelope.verify(&key.public()).unwrap();
+    assert!(statement.names_digest(&digest));
+    let summary = statement.summary();
+    assert_eq!(summary.result, "PASSED");
+    assert_eq!(summary.passed_tests.len(), 2, "{summary:?}");
+    let id = fx.engine.get(&a.name).unwrap();
+    assert_eq!(summary.image_id, id.as_str());
+    // Each test names the layer it ran in: the test tag's image.
+    let layers: Vec<_> = statement.predicate["configuration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| {
+            d["annotations"]["layerImageId"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let tagged: Vec<_> = a
+        .tests
+        .iter()
+        .map(|t| fx.engine.get(&t.tag).unwrap().to_string())
+        .collect();
+    assert_eq!(layers, tagged);
+
+    // Pushed again with nothing changed: nothing attached again.
+    fx.push_with(&p, &signed).await.0.unwrap();
+    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+}
+
+#[tokio::test]
+async fn an_unsigned_push_attaches_an_unsigned_attestation() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    fx.push(&p).await.0.unwrap();
+    let digest = fx.registry.get(&a.name).unwrap();
+    let (envelope, _) = attestation_of(&fx, &digest);
+    assert!(envelope.signatures.is_empty());
+    // A later signed push adds the signed one beside it.
+    let signed = Options {
+        signing_key: Some(Arc::new(crate::attest::key::SigningKey::generate())),
+        ..options()
+    };
+    fx.push_with(&p, &signed).await.0.unwrap();
+    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+}

@@ -183,9 +183,12 @@ async fn test_image(
             )
         })
         .await;
+        let run = RunTest::load(&test.path, None).ok().flatten();
         tests.push(TestState {
             path: test.path.clone(),
             passed: res.is_ok(),
+            layer: res.ok().and_then(|done| done.image_id),
+            run: run.map(|r| r.describe()),
         });
     }
     let passed = tests.iter().all(|t| t.passed);

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod oci;
+pub mod referrers;
 pub mod upload;
 
 use async_trait::async_trait;
@@ -40,6 +41,15 @@ pub enum RegistryError {
     Unauthorized { registry: String, reference: String },
     #[error("{reference}: {message}")]
     Other { reference: String, message: String },
+}
+
+/// A manifest as the registry holds it, with the digest of its bytes
+/// (computed here, not taken from the registry's word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// The operations strata needs from an image registry.
@@ -95,4 +105,55 @@ pub trait Registry: Send + Sync {
 
     /// The tags of a repository (`host/repo`).
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
+
+    /// The manifest `reference` (`host/repo:tag` or `host/repo@digest`)
+    /// names, or `None` if there is none.
+    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        Err(unsupported(reference, "read manifests"))
+    }
+
+    /// Blob `digest` of `repository`, at most `max` bytes, checked against
+    /// its digest.
+    async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let _ = (digest, max);
+        Err(unsupported(repository, "read blobs"))
+    }
+
+    /// Stores `artifact` in `repository` as an artifact manifest whose
+    /// subject is the manifest `subject` of the same repository, and makes
+    /// it findable (see [`referrers`]). Returns the artifact manifest's
+    /// digest and how it is listed.
+    async fn attach(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact: &referrers::Artifact,
+    ) -> Result<(Digest, referrers::Listed), RegistryError> {
+        let _ = (subject, artifact);
+        Err(unsupported(repository, "attach artifacts"))
+    }
+
+    /// The artifacts of `artifact_type` that refer to manifest `subject` of
+    /// `repository`: from the referrers API, else the referrers tag schema.
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<referrers::Referrer>, RegistryError> {
+        let _ = (subject, artifact_type);
+        Err(unsupported(repository, "list referrers"))
+    }
+}
+
+fn unsupported(reference: &str, what: &str) -> RegistryError {
+    RegistryError::Other {
+        reference: reference.to_string(),
+        message: format!("this registry client cannot {what}"),
+    }
 }

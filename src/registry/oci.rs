@@ -24,7 +24,10 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
 
-use super::{auth, upload, Digest, ImageId, IndexChild, Registry, RegistryError, Resolved};
+use super::{
+    auth, referrers, upload, Digest, ImageId, IndexChild, Manifest, Registry, RegistryError,
+    Resolved,
+};
 use crate::secret::{Credentials, Secret};
 
 /// The manifest kinds strata reads: single images and multi-platform lists,
@@ -470,6 +473,284 @@ impl Registry for OciRegistry {
         let tags = tags.into_iter().collect();
         Ok(tags)
     }
+
+    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        let image = parse(reference)?;
+        let host = self.host(&image).await;
+        let raw = match host
+            .client
+            .pull_manifest_raw(&image, &host.auth, MANIFEST_TYPES)
+            .await
+        {
+            Ok((raw, _)) => raw,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(host.error(e, &image)),
+        };
+        let media_type = ManifestJson::parse(&raw)
+            .map(|m| m.media_type)
+            .or_else(|_| media_type_of(&raw))
+            .map_err(|message| RegistryError::Other {
+                reference: reference.to_string(),
+                message,
+            })?;
+        let digest = upload::sha256(&raw);
+        if let Some(asked) = image.digest() {
+            if asked != digest {
+                return Err(RegistryError::Other {
+                    reference: reference.to_string(),
+                    message: format!("the registry sent a manifest whose digest is {digest}"),
+                });
+            }
+        }
+        Ok(Some(Manifest {
+            digest: Digest::new(digest),
+            media_type,
+            bytes: raw.to_vec(),
+        }))
+    }
+
+    async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let at = format!(
+            "{}@{digest}",
+            crate::reference::Reference::split(repository).name
+        );
+        let image = parse(&at)?;
+        let host = self.host(&image).await;
+        let other = |message: String| RegistryError::Other {
+            reference: at.clone(),
+            message,
+        };
+        let mut stream = host
+            .client
+            .pull_blob_stream(&image, digest)
+            .await
+            .map_err(|e| host.error(e, &image))?;
+        if stream.content_length.is_some_and(|n| n > max) {
+            return Err(other(format!("the blob is larger than {max} bytes")));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| other(format!("reading the blob failed: {e}")))?
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max {
+                return Err(other(format!("the blob is larger than {max} bytes")));
+            }
+        }
+        if upload::sha256(&bytes) != digest {
+            return Err(other("the blob does not match its digest".into()));
+        }
+        Ok(bytes)
+    }
+
+    async fn attach(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact: &referrers::Artifact,
+    ) -> Result<(Digest, referrers::Listed), RegistryError> {
+        let name = crate::reference::Reference::split(repository).name;
+        let subject_ref = parse(&format!("{name}@{subject}"))?;
+        let host = self.host(&subject_ref).await;
+        let other = |message: String| RegistryError::Other {
+            reference: subject_ref.whole(),
+            message,
+        };
+        // The subject must be there; its media type and size go into the
+        // artifact manifest's `subject`.
+        let (raw, _) = host
+            .client
+            .pull_manifest_raw(&subject_ref, &host.auth, MANIFEST_TYPES)
+            .await
+            .map_err(|e| host.error(e, &subject_ref))?;
+        let media_type = ManifestJson::parse(&raw).map_err(other)?.media_type;
+        let descriptor = referrers::Descriptor {
+            media_type,
+            digest: subject.to_string(),
+            size: raw.len() as u64,
+        };
+        for blob in [referrers::EMPTY_BLOB, artifact.content.as_slice()] {
+            let digest = upload::sha256(blob);
+            let exists = host
+                .client
+                .blob_exists(&subject_ref, &digest)
+                .await
+                .map_err(|e| host.error(e, &subject_ref))?;
+            if !exists {
+                host.client
+                    .push_blob(&subject_ref, blob.to_vec(), &digest)
+                    .await
+                    .map_err(|e| host.error(e, &subject_ref))?;
+            }
+        }
+        let manifest = referrers::artifact_manifest(artifact, &descriptor);
+        let digest = upload::sha256(&manifest);
+        let artifact_ref = subject_ref.clone_with_digest(digest.clone());
+        host.client
+            .push_manifest_raw(
+                &artifact_ref,
+                manifest.clone(),
+                referrers::MANIFEST_MEDIA_TYPE
+                    .parse()
+                    .expect("a valid header value"),
+            )
+            .await
+            .map_err(|e| host.error(e, &artifact_ref))?;
+
+        // A registry with the referrers API lists it now, by its subject.
+        let listed = |index: &[u8]| {
+            referrers::entries(index, &artifact.artifact_type)
+                .map(|e| e.iter().any(|r| r.digest == digest))
+                .unwrap_or(false)
+        };
+        if let Some(index) = self.referrers_api(&host, &subject_ref).await? {
+            if listed(&index) {
+                return Ok((Digest::new(digest), referrers::Listed::ByApi));
+            }
+        }
+        // Otherwise the tag schema: read, extend, write, read back; again
+        // if a concurrent writer replaced the index meanwhile.
+        let tag = referrers::fallback_tag(subject);
+        let tag_ref = Reference::with_tag(
+            subject_ref.registry().to_string(),
+            subject_ref.repository().to_string(),
+            tag.clone(),
+        );
+        for _ in 0..TAG_SCHEMA_TRIES {
+            let index = match host
+                .client
+                .pull_manifest_raw(&tag_ref, &host.auth, MANIFEST_TYPES)
+                .await
+            {
+                Ok((raw, _)) => Some(raw),
+                Err(e) if is_not_found(&e) => None,
+                Err(e) => return Err(host.error(e, &tag_ref)),
+            };
+            let Some(grown) =
+                referrers::index_with(index.as_deref(), &manifest, artifact).map_err(other)?
+            else {
+                return Ok((Digest::new(digest), referrers::Listed::ByTag(tag)));
+            };
+            host.client
+                .push_manifest_raw(
+                    &tag_ref,
+                    grown,
+                    referrers::INDEX_MEDIA_TYPE
+                        .parse()
+                        .expect("a valid header value"),
+                )
+                .await
+                .map_err(|e| host.error(e, &tag_ref))?;
+        }
+        Err(other(format!(
+            "the referrers index under tag {tag} kept changing; the artifact {digest} is stored but not listed"
+        )))
+    }
+
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<referrers::Referrer>, RegistryError> {
+        let name = crate::reference::Reference::split(repository).name;
+        let subject_ref = parse(&format!("{name}@{subject}"))?;
+        let host = self.host(&subject_ref).await;
+        let other = |message: String| RegistryError::Other {
+            reference: subject_ref.whole(),
+            message,
+        };
+        let index = match self.referrers_api(&host, &subject_ref).await? {
+            Some(index) => index,
+            None => {
+                let tag_ref = Reference::with_tag(
+                    subject_ref.registry().to_string(),
+                    subject_ref.repository().to_string(),
+                    referrers::fallback_tag(subject),
+                );
+                match host
+                    .client
+                    .pull_manifest_raw(&tag_ref, &host.auth, MANIFEST_TYPES)
+                    .await
+                {
+                    Ok((raw, _)) => raw.to_vec(),
+                    Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                    Err(e) => return Err(host.error(e, &tag_ref)),
+                }
+            }
+        };
+        referrers::entries(&index, artifact_type).map_err(other)
+    }
+}
+
+/// How often the referrers tag schema's index is re-read and re-written
+/// when concurrent writers keep replacing it.
+const TAG_SCHEMA_TRIES: usize = 8;
+
+impl OciRegistry {
+    /// The referrers API's list for `subject` (`GET /v2/<name>/referrers/<digest>`),
+    /// or `None` when the registry has no such API (it answers 404).
+    async fn referrers_api(
+        &self,
+        host: &HostClient,
+        subject: &Reference,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let registry = subject.resolve_registry();
+        let scheme = if is_local(registry) { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{registry}/v2/{}/referrers/{}",
+            subject.repository(),
+            subject.digest().unwrap_or_default()
+        );
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect)
+            .timeout(self.timeouts.io)
+            .build()
+            .map_err(|e| RegistryError::Other {
+                reference: subject.whole(),
+                message: e.to_string(),
+            })?;
+        let mut request = client
+            .get(&url)
+            .header("Accept", referrers::INDEX_MEDIA_TYPE);
+        if let RegistryAuth::Basic(user, password) = &host.auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
+            registry: subject.registry().to_string(),
+            message: redact(&error_chain(&e), host.password.as_ref()),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        match response.status().as_u16() {
+            200 => Ok(Some(response.bytes().await.map_err(unreachable)?.to_vec())),
+            // No referrers API; a token-based registry that wants a token
+            // for it is read through the tag schema as well.
+            404 | 401 | 400 | 405 => Ok(None),
+            code => Err(RegistryError::Other {
+                reference: subject.whole(),
+                message: format!("the referrers API answered HTTP {code}"),
+            }),
+        }
+    }
+}
+
+/// The media type of a manifest that is neither an image nor a list as
+/// [`ManifestJson`] reads them (an artifact manifest with an empty config
+/// still has one, so this is for odd shapes only).
+fn media_type_of(raw: &[u8]) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| format!("manifest is not JSON: {e}"))?;
+    Ok(v.get("mediaType")
+        .and_then(|m| m.as_str())
+        .unwrap_or(OCI_IMAGE_MEDIA_TYPE)
+        .to_string())
 }
 
 impl HostClient {

@@ -57,6 +57,13 @@ pub struct ImageState {
 pub struct TestState {
     pub path: PathBuf,
     pub passed: bool,
+    /// The image the test ran in: its layer on the tested image, or the
+    /// tested image itself for a `run.yml` alone. Kept for attestations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<ImageId>,
+    /// The `run.yml` checks, as `config::run_file::RunTest::describe` gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,0 +1,34 @@
+//! Test attestations: what strata tested, as a signed statement that travels
+//! with the image in its registry.
+//!
+//! * [`statement`] builds an in-toto Statement v1 whose subject is an image's
+//!   manifest digest and whose predicate is the in-toto **Test Result**
+//!   (`https://in-toto.io/attestation/test-result/v0.1`): the result, each
+//!   test by name with its test-layer image ID and `run.yml` checks, the
+//!   strata version and the image's input fingerprint.
+//! * [`dsse`] wraps it in a DSSE envelope (`application/vnd.in-toto+json`),
+//!   signed over DSSE's pre-authentication encoding.
+//! * [`key`] makes, reads and uses ECDSA P-256 keys in PEM (PKCS#8 private
+//!   keys, PKIX public keys, as `cosign` writes its public keys).
+//! * [`check`] judges an envelope read back from a registry: signature,
+//!   subject, predicate type and result, and why it does not hold.
+//!
+//! Nothing here does I/O beyond reading and writing key files: the registry
+//! stores and finds attestations (`registry::referrers`), the executor
+//! attaches them on push, and `strata verify` reads them back.
+
+pub mod check;
+pub mod dsse;
+pub mod key;
+pub mod statement;
+
+/// The media type of an in-toto statement, and of the DSSE envelope's payload.
+pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+/// The media type of a DSSE envelope stored as a blob.
+pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The statement type strata writes.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// The predicate type strata writes: in-toto's Test Result.
+pub const TEST_RESULT_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
+/// The version of strata that writes an attestation.
+pub const STRATA_VERSION: &str = env!("CARGO_PKG_VERSION");
