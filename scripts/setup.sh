@@ -22,6 +22,8 @@ command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 command -v podman >/dev/null || need_pkgs+=(podman)
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 command -v curl >/dev/null || need_pkgs+=(curl)
+# The attestation test checks signatures with Python's cryptography, not strata.
+python3 -c 'import cryptography' 2>/dev/null || need_pkgs+=(python3-cryptography)
 command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
 command -v update-binfmts >/dev/null || need_pkgs+=(binfmt-support)
 # The completion and manual tests load strata's scripts into each shell.

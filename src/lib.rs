@@ -44,3 +44,4 @@ pub mod runs;
 pub mod secret;
 pub mod state;
 pub mod text;
+pub mod verify;

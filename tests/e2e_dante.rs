@@ -354,12 +354,26 @@ fn dante_inventory_test_alias_push_end_to_end() {
     );
     assert!(stdout.contains("refused"), "the report says why:\n{stdout}");
 
-    let app_tags = reqwest::tags(&format!("http://{reg}/v2/{ns}/app/tags/list"));
+    let (app_tags, referrers) = split_referrer_tags(reqwest::tags(&format!(
+        "http://{reg}/v2/{ns}/app/tags/list"
+    )));
     assert_eq!(
         app_tags,
         vec!["client", "client-stable", "latest", "plain", "server"],
         "only tested images and their aliases reach the registry"
     );
+    // Each pushed image's test attestation is listed under its digest's
+    // referrers tag (`sha256-<hex>`), and nothing else is.
+    let mut attested: Vec<String> = ["client", "plain", "server"]
+        .iter()
+        .map(|t| {
+            registry_digest(&reg, &format!("{ns}/app"), t)
+                .expect("pushed")
+                .replacen(':', "-", 1)
+        })
+        .collect();
+    attested.sort();
+    assert_eq!(referrers, attested);
     let digest = |repo: &str, tag: &str| registry_digest(&reg, &format!("{ns}/{repo}"), tag);
     let server = digest("app", "server").expect("server pushed");
     assert_eq!(
@@ -490,9 +504,11 @@ fn podman_runs_the_test_pipeline() {
         "`bad` is refused:\n{stdout}\n{stderr}"
     );
     let repo = ns.strip_prefix(&format!("{reg}/")).unwrap().to_string() + "/p";
-    let tags = reqwest::tags(&format!("http://{reg}/v2/{repo}/tags/list"));
+    let (tags, referrers) =
+        split_referrer_tags(reqwest::tags(&format!("http://{reg}/v2/{repo}/tags/list")));
     assert_eq!(tags, vec!["good", "latest"]);
     let good_digest = registry_digest(&reg, &repo, "good").expect("pushed");
+    assert_eq!(referrers, vec![good_digest.replacen(':', "-", 1)]);
     assert_eq!(registry_digest(&reg, &repo, "latest"), Some(good_digest));
 }
 
@@ -634,4 +650,10 @@ fn an_interrupted_run_keeps_what_it_finished() {
             .unwrap()
     });
     assert_eq!(latest, None, "no alias moved in an interrupted run");
+}
+
+/// A repository's tags: (the images' and aliases' tags, the referrers tags
+/// `sha256-<hex>` that list each pushed digest's test attestation).
+fn split_referrer_tags(tags: Vec<String>) -> (Vec<String>, Vec<String>) {
+    tags.into_iter().partition(|t| !t.starts_with("sha256-"))
 }

@@ -34,6 +34,11 @@ pub enum Cmd {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a folder.
     Man(ManArgs),
+    /// Make an ECDSA P-256 key pair for signing test attestations.
+    Key(KeyArgs),
+    /// Check, from the registry alone, that every platform of an image
+    /// carries a valid test attestation saying it passed.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -221,4 +226,44 @@ pub struct ManArgs {
 /// As many jobs as the machine has CPUs.
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Write PREFIX.key (the private key, PKCS#8 PEM, mode 0600) and
+    /// PREFIX.pub (the public key, PEM); neither may exist. The private key
+    /// is never printed.
+    Generate {
+        /// Where to write the pair: PREFIX.key and PREFIX.pub.
+        #[arg(long, value_name = "PREFIX", default_value = "strata")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image to verify, such as `registry.example.com/acme/app:22`
+    /// (a tag, or `@sha256:…`; an index is verified platform by platform).
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    /// Check signatures with this public key (PEM); without it, the
+    /// attestations' content is checked but not who signed them.
+    #[arg(long, env = "STRATA_VERIFY_KEY", value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Seconds to wait for the registry to accept a connection.
+    #[arg(long, env = "STRATA_CONNECT_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::registry::oci::DEFAULT_CONNECT_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub connect_timeout: u64,
+    /// Seconds the registry may stay silent in a request.
+    #[arg(long, env = "STRATA_IO_TIMEOUT", value_name = "SECS",
+          default_value_t = crate::registry::oci::DEFAULT_IO_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub io_timeout: u64,
 }

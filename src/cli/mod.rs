@@ -13,7 +13,7 @@
 //! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
 //! | `ci.rs` | GitHub Actions: annotations for failures, the job summary |
 //! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
-//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs` | the commands without an executor |
+//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs`, `key_cmd.rs`, `verify_cmd.rs` | the commands without an executor |
 //! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
 
 mod args;
@@ -22,6 +22,7 @@ mod completions_cmd;
 mod generate_cmd;
 mod import_cmd;
 mod man_cmd;
+mod key_cmd;
 mod outcome;
 mod output;
 mod plan_cmd;
@@ -29,6 +30,7 @@ mod run;
 mod schema_cmd;
 mod settings;
 mod signal;
+mod verify_cmd;
 
 pub use args::{Cli, Cmd};
 
@@ -79,5 +81,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Schema => schema_cmd::run(),
         Cmd::Completions(args) => completions_cmd::run(&args),
         Cmd::Man(args) => man_cmd::run(&args),
+        Cmd::Key(args) => key_cmd::run(&args),
+        Cmd::Verify(args) => verify_cmd::run(&args).await,
     }
 }

@@ -476,7 +476,7 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
         signing_key: Some(Arc::new(key.clone())),
         ..options()
     };
-    let (_, record) = fx.push_with(&p, &signed).await;
+    let (_, record) = fx.run(Command::Push, &p, &signed).await;
     assert_eq!(record.verdict(), Verdict::Passed);
     let digest = fx.registry.get(&a.name).unwrap();
     let (envelope, statement) = attestation_of(&fx, &digest);
@@ -506,7 +506,7 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
     assert_eq!(layers, tagged);
 
     // Pushed again with nothing changed: nothing attached again.
-    fx.push_with(&p, &signed).await.0.unwrap();
+    fx.run(Command::Push, &p, &signed).await.0.unwrap();
     assert_eq!(fx.registry.attached_to(&digest).len(), 1);
 }
 
@@ -525,6 +525,6 @@ async fn an_unsigned_push_attaches_an_unsigned_attestation() {
         signing_key: Some(Arc::new(crate::attest::key::SigningKey::generate())),
         ..options()
     };
-    fx.push_with(&p, &signed).await.0.unwrap();
+    fx.run(Command::Push, &p, &signed).await.0.unwrap();
     assert_eq!(fx.registry.attached_to(&digest).len(), 2);
 }

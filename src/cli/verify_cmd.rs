@@ -1,0 +1,56 @@
+//! `strata verify REFERENCE [--key PUB]`: from the registry alone, whether
+//! each platform of an image carries a valid passing test attestation.
+//! No engine is involved.
+
+use std::time::Duration;
+
+use crate::attest::key::PublicKey;
+use crate::error::{InputError, RunError, EXIT_FAILED, EXIT_OK};
+use crate::registry::oci::{OciRegistry, Timeouts};
+use crate::registry::RegistryError;
+
+use super::args::VerifyArgs;
+use super::output::print_stdout;
+
+pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
+    crate::reference::parse(&args.reference).map_err(|m| {
+        InputError::plain(format!(
+            "`{}` is not a valid image reference: {m}",
+            crate::text::cut(&args.reference, 200)
+        ))
+    })?;
+    let key = match &args.key {
+        Some(path) => Some(PublicKey::read(path).map_err(|e| {
+            InputError::plain(format!("public key {e}"))
+                .with_help("give the PREFIX.pub that `strata key generate` wrote")
+        })?),
+        None => None,
+    };
+    let registry =
+        OciRegistry::new(crate::registry::auth::credentials_for).with_timeouts(Timeouts {
+            connect: Duration::from_secs(args.connect_timeout),
+            io: Duration::from_secs(args.io_timeout),
+        });
+    let report = crate::verify::verify(&registry, &args.reference, key.as_ref())
+        .await
+        .map_err(|e| match e {
+            RegistryError::Other { .. } => RunError::Environment(format!(
+                "cannot read {} from its registry: {e}",
+                args.reference
+            )),
+            e => RunError::Environment(e.to_string()),
+        })?;
+    let Some(report) = report else {
+        eprintln!(
+            "strata: {} is not in the registry: nothing to verify",
+            args.reference
+        );
+        return Ok(EXIT_FAILED);
+    };
+    print_stdout(&report.render());
+    Ok(if report.verified() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
