@@ -37,6 +37,7 @@ pub mod feed;
 pub mod generate;
 pub mod load;
 pub mod plan;
+pub mod publish;
 pub mod reference;
 pub mod registry;
 pub mod report;

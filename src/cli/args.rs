@@ -39,6 +39,10 @@ pub enum Cmd {
     /// Check, from the registry alone, that every platform of an image
     /// carries a valid test attestation saying it passed.
     Verify(VerifyArgs),
+    /// Point every alias of the plan from what the registry holds: each at
+    /// its newest image whose digest carries a valid passing test
+    /// attestation; never backwards. Needs no engine.
+    Publish(PublishArgs),
 }
 
 #[derive(Debug, Args)]
@@ -266,4 +270,24 @@ pub struct VerifyArgs {
           default_value_t = crate::registry::oci::DEFAULT_IO_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub io_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Check attestation signatures with this public key (PEM).
+    #[arg(long, env = "STRATA_VERIFY_KEY", value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// State files of the shards (repeatable): an image qualifies only if
+    /// its attestation is for the image ID and inputs its shard recorded.
+    #[arg(long = "from", value_name = "STATE")]
+    pub from: Vec<PathBuf>,
+    /// Alias tags (globs, repeatable) that may fall back to an older
+    /// candidate when the newest did not pass; others are held where they are.
+    #[arg(long, value_name = "TAG")]
+    pub fallback: Vec<String>,
+    /// Say what would be pointed where, and move nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -13,7 +13,7 @@
 //! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
 //! | `ci.rs` | GitHub Actions: annotations for failures, the job summary |
 //! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
-//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs`, `key_cmd.rs`, `verify_cmd.rs` | the commands without an executor |
+//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs`, `key_cmd.rs`, `verify_cmd.rs`, `publish_cmd.rs` | the commands without an engine |
 //! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
 
 mod args;
@@ -26,6 +26,7 @@ mod man_cmd;
 mod outcome;
 mod output;
 mod plan_cmd;
+mod publish_cmd;
 mod run;
 mod schema_cmd;
 mod settings;
@@ -83,5 +84,6 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Man(args) => man_cmd::run(&args),
         Cmd::Key(args) => key_cmd::run(&args),
         Cmd::Verify(args) => verify_cmd::run(&args).await,
+        Cmd::Publish(args) => publish_cmd::run(&args).await,
     }
 }

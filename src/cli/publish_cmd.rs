@@ -1,0 +1,59 @@
+//! `strata publish`: aliases pointed from the registry's test attestations,
+//! without an engine (see `crate::publish`).
+
+use crate::attest::key::PublicKey;
+use crate::error::{InputError, RunError, EXIT_FAILED, EXIT_OK};
+use crate::registry::oci::OciRegistry;
+use crate::state::State;
+
+use super::args::PublishArgs;
+use super::output::print_stdout;
+use super::settings::{config_path, load_plan};
+
+pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
+    let plan = load_plan(&config_path(&args.config)?, args.config.as_of)?;
+    let key = match &args.key {
+        Some(path) => Some(PublicKey::read(path).map_err(|e| {
+            InputError::plain(format!("public key {e}"))
+                .with_help("give the PREFIX.pub that `strata key generate` wrote")
+        })?),
+        None => None,
+    };
+    let mut fallback = Vec::new();
+    for pattern in &args.fallback {
+        let glob = globset::Glob::new(pattern).map_err(|e| {
+            InputError::plain(format!("--fallback {pattern:?} is not a valid glob: {e}"))
+        })?;
+        fallback.push(glob.compile_matcher());
+    }
+    let mut states = Vec::new();
+    for path in &args.from {
+        if !path.is_file() {
+            return Err(InputError::plain(format!(
+                "--from {}: no such state file",
+                path.display()
+            ))
+            .into());
+        }
+        states.push(State::load(path).map_err(|e| RunError::State(e.to_string()))?);
+    }
+    if let Some(warning) = crate::registry::auth::environment_warning() {
+        eprintln!("strata: warning: {warning}");
+    }
+    let options = crate::publish::Options {
+        key,
+        fallback,
+        states,
+        dry_run: args.dry_run,
+    };
+    let registry = OciRegistry::new(crate::registry::auth::credentials_for);
+    let report = crate::publish::run(&plan, &registry, &options)
+        .await
+        .map_err(|e| RunError::Environment(e.to_string()))?;
+    print_stdout(&report.render(args.dry_run));
+    Ok(if report.complete() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}

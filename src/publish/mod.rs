@@ -1,0 +1,408 @@
+//! `strata publish`: aliases settled from what the registry holds, once, at
+//! the end, on any machine, without an engine.
+//!
+//! Shards (`push --shard K/N`) push their tested images with their test
+//! attestations. `publish` then reads the plan, asks the registry for each
+//! image's digest and its attestations ([`crate::verify`]), and points each
+//! alias at the digest of its preferred image when that digest carries a
+//! valid passing attestation (with `--from` state files, also for the image
+//! ID and input fingerprint the shard recorded).
+//!
+//! **Never backwards.** When the preferred image did not qualify, the alias
+//! stays where the registry has it, if that digest still carries a valid
+//! passing attestation ("held back"), rather than moving to an older
+//! candidate and downgrading everyone who pulls it. Falling back to the next
+//! qualifying candidate is an opt-in (`--fallback TAG`, a glob over alias
+//! tags). [`decide`] is that rule as a pure function; [`run`] reads the
+//! registry, decides, and moves tags.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::attest::key::PublicKey;
+use crate::plan::{AliasPlan, Plan};
+use crate::reference::{registry_of, Reference};
+use crate::registry::{Digest, Registry, RegistryError};
+use crate::state::State;
+
+/// Whether an image's registry digest may carry aliases, and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Qualified {
+    /// The digest carries a valid passing attestation (matching the state).
+    Yes(Digest),
+    /// It does not; the reason says why.
+    No(String),
+}
+
+/// What happens to one alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Already at its preferred image's digest.
+    UpToDate { image: String, digest: Digest },
+    /// Moved to `image`'s digest; `note` says why it is not the preferred one.
+    Point {
+        image: String,
+        digest: Digest,
+        note: Option<String>,
+    },
+    /// Left where the registry has it: its preferred image did not qualify.
+    Held { digest: Digest, reason: String },
+    /// Not pointed anywhere.
+    Withheld { reason: String },
+}
+
+/// The alias rule: the preferred candidate if it qualifies; else, with
+/// `fallback`, the next that does; else stay at `current` if that digest
+/// carries a passing attestation; else nothing.
+pub fn decide(
+    alias: &AliasPlan,
+    images: &BTreeMap<String, Qualified>,
+    current: Option<(&Digest, bool)>,
+    fallback: bool,
+) -> Decision {
+    let qualified = |name: &str| match images.get(name) {
+        Some(Qualified::Yes(d)) => Ok(d.clone()),
+        Some(Qualified::No(why)) => Err(why.clone()),
+        None => Err("it is not in this plan".to_string()),
+    };
+    let Some(preferred) = alias.candidates.first() else {
+        return Decision::Withheld {
+            reason: "the alias has no candidate images".into(),
+        };
+    };
+    let why = match qualified(preferred) {
+        Ok(digest) => {
+            return if current.is_some_and(|(c, _)| *c == digest) {
+                Decision::UpToDate {
+                    image: preferred.clone(),
+                    digest,
+                }
+            } else {
+                Decision::Point {
+                    image: preferred.clone(),
+                    digest,
+                    note: None,
+                }
+            };
+        }
+        Err(why) => format!("its newest image {preferred} did not qualify: {why}"),
+    };
+    if fallback {
+        for older in &alias.candidates[1..] {
+            if let Ok(digest) = qualified(older) {
+                return Decision::Point {
+                    image: older.clone(),
+                    digest,
+                    note: Some(format!("fell back (opted in): {why}")),
+                };
+            }
+        }
+    }
+    match current {
+        Some((digest, true)) => Decision::Held {
+            digest: digest.clone(),
+            reason: format!("held back, because {why}"),
+        },
+        Some((digest, false)) => Decision::Withheld {
+            reason: format!(
+                "{why}; and where it points now ({digest}) carries no valid passing test attestation"
+            ),
+        },
+        None => Decision::Withheld { reason: why },
+    }
+}
+
+/// How `publish` runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Signatures must be this key's; without one, content only.
+    pub key: Option<PublicKey>,
+    /// Alias tags (globs) allowed to fall back to an older candidate.
+    pub fallback: Vec<globset::GlobMatcher>,
+    /// What the shards recorded (`--from`): each image's tested ID and inputs.
+    pub states: Vec<State>,
+    /// Decide and report, move nothing.
+    pub dry_run: bool,
+}
+
+/// What `publish` found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub images: Vec<(String, Qualified)>,
+    pub aliases: Vec<(String, Decision)>,
+    /// Aliases whose move failed: (tag, error).
+    pub failed: Vec<(String, String)>,
+}
+
+impl Report {
+    /// Every image qualified and every alias is at its preferred image.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty()
+            && self
+                .images
+                .iter()
+                .all(|(_, q)| matches!(q, Qualified::Yes(_)))
+            && self.aliases.iter().all(|(_, d)| {
+                matches!(
+                    d,
+                    Decision::UpToDate { .. } | Decision::Point { note: None, .. }
+                )
+            })
+    }
+
+    pub fn render(&self, dry_run: bool) -> String {
+        let mut out = String::from("Images, from their test attestations in the registry:\n");
+        for (name, q) in &self.images {
+            let _ = match q {
+                Qualified::Yes(d) => writeln!(out, "  ready      {name}  {d}"),
+                Qualified::No(why) => writeln!(out, "  not ready  {name}  ({why})"),
+            };
+        }
+        out.push_str("Aliases:\n");
+        let moved = if dry_run { "would point" } else { "pointed" };
+        for (tag, d) in &self.aliases {
+            let _ = match d {
+                Decision::UpToDate { image, .. } => {
+                    writeln!(out, "  up to date {tag} -> {image}")
+                }
+                Decision::Point {
+                    image,
+                    digest,
+                    note,
+                } => writeln!(
+                    out,
+                    "  {moved} {tag} -> {image} ({digest}){}",
+                    note.as_deref()
+                        .map(|n| format!("; {n}"))
+                        .unwrap_or_default()
+                ),
+                Decision::Held { digest, reason } => {
+                    writeln!(out, "  held       {tag} at {digest}: {reason}")
+                }
+                Decision::Withheld { reason } => writeln!(out, "  withheld   {tag}: {reason}"),
+            };
+        }
+        for (tag, e) in &self.failed {
+            let _ = writeln!(out, "  FAILED     {tag}: {e}");
+        }
+        out
+    }
+}
+
+/// Reads the registry for every image and alias of `plan`, decides each
+/// alias, and (unless a dry run) points it. Only an unreachable registry or
+/// refused credentials are errors; everything else is in the report.
+pub async fn run(
+    plan: &Plan,
+    registry: &dyn Registry,
+    options: &Options,
+) -> Result<Report, RegistryError> {
+    let mut report = Report::default();
+    let mut images = BTreeMap::new();
+    for image in &plan.images {
+        let q = qualify(registry, &image.name, options).await?;
+        images.insert(image.name.clone(), q.clone());
+        report.images.push((image.name.clone(), q));
+    }
+    for alias in &plan.aliases {
+        let current = match crate::verify::verify(registry, &alias.tag, options.key.as_ref()).await
+        {
+            Ok(Some(r)) => Some((r.digest.clone(), r.verified())),
+            Ok(None) => None,
+            Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
+                return Err(e)
+            }
+            Err(e) => {
+                report.failed.push((alias.tag.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let fallback = options.fallback.iter().any(|g| g.is_match(&alias.tag));
+        let decision = decide(
+            alias,
+            &images,
+            current.as_ref().map(|(d, ok)| (d, *ok)),
+            fallback,
+        );
+        if let (Decision::Point { image, digest, .. }, false) = (&decision, options.dry_run) {
+            if let Err(e) = point(registry, image, digest, &alias.tag).await {
+                report.failed.push((alias.tag.clone(), e));
+                continue;
+            }
+        }
+        report.aliases.push((alias.tag.clone(), decision));
+    }
+    Ok(report)
+}
+
+/// Whether `name`'s registry digest carries a valid passing attestation,
+/// and (when a shard's state records the image) one for the image ID and
+/// input fingerprint that shard tested.
+async fn qualify(
+    registry: &dyn Registry,
+    name: &str,
+    options: &Options,
+) -> Result<Qualified, RegistryError> {
+    let report = match crate::verify::verify(registry, name, options.key.as_ref()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(Qualified::No("the registry does not have it".into())),
+        Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
+            return Err(e)
+        }
+        Err(e) => return Ok(Qualified::No(e.to_string())),
+    };
+    if let Some(p) = report
+        .platforms
+        .iter()
+        .find(|p| p.finding.passing.is_none())
+    {
+        return Ok(Qualified::No(format!(
+            "{} ({}): {}",
+            p.platform,
+            p.digest,
+            p.finding.problem().unwrap_or_default()
+        )));
+    }
+    // A single image tested by a shard: the attestation must be for what
+    // that shard recorded (same image ID, same inputs).
+    let recorded = options
+        .states
+        .iter()
+        .filter_map(|s| s.images.get(name))
+        .max_by_key(|r| r.tested_at);
+    if let (Some(record), false, Some(p)) = (recorded, report.index, report.platforms.first()) {
+        let s = &p.finding.passing.as_ref().expect("checked above").summary;
+        if !record.passed {
+            return Ok(Qualified::No(
+                "its shard's state records a failed test run".into(),
+            ));
+        }
+        if s.image_id != record.image_id.as_str() {
+            return Ok(Qualified::No(format!(
+                "the registry's image {} is not the one its shard tested ({})",
+                crate::state::short_id(&s.image_id),
+                crate::state::short_id(&record.image_id)
+            )));
+        }
+        if record.inputs.is_some() && s.inputs != record.inputs {
+            return Ok(Qualified::No(
+                "its attestation is for other inputs than its shard's state records (an older test run)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(Qualified::Yes(report.digest))
+}
+
+/// Points `alias` at `digest` of `image`'s repository and reads it back.
+async fn point(
+    registry: &dyn Registry,
+    image: &str,
+    digest: &Digest,
+    alias: &str,
+) -> Result<(), String> {
+    if registry_of(image) != registry_of(alias) {
+        return Err(format!(
+            "{alias} is on another registry than {image}; publish copies no image between registries (push does)"
+        ));
+    }
+    let repo = Reference::split(image).name;
+    registry
+        .retag(repo, digest, alias)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = registry.resolve(alias).await.map_err(|e| e.to_string())?;
+    match now {
+        Some(r) if r.digest == *digest => Ok(()),
+        other => Err(format!(
+            "{alias} resolves to {} instead of {digest}",
+            other
+                .map(|r| r.digest.to_string())
+                .unwrap_or("nothing".into())
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(c: char) -> Digest {
+        Digest::new(format!("sha256:{}", c.to_string().repeat(64)))
+    }
+
+    fn alias() -> AliasPlan {
+        AliasPlan {
+            tag: "r/node:latest".into(),
+            candidates: vec!["r/node:23".into(), "r/node:22".into()],
+            rule: Some("latest".into()),
+        }
+    }
+
+    fn images(newest: Qualified) -> BTreeMap<String, Qualified> {
+        BTreeMap::from([
+            ("r/node:23".to_string(), newest),
+            ("r/node:22".to_string(), Qualified::Yes(d('2'))),
+        ])
+    }
+
+    #[test]
+    fn the_newest_passing_image_gets_the_alias() {
+        let got = decide(&alias(), &images(Qualified::Yes(d('3'))), None, false);
+        assert_eq!(
+            got,
+            Decision::Point {
+                image: "r/node:23".into(),
+                digest: d('3'),
+                note: None
+            }
+        );
+        let same = decide(
+            &alias(),
+            &images(Qualified::Yes(d('3'))),
+            Some((&d('3'), true)),
+            false,
+        );
+        assert!(matches!(same, Decision::UpToDate { .. }), "{same:?}");
+    }
+
+    #[test]
+    fn a_failed_newest_image_holds_the_alias_where_it_is() {
+        let failed = images(Qualified::No("tests failed".into()));
+        // Where latest points now (an earlier 23 build) still passed: held.
+        let got = decide(&alias(), &failed, Some((&d('9'), true)), false);
+        let Decision::Held { digest, reason } = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(digest, d('9'));
+        assert!(
+            reason.starts_with("held back, because its newest image r/node:23"),
+            "{reason}"
+        );
+        assert!(reason.contains("tests failed"), "{reason}");
+        // Never backwards to 22 by default, even when nothing is held.
+        let got = decide(&alias(), &failed, None, false);
+        assert!(matches!(got, Decision::Withheld { .. }), "{got:?}");
+        let got = decide(&alias(), &failed, Some((&d('9'), false)), false);
+        let Decision::Withheld { reason } = got else {
+            panic!("{got:?}")
+        };
+        assert!(reason.contains("carries no valid passing"), "{reason}");
+    }
+
+    #[test]
+    fn falling_back_is_an_opt_in() {
+        let failed = images(Qualified::No("tests failed".into()));
+        let got = decide(&alias(), &failed, Some((&d('9'), true)), true);
+        let Decision::Point {
+            image,
+            digest,
+            note,
+        } = got
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!((image.as_str(), digest), ("r/node:22", d('2')));
+        assert!(note.unwrap().contains("fell back"));
+    }
+}
