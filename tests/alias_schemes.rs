@@ -509,8 +509,9 @@ fn official_scheme_full_table() {
     assert_eq!(lts.rule.as_deref(), Some("node:lts-{{ variant.name }}"));
 }
 
-/// What the executor does with the plan: each tag goes to its first candidate
-/// that passed.
+/// What the executor does with the plan when an alias opts into falling back
+/// (`fallback: true` or `--fallback`): each tag goes to its first candidate
+/// that passed. Without the opt-in it stays where it is (never backwards).
 fn assign(plans: &[AliasPlan], failed: &HashSet<&str>) -> BTreeMap<String, Option<String>> {
     plans
         .iter()
@@ -526,7 +527,7 @@ fn assign(plans: &[AliasPlan], failed: &HashSet<&str>) -> BTreeMap<String, Optio
 }
 
 #[test]
-fn a_failed_newest_image_hands_its_aliases_to_the_next_newest() {
+fn with_fallback_a_failed_newest_image_hands_its_aliases_to_the_next_newest() {
     let plans = official_plan();
     let all_pass = assign(&plans, &HashSet::new());
     let failed = HashSet::from(["ci/node:22.11.0-bookworm"]);

@@ -135,6 +135,7 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
                     .map(|h| images[h.candidate].image.clone())
                     .collect(),
                 rule: Some(first_rule.tag.clone()),
+                fallback: first_rule.fallback,
             })
         })
         .collect()

@@ -141,6 +141,10 @@ pub struct PushArgs {
         value_name = "KEY"
     )]
     pub key: Option<String>,
+    /// Alias tags (globs, repeatable) that may move to an older image when
+    /// their newest was not pushed; every other alias is held where it is.
+    #[arg(long, value_name = "TAG")]
+    pub fallback: Vec<String>,
 }
 
 /// How long strata waits; nothing waits forever.

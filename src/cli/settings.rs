@@ -39,6 +39,8 @@ pub struct RunSettings {
     pub platform_engines: Vec<(crate::reference::Platform, String)>,
     /// Signs `push`'s test attestations (`--key`, `STRATA_SIGNING_KEY`).
     pub signing_key: Option<Arc<SigningKey>>,
+    /// Aliases `push` may fall back for (`--fallback`).
+    pub fallback: Vec<globset::GlobMatcher>,
 }
 
 impl RunSettings {
@@ -72,7 +74,19 @@ impl RunSettings {
             registry_timeouts: registry_timeouts(&args.timeouts),
             platform_engines: args.platform_engines,
             signing_key: None,
+            fallback: Vec::new(),
         })
+    }
+
+    /// The `--fallback` globs, checked.
+    pub fn with_fallback(mut self, patterns: &[String]) -> Result<RunSettings, RunError> {
+        for pattern in patterns {
+            let glob = globset::Glob::new(pattern).map_err(|e| {
+                InputError::plain(format!("--fallback {pattern:?} is not a valid glob: {e}"))
+            })?;
+            self.fallback.push(glob.compile_matcher());
+        }
+        Ok(self)
     }
 
     /// Reads the signing key `value` names (a PEM file, or the PEM itself
@@ -110,6 +124,7 @@ impl RunSettings {
             no_cache: self.no_cache,
             stop,
             signing_key: self.signing_key.clone(),
+            fallback: self.fallback.clone(),
         }
     }
 

@@ -16,6 +16,10 @@ pub struct AliasRule {
     pub tag: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// When the newest image fails, the alias may move back to an older one
+    /// (opt-in; by default it stays where the registry has it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 impl AliasRule {
@@ -24,6 +28,7 @@ impl AliasRule {
         AliasRule {
             tag: tag.into(),
             when: None,
+            fallback: false,
         }
     }
 
@@ -32,6 +37,7 @@ impl AliasRule {
         AliasRule {
             tag: tag.into(),
             when: Some(when.into()),
+            fallback: false,
         }
     }
 }
@@ -45,6 +51,11 @@ struct RuleMap {
     /// A condition over the image's facts (`is_active_lts`, `os.default and codename`).
     #[serde(default)]
     when: Option<String>,
+    /// When the newest image fails, may the alias move back to the next
+    /// older one that passed? Default `false`: it stays where it is
+    /// ("never backwards"), so `latest` never moves from 23 to 22 by itself.
+    #[serde(default)]
+    fallback: bool,
 }
 
 /// Either form: a tag template always applied, or `{tag, when}`.
@@ -90,6 +101,7 @@ impl<'de> Deserialize<'de> for AliasRule {
                 Ok(AliasRule {
                     tag: rule.tag,
                     when: rule.when,
+                    fallback: rule.fallback,
                 })
             }
         }
@@ -113,6 +125,14 @@ mod tests {
                 AliasRule::when("node:lts", "is_active_lts"),
             ]
         );
+    }
+
+    #[test]
+    fn falling_back_is_off_unless_the_rule_opts_in() {
+        let yaml = "- tag: 'node:lts'\n  when: is_active_lts\n  fallback: true\n- 'node:x'\n";
+        let rules: Vec<AliasRule> = serde_saphyr::from_str(yaml).unwrap();
+        assert!(rules[0].fallback);
+        assert!(!rules[1].fallback);
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Options {
     /// Signs the test attestation `push` attaches to every image it sends;
     /// without it the attestation is attached unsigned.
     pub signing_key: Option<Arc<crate::attest::key::SigningKey>>,
+    /// Alias tags (globs) that `push` may point at an older candidate when
+    /// the newest was not pushed; every other alias is held where it is.
+    pub fallback: Vec<globset::GlobMatcher>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             no_cache: false,
             stop: CancellationToken::new(),
             signing_key: None,
+            fallback: Vec::new(),
         }
     }
 }

@@ -514,10 +514,11 @@ async fn point_alias(
     options: &Options,
     bus: &Bus,
 ) -> Option<String> {
-    let Some((image, s)) = alias
+    let Some((index, image, s)) = alias
         .candidates
         .iter()
-        .find_map(|c| shipped.get(c).map(|s| (c.clone(), s.clone())))
+        .enumerate()
+        .find_map(|(i, c)| shipped.get(c).map(|s| (i, c.clone(), s.clone())))
     else {
         bus.emit(Event::AliasWithheld {
             tag: alias.tag.clone(),
@@ -528,6 +529,19 @@ async fn point_alias(
         });
         return None;
     };
+    // Never backwards: an alias whose newest image was not pushed stays
+    // where the registry has it, unless it opted into falling back.
+    if index > 0 && !alias.fallback && !options.fallback.iter().any(|g| g.is_match(&alias.tag)) {
+        bus.emit(Event::AliasWithheld {
+            tag: alias.tag.clone(),
+            reason: format!(
+                "held back, because its newest image {} was not pushed in this run; it stays \
+                 where the registry has it rather than move back to {image} (`--fallback TAG` opts in)",
+                alias.candidates[0]
+            ),
+        });
+        return None;
+    }
     let mut last_err = String::new();
     for attempt in 0..=options.retries {
         if attempt > 0 {

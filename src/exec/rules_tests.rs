@@ -139,6 +139,7 @@ fn alias(tag: &str, candidates: &[&ImagePlan]) -> AliasPlan {
         tag: format!("{REG}/acme/{tag}"),
         candidates: candidates.iter().map(|i| i.name.clone()).collect(),
         rule: None,
+        fallback: false,
     }
 }
 
@@ -527,4 +528,46 @@ async fn an_unsigned_push_attaches_an_unsigned_attestation() {
     };
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
     assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+}
+
+#[tokio::test]
+async fn push_holds_an_alias_back_when_its_newest_image_was_not_pushed() {
+    let fx = Fixture::new();
+    let new = fx.image("a:2", "RUN two", 1);
+    let old = fx.image("a:1", "RUN one", 1);
+    let p = plan(
+        vec![new.clone(), old.clone()],
+        vec![alias("a:latest", &[&new, &old])],
+    );
+    let tag = format!("{REG}/acme/a:latest");
+    // The registry's latest is an earlier build of a:2.
+    let earlier = fx.registry.put(&tag, &ImageId::new("sha256:earlier"));
+    fx.engine.fail(&new.tests[0].tag);
+    let _ = fx.test(&p).await;
+    let (_, record) = fx.push(&p).await;
+    let (to, why) = alias_of(&record, "a:latest");
+    assert_eq!(to, None);
+    let why = why.unwrap();
+    assert!(
+        why.starts_with("held back, because its newest image"),
+        "{why}"
+    );
+    assert_eq!(fx.registry.get(&tag), Some(earlier), "never backwards");
+
+    // Opted in: it falls back to the older image.
+    let opted = Options {
+        fallback: vec![globset::Glob::new("*/a:latest").unwrap().compile_matcher()],
+        ..options()
+    };
+    let (_, record) = fx.run(Command::Push, &p, &opted).await;
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(fx.registry.get(&tag), fx.registry.get(&old.name));
+
+    // Or opted in by the rule that made the alias (`fallback: true`).
+    fx.registry.put(&tag, &ImageId::new("sha256:earlier"));
+    let mut by_rule = p.clone();
+    by_rule.aliases[0].fallback = true;
+    let (_, record) = fx.push(&by_rule).await;
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(fx.registry.get(&tag), fx.registry.get(&old.name));
 }

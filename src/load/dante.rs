@@ -59,6 +59,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 tag: a.value.clone(),
                 candidates: vec![image.name.value.clone()],
                 rule: None,
+                fallback: false,
             })
         })
         .collect();

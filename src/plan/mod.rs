@@ -96,6 +96,10 @@ pub struct AliasPlan {
     pub candidates: Vec<String>,
     /// The rule that produced this alias, if it came from a rule.
     pub rule: Option<String>,
+    /// The rule opted into falling back to an older candidate when the
+    /// newest fails (`fallback: true`); otherwise the alias never moves back.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 /// A matrix cell (or image) the plan leaves out.

@@ -329,6 +329,7 @@ mod tests {
                     "acme/node:20-bookworm".into(),
                 ],
                 rule: Some("lts".into()),
+                fallback: false,
             }],
             excluded: vec![Excluded {
                 what: "bullseye × 23.1.0".into(),

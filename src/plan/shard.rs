@@ -161,6 +161,7 @@ mod tests {
                     tag: "node:lts".into(),
                     candidates: vec!["bookworm:22".into(), "bookworm:20".into()],
                     rule: None,
+                    fallback: false,
                 },
                 AliasPlan {
                     tag: "any:newest".into(),
@@ -170,11 +171,13 @@ mod tests {
                         "bookworm:20".into(),
                     ],
                     rule: None,
+                    fallback: false,
                 },
                 AliasPlan {
                     tag: "bullseye:latest".into(),
                     candidates: vec!["bullseye:22".into()],
                     rule: None,
+                    fallback: false,
                 },
             ],
             ..Plan::default()

@@ -217,7 +217,7 @@ pub async fn run(
                 continue;
             }
         };
-        let fallback = options.fallback.iter().any(|g| g.is_match(&alias.tag));
+        let fallback = alias.fallback || options.fallback.iter().any(|g| g.is_match(&alias.tag));
         let decision = decide(
             alias,
             &images,
@@ -336,6 +336,7 @@ mod tests {
             tag: "r/node:latest".into(),
             candidates: vec!["r/node:23".into(), "r/node:22".into()],
             rule: Some("latest".into()),
+            fallback: false,
         }
     }
 
