@@ -22,10 +22,12 @@
 //! * [`report`] only listens to events and renders them.
 //! * [`state`] records what was tested and pushed between `strata test` and
 //!   `strata push`.
+//! * [`catalog`] lists what was published, from the plan and the state.
 
 pub mod alias;
 pub mod artifact;
 pub mod attest;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dockerfile;

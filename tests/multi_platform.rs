@@ -264,6 +264,16 @@ fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
     // The alias is the index.
     let latest = manifest(registry, &format!("{path}/app"), "latest");
     assert_eq!(latest, app);
+    // The catalog lists each image once (no platform's image), with its alias.
+    let catalog = strata(root, &["catalog"]);
+    assert_eq!(catalog.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&catalog.stdout),
+        format!(
+            "### `{ns}/app`\n\n- `1`, `latest`: [`app/Dockerfile`](app/Dockerfile)\n\n\
+             ### `{ns}/base`\n\n- `1`: [`base/Dockerfile`](base/Dockerfile)\n"
+        )
+    );
 
     // A second push finds every index in place.
     let again = strata(root, &["push", "-j", "2"]);

@@ -27,6 +27,9 @@ pub enum Cmd {
     /// Create an image from a root filesystem tarball (for base images where
     /// nothing can be pulled).
     Import(ImportArgs),
+    /// List the published images and their tags (from the plan and the
+    /// state), or write them into a README between marker comments.
+    Catalog(CatalogArgs),
     /// Print the JSON Schema of the native matrix file (`strata.yml`), for
     /// editors and validators.
     Schema,
@@ -214,6 +217,28 @@ pub struct ImportArgs {
     /// image records it (the engine's import call would record its own).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<crate::reference::Platform>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CatalogFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[arg(long, value_enum, default_value_t = CatalogFormat::Markdown)]
+    pub format: CatalogFormat,
+    /// Put the Markdown catalog into FILE between the lines
+    /// `<!-- strata:catalog:start -->` and `<!-- strata:catalog:end -->`,
+    /// leaving the rest of the file as it is.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Where the state file is. Default: `.strata` beside the config file.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -49,13 +49,7 @@ impl RunSettings {
             return Err(InputError::plain("-j must be at least 1").into());
         }
         let config = config_path(&args.config)?;
-        let state_dir = args.state_dir.clone().unwrap_or_else(|| {
-            config
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .join(".strata")
-        });
+        let state_dir = state_dir_for(&config, args.state_dir.as_deref());
         Ok(RunSettings {
             command,
             as_of: args.config.as_of,
@@ -159,6 +153,17 @@ pub fn config_path(args: &ConfigArgs) -> Result<PathBuf, RunError> {
             .with_help("name one with `-f FILE`")
             .into()
         })
+}
+
+/// `--state-dir`, else `.strata` beside the config.
+pub fn state_dir_for(config: &Path, given: Option<&Path>) -> PathBuf {
+    given.map(Path::to_path_buf).unwrap_or_else(|| {
+        config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(".strata")
+    })
 }
 
 /// Reads the config into a plan; its warnings go to stderr.

@@ -161,9 +161,17 @@ pub async fn run(
             break;
         }
         if let Some(image) = point_alias(alias, &shipped, world, &*registry, options, bus).await {
+            // An image of several platforms has no record of its own: each
+            // platform's record carries the alias.
+            let records: Vec<String> = match groups.iter().find(|g| g.name == image) {
+                Some(group) => group.unit_names().map(str::to_string).collect(),
+                None => vec![image],
+            };
             state.update(|st| {
-                if let Some(p) = st.images.get_mut(&image).and_then(|e| e.pushed.as_mut()) {
-                    p.aliases.push(alias.tag.clone());
+                for record in &records {
+                    if let Some(p) = st.images.get_mut(record).and_then(|e| e.pushed.as_mut()) {
+                        p.aliases.push(alias.tag.clone());
+                    }
                 }
             });
         }

@@ -1,0 +1,108 @@
+//! `strata catalog`: the published images and their tags, printed or put
+//! into a README between its marker comments.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{self, END_MARKER, START_MARKER};
+use crate::error::{InputError, RunError, EXIT_OK};
+
+use super::args::{CatalogArgs, CatalogFormat};
+use super::output::print_stdout;
+use super::settings::{config_path, load_plan, state_dir_for};
+
+pub fn run(args: &CatalogArgs) -> Result<i32, RunError> {
+    if args.write.is_some() && args.format == CatalogFormat::Json {
+        return Err(
+            InputError::plain("--write puts the Markdown catalog into a file")
+                .with_help("leave out `--format json`, or print the JSON without `--write`")
+                .into(),
+        );
+    }
+    let config = config_path(&args.config)?;
+    // The file to write is checked before anything else is read.
+    let target = args.write.as_deref().map(read_target).transpose()?;
+    let plan = load_plan(&config, args.config.as_of)?;
+    let state_file = state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
+    let state =
+        crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+    match target {
+        None => {
+            let catalog = catalog::build(&plan, &state, Path::new("."));
+            print_stdout(&match args.format {
+                CatalogFormat::Markdown => catalog::markdown(&catalog),
+                CatalogFormat::Json => catalog::json(&catalog),
+            });
+        }
+        Some((path, text)) => {
+            let folder = path.parent().unwrap_or(Path::new("."));
+            let catalog = catalog::build(&plan, &state, folder);
+            let new = catalog::replace_between_markers(&text, &catalog::markdown(&catalog))
+                .map_err(|e| marker_error(&path, e))?;
+            let (images, tags) = catalog.counts();
+            if new == text {
+                eprintln!(
+                    "strata: {} is current ({images} images, {tags} tags)",
+                    path.display()
+                );
+            } else {
+                replace_file(&path, &new)?;
+                eprintln!(
+                    "strata: wrote the catalog into {} ({images} images, {tags} tags)",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The file `--write` names (links followed), and its text.
+fn read_target(path: &Path) -> Result<(PathBuf, String), RunError> {
+    let real = path.canonicalize().map_err(|e| {
+        InputError::plain(format!(
+            "cannot write the catalog into {}: {e}",
+            path.display()
+        ))
+        .with_help(format!(
+            "name an existing Markdown file holding the lines `{START_MARKER}` and `{END_MARKER}`"
+        ))
+    })?;
+    let text = std::fs::read_to_string(&real).map_err(|e| {
+        InputError::plain(format!("cannot read {}: {e}", path.display()))
+            .with_help("name a readable text file")
+    })?;
+    if let Err(e) = catalog::replace_between_markers(&text, "") {
+        return Err(marker_error(path, e));
+    }
+    Ok((real, text))
+}
+
+fn marker_error(path: &Path, e: catalog::MarkerError) -> RunError {
+    InputError::plain(format!("{} {e}; nothing was written", path.display()))
+        .with_help(format!(
+            "put the two lines `{START_MARKER}` and `{END_MARKER}` where the catalog goes, once each"
+        ))
+        .into()
+}
+
+/// Replaces `path` at once: a temporary file beside it, with the same
+/// permissions, renamed over it. A reader sees the old file or the new one.
+fn replace_file(path: &Path, text: &str) -> Result<(), RunError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        RunError::Results(format!(
+            "cannot write the catalog into {}: {e}",
+            path.display()
+        ))
+    };
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(folder).map_err(|e| failed(&e))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| failed(&e))?;
+    tmp.as_file().sync_all().map_err(|e| failed(&e))?;
+    let permissions = std::fs::metadata(path)
+        .map_err(|e| failed(&e))?
+        .permissions();
+    std::fs::set_permissions(tmp.path(), permissions).map_err(|e| failed(&e))?;
+    tmp.persist(path).map_err(|e| failed(&e.error))?;
+    Ok(())
+}
