@@ -31,6 +31,68 @@ use super::{
 use crate::reference::{registry_of, Reference};
 use crate::secret::Credentials;
 
+/// TLS to a `tcp://` engine, as Docker's client sets it up: on when
+/// `DOCKER_TLS_VERIFY` is set (to anything but the empty string), with
+/// `ca.pem`, `cert.pem` and `key.pem` from `DOCKER_CERT_PATH` (default
+/// `~/.docker`). The engine's certificate is checked against `ca.pem`, and
+/// strata shows its own with `cert.pem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Tls {
+    /// What the environment asks for: `None` for plain TCP. `DOCKER_TLS`
+    /// without verification is refused: strata does not talk to an engine it
+    /// cannot authenticate.
+    pub fn from_env() -> Result<Option<Tls>, String> {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if !set("DOCKER_TLS_VERIFY") {
+            if set("DOCKER_TLS") {
+                return Err(
+                    "DOCKER_TLS asks for TLS without checking the engine's certificate, \
+                            which strata does not do: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH \
+                            to the folder with ca.pem, cert.pem and key.pem"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        }
+        let dir = match std::env::var_os("DOCKER_CERT_PATH").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".docker"))
+                .ok_or("DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is")?,
+        };
+        Ok(Some(Tls::in_dir(&dir)))
+    }
+
+    /// `ca.pem`, `cert.pem` and `key.pem` in `dir`.
+    pub fn in_dir(dir: &std::path::Path) -> Tls {
+        Tls {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    /// Every file is there and readable; else which one is not, and what to do.
+    fn check(&self) -> Result<(), String> {
+        for path in [&self.ca, &self.cert, &self.key] {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(format!(
+                    "DOCKER_TLS_VERIFY is set but {} cannot be read ({e}): set DOCKER_CERT_PATH \
+                     to the folder with ca.pem, cert.pem and key.pem",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where Docker listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -123,15 +185,42 @@ impl DockerEngine {
         let timeout = secs(timeouts.connect);
         let unreachable = |message: String| EngineError::Unreachable {
             endpoint: host.to_string(),
-            message: format!("{message}; {START_HINT}"),
+            message: with_hint(message),
         };
+        let tls = Tls::from_env().map_err(&unreachable)?;
         let docker = if host.starts_with("unix://") {
             Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
+        } else if let (true, Some(tls)) = (host.starts_with("tcp://"), &tls) {
+            tls.check().map_err(&unreachable)?;
+            Docker::connect_with_ssl(
+                host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                timeout,
+                API_DEFAULT_VERSION,
+            )
+        } else if host.starts_with("https://") {
+            let tls = tls.ok_or_else(|| {
+                unreachable(format!(
+                    "{host} needs a client certificate: set DOCKER_TLS_VERIFY=1 and \
+                     DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem"
+                ))
+            })?;
+            tls.check().map_err(&unreachable)?;
+            Docker::connect_with_ssl(
+                host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                timeout,
+                API_DEFAULT_VERSION,
+            )
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
             Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION)
         } else {
             return Err(unreachable(format!(
-                "unsupported address {host:?} (expected unix:// or tcp://)"
+                "unsupported address {host:?} (expected unix://, tcp:// or https://)"
             )));
         }
         .map_err(|e| unreachable(describe(&e, timeouts.connect)))?;
@@ -234,6 +323,17 @@ impl DockerEngine {
 
 /// What a bollard error means, in words: a refused connection, a timeout, a
 /// missing socket, rather than "Error in the hyper legacy client".
+/// `message` with what to do next: about certificates when it was about
+/// them, else how to start an engine.
+fn with_hint(message: String) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("docker_cert_path") || lower.contains("docker_tls_verify") {
+        message
+    } else {
+        format!("{message}; {START_HINT}")
+    }
+}
+
 fn describe(error: &BollardError, timeout: Duration) -> String {
     let mut chain = error.to_string();
     // The innermost cause says what the system said ("Connection refused").
@@ -260,6 +360,18 @@ fn describe(error: &BollardError, timeout: Duration) -> String {
         "the socket does not exist (the engine is not running)".to_string()
     } else if lower.contains("permission denied") {
         "permission denied on the socket (run as a user in the docker group, or as root)"
+            .to_string()
+    } else if lower.contains("fatal alert") {
+        "the engine refused strata's client certificate (cert.pem in DOCKER_CERT_PATH is not \
+         signed by a CA the engine trusts)"
+            .to_string()
+    } else if lower.contains("invalid peer certificate") {
+        "strata does not trust the engine's certificate (ca.pem in DOCKER_CERT_PATH did not sign \
+         it, or it is not for this address)"
+            .to_string()
+    } else if lower.contains("http request to an https server") {
+        "the engine speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with \
+         ca.pem, cert.pem and key.pem"
             .to_string()
     } else if lower.contains("connection reset")
         || lower.contains("broken pipe")
