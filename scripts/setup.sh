@@ -30,6 +30,9 @@ command -v update-binfmts >/dev/null || need_pkgs+=(binfmt-support)
 command -v zsh >/dev/null || need_pkgs+=(zsh)
 command -v fish >/dev/null || need_pkgs+=(fish)
 command -v man >/dev/null || need_pkgs+=(man-db)
+# The remote-engine test makes certificates and gives a second dockerd its own bridge.
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null
