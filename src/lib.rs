@@ -23,6 +23,7 @@
 //! * [`state`] records what was tested and pushed between `strata test` and
 //!   `strata push`.
 //! * [`catalog`] lists what was published, from the plan and the state.
+//! * [`workflow`] writes a CI workflow (GitHub Actions) from the plan.
 
 pub mod alias;
 pub mod artifact;
@@ -48,3 +49,4 @@ pub mod secret;
 pub mod state;
 pub mod text;
 pub mod verify;
+pub mod workflow;

@@ -46,6 +46,45 @@ pub enum Cmd {
     /// its newest image whose digest carries a valid passing test
     /// attestation; never backwards. Needs no engine.
     Publish(PublishArgs),
+    /// Write a CI workflow for the plan: one job per shard, then one `publish`.
+    #[command(subcommand)]
+    Ci(CiCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCmd {
+    /// Print a GitHub Actions workflow (save it as
+    /// `.github/workflows/images.yml`): a job that plans the shards, one job
+    /// per shard that tests and pushes its part and keeps its state and
+    /// reports, and a `publish` job that points every alias.
+    Github(CiGithubArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CiGithubArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// How many machines share the matrix.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub shards: u32,
+    /// The runner label of every job.
+    #[arg(long, value_name = "LABEL", default_value = "ubuntu-latest")]
+    pub runner: String,
+    /// The shell command that installs strata on a runner.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        default_value = "cargo install --locked strata"
+    )]
+    pub install: String,
+    /// Sign attestations with the `STRATA_SIGNING_KEY` secret, and have
+    /// `publish` check them with this public key (a path in the repository).
+    #[arg(long, value_name = "PUB")]
+    pub public_key: Option<String>,
+    /// Log in to this registry host with the `STRATA_REGISTRY_USERNAME` and
+    /// `STRATA_REGISTRY_PASSWORD` secrets.
+    #[arg(long, value_name = "HOST")]
+    pub registry: Option<String>,
 }
 
 #[derive(Debug, Args)]

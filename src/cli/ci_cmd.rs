@@ -1,0 +1,25 @@
+//! `strata ci github`: a GitHub Actions workflow for the plan, printed.
+
+use crate::error::{RunError, EXIT_OK};
+use crate::workflow::{self, GithubOptions};
+
+use super::args::CiGithubArgs;
+use super::output::print_stdout;
+use super::settings::{config_path, load_plan, state_dir_for};
+
+pub fn github(args: &CiGithubArgs) -> Result<i32, RunError> {
+    let config = config_path(&args.config)?;
+    // Read and checked, so a workflow is never written for a broken config.
+    let plan = load_plan(&config, args.config.as_of)?;
+    let options = GithubOptions {
+        config: config.to_string_lossy().into_owned(),
+        state_dir: state_dir_for(&config, None).to_string_lossy().into_owned(),
+        shards: args.shards,
+        runner: args.runner.clone(),
+        install: args.install.clone(),
+        public_key: args.public_key.clone(),
+        registry: args.registry.clone(),
+    };
+    print_stdout(&workflow::github(&plan, &options));
+    Ok(EXIT_OK)
+}

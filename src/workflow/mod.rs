@@ -1,0 +1,240 @@
+//! CI workflows written from a plan: `strata ci github`.
+//!
+//! A pure function of the plan and a few choices (shard count, runner,
+//! how strata is installed, signing, registry login): the text of a GitHub
+//! Actions workflow that runs the matrix the way strata is meant to run on
+//! several machines. One job plans the shards; one job per shard tests and
+//! pushes its part (reports and the state file kept as artifacts, the
+//! summary and annotations written by strata itself); one `publish` job then
+//! points every alias from what the registry holds, with the shards' state
+//! files.
+
+use std::fmt::Write as _;
+
+use crate::plan::Plan;
+use crate::reference::Platform;
+
+/// What the workflow is made of, beyond the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubOptions {
+    /// The config path as the workflow names it (relative to the repository).
+    pub config: String,
+    /// The state folder strata uses for that config (`.strata` beside it).
+    pub state_dir: String,
+    /// How many machines share the matrix.
+    pub shards: u32,
+    /// The runner label every job runs on.
+    pub runner: String,
+    /// The shell command that installs strata on a runner.
+    pub install: String,
+    /// The public key `publish` checks signatures with (a path in the
+    /// repository); with it, `push` signs with the `STRATA_SIGNING_KEY`
+    /// secret.
+    pub public_key: Option<String>,
+    /// The registry host the `STRATA_REGISTRY_USERNAME` and
+    /// `STRATA_REGISTRY_PASSWORD` secrets log in to.
+    pub registry: Option<String>,
+}
+
+/// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// A shell word: single-quoted unless it is plainly safe.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The workflow's text.
+pub fn github(plan: &Plan, o: &GithubOptions) -> String {
+    let config = shell_word(&o.config);
+    let host = Platform::host();
+    let foreign: std::collections::BTreeSet<String> = plan
+        .images
+        .iter()
+        .flat_map(|i| i.platforms.iter())
+        .filter(|p| **p != host)
+        .map(|p| p.to_string())
+        .collect();
+    let runner = quoted(&o.runner);
+    let install = format!(
+        "      - name: Install strata\n        run: |\n          {}\n",
+        o.install.replace('\n', "\n          ")
+    );
+    let mut env = String::new();
+    if let Some(registry) = &o.registry {
+        let _ = write!(
+            env,
+            "      STRATA_REGISTRY: {}\n      STRATA_REGISTRY_USERNAME: ${{{{ secrets.STRATA_REGISTRY_USERNAME }}}}\n      STRATA_REGISTRY_PASSWORD: ${{{{ secrets.STRATA_REGISTRY_PASSWORD }}}}\n",
+            quoted(registry)
+        );
+    }
+    let env_block = |extra: &str| {
+        if env.is_empty() && extra.is_empty() {
+            String::new()
+        } else {
+            format!("    env:\n{env}{extra}")
+        }
+    };
+    let signing = if o.public_key.is_some() {
+        "      STRATA_SIGNING_KEY: ${{ secrets.STRATA_SIGNING_KEY }}\n"
+    } else {
+        ""
+    };
+    let key_arg = o
+        .public_key
+        .as_deref()
+        .map(|k| format!(" --key {}", shell_word(k)))
+        .unwrap_or_default();
+    let emulation = if foreign.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "      # {} built under emulation on this runner.\n      - uses: docker/setup-qemu-action@v3\n",
+            foreign.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+
+    let mut w = String::new();
+    let _ = write!(
+        w,
+        "# Written by `strata ci github --shards {shards}` from {config_q}.
+# Write it again when the shard count or the config's path changes; the
+# images themselves are read from the config on every run.
+name: images
+
+on:
+  push:
+    branches: [main]
+  schedule:
+    - cron: \"17 4 * * *\"
+  workflow_dispatch:
+
+permissions:
+  contents: read
+
+# One run at a time, so two publish jobs never move the same alias.
+concurrency:
+  group: strata-${{{{ github.ref }}}}
+  cancel-in-progress: false
+
+jobs:
+  plan:
+    runs-on: {runner}
+    outputs:
+      matrix: ${{{{ steps.shards.outputs.matrix }}}}
+    steps:
+      - uses: actions/checkout@v4
+{install}      - id: shards
+        run: |
+          echo \"matrix=$(strata plan {config} --format github-matrix --shards {shards})\" >> \"$GITHUB_OUTPUT\"
+
+  test:
+    needs: plan
+    if: needs.plan.outputs.matrix != '{{\"include\":[]}}'
+    runs-on: {runner}
+    strategy:
+      fail-fast: false
+      matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}
+{env_test}    steps:
+      - uses: actions/checkout@v4
+{install}{emulation}      - name: Test shard ${{{{ matrix.shard }}}}
+        run: |
+          strata test {config} --shard \"$SHARD\"
+        env:
+          SHARD: ${{{{ matrix.shard }}}}
+      - name: Push shard ${{{{ matrix.shard }}}}
+        run: |
+          strata push {config} --shard \"$SHARD\"
+        env:
+          SHARD: ${{{{ matrix.shard }}}}
+      - name: Keep the state for publish
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: state-${{{{ strategy.job-index }}}}
+          path: {state}/state.json
+          if-no-files-found: ignore
+          include-hidden-files: true
+      - name: Keep the reports
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: reports-${{{{ strategy.job-index }}}}
+          path: |
+            {state}/runs/latest/junit.xml
+            {state}/runs/latest/report.html
+            {state}/runs/latest/report.md
+          if-no-files-found: ignore
+          include-hidden-files: true
+
+  # Runs after every shard, also when some failed: an alias goes only to an
+  # image whose digest carries a passing test attestation, and never back.
+  publish:
+    needs: test
+    if: ${{{{ !cancelled() }}}}
+    runs-on: {runner}
+{env_publish}    steps:
+      - uses: actions/checkout@v4
+{install}      - uses: actions/download-artifact@v4
+        with:
+          pattern: state-*
+          path: states
+      - name: Point every alias
+        run: |
+          from=()
+          for state in states/*/state.json; do
+            [ -e \"$state\" ] && from+=(--from \"$state\")
+          done
+          strata publish {config}{key_arg} \"${{from[@]}}\"
+",
+        shards = o.shards,
+        config_q = quoted(&o.config),
+        state = o.state_dir.trim_end_matches('/'),
+        env_test = env_block(signing),
+        env_publish = env_block(""),
+    );
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("images/strata.yml"), "images/strata.yml");
+        assert_eq!(shell_word("my images/x.yml"), "'my images/x.yml'");
+        assert_eq!(shell_word("a'b"), r"'a'\''b'");
+        assert_eq!(shell_word("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn secrets_reach_commands_only_through_the_environment() {
+        let o = GithubOptions {
+            config: "strata.yml".into(),
+            state_dir: ".strata".into(),
+            shards: 2,
+            runner: "ubuntu-latest".into(),
+            install: "cargo install --locked strata".into(),
+            public_key: Some("keys/strata.pub".into()),
+            registry: Some("ghcr.io".into()),
+        };
+        let text = github(&Plan::default(), &o);
+        for line in text.lines().filter(|l| l.contains("secrets.")) {
+            let key = line.trim_start().split(':').next().unwrap();
+            assert!(key.starts_with("STRATA_"), "{line}");
+        }
+        assert!(text.contains("--key keys/strata.pub"));
+        assert!(text.contains("STRATA_SIGNING_KEY: ${{ secrets.STRATA_SIGNING_KEY }}"));
+    }
+}
