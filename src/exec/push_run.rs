@@ -65,6 +65,7 @@ pub async fn run(
         .map(|i| super::schedule::Node {
             name: i.name.clone(),
             needs: vec![],
+            cost: 1,
         })
         .collect();
     let images = super::schedule::run(

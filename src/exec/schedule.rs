@@ -3,6 +3,15 @@
 //! Images are independent except for their parent: an image built `FROM`
 //! another image of the plan waits for it, and is skipped if it failed. One
 //! failure never stops unrelated images.
+//!
+//! Of the images ready to start, the one heading the longest chain of
+//! images that wait on it starts first (then the one with most images
+//! waiting on it, then plan order): a base that ten images are built on goes
+//! before a leaf, so the engine is not left with one slow base and nothing
+//! else to do at the end of a run. A chain's length is the sum of its
+//! nodes' [costs](Node::cost): an image built for a platform the engine
+//! emulates counts several times a native one, so the slow platforms start
+//! first.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,7 +24,14 @@ pub struct Node {
     pub name: String,
     /// Names of the nodes this one waits for.
     pub needs: Vec<String>,
+    /// How long this node takes next to others, roughly (1 for a native
+    /// build; see [`EMULATED_COST`]). Only the start order depends on it.
+    pub cost: u32,
 }
+
+/// The cost of a build for a platform the engine emulates: several times
+/// that of a native one.
+pub const EMULATED_COST: u32 = 4;
 
 /// How a node ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +65,14 @@ where
     let mut results: Vec<Option<NodeResult>> = vec![None; nodes.len()];
     let mut started = vec![false; nodes.len()];
     let mut running: JoinSet<(usize, bool)> = JoinSet::new();
+    let order = critical_first(nodes);
 
     loop {
         // Start (or skip) every node whose needs are settled, up to the limit.
         let mut progressed = true;
         while progressed {
             progressed = false;
-            for i in 0..nodes.len() {
+            for &i in &order {
                 if started[i] {
                     continue;
                 }
@@ -107,6 +124,64 @@ where
         .collect()
 }
 
+/// Node indexes, those heading the longest chains of dependants first (a
+/// chain's length being the sum of its nodes' costs); then those with the
+/// most dependants (direct or not); then in the given order.
+pub fn critical_first(nodes: &[Node]) -> Vec<usize> {
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let mut dependants: Vec<Vec<usize>> = vec![vec![]; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        for need in &node.needs {
+            if let Some(&n) = index.get(need.as_str()) {
+                if n != i && !dependants[n].contains(&i) {
+                    dependants[n].push(i);
+                }
+            }
+        }
+    }
+    // Chain lengths, leaves up (Kahn's order on the dependants' side; a node
+    // on a cycle, which a plan never has, keeps its own cost).
+    let mut chain: Vec<u64> = nodes.iter().map(|n| u64::from(n.cost.max(1))).collect();
+    let mut waiting: Vec<usize> = dependants.iter().map(Vec::len).collect();
+    let mut needs_of: Vec<Vec<usize>> = vec![vec![]; nodes.len()];
+    for (n, ds) in dependants.iter().enumerate() {
+        for &d in ds {
+            needs_of[d].push(n);
+        }
+    }
+    let mut settled: Vec<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
+    while let Some(d) = settled.pop() {
+        for &n in &needs_of[d] {
+            chain[n] = chain[n].max(chain[d] + u64::from(nodes[n].cost.max(1)));
+            waiting[n] -= 1;
+            if waiting[n] == 0 {
+                settled.push(n);
+            }
+        }
+    }
+    let reach: Vec<usize> = (0..nodes.len())
+        .map(|start| {
+            let mut seen = vec![false; nodes.len()];
+            let mut stack = dependants[start].clone();
+            let mut count = 0;
+            while let Some(d) = stack.pop() {
+                if !std::mem::replace(&mut seen[d], true) {
+                    count += 1;
+                    stack.extend(&dependants[d]);
+                }
+            }
+            count
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(chain[i]), std::cmp::Reverse(reach[i]), i));
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +193,7 @@ mod tests {
         Node {
             name: name.into(),
             needs: parent.map(Into::into).into_iter().collect(),
+            cost: 1,
         }
     }
 
@@ -203,10 +279,97 @@ mod tests {
             Node {
                 name: "multi".into(),
                 needs: vec!["a".into(), "b".into()],
+                cost: 1,
             },
         ];
         let res = run(&nodes, 3, |i| async move { i != 1 }, |_, _| {}).await;
         assert_eq!(res[2], NodeResult::Skipped { parent: "b".into() });
+    }
+
+    /// The order nodes start in with one job at a time.
+    async fn start_order(nodes: &[Node]) -> Vec<String> {
+        let order = Arc::new(Mutex::new(vec![]));
+        run(
+            nodes,
+            1,
+            |i| {
+                let (order, name) = (order.clone(), nodes[i].name.clone());
+                async move {
+                    order.lock().unwrap().push(name);
+                    true
+                }
+            },
+            |_, _| panic!("nothing is skipped"),
+        )
+        .await;
+        let order = order.lock().unwrap().clone();
+        order
+    }
+
+    #[tokio::test]
+    async fn a_base_others_wait_for_starts_before_leaves() {
+        // Listed as inventories often are: unrelated images first.
+        let nodes = vec![
+            node("leaf1", None),
+            node("leaf2", None),
+            node("base", None),
+            node("app1", Some("base")),
+            node("app2", Some("base")),
+            node("app3", Some("base")),
+        ];
+        let order = start_order(&nodes).await;
+        assert_eq!(order[0], "base", "{order:?}");
+        // Its images are ready next and have nothing waiting on them either:
+        // plan order among equals.
+        assert_eq!(order[1..], ["leaf1", "leaf2", "app1", "app2", "app3"]);
+    }
+
+    #[tokio::test]
+    async fn the_longest_chain_goes_first() {
+        let nodes = vec![
+            node("wide", None),
+            node("w1", Some("wide")),
+            node("w2", Some("wide")),
+            node("w3", Some("wide")),
+            node("deep", None),
+            node("d1", Some("deep")),
+            node("d2", Some("d1")),
+        ];
+        let order = start_order(&nodes).await;
+        assert_eq!(order[..3], ["deep", "wide", "d1"], "{order:?}");
+    }
+
+    #[tokio::test]
+    async fn an_emulated_platform_starts_before_native_ones() {
+        let mut nodes = vec![
+            node("app@linux-amd64", None),
+            node("base", None),
+            node("base-child1", Some("base")),
+            node("base-child2", Some("base")),
+            node("app@linux-arm64", None),
+        ];
+        nodes[4].cost = EMULATED_COST;
+        let order = start_order(&nodes).await;
+        // Four times a native build outweighs a chain of two native ones.
+        assert_eq!(order[..2], ["app@linux-arm64", "base"], "{order:?}");
+        // Behind an emulated base, its whole chain is slow.
+        nodes[4].cost = 1;
+        nodes[1].cost = EMULATED_COST;
+        assert_eq!(start_order(&nodes).await[0], "base");
+    }
+
+    #[test]
+    fn more_dependants_break_a_tie_and_cycles_do_not_hang() {
+        let nodes = vec![
+            node("small", None),
+            node("s1", Some("small")),
+            node("big", None),
+            node("b1", Some("big")),
+            node("b2", Some("big")),
+        ];
+        assert_eq!(critical_first(&nodes), vec![2, 0, 1, 3, 4]);
+        let cycle = vec![node("a", Some("b")), node("b", Some("a"))];
+        assert_eq!(critical_first(&cycle).len(), 2);
     }
 
     #[tokio::test]

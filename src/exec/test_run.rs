@@ -38,12 +38,14 @@ pub async fn run(
         crate::plan::platforms::expand(plan, &crate::reference::Platform::host());
     let plan = &expanded;
     super::announce(bus, Command::Test, plan, engine_desc);
+    let host = crate::reference::Platform::host();
     let nodes: Vec<Node> = plan
         .images
         .iter()
         .map(|i| Node {
             name: i.name.clone(),
             needs: i.needs.clone(),
+            cost: build_cost(i, &host, world),
         })
         .collect();
     let passed: Arc<Mutex<HashMap<String, ImageId>>> = Arc::default();
@@ -116,6 +118,21 @@ pub async fn run(
         apply_alias(alias, &passed, world, bus).await;
     }
     state.first_error()
+}
+
+/// How long `image` takes to build next to a native one: a platform that is
+/// neither the engine's own nor served by an engine of its own is emulated,
+/// several times slower, so it is started early.
+fn build_cost(image: &ImagePlan, host: &Platform, world: &World) -> u32 {
+    let emulated = image
+        .platforms
+        .iter()
+        .any(|p| p != host && !world.platform_engines.contains_key(p));
+    if emulated {
+        schedule::EMULATED_COST
+    } else {
+        1
+    }
 }
 
 /// What happened to one image: the record `push` will trust. A failed
