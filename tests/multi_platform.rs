@@ -404,3 +404,144 @@ fn a_platform_with_an_engine_of_its_own_is_built_there() {
         podman_arm.as_ref().map(|id| id.as_str())
     );
 }
+
+/// The digest a tag resolves to, over plain HTTP.
+fn tag_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
+    block_on(async move {
+        let r = reqwest::Client::new()
+            .head(&url)
+            .header(
+                "Accept",
+                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .unwrap();
+        r.status().is_success().then(|| {
+            r.headers()["Docker-Content-Digest"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+    })
+}
+
+/// What a machine's state file says it pushed for `unit`.
+fn pushed_digest(state: &Path, unit: &str) -> String {
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    state["images"][unit]["pushed"]["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{unit} pushed in {state}"))
+        .to_string()
+}
+
+#[test]
+fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
+    let podman = std::env::var("STRATA_TEST_PODMAN_HOST")
+        .expect("STRATA_TEST_PODMAN_HOST is unset: run scripts/setup.sh and source its env file");
+    let dir = tempfile::tempdir().unwrap();
+    let amd = dir.path().join("amd64-machine");
+    let arm = dir.path().join("arm64-machine");
+    std::fs::create_dir_all(&amd).unwrap();
+    let registry = common::registry();
+    let path = unique("machines");
+    let ns = format!("{registry}/{path}");
+    import_bases_on(&amd, &ns, Some(&podman));
+    project_files(&amd, &ns, "RUN test -s /app-platform\n");
+    // Podman here cannot start containers (see above).
+    std::fs::remove_file(amd.join("tests/app/run.yml")).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&amd)
+        .arg(&arm)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+
+    // Each machine runs its own platform on its own engine.
+    for (root, platform, host) in [
+        (&amd, "linux/amd64", None),
+        (&arm, "linux/arm64", Some(podman.as_str())),
+    ] {
+        for command in ["test", "push"] {
+            let out = strata_on(root, &[command, "--platform", platform], host);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{command} {platform}: {stderr}");
+        }
+    }
+    // Neither machine put an index or pointed the alias: each had half.
+    assert_eq!(tag_digest(&registry, &format!("{path}/app"), "1"), None);
+    assert_eq!(
+        tag_digest(&registry, &format!("{path}/app"), "latest"),
+        None
+    );
+    let amd_state = amd.join(".strata/state.json");
+    let arm_state = arm.join(".strata/state.json");
+    let amd_digest = pushed_digest(&amd_state, &format!("{ns}/app:1-linux-amd64"));
+    let arm_digest = pushed_digest(&arm_state, &format!("{ns}/app:1-linux-arm64"));
+
+    // One machine's state is not enough: the index needs every platform.
+    let amd_from = amd_state.to_string_lossy().into_owned();
+    let arm_from = arm_state.to_string_lossy().into_owned();
+    let out = strata(&amd, &["publish", "--from", &amd_from]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("no state file records linux/arm64"),
+        "{stdout}"
+    );
+    assert_eq!(
+        tag_digest(&registry, &format!("{path}/app"), "latest"),
+        None
+    );
+
+    // Both: the index is put together and the alias points at it.
+    let out = strata(&amd, &["publish", "--from", &amd_from, "--from", &arm_from]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = manifest(&registry, &format!("{path}/app"), "1");
+    let entries: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["platform"]["architecture"].as_str().unwrap().to_string(),
+                e["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("amd64".to_string(), amd_digest),
+            ("arm64".to_string(), arm_digest)
+        ]
+    );
+    let index_digest = tag_digest(&registry, &format!("{path}/app"), "1");
+    assert!(index_digest.is_some());
+    assert_eq!(
+        tag_digest(&registry, &format!("{path}/app"), "latest"),
+        index_digest,
+        "the alias is on the index"
+    );
+    let out = strata(&amd, &["verify", &format!("{ns}/app:latest")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Again: nothing to do.
+    let out = strata(&amd, &["publish", "--from", &amd_from, "--from", &arm_from]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("up to date at"), "{stdout}");
+}

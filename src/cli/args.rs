@@ -155,6 +155,21 @@ pub struct RunArgs {
           env = "STRATA_PLATFORM_ENGINES", value_delimiter = ',',
           value_parser = parse_platform_engine)]
     pub platform_engines: Vec<(crate::reference::Platform, String)>,
+    /// Run only these platforms of each image (repeatable, or
+    /// comma-separated), such as `linux/arm64` on a native arm64 machine.
+    /// An image without platforms counts as the engine's own. Indexes and
+    /// aliases of images whose other platforms run elsewhere are left to
+    /// `strata publish --from`.
+    #[arg(long = "platform", value_name = "PLATFORM", env = "STRATA_PLATFORMS",
+          value_delimiter = ',', value_parser = parse_platform)]
+    pub platforms: Vec<crate::reference::Platform>,
+}
+
+/// A platform such as `linux/arm64`, checked.
+fn parse_platform(text: &str) -> Result<crate::reference::Platform, String> {
+    text.parse().map_err(|e| {
+        format!("`{text}` is not a platform ({e}): write os/arch, such as linux/arm64")
+    })
 }
 
 fn parse_platform_engine(text: &str) -> Result<(crate::reference::Platform, String), String> {

@@ -83,6 +83,13 @@ fn prepare_plan(s: &RunSettings) -> Result<Plan, RunError> {
     if s.command == Command::Test && !s.dry_run && !plan.files.is_empty() {
         write_generated(&plan)?;
     }
+    if !s.platforms.is_empty() {
+        let only: Vec<String> = s.platforms.iter().map(|p| p.to_string()).collect();
+        eprintln!(
+            "strata: platforms {}: indexes and aliases of images with other platforms are left to `strata publish --from`",
+            only.join(", ")
+        );
+    }
     Ok(apply_shard(plan, s.shard))
 }
 
@@ -92,7 +99,7 @@ fn dry_run(s: &RunSettings, plan: &Plan) -> Result<i32, RunError> {
     if s.command == Command::Push {
         let state = crate::state::State::load(&s.state_file())
             .map_err(|e| RunError::State(e.to_string()))?;
-        text.push_str(&push_preview(plan, &state));
+        text.push_str(&push_preview(plan, &state, &s.platforms));
     }
     print_stdout(&text);
     Ok(EXIT_OK)
@@ -247,9 +254,16 @@ async fn check_registries(plan: &Plan, registry: &dyn Registry) -> Result<(), Ru
 /// (the engine, at push time, also checks the image ID behind the name). An
 /// image of several platforms is judged per platform, and its index is
 /// published only if every platform is ready.
-fn push_preview(plan: &Plan, state: &crate::state::State) -> String {
-    let host = crate::reference::Platform::host();
-    let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
+fn push_preview(
+    plan: &Plan,
+    state: &crate::state::State,
+    platforms: &[crate::reference::Platform],
+) -> String {
+    let options = crate::exec::Options {
+        platforms: platforms.to_vec(),
+        ..Default::default()
+    };
+    let (expanded, groups) = crate::exec::units(plan, &options);
     let mut out = String::from("\nPush, from the recorded test results:\n");
     let mut ready = std::collections::BTreeSet::new();
     for image in &expanded.images {

@@ -41,6 +41,8 @@ pub struct RunSettings {
     pub signing_key: Option<Arc<SigningKey>>,
     /// Aliases `push` may fall back for (`--fallback`).
     pub fallback: Vec<globset::GlobMatcher>,
+    /// The platforms this machine runs (`--platform`); empty: all.
+    pub platforms: Vec<crate::reference::Platform>,
 }
 
 impl RunSettings {
@@ -69,6 +71,7 @@ impl RunSettings {
             platform_engines: args.platform_engines,
             signing_key: None,
             fallback: Vec::new(),
+            platforms: args.platforms,
         })
     }
 
@@ -119,6 +122,7 @@ impl RunSettings {
             stop,
             signing_key: self.signing_key.clone(),
             fallback: self.fallback.clone(),
+            platforms: self.platforms.clone(),
         }
     }
 

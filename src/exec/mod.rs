@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
-use crate::plan::Artifact;
+use crate::plan::{Artifact, Plan};
 use crate::registry::Registry;
 use crate::secret::Credentials;
 
@@ -61,6 +61,17 @@ pub struct Options {
     /// Alias tags (globs) that `push` may point at an older candidate when
     /// the newest was not pushed; every other alias is held where it is.
     pub fallback: Vec<globset::GlobMatcher>,
+    /// Run only these platforms of each image (`--platform`; empty: all):
+    /// another machine runs the rest, and `strata publish` joins them.
+    pub platforms: Vec<crate::reference::Platform>,
+}
+
+/// The plan the executor runs: each image of several platforms as one unit
+/// per platform, narrowed to the platforms this machine runs.
+pub fn units(plan: &Plan, options: &Options) -> (Plan, Vec<crate::plan::platforms::Group>) {
+    let host = crate::reference::Platform::host();
+    let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
+    crate::plan::platforms::only(expanded, groups, &options.platforms, &host)
 }
 
 impl Default for Options {
@@ -73,6 +84,7 @@ impl Default for Options {
             stop: CancellationToken::new(),
             signing_key: None,
             fallback: Vec::new(),
+            platforms: Vec::new(),
         }
     }
 }

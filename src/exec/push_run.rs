@@ -40,7 +40,7 @@ pub async fn run(
     // An image with platforms ships as one manifest per platform (stored by
     // digest), then one index under its name.
     let host = crate::reference::Platform::host();
-    let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
+    let (expanded, groups) = super::units(plan, options);
     let plan = &expanded;
     let repo_of_unit: HashMap<String, String> = groups
         .iter()

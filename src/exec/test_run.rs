@@ -34,8 +34,7 @@ pub async fn run(
     engine_desc: String,
 ) -> Result<(), StateError> {
     // One image per platform: each built, tested and recorded on its own.
-    let (expanded, groups) =
-        crate::plan::platforms::expand(plan, &crate::reference::Platform::host());
+    let (expanded, groups) = super::units(plan, options);
     let plan = &expanded;
     super::announce(bus, Command::Test, plan, engine_desc);
     let host = crate::reference::Platform::host();

@@ -97,6 +97,67 @@ pub fn expand(plan: &Plan, host: &Platform) -> (Plan, Vec<Group>) {
     (plan, groups)
 }
 
+/// The part of an expanded plan a machine runs when it runs only the
+/// platforms `only` (empty: every platform); the rest is other machines'.
+///
+/// A unit stays when its platform is selected; an image without platforms
+/// (built for the engine's own) when `host` is. An image of several
+/// platforms is published (its index, then its aliases) only by a machine
+/// that runs all of them, so a group stays only when all its units do, and
+/// an alias keeps the candidates before the first one this machine cannot
+/// complete: it is pointed here only if its newest image is whole here (the
+/// same rule as a shard's). `strata publish --from` assembles the rest.
+pub fn only(
+    plan: Plan,
+    groups: Vec<Group>,
+    only: &[Platform],
+    host: &Platform,
+) -> (Plan, Vec<Group>) {
+    if only.is_empty() {
+        return (plan, groups);
+    }
+    let selected = |p: &Platform| only.contains(p);
+    let images: Vec<ImagePlan> = plan
+        .images
+        .into_iter()
+        .filter(|i| match i.platforms.as_slice() {
+            [] => selected(host),
+            ps => ps.iter().all(selected),
+        })
+        .collect();
+    let (whole, partial): (Vec<Group>, Vec<Group>) = groups
+        .into_iter()
+        .partition(|g| g.units.iter().all(|(p, _)| selected(p)));
+    let kept: std::collections::BTreeSet<&str> = images
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(whole.iter().map(|g| g.name.as_str()))
+        .filter(|n| !partial.iter().any(|g| g.name == *n))
+        .collect();
+    let aliases = plan
+        .aliases
+        .iter()
+        .filter_map(|a| {
+            let candidates: Vec<String> = a
+                .candidates
+                .iter()
+                .take_while(|c| kept.contains(c.as_str()))
+                .cloned()
+                .collect();
+            (!candidates.is_empty()).then(|| super::AliasPlan {
+                candidates,
+                ..a.clone()
+            })
+        })
+        .collect();
+    let plan = Plan {
+        images,
+        aliases,
+        ..plan
+    };
+    (plan, whole)
+}
+
 /// Points `image`'s `needs` and `FROM` lines at its parents' units for `platform`.
 fn rebase(
     image: &mut ImagePlan,
@@ -175,6 +236,74 @@ mod tests {
             groups[0].unit_names().collect::<Vec<_>>(),
             ["acme/base:1-linux-amd64", "acme/base:1-linux-arm64"]
         );
+    }
+
+    #[test]
+    fn a_machine_running_some_platforms_publishes_only_what_it_completes() {
+        let host: Platform = "linux/amd64".parse().unwrap();
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        let plan = Plan {
+            images: vec![
+                image("acme/base:1", &[], &["linux/amd64", "linux/arm64"]),
+                image("acme/armonly:1", &[], &["linux/arm64"]),
+                image("acme/plain:1", &[], &[]),
+            ],
+            aliases: vec![
+                crate::plan::AliasPlan {
+                    tag: "acme/base:latest".into(),
+                    candidates: vec!["acme/base:1".into()],
+                    rule: None,
+                    fallback: false,
+                },
+                crate::plan::AliasPlan {
+                    tag: "acme/armonly:latest".into(),
+                    candidates: vec!["acme/armonly:1".into()],
+                    rule: None,
+                    fallback: false,
+                },
+                crate::plan::AliasPlan {
+                    tag: "acme/plain:latest".into(),
+                    candidates: vec!["acme/plain:1".into()],
+                    rule: None,
+                    fallback: false,
+                },
+            ],
+            ..Plan::default()
+        };
+        let (run, groups) = expand(&plan, &host);
+        let (arm_run, arm_groups) = only(
+            run.clone(),
+            groups.clone(),
+            std::slice::from_ref(&arm),
+            &host,
+        );
+        let names: Vec<&str> = arm_run.images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["acme/base:1-linux-arm64", "acme/armonly:1-linux-arm64"]
+        );
+        // The arm64-only image is whole here; the other needs amd64 too.
+        let whole: Vec<&str> = arm_groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(whole, ["acme/armonly:1"]);
+        let tags: Vec<&str> = arm_run.aliases.iter().map(|a| a.tag.as_str()).collect();
+        assert_eq!(tags, ["acme/armonly:latest"]);
+
+        let (amd_run, amd_groups) = only(
+            run.clone(),
+            groups.clone(),
+            std::slice::from_ref(&host),
+            &host,
+        );
+        let names: Vec<&str> = amd_run.images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["acme/base:1-linux-amd64", "acme/plain:1"]);
+        assert!(amd_groups.is_empty());
+        let tags: Vec<&str> = amd_run.aliases.iter().map(|a| a.tag.as_str()).collect();
+        assert_eq!(tags, ["acme/plain:latest"]);
+
+        // Selecting nothing selects everything.
+        let (all, all_groups) = only(run.clone(), groups, &[], &host);
+        assert_eq!(all, run);
+        assert_eq!(all_groups.len(), 2);
     }
 
     #[test]

@@ -125,9 +125,36 @@ pub struct Options {
     pub dry_run: bool,
 }
 
+/// What became of an index `publish` put together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assembled {
+    /// Put under the image's name and read back.
+    Put { digest: Digest, platforms: String },
+    /// The registry already holds exactly this index.
+    UpToDate(Digest),
+    /// A dry run: it would be put.
+    WouldPut { platforms: String },
+    /// Not put, and why.
+    NotPut(String),
+}
+
+impl std::fmt::Display for Assembled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Assembled::Put { digest, platforms } => write!(f, "put {digest} of {platforms}"),
+            Assembled::UpToDate(d) => write!(f, "up to date at {d}"),
+            Assembled::WouldPut { platforms } => write!(f, "would put one of {platforms}"),
+            Assembled::NotPut(why) => write!(f, "not put: {why}"),
+        }
+    }
+}
+
 /// What `publish` found and did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
+    /// Images of several platforms whose index `publish` put together from
+    /// the machines' state files: (image, what happened).
+    pub indexes: Vec<(String, Assembled)>,
     pub images: Vec<(String, Qualified)>,
     pub aliases: Vec<(String, Decision)>,
     /// Aliases whose move failed: (tag, error).
@@ -138,6 +165,10 @@ impl Report {
     /// Every image qualified and every alias is at its preferred image.
     pub fn complete(&self) -> bool {
         self.failed.is_empty()
+            && !self
+                .indexes
+                .iter()
+                .any(|(_, a)| matches!(a, Assembled::NotPut(_)))
             && self
                 .images
                 .iter()
@@ -151,7 +182,14 @@ impl Report {
     }
 
     pub fn render(&self, dry_run: bool) -> String {
-        let mut out = String::from("Images, from their test attestations in the registry:\n");
+        let mut out = String::new();
+        if !self.indexes.is_empty() {
+            out.push_str("Indexes, from each platform's machine:\n");
+            for (name, what) in &self.indexes {
+                let _ = writeln!(out, "  index      {name}: {what}");
+            }
+        }
+        out.push_str("Images, from their test attestations in the registry:\n");
         for (name, q) in &self.images {
             let _ = match q {
                 Qualified::Yes(d) => writeln!(out, "  ready      {name}  {d}"),
@@ -198,6 +236,11 @@ pub async fn run(
     options: &Options,
 ) -> Result<Report, RegistryError> {
     let mut report = Report::default();
+    for image in plan.images.iter().filter(|i| !i.platforms.is_empty()) {
+        if let Some(what) = assemble(registry, image, options).await? {
+            report.indexes.push((image.name.clone(), what));
+        }
+    }
     let mut images = BTreeMap::new();
     for image in &plan.images {
         let q = qualify(registry, &image.name, options).await?;
@@ -233,6 +276,124 @@ pub async fn run(
         report.aliases.push((alias.tag.clone(), decision));
     }
     Ok(report)
+}
+
+/// The index of an image whose platforms were tested and pushed by different
+/// machines (`--platform`), put together from their state files: each
+/// platform's pushed digest must carry a valid passing attestation for the
+/// image ID its machine recorded. `None` without state files or when they
+/// hold none of the image's platforms; otherwise what was done, or why not.
+async fn assemble(
+    registry: &dyn Registry,
+    image: &crate::plan::ImagePlan,
+    options: &Options,
+) -> Result<Option<Assembled>, RegistryError> {
+    use crate::plan::platforms::unit_name;
+    let repo = Reference::split(&image.name).name.to_string();
+    let mut children = Vec::new();
+    let mut missing = Vec::new();
+    for platform in &image.platforms {
+        let unit = unit_name(&image.name, platform);
+        let recorded = options
+            .states
+            .iter()
+            .filter_map(|s| s.images.get(&unit))
+            .filter(|r| r.passed && r.pushed.is_some())
+            .max_by_key(|r| r.tested_at);
+        match recorded {
+            Some(r) => children.push((platform.clone(), r)),
+            None => missing.push(platform.to_string()),
+        }
+    }
+    if children.is_empty() {
+        return Ok(None);
+    }
+    if !missing.is_empty() {
+        return Ok(Some(Assembled::NotPut(format!(
+            "no state file records {} tested and pushed",
+            missing.join(", ")
+        ))));
+    }
+    let mut entries = Vec::new();
+    for (platform, record) in &children {
+        let digest = record
+            .pushed
+            .as_ref()
+            .expect("filtered above")
+            .digest
+            .clone();
+        let at = format!("{repo}@{digest}");
+        let why = match crate::verify::verify(registry, &at, options.key.as_ref()).await {
+            Ok(Some(r)) => match r.platforms.first().map(|p| &p.finding) {
+                Some(f) => match (&f.passing, f.problem()) {
+                    (Some(j), _) if j.summary.image_id != record.image_id.as_str() => {
+                        Some(format!(
+                            "its attestation is for image {}, not the one its machine tested ({})",
+                            crate::state::short_id(&j.summary.image_id),
+                            crate::state::short_id(&record.image_id)
+                        ))
+                    }
+                    (Some(_), _) => None,
+                    (None, problem) => problem,
+                },
+                None => Some("the registry lists nothing under it".into()),
+            },
+            Ok(None) => Some("the registry does not have it".into()),
+            Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
+                return Err(e)
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            return Ok(Some(Assembled::NotPut(format!(
+                "{platform} ({digest}): {why}"
+            ))));
+        }
+        entries.push((digest, platform.clone()));
+    }
+    let planned: Vec<(Digest, Option<String>)> = entries
+        .iter()
+        .map(|(d, p)| (d.clone(), Some(p.to_string())))
+        .collect();
+    let listed = |r: &crate::registry::Resolved| -> Vec<(Digest, Option<String>)> {
+        r.children
+            .iter()
+            .map(|c| (c.digest.clone(), c.platform.clone()))
+            .collect()
+    };
+    let platforms = image
+        .platforms
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(held) = registry.resolve(&image.name).await? {
+        if listed(&held) == planned {
+            return Ok(Some(Assembled::UpToDate(held.digest)));
+        }
+    }
+    if options.dry_run {
+        return Ok(Some(Assembled::WouldPut { platforms }));
+    }
+    let digest = match registry.put_index(&image.name, &entries).await {
+        Ok(d) => d,
+        Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
+            return Err(e)
+        }
+        Err(e) => return Ok(Some(Assembled::NotPut(e.to_string()))),
+    };
+    match registry.resolve(&image.name).await? {
+        Some(r) if r.digest == digest && listed(&r) == planned => {
+            Ok(Some(Assembled::Put { digest, platforms }))
+        }
+        other => Ok(Some(Assembled::NotPut(format!(
+            "put {digest}, but {} then resolved to {}",
+            image.name,
+            other
+                .map(|r| r.digest.to_string())
+                .unwrap_or("nothing".into())
+        )))),
+    }
 }
 
 /// Whether `name`'s registry digest carries a valid passing attestation,
