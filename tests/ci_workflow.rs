@@ -272,3 +272,126 @@ fn the_written_workflow_runs_shards_then_publish() {
         assert_eq!(digest(&reg, &repo, "latest"), Some(image), "{app}:latest");
     }
 }
+
+fn ci_github(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(strata_bin())
+        .current_dir(dir)
+        .args(["ci", "github"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_runner_per_platform_runs_each_shard_once_per_platform() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    write(dir, "app/Dockerfile", "FROM scratch\nCOPY . /\n");
+    write(
+        dir,
+        "inventory.yml",
+        "images:\n  - name: acme/app:1\n    path: app\n    platforms: [linux/amd64, linux/arm64]\n    alias: acme/app:latest\n",
+    );
+    let out = ci_github(
+        dir,
+        &[
+            "--shards",
+            "3",
+            "--platform-runner",
+            "linux/amd64=ubuntu-latest",
+            "--platform-runner",
+            "linux/arm64=ubuntu-24.04-arm",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let workflow: Value = serde_saphyr::from_str(&text).expect("YAML");
+    let test = &workflow["jobs"]["test"];
+    assert_eq!(test["runs-on"], "${{ matrix.machine.runner }}");
+    assert_eq!(
+        test["strategy"]["matrix"]["part"],
+        "${{ fromJSON(needs.plan.outputs.matrix).include }}"
+    );
+    let machines = test["strategy"]["matrix"]["machine"].as_array().unwrap();
+    let pairs: Vec<(&str, &str)> = machines
+        .iter()
+        .map(|m| {
+            (
+                m["platform"].as_str().unwrap(),
+                m["runner"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("linux/amd64", "ubuntu-latest"),
+            ("linux/arm64", "ubuntu-24.04-arm")
+        ]
+    );
+    let steps = test["steps"].as_array().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    assert!(runs.iter().any(
+        |r| r.contains("strata test inventory.yml --shard \"$SHARD\" --platform \"$PLATFORM\"")
+    ));
+    assert!(runs.iter().any(
+        |r| r.contains("strata push inventory.yml --shard \"$SHARD\" --platform \"$PLATFORM\"")
+    ));
+    // Native runners: nothing is emulated.
+    assert!(!text.contains("setup-qemu-action"), "{text}");
+    for step in steps
+        .iter()
+        .filter(|s| s["run"].as_str().is_some_and(|r| r.contains("$PLATFORM")))
+    {
+        assert_eq!(step["env"]["PLATFORM"], "${{ matrix.machine.platform }}");
+        assert_eq!(step["env"]["SHARD"], "${{ matrix.part.shard }}");
+    }
+
+    // Without a runner for arm64 there is no workflow, and it says why.
+    let out = ci_github(
+        dir,
+        &[
+            "--shards",
+            "2",
+            "--platform-runner",
+            "linux/amd64=ubuntu-latest",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("linux/arm64 has no runner"), "{stderr}");
+    assert!(
+        stderr.contains("--platform-runner linux/arm64=LABEL"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    // One runner emulating: QEMU is set up before the builds.
+    let out = ci_github(dir, &["--shards", "2"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("docker/setup-qemu-action@v3"), "{text}");
+
+    // An image without platforms cannot be given to a platform's runner.
+    write(
+        dir,
+        "inventory.yml",
+        "images:\n  - name: acme/app:1\n    path: app\n",
+    );
+    let out = ci_github(
+        dir,
+        &[
+            "--shards",
+            "2",
+            "--platform-runner",
+            "linux/amd64=ubuntu-latest",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("acme/app:1 has no platforms"), "{stderr}");
+}

@@ -85,6 +85,24 @@ pub struct CiGithubArgs {
     /// `STRATA_REGISTRY_PASSWORD` secrets.
     #[arg(long, value_name = "HOST")]
     pub registry: Option<String>,
+    /// A native runner for a platform, such as
+    /// `linux/arm64=ubuntu-24.04-arm` (repeatable): every shard then runs
+    /// once per platform on its runner (`--platform`), and `publish` puts
+    /// the indexes together. Every platform of the plan needs one.
+    #[arg(long = "platform-runner", value_name = "PLATFORM=LABEL",
+          value_parser = parse_platform_runner)]
+    pub platform_runners: Vec<(crate::reference::Platform, String)>,
+}
+
+fn parse_platform_runner(text: &str) -> Result<(crate::reference::Platform, String), String> {
+    let (platform, label) = text.split_once('=').ok_or_else(|| {
+        format!("`{text}`: write PLATFORM=LABEL, such as linux/arm64=ubuntu-24.04-arm")
+    })?;
+    let label = label.trim();
+    if label.is_empty() {
+        return Err(format!("`{text}`: the runner label is empty"));
+    }
+    Ok((platform.trim().parse()?, label.to_string()))
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! `strata ci github`: a GitHub Actions workflow for the plan, printed.
 
-use crate::error::{RunError, EXIT_OK};
+use crate::error::{InputError, RunError, EXIT_OK};
 use crate::workflow::{self, GithubOptions};
 
 use super::args::CiGithubArgs;
@@ -19,7 +19,12 @@ pub fn github(args: &CiGithubArgs) -> Result<i32, RunError> {
         install: args.install.clone(),
         public_key: args.public_key.clone(),
         registry: args.registry.clone(),
+        machines: args.platform_runners.clone(),
     };
-    print_stdout(&workflow::github(&plan, &options));
+    let text = workflow::github(&plan, &options).map_err(|e| {
+        InputError::plain(format!("{}: {e}", config.display()))
+            .with_help("the workflow was not written")
+    })?;
+    print_stdout(&text);
     Ok(EXIT_OK)
 }

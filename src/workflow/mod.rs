@@ -34,6 +34,10 @@ pub struct GithubOptions {
     /// The registry host the `STRATA_REGISTRY_USERNAME` and
     /// `STRATA_REGISTRY_PASSWORD` secrets log in to.
     pub registry: Option<String>,
+    /// A runner per platform (native machines): each shard then runs once
+    /// per platform, on that platform's runner, with `--platform`, and
+    /// `publish` puts the indexes together. Empty: one runner emulates.
+    pub machines: Vec<(Platform, String)>,
 }
 
 /// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
@@ -54,8 +58,35 @@ fn shell_word(text: &str) -> String {
     }
 }
 
-/// The workflow's text.
-pub fn github(plan: &Plan, o: &GithubOptions) -> String {
+/// The workflow's text; an error when the runners per platform cannot run
+/// the plan (an image without platforms, or a platform without a runner).
+pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
+    if !o.machines.is_empty() {
+        if let Some(image) = plan.images.iter().find(|i| i.platforms.is_empty()) {
+            return Err(format!(
+                "{} has no platforms, so no runner of a platform knows it is its own: \
+                 give every image its platforms (`platforms:` in the config) when each \
+                 platform has a runner",
+                image.name
+            ));
+        }
+        let uncovered: std::collections::BTreeSet<String> = plan
+            .images
+            .iter()
+            .flat_map(|i| i.platforms.iter())
+            .filter(|p| !o.machines.iter().any(|(m, _)| m == *p))
+            .map(|p| p.to_string())
+            .collect();
+        if !uncovered.is_empty() {
+            let list: Vec<String> = uncovered.into_iter().collect();
+            return Err(format!(
+                "{} {} no runner: add `--platform-runner {}=LABEL`",
+                list.join(", "),
+                if list.len() == 1 { "has" } else { "have" },
+                list[0]
+            ));
+        }
+    }
     let config = shell_word(&o.config);
     let host = Platform::host();
     let foreign: std::collections::BTreeSet<String> = plan
@@ -95,7 +126,7 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> String {
         .as_deref()
         .map(|k| format!(" --key {}", shell_word(k)))
         .unwrap_or_default();
-    let emulation = if foreign.is_empty() {
+    let emulation = if foreign.is_empty() || !o.machines.is_empty() {
         String::new()
     } else {
         format!(
@@ -104,6 +135,35 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> String {
         )
     };
 
+    let (test_head, what, platform_arg, step_env) = if o.machines.is_empty() {
+        (
+            format!(
+                "    runs-on: {runner}\n    strategy:\n      fail-fast: false\n      matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}\n"
+            ),
+            "${{ matrix.shard }}".to_string(),
+            String::new(),
+            "          SHARD: ${{ matrix.shard }}\n".to_string(),
+        )
+    } else {
+        let mut head = String::from(
+            "    # Each shard once per platform, on that platform's own runner.\n    runs-on: ${{ matrix.machine.runner }}\n    strategy:\n      fail-fast: false\n      matrix:\n        part: ${{ fromJSON(needs.plan.outputs.matrix).include }}\n        machine:\n",
+        );
+        for (platform, label) in &o.machines {
+            let _ = writeln!(
+                head,
+                "          - {{platform: {}, runner: {}}}",
+                quoted(&platform.to_string()),
+                quoted(label)
+            );
+        }
+        (
+            head,
+            "${{ matrix.part.shard }} on ${{ matrix.machine.platform }}".to_string(),
+            " --platform \"$PLATFORM\"".to_string(),
+            "          SHARD: ${{ matrix.part.shard }}\n          PLATFORM: ${{ matrix.machine.platform }}\n"
+                .to_string(),
+        )
+    };
     let mut w = String::new();
     let _ = write!(
         w,
@@ -141,23 +201,17 @@ jobs:
   test:
     needs: plan
     if: needs.plan.outputs.matrix != '{{\"include\":[]}}'
-    runs-on: {runner}
-    strategy:
-      fail-fast: false
-      matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}
-{env_test}    steps:
+{test_head}{env_test}    steps:
       - uses: actions/checkout@v4
-{install}{emulation}      - name: Test shard ${{{{ matrix.shard }}}}
+{install}{emulation}      - name: Test shard {what}
         run: |
-          strata test {config} --shard \"$SHARD\"
+          strata test {config} --shard \"$SHARD\"{platform_arg}
         env:
-          SHARD: ${{{{ matrix.shard }}}}
-      - name: Push shard ${{{{ matrix.shard }}}}
+{step_env}      - name: Push shard {what}
         run: |
-          strata push {config} --shard \"$SHARD\"
+          strata push {config} --shard \"$SHARD\"{platform_arg}
         env:
-          SHARD: ${{{{ matrix.shard }}}}
-      - name: Keep the state for publish
+{step_env}      - name: Keep the state for publish
         if: always()
         uses: actions/upload-artifact@v4
         with:
@@ -203,7 +257,7 @@ jobs:
         env_test = env_block(signing),
         env_publish = env_block(""),
     );
-    w
+    Ok(w)
 }
 
 #[cfg(test)]
@@ -228,8 +282,9 @@ mod tests {
             install: "cargo install --locked strata".into(),
             public_key: Some("keys/strata.pub".into()),
             registry: Some("ghcr.io".into()),
+            machines: vec![],
         };
-        let text = github(&Plan::default(), &o);
+        let text = github(&Plan::default(), &o).unwrap();
         for line in text.lines().filter(|l| l.contains("secrets.")) {
             let key = line.trim_start().split(':').next().unwrap();
             assert!(key.starts_with("STRATA_"), "{line}");
