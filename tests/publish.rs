@@ -284,3 +284,142 @@ fn copy_into(reg: &str, ns: &str, digest: &str, into: &str) -> String {
     }
     panic!("{digest} is in neither repository");
 }
+
+/// An alias whose candidates were built on two engines: the newest (22.11.0)
+/// fails its test on one machine, the older (22.10.0) passes on the other.
+/// `publish` does not move the alias back by itself; opted in, it points it
+/// at the image the other engine built.
+#[test]
+fn an_alias_whose_candidates_were_built_on_two_engines_falls_back_only_when_asked() {
+    let reg = registry();
+    let podman_host = std::env::var("STRATA_TEST_PODMAN_HOST")
+        .unwrap_or_else(|_| panic!("STRATA_TEST_PODMAN_HOST is not set: {}", common::SETUP_HINT));
+    block_on(async {
+        busybox_base(&engine().await, BUSYBOX_IMAGE).await;
+        busybox_base(&podman().await, BUSYBOX_IMAGE).await;
+    });
+    let ns = unique("publish-versions");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for (to, from) in [
+        ("feed/index.tab", "node-dist-index.tab"),
+        ("feed/schedule.json", "node-release-schedule.json"),
+    ] {
+        write(
+            &root,
+            to,
+            &std::fs::read_to_string(data.join(from)).unwrap(),
+        );
+    }
+    write(
+        &root,
+        "tpl/Dockerfile.j2",
+        "FROM {{ os.from }}\nRUN echo {{ version }} > /version\n",
+    );
+    // 22.11.0 does not pass.
+    write(
+        &root,
+        "tests/version/Dockerfile.j2",
+        "RUN test \"$(cat /version)\" = {{ version }} && test {{ version }} != 22.11.0\n",
+    );
+    write(
+        &root,
+        "strata.yml",
+        &format!(
+            "as_of: 2024-10-30\noutput: out\nfeed:\n  index: feed/index.tab\n  schedule: feed/schedule.json\n  range: \">=22.10.0 <22.12.0\"\n  pick: all\nos:\n  - {{ name: bookworm, default: true, from: \"{BUSYBOX_IMAGE}\" }}\nimage:\n  name: \"{reg}/{ns}/node:{{{{ version }}}}\"\n  template: tpl\ntests: [tests/version]\naliases:\n  - \"{reg}/{ns}/node:{{{{ major }}}}\"\n"
+        ),
+    );
+    let docker_host = std::env::var("DOCKER_HOST")
+        .unwrap_or_else(|_| strata::engine::docker::DEFAULT_HOST.to_string());
+    let mut states = Vec::new();
+    let mut built_on = std::collections::BTreeMap::new();
+    for (k, host) in [(1, docker_host.as_str()), (2, podman_host.as_str())] {
+        let shard = format!("{k}/2");
+        let state_dir = dir.path().join(format!("state{k}"));
+        let sd = state_dir.to_str().unwrap();
+        let test = strata(
+            &root,
+            Some(host),
+            &["test", "--shard", &shard, "--state-dir", sd],
+        );
+        let push = strata(
+            &root,
+            Some(host),
+            &["push", "--shard", &shard, "--state-dir", sd],
+        );
+        let state = std::fs::read_to_string(state_dir.join("state.json")).unwrap();
+        let version = if state.contains("node:22.11.0") {
+            "22.11.0"
+        } else {
+            "22.10.0"
+        };
+        assert!(state.contains(&format!("node:{version}")), "{state}");
+        // The machine with 22.11.0 fails; the other passes.
+        let want = if version == "22.11.0" { 1 } else { 0 };
+        assert_eq!(
+            test.status.code(),
+            Some(want),
+            "test {shard}: {}",
+            text(&test)
+        );
+        assert_eq!(
+            push.status.code(),
+            Some(want),
+            "push {shard}: {}",
+            text(&push)
+        );
+        built_on.insert(version, host.to_string());
+        states.push(state_dir.join("state.json"));
+    }
+    assert_eq!(built_on.len(), 2, "one version per engine: {built_on:?}");
+    assert_ne!(built_on["22.10.0"], built_on["22.11.0"]);
+    let older = digest_of(&reg, &format!("{ns}/node"), "22.10.0");
+
+    let from: Vec<&str> = states
+        .iter()
+        .flat_map(|s| ["--from", s.to_str().unwrap()])
+        .collect();
+    let mut args = vec!["publish"];
+    args.extend(&from);
+    let out = strata(&root, None, &args);
+    let report = text(&out);
+    eprintln!("--- publish, 22.11.0 failed on one machine:\n{report}");
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("withheld   {reg}/{ns}/node:22"))
+            && report.contains("its newest image")
+            && report.contains("22.11.0 did not qualify"),
+        "{report}"
+    );
+    let tags = tags_of(&reg, &format!("{ns}/node"));
+    assert!(
+        !tags.contains(&"22".to_string()),
+        "not moved back: {tags:?}"
+    );
+
+    // Opted in: the alias goes to 22.10.0, built on the other engine.
+    let glob = format!("*/{ns}/node:22");
+    args.extend(["--fallback", glob.as_str()]);
+    let out = strata(&root, None, &args);
+    let report = text(&out);
+    eprintln!("--- publish --fallback:\n{report}");
+    assert!(report.contains("fell back (opted in)"), "{report}");
+    assert_eq!(
+        digest_of(&reg, &format!("{ns}/node"), "22"),
+        older,
+        "{report}"
+    );
+}
+
+/// The tags of `repo`, over plain HTTP.
+fn tags_of(reg: &str, repo: &str) -> Vec<String> {
+    let url = format!("http://{reg}/v2/{repo}/tags/list");
+    block_on(async move {
+        let v: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        v["tags"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    })
+}
