@@ -13,6 +13,8 @@ if [ "${avail_kb:-0}" -lt 3000000 ]; then
 fi
 # Incremental artifacts only help repeated local builds; CI builds once.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+# setup.sh installs Chromium: the browser test of the HTML report must run, not skip.
+export STRATA_REQUIRE_CHROMIUM=1
 
 bash scripts/setup.sh
 # shellcheck disable=SC1091

@@ -103,6 +103,42 @@ fn node_example_builds_tests_and_pushes_real_images() {
 
     let (ok, out) = strata(&["test", "-f", "strata.yml"], project.path());
     assert!(ok, "strata test failed:\n{out}");
+    // The reports open with the matrix: a row per version, newest first,
+    // one column (bookworm); each cell links to its image and lists its tags.
+    let runs = project.path().join(".strata/runs/latest");
+    let matrix_rows = |state: &str| {
+        let md = std::fs::read_to_string(runs.join("report.md")).unwrap();
+        let table = md.split("## Matrix").nth(1).expect("a matrix").to_string();
+        let table = table.split("\n\n").nth(1).unwrap().to_string();
+        let rows: Vec<String> = table.lines().skip(2).map(str::to_string).collect();
+        assert_eq!(table.lines().next(), Some("| Version | bookworm |"), "{md}");
+        assert_eq!(rows.len(), 2, "{md}");
+        assert!(
+            rows[0].starts_with(&format!("| `22.11.0` | [{state}](#image-")),
+            "{md}"
+        );
+        assert!(
+            rows[1].starts_with(&format!("| `20.18.0` | [{state}](#image-")),
+            "{md}"
+        );
+        let html = std::fs::read_to_string(runs.join("report.html")).unwrap();
+        let word = state.split_once(' ').unwrap().1.replace(' ', "-");
+        assert_eq!(
+            html.matches(&format!("data-state=\"{word}\"")).count(),
+            2,
+            "{html}"
+        );
+        rows
+    };
+    let rows = matrix_rows("✅ passed");
+    assert!(
+        rows[0].contains("`bookworm:22`") && rows[0].contains("`node:latest`"),
+        "{rows:?}"
+    );
+    // Nothing changed: a second run builds nothing, and the grid says so.
+    let (ok, out) = strata(&["test", "-f", "strata.yml"], project.path());
+    assert!(ok, "strata test failed:\n{out}");
+    matrix_rows("💤 up to date");
     let (ok, out) = strata(&["push", "-f", "strata.yml"], project.path());
     assert!(ok, "strata push failed:\n{out}");
 

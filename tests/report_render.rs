@@ -52,6 +52,7 @@ fn markdown_sections_come_in_dante_order() {
     let s = scan(&md);
     let expected = [
         "# strata test report".to_owned(),
+        "## Matrix".into(),
         "## Summary".into(),
         format!("## Image: {BOOKWORM}"),
         "### Build".into(),

@@ -53,3 +53,13 @@ fn json_report() {
 fn junit_report() {
     insta::assert_snapshot!(junit::render(&record()));
 }
+
+#[test]
+fn markdown_summary_of_a_matrix_with_platforms() {
+    insta::assert_snapshot!(markdown::summary(&platform_matrix_record()));
+}
+
+#[test]
+fn html_report_of_a_matrix_with_platforms() {
+    insta::assert_snapshot!(html::render(&platform_matrix_record()));
+}

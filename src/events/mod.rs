@@ -54,6 +54,26 @@ impl Outcome {
     }
 }
 
+/// Where an image of a native matrix sits: its row (the runtime version),
+/// its column (the OS value, with any other axis values) and, for an image
+/// of several platforms, one cell per platform. Reports draw the grid from
+/// these; an image outside a matrix (a base, an inventory image) has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatrixCell {
+    /// The runtime version: the grid's row.
+    pub row: String,
+    /// The OS value (and other axis values, after it): the grid's column.
+    pub column: String,
+    /// The platform, for an image of several platforms: a column of its own
+    /// under the OS value.
+    pub platform: Option<String>,
+    /// The image's name, which its tags and aliases belong to.
+    pub image: String,
+    /// The name the run reports this cell's steps under: the image's, or
+    /// its platform's build (`<name>-linux-arm64`).
+    pub unit: String,
+}
+
 /// Something that happened. Emitted in order per image; images interleave.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -65,6 +85,9 @@ pub enum Event {
         engine: String,
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// The plan's images laid out as a matrix; emitted after `RunStarted`
+    /// when the plan came from a native matrix file.
+    Matrix { cells: Vec<MatrixCell> },
     StepStarted {
         image: String,
         step: Step,
@@ -92,6 +115,12 @@ pub enum Event {
     },
     /// An image was not attempted at all.
     ImageSkipped { image: String, reason: String },
+    /// An image's inputs are unchanged since it passed at `since`: its
+    /// steps are reported as passed without being run again.
+    UpToDate {
+        image: String,
+        since: chrono::DateTime<chrono::Utc>,
+    },
     /// An alias now points at `image` (locally after `test`, in the registry after `push`).
     AliasApplied {
         tag: String,
@@ -123,6 +152,10 @@ impl Event {
         }
         match self {
             Event::RunStarted { engine, .. } => vec![engine],
+            Event::Matrix { cells } => cells
+                .iter_mut()
+                .flat_map(|c| [&mut c.row, &mut c.column, &mut c.image, &mut c.unit])
+                .collect(),
             Event::StepStarted { image, .. } => vec![image],
             Event::Log { image, line, .. } => vec![image, line],
             Event::StepFinished {
@@ -136,6 +169,7 @@ impl Event {
                 texts
             }
             Event::ImageSkipped { image, reason } => vec![image, reason],
+            Event::UpToDate { image, .. } => vec![image],
             Event::AliasApplied { tag, image, .. } => vec![tag, image],
             Event::AliasWithheld { tag, reason } => vec![tag, reason],
             Event::Interrupted | Event::RunFinished { .. } => vec![],

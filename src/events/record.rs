@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Command, Event, Listener, Outcome, Step};
+use super::{Command, Event, Listener, MatrixCell, Outcome, Step};
 use crate::reference::{Digest, ImageId};
 
 /// Everything a run did, per image, in the order images first appeared.
@@ -23,6 +23,9 @@ pub struct RunRecord {
     pub aliases: Vec<AliasRecord>,
     /// True when the run was stopped before it finished.
     pub interrupted: bool,
+    /// Where each image sits in the matrix (empty outside a native matrix).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub matrix: Vec<MatrixCell>,
 }
 
 /// One image's build, tests and push.
@@ -35,6 +38,10 @@ pub struct ImageRecord {
     pub steps: Vec<StepRecord>,
     /// Set when the image was not attempted at all.
     pub skipped: Option<String>,
+    /// Set when its inputs were unchanged since it passed (at this time),
+    /// so nothing was built or tested again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub up_to_date: Option<DateTime<Utc>>,
 }
 
 /// One step, after its last attempt.
@@ -153,6 +160,7 @@ impl RunRecord {
             digest: None,
             steps: vec![],
             skipped: None,
+            up_to_date: None,
         });
         self.images.last_mut().expect("just pushed")
     }
@@ -178,8 +186,14 @@ impl Listener for Recorder {
                 rec.engine = engine.clone();
                 rec.started_at = Some(*at);
             }
+            Event::Matrix { cells } => {
+                rec.matrix = cells.clone();
+            }
             Event::StepStarted { image, .. } => {
                 rec.image_mut(image);
+            }
+            Event::UpToDate { image, since } => {
+                rec.image_mut(image).up_to_date = Some(*since);
             }
             Event::Log { .. } => {}
             Event::StepFinished {

@@ -18,6 +18,7 @@ pub mod containers;
 #[cfg(test)]
 mod fake;
 pub mod fingerprint;
+pub mod matrix;
 pub mod push_run;
 pub mod retry;
 #[cfg(test)]
@@ -151,7 +152,13 @@ fn stopped(stop: &CancellationToken, bus: &Bus) -> bool {
 }
 
 /// Emits the event that opens a run.
-fn announce(bus: &Bus, command: crate::events::Command, plan: &crate::plan::Plan, engine: String) {
+fn announce(
+    bus: &Bus,
+    command: crate::events::Command,
+    plan: &crate::plan::Plan,
+    engine: String,
+    matrix: Vec<crate::events::MatrixCell>,
+) {
     bus.emit(crate::events::Event::RunStarted {
         command,
         images: plan.images.len(),
@@ -159,6 +166,9 @@ fn announce(bus: &Bus, command: crate::events::Command, plan: &crate::plan::Plan
         engine,
         at: chrono::Utc::now(),
     });
+    if !matrix.is_empty() {
+        bus.emit(crate::events::Event::Matrix { cells: matrix });
+    }
 }
 
 /// The real fetcher: downloads on the host, verified and cached.

@@ -41,6 +41,7 @@ pub async fn run(
     // digest), then one index under its name.
     let host = crate::reference::Platform::host();
     let (expanded, groups) = super::units(plan, options);
+    let matrix = super::matrix::cells(plan, &expanded);
     let plan = &expanded;
     let repo_of_unit: HashMap<String, String> = groups
         .iter()
@@ -49,7 +50,7 @@ pub async fn run(
             g.unit_names().map(move |u| (u.to_string(), repo.clone()))
         })
         .collect();
-    super::announce(bus, Command::Push, plan, engine_desc);
+    super::announce(bus, Command::Push, plan, engine_desc, matrix);
     let registry = world
         .registry
         .clone()

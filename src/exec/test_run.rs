@@ -35,8 +35,9 @@ pub async fn run(
 ) -> Result<(), StateError> {
     // One image per platform: each built, tested and recorded on its own.
     let (expanded, groups) = super::units(plan, options);
+    let matrix = super::matrix::cells(plan, &expanded);
     let plan = &expanded;
-    super::announce(bus, Command::Test, plan, engine_desc);
+    super::announce(bus, Command::Test, plan, engine_desc, matrix);
     let host = crate::reference::Platform::host();
     let nodes: Vec<Node> = plan
         .images
@@ -233,6 +234,10 @@ fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageState {
         "up to date: inputs unchanged since the pass of {}; not rebuilt (--no-cache rebuilds)",
         prior.tested_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    bus.emit(Event::UpToDate {
+        image: image.name.clone(),
+        since: prior.tested_at,
+    });
     let steps = std::iter::once(Step::Build).chain(image.tests.iter().map(|t| Step::Test {
         index: t.index,
         path: t.path.clone(),

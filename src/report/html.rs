@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::events::record::{ImageRecord, RunRecord, StepRecord};
 
+use super::grid::Grid;
 use super::view::{self, Status, Totals, FAILURE_TAIL_LINES};
 
 const TEMPLATE: &str = include_str!("report.html.j2");
@@ -57,6 +58,8 @@ struct PageView {
     engine: String,
     started: Option<String>,
     duration: String,
+    /// The matrix at a glance, for a run of a native matrix.
+    grid: Option<Grid>,
     images: Vec<ImageView>,
     aliases: Vec<AliasView>,
 }
@@ -123,6 +126,7 @@ impl PageView {
                 .started_at
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
             duration: view::human_duration(record.duration),
+            grid: Grid::of(record),
             images: record
                 .images
                 .iter()

@@ -17,6 +17,7 @@
 //!   "duration": seconds (float, millisecond precision),
 //!   "images": [{
 //!     "name", "image_id" | null, "digest" | null, "skipped": reason | null,
+//!     "up_to_date": RFC 3339 string (when it passed; only when not rebuilt),
 //!     "steps": [{
 //!       "step": {"kind": "build"} | {"kind": "test", "index", "path"} | {"kind": "push"},
 //!       "outcome": {"status": "passed"} | {"status": "failed", "message"}
@@ -24,7 +25,11 @@
 //!       "attempts": n, "log", "earlier_logs": [..], "duration", "image_id" | null
 //!     }]
 //!   }],
-//!   "aliases": [{"tag", "image" | null, "digest" | null, "withheld": reason | null}]
+//!   "aliases": [{"tag", "image" | null, "digest" | null, "withheld": reason | null}],
+//!   "matrix": [{                    // only for a native matrix: the grid's cells
+//!     "row": version, "column": OS value (and other axis values),
+//!     "platform": string | null, "image": its name, "unit": the name its steps are under
+//!   }]
 //! }
 //! ```
 //!

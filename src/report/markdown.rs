@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use crate::events::record::{ImageRecord, RunRecord, StepRecord, Verdict};
 use crate::events::Step;
 
+use super::grid::Grid;
 use super::view::{self, Status, Totals, FAILURE_TAIL_LINES};
 
 /// Which document is being written: the whole report, or the summary
@@ -24,6 +25,7 @@ enum Doc {
 pub fn render(record: &RunRecord) -> String {
     let mut out = String::new();
     header(&mut out, record);
+    matrix(&mut out, record, Doc::Full);
     summary_table(&mut out, record, Doc::Full);
     for img in &record.images {
         image_section(&mut out, img, record);
@@ -39,6 +41,7 @@ pub fn render(record: &RunRecord) -> String {
 pub fn summary(record: &RunRecord) -> String {
     let mut out = String::new();
     header(&mut out, record);
+    matrix(&mut out, record, Doc::Summary);
     summary_table(&mut out, record, Doc::Summary);
     aliases_section(&mut out, record);
     conclusion(&mut out, record, Doc::Summary);
@@ -82,6 +85,53 @@ fn header(out: &mut String, record: &RunRecord) {
         facts.push(format!("Retried steps: {}", t.steps_retried));
     }
     let _ = writeln!(out, "\n{}\n", facts.join(" · "));
+}
+
+/// The matrix at a glance: rows = versions, columns = OS values (one per
+/// platform where an image has several); each cell its result, the failing
+/// step, and the image's tags, linked to the image's section.
+fn matrix(out: &mut String, record: &RunRecord, doc: Doc) {
+    let Some(grid) = Grid::of(record) else {
+        return;
+    };
+    out.push_str("## Matrix\n\n| Version |");
+    for c in &grid.columns {
+        let head = match &c.platform {
+            Some(p) => format!("{} {}", c.name, code(p)),
+            None => c.name.clone(),
+        };
+        let _ = write!(out, " {} |", cell(&head));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(grid.columns.len()));
+    out.push('\n');
+    for row in &grid.rows {
+        let _ = write!(out, "| {} |", code(&row.version));
+        for c in &row.cells {
+            let Some(c) = c else {
+                out.push_str(" – |");
+                continue;
+            };
+            let badge = c.state.badge(record.command);
+            let mut parts = vec![match (doc, c.index) {
+                (Doc::Full, Some(_)) => {
+                    format!("[{badge}](#{})", anchor(&format!("image: {}", c.unit)))
+                }
+                _ => badge,
+            }];
+            if let Some(d) = &c.detail {
+                parts.push(cell(d));
+            }
+            parts.push(c.tags.iter().map(|t| code(t)).collect::<Vec<_>>().join(" "));
+            let _ = write!(out, " {} |", parts.join(" · "));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "\nRows: versions, newest first. Columns: OS values{}. 💤 up to date: inputs unchanged since it passed, not rebuilt. – not in the matrix.\n",
+        if grid.platforms { " and platforms" } else { "" }
+    );
 }
 
 fn summary_table(out: &mut String, record: &RunRecord, doc: Doc) {

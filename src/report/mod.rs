@@ -15,6 +15,7 @@
 //! [`view`] holds the wording they share.
 
 pub mod github;
+pub mod grid;
 pub mod html;
 pub mod json;
 pub mod junit;

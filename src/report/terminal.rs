@@ -201,6 +201,7 @@ impl Listener for Terminal {
                 self.line(format!("{pos} skip {image} … {}", view::one_line(reason)));
                 self.advance(1);
             }
+            Event::Matrix { .. } | Event::UpToDate { .. } => {}
             Event::AliasApplied { tag, image, .. } => {
                 self.line(format!("alias {tag} → {image}"));
             }

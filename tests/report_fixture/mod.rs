@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use strata::events::record::{Recorder, RunRecord};
-use strata::events::{Command, Event, Listener, Outcome, Step};
+use strata::events::{Command, Event, Listener, MatrixCell, Outcome, Step};
 
 pub const BOOKWORM: &str = "acme/node:22-bookworm";
 pub const ALPINE: &str = "acme/node:22-alpine";
@@ -93,6 +93,17 @@ pub fn failing_test_log() -> String {
     log
 }
 
+/// A cell of the grid for an image without platforms.
+fn cell(row: &str, column: &str, image: &str) -> MatrixCell {
+    MatrixCell {
+        row: row.into(),
+        column: column.into(),
+        platform: None,
+        image: image.into(),
+        unit: image.into(),
+    }
+}
+
 pub fn events() -> Vec<Event> {
     let build = Step::Build;
     let mut ev = vec![Event::RunStarted {
@@ -104,6 +115,16 @@ pub fn events() -> Vec<Event> {
             .with_ymd_and_hms(2024, 11, 20, 9, 30, 0)
             .unwrap(),
     }];
+    // The images of a native matrix: rows 22.11.0 and 20.18.0, columns
+    // bookworm, alpine, and alpine's dev variant (20.18.0 has neither).
+    ev.push(Event::Matrix {
+        cells: vec![
+            cell("22.11.0", "bookworm", BOOKWORM),
+            cell("22.11.0", "alpine", ALPINE),
+            cell("22.11.0", "alpine · dev", ALPINE_DEV),
+            cell("20.18.0", "bookworm", NODE20),
+        ],
+    });
     let ok = || Outcome::Passed;
     let failed = |m: &str| Outcome::Failed { message: m.into() };
 
@@ -250,6 +271,144 @@ pub fn passing_record() -> RunRecord {
             Event::AliasWithheld { .. } => false,
             _ => true,
         })
+        .map(|e| match e {
+            Event::Matrix { cells } => Event::Matrix {
+                cells: cells.into_iter().filter(|c| c.image == BOOKWORM).collect(),
+            },
+            e => e,
+        })
         .collect();
     feed(&ev)
+}
+
+pub const PLATFORM_IMAGE: &str = "acme/bookworm:22.11.0";
+pub const UP_TO_DATE_IMAGE: &str = "acme/bookworm:20.18.0";
+pub const BULLSEYE_22: &str = "acme/bullseye:22.11.0";
+pub const BULLSEYE_20: &str = "acme/bullseye:20.18.0";
+pub const ARM_FAILURE: &str =
+    "RUN node -e \"process.arch === 'arm64' || process.exit(1)\" returned 1";
+pub const UP_TO_DATE_NOTE: &str =
+    "up to date: inputs unchanged since the pass of 2024-11-19 08:00:00 UTC; not rebuilt (--no-cache rebuilds)";
+
+/// The build of `image` for `platform`, as the executor names it.
+pub fn unit(image: &str, platform: &str) -> String {
+    format!("{image}-{}", platform.replace('/', "-"))
+}
+
+/// A run of a matrix whose bookworm images have two platforms each:
+/// 22.11.0 passes on amd64 and fails a test on arm64; 20.18.0 is up to date
+/// on both and carries two aliases; bullseye 22.11.0 passes, bullseye
+/// 20.18.0 is skipped.
+pub fn platform_matrix_events() -> Vec<Event> {
+    let mut ev = vec![Event::RunStarted {
+        command: Command::Test,
+        images: 6,
+        tests: 6,
+        engine: "Docker Engine 20.10.24".into(),
+        at: chrono::Utc
+            .with_ymd_and_hms(2024, 11, 20, 9, 30, 0)
+            .unwrap(),
+    }];
+    let on = |row: &str, image: &str, platform: &str| MatrixCell {
+        row: row.into(),
+        column: "bookworm".into(),
+        platform: Some(platform.into()),
+        image: image.into(),
+        unit: unit(image, platform),
+    };
+    ev.push(Event::Matrix {
+        cells: vec![
+            on("22.11.0", PLATFORM_IMAGE, "linux/amd64"),
+            on("22.11.0", PLATFORM_IMAGE, "linux/arm64"),
+            cell("22.11.0", "bullseye", BULLSEYE_22),
+            on("20.18.0", UP_TO_DATE_IMAGE, "linux/amd64"),
+            on("20.18.0", UP_TO_DATE_IMAGE, "linux/arm64"),
+            cell("20.18.0", "bullseye", BULLSEYE_20),
+        ],
+    });
+    let node = test_step(1, "tests/node");
+    let amd = unit(PLATFORM_IMAGE, "linux/amd64");
+    let arm = unit(PLATFORM_IMAGE, "linux/arm64");
+    step(
+        &mut ev,
+        &amd,
+        &Step::Build,
+        1,
+        Outcome::Passed,
+        "built\n",
+        9_000,
+    );
+    step(&mut ev, &amd, &node, 1, Outcome::Passed, "v22.11.0\n", 900);
+    step(
+        &mut ev,
+        &arm,
+        &Step::Build,
+        1,
+        Outcome::Passed,
+        "built\n",
+        40_000,
+    );
+    step(
+        &mut ev,
+        &arm,
+        &node,
+        1,
+        Outcome::Failed {
+            message: ARM_FAILURE.into(),
+        },
+        "x64\n",
+        3_000,
+    );
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let u = unit(UP_TO_DATE_IMAGE, platform);
+        ev.push(Event::UpToDate {
+            image: u.clone(),
+            since: chrono::Utc.with_ymd_and_hms(2024, 11, 19, 8, 0, 0).unwrap(),
+        });
+        for s in [&Step::Build, &node] {
+            step(&mut ev, &u, s, 1, Outcome::Passed, UP_TO_DATE_NOTE, 0);
+        }
+    }
+    step(
+        &mut ev,
+        BULLSEYE_22,
+        &Step::Build,
+        1,
+        Outcome::Passed,
+        "built\n",
+        8_000,
+    );
+    step(
+        &mut ev,
+        BULLSEYE_22,
+        &node,
+        1,
+        Outcome::Passed,
+        "v22.11.0\n",
+        800,
+    );
+    ev.push(Event::ImageSkipped {
+        image: BULLSEYE_20.into(),
+        reason: "parent acme/base:bullseye did not pass".into(),
+    });
+    for tag in ["acme/bookworm:20", "acme/node:lts"] {
+        ev.push(Event::AliasApplied {
+            tag: tag.into(),
+            image: UP_TO_DATE_IMAGE.into(),
+            image_id: None,
+            digest: None,
+        });
+    }
+    ev.push(Event::AliasWithheld {
+        tag: "acme/bookworm:latest".into(),
+        reason: format!("no candidate passed: {arm} failed test 1"),
+    });
+    ev.push(Event::RunFinished {
+        duration: Duration::from_secs(61),
+    });
+    ev
+}
+
+pub fn platform_matrix_record() -> RunRecord {
+    feed(&platform_matrix_events())
 }
