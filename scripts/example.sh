@@ -12,6 +12,8 @@ cargo build --release --quiet
 strata=target/release/strata
 
 STRATA=$strata bash examples/node/make-bases.sh bookworm bullseye
+# bookworm is built for arm64 too: its base, debootstrapped under QEMU.
+STRATA=$strata bash examples/node/make-bases.sh --arch arm64 bookworm
 
 "$strata" plan -f examples/node/strata.yml
 "$strata" test -f examples/node/strata.yml -j 2 -r 1 >target/example-test-report.md

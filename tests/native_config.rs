@@ -808,3 +808,50 @@ fn every_documented_fact_reaches_the_templates() {
     );
     assert!(p.load(&yaml).is_ok());
 }
+
+/// The example builds bookworm for amd64 and, where npm has the binary,
+/// arm64: an artifact with `when` is fetched only for the images it holds for.
+#[test]
+fn the_example_fetches_the_arm64_binary_only_where_it_builds_arm64() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node/strata.yml");
+    let plan = strata::load::plan(&path, &strata::load::LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));
+    let image = |name: &str| {
+        plan.images
+            .iter()
+            .find(|i| i.name.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} is planned"))
+    };
+    let files = |name: &str| -> Vec<String> {
+        image(name)
+            .artifacts
+            .iter()
+            .map(|a| a.file_name.clone())
+            .collect()
+    };
+    let platforms = |name: &str| -> Vec<String> {
+        image(name)
+            .platforms
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    };
+    assert_eq!(
+        files("bookworm:20.18.0"),
+        [
+            "node-amd64-20.18.0.tgz",
+            "node-arm64-20.18.0.tgz",
+            "npm-10.8.2.tgz"
+        ]
+    );
+    assert_eq!(
+        platforms("bookworm:20.18.0"),
+        ["linux/amd64", "linux/arm64"]
+    );
+    assert_eq!(
+        files("bookworm:22.11.0"),
+        ["node-amd64-22.11.0.tgz", "npm-10.9.0.tgz"]
+    );
+    assert_eq!(platforms("bookworm:22.11.0"), ["linux/amd64"]);
+    assert!(platforms("bullseye:22.11.0").is_empty());
+}

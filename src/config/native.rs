@@ -319,6 +319,11 @@ pub struct ArtifactConfig {
     /// File name template inside the build context.
     #[schemars(with = "String")]
     pub file: Spanned<String>,
+    /// Fetch it only for images where this condition over their facts
+    /// holds, such as `major < 22` for a package that skips newer releases.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub when: Option<Spanned<String>>,
 }
 
 /// A test folder, optionally only for images where `when` holds.

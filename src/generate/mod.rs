@@ -176,6 +176,11 @@ pub fn plan(
             let mut image_artifacts = Vec::new();
             let ctx = Value::Object(facts.clone());
             for a in &artifacts {
+                if let Some(when) = &a.when {
+                    if !templates.holds(when, &ctx)? {
+                        continue;
+                    }
+                }
                 let (file, source) = a.render(&templates, &ctx)?;
                 files.insert(a.name.clone(), Value::from(file.clone()));
                 image_artifacts.push(Artifact {
@@ -440,6 +445,8 @@ struct ArtifactTemplates {
     name: String,
     file: String,
     kind: ArtifactKind,
+    /// The key of its `when` template, if any.
+    when: Option<String>,
 }
 
 enum ArtifactKind {
@@ -582,10 +589,23 @@ fn compile_artifacts(
                 ));
             }
         };
+        let when = a
+            .when
+            .as_ref()
+            .map(|w| {
+                let condition = serde_saphyr::Spanned {
+                    value: format!("{{% if {} %}}1{{% endif %}}", w.value),
+                    referenced: w.referenced,
+                    defined: w.defined,
+                };
+                t.add_inline(&format!("{what}.when"), &condition)
+            })
+            .transpose()?;
         out.push(ArtifactTemplates {
             name: name.clone(),
             file,
             kind,
+            when,
         });
     }
     Ok(out)
