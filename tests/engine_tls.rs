@@ -378,6 +378,23 @@ fn builds_tests_and_imports_on_an_engine_reached_over_tls() {
     );
     outputs.push(text(&out));
 
+    // TLS without checking the engine's certificate is refused.
+    let out = strata(
+        &work,
+        &[
+            ("DOCKER_HOST", host.clone()),
+            ("DOCKER_TLS", "1".to_string()),
+        ],
+        &["test", "--no-cache"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("DOCKER_TLS asks for TLS without checking"),
+        "{}",
+        text(&out)
+    );
+    outputs.push(text(&out));
+
     // A certificate folder without the files: named, with what to set.
     let empty = root.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

@@ -187,7 +187,12 @@ impl DockerEngine {
             endpoint: host.to_string(),
             message: with_hint(message),
         };
-        let tls = Tls::from_env().map_err(&unreachable)?;
+        // TLS settings matter only for a TCP engine, as with Docker's client.
+        let tls = if host.starts_with("unix://") {
+            None
+        } else {
+            Tls::from_env().map_err(&unreachable)?
+        };
         let docker = if host.starts_with("unix://") {
             Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
         } else if let (true, Some(tls)) = (host.starts_with("tcp://"), &tls) {
