@@ -24,6 +24,7 @@
 //!   `strata push`.
 //! * [`catalog`] lists what was published, from the plan and the state.
 //! * [`workflow`] writes a CI workflow (GitHub Actions) from the plan.
+//! * [`init`] holds the starter project `strata init` writes.
 
 pub mod alias;
 pub mod artifact;
@@ -38,6 +39,7 @@ pub mod events;
 pub mod exec;
 pub mod feed;
 pub mod generate;
+pub mod init;
 pub mod load;
 pub mod plan;
 pub mod publish;

@@ -135,3 +135,14 @@ fn copy_example(dir: &Path) -> PathBuf {
     assert!(status.success());
     dir.join("strata.yml")
 }
+
+#[test]
+fn the_starter_config_of_strata_init_is_valid() {
+    let path = root().join("src/init/starter/strata.yml");
+    let doc = yaml(&std::fs::read_to_string(&path).unwrap());
+    let errors: Vec<String> = validator()
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+}

@@ -30,6 +30,9 @@ pub enum Cmd {
     /// List the published images and their tags (from the plan and the
     /// state), or write them into a README between marker comments.
     Catalog(CatalogArgs),
+    /// Write a starter matrix (strata.yml, a template, a test, a release
+    /// feed snapshot) into an empty or new folder, ready to `strata plan`.
+    Init(InitArgs),
     /// Print the JSON Schema of the native matrix file (`strata.yml`), for
     /// editors and validators.
     Schema,
@@ -311,6 +314,13 @@ pub struct CatalogArgs {
     /// Where the state file is. Default: `.strata` beside the config file.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write into: new, or empty.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@
 //! | `outcome.rs` | how a finished run's verdict, signal and write errors become an exit code |
 //! | `ci.rs` | GitHub Actions: annotations for failures, the job summary |
 //! | `signal.rs` | the SIGINT/SIGTERM watcher that cancels the stop token |
-//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `catalog_cmd.rs`, `ci_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs`, `key_cmd.rs`, `verify_cmd.rs`, `publish_cmd.rs` | the commands without an engine |
+//! | `plan_cmd.rs`, `generate_cmd.rs`, `import_cmd.rs`, `init_cmd.rs`, `catalog_cmd.rs`, `ci_cmd.rs`, `schema_cmd.rs`, `completions_cmd.rs`, `man_cmd.rs`, `key_cmd.rs`, `verify_cmd.rs`, `publish_cmd.rs` | the commands without an engine |
 //! | `output.rs` | stdout that tolerates a closed pipe; files created, never overwritten |
 
 mod args;
@@ -23,6 +23,7 @@ mod ci_cmd;
 mod completions_cmd;
 mod generate_cmd;
 mod import_cmd;
+mod init_cmd;
 mod key_cmd;
 mod man_cmd;
 mod outcome;
@@ -84,6 +85,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Import(args) => import_cmd::run(&args).await,
         Cmd::Catalog(args) => catalog_cmd::run(&args),
         Cmd::Ci(args::CiCmd::Github(args)) => ci_cmd::github(&args),
+        Cmd::Init(args) => init_cmd::run(&args),
         Cmd::Schema => schema_cmd::run(),
         Cmd::Completions(args) => completions_cmd::run(&args),
         Cmd::Man(args) => man_cmd::run(&args),
