@@ -12,8 +12,15 @@
 #   341 aliases), parsed and validated (its folders are not shipped, so the
 #   run stops at the path check: the figure covers parsing and every check
 #   before it).
+#
+#   bash scripts/bench.sh --engine [ARGS]   runs scripts/bench-engine.sh ARGS:
+#   strata next to the docker build/tag/push shell loop on the real engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --engine ]; then
+  shift
+  exec bash scripts/bench-engine.sh "$@"
+fi
 runs=${1:-10}
 
 cargo build --release --quiet

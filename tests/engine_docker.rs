@@ -317,3 +317,9 @@ async fn inline_dockerfile_and_extra_files_exist_only_in_the_context() {
         "RUN false\n"
     );
 }
+
+#[tokio::test]
+async fn tags_of_lists_the_repositories_asked_for() {
+    let engine = common::engine().await;
+    common::check_tags_of(&engine, "").await;
+}

@@ -110,3 +110,9 @@ async fn podman_failing_step_is_build_failed() {
     }
     assert!(log.text().contains("before-failure"), "{}", log.text());
 }
+
+#[tokio::test]
+async fn podman_tags_of_lists_the_repositories_asked_for() {
+    let engine = common::podman().await;
+    common::check_tags_of(&engine, "localhost/").await;
+}

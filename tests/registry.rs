@@ -236,6 +236,47 @@ async fn resolves_digest_and_config_digest() {
 }
 
 #[tokio::test]
+async fn a_digest_is_asked_with_one_head_request() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let recorder = Recorder::start(&host).await;
+    let repo = unique_repo(&recorder.host, "digest");
+    let pushed = push_tiny_image(&format!("{repo}:1.0"), RegistryAuth::Anonymous).await;
+    recorder.take_requests();
+
+    let registry = OciRegistry::new(|_| None);
+    let digest = registry.digest(&format!("{repo}:1.0")).await.unwrap();
+    assert_eq!(digest.as_deref(), Some(pushed.manifest.as_str()));
+    assert_eq!(
+        registry.digest(&format!("{repo}:missing")).await.unwrap(),
+        None
+    );
+    let path = repo.split_once('/').unwrap().1;
+    let manifests: Vec<String> = recorder
+        .take_requests()
+        .into_iter()
+        .filter(|r| r.contains("/manifests/"))
+        .collect();
+    // A tag that is there: one HEAD, the manifest itself is not read. One
+    // that is not also gets a GET (the client's fallback when a HEAD
+    // answer carries no digest), which says 404 too.
+    assert_eq!(
+        manifests[..2],
+        [
+            format!("HEAD /v2/{path}/manifests/1.0 HTTP/1.1"),
+            format!("HEAD /v2/{path}/manifests/missing HTTP/1.1"),
+        ],
+        "{manifests:?}"
+    );
+    assert!(
+        manifests[2..]
+            .iter()
+            .all(|r| r.ends_with("/manifests/missing HTTP/1.1")),
+        "{manifests:?}"
+    );
+}
+
+#[tokio::test]
 async fn retag_in_same_repository_uploads_no_blob() {
     let host = env("STRATA_TEST_REGISTRY");
     require_registry(&host).await;
@@ -503,6 +544,12 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
         .expect("resolve with credentials")
         .expect("the tag exists");
     assert_eq!(resolved.digest, pushed.manifest);
+    let digest = registry.digest(&format!("{repo}:1.0")).await.unwrap();
+    assert_eq!(digest.as_deref(), Some(pushed.manifest.as_str()));
+    assert_eq!(
+        registry.digest(&format!("{repo}:none")).await.unwrap(),
+        None
+    );
     let other = unique_repo(&host, "auth-target");
     let digest = registry
         .retag(
@@ -531,6 +578,8 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
     let err = anonymous.resolve(&format!("{repo}:1.0")).await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     let err = anonymous.tags(&repo).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+    let err = anonymous.digest(&format!("{repo}:1.0")).await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     let err = anonymous
         .retag(

@@ -7,8 +7,9 @@
 //! normalized to `sha256:<hex>` and, when no `aux` message came, looked up by
 //! tag or by the builder's last words. Podman 4.3 sends `aux` and prefixed IDs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use bollard::errors::Error as BollardError;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions,
-    LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions,
+    ListImagesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions,
     StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
@@ -153,6 +154,8 @@ pub struct DockerEngine {
     timeouts: Timeouts,
     /// The value of [`RUN_LABEL`] on this process's containers.
     owner: String,
+    /// Whether the engine is Podman, once [`Engine::info`] said what it is.
+    podman: Arc<OnceLock<bool>>,
 }
 
 impl DockerEngine {
@@ -239,6 +242,7 @@ impl DockerEngine {
             endpoint: host.to_string(),
             timeouts,
             owner: super::owner::Owner::current().to_string(),
+            podman: Arc::default(),
         })
     }
 
@@ -549,6 +553,16 @@ fn emit(line: &str, log: LogSink<'_>, out: &mut Vec<String>) {
     }
 }
 
+/// A normalized repository name as engines show and match it:
+/// `docker.io/library/node` is `node`, `docker.io/acme/app` is `acme/app`.
+fn short_name(repository: &str) -> String {
+    let short = repository
+        .strip_prefix("docker.io/library/")
+        .or_else(|| repository.strip_prefix("docker.io/"))
+        .unwrap_or(repository);
+    short.to_string()
+}
+
 /// Writes an image ID as `sha256:<hex>`, whichever way the engine wrote it.
 pub fn normalize_id(id: &str) -> ImageId {
     let id = id.trim();
@@ -585,6 +599,9 @@ impl Engine for DockerEngine {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let version = self.docker.version().await.map_err(|e| self.error(e))?;
         let components = version.components.unwrap_or_default();
+        let _ = self
+            .podman
+            .set(components.iter().any(|c| c.name.contains("Podman")));
         let product = components
             .iter()
             .find(|c| c.name.contains("Podman"))
@@ -681,6 +698,66 @@ impl Engine for DockerEngine {
             }) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    async fn tags_of(
+        &self,
+        repositories: &[String],
+    ) -> Result<Vec<(String, ImageId)>, EngineError> {
+        // Docker matches `reference` against the short form it shows
+        // (`node`, not `docker.io/library/node`), and takes an image that
+        // any pattern matches: one request for all. Podman 4 wants every
+        // pattern to match, so it gets one request per repository (and so
+        // does an engine not yet asked what it is). Either way the engine
+        // reads its whole image store for each request, which is why there
+        // are as few as possible.
+        let wanted: BTreeSet<String> = repositories
+            .iter()
+            .map(|r| {
+                Reference::split(&crate::reference::normalize(r))
+                    .name
+                    .to_string()
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(vec![]);
+        }
+        let shown: Vec<String> = wanted.iter().map(|w| short_name(w)).collect();
+        let patterns: Vec<Vec<String>> = match self.podman.get() {
+            Some(false) => vec![shown],
+            _ => shown.into_iter().map(|w| vec![w]).collect(),
+        };
+        let mut found = Vec::new();
+        for patterns in patterns {
+            let options = ListImagesOptions {
+                all: false,
+                filters: Some(HashMap::from([("reference".to_string(), patterns)])),
+                ..Default::default()
+            };
+            let images =
+                self.docker
+                    .list_images(Some(options))
+                    .await
+                    .map_err(|e| match self.error(e) {
+                        EngineError::Api(message) => {
+                            EngineError::Api(format!("listing local images: {message}"))
+                        }
+                        other => other,
+                    })?;
+            for image in images {
+                let id = normalize_id(&image.id);
+                for tag in image.repo_tags {
+                    let tag = crate::reference::normalize(&tag);
+                    // An image also carries its other repositories' tags.
+                    if wanted.contains(Reference::split(&tag).name) {
+                        found.push((tag, id.clone()));
+                    }
+                }
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
     }
 
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
@@ -920,6 +997,16 @@ impl Engine for DockerEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repositories_are_listed_by_the_names_engines_show() {
+        assert_eq!(short_name("docker.io/library/node"), "node");
+        assert_eq!(short_name("docker.io/acme/app"), "acme/app");
+        assert_eq!(
+            short_name("127.0.0.1:5000/acme/app"),
+            "127.0.0.1:5000/acme/app"
+        );
+    }
 
     #[test]
     fn ids_are_normalized_to_sha256_prefix() {

@@ -129,6 +129,24 @@ pub trait Engine: Send + Sync {
     /// The ID of the image a reference names locally, or `None`.
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError>;
 
+    /// Every local tag of `repositories` (names without tag or digest, such
+    /// as `127.0.0.1:5000/acme/app`) and the image ID behind it, learned in
+    /// as few requests as the engine allows (Docker: one for all), so a run
+    /// does not ask once per tag. Tags come
+    /// [normalized](crate::reference::normalize): `docker.io/library/node:22`
+    /// and `node:22` are one tag. A tag missing from the answer may still
+    /// exist (engines match names in their own ways): ask
+    /// [`Engine::image_id`] before concluding it is absent.
+    async fn tags_of(
+        &self,
+        repositories: &[String],
+    ) -> Result<Vec<(String, ImageId)>, EngineError> {
+        Err(EngineError::Api(format!(
+            "this engine cannot list the tags of {}",
+            repositories.join(", ")
+        )))
+    }
+
     /// Points `reference` (`repo:tag`) at the image `id`.
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError>;
 

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::engine::{
     BuildRequest, Dockerfile, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand,
     RunContainer, RunOutput,
 };
-use crate::reference::Reference;
+use crate::reference::{normalize, Reference};
 use crate::registry::referrers::{
     artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
     MANIFEST_MEDIA_TYPE,
@@ -49,6 +50,8 @@ pub struct FakeEngine {
     pub inline: Mutex<Vec<String>>,
     /// Called at every `tag`: lets a test act in the middle of a run.
     pub on_tag: Mutex<Option<TagHook>>,
+    /// `tags_of` answers nothing, as an engine that matches names otherwise.
+    pub hidden: std::sync::atomic::AtomicBool,
 }
 
 impl FakeEngine {
@@ -77,6 +80,15 @@ impl FakeEngine {
             .iter()
             .filter_map(|c| c.strip_prefix(&prefix).map(str::to_string))
             .collect()
+    }
+
+    pub fn hide_from_lists(&self, hidden: bool) {
+        self.hidden
+            .store(hidden, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn forget_calls(&self) {
+        self.calls.lock().unwrap().clear();
     }
 
     fn log(&self, call: String) {
@@ -121,6 +133,29 @@ impl Engine for FakeEngine {
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
         self.log(format!("inspect {reference}"));
         Ok(self.get(reference))
+    }
+
+    /// Tags are held as given; they are matched and answered normalized.
+    async fn tags_of(
+        &self,
+        repositories: &[String],
+    ) -> Result<Vec<(String, ImageId)>, EngineError> {
+        self.log(format!("tags_of {}", repositories.join(" ")));
+        if self.hidden.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(vec![]);
+        }
+        let wanted: Vec<String> = repositories
+            .iter()
+            .map(|r| Reference::split(&normalize(r)).name.to_string())
+            .collect();
+        Ok(self
+            .tags
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(tag, id)| (normalize(tag), id.clone()))
+            .filter(|(tag, _)| wanted.iter().any(|w| Reference::split(tag).name == w))
+            .collect())
     }
 
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
@@ -197,6 +232,13 @@ pub struct FakeRegistry {
     pub hijack: Mutex<Option<(String, ImageId)>>,
     /// Attached artifacts: (subject digest, entry, content).
     pub attached: Mutex<Vec<(Digest, Referrer, Vec<u8>)>>,
+    /// Every tag read (`resolve` or `digest`), as `verb reference`.
+    pub reads: Mutex<Vec<String>>,
+    /// Requests under way, and the most there were at once.
+    in_flight: AtomicUsize,
+    pub peak: AtomicUsize,
+    /// Manifests being put under a tag right now.
+    putting: Mutex<BTreeSet<Digest>>,
 }
 
 impl FakeRegistry {
@@ -227,6 +269,33 @@ impl FakeRegistry {
         self.calls.lock().unwrap().clone()
     }
 
+    /// Forgets the requests so far, and the most there were at once.
+    pub fn forget_calls(&self) {
+        self.calls.lock().unwrap().clear();
+        self.reads.lock().unwrap().clear();
+        self.peak.store(0, Ordering::SeqCst);
+    }
+
+    /// The reads whose verb is `verb`, by argument.
+    pub fn reads_of(&self, verb: &str) -> Vec<String> {
+        let prefix = format!("{verb} ");
+        self.reads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    /// A request that takes a few milliseconds, so that requests made at
+    /// once overlap and [`FakeRegistry::peak`] counts them.
+    async fn request(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
     /// The contents of the artifacts attached to `subject`, oldest first.
     pub fn attached_to(&self, subject: &Digest) -> Vec<Vec<u8>> {
         self.attached
@@ -242,6 +311,11 @@ impl FakeRegistry {
 #[async_trait]
 impl Registry for FakeRegistry {
     async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
+        self.reads
+            .lock()
+            .unwrap()
+            .push(format!("resolve {reference}"));
+        self.request().await;
         let Some(digest) = self.get(reference) else {
             return Ok(None);
         };
@@ -253,6 +327,17 @@ impl Registry for FakeRegistry {
         }))
     }
 
+    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
+        self.reads
+            .lock()
+            .unwrap()
+            .push(format!("digest {reference}"));
+        self.request().await;
+        Ok(self.get(reference))
+    }
+
+    /// Like a registry's file storage, fails a put of a manifest while the
+    /// same manifest is being put under another tag.
     async fn retag(
         &self,
         _source_repo: &str,
@@ -260,6 +345,14 @@ impl Registry for FakeRegistry {
         target: &str,
     ) -> Result<Digest, RegistryError> {
         self.calls.lock().unwrap().push(format!("retag {target}"));
+        if !self.putting.lock().unwrap().insert(digest.clone()) {
+            return Err(RegistryError::Other {
+                reference: target.into(),
+                message: "500 Internal Server Error: the manifest is being written".into(),
+            });
+        }
+        self.request().await;
+        self.putting.lock().unwrap().remove(digest);
         if !self.manifests.lock().unwrap().contains_key(digest.as_str()) {
             return Err(RegistryError::Other {
                 reference: target.into(),

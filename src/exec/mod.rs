@@ -7,6 +7,8 @@
 //!
 //! * [`schedule`] runs images concurrently, parents before children.
 //! * [`fingerprint`] digests an image's inputs, so unchanged images are skipped.
+//! * [`known`] learns the engine's tags in one list call per run, so an
+//!   unchanged image and its aliases cost no engine call.
 //! * [`retry`] runs one step with retries and emits its events.
 //! * [`test_run`] is `strata test`: build, test as layers, tag aliases.
 //! * [`push_run`] is `strata push`: push what was tested, point aliases at it;
@@ -18,6 +20,7 @@ pub mod containers;
 #[cfg(test)]
 mod fake;
 pub mod fingerprint;
+pub mod known;
 pub mod matrix;
 pub mod push_run;
 pub mod retry;

@@ -4,13 +4,21 @@
 //! behind its name. After the push, the registry is asked what it holds: the
 //! manifest's config digest must be that same image ID, and every alias must
 //! resolve to the image's manifest digest.
+//!
+//! A re-run costs little: the engine's tags come from one list call
+//! ([`Known`]), images and aliases are checked `-j` at a time, an image the
+//! registry holds is not sent again, an alias already on the right digest is
+//! not moved, and the state file is written only when what it records
+//! changed.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use futures_util::StreamExt;
 
+use super::known::Known;
 use super::retry::{run_step, Done, Log};
 use super::{Bus, Options, World};
 use crate::events::{Command, Event, Step};
@@ -55,6 +63,11 @@ pub async fn run(
         .registry
         .clone()
         .expect("push needs a registry client");
+    // What the engine holds, from one list call, not one question per image.
+    let world = &World {
+        engine: Arc::new(Known::learn(world.engine.clone(), plan).await),
+        ..world.clone()
+    };
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
     // Test names in attestations are their folders relative to the config.
     let config_dir = plan.source.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -97,15 +110,25 @@ pub async fn run(
                     .lock()
                     .expect("lock")
                     .insert(image.name.clone(), s.clone());
-                state.update(|st| {
-                    if let Some(entry) = st.images.get_mut(&image.name) {
-                        entry.pushed = Some(PushState {
-                            digest: s.digest.clone(),
-                            pushed_at: Utc::now(),
-                            aliases: vec![],
-                        });
-                    }
+                // Already recorded at this digest (a push with nothing to
+                // send): the record stands, nothing is written.
+                let recorded = state.read(|st| {
+                    st.images
+                        .get(&image.name)
+                        .and_then(|e| e.pushed.as_ref())
+                        .is_some_and(|p| p.digest == s.digest)
                 });
+                if !recorded {
+                    state.update(|st| {
+                        if let Some(entry) = st.images.get_mut(&image.name) {
+                            entry.pushed = Some(PushState {
+                                digest: s.digest.clone(),
+                                pushed_at: Utc::now(),
+                                aliases: vec![],
+                            });
+                        }
+                    });
+                }
                 true
             }
         },
@@ -158,27 +181,98 @@ pub async fn run(
             );
         }
     }
-    for alias in &plan.aliases {
-        if super::stopped(&options.stop, bus) {
-            break;
+    // Aliases `-j` at a time. Those going to one image move one after the
+    // other: a registry given the same manifest under two tags at once may
+    // fail one of them. None starts once the run is stopped; those under
+    // way finish. All are reported in the plan's order.
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut batch_of: HashMap<&str, usize> = HashMap::new();
+    for (i, alias) in plan.aliases.iter().enumerate() {
+        let to = alias.candidates.iter().find(|c| shipped.contains_key(*c));
+        match to.and_then(|image| batch_of.get(image.as_str())) {
+            Some(&b) => batches[b].push(i),
+            None => {
+                if let Some(image) = to {
+                    batch_of.insert(image, batches.len());
+                }
+                batches.push(vec![i]);
+            }
         }
-        if let Some(image) = point_alias(alias, &shipped, world, &*registry, options, bus).await {
-            // An image of several platforms has no record of its own: each
-            // platform's record carries the alias.
+    }
+    let mut moved: Vec<Option<(Event, Option<String>)>> =
+        plan.aliases.iter().map(|_| None).collect();
+    let mut moves = futures_util::stream::iter(batches)
+        .map(|batch| {
+            let (shipped, registry) = (&shipped, &*registry);
+            async move {
+                let mut done = Vec::with_capacity(batch.len());
+                for i in batch {
+                    if options.stop.is_cancelled() {
+                        break;
+                    }
+                    let alias = &plan.aliases[i];
+                    done.push((
+                        i,
+                        point_alias(alias, shipped, world, registry, options).await,
+                    ));
+                }
+                done
+            }
+        })
+        .buffer_unordered(options.jobs.max(1));
+    while let Some(done) = moves.next().await {
+        for (i, result) in done {
+            moved[i] = Some(result);
+        }
+    }
+    // The aliases each record pushed in this run carries now. An image of
+    // several platforms has no record of its own: each platform's record
+    // carries the alias.
+    let mut on_record: HashMap<String, Vec<String>> = shipped
+        .keys()
+        .filter(|name| !groups.iter().any(|g| g.name == **name))
+        .map(|name| (name.clone(), vec![]))
+        .collect();
+    for (event, image) in moved.into_iter().flatten() {
+        if let (Some(image), Event::AliasApplied { tag, .. }) = (image, &event) {
             let records: Vec<String> = match groups.iter().find(|g| g.name == image) {
                 Some(group) => group.unit_names().map(str::to_string).collect(),
                 None => vec![image],
             };
-            state.update(|st| {
-                for record in &records {
-                    if let Some(p) = st.images.get_mut(record).and_then(|e| e.pushed.as_mut()) {
-                        p.aliases.push(alias.tag.clone());
-                    }
-                }
-            });
+            for record in records {
+                on_record.entry(record).or_default().push(tag.clone());
+            }
         }
+        bus.emit(event);
     }
+    super::stopped(&options.stop, bus);
+    record_aliases(state, on_record);
     state.first_error()
+}
+
+/// Records, in one write, the aliases each pushed record carries now;
+/// nothing is written when the state says so already.
+fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<String>>) {
+    let pushed = |st: &crate::state::State, name: &str| {
+        st.images
+            .get(name)
+            .and_then(|e| e.pushed.as_ref())
+            .map(|p| p.aliases.clone())
+    };
+    let changed = state.read(|st| {
+        on_record
+            .iter()
+            .any(|(name, tags)| pushed(st, name).is_some_and(|now| now != *tags))
+    });
+    if changed {
+        state.update(|st| {
+            for (name, tags) in on_record {
+                if let Some(p) = st.images.get_mut(&name).and_then(|e| e.pushed.as_mut()) {
+                    p.aliases = tags;
+                }
+            }
+        });
+    }
 }
 
 /// Where an image goes and how its attestation names its tests.
@@ -515,42 +609,59 @@ async fn restore(
 }
 
 /// Points `alias` at the first candidate shipped in this run, and checks it
-/// resolves to that digest. Returns the image it now points at.
+/// resolves to that digest. An alias the registry already resolves to that
+/// digest is not moved (unless `--no-cache`). Returns the event to report
+/// and the image the alias now points at.
 async fn point_alias(
     alias: &AliasPlan,
     shipped: &HashMap<String, Shipped>,
     world: &World,
     registry: &dyn Registry,
     options: &Options,
-    bus: &Bus,
-) -> Option<String> {
+) -> (Event, Option<String>) {
+    let withheld = |reason: String| {
+        let event = Event::AliasWithheld {
+            tag: alias.tag.clone(),
+            reason,
+        };
+        (event, None)
+    };
     let Some((index, image, s)) = alias
         .candidates
         .iter()
         .enumerate()
         .find_map(|(i, c)| shipped.get(c).map(|s| (i, c.clone(), s.clone())))
     else {
-        bus.emit(Event::AliasWithheld {
-            tag: alias.tag.clone(),
-            reason: format!(
-                "none of its images was pushed in this run ({})",
-                alias.candidates.join(", ")
-            ),
-        });
-        return None;
+        return withheld(format!(
+            "none of its images was pushed in this run ({})",
+            alias.candidates.join(", ")
+        ));
     };
     // Never backwards: an alias whose newest image was not pushed stays
     // where the registry has it, unless it opted into falling back.
     if index > 0 && !alias.fallback && !options.fallback.iter().any(|g| g.is_match(&alias.tag)) {
-        bus.emit(Event::AliasWithheld {
+        return withheld(format!(
+            "held back, because its newest image {} was not pushed in this run; it stays \
+             where the registry has it rather than move back to {image} (`--fallback TAG` opts in)",
+            alias.candidates[0]
+        ));
+    }
+    let applied = |image: String| {
+        let event = Event::AliasApplied {
             tag: alias.tag.clone(),
-            reason: format!(
-                "held back, because its newest image {} was not pushed in this run; it stays \
-                 where the registry has it rather than move back to {image} (`--fallback TAG` opts in)",
-                alias.candidates[0]
-            ),
-        });
-        return None;
+            image: image.clone(),
+            image_id: Some(s.image_id.clone()),
+            digest: Some(s.digest.clone()),
+        };
+        (event, Some(image))
+    };
+    if !options.no_cache {
+        let now = registry.digest(&alias.tag).await.ok().flatten();
+        if now.as_ref() == Some(&s.digest)
+            && local_tag(world, &s.image_id, &alias.tag).await.is_ok()
+        {
+            return applied(image);
+        }
     }
     let mut last_err = String::new();
     for attempt in 0..=options.retries {
@@ -558,23 +669,22 @@ async fn point_alias(
             tokio::time::sleep(options.backoff * 2u32.saturating_pow(attempt - 1)).await;
         }
         match retag(&image, &s, &alias.tag, world, registry).await {
-            Ok(()) => {
-                bus.emit(Event::AliasApplied {
-                    tag: alias.tag.clone(),
-                    image: image.clone(),
-                    image_id: Some(s.image_id.clone()),
-                    digest: Some(s.digest.clone()),
-                });
-                return Some(image);
-            }
+            Ok(()) => return applied(image),
             Err(e) => last_err = e,
         }
     }
-    bus.emit(Event::AliasWithheld {
-        tag: alias.tag.clone(),
-        reason: last_err,
-    });
-    None
+    withheld(last_err)
+}
+
+/// Points the local tag `alias` at `id`, unless it is there already (the
+/// run's engine knows its tags: no call then).
+async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), String> {
+    if let Ok(Some(now)) = world.engine.image_id(alias).await {
+        if now == *id {
+            return Ok(());
+        }
+    }
+    world.engine.tag(id, alias).await.map_err(|e| e.to_string())
 }
 
 /// Within one registry the manifest is re-tagged by digest (no layer is sent
@@ -615,9 +725,5 @@ async fn retag(
         ));
     }
     // Keep the local tag in step with the registry.
-    world
-        .engine
-        .tag(&shipped.image_id, alias)
-        .await
-        .map_err(|e| e.to_string())
+    local_tag(world, &shipped.image_id, alias).await
 }

@@ -571,3 +571,180 @@ async fn push_holds_an_alias_back_when_its_newest_image_was_not_pushed() {
     assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
     assert_eq!(fx.registry.get(&tag), fx.registry.get(&old.name));
 }
+
+/// Five images with one test each and two aliases each.
+fn five_with_aliases(fx: &Fixture) -> Plan {
+    let images: Vec<ImagePlan> = (0..5)
+        .map(|i| fx.image(&format!("app:i{i}"), &format!("RUN echo {i}"), 1))
+        .collect();
+    let aliases = images
+        .iter()
+        .flat_map(|i| {
+            let short = i.name.rsplit('/').next().unwrap().to_string();
+            ["stable", "lts"].map(|s| alias(&format!("{short}-{s}"), &[i]))
+        })
+        .collect();
+    plan(images, aliases)
+}
+
+#[tokio::test]
+async fn an_unchanged_run_asks_the_engine_one_list_and_moves_nothing() {
+    let fx = Fixture::new();
+    let p = five_with_aliases(&fx);
+    let (_, first) = fx.test(&p).await;
+    assert_eq!(first.verdict(), Verdict::Passed);
+    assert_eq!(fx.engine.calls_of("build").len(), 10, "5 images, 5 tests");
+    assert_eq!(fx.engine.calls_of("tag").len(), 10, "2 aliases each");
+    let written = std::fs::read(fx.state_path()).unwrap();
+    let modified = std::fs::metadata(fx.state_path())
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    fx.engine.forget_calls();
+    let (result, second) = fx.test(&p).await;
+    result.unwrap();
+    assert_eq!(second.verdict(), Verdict::Passed);
+    assert_eq!(
+        *fx.engine.calls.lock().unwrap(),
+        [format!("tags_of {REG}/acme/app")],
+        "one list of the images' repository, nothing else"
+    );
+    assert_eq!(second.aliases.len(), 10);
+    assert!(second.aliases.iter().all(|a| a.withheld.is_none()));
+    assert_eq!(std::fs::read(fx.state_path()).unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(fx.state_path())
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified,
+        "an unchanged run does not write the state"
+    );
+}
+
+#[tokio::test]
+async fn an_alias_moved_elsewhere_is_put_back_and_one_in_place_is_not_touched() {
+    let fx = Fixture::new();
+    let p = five_with_aliases(&fx);
+    fx.test(&p).await.0.unwrap();
+    // Someone points one alias at another image.
+    let moved = format!("{REG}/acme/app:i0-lts");
+    fx.engine.set(&moved, &ImageId::new("sha256:other"));
+    fx.engine.forget_calls();
+    let (_, record) = fx.test(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert_eq!(fx.engine.calls_of("tag"), vec![moved.clone()]);
+    assert_eq!(fx.engine.get(&moved), fx.engine.get(&p.images[0].name));
+}
+
+#[tokio::test]
+async fn a_tag_the_list_does_not_show_is_still_asked_for_before_a_rebuild() {
+    let fx = Fixture::new();
+    let p = five_with_aliases(&fx);
+    fx.test(&p).await.0.unwrap();
+    // An engine whose list misses some tags (engines match names in their
+    // own ways): every image is still found, by asking for it.
+    fx.engine.hide_from_lists(true);
+    fx.engine.forget_calls();
+    let (_, record) = fx.test(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert!(fx.engine.calls_of("build").is_empty());
+    assert!(fx.engine.calls_of("tag").is_empty());
+    assert!(!fx.engine.calls_of("inspect").is_empty());
+}
+
+#[tokio::test]
+async fn a_second_push_asks_about_aliases_jobs_at_a_time_and_moves_none() {
+    let fx = Fixture::new();
+    let p = five_with_aliases(&fx);
+    fx.test(&p).await.0.unwrap();
+    let three = Options {
+        jobs: 3,
+        ..options()
+    };
+    let (_, first) = fx.run(Command::Push, &p, &three).await;
+    assert_eq!(first.verdict(), Verdict::Passed);
+    let retags = |fx: &Fixture| {
+        fx.registry
+            .writes()
+            .iter()
+            .filter(|w| w.starts_with("retag"))
+            .count()
+    };
+    assert_eq!(retags(&fx), 10, "2 aliases on each of 5 images");
+    let written = std::fs::read(fx.state_path()).unwrap();
+    let modified = std::fs::metadata(fx.state_path())
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    fx.registry.forget_calls();
+    fx.engine.forget_calls();
+    let (result, second) = fx.run(Command::Push, &p, &three).await;
+    result.unwrap();
+    assert_eq!(second.verdict(), Verdict::Passed);
+    assert_eq!(fx.registry.writes(), Vec::<String>::new(), "nothing sent");
+    assert_eq!(fx.registry.reads_of("digest").len(), 10, "one per alias");
+    let peak = fx.registry.peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=3).contains(&peak), "{peak} requests at once with -j 3");
+    assert_eq!(
+        *fx.engine.calls.lock().unwrap(),
+        [format!("tags_of {REG}/acme/app")],
+        "the engine's tags from one list"
+    );
+    assert_eq!(second.aliases.len(), 10);
+    assert!(second.aliases.iter().all(|a| a.withheld.is_none()));
+    assert_eq!(std::fs::read(fx.state_path()).unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(fx.state_path())
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified,
+        "nothing changed, nothing written"
+    );
+    let state = crate::state::State::load(&fx.state_path()).unwrap();
+    let pushed = state.images[&p.images[0].name].pushed.clone().unwrap();
+    assert_eq!(
+        pushed.aliases,
+        [
+            format!("{REG}/acme/app:i0-stable"),
+            format!("{REG}/acme/app:i0-lts")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn aliases_of_one_image_move_one_at_a_time_and_are_reported_in_order() {
+    let fx = Fixture::new();
+    let mut p = five_with_aliases(&fx);
+    // Many aliases on one image, listed apart from each other.
+    for k in 0..6 {
+        let image = p.images[k % 2].clone();
+        p.aliases.push(alias(&format!("app:extra{k}"), &[&image]));
+    }
+    fx.test(&p).await.0.unwrap();
+    let many = Options {
+        jobs: 4,
+        ..options()
+    };
+    let (_, record) = fx.run(Command::Push, &p, &many).await;
+    assert_eq!(record.verdict(), Verdict::Passed, "{:?}", record.aliases);
+    let reported: Vec<&str> = record.aliases.iter().map(|a| a.tag.as_str()).collect();
+    let planned: Vec<&str> = p.aliases.iter().map(|a| a.tag.as_str()).collect();
+    assert_eq!(reported, planned);
+    let retags = fx
+        .registry
+        .writes()
+        .iter()
+        .filter(|w| w.starts_with("retag"))
+        .count();
+    assert_eq!(retags, 16, "each alias put once, none failed and retried");
+    // A moved alias is put back on the next push, and only it.
+    let moved = format!("{REG}/acme/app:extra3");
+    fx.registry.put(&moved, &ImageId::new("sha256:other"));
+    fx.registry.forget_calls();
+    fx.run(Command::Push, &p, &many).await.0.unwrap();
+    assert_eq!(fx.registry.writes(), [format!("retag {moved}")]);
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::fingerprint;
+use super::known::Known;
 use super::retry::{run_step, Done, Log};
 use super::run_check;
 use super::schedule::{self, Node};
@@ -38,6 +39,12 @@ pub async fn run(
     let matrix = super::matrix::cells(plan, &expanded);
     let plan = &expanded;
     super::announce(bus, Command::Test, plan, engine_desc, matrix);
+    // What the engine holds, from one list call: an unchanged image and its
+    // aliases then cost no engine call at all.
+    let world = &World {
+        engine: Arc::new(Known::learn(world.engine.clone(), plan).await),
+        ..world.clone()
+    };
     let host = crate::reference::Platform::host();
     let nodes: Vec<Node> = plan
         .images
@@ -60,15 +67,18 @@ pub async fn run(
             let passed = passed.clone();
             async move {
                 let prior = state.read(|st| st.images.get(&image.name).cloned());
-                let result = test_image(&image, &world, &options, &bus, prior).await;
+                let (result, changed) = test_image(&image, &world, &options, &bus, prior).await;
                 let ok = result.passed;
                 if ok {
                     let id = result.image_id.clone();
                     passed.lock().expect("lock").insert(image.name.clone(), id);
                 }
-                state.update(|st| {
-                    st.images.insert(image.name.clone(), result);
-                });
+                // An up-to-date image keeps its record as it is: nothing to write.
+                if changed {
+                    state.update(|st| {
+                        st.images.insert(image.name.clone(), result);
+                    });
+                }
                 ok
             }
         },
@@ -99,7 +109,7 @@ pub async fn run(
             .position(|(p, _)| *p == host)
             .unwrap_or(0);
         let id = ids[local].clone();
-        if let Err(e) = world.engine.tag(&id, &group.name).await {
+        if let Err(e) = tag_unless_there(world, &id, &group.name).await {
             bus.emit(Event::ImageSkipped {
                 image: group.name.clone(),
                 reason: format!(
@@ -154,14 +164,15 @@ fn image_state(
 }
 
 /// Build, then every test as a layer on the exact image ID; or nothing at all
-/// when the image's inputs are those of its last passing run.
+/// when the image's inputs are those of its last passing run. Says whether
+/// the record changed (false: the prior record, kept as it was).
 async fn test_image(
     image: &ImagePlan,
     world: &World,
     options: &Options,
     bus: &Bus,
     prior: Option<ImageState>,
-) -> ImageState {
+) -> (ImageState, bool) {
     let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
     let inputs = match fetch_artifacts(image, world, None).await {
@@ -174,7 +185,7 @@ async fn test_image(
         if let Some(prior) = prior.filter(|p| p.passed && p.inputs.is_some() && p.inputs == inputs)
         {
             if still_there(image, &prior, world).await {
-                return up_to_date(image, prior, bus);
+                return (up_to_date(image, prior, bus), false);
             }
         }
     }
@@ -184,7 +195,7 @@ async fn test_image(
     .await;
     let id = match built {
         Ok(done) => done.image_id.expect("a build returns an image ID"),
-        Err(_) => return image_state(false, None, vec![], None),
+        Err(_) => return (image_state(false, None, vec![], None), true),
     };
     let mut tests = Vec::with_capacity(image.tests.len());
     for test in &image.tests {
@@ -209,7 +220,7 @@ async fn test_image(
         });
     }
     let passed = tests.iter().all(|t| t.passed);
-    image_state(passed, Some(id), tests, inputs)
+    (image_state(passed, Some(id), tests, inputs), true)
 }
 
 /// True when the image tested last time is still behind the name, and every
@@ -470,7 +481,7 @@ async fn apply_alias(
         });
         return;
     };
-    match world.engine.tag(id, &alias.tag).await {
+    match tag_unless_there(world, id, &alias.tag).await {
         Ok(()) => bus.emit(Event::AliasApplied {
             tag: alias.tag.clone(),
             image: image.clone(),
@@ -481,5 +492,14 @@ async fn apply_alias(
             tag: alias.tag.clone(),
             reason: format!("tagging failed: {e}"),
         }),
+    }
+}
+
+/// Points `reference` at `id`, unless it already points there: the run's
+/// engine knows its tags (see [`Known`]), so a tag in place costs no call.
+async fn tag_unless_there(world: &World, id: &ImageId, reference: &str) -> Result<(), EngineError> {
+    match world.engine.image_id(reference).await {
+        Ok(Some(now)) if now == *id => Ok(()),
+        _ => world.engine.tag(id, reference).await,
     }
 }

@@ -58,6 +58,13 @@ pub trait Registry: Send + Sync {
     /// What `reference` (`host/repo:tag`) resolves to, or `None` if the tag is absent.
     async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError>;
 
+    /// The manifest digest `reference` resolves to, or `None` if the tag is
+    /// absent: what [`Registry::resolve`] says, without reading the manifest
+    /// (one `HEAD` request where the registry allows it).
+    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
+        Ok(self.resolve(reference).await?.map(|r| r.digest))
+    }
+
     /// Points tag `target` at the manifest `digest` of `source_repo`
     /// (both full references on the same registry), without uploading layers
     /// again. Returns the digest `target` now resolves to.

@@ -284,6 +284,16 @@ impl Registry for OciRegistry {
         }))
     }
 
+    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
+        let image = parse(reference)?;
+        let host = self.host(&image).await;
+        match host.client.fetch_manifest_digest(&image, &host.auth).await {
+            Ok(digest) => Ok(Some(Digest::new(digest))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(host.error(e, &image)),
+        }
+    }
+
     async fn retag(
         &self,
         source_repo: &str,

@@ -247,3 +247,61 @@ fn append_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32, data:
     header.set_size(data.len() as u64);
     builder.append_data(&mut header, name, data).unwrap();
 }
+
+/// Checks [`Engine::tags_of`] on `engine`: the tags of the repositories
+/// asked for (normalized, with the IDs `image_id` gives), nothing of a
+/// repository not asked for, whatever form the repository is written in.
+pub async fn check_tags_of(engine: &DockerEngine, host_prefix: &str) {
+    let base = busybox_base(engine, BUSYBOX_IMAGE).await;
+    let one = format!("{host_prefix}strata-test/{}", unique("list-one"));
+    let two = format!("{host_prefix}strata-test/{}", unique("list-two"));
+    let other = format!("{host_prefix}strata-test/{}", unique("list-other"));
+    for reference in [
+        format!("{one}:a"),
+        format!("{one}:b"),
+        format!("{two}:latest"),
+        format!("{other}:a"),
+    ] {
+        engine.tag(&base, &reference).await.unwrap();
+    }
+    let base_repo = BUSYBOX_IMAGE.split(':').next().unwrap().to_string();
+    let found = engine
+        .tags_of(&[one.clone(), two.clone(), format!("docker.io/{base_repo}")])
+        .await
+        .unwrap();
+    let tags: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
+    let norm = strata::reference::normalize;
+    for wanted in [
+        format!("{one}:a"),
+        format!("{one}:b"),
+        format!("{two}:latest"),
+    ] {
+        assert!(
+            tags.contains(&norm(&wanted).as_str()),
+            "{wanted} in {tags:?}"
+        );
+    }
+    assert!(
+        tags.contains(&norm(BUSYBOX_IMAGE).as_str()),
+        "the base, asked for as docker.io/…: {tags:?}"
+    );
+    assert!(
+        !tags.iter().any(|t| t.contains("list-other")),
+        "a repository not asked for: {tags:?}"
+    );
+    for (tag, id) in &found {
+        assert_eq!(
+            engine.image_id(tag).await.unwrap().as_ref(),
+            Some(id),
+            "{tag}"
+        );
+    }
+    for reference in [
+        format!("{one}:a"),
+        format!("{one}:b"),
+        format!("{two}:latest"),
+        format!("{other}:a"),
+    ] {
+        engine.remove(&reference).await.unwrap();
+    }
+}

@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# The engine benchmark, run on demand (never part of the tests): strata next
+# to the shell loop a user without a tool writes (`docker build`, `docker tag`,
+# `docker push`, at the same parallelism), on the same engine, the same images
+# and the same registry, in one run.
+#
+#   bash scripts/bench-engine.sh [--sizes "50 200"] [--runs 3] [--jobs 2]
+#                                [--registry 127.0.0.1:5000] [--strata PATH]
+#   bash scripts/bench-engine.sh --bases [--runs 3] [--jobs 2] [--strata PATH]
+#
+# The matrix: N images on a busybox base (imported from the host's static
+# busybox), each with 2 RUN layers, one test layer and 2 aliases, written as
+# a Dante inventory. For each size and each run:
+#
+#   1. caches cleared: every image of the benchmark's namespace removed from
+#      the engine (the classic builder's cache is those images' untagged
+#      parents, removed with them) and strata's state folder deleted;
+#   2. strata: cold test, no-op test (3 times), one file changed (one image's
+#      Dockerfile edited), cold push (to a repository no run used), no-op push
+#      (3 times);
+#   3. caches cleared the same way;
+#   4. the shell loop, the same five figures on the same files: `docker build`
+#      of each image, `docker build` of its test on top, `docker tag` of each
+#      alias; then `docker push` of the image and its aliases. Re-running it
+#      is its no-op (the engine's layer cache and the registry's blobs do the
+#      skipping).
+#
+# Figures are medians over the runs (no-op figures over every repetition);
+# memory is the peak resident size of the largest process (/usr/bin/time),
+# which for strata is strata itself and for the loop is one docker client.
+#
+# --bases measures scheduling instead: 5 base images, each with a slow step
+# (`sleep 4`, standing in for an OS base's package installs), and 10 images on
+# each, listed base first, family by family, as inventories usually are. It
+# prints strata's wall time next to the sum of the engine's build and test
+# times divided by the jobs (the best any order can do).
+#
+# Everything made is removed at the end: local images, and the manifests
+# pushed to the registry (when it allows deletes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes="50 200"
+runs=3
+jobs=2
+registry=127.0.0.1:5000
+strata=""
+mode=matrix
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sizes) sizes=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --registry) registry=$2; shift 2 ;;
+    --strata) strata=$2; shift 2 ;;
+    --bases) mode=bases; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) echo "bench-engine: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for tool in docker /usr/bin/time curl python3; do
+  command -v "$tool" >/dev/null || { echo "bench-engine: $tool is missing (apt-get install docker.io time curl python3)" >&2; exit 3; }
+done
+docker info >/dev/null 2>&1 || { echo "bench-engine: the Docker engine does not answer; run scripts/setup.sh" >&2; exit 3; }
+curl -fsS "http://$registry/v2/" >/dev/null || { echo "bench-engine: registry $registry does not answer; run scripts/setup.sh" >&2; exit 3; }
+
+if [ -z "$strata" ]; then
+  cargo build --release --quiet
+  strata=$PWD/target/release/strata
+fi
+strata=$(realpath "$strata")
+export DOCKER_BUILDKIT=0 # the classic builder, as strata uses
+
+ns="bench-$$-$(date +%s)"
+work=$(mktemp -d)
+base="strata-bench/$ns-base:busybox"
+cleanup() {
+  remove_images "$ns"
+  docker rmi "$base" >/dev/null 2>&1 || true
+  delete_pushed
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- tools
+
+# remove_images PATTERN: every local tag whose repository contains PATTERN.
+remove_images() {
+  local tags
+  tags=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -F -- "$1" || true)
+  if [ -n "$tags" ]; then
+    # shellcheck disable=SC2086
+    docker rmi $tags >/dev/null 2>&1 || true
+  fi
+}
+
+# delete_pushed: the manifests this benchmark pushed, by digest (the registry
+# frees the blobs at its next garbage collection).
+delete_pushed() {
+  local repos repo tag digest
+  repos=$(curl -fsS "http://$registry/v2/_catalog?n=100000" 2>/dev/null |
+    python3 -c 'import json,sys; [print(r) for r in json.load(sys.stdin).get("repositories") or []]' 2>/dev/null |
+    grep -F -- "$ns" || true)
+  for repo in $repos; do
+    for tag in $(curl -fsS "http://$registry/v2/$repo/tags/list" 2>/dev/null |
+      python3 -c 'import json,sys; [print(t) for t in json.load(sys.stdin).get("tags") or []]' 2>/dev/null); do
+      digest=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        "http://$registry/v2/$repo/manifests/$tag" 2>/dev/null |
+        tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')
+      [ -n "$digest" ] && curl -fsS -X DELETE "http://$registry/v2/$repo/manifests/$digest" >/dev/null 2>&1 || true
+    done
+  done
+}
+
+# make_base: a busybox image from the host's static busybox (nothing is pulled).
+make_base() {
+  local root=$work/rootfs
+  mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/root"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  echo 'root:x:0:' >"$root/etc/group"
+  tar -C "$root" -c . | docker import - "$base" >/dev/null
+}
+
+# timed NAME CMD...: runs CMD, appends "seconds maxrss_kib" to $work/NAME.
+timed() {
+  local name=$1; shift
+  local t0 t1 rss
+  t0=$(date +%s%N)
+  # Through bash, so CMD may be one of the functions below (both tools pay
+  # the same few milliseconds for it).
+  if ! /usr/bin/time -f '%M' -o "$work/rss" bash -c '"$@"' bash "$@" >"$work/last.out" 2>&1; then
+    echo "bench-engine: '$name' failed:" >&2
+    tail -40 "$work/last.out" >&2
+    exit 1
+  fi
+  t1=$(date +%s%N)
+  rss=$(tail -1 "$work/rss")
+  echo "$(( (t1 - t0) / 1000000 )) $rss" >>"$work/$name"
+  printf '  %-28s %8.2f s  %6d MiB\n' "$name" "$(( (t1 - t0) / 1000000 ))e-3" "$(( rss / 1024 ))" >&2
+}
+
+# median FILE COLUMN: the median of a column (upper median for even counts).
+median() {
+  awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {print a[int(NR/2)+1]}'
+}
+
+# tree DIR PREFIX N: the matrix under DIR, its images named PREFIX/app:iK.
+tree() {
+  local dir=$1 prefix=$2 n=$3 i
+  mkdir -p "$dir/tests/layers"
+  printf 'RUN test -s /l1 && test -s /l2\n' >"$dir/tests/layers/Dockerfile"
+  echo "images:" >"$dir/inventory.yml"
+  for i in $(seq 0 $((n - 1))); do
+    mkdir -p "$dir/img/$i"
+    printf 'FROM %s\nRUN echo "image %s, layer 1" > /l1\nRUN echo "image %s, layer 2" > /l2\n' \
+      "$base" "$i" "$i" >"$dir/img/$i/Dockerfile"
+    cat >>"$dir/inventory.yml" <<EOF
+  - name: "$prefix/app:i$i"
+    path: "./img/$i"
+    test: "./tests/layers"
+    alias: ["$prefix/app:i$i-stable", "$prefix/app:i$i-lts"]
+EOF
+  done
+}
+
+# change_one DIR: edits one image's Dockerfile (its second layer).
+change_one() {
+  sed -i 's/layer 2/layer 2, changed/' "$1/img/0/Dockerfile"
+}
+
+# The shell loop: one image's build, test and aliases; one image's pushes.
+loop_test_one() { # DIR PREFIX I
+  local name="$2/app:i$3"
+  docker build -q -t "$name" "$1/img/$3" >/dev/null
+  { printf 'FROM %s\n' "$name"; cat "$1/tests/layers/Dockerfile"; } |
+    docker build -q -t "$name-test1" -f - "$1/tests/layers" >/dev/null
+  docker tag "$name" "$name-stable"
+  docker tag "$name" "$name-lts"
+}
+loop_push_one() { # PREFIX I
+  local name="$1/app:i$2" tag
+  for tag in "$name" "$name-stable" "$name-lts"; do
+    docker push -q "$tag" >/dev/null
+  done
+}
+export -f loop_test_one loop_push_one
+loop_test() { # DIR PREFIX N
+  seq 0 $(($3 - 1)) | xargs -P "$jobs" -I{} bash -c 'loop_test_one "$0" "$1" {}' "$1" "$2"
+}
+loop_push() { # PREFIX N
+  seq 0 $(($2 - 1)) | xargs -P "$jobs" -I{} bash -c 'loop_push_one "$0" {}' "$1"
+}
+export -f loop_test loop_push
+export jobs
+
+st() { # DIR ARGS...: strata in DIR, its state there
+  local dir=$1; shift
+  (cd "$dir" && "$strata" "$@" -j "$jobs" -q --state-dir "$dir/.strata")
+}
+export -f st
+export strata
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'; }
+secs() { awk -v ms="$1" 'BEGIN { if (ms < 10000) printf "%.3f s", ms / 1000; else printf "%.1f s", ms / 1000 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }'; }
+
+# ---------------------------------------------------------------- matrix
+
+matrix() {
+  local n=$1 k d
+  for k in $(seq 1 "$runs"); do
+    echo "== $n images, run $k of $runs" >&2
+    # strata
+    remove_images "$ns/"
+    d=$work/n$n-r$k-strata
+    tree "$d" "$registry/$ns/n$n-r$k-strata" "$n"
+    timed "$n.strata.cold_test" st "$d" test
+    for _ in 1 2 3; do timed "$n.strata.noop_test" st "$d" test; done
+    change_one "$d"
+    timed "$n.strata.one_changed" st "$d" test
+    timed "$n.strata.cold_push" st "$d" push
+    for _ in 1 2 3; do timed "$n.strata.noop_push" st "$d" push; done
+    # the shell loop, after the same clearing
+    remove_images "$ns/"
+    d=$work/n$n-r$k-loop
+    tree "$d" "$registry/$ns/n$n-r$k-loop" "$n"
+    local prefix="$registry/$ns/n$n-r$k-loop"
+    timed "$n.loop.cold_test" loop_test "$d" "$prefix" "$n"
+    for _ in 1 2 3; do timed "$n.loop.noop_test" loop_test "$d" "$prefix" "$n"; done
+    change_one "$d"
+    timed "$n.loop.one_changed" loop_test "$d" "$prefix" "$n"
+    timed "$n.loop.cold_push" loop_push "$prefix" "$n"
+    for _ in 1 2 3; do timed "$n.loop.noop_push" loop_push "$prefix" "$n"; done
+    remove_images "$ns/"
+  done
+}
+
+table() {
+  local n=$1 row label l s
+  echo
+  echo "$n images (2 RUN layers, 1 test layer, 2 aliases each), -j $jobs, $engine, registry $registry; medians of $runs runs"
+  echo
+  echo "| | shell loop | strata | loop / strata | strata peak RSS | loop peak RSS |"
+  echo "|---|---|---|---|---|---|"
+  for row in cold_test noop_test one_changed cold_push noop_push; do
+    case $row in
+      cold_test) label="cold test" ;;
+      noop_test) label="no-op test" ;;
+      one_changed) label="one file changed" ;;
+      cold_push) label="cold push" ;;
+      noop_push) label="no-op push" ;;
+    esac
+    l=$(median "$work/$n.loop.$row" 1)
+    s=$(median "$work/$n.strata.$row" 1)
+    echo "| $label | $(secs "$l") | $(secs "$s") | $(ratio "$l" "$s") | $(mib "$(sort -n "$work/$n.strata.$row" -k2 | tail -1 | awk '{print $2}')") | $(mib "$(sort -n "$work/$n.loop.$row" -k2 | tail -1 | awk '{print $2}')") |"
+  done
+}
+
+# ---------------------------------------------------------------- bases
+
+bases_tree() { # DIR PREFIX
+  local dir=$1 prefix=$2 b i
+  mkdir -p "$dir/tests/layers"
+  printf 'RUN test -s /l1\n' >"$dir/tests/layers/Dockerfile"
+  echo "images:" >"$dir/inventory.yml"
+  for b in 1 2 3 4 5; do
+    mkdir -p "$dir/base/$b"
+    printf 'FROM %s\nRUN sleep 4 && echo "base %s" > /base\n' "$base" "$b" >"$dir/base/$b/Dockerfile"
+    cat >>"$dir/inventory.yml" <<EOF
+  - name: "$prefix/os$b:base"
+    path: "./base/$b"
+EOF
+    for i in $(seq 1 10); do
+      mkdir -p "$dir/img/$b-$i"
+      printf 'FROM %s\nRUN echo "image %s on %s" > /l1\n' "$prefix/os$b:base" "$i" "$b" >"$dir/img/$b-$i/Dockerfile"
+      cat >>"$dir/inventory.yml" <<EOF
+  - name: "$prefix/os$b:app$i"
+    path: "./img/$b-$i"
+    test: "./tests/layers"
+EOF
+    done
+  done
+}
+
+bases() {
+  local k d
+  for k in $(seq 1 "$runs"); do
+    echo "== 5 bases x 10 images, run $k of $runs" >&2
+    remove_images "$ns/"
+    d=$work/bases-r$k
+    bases_tree "$d" "$ns/bases-r$k"
+    timed bases.wall st "$d" test
+    # The engine's time: every build and test step, from the event log.
+    python3 - "$d/.strata/runs/latest/events.jsonl" "$jobs" >>"$work/bases.busy" <<'EOF'
+import json, sys
+total = 0.0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "step_finished":
+        total += e["duration"]
+print(round(total * 1000 / int(sys.argv[2])))
+EOF
+  done
+  remove_images "$ns/"
+  local wall busy
+  wall=$(median "$work/bases.wall" 1)
+  busy=$(median "$work/bases.busy" 1)
+  echo
+  echo "5 bases (each with a 4 s step) x 10 images, -j $jobs, $engine; medians of $runs runs"
+  echo
+  echo "| wall time | engine build and test time / jobs | wall / (engine time / jobs) |"
+  echo "|---|---|---|"
+  echo "| $(secs "$wall") | $(secs "$busy") | $(awk -v w="$wall" -v b="$busy" 'BEGIN { printf "%.2f", w / b }') |"
+}
+
+# ---------------------------------------------------------------- main
+
+engine="Docker $(docker version --format '{{.Server.Version}}') (classic builder)"
+make_base
+case $mode in
+  matrix)
+    for n in $sizes; do matrix "$n"; done
+    for n in $sizes; do table "$n"; done
+    ;;
+  bases) bases ;;
+esac
