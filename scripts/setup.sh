@@ -33,6 +33,9 @@ command -v man >/dev/null || need_pkgs+=(man-db)
 # The remote-engine test makes certificates and gives a second dockerd its own bridge.
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+# The ssh:// engine test runs its own sshd.
+command -v ssh-keygen >/dev/null || need_pkgs+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 # The HTML report's matrix is checked in a real browser (headless).
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

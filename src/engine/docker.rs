@@ -226,9 +226,24 @@ impl DockerEngine {
             )
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
             Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION)
+        } else if let Some(rest) = host.strip_prefix("ssh://") {
+            // The system's ssh client (its config, keys and known hosts) runs
+            // `docker system dial-stdio` on the remote machine. The client
+            // library hands ssh the address without its scheme, where a port
+            // would be read as part of the host name: refuse it, clearly.
+            let authority = rest.split('/').next().unwrap_or_default();
+            let machine = authority.rsplit('@').next().unwrap_or_default();
+            if machine.contains(':') {
+                return Err(unreachable(format!(
+                    "{host}: a port in an ssh:// address is not supported; write \
+                     ssh://{} and give the port in ~/.ssh/config (`Host …` with `Port …`)",
+                    authority.rsplit_once(':').map_or(authority, |(a, _)| a)
+                )));
+            }
+            Docker::connect_with_ssh(host, timeout, API_DEFAULT_VERSION, None)
         } else {
             return Err(unreachable(format!(
-                "unsupported address {host:?} (expected unix://, tcp:// or https://)"
+                "unsupported address {host:?} (expected unix://, tcp://, https:// or ssh://)"
             )));
         }
         .map_err(|e| unreachable(describe(&e, timeouts.connect)))?;
@@ -336,7 +351,10 @@ impl DockerEngine {
 /// them, else how to start an engine.
 fn with_hint(message: String) -> String {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("docker_cert_path") || lower.contains("docker_tls_verify") {
+    if lower.contains("docker_cert_path")
+        || lower.contains("docker_tls_verify")
+        || lower.contains("ssh")
+    {
         message
     } else {
         format!("{message}; {START_HINT}")
@@ -361,6 +379,13 @@ fn describe(error: &BollardError, timeout: Duration) -> String {
     let what = if matches!(error, BollardError::RequestTimeoutError) || lower.contains("timed out")
     {
         format!("the engine did not answer within {} s", timeout.as_secs())
+    } else if lower.contains("publickey")
+        || lower.contains("host key verification failed")
+        || lower.contains("failed to connect to the remote host")
+    {
+        "ssh could not log in to the engine's machine (check the user, key, port and known \
+         hosts for it in ~/.ssh/config)"
+            .to_string()
     } else if lower.contains("connection refused") {
         "nothing accepts connections there (the engine is not running)".to_string()
     } else if lower.contains("no such file")
