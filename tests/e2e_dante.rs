@@ -389,6 +389,16 @@ fn dante_inventory_test_alias_push_end_to_end() {
         "alias in another repository"
     );
     assert_ne!(server, client);
+    // The alias in another repository verifies where users pull it: the
+    // image's attestation is attached there too.
+    let out = strata(&root, &["verify", &format!("{repo}/client:1")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();

@@ -34,6 +34,10 @@ struct Shipped {
     digest: Digest,
     /// The digest is an index of several platforms' images.
     index: bool,
+    /// What its test attestations state (one per platform's image): an
+    /// alias in another repository gets them there too, so the alias
+    /// verifies where users pull it.
+    tested: Vec<crate::attest::statement::Tested>,
 }
 
 /// Runs `strata push` over the whole plan.
@@ -177,6 +181,10 @@ pub async fn run(
                     image_id: shipped[&local.1].image_id.clone(),
                     digest: done.digest.expect("a published index has a digest"),
                     index: true,
+                    tested: group
+                        .unit_names()
+                        .flat_map(|u| shipped[u].tested.clone())
+                        .collect(),
                 },
             );
         }
@@ -357,10 +365,13 @@ async fn push_image(
     })
     .await
     .ok()?;
+    let digest = done.digest.expect("a verified push has a digest");
+    let tested = super::attach::tested(&image.name, &digest, &record, config_dir);
     Some(Shipped {
         image_id: current,
-        digest: done.digest.expect("a verified push has a digest"),
+        digest,
         index: false,
+        tested: vec![tested],
     })
 }
 
@@ -659,6 +670,9 @@ async fn point_alias(
         let now = registry.digest(&alias.tag).await.ok().flatten();
         if now.as_ref() == Some(&s.digest)
             && local_tag(world, &s.image_id, &alias.tag).await.is_ok()
+            && carry_attestations(&image, &s, &alias.tag, registry, options)
+                .await
+                .is_ok()
         {
             return applied(image);
         }
@@ -668,12 +682,42 @@ async fn point_alias(
         if attempt > 0 {
             tokio::time::sleep(options.backoff * 2u32.saturating_pow(attempt - 1)).await;
         }
-        match retag(&image, &s, &alias.tag, world, registry).await {
+        let moved = match retag(&image, &s, &alias.tag, world, registry).await {
+            Ok(()) => carry_attestations(&image, &s, &alias.tag, registry, options).await,
+            Err(e) => Err(e),
+        };
+        match moved {
             Ok(()) => return applied(image),
             Err(e) => last_err = e,
         }
     }
     withheld(last_err)
+}
+
+/// An alias in another repository than its image: the image's test
+/// attestations are attached there too (referrers live in the subject's
+/// repository), so `strata verify ALIAS` and `publish` find them. Nothing
+/// to do within the image's own repository.
+async fn carry_attestations(
+    image: &str,
+    shipped: &Shipped,
+    alias: &str,
+    registry: &dyn Registry,
+    options: &Options,
+) -> Result<(), String> {
+    let repository = Reference::split(alias).name;
+    if repository == Reference::split(image).name {
+        return Ok(());
+    }
+    let key = options.signing_key.as_deref();
+    for tested in &shipped.tested {
+        let there = crate::attest::statement::Tested {
+            repository: repository.to_string(),
+            ..tested.clone()
+        };
+        super::attach::attach(registry, &there, key, options.no_cache, &|_| {}).await?;
+    }
+    Ok(())
 }
 
 /// Points the local tag `alias` at `id`, unless it is there already (the
