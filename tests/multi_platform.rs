@@ -451,6 +451,14 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
     project_files(&amd, &ns, "RUN test -s /app-platform\n");
     // Podman here cannot start containers (see above).
     std::fs::remove_file(amd.join("tests/app/run.yml")).unwrap();
+    // An alias in another repository too.
+    let inventory = std::fs::read_to_string(amd.join("inventory.yml")).unwrap();
+    let with_other = inventory.replace(
+        &format!("    alias: {ns}/app:latest\n"),
+        &format!("    alias: [{ns}/app:latest, {ns}/other:app]\n"),
+    );
+    assert_ne!(inventory, with_other);
+    std::fs::write(amd.join("inventory.yml"), with_other).unwrap();
     let copied = std::process::Command::new("cp")
         .arg("-a")
         .arg(&amd)
@@ -531,12 +539,18 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
         index_digest,
         "the alias is on the index"
     );
-    let out = strata(&amd, &["verify", &format!("{ns}/app:latest")]);
+    for alias in ["app:latest", "other:app"] {
+        let out = strata(&amd, &["verify", &format!("{ns}/{alias}")]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{alias}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        tag_digest(&registry, &format!("{path}/other"), "app"),
+        index_digest
     );
 
     // Again: nothing to do.

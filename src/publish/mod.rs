@@ -474,7 +474,23 @@ async fn point(
         .map_err(|e| e.to_string())?;
     let now = registry.resolve(alias).await.map_err(|e| e.to_string())?;
     match now {
-        Some(r) if r.digest == *digest => Ok(()),
+        Some(r) if r.digest == *digest => {
+            // In another repository, the alias carries the attestations too.
+            let there = Reference::split(alias).name;
+            if there != repo {
+                let subjects: Vec<Digest> = if r.children.is_empty() {
+                    vec![r.digest.clone()]
+                } else {
+                    r.children.iter().map(|c| c.digest.clone()).collect()
+                };
+                for subject in &subjects {
+                    crate::verify::copy_attestations(registry, repo, there, subject)
+                        .await
+                        .map_err(|e| format!("copying the test attestations to {there}: {e}"))?;
+                }
+            }
+            Ok(())
+        }
         other => Err(format!(
             "{alias} resolves to {} instead of {digest}",
             other

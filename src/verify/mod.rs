@@ -408,3 +408,43 @@ mod tests {
         );
     }
 }
+
+/// Copies the test attestations of manifest `subject` from repository
+/// `from` to repository `to` (referrers live in their subject's repository),
+/// skipping those `to` holds already. For an alias pointed at an image of
+/// another repository, so the alias verifies where users pull it. Returns
+/// how many were copied.
+pub async fn copy_attestations(
+    registry: &dyn Registry,
+    from: &str,
+    to: &str,
+    subject: &Digest,
+) -> Result<usize, RegistryError> {
+    let held = registry.referrers(to, subject, IN_TOTO_MEDIA_TYPE).await?;
+    let mut copied = 0;
+    for r in registry
+        .referrers(from, subject, IN_TOTO_MEDIA_TYPE)
+        .await?
+    {
+        if held.iter().any(|h| h.annotations == r.annotations) {
+            continue;
+        }
+        let reference = format!("{from}@{}", r.digest);
+        let Some(manifest) = registry.manifest(&reference).await? else {
+            continue;
+        };
+        let Ok((layer, _)) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)) else {
+            continue;
+        };
+        let content = registry.blob(from, &layer, MAX_ENVELOPE).await?;
+        let artifact = crate::registry::referrers::Artifact {
+            artifact_type: r.artifact_type.clone(),
+            media_type: DSSE_MEDIA_TYPE.to_string(),
+            content,
+            annotations: r.annotations.clone(),
+        };
+        registry.attach(to, subject, &artifact).await?;
+        copied += 1;
+    }
+    Ok(copied)
+}
