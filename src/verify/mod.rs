@@ -369,46 +369,6 @@ async fn config_platform(registry: &dyn Registry, repository: &str, digest: &Dig
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_children_skip_foreign_entries() {
-        let index = br#"{"schemaVersion":2,"manifests":[
-            {"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},
-            {"digest":"sha256:b","platform":{"os":"linux","architecture":"arm","variant":"v7"}},
-            {"digest":"sha256:c","platform":{"os":"unknown","architecture":"unknown"}}]}"#;
-        let children = index_children(index).unwrap();
-        assert_eq!(
-            children,
-            [
-                (Some("linux/amd64".to_string()), "sha256:a".to_string()),
-                (Some("linux/arm/v7".to_string()), "sha256:b".to_string()),
-            ]
-        );
-        assert_eq!(index_children(br#"{"schemaVersion":2,"layers":[]}"#), None);
-    }
-
-    #[test]
-    fn a_finding_says_why_it_does_not_verify() {
-        let none = Finding::default();
-        assert!(none.problem().unwrap().contains("no test attestation"));
-        let rejected = Finding {
-            rejected: vec![(
-                format!("sha256:{}", "a".repeat(64)),
-                "the attestation is signed by another key (k)".into(),
-            )],
-            ..Finding::default()
-        };
-        let p = rejected.problem().unwrap();
-        assert!(
-            p.contains("sha256:aaaaaaaaaaaa: the attestation is signed by another key"),
-            "{p}"
-        );
-    }
-}
-
 /// Copies the test attestations of manifest `subject` from repository
 /// `from` to repository `to` (referrers live in their subject's repository),
 /// skipping those `to` holds already. For an alias pointed at an image of
@@ -447,4 +407,44 @@ pub async fn copy_attestations(
         copied += 1;
     }
     Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_children_skip_foreign_entries() {
+        let index = br#"{"schemaVersion":2,"manifests":[
+            {"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},
+            {"digest":"sha256:b","platform":{"os":"linux","architecture":"arm","variant":"v7"}},
+            {"digest":"sha256:c","platform":{"os":"unknown","architecture":"unknown"}}]}"#;
+        let children = index_children(index).unwrap();
+        assert_eq!(
+            children,
+            [
+                (Some("linux/amd64".to_string()), "sha256:a".to_string()),
+                (Some("linux/arm/v7".to_string()), "sha256:b".to_string()),
+            ]
+        );
+        assert_eq!(index_children(br#"{"schemaVersion":2,"layers":[]}"#), None);
+    }
+
+    #[test]
+    fn a_finding_says_why_it_does_not_verify() {
+        let none = Finding::default();
+        assert!(none.problem().unwrap().contains("no test attestation"));
+        let rejected = Finding {
+            rejected: vec![(
+                format!("sha256:{}", "a".repeat(64)),
+                "the attestation is signed by another key (k)".into(),
+            )],
+            ..Finding::default()
+        };
+        let p = rejected.problem().unwrap();
+        assert!(
+            p.contains("sha256:aaaaaaaaaaaa: the attestation is signed by another key"),
+            "{p}"
+        );
+    }
 }
