@@ -478,6 +478,15 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
             assert_eq!(out.status.code(), Some(0), "{command} {platform}: {stderr}");
         }
     }
+    // Run again, nothing changed: up to date, though its base is chosen in
+    // the FROM line with ${TARGETARCH}.
+    let out = strata(&amd, &["test", "--platform", "linux/amd64"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report.matches("up to date: inputs unchanged").count() >= 2,
+        "{report}"
+    );
     // Neither machine put an index or pointed the alias: each had half.
     assert_eq!(tag_digest(&registry, &format!("{path}/app"), "1"), None);
     assert_eq!(

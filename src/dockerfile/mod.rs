@@ -284,6 +284,79 @@ pub fn base_images(dockerfile: &str) -> Vec<String> {
     images
 }
 
+/// [`base_images`] with `$NAME` and `${NAME}` in each `FROM` replaced as
+/// the engine replaces them: by the `ARG`s declared before the first `FROM`,
+/// each the build argument of that name when `args` has it, else its
+/// default (an undeclared or valueless one becomes empty). So
+/// `ARG TARGETARCH` + `FROM debian:bookworm-${TARGETARCH}` names
+/// `debian:bookworm-arm64` for the arm64 build.
+pub fn base_images_with(
+    dockerfile: &str,
+    args: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut globals = std::collections::BTreeMap::new();
+    for i in instructions(dockerfile, Heredocs::Bodies) {
+        if i.keyword == "FROM" {
+            break;
+        }
+        if i.keyword != "ARG" {
+            continue;
+        }
+        for decl in i.args.split_whitespace() {
+            let (name, default) = match decl.split_once('=') {
+                Some((n, d)) => (n, Some(d.trim_matches(|c| c == '"' || c == '\''))),
+                None => (decl, None),
+            };
+            let value = args
+                .get(name)
+                .map(String::as_str)
+                .or(default)
+                .unwrap_or_default();
+            globals.insert(name.to_string(), value.to_string());
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for image in base_images(dockerfile) {
+        let image = substitute(&image, &globals);
+        if !out.contains(&image) {
+            out.push(image);
+        }
+    }
+    out
+}
+
+/// `$NAME` and `${NAME}` in `text` replaced from `vars` (empty if absent).
+fn substitute(text: &str, vars: &std::collections::BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(end) => (&inner[..end], &inner[end + 1..]),
+                None => {
+                    out.push_str(&rest[at..]);
+                    return out;
+                }
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        if name.is_empty() {
+            out.push('$');
+        } else {
+            out.push_str(vars.get(name).map(String::as_str).unwrap_or_default());
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The image the final stage descends from, following stage references
 /// (`FROM base AS build` … `FROM build`): the image the result is built on.
 pub fn final_base(dockerfile: &str) -> Option<String> {

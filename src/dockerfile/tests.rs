@@ -178,3 +178,25 @@ fn rename_bases_rewrites_images_not_stages() {
     let err = rename_bases(split, &map).unwrap_err();
     assert!(err.contains("line 1"), "{err}");
 }
+
+#[test]
+fn from_lines_are_read_with_the_build_arguments_as_the_engine_reads_them() {
+    use std::collections::BTreeMap;
+    let text = "ARG TARGETARCH=amd64 FLAVOUR\nARG LATER\nFROM debian:bookworm-${TARGETARCH}\nARG NOT_GLOBAL=x\nFROM tool:$FLAVOUR AS t\nFROM t\n";
+    let none = BTreeMap::new();
+    assert_eq!(
+        base_images_with(text, &none),
+        ["debian:bookworm-amd64", "tool:"]
+    );
+    let args = BTreeMap::from([
+        ("TARGETARCH".to_string(), "arm64".to_string()),
+        ("FLAVOUR".to_string(), "slim".to_string()),
+        ("NOT_GLOBAL".to_string(), "y".to_string()),
+    ]);
+    assert_eq!(
+        base_images_with(text, &args),
+        ["debian:bookworm-arm64", "tool:slim"]
+    );
+    // Without variables, the same as base_images.
+    assert_eq!(base_images_with("FROM a:1\n", &args), ["a:1"]);
+}

@@ -46,7 +46,7 @@ pub async fn inputs(
         field(&mut h, "label", &format!("{k}={v}"));
     }
     let dockerfile = dockerfile_text(image)?;
-    for base in crate::dockerfile::base_images(&dockerfile) {
+    for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
         let id = engine.image_id(&base).await.map_err(|e| e.to_string())?;
         field(
             &mut h,

@@ -748,3 +748,25 @@ async fn aliases_of_one_image_move_one_at_a_time_and_are_reported_in_order() {
     fx.run(Command::Push, &p, &many).await.0.unwrap();
     assert_eq!(fx.registry.writes(), [format!("retag {moved}")]);
 }
+
+#[tokio::test]
+async fn a_rebuild_into_the_same_image_keeps_its_push_record() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    fx.push(&p).await.0.unwrap();
+    let pushed = || {
+        crate::state::State::load(&fx.state_path()).unwrap().images[&a.name]
+            .pushed
+            .clone()
+    };
+    let before = pushed().expect("recorded by push");
+    // Built again (--no-cache), the engine gives the same image ID.
+    let again = Options {
+        no_cache: true,
+        ..options()
+    };
+    fx.test_with(&p, &again).await.0.unwrap();
+    assert_eq!(pushed(), Some(before), "the registry still holds it");
+}

@@ -76,6 +76,15 @@ pub async fn run(
                 // An up-to-date image keeps its record as it is: nothing to write.
                 if changed {
                     state.update(|st| {
+                        let mut result = result;
+                        // Rebuilt as the very image pushed before: the
+                        // registry still holds it, so the push record stays
+                        // (`publish --from` and the catalog read it).
+                        if let Some(before) = st.images.get(&image.name) {
+                            if before.image_id == result.image_id && result.passed {
+                                result.pushed = before.pushed.clone();
+                            }
+                        }
                         st.images.insert(image.name.clone(), result);
                     });
                 }
