@@ -88,7 +88,13 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
         }
     }
     let config = shell_word(&o.config);
-    let host = Platform::host();
+    // Hosted runners are amd64 unless `--platform-runner` says otherwise;
+    // the machine writing the workflow does not matter.
+    let host = Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: None,
+    };
     let foreign: std::collections::BTreeSet<String> = plan
         .images
         .iter()
