@@ -147,27 +147,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
-    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
-    block_on(async move {
-        let r = reqwest::Client::new()
-            .head(&url)
-            .header(
-                "Accept",
-                "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json",
-            )
-            .send()
-            .await
-            .unwrap();
-        r.status().is_success().then(|| {
-            r.headers()["Docker-Content-Digest"]
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-    })
-}
-
 #[test]
 fn the_written_workflow_runs_shards_then_publish() {
     let reg = registry();
@@ -268,8 +247,12 @@ fn the_written_workflow_runs_shards_then_publish() {
     runner.run_job("publish", &jobs["publish"], &BTreeMap::new());
     for app in ["one", "two"] {
         let repo = format!("{ns}/{app}");
-        let image = digest(&reg, &repo, "1").expect("pushed");
-        assert_eq!(digest(&reg, &repo, "latest"), Some(image), "{app}:latest");
+        let image = common::manifest_digest(&reg, &repo, "1").expect("pushed");
+        assert_eq!(
+            common::manifest_digest(&reg, &repo, "latest"),
+            Some(image),
+            "{app}:latest"
+        );
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{block_on, busybox_base, engine, unique, write, BUSYBOX_IMAGE};
+use common::{block_on, busybox_base, engine, free_port, unique, write, BUSYBOX_IMAGE};
 use strata::engine::Engine;
 
 fn keygen(path: &Path) {
@@ -28,14 +28,6 @@ fn keygen(path: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `sshd` on 127.0.0.1:`port`, accepting `authorized`; stopped when dropped.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{busybox_rootfs, unique, write};
+use common::{busybox_rootfs, free_port, unique, write};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -115,14 +115,6 @@ fn client_dir(dir: &Path, ca: &Path, issued_by: &Path, prefix: &str) -> PathBuf 
     )
     .unwrap();
     dir.to_path_buf()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The second engine; stopped, and its bridge removed, when dropped.

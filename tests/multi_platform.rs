@@ -405,28 +405,6 @@ fn a_platform_with_an_engine_of_its_own_is_built_there() {
     );
 }
 
-/// The digest a tag resolves to, over plain HTTP.
-fn tag_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
-    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
-    block_on(async move {
-        let r = reqwest::Client::new()
-            .head(&url)
-            .header(
-                "Accept",
-                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-            )
-            .send()
-            .await
-            .unwrap();
-        r.status().is_success().then(|| {
-            r.headers()["Docker-Content-Digest"]
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-    })
-}
-
 /// What a machine's state file says it pushed for `unit`.
 fn pushed_digest(state: &Path, unit: &str) -> String {
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
@@ -488,9 +466,12 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
         "{report}"
     );
     // Neither machine put an index or pointed the alias: each had half.
-    assert_eq!(tag_digest(&registry, &format!("{path}/app"), "1"), None);
     assert_eq!(
-        tag_digest(&registry, &format!("{path}/app"), "latest"),
+        common::manifest_digest(&registry, &format!("{path}/app"), "1"),
+        None
+    );
+    assert_eq!(
+        common::manifest_digest(&registry, &format!("{path}/app"), "latest"),
         None
     );
     let amd_state = amd.join(".strata/state.json");
@@ -509,7 +490,7 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
         "{stdout}"
     );
     assert_eq!(
-        tag_digest(&registry, &format!("{path}/app"), "latest"),
+        common::manifest_digest(&registry, &format!("{path}/app"), "latest"),
         None
     );
 
@@ -541,10 +522,10 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
             ("arm64".to_string(), arm_digest)
         ]
     );
-    let index_digest = tag_digest(&registry, &format!("{path}/app"), "1");
+    let index_digest = common::manifest_digest(&registry, &format!("{path}/app"), "1");
     assert!(index_digest.is_some());
     assert_eq!(
-        tag_digest(&registry, &format!("{path}/app"), "latest"),
+        common::manifest_digest(&registry, &format!("{path}/app"), "latest"),
         index_digest,
         "the alias is on the index"
     );
@@ -558,7 +539,7 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
         );
     }
     assert_eq!(
-        tag_digest(&registry, &format!("{path}/other"), "app"),
+        common::manifest_digest(&registry, &format!("{path}/other"), "app"),
         index_digest
     );
 

@@ -102,6 +102,26 @@ pub struct AliasPlan {
     pub fallback: bool,
 }
 
+impl AliasPlan {
+    /// The alias as decided by a part of the plan (a shard, a machine's
+    /// platforms) that completes only the images `keep` says: the
+    /// candidates before the first one it lacks, so it never moves to an
+    /// older image while a newer one may pass elsewhere; `None` when it
+    /// lacks the newest.
+    pub fn narrowed(&self, keep: impl Fn(&str) -> bool) -> Option<AliasPlan> {
+        let candidates: Vec<String> = self
+            .candidates
+            .iter()
+            .take_while(|c| keep(c))
+            .cloned()
+            .collect();
+        (!candidates.is_empty()).then(|| AliasPlan {
+            candidates,
+            ..self.clone()
+        })
+    }
+}
+
 /// A matrix cell (or image) the plan leaves out.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Excluded {

@@ -137,18 +137,7 @@ pub fn only(
     let aliases = plan
         .aliases
         .iter()
-        .filter_map(|a| {
-            let candidates: Vec<String> = a
-                .candidates
-                .iter()
-                .take_while(|c| kept.contains(c.as_str()))
-                .cloned()
-                .collect();
-            (!candidates.is_empty()).then(|| super::AliasPlan {
-                candidates,
-                ..a.clone()
-            })
-        })
+        .filter_map(|a| a.narrowed(|c| kept.contains(c)))
         .collect();
     let plan = Plan {
         images,

@@ -60,18 +60,7 @@ pub fn select(plan: &Plan, shard: Shard) -> Plan {
     out.aliases = plan
         .aliases
         .iter()
-        .filter_map(|a| {
-            let candidates: Vec<String> = a
-                .candidates
-                .iter()
-                .take_while(|c| mine.contains(c.as_str()))
-                .cloned()
-                .collect();
-            (!candidates.is_empty()).then(|| super::AliasPlan {
-                candidates,
-                ..a.clone()
-            })
-        })
+        .filter_map(|a| a.narrowed(|c| mine.contains(c)))
         .collect();
     out
 }

@@ -305,3 +305,36 @@ pub async fn check_tags_of(engine: &DockerEngine, host_prefix: &str) {
         engine.remove(&reference).await.unwrap();
     }
 }
+
+/// A TCP port nothing listens on right now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The digest `repo:reference` resolves to in the plain-HTTP registry
+/// `registry` (an index or an image manifest), read without strata; `None`
+/// when the registry does not have it.
+pub fn manifest_digest(registry: &str, repo: &str, reference: &str) -> Option<String> {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{reference}");
+    block_on(async move {
+        let r = reqwest::Client::new()
+            .head(&url)
+            .header(
+                "Accept",
+                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .unwrap();
+        r.status().is_success().then(|| {
+            r.headers()["Docker-Content-Digest"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+    })
+}
