@@ -151,9 +151,14 @@ pub struct RunArgs {
     /// Also print every line of build, test and push output as it comes.
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Retry a failed build, test or push N times, with backoff.
+    /// Retry a failed build, test, push or alias move N times, with backoff.
     #[arg(short = 'r', long, default_value_t = 0, value_name = "N")]
     pub retries: u32,
+    /// Alias tags (globs, repeatable) that may move to an older image when
+    /// their newest did not pass (`test`) or was not pushed (`push`); every
+    /// other alias is held where it is.
+    #[arg(long, value_name = "TAG")]
+    pub fallback: Vec<String>,
     /// Print what would be done, without an engine.
     #[arg(long)]
     pub dry_run: bool,
@@ -219,10 +224,6 @@ pub struct PushArgs {
         value_name = "KEY"
     )]
     pub key: Option<String>,
-    /// Alias tags (globs, repeatable) that may move to an older image when
-    /// their newest was not pushed; every other alias is held where it is.
-    #[arg(long, value_name = "TAG")]
-    pub fallback: Vec<String>,
 }
 
 /// How long strata waits; nothing waits forever.

@@ -101,7 +101,7 @@ impl Locator {
                     None => at(path, None),
                 }
             }
-            Step::Push => at(&self.config, None),
+            Step::Push | Step::Alias { .. } => at(&self.config, None),
         }
     }
 

@@ -76,8 +76,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Test(args) => run::run(settings::RunSettings::resolve(Command::Test, args)?).await,
         Cmd::Push(args) => {
             let settings = settings::RunSettings::resolve(Command::Push, args.run)?
-                .with_signing_key(args.key.as_deref())?
-                .with_fallback(&args.fallback)?;
+                .with_signing_key(args.key.as_deref())?;
             run::run(settings).await
         }
         Cmd::Plan(args) => plan_cmd::run(&args),

@@ -39,7 +39,7 @@ pub struct RunSettings {
     pub platform_engines: Vec<(crate::reference::Platform, String)>,
     /// Signs `push`'s test attestations (`--key`, `STRATA_SIGNING_KEY`).
     pub signing_key: Option<Arc<SigningKey>>,
-    /// Aliases `push` may fall back for (`--fallback`).
+    /// Aliases that may fall back to an older image (`--fallback`).
     pub fallback: Vec<globset::GlobMatcher>,
     /// The platforms this machine runs (`--platform`); empty: all.
     pub platforms: Vec<crate::reference::Platform>,
@@ -52,7 +52,7 @@ impl RunSettings {
         }
         let config = config_path(&args.config)?;
         let state_dir = state_dir_for(&config, args.state_dir.as_deref());
-        Ok(RunSettings {
+        RunSettings {
             command,
             as_of: args.config.as_of,
             shard: args.shard.shard,
@@ -72,11 +72,12 @@ impl RunSettings {
             signing_key: None,
             fallback: Vec::new(),
             platforms: args.platforms,
-        })
+        }
+        .with_fallback(&args.fallback)
     }
 
     /// The `--fallback` globs, checked.
-    pub fn with_fallback(mut self, patterns: &[String]) -> Result<RunSettings, RunError> {
+    fn with_fallback(mut self, patterns: &[String]) -> Result<RunSettings, RunError> {
         for pattern in patterns {
             let glob = globset::Glob::new(pattern).map_err(|e| {
                 InputError::plain(format!("--fallback {pattern:?} is not a valid glob: {e}"))

@@ -32,6 +32,12 @@ pub enum Step {
     },
     /// Pushing the image itself under its own name.
     Push,
+    /// Pointing the alias `tag` at the image. Its attempts are reported
+    /// like any step's; where it ended is the `AliasApplied` or
+    /// `AliasWithheld` that follows.
+    Alias {
+        tag: String,
+    },
 }
 
 /// How a step (or attempt) ended.

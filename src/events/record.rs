@@ -69,6 +69,13 @@ pub struct AliasRecord {
     pub digest: Option<Digest>,
     /// Why it was withheld, when not applied.
     pub withheld: Option<String>,
+    /// The attempt that settled it, when moving it took more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Why each attempt that failed did, oldest first (the last is also
+    /// the reason, for an alias withheld after its retries).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<String>,
 }
 
 impl ImageRecord {
@@ -170,12 +177,49 @@ impl RunRecord {
 #[derive(Debug, Default)]
 pub struct Recorder {
     pub record: RunRecord,
+    /// Each alias's attempts so far (last attempt, failures), until the
+    /// event that says where it ended.
+    alias_attempts: std::collections::HashMap<String, (u32, Vec<String>)>,
+}
+
+/// The attempts an alias took, for its record (`None` for one), taken out
+/// of the ones gathered so far.
+fn attempts_of(
+    gathered: &mut std::collections::HashMap<String, (u32, Vec<String>)>,
+    tag: &str,
+) -> (Option<u32>, Vec<String>) {
+    match gathered.remove(tag) {
+        Some((n, failed)) if n > 1 || !failed.is_empty() => (Some(n), failed),
+        _ => (None, vec![]),
+    }
 }
 
 impl Listener for Recorder {
     fn on_event(&mut self, event: &Event) {
         let rec = &mut self.record;
+        let alias_attempts = &mut self.alias_attempts;
         match event {
+            // An alias's attempts belong to the alias, not to its image's steps.
+            Event::StepStarted {
+                step: Step::Alias { .. },
+                ..
+            }
+            | Event::Log {
+                step: Step::Alias { .. },
+                ..
+            } => {}
+            Event::StepFinished {
+                step: Step::Alias { tag },
+                attempt,
+                outcome,
+                ..
+            } => {
+                let entry = alias_attempts.entry(tag.clone()).or_default();
+                entry.0 = *attempt;
+                if let Outcome::Failed { message } = outcome {
+                    entry.1.push(message.clone());
+                }
+            }
             Event::RunStarted {
                 command,
                 engine,
@@ -240,21 +284,27 @@ impl Listener for Recorder {
             Event::AliasApplied {
                 tag, image, digest, ..
             } => {
+                let (attempts, failed_attempts) = attempts_of(alias_attempts, tag);
                 rec.aliases.retain(|a| a.tag != *tag);
                 rec.aliases.push(AliasRecord {
                     tag: tag.clone(),
                     image: Some(image.clone()),
                     digest: digest.clone(),
                     withheld: None,
+                    attempts,
+                    failed_attempts,
                 });
             }
             Event::AliasWithheld { tag, reason } => {
+                let (attempts, failed_attempts) = attempts_of(alias_attempts, tag);
                 rec.aliases.retain(|a| a.tag != *tag);
                 rec.aliases.push(AliasRecord {
                     tag: tag.clone(),
                     image: None,
                     digest: None,
                     withheld: Some(reason.clone()),
+                    attempts,
+                    failed_attempts,
                 });
             }
             Event::Interrupted => rec.interrupted = true,

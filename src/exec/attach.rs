@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::StepError;
 use crate::attest::dsse::Envelope;
 use crate::attest::key::SigningKey;
 use crate::attest::statement::{self, TestRecord, Tested};
@@ -68,7 +69,7 @@ pub async fn attach(
     key: Option<&SigningKey>,
     again: bool,
     log: &(dyn Fn(&str) + Send + Sync),
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let repository = tested.repository.as_str();
     let digest = &Digest::new(tested.digest.clone());
     let tested_at = tested
@@ -92,7 +93,10 @@ pub async fn attach(
         let held = registry
             .referrers(repository, digest, IN_TOTO_MEDIA_TYPE)
             .await
-            .map_err(|e| format!("cannot list the attestations of {digest}: {e}"))?;
+            .map_err(|source| StepError::Attestation {
+                doing: format!("cannot list the attestations of {digest}"),
+                source,
+            })?;
         let same = |a: &BTreeMap<String, String>| {
             [TESTED_AT, IMAGE_ID, KEY_ID, INPUTS]
                 .iter()
@@ -120,7 +124,10 @@ pub async fn attach(
     let (stored, listed) = registry
         .attach(repository, digest, &artifact)
         .await
-        .map_err(|e| format!("attaching the test attestation failed: {e}"))?;
+        .map_err(|source| StepError::Attestation {
+            doing: "attaching the test attestation failed".into(),
+            source,
+        })?;
     let how = match listed {
         Listed::ByApi => "listed by the referrers API".to_string(),
         Listed::ByTag(tag) => format!("listed under tag {tag}"),

@@ -52,6 +52,8 @@ pub struct FakeEngine {
     pub on_tag: Mutex<Option<TagHook>>,
     /// `tags_of` answers nothing, as an engine that matches names otherwise.
     pub hidden: std::sync::atomic::AtomicBool,
+    /// Tagging this reference fails this many more times.
+    pub failing_tags: Mutex<BTreeMap<String, u32>>,
 }
 
 impl FakeEngine {
@@ -160,6 +162,12 @@ impl Engine for FakeEngine {
 
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
         self.log(format!("tag {reference}"));
+        if let Some(n) = self.failing_tags.lock().unwrap().get_mut(reference) {
+            if *n > 0 {
+                *n -= 1;
+                return Err(EngineError::Api(format!("tagging {reference}: busy")));
+            }
+        }
         self.set(reference, id);
         if let Some(hook) = self.on_tag.lock().unwrap().as_ref() {
             hook(reference);
@@ -239,6 +247,8 @@ pub struct FakeRegistry {
     pub peak: AtomicUsize,
     /// Manifests being put under a tag right now.
     putting: Mutex<BTreeSet<Digest>>,
+    /// Re-tagging to this reference fails this many more times.
+    pub failing_retags: Mutex<BTreeMap<String, u32>>,
 }
 
 impl FakeRegistry {
@@ -345,6 +355,15 @@ impl Registry for FakeRegistry {
         target: &str,
     ) -> Result<Digest, RegistryError> {
         self.calls.lock().unwrap().push(format!("retag {target}"));
+        if let Some(n) = self.failing_retags.lock().unwrap().get_mut(target) {
+            if *n > 0 {
+                *n -= 1;
+                return Err(RegistryError::Other {
+                    reference: target.into(),
+                    message: "503 Service Unavailable".into(),
+                });
+            }
+        }
         if !self.putting.lock().unwrap().insert(digest.clone()) {
             return Err(RegistryError::Other {
                 reference: target.into(),

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::StepError;
 use crate::engine::context;
 use crate::engine::{BuildContext, Dockerfile, Engine};
 use crate::plan::ImagePlan;
@@ -30,7 +31,7 @@ pub async fn inputs(
     image: &ImagePlan,
     extra_files: &[(String, PathBuf)],
     engine: &dyn Engine,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let mut h = Sha256::new();
     h.update(VERSION);
     let ctx = BuildContext {
@@ -47,7 +48,7 @@ pub async fn inputs(
     }
     let dockerfile = dockerfile_text(image)?;
     for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
-        let id = engine.image_id(&base).await.map_err(|e| e.to_string())?;
+        let id = engine.image_id(&base).await?;
         field(
             &mut h,
             "from",
@@ -74,12 +75,12 @@ pub async fn inputs(
 /// The Dockerfile `image` is built from: its file, with the `FROM` lines
 /// that name another image of the plan pointed at that image's build for
 /// the same platform.
-pub fn dockerfile_text(image: &ImagePlan) -> Result<String, String> {
+pub fn dockerfile_text(image: &ImagePlan) -> Result<String, StepError> {
     let path = image.context.join(&image.dockerfile);
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| StepError::Input(format!("cannot read {}: {e}", path.display())))?;
     crate::dockerfile::rename_bases(&text, &image.rename_bases)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| StepError::Input(format!("{}: {e}", path.display())))
 }
 
 fn field(h: &mut Sha256, name: &str, value: &str) {
@@ -92,14 +93,17 @@ fn field(h: &mut Sha256, name: &str, value: &str) {
 
 /// Hashes what a build context would hold: every entry's name, mode and
 /// content, in the context's own (sorted) order.
-async fn hash_context(ctx: BuildContext) -> Result<String, String> {
+async fn hash_context(ctx: BuildContext) -> Result<String, StepError> {
     tokio::task::spawn_blocking(move || hash_context_blocking(&ctx))
         .await
-        .map_err(|e| format!("hashing a build context failed: {e}"))?
+        .map_err(|e| StepError::Local {
+            doing: "hashing a build context".into(),
+            source: std::io::Error::other(e),
+        })?
 }
 
-fn hash_context_blocking(ctx: &BuildContext) -> Result<String, String> {
-    let names = context::list(ctx).map_err(|e| e.to_string())?;
+fn hash_context_blocking(ctx: &BuildContext) -> Result<String, StepError> {
+    let names = context::list(ctx)?;
     let mut h = Sha256::new();
     for name in names {
         field(&mut h, "entry", &name);
@@ -116,8 +120,11 @@ fn hash_context_blocking(ctx: &BuildContext) -> Result<String, String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn hash_path(h: &mut Sha256, path: &Path) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+fn hash_path(h: &mut Sha256, path: &Path) -> Result<(), StepError> {
+    let err = |source: std::io::Error| StepError::Local {
+        doing: format!("cannot read {}", path.display()),
+        source,
+    };
     let meta = std::fs::symlink_metadata(path).map_err(err)?;
     field(h, "mode", &format!("{:o}", meta.permissions().mode()));
     if meta.file_type().is_symlink() {

@@ -5,11 +5,14 @@
 //! and reports everything as [`Event`](crate::events::Event)s. It decides
 //! nothing about presentation; reporters listen to the events.
 //!
+//! * [`skeleton`] is the shape `test` and `push` share: units, schedule,
+//!   then aliases, each moved through the retry path.
 //! * [`schedule`] runs images concurrently, parents before children.
 //! * [`fingerprint`] digests an image's inputs, so unchanged images are skipped.
 //! * [`known`] learns the engine's tags in one list call per run, so an
 //!   unchanged image and its aliases cost no engine call.
-//! * [`retry`] runs one step with retries and emits its events.
+//! * [`retry`] runs one step with retries and emits its events; [`StepError`]
+//!   says why an attempt failed, and whether another may pass.
 //! * [`test_run`] is `strata test`: build, test as layers, tag aliases.
 //! * [`push_run`] is `strata push`: push what was tested, point aliases at it;
 //!   `attach` adds the test attestation to every image it sends.
@@ -17,6 +20,7 @@
 mod attach;
 pub mod bus;
 pub mod containers;
+mod error;
 #[cfg(test)]
 mod fake;
 pub mod fingerprint;
@@ -28,6 +32,7 @@ pub mod retry;
 mod rules_tests;
 mod run_check;
 pub mod schedule;
+mod skeleton;
 pub mod test_run;
 
 use std::path::PathBuf;
@@ -43,6 +48,7 @@ use crate::registry::Registry;
 use crate::secret::Credentials;
 
 pub use bus::Bus;
+pub use error::StepError;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -97,7 +103,7 @@ impl Default for Options {
 #[async_trait]
 pub trait Fetch: Send + Sync {
     /// Returns the verified file on the host.
-    async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, String>;
+    async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, crate::artifact::ArtifactError>;
 }
 
 /// Looks up registry credentials for a registry host.
@@ -177,9 +183,7 @@ fn announce(
 /// The real fetcher: downloads on the host, verified and cached.
 #[async_trait]
 impl Fetch for crate::artifact::Fetcher {
-    async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, String> {
-        crate::artifact::Fetcher::fetch(self, artifact)
-            .await
-            .map_err(|e| e.to_string())
+    async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, crate::artifact::ArtifactError> {
+        crate::artifact::Fetcher::fetch(self, artifact).await
     }
 }

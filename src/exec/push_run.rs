@@ -6,7 +6,7 @@
 //! resolve to the image's manifest digest.
 //!
 //! A re-run costs little: the engine's tags come from one list call
-//! ([`Known`]), images and aliases are checked `-j` at a time, an image the
+//! ([`Known`](super::known::Known)), images and aliases are checked `-j` at a time, an image the
 //! registry holds is not sent again, an alias already on the right digest is
 //! not moved, and the state file is written only when what it records
 //! changed.
@@ -16,13 +16,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use futures_util::StreamExt;
 
-use super::known::Known;
 use super::retry::{run_step, Done, Log};
-use super::{Bus, Options, World};
+use super::skeleton::{Readiness, Run};
+use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
-use crate::plan::{AliasPlan, ImagePlan, Plan};
+use crate::plan::{ImagePlan, Plan};
 use crate::reference::{registry_of, Reference};
 use crate::registry::{Digest, ImageId, Registry};
 use crate::state::{PushState, StateError, StateFile};
@@ -51,10 +50,8 @@ pub async fn run(
 ) -> Result<(), StateError> {
     // An image with platforms ships as one manifest per platform (stored by
     // digest), then one index under its name.
-    let host = crate::reference::Platform::host();
-    let (expanded, groups) = super::units(plan, options);
-    let matrix = super::matrix::cells(plan, &expanded);
-    let plan = &expanded;
+    let run = Run::start(Command::Push, plan, world, options, bus, engine_desc).await;
+    let (plan, world, groups) = (&run.plan, &run.world, &run.groups);
     let repo_of_unit: HashMap<String, String> = groups
         .iter()
         .flat_map(|g| {
@@ -62,98 +59,59 @@ pub async fn run(
             g.unit_names().map(move |u| (u.to_string(), repo.clone()))
         })
         .collect();
-    super::announce(bus, Command::Push, plan, engine_desc, matrix);
     let registry = world
         .registry
         .clone()
         .expect("push needs a registry client");
-    // What the engine holds, from one list call, not one question per image.
-    let world = &World {
-        engine: Arc::new(Known::learn(world.engine.clone(), plan).await),
-        ..world.clone()
-    };
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
     // Test names in attestations are their folders relative to the config.
     let config_dir = plan.source.parent().unwrap_or(Path::new("")).to_path_buf();
 
     // Pushes are independent of each other: no parent ordering needed.
-    let nodes: Vec<_> = plan
-        .images
-        .iter()
-        .map(|i| super::schedule::Node {
-            name: i.name.clone(),
-            needs: vec![],
-            cost: 1,
-        })
-        .collect();
-    let images = super::schedule::run(
-        &nodes,
-        options.jobs,
-        |i| {
-            let image = plan.images[i].clone();
-            let (world, options, bus, state, registry) = (
-                world.clone(),
-                options.clone(),
-                bus.clone(),
-                state.clone(),
-                registry.clone(),
-            );
-            let (shipped, config_dir) = (shipped.clone(), config_dir.clone());
-            let by_digest = repo_of_unit.get(&image.name).cloned();
-            async move {
-                let place = Place {
-                    by_digest: by_digest.as_deref(),
-                    config_dir: &config_dir,
-                };
-                let Some(s) =
-                    push_image(&image, place, &world, &*registry, &options, &bus, &state).await
-                else {
-                    return false;
-                };
-                shipped
-                    .lock()
-                    .expect("lock")
-                    .insert(image.name.clone(), s.clone());
-                // Already recorded at this digest (a push with nothing to
-                // send): the record stands, nothing is written.
-                let recorded = state.read(|st| {
-                    st.images
-                        .get(&image.name)
-                        .and_then(|e| e.pushed.as_ref())
-                        .is_some_and(|p| p.digest == s.digest)
-                });
-                if !recorded {
-                    state.update(|st| {
-                        if let Some(entry) = st.images.get_mut(&image.name) {
-                            entry.pushed = Some(PushState {
-                                digest: s.digest.clone(),
-                                pushed_at: Utc::now(),
-                                aliases: vec![],
-                            });
-                        }
-                    });
+    let nodes = run.nodes(false, |_| 1);
+    let finished = run
+        .each_unit(
+            &nodes,
+            |i| {
+                let image = plan.images[i].clone();
+                let (world, options, bus, state, registry) = (
+                    world.clone(),
+                    options.clone(),
+                    bus.clone(),
+                    state.clone(),
+                    registry.clone(),
+                );
+                let (shipped, config_dir) = (shipped.clone(), config_dir.clone());
+                let by_digest = repo_of_unit.get(&image.name).cloned();
+                async move {
+                    let place = Place {
+                        by_digest: by_digest.as_deref(),
+                        config_dir: &config_dir,
+                    };
+                    let Some(s) =
+                        push_image(&image, place, &world, &*registry, &options, &bus, &state).await
+                    else {
+                        return false;
+                    };
+                    record_push(&state, &image.name, &s.digest);
+                    shipped.lock().expect("lock").insert(image.name.clone(), s);
+                    true
                 }
-                true
-            }
-        },
-        |_, _| {},
-    );
-    if super::until_stopped(&options.stop, bus, images)
-        .await
-        .is_none()
-    {
+            },
+            |_, _| {},
+        )
+        .await;
+    if !finished {
         return state.first_error();
     }
 
     let mut shipped = shipped.lock().expect("lock").clone();
-    for group in &groups {
+    let host = crate::reference::Platform::host();
+    for group in groups {
         if super::stopped(&options.stop, bus) {
             return state.first_error();
         }
-        let missing: Vec<&str> = group
-            .unit_names()
-            .filter(|u| !shipped.contains_key(*u))
-            .collect();
+        let missing = group.missing(|u| shipped.contains_key(u));
         if !missing.is_empty() {
             bus.emit(Event::ImageSkipped {
                 image: group.name.clone(),
@@ -170,69 +128,40 @@ pub async fn run(
         .await;
         if let Ok(done) = done {
             // Locally the name stands for the engine's own platform (or the first).
-            let local = group
-                .units
-                .iter()
-                .find(|(p, _)| *p == host)
-                .unwrap_or(&group.units[0]);
-            shipped.insert(
-                group.name.clone(),
-                Shipped {
-                    image_id: shipped[&local.1].image_id.clone(),
-                    digest: done.digest.expect("a published index has a digest"),
-                    index: true,
-                    tested: group
-                        .unit_names()
-                        .flat_map(|u| shipped[u].tested.clone())
-                        .collect(),
-                },
-            );
+            let local = &shipped[group.local_unit(&host)];
+            let index = Shipped {
+                image_id: local.image_id.clone(),
+                digest: done.digest.expect("a published index has a digest"),
+                index: true,
+                tested: group
+                    .unit_names()
+                    .flat_map(|u| shipped[u].tested.clone())
+                    .collect(),
+            };
+            shipped.insert(group.name.clone(), index);
         }
     }
-    // Aliases `-j` at a time. Those going to one image move one after the
-    // other: a registry given the same manifest under two tags at once may
-    // fail one of them. None starts once the run is stopped; those under
-    // way finish. All are reported in the plan's order.
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut batch_of: HashMap<&str, usize> = HashMap::new();
-    for (i, alias) in plan.aliases.iter().enumerate() {
-        let to = alias.candidates.iter().find(|c| shipped.contains_key(*c));
-        match to.and_then(|image| batch_of.get(image.as_str())) {
-            Some(&b) => batches[b].push(i),
-            None => {
-                if let Some(image) = to {
-                    batch_of.insert(image, batches.len());
-                }
-                batches.push(vec![i]);
-            }
-        }
-    }
-    let mut moved: Vec<Option<(Event, Option<String>)>> =
-        plan.aliases.iter().map(|_| None).collect();
-    let mut moves = futures_util::stream::iter(batches)
-        .map(|batch| {
-            let (shipped, registry) = (&shipped, &*registry);
-            async move {
-                let mut done = Vec::with_capacity(batch.len());
-                for i in batch {
-                    if options.stop.is_cancelled() {
-                        break;
-                    }
-                    let alias = &plan.aliases[i];
-                    done.push((
-                        i,
-                        point_alias(alias, shipped, world, registry, options).await,
-                    ));
-                }
-                done
-            }
-        })
-        .buffer_unordered(options.jobs.max(1));
-    while let Some(done) = moves.next().await {
-        for (i, result) in done {
-            moved[i] = Some(result);
-        }
-    }
+    let readiness = Readiness {
+        is: "was pushed in this run",
+        is_not: "was not pushed in this run",
+        stays: "where the registry has it",
+    };
+    let shipped = &shipped;
+    let registry = &*registry;
+    let applied = run
+        .move_aliases(
+            |image| shipped.contains_key(image),
+            readiness,
+            |tag, image, log| async move {
+                let s = &shipped[&image];
+                point_alias(&tag, &image, s, world, registry, options, &log).await?;
+                Ok(Done {
+                    image_id: Some(s.image_id.clone()),
+                    digest: Some(s.digest.clone()),
+                })
+            },
+        )
+        .await;
     // The aliases each record pushed in this run carries now. An image of
     // several platforms has no record of its own: each platform's record
     // carries the alias.
@@ -241,21 +170,39 @@ pub async fn run(
         .filter(|name| !groups.iter().any(|g| g.name == **name))
         .map(|name| (name.clone(), vec![]))
         .collect();
-    for (event, image) in moved.into_iter().flatten() {
-        if let (Some(image), Event::AliasApplied { tag, .. }) = (image, &event) {
-            let records: Vec<String> = match groups.iter().find(|g| g.name == image) {
-                Some(group) => group.unit_names().map(str::to_string).collect(),
-                None => vec![image],
-            };
-            for record in records {
-                on_record.entry(record).or_default().push(tag.clone());
-            }
+    for (tag, image) in applied {
+        let records: Vec<String> = match groups.iter().find(|g| g.name == image) {
+            Some(group) => group.unit_names().map(str::to_string).collect(),
+            None => vec![image],
+        };
+        for record in records {
+            on_record.entry(record).or_default().push(tag.clone());
         }
-        bus.emit(event);
     }
-    super::stopped(&options.stop, bus);
     record_aliases(state, on_record);
     state.first_error()
+}
+
+/// Records where an image was pushed, unless the state says so already (a
+/// push with nothing to send): then nothing is written.
+fn record_push(state: &StateFile, name: &str, digest: &Digest) {
+    let recorded = state.read(|st| {
+        st.images
+            .get(name)
+            .and_then(|e| e.pushed.as_ref())
+            .is_some_and(|p| p.digest == *digest)
+    });
+    if !recorded {
+        state.update(|st| {
+            if let Some(entry) = st.images.get_mut(name) {
+                entry.pushed = Some(PushState {
+                    digest: digest.clone(),
+                    pushed_at: Utc::now(),
+                    aliases: vec![],
+                });
+            }
+        });
+    }
 }
 
 /// Records, in one write, the aliases each pushed record carries now;
@@ -311,22 +258,19 @@ async fn push_image(
     let current = match world.engine.image_id(&image.name).await {
         Ok(Some(id)) => id,
         Ok(None) => {
-            refuse(
-                bus,
-                image,
-                "it is not built on this engine; run `strata test` first",
-            );
+            let why = "it is not built on this engine; run `strata test` first";
+            refuse(bus, image, StepError::Refused(why.into()));
             return None;
         }
         Err(e) => {
-            refuse(bus, image, &e.to_string());
+            refuse(bus, image, e.into());
             return None;
         }
     };
     let record = match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
         Ok(record) => record,
         Err(reason) => {
-            refuse(bus, image, &reason);
+            refuse(bus, image, StepError::Refused(reason));
             return None;
         }
     };
@@ -340,19 +284,20 @@ async fn push_image(
                         .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
                         .filter(|_| !options.no_cache)
                         .map(|p| p.digest);
-                    push_by_digest(repo, current, before, world, registry, log.clone()).await?
+                    push_by_digest(repo, current, before, world, registry, log.clone())
+                        .await
+                        .map_err(StepError::Push)?
                 }
-                None => {
-                    push_and_verify(
-                        &image.name,
-                        current,
-                        world,
-                        registry,
-                        options.no_cache,
-                        log.clone(),
-                    )
-                    .await?
-                }
+                None => push_and_verify(
+                    &image.name,
+                    current,
+                    world,
+                    registry,
+                    options.no_cache,
+                    log.clone(),
+                )
+                .await
+                .map_err(StepError::Push)?,
             };
             let digest = done.digest.clone().expect("a verified push has a digest");
             // The test result travels with the image: attached to its digest.
@@ -376,14 +321,16 @@ async fn push_image(
 }
 
 /// Reports a push that was not attempted, as a failed push step.
-fn refuse(bus: &Bus, image: &ImagePlan, reason: &str) {
+fn refuse(bus: &Bus, image: &ImagePlan, why: StepError) {
+    let message = match why {
+        StepError::Refused(_) => why.to_string(),
+        other => format!("refused: {other}"),
+    };
     bus.emit(Event::StepFinished {
         image: image.name.clone(),
         step: Step::Push,
         attempt: 1,
-        outcome: crate::events::Outcome::Failed {
-            message: format!("refused: {reason}"),
-        },
+        outcome: crate::events::Outcome::Failed { message },
         log: String::new(),
         duration: Default::default(),
         image_id: None,
@@ -496,7 +443,7 @@ async fn publish_index(
     registry: &dyn Registry,
     always: bool,
     log: Log,
-) -> Result<Done, String> {
+) -> Result<Done, StepError> {
     let children: Vec<(Digest, crate::reference::Platform)> = group
         .units
         .iter()
@@ -525,37 +472,32 @@ async fn publish_index(
             });
         }
     }
-    let digest = registry
-        .put_index(&group.name, &children)
-        .await
-        .map_err(|e| e.to_string())?;
+    let digest = registry.put_index(&group.name, &children).await?;
     log.line(&format!("put index {digest} under {}", group.name));
-    let after = registry
-        .resolve(&group.name)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the registry does not have {} after the push", group.name))?;
+    let after = registry.resolve(&group.name).await?.ok_or_else(|| {
+        StepError::Mismatch(format!(
+            "the registry does not have {} after the push",
+            group.name
+        ))
+    })?;
     if after.digest != digest || listed(&after) != planned {
-        return Err(format!(
+        return Err(StepError::Mismatch(format!(
             "{} resolves to {} listing {:?}, not the index just pushed ({digest})",
             group.name,
             after.digest,
             listed(&after)
-        ));
+        )));
     }
     let repo = Reference::split(&group.name).name;
     for (platform, unit) in &group.units {
         let s = &shipped[unit];
-        let child = registry
-            .resolve(&format!("{repo}@{}", s.digest))
-            .await
-            .map_err(|e| e.to_string())?;
+        let child = registry.resolve(&format!("{repo}@{}", s.digest)).await?;
         let config = child.and_then(|c| c.config_digest);
         if config.as_ref() != Some(&s.image_id) {
-            return Err(format!(
+            return Err(StepError::Mismatch(format!(
                 "the {platform} entry of the index is not the tested image {}",
                 s.image_id
-            ));
+            )));
         }
         log.line(&format!(
             "  {platform}: {} (image {})",
@@ -619,79 +561,35 @@ async fn restore(
     }
 }
 
-/// Points `alias` at the first candidate shipped in this run, and checks it
-/// resolves to that digest. An alias the registry already resolves to that
-/// digest is not moved (unless `--no-cache`). Returns the event to report
-/// and the image the alias now points at.
+/// Points the alias `tag` at `image`, shipped in this run as `s`, and checks
+/// it resolves to that digest. One attempt of the alias's step: the
+/// executor's retry path runs it again if it fails. An alias the registry
+/// already resolves to that digest is not moved (unless `--no-cache`).
 async fn point_alias(
-    alias: &AliasPlan,
-    shipped: &HashMap<String, Shipped>,
+    tag: &str,
+    image: &str,
+    s: &Shipped,
     world: &World,
     registry: &dyn Registry,
     options: &Options,
-) -> (Event, Option<String>) {
-    let withheld = |reason: String| {
-        let event = Event::AliasWithheld {
-            tag: alias.tag.clone(),
-            reason,
-        };
-        (event, None)
-    };
-    let Some((index, image, s)) = alias
-        .candidates
-        .iter()
-        .enumerate()
-        .find_map(|(i, c)| shipped.get(c).map(|s| (i, c.clone(), s.clone())))
-    else {
-        return withheld(format!(
-            "none of its images was pushed in this run ({})",
-            alias.candidates.join(", ")
-        ));
-    };
-    // Never backwards: an alias whose newest image was not pushed stays
-    // where the registry has it, unless it opted into falling back.
-    if index > 0 && !alias.fallback && !options.fallback.iter().any(|g| g.is_match(&alias.tag)) {
-        return withheld(format!(
-            "held back, because its newest image {} was not pushed in this run; it stays \
-             where the registry has it rather than move back to {image} (`--fallback TAG` opts in)",
-            alias.candidates[0]
-        ));
-    }
-    let applied = |image: String| {
-        let event = Event::AliasApplied {
-            tag: alias.tag.clone(),
-            image: image.clone(),
-            image_id: Some(s.image_id.clone()),
-            digest: Some(s.digest.clone()),
-        };
-        (event, Some(image))
-    };
+    log: &Log,
+) -> Result<(), StepError> {
     if !options.no_cache {
-        let now = registry.digest(&alias.tag).await.ok().flatten();
+        let now = registry.digest(tag).await.ok().flatten();
         if now.as_ref() == Some(&s.digest)
-            && local_tag(world, &s.image_id, &alias.tag).await.is_ok()
-            && carry_attestations(&image, &s, &alias.tag, registry, options)
+            && local_tag(world, &s.image_id, tag).await.is_ok()
+            && carry_attestations(image, s, tag, registry, options)
                 .await
                 .is_ok()
         {
-            return applied(image);
+            log.line(&format!("{tag} is at {} already", s.digest));
+            return Ok(());
         }
     }
-    let mut last_err = String::new();
-    for attempt in 0..=options.retries {
-        if attempt > 0 {
-            tokio::time::sleep(options.backoff * 2u32.saturating_pow(attempt - 1)).await;
-        }
-        let moved = match retag(&image, &s, &alias.tag, world, registry).await {
-            Ok(()) => carry_attestations(&image, &s, &alias.tag, registry, options).await,
-            Err(e) => Err(e),
-        };
-        match moved {
-            Ok(()) => return applied(image),
-            Err(e) => last_err = e,
-        }
-    }
-    withheld(last_err)
+    retag(image, s, tag, world, registry).await?;
+    carry_attestations(image, s, tag, registry, options).await?;
+    log.line(&format!("{tag} → {image} ({})", s.digest));
+    Ok(())
 }
 
 /// An alias in another repository than its image: the image's test
@@ -704,7 +602,7 @@ async fn carry_attestations(
     alias: &str,
     registry: &dyn Registry,
     options: &Options,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let repository = Reference::split(alias).name;
     if repository == Reference::split(image).name {
         return Ok(());
@@ -722,13 +620,13 @@ async fn carry_attestations(
 
 /// Points the local tag `alias` at `id`, unless it is there already (the
 /// run's engine knows its tags: no call then).
-async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), String> {
+async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), StepError> {
     if let Ok(Some(now)) = world.engine.image_id(alias).await {
         if now == *id {
             return Ok(());
         }
     }
-    world.engine.tag(id, alias).await.map_err(|e| e.to_string())
+    Ok(world.engine.tag(id, alias).await?)
 }
 
 /// Within one registry the manifest is re-tagged by digest (no layer is sent
@@ -740,33 +638,28 @@ async fn retag(
     alias: &str,
     world: &World,
     registry: &dyn Registry,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let repo = Reference::split(image).name;
     if registry_of(image) == registry_of(alias) {
-        registry
-            .retag(repo, &shipped.digest, alias)
-            .await
-            .map_err(|e| e.to_string())?;
+        registry.retag(repo, &shipped.digest, alias).await?;
     } else if shipped.index {
-        return Err(format!(
+        return Err(StepError::Input(format!(
             "{alias} is on another registry than {image}; an image of several platforms is only re-tagged within its registry"
-        ));
+        )));
     } else {
         // Another registry: upload the image by ID there too. The manifest
         // is made the same way, so it has the same digest.
-        ship(world, registry, &shipped.image_id, alias, &|_| {}).await?;
+        ship(world, registry, &shipped.image_id, alias, &|_| {})
+            .await
+            .map_err(StepError::Push)?;
     }
-    let now = registry
-        .resolve(alias)
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|r| r.digest);
+    let now = registry.resolve(alias).await?.map(|r| r.digest);
     if now.as_deref() != Some(shipped.digest.as_str()) {
-        return Err(format!(
+        return Err(StepError::Mismatch(format!(
             "{alias} resolves to {} instead of {}",
             now.as_deref().unwrap_or("nothing"),
             shipped.digest
-        ));
+        )));
     }
     // Keep the local tag in step with the registry.
     local_tag(world, &shipped.image_id, alias).await

@@ -2,13 +2,14 @@
 //!
 //! Every attempt is reported (`StepStarted`, `Log` lines, `StepFinished`), so
 //! a report can say which attempt passed and keep the logs of the ones that
-//! failed.
+//! failed. An error no attempt can fix ([`StepError::retryable`]) ends the
+//! step at once.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Bus, Options};
+use super::{Bus, Options, StepError};
 use crate::events::{Event, Outcome, Step};
 use crate::reference::{Digest, ImageId};
 
@@ -61,20 +62,21 @@ impl Log {
 /// Runs `attempt` until it succeeds or the retries are used up.
 ///
 /// Returns the last attempt's result. The delay before retry `k` (1-based) is
-/// `backoff * 2^(k-1)`.
+/// `backoff * 2^(k-1)`. Builds, tests, pushes and alias moves all go
+/// through here, so each of their attempts is reported the same way.
 pub async fn run_step<F, Fut>(
     bus: &Bus,
     options: &Options,
     image: &str,
     step: Step,
     mut attempt: F,
-) -> Result<Done, String>
+) -> Result<Done, StepError>
 where
     F: FnMut(Log) -> Fut,
-    Fut: Future<Output = Result<Done, String>>,
+    Fut: Future<Output = Result<Done, StepError>>,
 {
     let tries = options.retries + 1;
-    let mut last = Err(String::new());
+    let mut last = Err(StepError::Input("no attempt was made".into()));
     for n in 1..=tries {
         if n > 1 {
             tokio::time::sleep(options.backoff * 2u32.saturating_pow(n - 2)).await;
@@ -89,9 +91,9 @@ where
         last = attempt(log.clone()).await;
         let (outcome, done) = match &last {
             Ok(done) => (Outcome::Passed, done.clone()),
-            Err(message) => (
+            Err(e) => (
                 Outcome::Failed {
-                    message: message.clone(),
+                    message: e.to_string(),
                 },
                 Done::default(),
             ),
@@ -106,7 +108,7 @@ where
             image_id: done.image_id,
             digest: done.digest,
         });
-        if last.is_ok() {
+        if last.as_ref().map_or_else(|e| !e.retryable(), |_| true) {
             break;
         }
     }
@@ -128,7 +130,18 @@ mod tests {
     use super::*;
     use crate::events::record::RunRecord;
 
-    async fn record_of(retries: u32, fail_times: u32) -> (Result<Done, String>, RunRecord) {
+    async fn record_of(retries: u32, fail_times: u32) -> (Result<Done, StepError>, RunRecord) {
+        record_of_failing(retries, fail_times, |n| {
+            StepError::Check(format!("boom {n}"))
+        })
+        .await
+    }
+
+    async fn record_of_failing(
+        retries: u32,
+        fail_times: u32,
+        error: fn(u32) -> StepError,
+    ) -> (Result<Done, StepError>, RunRecord) {
         let (bus, dispatcher) = Bus::start(vec![]);
         let options = Options {
             jobs: 1,
@@ -143,7 +156,7 @@ mod tests {
             async move {
                 log.line(&format!("try {n}"));
                 if n <= fail_times {
-                    Err(format!("boom {n}"))
+                    Err(error(n))
                 } else {
                     Ok(Done {
                         image_id: Some("sha256:1".into()),
@@ -170,9 +183,19 @@ mod tests {
     #[tokio::test]
     async fn gives_up_after_the_retries() {
         let (res, record) = record_of(1, 5).await;
-        assert_eq!(res.unwrap_err(), "boom 2");
+        assert_eq!(res.unwrap_err().to_string(), "boom 2");
         let build = record.images[0].build().unwrap();
         assert_eq!(build.attempts, 2);
         assert!(!build.outcome.passed());
+    }
+
+    #[tokio::test]
+    async fn an_error_no_attempt_can_fix_is_not_retried() {
+        let (res, record) =
+            record_of_failing(3, 5, |_| StepError::Input("nothing to run".into())).await;
+        assert!(matches!(res, Err(StepError::Input(_))));
+        let build = record.images[0].build().unwrap();
+        assert_eq!(build.attempts, 1);
+        assert_eq!(build.earlier_logs.len(), 0);
     }
 }

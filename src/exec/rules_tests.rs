@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::fake::{FakeEngine, FakeRegistry};
 use super::{push_run, test_run, Bus, Options, World};
 use crate::events::record::{RunRecord, Verdict};
-use crate::events::{Command, Outcome};
+use crate::events::{Command, Outcome, Step};
 use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
 use crate::reference::ImageId;
 use crate::state::{StateError, StateFile};
@@ -255,21 +255,125 @@ async fn a_tag_moved_during_the_push_is_put_back_and_the_push_fails() {
 }
 
 #[tokio::test]
-async fn an_alias_goes_to_the_first_candidate_that_passed() {
+async fn an_alias_goes_to_its_newest_image_when_it_passed() {
     let fx = Fixture::new();
     let new = fx.image("a:2", "RUN two", 1);
     let old = fx.image("a:1", "RUN one", 1);
-    fx.engine.fail(&new.tests[0].tag);
     let p = plan(
         vec![new.clone(), old.clone()],
         vec![alias("a:latest", &[&new, &old])],
     );
     let (_, record) = fx.test(&p).await;
-    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(new.name.clone()));
     assert_eq!(
         fx.engine.get(&format!("{REG}/acme/a:latest")),
-        fx.engine.get(&old.name)
+        fx.engine.get(&new.name)
     );
+}
+
+#[tokio::test]
+async fn test_holds_a_local_alias_back_when_its_newest_image_failed_unless_it_opted_in() {
+    let fx = Fixture::new();
+    let new = fx.image("a:2", "RUN two", 1);
+    let old = fx.image("a:1", "RUN one", 1);
+    let tag = format!("{REG}/acme/a:latest");
+    let earlier = ImageId::new("sha256:earlier");
+    fx.engine.set(&tag, &earlier);
+    fx.engine.fail(&new.tests[0].tag);
+    let mut p = plan(
+        vec![new.clone(), old.clone()],
+        vec![alias("a:latest", &[&new, &old])],
+    );
+    let (_, record) = fx.test(&p).await;
+    let (to, why) = alias_of(&record, "a:latest");
+    assert_eq!(to, None);
+    let why = why.unwrap();
+    assert!(
+        why.starts_with(&format!("held back, because its newest image {}", new.name)),
+        "{why}"
+    );
+    assert_eq!(fx.engine.get(&tag), Some(earlier), "the tag stays put");
+
+    // Opted in by the run (`--fallback`), then by the rule.
+    let opts = Options {
+        fallback: vec![globset::Glob::new("*/a:latest").unwrap().compile_matcher()],
+        ..options()
+    };
+    let (_, record) = fx.test_with(&p, &opts).await;
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(fx.engine.get(&tag), fx.engine.get(&old.name));
+    fx.engine.set(&tag, &ImageId::new("sha256:earlier"));
+    p.aliases[0].fallback = true;
+    let (_, record) = fx.test(&p).await;
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(fx.engine.get(&tag), fx.engine.get(&old.name));
+}
+
+#[tokio::test]
+async fn an_alias_whose_move_fails_is_retried_and_each_attempt_is_reported() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 0);
+    let p = plan(vec![a.clone()], vec![alias("a:latest", &[&a])]);
+    let tag = format!("{REG}/acme/a:latest");
+    let retries = Options {
+        retries: 2,
+        ..options()
+    };
+    // Local tags, in `test`: the first attempt fails, the second moves it.
+    fx.engine
+        .failing_tags
+        .lock()
+        .unwrap()
+        .insert(tag.clone(), 1);
+    let (_, record) = fx.test_with(&p, &retries).await;
+    let moved = record.aliases.iter().find(|r| r.tag == tag).unwrap();
+    assert_eq!(moved.image.as_deref(), Some(a.name.as_str()));
+    assert_eq!(moved.attempts, Some(2));
+    assert_eq!(
+        moved.failed_attempts.len(),
+        1,
+        "{:?}",
+        moved.failed_attempts
+    );
+    assert!(moved.failed_attempts[0].contains("busy"));
+    assert_eq!(fx.engine.calls_of("tag"), vec![tag.clone(), tag.clone()]);
+    // The alias's attempts are not a step of the image.
+    let image = record.images.iter().find(|i| i.name == a.name).unwrap();
+    assert!(image
+        .steps
+        .iter()
+        .all(|s| !matches!(s.step, Step::Alias { .. })));
+
+    // The registry, in `push`: fails more often than the retries allow.
+    fx.registry
+        .failing_retags
+        .lock()
+        .unwrap()
+        .insert(tag.clone(), 5);
+    let (bus, dispatcher) = Bus::start(vec![]);
+    let state = StateFile::open(&fx.state_path()).unwrap();
+    push_run::run(&p, &fx.world(), &retries, &bus, &state, "fake".into())
+        .await
+        .unwrap();
+    drop(bus);
+    let record = dispatcher.finish().await.0;
+    let held = record.aliases.iter().find(|r| r.tag == tag).unwrap();
+    assert_eq!(held.image, None);
+    assert!(
+        held.withheld.as_deref().unwrap().contains("503"),
+        "{held:?}"
+    );
+    assert_eq!(held.attempts, Some(3));
+    assert_eq!(held.failed_attempts.len(), 3);
+    let retags = fx
+        .registry
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| **c == format!("retag {tag}"))
+        .count();
+    assert_eq!(retags, 3);
 }
 
 #[tokio::test]

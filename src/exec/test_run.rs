@@ -10,11 +10,11 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::fingerprint;
-use super::known::Known;
 use super::retry::{run_step, Done, Log};
 use super::run_check;
-use super::schedule::{self, Node};
-use super::{Bus, Options, World};
+use super::schedule;
+use super::skeleton::{Readiness, Run};
+use super::{Bus, Options, StepError, World};
 use crate::config::files::DOCKERFILE;
 use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId};
@@ -35,89 +35,55 @@ pub async fn run(
     engine_desc: String,
 ) -> Result<(), StateError> {
     // One image per platform: each built, tested and recorded on its own.
-    let (expanded, groups) = super::units(plan, options);
-    let matrix = super::matrix::cells(plan, &expanded);
-    let plan = &expanded;
-    super::announce(bus, Command::Test, plan, engine_desc, matrix);
-    // What the engine holds, from one list call: an unchanged image and its
-    // aliases then cost no engine call at all.
-    let world = &World {
-        engine: Arc::new(Known::learn(world.engine.clone(), plan).await),
-        ..world.clone()
-    };
-    let host = crate::reference::Platform::host();
-    let nodes: Vec<Node> = plan
-        .images
-        .iter()
-        .map(|i| Node {
-            name: i.name.clone(),
-            needs: i.needs.clone(),
-            cost: build_cost(i, &host, world),
-        })
-        .collect();
+    let run = Run::start(Command::Test, plan, world, options, bus, engine_desc).await;
+    let (plan, world) = (&run.plan, &run.world);
+    let host = Platform::host();
+    let nodes = run.nodes(true, |i| build_cost(i, &host, world));
     let passed: Arc<Mutex<HashMap<String, ImageId>>> = Arc::default();
 
-    let images = schedule::run(
-        &nodes,
-        options.jobs,
-        |i| {
-            let image = plan.images[i].clone();
-            let (world, options, bus, state) =
-                (world.clone(), options.clone(), bus.clone(), state.clone());
-            let passed = passed.clone();
-            async move {
-                let prior = state.read(|st| st.images.get(&image.name).cloned());
-                let (result, changed) = test_image(&image, &world, &options, &bus, prior).await;
-                let ok = result.passed;
-                if ok {
-                    let id = result.image_id.clone();
-                    passed.lock().expect("lock").insert(image.name.clone(), id);
+    let finished = run
+        .each_unit(
+            &nodes,
+            |i| {
+                let image = plan.images[i].clone();
+                let (world, options, bus, state) =
+                    (world.clone(), options.clone(), bus.clone(), state.clone());
+                let passed = passed.clone();
+                async move {
+                    let prior = state.read(|st| st.images.get(&image.name).cloned());
+                    let (result, changed) = test_image(&image, &world, &options, &bus, prior).await;
+                    let ok = result.passed;
+                    if ok {
+                        let id = result.image_id.clone();
+                        passed.lock().expect("lock").insert(image.name.clone(), id);
+                    }
+                    // An up-to-date image keeps its record as it is: nothing to write.
+                    if changed {
+                        record(&state, &image.name, result);
+                    }
+                    ok
                 }
-                // An up-to-date image keeps its record as it is: nothing to write.
-                if changed {
-                    state.update(|st| {
-                        let mut result = result;
-                        // Rebuilt as the very image pushed before: the
-                        // registry still holds it, so the push record stays
-                        // (`publish --from` and the catalog read it).
-                        if let Some(before) = st.images.get(&image.name) {
-                            if before.image_id == result.image_id && result.passed {
-                                result.pushed = before.pushed.clone();
-                            }
-                        }
-                        st.images.insert(image.name.clone(), result);
-                    });
-                }
-                ok
-            }
-        },
-        |i, parent| {
-            bus.emit(Event::ImageSkipped {
-                image: plan.images[i].name.clone(),
-                reason: format!("it is built from {parent}, which did not pass"),
-            });
-        },
-    );
-    if super::until_stopped(&options.stop, bus, images)
-        .await
-        .is_none()
-    {
+            },
+            |i, parent| {
+                bus.emit(Event::ImageSkipped {
+                    image: plan.images[i].name.clone(),
+                    reason: format!("it is built from {parent}, which did not pass"),
+                });
+            },
+        )
+        .await;
+    if !finished {
         return state.first_error();
     }
 
     let mut passed = passed.lock().expect("lock").clone();
     // An image built for several platforms passed when each of them did;
     // locally its name then holds the engine's own platform (or the first).
-    for group in &groups {
-        let ids: Option<Vec<&ImageId>> = group.unit_names().map(|n| passed.get(n)).collect();
-        let Some(ids) = ids else { continue };
-        let host = crate::reference::Platform::host();
-        let local = group
-            .units
-            .iter()
-            .position(|(p, _)| *p == host)
-            .unwrap_or(0);
-        let id = ids[local].clone();
+    for group in &run.groups {
+        if !group.missing(|u| passed.contains_key(u)).is_empty() {
+            continue;
+        }
+        let id = passed[group.local_unit(&host)].clone();
         if let Err(e) = tag_unless_there(world, &id, &group.name).await {
             bus.emit(Event::ImageSkipped {
                 image: group.name.clone(),
@@ -130,13 +96,41 @@ pub async fn run(
         }
         passed.insert(group.name.clone(), id);
     }
-    for alias in &plan.aliases {
-        if super::stopped(&options.stop, bus) {
-            break;
-        }
-        apply_alias(alias, &passed, world, bus).await;
-    }
+    let readiness = Readiness {
+        is: "passed",
+        is_not: "did not pass",
+        stays: "where it is",
+    };
+    let passed = &passed;
+    run.move_aliases(
+        |image| passed.contains_key(image),
+        readiness,
+        |tag, image, log| async move {
+            let id = &passed[&image];
+            tag_unless_there(world, id, &tag).await?;
+            log.line(&format!("{tag} → {image} ({})", id.short()));
+            Ok(Done {
+                image_id: Some(id.clone()),
+                digest: None,
+            })
+        },
+    )
+    .await;
     state.first_error()
+}
+
+/// Records an image's result. One rebuilt as the very image pushed before
+/// keeps its push record: the registry still holds it (`publish --from`
+/// and the catalog read it).
+fn record(state: &StateFile, name: &str, mut result: ImageState) {
+    state.update(|st| {
+        if let Some(before) = st.images.get(name) {
+            if before.image_id == result.image_id && result.passed {
+                result.pushed = before.pushed.clone();
+            }
+        }
+        st.images.insert(name.to_string(), result);
+    });
 }
 
 /// How long `image` takes to build next to a native one: a platform that is
@@ -282,13 +276,12 @@ async fn fetch_artifacts(
     image: &ImagePlan,
     world: &World,
     log: Option<&Log>,
-) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+) -> Result<Vec<(String, std::path::PathBuf)>, StepError> {
     let mut files = Vec::with_capacity(image.artifacts.len());
     for artifact in &image.artifacts {
-        let fetch = world
-            .fetch
-            .as_ref()
-            .ok_or("this plan needs artifacts but no fetcher is configured")?;
+        let fetch = world.fetch.as_ref().ok_or_else(|| {
+            StepError::Input("this plan needs artifacts but no fetcher is configured".into())
+        })?;
         if let Some(log) = log {
             log.line(&format!("fetching artifact {}", artifact.file_name));
         }
@@ -303,7 +296,7 @@ async fn build_image(
     world: &World,
     options: &Options,
     log: Log,
-) -> Result<Done, String> {
+) -> Result<Done, StepError> {
     let extra_files = fetch_artifacts(image, world, Some(&log)).await?;
     let text = fingerprint::dockerfile_text(image)?;
     let dockerfile = match image.rename_bases.is_empty() {
@@ -324,11 +317,7 @@ async fn build_image(
         timeout: image.timeout.map(Duration::from_secs),
         platform: image.platforms.first().cloned(),
     };
-    let id = world
-        .engine
-        .build(request, &|line| log.line(line))
-        .await
-        .map_err(build_message)?;
+    let id = world.engine.build(request, &|line| log.line(line)).await?;
     Ok(Done {
         image_id: Some(id),
         digest: None,
@@ -350,39 +339,36 @@ async fn build_test(
     world: &World,
     options: &Options,
     log: Log,
-) -> Result<Done, String> {
+) -> Result<Done, StepError> {
     // A stale tag from an earlier run must not look like this run's pass.
-    world.engine.remove(tag).await.map_err(|e| e.to_string())?;
+    world.engine.remove(tag).await?;
     // Parsed when the config was loaded too; parsed again here so a file
     // edited since is judged as it is now.
-    let run = RunTest::load(dir, None).map_err(|e| render_with(&e, false).trim().to_string())?;
+    let run = RunTest::load(dir, None)
+        .map_err(|e| StepError::Input(render_with(&e, false).trim().to_string()))?;
     let has_dockerfile = dir.join(DOCKERFILE).is_file();
     if !has_dockerfile && run.is_none() {
-        return Err(format!(
+        return Err(StepError::Input(format!(
             "test folder {} has no {DOCKERFILE} or {RUN_FILE}",
             dir.display()
-        ));
+        )));
     }
     let image = match has_dockerfile {
         true => build_layer(id, dir, tag, timeout, platform, world, options, &log).await?,
         false => ImageId::new(id),
     };
     if let Some(run) = run {
-        if let Err(message) = run_container(&image, &run, platform, world, &log).await {
+        if let Err(e) = run_container(&image, &run, platform, world, &log).await {
             if has_dockerfile {
                 // Best effort: the failure is what matters, not the cleanup.
                 let _ = world.engine.remove(tag).await;
             }
-            return Err(message);
+            return Err(e);
         }
         if !has_dockerfile {
             // No layer of its own: the tag marks the image the test passed on,
             // so every passing test has its `<name>-test<N>`, as planned.
-            world
-                .engine
-                .tag(&image, tag)
-                .await
-                .map_err(|e| e.to_string())?;
+            world.engine.tag(&image, tag).await?;
         }
     }
     Ok(Done {
@@ -403,10 +389,10 @@ async fn build_layer(
     world: &World,
     options: &Options,
     log: &Log,
-) -> Result<ImageId, String> {
+) -> Result<ImageId, StepError> {
     let dockerfile = dir.join(DOCKERFILE);
     let body = crate::config::read::read_text(&dockerfile, None, "test Dockerfile")
-        .map_err(|e| e.message.clone())?;
+        .map_err(|e| StepError::Input(e.message.clone()))?;
     let request = BuildRequest {
         context: BuildContext {
             dir: dir.to_owned(),
@@ -420,20 +406,9 @@ async fn build_layer(
         timeout,
         platform: platform.cloned(),
     };
-    world
-        .engine
-        .build(request, &|line| log.line(line))
-        .await
-        .map_err(build_message)
-}
-
-/// The engine's own words for a failed step: the step (build or test) is
-/// already named wherever the message is shown.
-fn build_message(e: EngineError) -> String {
-    match e {
-        EngineError::BuildFailed(message) => message,
-        other => other.to_string(),
-    }
+    // A failed build reads in the engine's own words (StepError::Build):
+    // the step (build or test) is named wherever the message is shown.
+    Ok(world.engine.build(request, &|line| log.line(line)).await?)
 }
 
 /// Runs a `run.yml`'s command in a container from `image`, writes what it
@@ -444,7 +419,7 @@ async fn run_container(
     platform: Option<&Platform>,
     world: &World,
     log: &Log,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     log.line(&format!(
         "running {} in {} (timeout {}s)",
         run.command,
@@ -454,8 +429,7 @@ async fn run_container(
     let output = world
         .engine
         .run(image, &run.command, run.timeout, platform)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     for (name, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         if !text.is_empty() {
             log.line(&format!("--- {name} ---"));
@@ -466,42 +440,7 @@ async fn run_container(
         Some(code) => log.line(&format!("exit code {code}")),
         None => log.line("timed out; the container was killed"),
     }
-    run_check::judge(run, &output)
-}
-
-/// Tags the first candidate that passed; withholds the alias otherwise.
-async fn apply_alias(
-    alias: &crate::plan::AliasPlan,
-    passed: &HashMap<String, ImageId>,
-    world: &World,
-    bus: &Bus,
-) {
-    let winner = alias
-        .candidates
-        .iter()
-        .find_map(|c| passed.get(c).map(|id| (c, id)));
-    let Some((image, id)) = winner else {
-        bus.emit(Event::AliasWithheld {
-            tag: alias.tag.clone(),
-            reason: format!(
-                "none of its images passed ({})",
-                alias.candidates.join(", ")
-            ),
-        });
-        return;
-    };
-    match tag_unless_there(world, id, &alias.tag).await {
-        Ok(()) => bus.emit(Event::AliasApplied {
-            tag: alias.tag.clone(),
-            image: image.clone(),
-            image_id: Some(id.clone()),
-            digest: None,
-        }),
-        Err(e) => bus.emit(Event::AliasWithheld {
-            tag: alias.tag.clone(),
-            reason: format!("tagging failed: {e}"),
-        }),
-    }
+    run_check::judge(run, &output).map_err(StepError::Check)
 }
 
 /// Points `reference` at `id`, unless it already points there: the run's

@@ -102,7 +102,38 @@ pub struct AliasPlan {
     pub fallback: bool,
 }
 
+/// Where an alias goes, by the rule every command follows: to its newest
+/// candidate if that one is ready; to an older one only when the alias
+/// opted into falling back; never to an image that is not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasChoice<'a> {
+    /// Candidate `index` (0: the newest).
+    To { index: usize, image: &'a str },
+    /// None of its candidates is ready.
+    NoneReady,
+    /// Its newest candidate is not ready and it may not fall back to
+    /// `older`, which is: it stays where it is.
+    HeldBack { newest: &'a str, older: &'a str },
+}
+
 impl AliasPlan {
+    /// Where the alias goes when `ready` says which candidates may carry
+    /// it; `may_fall_back` (the rule's `fallback`, or the run's
+    /// `--fallback`) lets it go to an older one.
+    pub fn choose(&self, ready: impl Fn(&str) -> bool, may_fall_back: bool) -> AliasChoice<'_> {
+        let Some((index, image)) = self.candidates.iter().enumerate().find(|(_, c)| ready(c))
+        else {
+            return AliasChoice::NoneReady;
+        };
+        if index > 0 && !(may_fall_back || self.fallback) {
+            return AliasChoice::HeldBack {
+                newest: &self.candidates[0],
+                older: image,
+            };
+        }
+        AliasChoice::To { index, image }
+    }
+
     /// The alias as decided by a part of the plan (a shard, a machine's
     /// platforms) that completes only the images `keep` says: the
     /// candidates before the first one it lacks, so it never moves to an
@@ -207,5 +238,42 @@ mod tests {
             test_tag("127.0.0.1:5000/acme/app:1.0", 1),
             "127.0.0.1:5000/acme/app:1.0-test1"
         );
+    }
+
+    fn alias(fallback: bool) -> AliasPlan {
+        AliasPlan {
+            tag: "node:22".into(),
+            candidates: vec!["node:22.2".into(), "node:22.1".into(), "node:22.0".into()],
+            rule: None,
+            fallback,
+        }
+    }
+
+    #[test]
+    fn an_alias_goes_to_its_newest_ready_candidate_and_never_back_unless_it_opted_in() {
+        let a = alias(false);
+        assert_eq!(
+            a.choose(|_| true, false),
+            AliasChoice::To {
+                index: 0,
+                image: "node:22.2"
+            }
+        );
+        let older_ready = |c: &str| c != "node:22.2";
+        assert_eq!(
+            a.choose(older_ready, false),
+            AliasChoice::HeldBack {
+                newest: "node:22.2",
+                older: "node:22.1"
+            }
+        );
+        // Opted in by the run or by the rule.
+        let to_older = AliasChoice::To {
+            index: 1,
+            image: "node:22.1",
+        };
+        assert_eq!(a.choose(older_ready, true), to_older);
+        assert_eq!(alias(true).choose(older_ready, false), to_older);
+        assert_eq!(a.choose(|_| false, true), AliasChoice::NoneReady);
     }
 }

@@ -30,6 +30,22 @@ impl Group {
     pub fn unit_names(&self) -> impl Iterator<Item = &str> {
         self.units.iter().map(|(_, n)| n.as_str())
     }
+
+    /// The units `done` does not say are done, in platform order.
+    pub fn missing(&self, done: impl Fn(&str) -> bool) -> Vec<&str> {
+        self.unit_names().filter(|u| !done(u)).collect()
+    }
+
+    /// The unit the image's own name stands for on an engine of platform
+    /// `host`: that platform's unit, or the first.
+    pub fn local_unit(&self, host: &Platform) -> &str {
+        let (_, unit) = self
+            .units
+            .iter()
+            .find(|(p, _)| p == host)
+            .unwrap_or(&self.units[0]);
+        unit
+    }
 }
 
 /// The local name of `image`'s build for `platform`: its tag, suffixed.

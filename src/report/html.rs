@@ -108,6 +108,8 @@ struct StepView {
 struct AliasView {
     tag: String,
     applied: bool,
+    /// `applied`, `applied on attempt 2`, `withheld after 3 attempts`.
+    status: String,
     image: Option<String>,
     anchor: Option<String>,
     digest: Option<String>,
@@ -138,6 +140,7 @@ impl PageView {
                 .map(|a| AliasView {
                     tag: a.tag.clone(),
                     applied: a.image.is_some(),
+                    status: view::alias_status(a),
                     image: a.image.clone(),
                     anchor: a.image.as_deref().and_then(|n| {
                         record

@@ -31,6 +31,7 @@ impl LogFiles {
             Step::Build => "build".to_string(),
             Step::Test { index, .. } => format!("test{index}"),
             Step::Push => "push".to_string(),
+            Step::Alias { tag } => format!("alias-{}", file_safe(tag)),
         };
         self.dir
             .join(file_safe(image))

@@ -255,6 +255,9 @@ fn step_section(out: &mut String, s: &StepRecord) {
             let _ = writeln!(out, "- Folder: {}", code(&path.display().to_string()));
         }
         Step::Push => out.push_str("### Push\n\n"),
+        Step::Alias { tag } => {
+            let _ = writeln!(out, "### Alias {}\n", code(tag));
+        }
     }
     // The verdict starts with the status word; bold just that word.
     let word = Status::from(&s.outcome).word();
@@ -293,14 +296,15 @@ fn aliases_section(out: &mut String, record: &RunRecord) {
         "## Aliases\n\n| Alias | Status | Points at | Digest / reason |\n|---|---|---|---|\n",
     );
     for a in aliases {
+        let status = view::alias_status(a);
         let (status, target, note) = match (&a.image, &a.withheld) {
             (Some(img), _) => (
-                "applied",
+                status,
                 code(img),
                 a.digest.as_deref().map(code).unwrap_or_else(|| "–".into()),
             ),
             (None, reason) => (
-                "**withheld**",
+                format!("**{status}**"),
                 "–".to_owned(),
                 cell(reason.as_deref().unwrap_or("no reason given")),
             ),

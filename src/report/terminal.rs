@@ -14,7 +14,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::events::record::RunRecord;
-use crate::events::{Command, Event, Listener, Outcome};
+use crate::events::{Command, Event, Listener, Outcome, Step};
 
 use super::view::{self, Status, Totals};
 
@@ -148,6 +148,39 @@ impl Listener for Terminal {
                 };
                 self.line(format!("strata: {what} on {engine}"));
             }
+            // An alias's attempts show only when one fails: where it ended
+            // is the line that follows them.
+            Event::StepStarted {
+                image,
+                step: step @ Step::Alias { .. },
+                attempt,
+            } => {
+                if *attempt > 1 {
+                    let label = view::step_label(step);
+                    self.line(format!("{label} → {image} … attempt {attempt}"));
+                }
+            }
+            Event::StepFinished {
+                image,
+                step: step @ Step::Alias { .. },
+                attempt,
+                outcome: Outcome::Failed { message },
+                ..
+            } => {
+                let label = view::step_label(step);
+                self.line(format!(
+                    "{label} → {image} … attempt {attempt} FAILED: {}",
+                    view::one_line(message)
+                ));
+            }
+            Event::StepFinished {
+                step: Step::Alias { .. },
+                ..
+            }
+            | Event::Log {
+                step: Step::Alias { .. },
+                ..
+            } => {}
             Event::StepStarted {
                 image,
                 step,

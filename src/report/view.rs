@@ -67,12 +67,13 @@ impl From<&Outcome> for Status {
     }
 }
 
-/// `build`, `test 2 (tests/curl)` or `push`.
+/// `build`, `test 2 (tests/curl)`, `push` or `alias node:22`.
 pub fn step_label(step: &Step) -> String {
     match step {
         Step::Build => "build".to_owned(),
         Step::Test { index, path } => format!("test {index} ({})", path.display()),
         Step::Push => "push".to_owned(),
+        Step::Alias { tag } => format!("alias {tag}"),
     }
 }
 
@@ -174,6 +175,21 @@ pub fn aliases_of<'a>(record: &'a RunRecord, image: &str) -> Vec<&'a AliasRecord
         .collect();
     v.sort_by(|a, b| a.tag.cmp(&b.tag));
     v
+}
+
+/// An alias's status word, with its attempts when it took more than one:
+/// `applied`, `applied on attempt 2`, `withheld after 3 attempts`.
+pub fn alias_status(alias: &AliasRecord) -> String {
+    let word = if alias.image.is_some() {
+        "applied"
+    } else {
+        "withheld"
+    };
+    match (alias.attempts, alias.image.is_some()) {
+        (Some(n), true) if n > 1 => format!("{word} on attempt {n}"),
+        (Some(n), false) if n > 1 => format!("{word} after {n} attempts"),
+        _ => word.to_string(),
+    }
 }
 
 /// Aliases sorted by tag: reports list them deterministically.
@@ -300,6 +316,28 @@ pub fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alias_status_says_how_many_attempts_it_took() {
+        let alias = |image: Option<&str>, attempts| AliasRecord {
+            tag: "node:22".into(),
+            image: image.map(str::to_string),
+            digest: None,
+            withheld: image.is_none().then(|| "503".to_string()),
+            attempts,
+            failed_attempts: vec![],
+        };
+        assert_eq!(alias_status(&alias(Some("node:22.1"), None)), "applied");
+        assert_eq!(
+            alias_status(&alias(Some("node:22.1"), Some(2))),
+            "applied on attempt 2"
+        );
+        assert_eq!(alias_status(&alias(None, None)), "withheld");
+        assert_eq!(
+            alias_status(&alias(None, Some(3))),
+            "withheld after 3 attempts"
+        );
+    }
 
     #[test]
     fn short_alias_drops_the_shared_registry_and_namespace() {
