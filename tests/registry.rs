@@ -631,3 +631,118 @@ async fn unreachable_registry_is_not_unauthorized() {
     assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains(&host), "{err}");
 }
+
+/// A `docker save` archive of one image (a config and one layer) at `path`;
+/// returns the config's digest (the image ID) and the layer's.
+fn saved_archive(path: &std::path::Path, what: &str) -> (String, String) {
+    // Ends in a newline, so the recorder sees the request after its upload.
+    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"made\":\"{what}\"}}\n");
+    let layer = format!("layer of {what}\n");
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add("config.json", config.as_bytes());
+    add("l1/layer.tar", layer.as_bytes());
+    add(
+        "manifest.json",
+        br#"[{"Config":"config.json","RepoTags":null,"Layers":["l1/layer.tar"]}]"#,
+    );
+    b.finish().unwrap();
+    (sha256(config.as_bytes()), sha256(layer.as_bytes()))
+}
+
+/// What a run asks an open or HTTP Basic registry: `/v2/` once per host
+/// (how to log in), then one request per question, never a login probe in
+/// front of each; the referrers API is asked once, and a registry without
+/// one is then read through the tag schema alone.
+async fn one_request_per_question(host: &str, credentials: Option<Credentials>) {
+    require_registry(host).await;
+    let recorder = Recorder::start(host).await;
+    let registry = OciRegistry::new(move |_| credentials.clone());
+    let repo = unique_repo(&recorder.host, "requests");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("saved.tar");
+    let (config, layer) = saved_archive(&archive, &repo);
+
+    // An upload: each blob checked, then sent in one POST and one PUT.
+    let digest = registry
+        .upload(&archive, &format!("{repo}:1"))
+        .await
+        .unwrap();
+    let requests = recorder.take_requests();
+    let path = repo.split_once('/').unwrap().1;
+    let blob_puts = requests
+        .iter()
+        .filter(|r| r.starts_with(&format!("PUT /v2/{path}/blobs/uploads/")))
+        .count();
+    assert_eq!(blob_puts, 2, "{requests:?}");
+    assert!(
+        requests.iter().all(|r| !r.starts_with("PATCH ")),
+        "{requests:?}"
+    );
+    assert_eq!(requests.len(), 1 + 2 * 3 + 1, "{requests:?}");
+    assert_eq!(requests[0], "GET /v2/ HTTP/1.1");
+
+    // The same image again: its blobs are there, only the manifest is put.
+    assert_eq!(
+        registry
+            .upload(&archive, &format!("{repo}:2"))
+            .await
+            .unwrap(),
+        digest
+    );
+    let requests = recorder.take_requests();
+    assert_eq!(
+        requests,
+        [
+            format!("HEAD /v2/{path}/blobs/{config} HTTP/1.1"),
+            format!("HEAD /v2/{path}/blobs/{layer} HTTP/1.1"),
+            format!("PUT /v2/{path}/manifests/2 HTTP/1.1"),
+        ]
+    );
+
+    // A no-op push's questions, three times over: one request each.
+    for _ in 0..3 {
+        let resolved = registry.resolve(&format!("{repo}:1")).await.unwrap();
+        assert_eq!(resolved.unwrap().config_digest.unwrap(), config.as_str());
+        let now = registry.digest(&format!("{repo}:2")).await.unwrap();
+        assert_eq!(now.as_ref(), Some(&digest));
+        let found = registry
+            .referrers(&repo, &digest, "application/vnd.in-toto+json")
+            .await
+            .unwrap();
+        assert!(found.is_empty());
+    }
+    let requests = recorder.take_requests();
+    let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
+    assert_eq!(count("GET /v2/ "), 0, "{requests:?}");
+    assert_eq!(count(&format!("GET /v2/{path}/manifests/1 ")), 3);
+    assert_eq!(count(&format!("HEAD /v2/{path}/manifests/2 ")), 3);
+    assert!(
+        count(&format!("GET /v2/{path}/referrers/")) <= 1,
+        "{requests:?}"
+    );
+    assert_eq!(count(&format!("GET /v2/{path}/manifests/sha256-")), 3);
+    assert!(requests.len() <= 10, "{requests:?}");
+}
+
+#[tokio::test]
+async fn an_open_registry_gets_one_request_per_question() {
+    one_request_per_question(&env("STRATA_TEST_REGISTRY"), None).await;
+}
+
+#[tokio::test]
+async fn a_basic_auth_registry_gets_one_request_per_question() {
+    let user = env("STRATA_TEST_REGISTRY_USER");
+    let password = env("STRATA_TEST_REGISTRY_PASSWORD");
+    one_request_per_question(
+        &env("STRATA_TEST_AUTH_REGISTRY"),
+        Some(credentials(&user, &password)),
+    )
+    .await;
+}

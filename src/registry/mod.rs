@@ -5,6 +5,7 @@
 //! trusting the engine's progress messages.
 
 pub mod auth;
+mod direct;
 pub mod oci;
 pub mod referrers;
 pub mod upload;

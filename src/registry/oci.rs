@@ -9,6 +9,7 @@
 //! HTTPS.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
 
+use super::direct::{self, Access, Direct};
 use super::{
     auth, referrers, upload, Digest, ImageId, IndexChild, Manifest, Registry, RegistryError,
     Resolved,
@@ -86,6 +88,19 @@ struct HostClient {
     auth: RegistryAuth,
     /// Kept only to scrub it out of error text the registry might echo back.
     password: Option<Secret>,
+    /// The host as `oci-client` resolves it (`127.0.0.1:5000`, `index.docker.io`).
+    registry: String,
+    /// `http://host` or `https://host`.
+    base: String,
+    /// One connection pool for the plain requests strata makes itself.
+    http: reqwest::Client,
+    /// User and password for a registry that takes HTTP Basic.
+    basic: Option<(String, Secret)>,
+    /// Plain requests, for an open or HTTP Basic registry; `None` for one
+    /// that wants tokens. Asked once, on first use.
+    direct: tokio::sync::OnceCell<Option<Direct>>,
+    /// The registry answered that it has no referrers API: ask no more.
+    no_referrers_api: AtomicBool,
 }
 
 impl Default for OciRegistry {
@@ -148,13 +163,172 @@ impl OciRegistry {
         };
         // Calls that take no credentials (blob checks, mounts) use the stored ones.
         client.store_auth_if_needed(&host, &auth).await;
+        let scheme = if is_local(&host) { "http" } else { "https" };
+        let http = direct::client(self.timeouts.connect, self.timeouts.io)
+            .expect("an HTTP client with timeouts builds");
         let entry = Arc::new(HostClient {
             client,
             auth,
-            password: credentials.map(|c| c.password),
+            password: credentials.as_ref().map(|c| c.password.clone()),
+            base: format!("{scheme}://{host}"),
+            registry: host.clone(),
+            http,
+            basic: credentials.map(|c| (c.username, c.password)),
+            direct: tokio::sync::OnceCell::new(),
+            no_referrers_api: AtomicBool::new(false),
         });
         hosts.insert(host, entry.clone());
         entry
+    }
+
+    /// Plain requests for `host`, when its registry is open or takes HTTP
+    /// Basic (its `/v2/` asked once); `None` when it wants tokens.
+    async fn direct<'h>(&self, host: &'h HostClient) -> Result<Option<&'h Direct>, RegistryError> {
+        let direct = host
+            .direct
+            .get_or_try_init(|| async {
+                let access = direct::probe(&host.http, &host.base, &host.registry).await?;
+                let basic = match access {
+                    Access::Open => None,
+                    Access::Basic => host.basic.clone(),
+                    Access::Other => return Ok::<_, RegistryError>(None),
+                };
+                Ok(Some(Direct::new(
+                    host.http.clone(),
+                    host.base.clone(),
+                    host.registry.clone(),
+                    basic,
+                )))
+            })
+            .await?;
+        Ok(direct.as_ref())
+    }
+
+    /// The manifest `image` names, and its digest; `None` if there is none.
+    async fn get_manifest(
+        &self,
+        host: &HostClient,
+        image: &Reference,
+    ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+        if let Some(direct) = self.direct(host).await? {
+            return direct.manifest(image, MANIFEST_TYPES).await;
+        }
+        match host
+            .client
+            .pull_manifest_raw(image, &host.auth, MANIFEST_TYPES)
+            .await
+        {
+            Ok((raw, digest)) => Ok(Some((raw.to_vec(), digest))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(host.error(e, image)),
+        }
+    }
+
+    /// The manifest `image` names, which must exist.
+    async fn need_manifest(
+        &self,
+        host: &HostClient,
+        image: &Reference,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        self.get_manifest(host, image)
+            .await?
+            .ok_or_else(|| RegistryError::Other {
+                reference: image.whole(),
+                message: "the registry has no such manifest".into(),
+            })
+    }
+
+    /// The digest `image` resolves to (a `HEAD`); `None` if there is none.
+    async fn head_manifest(
+        &self,
+        host: &HostClient,
+        image: &Reference,
+    ) -> Result<Option<String>, RegistryError> {
+        if let Some(direct) = self.direct(host).await? {
+            return direct.digest(image, MANIFEST_TYPES).await;
+        }
+        match host.client.fetch_manifest_digest(image, &host.auth).await {
+            Ok(digest) => Ok(Some(digest)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(host.error(e, image)),
+        }
+    }
+
+    /// Puts manifest `bytes` of `media_type` under `target`.
+    async fn put_manifest(
+        &self,
+        host: &HostClient,
+        target: &Reference,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        if let Some(direct) = self.direct(host).await? {
+            return direct.put_manifest(target, bytes, media_type).await;
+        }
+        let content_type = media_type.parse().map_err(|_| RegistryError::Other {
+            reference: target.whole(),
+            message: format!("unusable media type {media_type:?}"),
+        })?;
+        host.client
+            .push_manifest_raw(target, bytes, content_type)
+            .await
+            .map_err(|e| host.error(e, target))?;
+        Ok(())
+    }
+
+    /// Whether `target`'s repository holds blob `digest`.
+    async fn has_blob(
+        &self,
+        host: &HostClient,
+        target: &Reference,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        if let Some(direct) = self.direct(host).await? {
+            return direct.blob_exists(target, digest).await;
+        }
+        host.client
+            .blob_exists(target, digest)
+            .await
+            .map_err(|e| host.error(e, target))
+    }
+
+    /// Uploads `bytes` as blob `digest` of `target`'s repository.
+    async fn put_blob(
+        &self,
+        host: &HostClient,
+        target: &Reference,
+        digest: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), RegistryError> {
+        if let Some(direct) = self.direct(host).await? {
+            return direct.push_bytes(target, digest, bytes).await;
+        }
+        host.client
+            .push_blob(target, bytes, digest)
+            .await
+            .map_err(|e| host.error(e, target))?;
+        Ok(())
+    }
+
+    /// Uploads the file of `blob` into `target`'s repository.
+    async fn put_blob_file(
+        &self,
+        host: &HostClient,
+        target: &Reference,
+        blob: &upload::Blob,
+    ) -> Result<(), RegistryError> {
+        if let Some(direct) = self.direct(host).await? {
+            return direct
+                .push_file(target, &blob.digest, blob.size, &blob.path)
+                .await;
+        }
+        let bytes = tokio::fs::read(&blob.path)
+            .await
+            .map_err(|e| RegistryError::Other {
+                reference: target.whole(),
+                message: format!("cannot read {}: {e}", blob.path.display()),
+            })?;
+        self.put_blob(host, target, &blob.digest, bytes).await
     }
 
     /// Copies manifest `digest` of `source` into `target` (a tag or digest
@@ -170,12 +344,7 @@ impl OciRegistry {
         depth: usize,
     ) -> Result<(), RegistryError> {
         let from = source.clone_with_digest(digest.to_string());
-        let fail = |e| host.error(e, &from);
-        let (raw, _) = host
-            .client
-            .pull_manifest_raw(&from, &host.auth, MANIFEST_TYPES)
-            .await
-            .map_err(fail)?;
+        let (raw, _) = self.need_manifest(host, &from).await?;
         let manifest = ManifestJson::parse(&raw).map_err(|message| RegistryError::Other {
             reference: from.whole(),
             message,
@@ -201,18 +370,8 @@ impl OciRegistry {
             }
         }
 
-        let content_type = manifest
-            .media_type
-            .parse()
-            .map_err(|_| RegistryError::Other {
-                reference: from.whole(),
-                message: format!("unusable media type {:?}", manifest.media_type),
-            })?;
-        host.client
-            .push_manifest_raw(target, raw, content_type)
+        self.put_manifest(host, target, raw, &manifest.media_type)
             .await
-            .map_err(|e| host.error(e, target))?;
-        Ok(())
     }
 
     /// Makes blob `digest` of `source`'s repository available in `target`'s:
@@ -225,12 +384,7 @@ impl OciRegistry {
         target: &Reference,
         digest: &str,
     ) -> Result<(), RegistryError> {
-        let exists = host
-            .client
-            .blob_exists(target, digest)
-            .await
-            .map_err(|e| host.error(e, target))?;
-        if exists {
+        if self.has_blob(host, target, digest).await? {
             return Ok(());
         }
         match host.client.mount_blob(target, source, digest).await {
@@ -264,14 +418,8 @@ impl Registry for OciRegistry {
     async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
         let image = parse(reference)?;
         let host = self.host(&image).await;
-        let (raw, digest) = match host
-            .client
-            .pull_manifest_raw(&image, &host.auth, MANIFEST_TYPES)
-            .await
-        {
-            Ok(found) => found,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(host.error(e, &image)),
+        let Some((raw, digest)) = self.get_manifest(&host, &image).await? else {
+            return Ok(None);
         };
         let manifest = ManifestJson::parse(&raw).map_err(|message| RegistryError::Other {
             reference: reference.to_string(),
@@ -287,11 +435,7 @@ impl Registry for OciRegistry {
     async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
         let image = parse(reference)?;
         let host = self.host(&image).await;
-        match host.client.fetch_manifest_digest(&image, &host.auth).await {
-            Ok(digest) => Ok(Some(Digest::new(digest))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(host.error(e, &image)),
-        }
+        Ok(self.head_manifest(&host, &image).await?.map(Digest::new))
     }
 
     async fn retag(
@@ -318,11 +462,10 @@ impl Registry for OciRegistry {
         self.copy_manifest(&host, &source, digest, &target_ref, 0)
             .await?;
 
-        let now = host
-            .client
-            .fetch_manifest_digest(&target_ref, &host.auth)
-            .await
-            .map_err(|e| host.error(e, &target_ref))?;
+        let now = self
+            .head_manifest(&host, &target_ref)
+            .await?
+            .unwrap_or_else(|| "nothing".to_string());
         if *digest != now {
             return Err(RegistryError::Other {
                 reference: target.to_string(),
@@ -335,6 +478,9 @@ impl Registry for OciRegistry {
     async fn check(&self, reference: &str) -> Result<(), RegistryError> {
         let repo = parse(crate::reference::Reference::split(reference).name)?;
         let host = self.host(&repo).await;
+        if let Some(direct) = self.direct(&host).await? {
+            return direct.check(&repo).await;
+        }
         match host
             .client
             .list_tags(&repo, &host.auth, Some(1), None)
@@ -360,21 +506,10 @@ impl Registry for OciRegistry {
         let target_ref = parse(target)?;
         let host = self.host(&target_ref).await;
         for blob in std::iter::once(&image.config).chain(&image.layers) {
-            let exists = host
-                .client
-                .blob_exists(&target_ref, &blob.digest)
-                .await
-                .map_err(|e| host.error(e, &target_ref))?;
-            if exists {
+            if self.has_blob(&host, &target_ref, &blob.digest).await? {
                 continue;
             }
-            let bytes = tokio::fs::read(&blob.path)
-                .await
-                .map_err(|e| other(format!("cannot read {}: {e}", blob.path.display())))?;
-            host.client
-                .push_blob(&target_ref, bytes, &blob.digest)
-                .await
-                .map_err(|e| host.error(e, &target_ref))?;
+            self.put_blob_file(&host, &target_ref, blob).await?;
         }
         let manifest = image.manifest();
         let digest = upload::sha256(&manifest);
@@ -384,16 +519,8 @@ impl Registry for OciRegistry {
         } else {
             target_ref.clone()
         };
-        host.client
-            .push_manifest_raw(
-                &put_ref,
-                manifest,
-                upload::MANIFEST_MEDIA_TYPE
-                    .parse()
-                    .expect("a valid header value"),
-            )
-            .await
-            .map_err(|e| host.error(e, &put_ref))?;
+        self.put_manifest(&host, &put_ref, manifest, upload::MANIFEST_MEDIA_TYPE)
+            .await?;
         Ok(Digest::new(digest))
     }
 
@@ -407,11 +534,7 @@ impl Registry for OciRegistry {
         let mut manifests = Vec::with_capacity(children.len());
         for (digest, platform) in children {
             let child = target_ref.clone_with_digest(digest.to_string());
-            let (raw, _) = host
-                .client
-                .pull_manifest_raw(&child, &host.auth, MANIFEST_TYPES)
-                .await
-                .map_err(|e| host.error(e, &child))?;
+            let (raw, _) = self.need_manifest(&host, &child).await?;
             let media_type = ManifestJson::parse(&raw)
                 .map_err(|message| RegistryError::Other {
                     reference: child.whole(),
@@ -439,16 +562,8 @@ impl Registry for OciRegistry {
             message: e.to_string(),
         })?;
         let digest = upload::sha256(&bytes);
-        host.client
-            .push_manifest_raw(
-                &target_ref,
-                bytes,
-                OCI_IMAGE_INDEX_MEDIA_TYPE
-                    .parse()
-                    .expect("a valid header value"),
-            )
-            .await
-            .map_err(|e| host.error(e, &target_ref))?;
+        self.put_manifest(&host, &target_ref, bytes, OCI_IMAGE_INDEX_MEDIA_TYPE)
+            .await?;
         Ok(Digest::new(digest))
     }
 
@@ -487,14 +602,8 @@ impl Registry for OciRegistry {
     async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
         let image = parse(reference)?;
         let host = self.host(&image).await;
-        let raw = match host
-            .client
-            .pull_manifest_raw(&image, &host.auth, MANIFEST_TYPES)
-            .await
-        {
-            Ok((raw, _)) => raw,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(host.error(e, &image)),
+        let Some((raw, _)) = self.get_manifest(&host, &image).await? else {
+            return Ok(None);
         };
         let media_type = ManifestJson::parse(&raw)
             .map(|m| m.media_type)
@@ -515,7 +624,7 @@ impl Registry for OciRegistry {
         Ok(Some(Manifest {
             digest: Digest::new(digest),
             media_type,
-            bytes: raw.to_vec(),
+            bytes: raw,
         }))
     }
 
@@ -575,11 +684,7 @@ impl Registry for OciRegistry {
         };
         // The subject must be there; its media type and size go into the
         // artifact manifest's `subject`.
-        let (raw, _) = host
-            .client
-            .pull_manifest_raw(&subject_ref, &host.auth, MANIFEST_TYPES)
-            .await
-            .map_err(|e| host.error(e, &subject_ref))?;
+        let (raw, _) = self.need_manifest(&host, &subject_ref).await?;
         let media_type = ManifestJson::parse(&raw).map_err(other)?.media_type;
         let descriptor = referrers::Descriptor {
             media_type,
@@ -588,31 +693,21 @@ impl Registry for OciRegistry {
         };
         for blob in [referrers::EMPTY_BLOB, artifact.content.as_slice()] {
             let digest = upload::sha256(blob);
-            let exists = host
-                .client
-                .blob_exists(&subject_ref, &digest)
-                .await
-                .map_err(|e| host.error(e, &subject_ref))?;
-            if !exists {
-                host.client
-                    .push_blob(&subject_ref, blob.to_vec(), &digest)
-                    .await
-                    .map_err(|e| host.error(e, &subject_ref))?;
+            if !self.has_blob(&host, &subject_ref, &digest).await? {
+                self.put_blob(&host, &subject_ref, &digest, blob.to_vec())
+                    .await?;
             }
         }
         let manifest = referrers::artifact_manifest(artifact, &descriptor);
         let digest = upload::sha256(&manifest);
         let artifact_ref = subject_ref.clone_with_digest(digest.clone());
-        host.client
-            .push_manifest_raw(
-                &artifact_ref,
-                manifest.clone(),
-                referrers::MANIFEST_MEDIA_TYPE
-                    .parse()
-                    .expect("a valid header value"),
-            )
-            .await
-            .map_err(|e| host.error(e, &artifact_ref))?;
+        self.put_manifest(
+            &host,
+            &artifact_ref,
+            manifest.clone(),
+            referrers::MANIFEST_MEDIA_TYPE,
+        )
+        .await?;
 
         // A registry with the referrers API lists it now, by its subject.
         let listed = |index: &[u8]| {
@@ -634,30 +729,17 @@ impl Registry for OciRegistry {
             tag.clone(),
         );
         for _ in 0..TAG_SCHEMA_TRIES {
-            let index = match host
-                .client
-                .pull_manifest_raw(&tag_ref, &host.auth, MANIFEST_TYPES)
-                .await
-            {
-                Ok((raw, _)) => Some(raw),
-                Err(e) if is_not_found(&e) => None,
-                Err(e) => return Err(host.error(e, &tag_ref)),
-            };
+            let index = self
+                .get_manifest(&host, &tag_ref)
+                .await?
+                .map(|(raw, _)| raw);
             let Some(grown) =
                 referrers::index_with(index.as_deref(), &manifest, artifact).map_err(other)?
             else {
                 return Ok((Digest::new(digest), referrers::Listed::ByTag(tag)));
             };
-            host.client
-                .push_manifest_raw(
-                    &tag_ref,
-                    grown,
-                    referrers::INDEX_MEDIA_TYPE
-                        .parse()
-                        .expect("a valid header value"),
-                )
-                .await
-                .map_err(|e| host.error(e, &tag_ref))?;
+            self.put_manifest(&host, &tag_ref, grown, referrers::INDEX_MEDIA_TYPE)
+                .await?;
         }
         Err(other(format!(
             "the referrers index under tag {tag} kept changing; the artifact {digest} is stored but not listed"
@@ -685,14 +767,9 @@ impl Registry for OciRegistry {
                     subject_ref.repository().to_string(),
                     referrers::fallback_tag(subject),
                 );
-                match host
-                    .client
-                    .pull_manifest_raw(&tag_ref, &host.auth, MANIFEST_TYPES)
-                    .await
-                {
-                    Ok((raw, _)) => raw.to_vec(),
-                    Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                    Err(e) => return Err(host.error(e, &tag_ref)),
+                match self.get_manifest(&host, &tag_ref).await? {
+                    Some((raw, _)) => raw,
+                    None => return Ok(Vec::new()),
                 }
             }
         };
@@ -712,22 +789,17 @@ impl OciRegistry {
         host: &HostClient,
         subject: &Reference,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        let registry = subject.resolve_registry();
-        let scheme = if is_local(registry) { "http" } else { "https" };
+        if host.no_referrers_api.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let url = format!(
-            "{scheme}://{registry}/v2/{}/referrers/{}",
+            "{}/v2/{}/referrers/{}",
+            host.base,
             subject.repository(),
             subject.digest().unwrap_or_default()
         );
-        let client = reqwest::Client::builder()
-            .connect_timeout(self.timeouts.connect)
-            .timeout(self.timeouts.io)
-            .build()
-            .map_err(|e| RegistryError::Other {
-                reference: subject.whole(),
-                message: e.to_string(),
-            })?;
-        let mut request = client
+        let mut request = host
+            .http
             .get(&url)
             .header("Accept", referrers::INDEX_MEDIA_TYPE);
         if let RegistryAuth::Basic(user, password) = &host.auth {
@@ -741,8 +813,12 @@ impl OciRegistry {
         match response.status().as_u16() {
             200 => Ok(Some(response.bytes().await.map_err(unreachable)?.to_vec())),
             // No referrers API; a token-based registry that wants a token
-            // for it is read through the tag schema as well.
-            404 | 401 | 400 | 405 => Ok(None),
+            // for it is read through the tag schema as well. A registry
+            // does not grow one during a run: it is not asked again.
+            404 | 401 | 400 | 405 => {
+                host.no_referrers_api.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
             code => Err(RegistryError::Other {
                 reference: subject.whole(),
                 message: format!("the referrers API answered HTTP {code}"),
@@ -839,7 +915,7 @@ fn is_not_found(error: &OciDistributionError) -> bool {
 
 /// The error and its causes on one line: reqwest's top-level message alone
 /// ("error sending request") does not say what went wrong.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -854,7 +930,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `text` with every occurrence of the password replaced.
-fn redact(text: &str, password: Option<&Secret>) -> String {
+pub(super) fn redact(text: &str, password: Option<&Secret>) -> String {
     match password {
         Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "<redacted>"),
         _ => text.to_string(),
