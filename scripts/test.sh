@@ -20,6 +20,20 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 source target/strata-test-env
 
+# Images earlier test runs left on this engine (their names carry
+# `<prefix>-<pid>-<time>-<n>`, see tests/common) are removed when that run's
+# process is gone: the engine lists its whole store for every run, so a
+# store grown by old runs slows every later one.
+leftovers=$(docker images --format '{{.Repository}}:{{.Tag}}' | while read -r ref; do
+  if [[ $ref =~ -([0-9]+)-[0-9]{6,}-[0-9]+([/:]|$) ]] && ! kill -0 "${BASH_REMATCH[1]}" 2>/dev/null; then
+    echo "$ref"
+  fi
+done)
+if [ -n "$leftovers" ]; then
+  echo "[test] removing $(wc -l <<<"$leftovers") image tags earlier test runs left" >&2
+  xargs -r -n 200 docker rmi <<<"$leftovers" >/dev/null 2>&1 || true
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test
