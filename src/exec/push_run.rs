@@ -141,17 +141,12 @@ pub async fn run(
             shipped.insert(group.name.clone(), index);
         }
     }
-    let readiness = Readiness {
-        is: "was pushed in this run",
-        is_not: "was not pushed in this run",
-        stays: "where the registry has it",
-    };
     let shipped = &shipped;
     let registry = &*registry;
     let applied = run
         .move_aliases(
             |image| shipped.contains_key(image),
-            readiness,
+            Readiness::PUSHED,
             |tag, image, log| async move {
                 let s = &shipped[&image];
                 point_alias(&tag, &image, s, world, registry, options, &log).await?;

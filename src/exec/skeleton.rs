@@ -49,6 +49,22 @@ pub(super) struct Readiness {
     pub stays: &'static str,
 }
 
+impl Readiness {
+    /// `strata test`: an image is ready when it passed; aliases are the
+    /// engine's local tags.
+    pub const PASSED: Readiness = Readiness {
+        is: "passed",
+        is_not: "did not pass",
+        stays: "where it is",
+    };
+    /// `strata push`: an image is ready when this run pushed it.
+    pub const PUSHED: Readiness = Readiness {
+        is: "was pushed in this run",
+        is_not: "was not pushed in this run",
+        stays: "where the registry has it",
+    };
+}
+
 impl<'a> Run<'a> {
     pub async fn start(
         command: Command,

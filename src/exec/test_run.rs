@@ -96,15 +96,10 @@ pub async fn run(
         }
         passed.insert(group.name.clone(), id);
     }
-    let readiness = Readiness {
-        is: "passed",
-        is_not: "did not pass",
-        stays: "where it is",
-    };
     let passed = &passed;
     run.move_aliases(
         |image| passed.contains_key(image),
-        readiness,
+        Readiness::PASSED,
         |tag, image, log| async move {
             let id = &passed[&image];
             tag_unless_there(world, id, &tag).await?;
