@@ -50,9 +50,6 @@ pub enum StepError {
         doing: String,
         source: std::io::Error,
     },
-    /// A push failed; the words of the code that shipped it.
-    #[error("{0}")]
-    Push(String),
 }
 
 impl From<EngineError> for StepError {

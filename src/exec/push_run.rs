@@ -279,20 +279,19 @@ async fn push_image(
                         .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
                         .filter(|_| !options.no_cache)
                         .map(|p| p.digest);
-                    push_by_digest(repo, current, before, world, registry, log.clone())
-                        .await
-                        .map_err(StepError::Push)?
+                    push_by_digest(repo, current, before, world, registry, log.clone()).await?
                 }
-                None => push_and_verify(
-                    &image.name,
-                    current,
-                    world,
-                    registry,
-                    options.no_cache,
-                    log.clone(),
-                )
-                .await
-                .map_err(StepError::Push)?,
+                None => {
+                    push_and_verify(
+                        &image.name,
+                        current,
+                        world,
+                        registry,
+                        options.no_cache,
+                        log.clone(),
+                    )
+                    .await?
+                }
             };
             let digest = done.digest.clone().expect("a verified push has a digest");
             // The test result travels with the image: attached to its digest.
@@ -340,7 +339,7 @@ async fn push_and_verify(
     registry: &dyn Registry,
     always_push: bool,
     log: Log,
-) -> Result<Done, String> {
+) -> Result<Done, StepError> {
     // Incremental: a registry that already holds this very image under the
     // name needs no push (the layers and manifest are there already), unless
     // `--no-cache` asks for everything again.
@@ -358,18 +357,18 @@ async fn push_and_verify(
         }
     }
     ship(world, registry, image_id, reference, &|l| log.line(l)).await?;
-    let resolved = registry
-        .resolve(reference)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the registry does not have {reference} after the push"))?;
+    let resolved = registry.resolve(reference).await?.ok_or_else(|| {
+        StepError::Mismatch(format!(
+            "the registry does not have {reference} after the push"
+        ))
+    })?;
     if let Some(config) = &resolved.config_digest {
         if config != image_id {
             // Someone else moved the tag meanwhile: put it back.
             let undo = restore(registry, reference, before.as_ref()).await;
-            return Err(format!(
+            return Err(StepError::Mismatch(format!(
                 "the registry holds image {config} under {reference}, not the tested {image_id}; {undo}"
-            ));
+            )));
         }
     }
     log.line(&format!(
@@ -391,7 +390,7 @@ async fn push_by_digest(
     world: &World,
     registry: &dyn Registry,
     log: Log,
-) -> Result<Done, String> {
+) -> Result<Done, StepError> {
     // Incremental: the registry still holds this very image at the digest
     // it was pushed as, so nothing is exported or sent again.
     if let Some(digest) = before {
@@ -410,16 +409,14 @@ async fn push_by_digest(
     }
     let digest = ship(world, registry, image_id, repo, &|l| log.line(l)).await?;
     let at = format!("{repo}@{digest}");
-    let resolved = registry
-        .resolve(&at)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the registry does not have {at} after the push"))?;
+    let resolved = registry.resolve(&at).await?.ok_or_else(|| {
+        StepError::Mismatch(format!("the registry does not have {at} after the push"))
+    })?;
     if resolved.config_digest.as_ref() != Some(image_id) {
-        return Err(format!(
+        return Err(StepError::Mismatch(format!(
             "the registry's {at} names image {}, not the tested {image_id}",
             resolved.config_digest.as_deref().unwrap_or("(none)")
-        ));
+        )));
     }
     log.line(&format!("registry holds {at}"));
     Ok(Done {
@@ -515,23 +512,19 @@ async fn ship(
     id: &ImageId,
     target: &str,
     log: &(dyn Fn(&str) + Send + Sync),
-) -> Result<Digest, String> {
+) -> Result<Digest, StepError> {
     let dir = tempfile::Builder::new()
         .prefix("strata-export-")
         .tempdir()
-        .map_err(|e| format!("cannot make a folder for the exported image: {e}"))?;
+        .map_err(|source| StepError::Local {
+            doing: "cannot make a folder for the exported image".into(),
+            source,
+        })?;
     let archive = dir.path().join("image.tar");
     log(&format!("exporting {} by ID", id.short()));
-    world
-        .engine
-        .export(id, &archive)
-        .await
-        .map_err(|e| e.to_string())?;
+    world.engine.export(id, &archive).await?;
     log(&format!("uploading to {target}"));
-    let digest = registry
-        .upload(&archive, target)
-        .await
-        .map_err(|e| e.to_string())?;
+    let digest = registry.upload(&archive, target).await?;
     log(&format!("uploaded manifest {digest}"));
     Ok(digest)
 }
@@ -644,9 +637,7 @@ async fn retag(
     } else {
         // Another registry: upload the image by ID there too. The manifest
         // is made the same way, so it has the same digest.
-        ship(world, registry, &shipped.image_id, alias, &|_| {})
-            .await
-            .map_err(StepError::Push)?;
+        ship(world, registry, &shipped.image_id, alias, &|_| {}).await?;
     }
     let now = registry.resolve(alias).await?.map(|r| r.digest);
     if now.as_deref() != Some(shipped.digest.as_str()) {
