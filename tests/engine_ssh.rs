@@ -1,12 +1,13 @@
 //! An engine reached over SSH, as Docker's CLI reaches one:
-//! `DOCKER_HOST=ssh://user@host` runs `docker system dial-stdio` there
-//! through the system's ssh client.
+//! `DOCKER_HOST=ssh://user@host[:port]` runs `docker system dial-stdio`
+//! there through the system's ssh client.
 //!
 //! A real `sshd` is started for this test on a free port with keys made
-//! here. The ssh client is given its key, port and known-hosts file by a
-//! wrapper first in `PATH` (as a user's `~/.ssh/config` would), so nothing of
-//! the machine's own ssh setup is read or changed. The remote machine is this
-//! one, so the build lands on the engine `docker` reaches here.
+//! here. The ssh client is given its key and known-hosts file by a wrapper
+//! first in `PATH` (as a user's `~/.ssh/config` would), and its port by the
+//! wrapper or by the address, so nothing of the machine's own ssh setup is
+//! read or changed. The remote machine is this one, so the build lands on
+//! the engine `docker` reaches here.
 
 mod common;
 
@@ -80,15 +81,17 @@ impl Drop for Sshd {
     }
 }
 
-/// A folder with an `ssh` that uses `key`, `port` and its own known hosts.
-fn ssh_wrapper(dir: &Path, key: &Path, port: u16) -> PathBuf {
+/// A folder with an `ssh` that uses `key`, `port` (if given; else the
+/// address says it) and its own known hosts.
+fn ssh_wrapper(dir: &Path, key: &Path, port: Option<u16>) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = bin.join("ssh");
+    let port = port.map(|p| format!("-p {p} ")).unwrap_or_default();
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nexec /usr/bin/ssh -p {port} -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
+            "#!/bin/sh\nexec /usr/bin/ssh {port}-i {} -o IdentitiesOnly=yes -o BatchMode=yes \
              -o UserKnownHostsFile={} -o StrictHostKeyChecking=accept-new \"$@\"\n",
             key.display(),
             dir.join("known_hosts").display()
@@ -162,14 +165,14 @@ fn builds_and_tests_on_an_engine_reached_over_ssh() {
         &format!("images:\n  - name: \"{name}\"\n    path: ./app\n    test: ./tests/via\n"),
     );
 
-    let good = ssh_wrapper(&dir.join("good"), &dir.join("client_key"), port);
+    let good = ssh_wrapper(&dir.join("good"), &dir.join("client_key"), Some(port));
     let out = strata(&project, &good, "ssh://root@127.0.0.1", &["test"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let id = block_on(async { local.image_id(&name).await.unwrap() });
     assert!(id.is_some(), "{name} was built through ssh");
 
     // A key the server does not accept: exit 3, and it says ssh failed.
-    let stranger = ssh_wrapper(&dir.join("stranger"), &dir.join("stranger_key"), port);
+    let stranger = ssh_wrapper(&dir.join("stranger"), &dir.join("stranger_key"), Some(port));
     let out = strata(
         &project,
         &stranger,
@@ -189,11 +192,20 @@ fn builds_and_tests_on_an_engine_reached_over_ssh() {
     );
     assert!(!text(&out).contains("docker group"), "{}", text(&out));
 
-    // A port in the address: refused with where to put it instead.
+    // The port in the address, as Docker's client takes it: the ssh
+    // client is told nothing else of it.
+    let portless = ssh_wrapper(&dir.join("portless"), &dir.join("client_key"), None);
     let with_port = format!("ssh://root@127.0.0.1:{port}");
-    let out = strata(&project, &good, &with_port, &["test"]);
+    let out = strata(&project, &portless, &with_port, &["test", "--no-cache"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Without it, ssh knocks on port 22, where no sshd of this test listens.
+    let out = strata(&project, &portless, "ssh://root@127.0.0.1", &["test"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("~/.ssh/config"), "{}", text(&out));
+    assert!(text(&out).contains("ssh"), "{}", text(&out));
+    // A port that is not one: exit 3 before ssh runs, saying so.
+    let out = strata(&project, &portless, "ssh://root@127.0.0.1:ssh", &["test"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("not a number"), "{}", text(&out));
 
     // No private key's text in any output.
     let key = std::fs::read_to_string(dir.join("client_key")).unwrap();

@@ -156,6 +156,8 @@ pub struct DockerEngine {
     owner: String,
     /// Whether the engine is Podman, once [`Engine::info`] said what it is.
     podman: Arc<OnceLock<bool>>,
+    /// The socket an `ssh://` engine is served on, while the engine is used.
+    ssh: Option<Arc<super::ssh::Tunnel>>,
 }
 
 impl DockerEngine {
@@ -196,6 +198,7 @@ impl DockerEngine {
         } else {
             Tls::from_env().map_err(&unreachable)?
         };
+        let mut ssh = None;
         let docker = if host.starts_with("unix://") {
             Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
         } else if let (true, Some(tls)) = (host.starts_with("tcp://"), &tls) {
@@ -226,38 +229,47 @@ impl DockerEngine {
             )
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
             Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION)
-        } else if let Some(rest) = host.strip_prefix("ssh://") {
-            // The system's ssh client (its config, keys and known hosts) runs
-            // `docker system dial-stdio` on the remote machine. The client
-            // library hands ssh the address without its scheme, where a port
-            // would be read as part of the host name: refuse it, clearly.
-            let authority = rest.split('/').next().unwrap_or_default();
-            let machine = authority.rsplit('@').next().unwrap_or_default();
-            if machine.contains(':') {
-                return Err(unreachable(format!(
-                    "{host}: a port in an ssh:// address is not supported; write \
-                     ssh://{} and give the port in ~/.ssh/config (`Host …` with `Port …`)",
-                    authority.rsplit_once(':').map_or(authority, |(a, _)| a)
-                )));
-            }
-            Docker::connect_with_ssh(host, timeout, API_DEFAULT_VERSION, None)
+        } else if host.starts_with("ssh://") {
+            // The system's ssh client (its config, keys, agent and known
+            // hosts) runs `docker system dial-stdio` on the remote machine,
+            // one process per connection, served on a socket of strata's.
+            let target = super::ssh::Target::parse(host).map_err(&unreachable)?;
+            let tunnel = super::ssh::Tunnel::start(&target, timeouts.connect).map_err(|e| {
+                unreachable(format!("cannot open a socket for the ssh connection: {e}"))
+            })?;
+            let docker = Docker::connect_with_unix(&tunnel.address(), timeout, API_DEFAULT_VERSION);
+            ssh = Some(Arc::new(tunnel));
+            docker
         } else {
             return Err(unreachable(format!(
                 "unsupported address {host:?} (expected unix://, tcp://, https:// or ssh://)"
             )));
         }
         .map_err(|e| unreachable(describe(&e, timeouts.connect)))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(describe(&e, timeouts.connect)))?
-            .with_timeout(Duration::from_secs(secs(timeouts.io)));
+        let docker = match docker.negotiate_version().await {
+            Ok(docker) => docker.with_timeout(Duration::from_secs(secs(timeouts.io))),
+            Err(e) => {
+                let words = match &ssh {
+                    Some(tunnel) => tunnel.last_words().await,
+                    None => String::new(),
+                };
+                return Err(unreachable(match words.is_empty() {
+                    true => describe(&e, timeouts.connect),
+                    false => format!(
+                        "ssh could not log in to the engine's machine or run `docker system \
+                         dial-stdio` there (check the user, key, port and known hosts for it \
+                         in ~/.ssh/config): {words}"
+                    ),
+                }));
+            }
+        };
         Ok(DockerEngine {
             docker,
             endpoint: host.to_string(),
             timeouts,
             owner: super::owner::Owner::current().to_string(),
             podman: Arc::default(),
+            ssh,
         })
     }
 
@@ -275,7 +287,17 @@ impl DockerEngine {
             | BollardError::SocketNotFoundError(_)
             | BollardError::RequestTimeoutError => EngineError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: format!("{}; {START_HINT}", describe(&error, self.timeouts.io)),
+                message: match self
+                    .ssh
+                    .as_ref()
+                    .map(|t| t.said())
+                    .filter(|s| !s.is_empty())
+                {
+                    Some(words) => {
+                        format!("{}; ssh said: {words}", describe(&error, self.timeouts.io))
+                    }
+                    None => format!("{}; {START_HINT}", describe(&error, self.timeouts.io)),
+                },
             },
             BollardError::DockerResponseServerError { message, .. } => EngineError::Api(message),
             BollardError::DockerStreamError { error } => EngineError::Api(error),

@@ -9,6 +9,7 @@ pub mod context;
 pub mod docker;
 pub mod dockerignore;
 pub mod owner;
+pub mod ssh;
 
 use std::path::PathBuf;
 use std::time::Duration;
