@@ -140,6 +140,36 @@ fn the_catalog_lists_what_was_pushed_and_goes_between_the_markers() {
     assert_eq!(checked, 6);
     assert_eq!(registry_digest(&format!("{base}/broken"), "1"), None);
 
+    // From the registry: the same, until a tag is moved outside this
+    // machine's state (as `publish` or another machine moves one).
+    let from_registry = strata(root, &["catalog", "--registry"]);
+    assert_eq!(
+        from_registry.status.code(),
+        Some(0),
+        "{}",
+        text(&from_registry.stderr)
+    );
+    assert_eq!(text(&from_registry.stdout), expected);
+    let repo = base.split_once('/').unwrap().1;
+    common::registry_retag(&reg, &format!("{repo}/app"), "0.9", "latest");
+    let moved = strata(root, &["catalog", "--registry"]);
+    assert_eq!(
+        text(&moved.stdout),
+        format!(
+            "### `{base}/app`\n\n\
+             - `1.0`, `1`: [`app/Dockerfile`](app/Dockerfile)\n\
+             - `0.9`, `0`, `latest`: [`old/Dockerfile`](old/Dockerfile)\n\n\
+             ### `{base}/stable`\n\n\
+             - `app`: [`app/Dockerfile`](app/Dockerfile)\n"
+        )
+    );
+    // The state still says what this machine's push did.
+    assert_eq!(text(&strata(root, &["catalog"]).stdout), expected);
+    common::registry_retag(&reg, &format!("{repo}/app"), "1.0", "latest");
+    // --registry reads no state: both together are refused as bad input.
+    let both = strata(root, &["catalog", "--registry", "--state-dir", "x"]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+
     // Into a README: only the part between the markers changes.
     let head = "# Images\n\nThe supported tags:\n\n";
     let tail = "\n## License\n\nMIT\n";
@@ -241,4 +271,16 @@ fn a_damaged_state_is_exit_4() {
     put(root, ".strata/state.json", "{ not json");
     let out = strata(root, &["catalog"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_registry_that_does_not_answer_is_exit_3_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let down = format!("127.0.0.1:{}", common::free_port());
+    write_tree(root, &format!("{down}/strata-catalog-down"));
+    let out = strata(root, &["catalog", "--registry"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&down), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
 }

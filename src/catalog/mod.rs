@@ -1,8 +1,10 @@
 //! The tag catalog: what image users read as "supported tags".
 //!
-//! Computed from the plan and the state file, so it lists only what was
-//! published: an image of the plan appears once the state records its push,
-//! with the aliases the push pointed at it. Grouped by repository, as a
+//! Computed from the plan and what is [`Published`]: by default the state
+//! file (an image of the plan appears once the state records its push, with
+//! the aliases the push pointed at it), or the registry itself (an image
+//! once the registry has its name, with every alias that resolves to its
+//! digest, whoever moved it: `push`, `publish`, another machine). Grouped by repository, as a
 //! registry's page shows them, one line per image: every tag of it in that
 //! repository, then its Dockerfile. An image with tags in several
 //! repositories (`acme/bookworm:22.11.0` that is also `acme/node:22`) is
@@ -69,48 +71,128 @@ impl Catalog {
     }
 }
 
-/// The catalog of `plan` as `state` records it; Dockerfile paths relative
-/// to the folder `relative_to`.
-pub fn build(plan: &Plan, state: &State, relative_to: &Path) -> Catalog {
-    // Which image each alias was last pointed at by a push.
-    let mut alias_owner: BTreeMap<&str, (&str, chrono::DateTime<chrono::Utc>)> = BTreeMap::new();
-    for (name, image) in &state.images {
-        if let Some(pushed) = &image.pushed {
-            for alias in &pushed.aliases {
-                let newer = alias_owner
-                    .get(alias.as_str())
-                    .is_none_or(|(_, at)| pushed.pushed_at > *at);
-                if newer {
-                    alias_owner.insert(alias, (name, pushed.pushed_at));
+/// What is published, from one source: the state file's push records, or
+/// the registry itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Published {
+    /// Image name → the digest it was published as (`None` when the
+    /// source does not say: an index the state has no record of).
+    images: BTreeMap<String, Option<String>>,
+    /// Alias tag → the image it points at.
+    aliases: BTreeMap<String, String>,
+}
+
+impl Published {
+    /// As `state` records it: an image once its push (or every platform's)
+    /// is recorded; an alias on the image whose push last pointed it.
+    pub fn from_state(plan: &Plan, state: &State) -> Published {
+        // Which record each alias was last pointed at by a push.
+        let mut alias_owner: BTreeMap<&str, (&str, chrono::DateTime<chrono::Utc>)> =
+            BTreeMap::new();
+        for (name, image) in &state.images {
+            if let Some(pushed) = &image.pushed {
+                for alias in &pushed.aliases {
+                    let newer = alias_owner
+                        .get(alias.as_str())
+                        .is_none_or(|(_, at)| pushed.pushed_at > *at);
+                    if newer {
+                        alias_owner.insert(alias, (name, pushed.pushed_at));
+                    }
                 }
             }
         }
+        let mut published = Published::default();
+        for image in &plan.images {
+            let Some(digest) = pushed(state, image) else {
+                continue;
+            };
+            published.images.insert(image.name.clone(), digest);
+            // The records an alias pointed at this image is written on: the
+            // image's own, or each of its platforms'.
+            let records: Vec<String> = if image.platforms.is_empty() {
+                vec![image.name.clone()]
+            } else {
+                image
+                    .platforms
+                    .iter()
+                    .map(|p| crate::plan::platforms::unit_name(&image.name, p))
+                    .collect()
+            };
+            for alias in &plan.aliases {
+                let owned = alias_owner
+                    .get(alias.tag.as_str())
+                    .is_some_and(|(n, _)| records.iter().any(|r| r == n));
+                if owned {
+                    published
+                        .aliases
+                        .insert(alias.tag.clone(), image.name.clone());
+                }
+            }
+        }
+        published
     }
+
+    /// As the registry holds it (`digests`: reference → manifest digest,
+    /// for the references it has): an image whose name it has; an alias on
+    /// the image whose digest it resolves to (its first candidate with that
+    /// digest, else the first image of the plan), whoever moved it (`push`,
+    /// `publish`, another machine); an alias at a digest no image has is
+    /// not listed.
+    pub fn from_registry(plan: &Plan, digests: &BTreeMap<String, String>) -> Published {
+        let mut published = Published::default();
+        for image in &plan.images {
+            if let Some(digest) = digests.get(&image.name) {
+                published
+                    .images
+                    .insert(image.name.clone(), Some(digest.clone()));
+            }
+        }
+        for alias in &plan.aliases {
+            let Some(at) = digests.get(&alias.tag) else {
+                continue;
+            };
+            // Its own candidates first; else any image of the plan with that
+            // digest (the tag was moved outside the plan's rules).
+            let owner = alias
+                .candidates
+                .iter()
+                .chain(plan.images.iter().map(|i| &i.name))
+                .find(|c| digests.get(*c) == Some(at));
+            if let Some(owner) = owner {
+                published.aliases.insert(alias.tag.clone(), owner.clone());
+            }
+        }
+        published
+    }
+
+    /// Every reference [`Published::from_registry`] needs resolved: each
+    /// image's name and each alias's tag, once.
+    pub fn references(plan: &Plan) -> Vec<String> {
+        let mut all: Vec<String> = plan
+            .images
+            .iter()
+            .map(|i| i.name.clone())
+            .chain(plan.aliases.iter().map(|a| a.tag.clone()))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// The catalog of `plan` as `published` says; Dockerfile paths relative to
+/// the folder `relative_to`.
+pub fn build(plan: &Plan, published: &Published, relative_to: &Path) -> Catalog {
     let mut repositories: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for image in &plan.images {
-        let Some(digest) = published(state, image) else {
+        let Some(digest) = published.images.get(&image.name) else {
             continue;
-        };
-        // The records an alias pointed at this image is written on: the
-        // image's own, or each of its platforms'.
-        let records: Vec<String> = if image.platforms.is_empty() {
-            vec![image.name.clone()]
-        } else {
-            image
-                .platforms
-                .iter()
-                .map(|p| crate::plan::platforms::unit_name(&image.name, p))
-                .collect()
         };
         let mut tags = vec![image.name.as_str()];
         tags.extend(
             plan.aliases
                 .iter()
-                .filter(|a| {
-                    alias_owner
-                        .get(a.tag.as_str())
-                        .is_some_and(|(n, _)| records.iter().any(|r| r == n))
-                })
+                .filter(|a| published.aliases.get(&a.tag) == Some(&image.name))
                 .map(|a| a.tag.as_str()),
         );
         let dockerfile = relative(&image.context.join(&image.dockerfile), relative_to);
@@ -143,10 +225,10 @@ pub fn build(plan: &Plan, state: &State, relative_to: &Path) -> Catalog {
     }
 }
 
-/// `Some(digest)` when `image` was published: the state records its push
-/// (or, for an image of several platforms, the push of every platform's
-/// image; their index's digest is not recorded, hence `None` inside).
-fn published(state: &State, image: &crate::plan::ImagePlan) -> Option<Option<String>> {
+/// `Some(digest)` when the state records `image`'s push (or, for an image
+/// of several platforms, the push of every platform's image; their index's
+/// digest is not recorded, hence `None` inside).
+fn pushed(state: &State, image: &crate::plan::ImagePlan) -> Option<Option<String>> {
     if image.platforms.is_empty() {
         let pushed = state.images.get(&image.name)?.pushed.as_ref()?;
         return Some(Some(pushed.digest.to_string()));
@@ -337,7 +419,11 @@ mod tests {
             .images
             .insert("reg/acme/bullseye:22.11.0".into(), tested);
 
-        let catalog = build(&plan(), &state, Path::new("/repo"));
+        let catalog = build(
+            &plan(),
+            &Published::from_state(&plan(), &state),
+            Path::new("/repo"),
+        );
         assert_eq!(catalog.counts(), (3, 5));
         assert_eq!(
             markdown(&catalog),
@@ -374,7 +460,7 @@ mod tests {
             "reg/acme/node:22",
             &["reg/acme/bookworm:22.11.0", "reg/acme/bullseye:22.11.0"],
         )];
-        let catalog = build(&p, &state, Path::new("/repo"));
+        let catalog = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         let node = catalog
             .repositories
             .iter()
@@ -400,19 +486,61 @@ mod tests {
         state
             .images
             .insert(units[0].clone(), pushed(&["reg/acme/bookworm:22"], 2));
-        let only_one = build(&p, &state, Path::new("/repo"));
+        let only_one = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         assert_eq!(only_one.counts(), (0, 0), "{only_one:?}");
 
         state
             .images
             .insert(units[1].clone(), pushed(&["reg/acme/bookworm:22"], 2));
-        let both = build(&p, &state, Path::new("/repo"));
+        let both = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         assert_eq!(
             markdown(&both),
             "### `reg/acme/bookworm`\n\n\
              - `22.11.0`, `22`: [`gen/bookworm/22/Dockerfile`](gen/bookworm/22/Dockerfile)\n"
         );
         assert_eq!(both.repositories[0].images[0].digest, None);
+    }
+
+    #[test]
+    fn from_the_registry_an_alias_belongs_to_the_image_at_its_digest_whoever_moved_it() {
+        let d = |n: u32| format!("sha256:{n:0>64}");
+        let mut p = plan();
+        p.aliases.push(alias(
+            "reg/acme/node:lts",
+            &["reg/acme/bookworm:22.11.0", "reg/acme/bookworm:20.18.0"],
+        ));
+        let digests: BTreeMap<String, String> = [
+            ("reg/acme/bookworm:22.11.0", d(1)),
+            ("reg/acme/bookworm:20.18.0", d(2)),
+            // Moved by `publish` on another machine: no state knows it.
+            ("reg/acme/node:22", d(1)),
+            // Held back on the older image (never backwards).
+            ("reg/acme/node:lts", d(2)),
+            // At a digest no image of the plan has: not listed.
+            ("reg/acme/bookworm:latest", d(9)),
+        ]
+        .into_iter()
+        .map(|(r, d)| (r.to_string(), d))
+        .collect();
+        assert_eq!(Published::references(&p).len(), 8);
+        let catalog = build(
+            &p,
+            &Published::from_registry(&p, &digests),
+            Path::new("/repo"),
+        );
+        assert_eq!(
+            markdown(&catalog),
+            "### `reg/acme/bookworm`\n\n\
+             - `22.11.0`: [`gen/bookworm/22/Dockerfile`](gen/bookworm/22/Dockerfile)\n\
+             - `20.18.0`: [`gen/bookworm/20/Dockerfile`](gen/bookworm/20/Dockerfile)\n\n\
+             ### `reg/acme/node`\n\n\
+             - `22`: [`gen/bookworm/22/Dockerfile`](gen/bookworm/22/Dockerfile)\n\
+             - `lts`: [`gen/bookworm/20/Dockerfile`](gen/bookworm/20/Dockerfile)\n"
+        );
+        assert_eq!(
+            catalog.repositories[0].images[0].digest.as_deref(),
+            Some(d(1).as_str())
+        );
     }
 
     #[test]
@@ -429,7 +557,7 @@ mod tests {
 
     #[test]
     fn nothing_published_says_so() {
-        let catalog = build(&plan(), &State::default(), Path::new("/repo"));
+        let catalog = build(&plan(), &Published::default(), Path::new("/repo"));
         assert_eq!(markdown(&catalog), "_Nothing is published yet._\n");
     }
 

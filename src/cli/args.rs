@@ -313,8 +313,13 @@ pub struct CatalogArgs {
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
     /// Where the state file is. Default: `.strata` beside the config file.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "registry")]
     pub state_dir: Option<PathBuf>,
+    /// Read what is published from the registry (each image's and alias's
+    /// digest) rather than from the state file: aliases moved by `strata
+    /// publish` or by another machine are listed where they point.
+    #[arg(long)]
+    pub registry: bool,
 }
 
 #[derive(Debug, Args)]

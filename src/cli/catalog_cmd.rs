@@ -4,14 +4,18 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{self, END_MARKER, START_MARKER};
+use std::collections::BTreeMap;
+
+use crate::catalog::{self, Published, END_MARKER, START_MARKER};
 use crate::error::{InputError, RunError, EXIT_OK};
+use crate::registry::oci::OciRegistry;
+use crate::registry::Registry as _;
 
 use super::args::{CatalogArgs, CatalogFormat};
 use super::output::print_stdout;
 use super::settings::{config_path, load_plan, state_dir_for};
 
-pub fn run(args: &CatalogArgs) -> Result<i32, RunError> {
+pub async fn run(args: &CatalogArgs) -> Result<i32, RunError> {
     if args.write.is_some() && args.format == CatalogFormat::Json {
         return Err(
             InputError::plain("--write puts the Markdown catalog into a file")
@@ -23,12 +27,17 @@ pub fn run(args: &CatalogArgs) -> Result<i32, RunError> {
     // The file to write is checked before anything else is read.
     let target = args.write.as_deref().map(read_target).transpose()?;
     let plan = load_plan(&config, args.config.as_of)?;
-    let state_file = state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
-    let state =
-        crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+    let published = if args.registry {
+        from_registry(&plan).await?
+    } else {
+        let state_file = state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
+        let state =
+            crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+        Published::from_state(&plan, &state)
+    };
     match target {
         None => {
-            let catalog = catalog::build(&plan, &state, Path::new("."));
+            let catalog = catalog::build(&plan, &published, Path::new("."));
             print_stdout(&match args.format {
                 CatalogFormat::Markdown => catalog::markdown(&catalog),
                 CatalogFormat::Json => catalog::json(&catalog),
@@ -36,7 +45,7 @@ pub fn run(args: &CatalogArgs) -> Result<i32, RunError> {
         }
         Some((path, text)) => {
             let folder = path.parent().unwrap_or(Path::new("."));
-            let catalog = catalog::build(&plan, &state, folder);
+            let catalog = catalog::build(&plan, &published, folder);
             let new = catalog::replace_between_markers(&text, &catalog::markdown(&catalog))
                 .map_err(|e| marker_error(&path, e))?;
             let (images, tags) = catalog.counts();
@@ -55,6 +64,36 @@ pub fn run(args: &CatalogArgs) -> Result<i32, RunError> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// What the registry holds: the digest of every image name and alias tag
+/// of the plan it has, asked a few at a time.
+async fn from_registry(plan: &crate::plan::Plan) -> Result<Published, RunError> {
+    use futures_util::StreamExt;
+    if let Some(warning) = crate::registry::auth::environment_warning() {
+        eprintln!("strata: warning: {warning}");
+    }
+    let registry = OciRegistry::new(crate::registry::auth::credentials_for);
+    let registry = &registry;
+    let answers: Vec<_> = futures_util::stream::iter(Published::references(plan))
+        .map(|reference| async move {
+            let digest = registry.digest(&reference).await;
+            (reference, digest)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut digests = BTreeMap::new();
+    for (reference, answer) in answers {
+        match answer {
+            Ok(Some(digest)) => {
+                digests.insert(reference, digest.to_string());
+            }
+            Ok(None) => {}
+            Err(e) => return Err(RunError::Environment(e.to_string())),
+        }
+    }
+    Ok(Published::from_registry(plan, &digests))
 }
 
 /// The file `--write` names (links followed), and its text.

@@ -82,7 +82,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Plan(args) => plan_cmd::run(&args),
         Cmd::Generate(args) => generate_cmd::run(&args),
         Cmd::Import(args) => import_cmd::run(&args).await,
-        Cmd::Catalog(args) => catalog_cmd::run(&args),
+        Cmd::Catalog(args) => catalog_cmd::run(&args).await,
         Cmd::Ci(args::CiCmd::Github(args)) => ci_cmd::github(&args),
         Cmd::Init(args) => init_cmd::run(&args),
         Cmd::Schema => schema_cmd::run(),

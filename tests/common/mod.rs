@@ -338,3 +338,40 @@ pub fn manifest_digest(registry: &str, repo: &str, reference: &str) -> Option<St
         })
     })
 }
+
+/// Puts the manifest `repo:from` also under `repo:to` in the plain-HTTP
+/// registry `registry`, as another tool (or machine) would, without strata.
+pub fn registry_retag(registry: &str, repo: &str, from: &str, to: &str) {
+    let base = format!("http://{registry}/v2/{repo}/manifests");
+    block_on(async move {
+        let client = reqwest::Client::new();
+        let got = client
+            .get(format!("{base}/{from}"))
+            .header(
+                "Accept",
+                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            got.status().is_success(),
+            "GET {repo}:{from}: {}",
+            got.status()
+        );
+        let media_type = got.headers()["Content-Type"].to_str().unwrap().to_string();
+        let body = got.bytes().await.unwrap();
+        let put = client
+            .put(format!("{base}/{to}"))
+            .header("Content-Type", media_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            put.status().is_success(),
+            "PUT {repo}:{to}: {}",
+            put.status()
+        );
+    })
+}
