@@ -6,7 +6,17 @@
 #
 #   bash scripts/bench-engine.sh [--sizes "50 200"] [--runs 3] [--jobs 2]
 #                                [--registry 127.0.0.1:5000] [--strata PATH]
+#                                [--shared-engine]
 #   bash scripts/bench-engine.sh --bases [--runs 3] [--jobs 2] [--strata PATH]
+#
+# By default both tools run on a dedicated engine the benchmark starts for
+# itself (a second `dockerd`, as root, with its own data root, exec root,
+# pidfile and socket in a temporary folder, and its own bridge), reached
+# through DOCKER_HOST, so the figures do not depend on what the machine's
+# engine happens to hold (a list of thousands of leftover images costs a run
+# that asks for one). It is stopped and its folder and bridge removed at the
+# end. --shared-engine runs on the engine DOCKER_HOST names instead (the
+# machine's own by default), leftovers and all.
 #
 # The matrix: N images on a busybox base (imported from the host's static
 # busybox), each with 2 RUN layers, one test layer and 2 aliases, written as
@@ -46,6 +56,7 @@ jobs=2
 registry=127.0.0.1:5000
 strata=""
 mode=matrix
+dedicated=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
@@ -54,6 +65,7 @@ while [ $# -gt 0 ]; do
     --registry) registry=$2; shift 2 ;;
     --strata) strata=$2; shift 2 ;;
     --bases) mode=bases; shift ;;
+    --shared-engine) dedicated=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench-engine: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -61,7 +73,14 @@ done
 for tool in docker /usr/bin/time curl python3; do
   command -v "$tool" >/dev/null || { echo "bench-engine: $tool is missing (apt-get install docker.io time curl python3)" >&2; exit 3; }
 done
-docker info >/dev/null 2>&1 || { echo "bench-engine: the Docker engine does not answer; run scripts/setup.sh" >&2; exit 3; }
+if [ "$dedicated" = 1 ]; then
+  for tool in dockerd ip; do
+    command -v "$tool" >/dev/null || { echo "bench-engine: $tool is missing for the dedicated engine (apt-get install docker.io iproute2), or use --shared-engine" >&2; exit 3; }
+  done
+  [ "$(id -u)" = 0 ] || { echo "bench-engine: the dedicated engine needs root (or use --shared-engine)" >&2; exit 3; }
+else
+  docker info >/dev/null 2>&1 || { echo "bench-engine: the Docker engine does not answer; run scripts/setup.sh" >&2; exit 3; }
+fi
 curl -fsS "http://$registry/v2/" >/dev/null || { echo "bench-engine: registry $registry does not answer; run scripts/setup.sh" >&2; exit 3; }
 
 if [ -z "$strata" ]; then
@@ -74,13 +93,60 @@ export DOCKER_BUILDKIT=0 # the classic builder, as strata uses
 ns="bench-$$-$(date +%s)"
 work=$(mktemp -d)
 base="strata-bench/$ns-base:busybox"
+engine_pid=""
+bridge=""
 cleanup() {
-  remove_images "$ns"
-  docker rmi "$base" >/dev/null 2>&1 || true
+  if [ -n "$engine_pid" ]; then
+    stop_engine
+  else
+    remove_images "$ns"
+    docker rmi "$base" >/dev/null 2>&1 || true
+  fi
   delete_pushed
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# start_engine: a second dockerd, all its state under $work/engine, on its own
+# bridge (not --bridge=none: in the host's network namespace that would take
+# the first engine's docker0 away); DOCKER_HOST points both tools at it.
+start_engine() {
+  local root=$work/engine i
+  mkdir -p "$root"
+  bridge="stbench$(($$ % 100000))"
+  ip link del "$bridge" 2>/dev/null || true
+  ip link add name "$bridge" type bridge
+  ip addr add "172.30.$((200 + $$ % 50)).1/24" dev "$bridge"
+  ip link set "$bridge" up
+  dockerd --data-root "$root/data" --exec-root "$root/exec" --pidfile "$root/dockerd.pid" \
+    -H "unix://$root/engine.sock" --bridge "$bridge" --iptables=false --ip-masq=false \
+    >"$root/dockerd.log" 2>&1 &
+  engine_pid=$!
+  export DOCKER_HOST="unix://$root/engine.sock"
+  for i in $(seq 1 120); do
+    docker version >/dev/null 2>&1 && return 0
+    kill -0 "$engine_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "bench-engine: the dedicated dockerd did not start:" >&2
+  tail -20 "$root/dockerd.log" >&2
+  exit 3
+}
+
+# stop_engine: the dedicated dockerd stopped (it unmounts its layers), its
+# bridge removed; $work (its data root among it) goes with the rest.
+stop_engine() {
+  local i
+  kill -TERM "$engine_pid" 2>/dev/null || true
+  for i in $(seq 1 60); do
+    kill -0 "$engine_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -KILL "$engine_pid" 2>/dev/null || true
+  wait "$engine_pid" 2>/dev/null || true
+  engine_pid=""
+  ip link del "$bridge" 2>/dev/null || true
+}
 
 # ---------------------------------------------------------------- tools
 
@@ -320,7 +386,13 @@ EOF
 
 # ---------------------------------------------------------------- main
 
+[ "$dedicated" = 1 ] && start_engine
 engine="Docker $(docker version --format '{{.Server.Version}}') (classic builder)"
+if [ "$dedicated" = 1 ]; then
+  engine="$engine, a dedicated engine"
+else
+  engine="$engine, the shared engine ($(docker images -q | wc -l) images)"
+fi
 make_base
 case $mode in
   matrix)
