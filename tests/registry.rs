@@ -663,6 +663,7 @@ fn saved_archive(path: &std::path::Path, what: &str) -> (String, String) {
 async fn one_request_per_question(host: &str, credentials: Option<Credentials>) {
     require_registry(host).await;
     let recorder = Recorder::start(host).await;
+    let credentials_again = credentials.clone();
     let registry = OciRegistry::new(move |_| credentials.clone());
     let repo = unique_repo(&recorder.host, "requests");
     let dir = tempfile::tempdir().unwrap();
@@ -688,7 +689,8 @@ async fn one_request_per_question(host: &str, credentials: Option<Credentials>) 
     assert_eq!(requests.len(), 1 + 2 * 3 + 1, "{requests:?}");
     assert_eq!(requests[0], "GET /v2/ HTTP/1.1");
 
-    // The same image again: its blobs are there, only the manifest is put.
+    // The same image again: the run knows its blobs are there, only the
+    // manifest is put.
     assert_eq!(
         registry
             .upload(&archive, &format!("{repo}:2"))
@@ -696,14 +698,30 @@ async fn one_request_per_question(host: &str, credentials: Option<Credentials>) 
             .unwrap(),
         digest
     );
-    let requests = recorder.take_requests();
     assert_eq!(
-        requests,
-        [
-            format!("HEAD /v2/{path}/blobs/{config} HTTP/1.1"),
-            format!("HEAD /v2/{path}/blobs/{layer} HTTP/1.1"),
-            format!("PUT /v2/{path}/manifests/2 HTTP/1.1"),
-        ]
+        recorder.take_requests(),
+        [format!("PUT /v2/{path}/manifests/2 HTTP/1.1")]
+    );
+    // Another run: each blob is asked about (at once, in either order) and
+    // none is sent again.
+    let again = OciRegistry::new(move |_| credentials_again.clone());
+    assert_eq!(
+        again.upload(&archive, &format!("{repo}:3")).await.unwrap(),
+        digest
+    );
+    let mut requests = recorder.take_requests();
+    requests[1..3].sort();
+    let mut checks = [
+        format!("HEAD /v2/{path}/blobs/{config} HTTP/1.1"),
+        format!("HEAD /v2/{path}/blobs/{layer} HTTP/1.1"),
+    ];
+    checks.sort();
+    assert_eq!(requests[0], "GET /v2/ HTTP/1.1");
+    assert_eq!(requests[1..3], checks, "{requests:?}");
+    assert_eq!(
+        requests[3..],
+        [format!("PUT /v2/{path}/manifests/3 HTTP/1.1")],
+        "{requests:?}"
     );
 
     // A no-op push's questions, three times over: one request each.

@@ -951,8 +951,8 @@ impl Engine for DockerEngine {
             })?;
             file.write_all(&bytes).await.map_err(write_err)?;
         }
+        // A temporary file read back at once: flushed, not synced to disk.
         file.flush().await.map_err(write_err)?;
-        file.sync_all().await.map_err(write_err)?;
         Ok(())
     }
 

@@ -41,14 +41,23 @@ pub(super) enum Access {
 }
 
 /// The shared HTTP client for one host, waiting as `connect` and `io` say
-/// (`io` is silence on an open connection, not a request's length).
-pub(super) fn client(connect: Duration, io: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+/// (`io` is silence on an open connection, not a request's length). A
+/// `local` host is spoken to over plain HTTP: no TLS roots are loaded.
+pub(super) fn client(
+    connect: Duration,
+    io: Duration,
+    local: bool,
+) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
         .connect_timeout(connect)
         .read_timeout(io)
-        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())
+        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")));
+    let builder = if local {
+        builder.tls_certs_only(std::iter::empty())
+    } else {
+        builder
+    };
+    builder.build().map_err(|e| e.to_string())
 }
 
 /// Asks `base/v2/` once how the registry wants to be spoken to.

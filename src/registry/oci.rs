@@ -8,13 +8,13 @@
 //! spoken to over plain HTTP, as Docker does by default; every other host over
 //! HTTPS.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
@@ -40,6 +40,9 @@ const MANIFEST_TYPES: &[&str] = &[
     OCI_IMAGE_MEDIA_TYPE,
     OCI_IMAGE_INDEX_MEDIA_TYPE,
 ];
+
+/// Blobs of one image uploaded at once.
+const UPLOADS_AT_ONCE: usize = 3;
 
 /// Page size when listing tags; registries may cap it lower, which is handled.
 const DEFAULT_TAGS_PAGE: usize = 1000;
@@ -84,7 +87,12 @@ impl Default for Timeouts {
 
 /// The client for one registry host and the credentials it uses.
 struct HostClient {
-    client: Client,
+    /// `oci-client`'s client, made on first use (a token registry, or a
+    /// call strata does not make itself): making one loads the system's
+    /// TLS roots, which a run against a local registry never needs.
+    oci: tokio::sync::OnceCell<Client>,
+    protocol: ClientProtocol,
+    timeouts: Timeouts,
     auth: RegistryAuth,
     /// Kept only to scrub it out of error text the registry might echo back.
     password: Option<Secret>,
@@ -101,6 +109,13 @@ struct HostClient {
     direct: tokio::sync::OnceCell<Option<Direct>>,
     /// The registry answered that it has no referrers API: ask no more.
     no_referrers_api: AtomicBool,
+    /// Blobs (repository, digest) this run saw in, or sent to, a
+    /// repository: not asked about again.
+    seen_blobs: std::sync::Mutex<HashSet<(String, String)>>,
+    /// Manifests (repository, digest) this run put or read, with their
+    /// bytes (checked against the digest): a copy or an attachment that
+    /// needs one's bytes does not download them again.
+    seen_manifests: std::sync::Mutex<HashMap<(String, String), Vec<u8>>>,
 }
 
 impl Default for OciRegistry {
@@ -151,23 +166,17 @@ impl OciRegistry {
         } else {
             ClientProtocol::Https
         };
-        let client = Client::new(ClientConfig {
-            protocol,
-            connect_timeout: Some(self.timeouts.connect),
-            read_timeout: Some(self.timeouts.io),
-            ..Default::default()
-        });
         let auth = match &credentials {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
             None => RegistryAuth::Anonymous,
         };
-        // Calls that take no credentials (blob checks, mounts) use the stored ones.
-        client.store_auth_if_needed(&host, &auth).await;
         let scheme = if is_local(&host) { "http" } else { "https" };
-        let http = direct::client(self.timeouts.connect, self.timeouts.io)
+        let http = direct::client(self.timeouts.connect, self.timeouts.io, is_local(&host))
             .expect("an HTTP client with timeouts builds");
         let entry = Arc::new(HostClient {
-            client,
+            oci: tokio::sync::OnceCell::new(),
+            protocol,
+            timeouts: self.timeouts,
             auth,
             password: credentials.as_ref().map(|c| c.password.clone()),
             base: format!("{scheme}://{host}"),
@@ -176,6 +185,8 @@ impl OciRegistry {
             basic: credentials.map(|c| (c.username, c.password)),
             direct: tokio::sync::OnceCell::new(),
             no_referrers_api: AtomicBool::new(false),
+            seen_blobs: Default::default(),
+            seen_manifests: Default::default(),
         });
         hosts.insert(host, entry.clone());
         entry
@@ -210,11 +221,24 @@ impl OciRegistry {
         host: &HostClient,
         image: &Reference,
     ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
-        if let Some(direct) = self.direct(host).await? {
-            return direct.manifest(image, MANIFEST_TYPES).await;
+        let found = match self.direct(host).await? {
+            Some(direct) => direct.manifest(image, MANIFEST_TYPES).await?,
+            None => self.oci_manifest(host, image).await?,
+        };
+        if let Some((raw, digest)) = &found {
+            host.saw_manifest(image, digest, raw);
         }
+        Ok(found)
+    }
+
+    async fn oci_manifest(
+        &self,
+        host: &HostClient,
+        image: &Reference,
+    ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
         match host
-            .client
+            .client()
+            .await
             .pull_manifest_raw(image, &host.auth, MANIFEST_TYPES)
             .await
         {
@@ -222,6 +246,22 @@ impl OciRegistry {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(host.error(e, image)),
         }
+    }
+
+    /// The manifest `image` (by digest) names: from what this run put or
+    /// read in its repository, else from the registry; it must exist.
+    async fn known_manifest(
+        &self,
+        host: &HostClient,
+        image: &Reference,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        if let Some(digest) = image.digest() {
+            let key = (image.repository().to_string(), digest.to_string());
+            if let Some(raw) = host.seen_manifests.lock().expect("lock").get(&key) {
+                return Ok((raw.clone(), digest.to_string()));
+            }
+        }
+        self.need_manifest(host, image).await
     }
 
     /// The manifest `image` names, which must exist.
@@ -247,7 +287,12 @@ impl OciRegistry {
         if let Some(direct) = self.direct(host).await? {
             return direct.digest(image, MANIFEST_TYPES).await;
         }
-        match host.client.fetch_manifest_digest(image, &host.auth).await {
+        match host
+            .client()
+            .await
+            .fetch_manifest_digest(image, &host.auth)
+            .await
+        {
             Ok(digest) => Ok(Some(digest)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(host.error(e, image)),
@@ -262,14 +307,31 @@ impl OciRegistry {
         bytes: Vec<u8>,
         media_type: &str,
     ) -> Result<(), RegistryError> {
-        if let Some(direct) = self.direct(host).await? {
-            return direct.put_manifest(target, bytes, media_type).await;
+        let seen = bytes.clone();
+        match self.direct(host).await? {
+            Some(direct) => direct.put_manifest(target, bytes, media_type).await?,
+            None => {
+                self.oci_put_manifest(host, target, bytes, media_type)
+                    .await?
+            }
         }
+        host.saw_manifest(target, &upload::sha256(&seen), &seen);
+        Ok(())
+    }
+
+    async fn oci_put_manifest(
+        &self,
+        host: &HostClient,
+        target: &Reference,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
         let content_type = media_type.parse().map_err(|_| RegistryError::Other {
             reference: target.whole(),
             message: format!("unusable media type {media_type:?}"),
         })?;
-        host.client
+        host.client()
+            .await
             .push_manifest_raw(target, bytes, content_type)
             .await
             .map_err(|e| host.error(e, target))?;
@@ -283,13 +345,22 @@ impl OciRegistry {
         target: &Reference,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        if let Some(direct) = self.direct(host).await? {
-            return direct.blob_exists(target, digest).await;
+        if host.seen_blob(target, digest) {
+            return Ok(true);
         }
-        host.client
-            .blob_exists(target, digest)
-            .await
-            .map_err(|e| host.error(e, target))
+        let there = match self.direct(host).await? {
+            Some(direct) => direct.blob_exists(target, digest).await?,
+            None => host
+                .client()
+                .await
+                .blob_exists(target, digest)
+                .await
+                .map_err(|e| host.error(e, target))?,
+        };
+        if there {
+            host.saw_blob(target, digest);
+        }
+        Ok(there)
     }
 
     /// Uploads `bytes` as blob `digest` of `target`'s repository.
@@ -300,13 +371,17 @@ impl OciRegistry {
         digest: &str,
         bytes: Vec<u8>,
     ) -> Result<(), RegistryError> {
-        if let Some(direct) = self.direct(host).await? {
-            return direct.push_bytes(target, digest, bytes).await;
+        match self.direct(host).await? {
+            Some(direct) => direct.push_bytes(target, digest, bytes).await?,
+            None => {
+                host.client()
+                    .await
+                    .push_blob(target, bytes, digest)
+                    .await
+                    .map_err(|e| host.error(e, target))?;
+            }
         }
-        host.client
-            .push_blob(target, bytes, digest)
-            .await
-            .map_err(|e| host.error(e, target))?;
+        host.saw_blob(target, digest);
         Ok(())
     }
 
@@ -318,9 +393,11 @@ impl OciRegistry {
         blob: &upload::Blob,
     ) -> Result<(), RegistryError> {
         if let Some(direct) = self.direct(host).await? {
-            return direct
+            direct
                 .push_file(target, &blob.digest, blob.size, &blob.path)
-                .await;
+                .await?;
+            host.saw_blob(target, &blob.digest);
+            return Ok(());
         }
         let bytes = tokio::fs::read(&blob.path)
             .await
@@ -344,7 +421,7 @@ impl OciRegistry {
         depth: usize,
     ) -> Result<(), RegistryError> {
         let from = source.clone_with_digest(digest.to_string());
-        let (raw, _) = self.need_manifest(host, &from).await?;
+        let (raw, _) = self.known_manifest(host, &from).await?;
         let manifest = ManifestJson::parse(&raw).map_err(|message| RegistryError::Other {
             reference: from.whole(),
             message,
@@ -387,7 +464,7 @@ impl OciRegistry {
         if self.has_blob(host, target, digest).await? {
             return Ok(());
         }
-        match host.client.mount_blob(target, source, digest).await {
+        match host.client().await.mount_blob(target, source, digest).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 // A refused login or a dead connection will not get better by copying.
@@ -399,13 +476,15 @@ impl OciRegistry {
         }
         let from = source.clone_with_digest(digest.to_string());
         let blob = host
-            .client
+            .client()
+            .await
             .pull_blob_stream(&from, digest)
             .await
             .map_err(|e| host.error(e, &from))?;
         let size = blob.content_length;
         let stream = blob.stream.map_err(OciDistributionError::from);
-        host.client
+        host.client()
+            .await
             .push_blob_stream(target, stream, digest, size)
             .await
             .map_err(|e| host.error(e, target))?;
@@ -482,7 +561,8 @@ impl Registry for OciRegistry {
             return direct.check(&repo).await;
         }
         match host
-            .client
+            .client()
+            .await
             .list_tags(&repo, &host.auth, Some(1), None)
             .await
         {
@@ -505,12 +585,25 @@ impl Registry for OciRegistry {
         let r = crate::reference::Reference::split(target);
         let target_ref = parse(target)?;
         let host = self.host(&target_ref).await;
-        for blob in std::iter::once(&image.config).chain(&image.layers) {
-            if self.has_blob(&host, &target_ref, &blob.digest).await? {
-                continue;
-            }
-            self.put_blob_file(&host, &target_ref, blob).await?;
-        }
+        // A few blobs at once: each is checked, and sent only if missing.
+        let sends: Vec<_> = std::iter::once(&image.config)
+            .chain(&image.layers)
+            .map(
+                |blob| -> futures_util::future::BoxFuture<'_, Result<(), RegistryError>> {
+                    let (host, target_ref) = (&host, &target_ref);
+                    Box::pin(async move {
+                        if !self.has_blob(host, target_ref, &blob.digest).await? {
+                            self.put_blob_file(host, target_ref, blob).await?;
+                        }
+                        Ok(())
+                    })
+                },
+            )
+            .collect();
+        futures_util::stream::iter(sends)
+            .buffer_unordered(UPLOADS_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await?;
         let manifest = image.manifest();
         let digest = upload::sha256(&manifest);
         // No tag: the manifest is stored under its digest alone.
@@ -534,7 +627,7 @@ impl Registry for OciRegistry {
         let mut manifests = Vec::with_capacity(children.len());
         for (digest, platform) in children {
             let child = target_ref.clone_with_digest(digest.to_string());
-            let (raw, _) = self.need_manifest(&host, &child).await?;
+            let (raw, _) = self.known_manifest(&host, &child).await?;
             let media_type = ManifestJson::parse(&raw)
                 .map_err(|message| RegistryError::Other {
                     reference: child.whole(),
@@ -575,7 +668,8 @@ impl Registry for OciRegistry {
         let mut last: Option<String> = None;
         loop {
             let page = match host
-                .client
+                .client()
+                .await
                 .list_tags(&repo, &host.auth, Some(self.tags_page), last.as_deref())
                 .await
             {
@@ -645,7 +739,8 @@ impl Registry for OciRegistry {
             message,
         };
         let mut stream = host
-            .client
+            .client()
+            .await
             .pull_blob_stream(&image, digest)
             .await
             .map_err(|e| host.error(e, &image))?;
@@ -684,7 +779,7 @@ impl Registry for OciRegistry {
         };
         // The subject must be there; its media type and size go into the
         // artifact manifest's `subject`.
-        let (raw, _) = self.need_manifest(&host, &subject_ref).await?;
+        let (raw, _) = self.known_manifest(&host, &subject_ref).await?;
         let media_type = ManifestJson::parse(&raw).map_err(other)?.media_type;
         let descriptor = referrers::Descriptor {
             media_type,
@@ -840,6 +935,45 @@ fn media_type_of(raw: &[u8]) -> Result<String, String> {
 }
 
 impl HostClient {
+    fn seen_blob(&self, repo: &Reference, digest: &str) -> bool {
+        let key = (repo.repository().to_string(), digest.to_string());
+        self.seen_blobs.lock().expect("lock").contains(&key)
+    }
+
+    fn saw_blob(&self, repo: &Reference, digest: &str) {
+        let key = (repo.repository().to_string(), digest.to_string());
+        self.seen_blobs.lock().expect("lock").insert(key);
+    }
+
+    /// Remembers manifest `raw`, whose digest is `digest` (checked by the
+    /// caller), as held in `repo`'s repository.
+    fn saw_manifest(&self, repo: &Reference, digest: &str, raw: &[u8]) {
+        let key = (repo.repository().to_string(), digest.to_string());
+        self.seen_manifests
+            .lock()
+            .expect("lock")
+            .insert(key, raw.to_vec());
+    }
+
+    /// `oci-client`'s client for this host, made on first use.
+    async fn client(&self) -> &Client {
+        self.oci
+            .get_or_init(|| async {
+                let client = Client::new(ClientConfig {
+                    protocol: self.protocol.clone(),
+                    connect_timeout: Some(self.timeouts.connect),
+                    read_timeout: Some(self.timeouts.io),
+                    ..Default::default()
+                });
+                // Calls that take no credentials (blob checks, mounts) use the stored ones.
+                client
+                    .store_auth_if_needed(&self.registry, &self.auth)
+                    .await;
+                client
+            })
+            .await
+    }
+
     /// Maps a client error onto strata's kinds, with the password scrubbed
     /// from the text in case a registry or proxy echoed it back.
     fn error(&self, error: OciDistributionError, reference: &Reference) -> RegistryError {

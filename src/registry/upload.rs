@@ -10,7 +10,8 @@
 //! OCI media type for that. A layer or config the repository holds already is
 //! not sent again.
 
-use std::io::Read;
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -47,9 +48,40 @@ impl Saved {
             .map_err(|e| format!("cannot make a folder to unpack the image: {e}"))?;
         let file = std::fs::File::open(archive)
             .map_err(|e| format!("cannot read the exported image: {e}"))?;
-        tar::Archive::new(file)
-            .unpack(dir.path())
-            .map_err(|e| format!("the exported image is not a readable archive: {e}"))?;
+        // One pass: each file is written out and hashed as it is read.
+        let mut hashed: HashMap<PathBuf, (String, u64)> = HashMap::new();
+        let unreadable =
+            |e: std::io::Error| format!("the exported image is not a readable archive: {e}");
+        let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
+        for entry in tar.entries().map_err(unreadable)? {
+            let mut entry = entry.map_err(unreadable)?;
+            let rel = entry.path().map_err(unreadable)?.into_owned();
+            if !entry.header().entry_type().is_file() {
+                // Folders (and anything else) as tar's own unpacking makes them.
+                entry.unpack_in(dir.path()).map_err(unreadable)?;
+                continue;
+            }
+            if rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(format!(
+                    "the exported image holds a path outside it: {:?}",
+                    rel.display().to_string()
+                ));
+            }
+            let path = dir.path().join(&rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot unpack the exported image: {e}"))?;
+            }
+            let out = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot unpack the exported image: {e}"))?;
+            let mut out = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, out));
+            std::io::copy(&mut entry, &mut out).map_err(unreadable)?;
+            let (digest, size) = out.finish().map_err(unreadable)?;
+            hashed.insert(rel, (digest, size));
+        }
 
         #[derive(serde::Deserialize)]
         struct Entry {
@@ -80,11 +112,23 @@ impl Saved {
             }
             Ok(dir.path().join(rel))
         };
-        let config = blob(&inside(&entry.config)?)?;
+        // Digests from the unpacking pass; a file it did not see is read again.
+        let known = |rel: &str| -> Result<Blob, String> {
+            let path = inside(rel)?;
+            match hashed.get(Path::new(rel)) {
+                Some((digest, size)) => Ok(Blob {
+                    path,
+                    digest: digest.clone(),
+                    size: *size,
+                }),
+                None => blob(&path),
+            }
+        };
+        let config = known(&entry.config)?;
         let layers = entry
             .layers
             .iter()
-            .map(|l| blob(&inside(l)?))
+            .map(|l| known(l))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Saved {
             config,
@@ -104,6 +148,45 @@ impl Saved {
             "layers": self.layers.iter().map(|l| descriptor(LAYER_MEDIA_TYPE, l)).collect::<Vec<_>>(),
         });
         serde_json::to_vec(&json).expect("a manifest serializes")
+    }
+}
+
+/// A writer that hashes what goes through it.
+struct Hashing<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Flushes, and returns the digest and size of what was written.
+    fn finish(mut self) -> std::io::Result<(String, u64)> {
+        self.inner.flush()?;
+        Ok((
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.size,
+        ))
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
