@@ -87,7 +87,7 @@ impl Fetcher {
     async fn send(&self, what: &str, url: &str) -> Result<reqwest::Response, Attempt> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         let response = self
-            .client
+            .client()
             .get(url)
             .send()
             .await

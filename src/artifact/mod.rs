@@ -64,7 +64,9 @@ pub enum ArtifactError {
 /// Downloads artifacts into a cache folder; share one per run.
 pub struct Fetcher {
     cache_dir: PathBuf,
-    client: reqwest::Client,
+    /// Made at the first download: making one loads the system's TLS
+    /// roots, which a run whose artifacts are all cached never needs.
+    client: std::sync::OnceLock<reqwest::Client>,
     npm_registry: String,
     /// One lock per artifact, so concurrent fetches of the same file wait for
     /// the first and then find it cached instead of downloading it again.
@@ -76,14 +78,9 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher caching into `cache_dir` (created when needed).
     pub fn new(cache_dir: impl Into<PathBuf>) -> Fetcher {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(20))
-            .build()
-            .expect("an HTTP client with default TLS settings can be built");
         Fetcher {
             cache_dir: cache_dir.into(),
-            client,
+            client: std::sync::OnceLock::new(),
             npm_registry: NPM_REGISTRY.to_string(),
             locks: std::sync::Mutex::new(HashMap::new()),
             requests: AtomicUsize::new(0),
@@ -107,6 +104,17 @@ impl Fetcher {
     /// Lets callers and tests see that a cached fetch stayed off the network.
     pub fn network_requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The HTTP client, made at the first call.
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(std::time::Duration::from_secs(20))
+                .build()
+                .expect("an HTTP client with default TLS settings can be built")
+        })
     }
 
     pub fn cache_dir(&self) -> &Path {
