@@ -126,9 +126,9 @@ pub async fn run(
             publish_index(group, &shipped, &*registry, options.no_cache, log)
         })
         .await;
-        if let Ok(done) = done {
-            // Locally the name stands for the engine's own platform (or the first).
-            let local = &shipped[group.local_unit(&host)];
+        // Locally the name stands for the engine's own platform (or the first).
+        let local = group.local_unit(&host).and_then(|u| shipped.get(u));
+        if let (Ok(done), Some(local)) = (done, local) {
             let index = Shipped {
                 image_id: local.image_id.clone(),
                 digest: done.digest.expect("a published index has a digest"),

@@ -80,10 +80,11 @@ pub async fn run(
     // An image built for several platforms passed when each of them did;
     // locally its name then holds the engine's own platform (or the first).
     for group in &run.groups {
-        if !group.missing(|u| passed.contains_key(u)).is_empty() {
+        let local = group.local_unit(&host).and_then(|u| passed.get(u));
+        let (Some(id), true) = (local, group.missing(|u| passed.contains_key(u)).is_empty()) else {
             continue;
-        }
-        let id = passed[group.local_unit(&host)].clone();
+        };
+        let id = id.clone();
         if let Err(e) = tag_unless_there(world, &id, &group.name).await {
             bus.emit(Event::ImageSkipped {
                 image: group.name.clone(),

@@ -37,14 +37,13 @@ impl Group {
     }
 
     /// The unit the image's own name stands for on an engine of platform
-    /// `host`: that platform's unit, or the first.
-    pub fn local_unit(&self, host: &Platform) -> &str {
-        let (_, unit) = self
-            .units
+    /// `host`: that platform's unit, or the first (`None`: no unit at all).
+    pub fn local_unit(&self, host: &Platform) -> Option<&str> {
+        self.units
             .iter()
             .find(|(p, _)| p == host)
-            .unwrap_or(&self.units[0]);
-        unit
+            .or(self.units.first())
+            .map(|(_, unit)| unit.as_str())
     }
 }
 
