@@ -4,16 +4,24 @@
 //! `less`, wants the raw output of a single build or test. This listener
 //! writes each finished attempt to
 //! `logs/<image>/<step>.attempt<N>.log` (image names made file-safe).
+//!
+//! Nothing is written for what did not run or has nothing to tell: the
+//! steps of an image that was up to date, and an alias moved at its first
+//! attempt (its failed attempts are written). A run with nothing to do
+//! leaves no log files.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::events::{Event, Listener, Step};
+use crate::events::{Event, Listener, Outcome, Step};
 
 /// Writes every step attempt's output under `dir/logs/`.
 pub struct LogFiles {
     dir: PathBuf,
     /// The first write that failed; later ones are not retried.
     pub error: Option<std::io::Error>,
+    /// Images reported up to date: their steps did not run.
+    up_to_date: HashSet<String>,
 }
 
 impl LogFiles {
@@ -22,6 +30,7 @@ impl LogFiles {
         LogFiles {
             dir: run_dir.join("logs"),
             error: None,
+            up_to_date: HashSet::new(),
         }
     }
 
@@ -59,17 +68,24 @@ fn file_safe(name: &str) -> String {
 
 impl Listener for LogFiles {
     fn on_event(&mut self, event: &Event) {
+        if let Event::UpToDate { image, .. } = event {
+            self.up_to_date.insert(image.clone());
+        }
         let Event::StepFinished {
             image,
             step,
             attempt,
             log,
+            outcome,
             ..
         } = event
         else {
             return;
         };
-        if self.error.is_some() {
+        let quiet_alias = matches!(step, Step::Alias { .. })
+            && *attempt == 1
+            && matches!(outcome, Outcome::Passed);
+        if self.error.is_some() || quiet_alias || self.up_to_date.contains(image) {
             return;
         }
         let path = self.path(image, step, *attempt);
@@ -130,6 +146,43 @@ mod tests {
             "second try\n"
         );
         assert!(logs.error.is_none());
+    }
+
+    #[test]
+    fn nothing_is_written_for_an_up_to_date_image_or_an_alias_moved_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = LogFiles::new(dir.path());
+        let finished =
+            |image: &str, step: Step, attempt: u32, outcome: Outcome| Event::StepFinished {
+                image: image.into(),
+                step,
+                attempt,
+                outcome,
+                log: "x\n".into(),
+                duration: Default::default(),
+                image_id: None,
+                digest: None,
+            };
+        logs.on_event(&Event::UpToDate {
+            image: "a:1".into(),
+            since: chrono::Utc::now(),
+        });
+        logs.on_event(&finished("a:1", Step::Build, 1, Outcome::Passed));
+        let alias = || Step::Alias {
+            tag: "a:latest".into(),
+        };
+        logs.on_event(&finished("b:1", alias(), 1, Outcome::Passed));
+        assert!(!dir.path().join("logs").exists());
+        // A failed alias attempt, and the one after it, are written.
+        let failed = Outcome::Failed {
+            message: "503".into(),
+        };
+        logs.on_event(&finished("b:1", alias(), 1, failed));
+        logs.on_event(&finished("b:1", alias(), 2, Outcome::Passed));
+        let base = dir.path().join("logs/b%3A1");
+        assert!(base.join("alias-a%3Alatest.attempt1.log").is_file());
+        assert!(base.join("alias-a%3Alatest.attempt2.log").is_file());
+        assert_eq!(std::fs::read_dir(&base).unwrap().count(), 2);
     }
 }
 
