@@ -172,6 +172,25 @@ impl Direct {
         format!("{}/v2/{}/blobs/{digest}", self.base, reference.repository())
     }
 
+    /// The answer to `method` on `reference`'s manifest: `None` when the
+    /// registry has none, an error when it refuses.
+    async fn ask_manifest(
+        &self,
+        method: Method,
+        reference: &Reference,
+        accept: &[&str],
+    ) -> Result<Option<Response>, RegistryError> {
+        let request = self
+            .request(method, &self.manifest_url(reference))
+            .header(ACCEPT, accept.join(", "));
+        let response = self.send(request).await?;
+        match response.status() {
+            StatusCode::OK => Ok(Some(response)),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.refused(response, reference).await),
+        }
+    }
+
     /// The manifest `reference` names and its digest (of the bytes, checked
     /// against the digest asked for and the one the registry states), or
     /// `None` when there is none.
@@ -180,15 +199,9 @@ impl Direct {
         reference: &Reference,
         accept: &[&str],
     ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
-        let request = self
-            .request(Method::GET, &self.manifest_url(reference))
-            .header(ACCEPT, accept.join(", "));
-        let response = self.send(request).await?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(self.refused(response, reference).await),
-        }
+        let Some(response) = self.ask_manifest(Method::GET, reference, accept).await? else {
+            return Ok(None);
+        };
         let stated = header(&response, "docker-content-digest");
         let bytes = response
             .bytes()
@@ -223,15 +236,9 @@ impl Direct {
         reference: &Reference,
         accept: &[&str],
     ) -> Result<Option<String>, RegistryError> {
-        let request = self
-            .request(Method::HEAD, &self.manifest_url(reference))
-            .header(ACCEPT, accept.join(", "));
-        let response = self.send(request).await?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(self.refused(response, reference).await),
-        }
+        let Some(response) = self.ask_manifest(Method::HEAD, reference, accept).await? else {
+            return Ok(None);
+        };
         match header(&response, "docker-content-digest") {
             Some(digest) => {
                 if let Some(asked) = reference.digest() {

@@ -315,6 +315,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The manifest types a plain-HTTP read of the registry accepts.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
 /// The digest `repo:reference` resolves to in the plain-HTTP registry
 /// `registry` (an index or an image manifest), read without strata; `None`
 /// when the registry does not have it.
@@ -323,10 +326,7 @@ pub fn manifest_digest(registry: &str, repo: &str, reference: &str) -> Option<St
     block_on(async move {
         let r = reqwest::Client::new()
             .head(&url)
-            .header(
-                "Accept",
-                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-            )
+            .header("Accept", MANIFEST_ACCEPT)
             .send()
             .await
             .unwrap();
@@ -347,10 +347,7 @@ pub fn registry_retag(registry: &str, repo: &str, from: &str, to: &str) {
         let client = reqwest::Client::new();
         let got = client
             .get(format!("{base}/{from}"))
-            .header(
-                "Accept",
-                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-            )
+            .header("Accept", MANIFEST_ACCEPT)
             .send()
             .await
             .unwrap();
