@@ -47,6 +47,14 @@ impl Fixture {
         self.dir.path().join("state.json")
     }
 
+    /// The state file's bytes and modification time: equal after a run
+    /// that wrote nothing.
+    fn state_file(&self) -> (Vec<u8>, std::time::SystemTime) {
+        let path = self.state_path();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        (std::fs::read(&path).unwrap(), modified)
+    }
+
     /// An image `acme/<short>` whose Dockerfile says `body`, with `tests` test layers.
     fn image(&self, short: &str, body: &str, tests: usize) -> ImagePlan {
         let name = format!("{REG}/acme/{short}");
@@ -699,11 +707,7 @@ async fn an_unchanged_run_asks_the_engine_one_list_and_moves_nothing() {
     assert_eq!(first.verdict(), Verdict::Passed);
     assert_eq!(fx.engine.calls_of("build").len(), 10, "5 images, 5 tests");
     assert_eq!(fx.engine.calls_of("tag").len(), 10, "2 aliases each");
-    let written = std::fs::read(fx.state_path()).unwrap();
-    let modified = std::fs::metadata(fx.state_path())
-        .unwrap()
-        .modified()
-        .unwrap();
+    let before = fx.state_file();
 
     fx.engine.forget_calls();
     let (result, second) = fx.test(&p).await;
@@ -716,13 +720,9 @@ async fn an_unchanged_run_asks_the_engine_one_list_and_moves_nothing() {
     );
     assert_eq!(second.aliases.len(), 10);
     assert!(second.aliases.iter().all(|a| a.withheld.is_none()));
-    assert_eq!(std::fs::read(fx.state_path()).unwrap(), written);
     assert_eq!(
-        std::fs::metadata(fx.state_path())
-            .unwrap()
-            .modified()
-            .unwrap(),
-        modified,
+        fx.state_file(),
+        before,
         "an unchanged run does not write the state"
     );
 }
@@ -777,11 +777,7 @@ async fn a_second_push_asks_about_aliases_jobs_at_a_time_and_moves_none() {
             .count()
     };
     assert_eq!(retags(&fx), 10, "2 aliases on each of 5 images");
-    let written = std::fs::read(fx.state_path()).unwrap();
-    let modified = std::fs::metadata(fx.state_path())
-        .unwrap()
-        .modified()
-        .unwrap();
+    let before = fx.state_file();
 
     fx.registry.forget_calls();
     fx.engine.forget_calls();
@@ -799,15 +795,7 @@ async fn a_second_push_asks_about_aliases_jobs_at_a_time_and_moves_none() {
     );
     assert_eq!(second.aliases.len(), 10);
     assert!(second.aliases.iter().all(|a| a.withheld.is_none()));
-    assert_eq!(std::fs::read(fx.state_path()).unwrap(), written);
-    assert_eq!(
-        std::fs::metadata(fx.state_path())
-            .unwrap()
-            .modified()
-            .unwrap(),
-        modified,
-        "nothing changed, nothing written"
-    );
+    assert_eq!(fx.state_file(), before, "nothing changed, nothing written");
     let state = crate::state::State::load(&fx.state_path()).unwrap();
     let pushed = state.images[&p.images[0].name].pushed.clone().unwrap();
     assert_eq!(
