@@ -1,8 +1,11 @@
-//! Text shown to people: long values are cut so a message stays readable.
+//! Text shown to people: long values are cut so a message stays readable,
+//! and control characters are escaped so a value cannot drive the terminal.
 //!
 //! A config value, an engine answer or a registry body can be megabytes long;
 //! a message quoting it must not be. [`cut`] keeps the start and says how
-//! much was left out.
+//! much was left out. A value read from outside (a feed's version, a file
+//! name) can hold an escape sequence or a newline; [`escape`] makes it
+//! visible text wherever it is printed: plan output, errors, reports.
 
 use std::borrow::Cow;
 
@@ -22,9 +25,50 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// True for a character [`escape`] rewrites: control characters (C0, DEL,
+/// C1) and the bidirectional overrides that reorder what a terminal shows.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every control character written out as Rust writes it
+/// (`\n`, `\t`, `\u{1b}`), so an escape sequence or a newline from outside
+/// is shown, never acted on. A backslash is kept as is; text without control
+/// characters is returned unchanged (borrowed).
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`escape`] and [`cut`] at [`MAX_QUOTED`]: a value from outside, quoted.
+pub fn quote(text: &str) -> String {
+    cut(&escape(text), MAX_QUOTED).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert!(matches!(escape("22.11.0-slim é"), Cow::Borrowed(_)));
+        assert_eq!(escape("1.0.0\u{1b}[2J\n"), "1.0.0\\u{1b}[2J\\n");
+        assert_eq!(escape("a\tb\rc\u{7f}\u{9b}"), "a\\tb\\rc\\u{7f}\\u{9b}");
+        assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
+        assert!(!escape("\u{1b}]0;title\u{7}").chars().any(char::is_control));
+    }
 
     #[test]
     fn short_text_is_unchanged() {

@@ -15,13 +15,24 @@ pub fn run(args: &GenerateArgs) -> Result<i32, RunError> {
         .with_help("`strata generate` renders a matrix file (such as strata.yml)")
         .into());
     }
-    let summary = write_generated(&plan)?;
+    let (summary, _held) = write_generated(&plan)?;
     eprintln!(
         "strata: {} file(s) written, {} unchanged, {} stale removed",
         summary.written.len(),
         summary.unchanged.len(),
         summary.removed.len()
     );
+    if !summary.kept.is_empty() {
+        let out = plan.output.as_deref().unwrap_or(std::path::Path::new("."));
+        eprintln!(
+            "strata: warning: {} file(s) this plan no longer has were left in {} because they changed since strata wrote them (or an older manifest kept no hash); strata no longer owns them, remove them by hand if unwanted:",
+            summary.kept.len(),
+            out.display()
+        );
+        for path in &summary.kept {
+            eprintln!("  {}", crate::text::escape(&path.to_string_lossy()));
+        }
+    }
     if let Some(path) = &args.inventory {
         write_new_file(path, &crate::generate::inventory_yaml(&plan))?;
         eprintln!("strata: wrote {}", path.display());

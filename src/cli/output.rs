@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{InputError, RunError};
+use crate::generate::write::WriteSummary;
 use crate::plan::Plan;
 
 /// Writes to stdout, ignoring a closed pipe (`strata plan | head`).
@@ -29,12 +30,18 @@ pub fn write_new_file(path: &Path, text: &str) -> Result<(), RunError> {
         .map_err(|e| RunError::Results(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Writes a matrix plan's rendered files into the folder strata owns.
-pub fn write_generated(plan: &Plan) -> Result<crate::generate::write::WriteSummary, RunError> {
+/// Writes a matrix plan's rendered files into the folder strata owns. The
+/// folder stays locked while the returned lock is held: a run keeps it until
+/// it ends, so two runs in one folder never write or build from it at once.
+pub fn write_generated(
+    plan: &Plan,
+) -> Result<(WriteSummary, Option<crate::generate::write::OutputLock>), RunError> {
     let Some(out) = plan.output.clone() else {
         return Ok(Default::default());
     };
-    crate::generate::write(plan, &out).map_err(generate_error)
+    let held = crate::generate::write::lock(&out).map_err(generate_error)?;
+    let summary = crate::generate::write::write_locked(plan, &held).map_err(generate_error)?;
+    Ok((summary, Some(held)))
 }
 
 /// A refusal to write (someone else's folder or file) is the user's to fix;

@@ -24,7 +24,8 @@ use super::settings::{apply_shard, RunSettings};
 use super::signal::{stop_on_signal, Signal};
 
 pub async fn run(s: RunSettings) -> Result<i32, RunError> {
-    let plan = prepare_plan(&s)?;
+    // Held to the end of the run: another run in this folder waits for it.
+    let (plan, _output_lock) = prepare_plan(&s)?;
     if s.dry_run {
         return dry_run(&s, &plan);
     }
@@ -78,10 +79,13 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
 /// The config loaded; for `test`, the generated tree written (every shard
 /// writes all of it: cheap, and the same bytes on every machine); then this
 /// machine's shard.
-fn prepare_plan(s: &RunSettings) -> Result<Plan, RunError> {
+fn prepare_plan(
+    s: &RunSettings,
+) -> Result<(Plan, Option<crate::generate::write::OutputLock>), RunError> {
     let plan = s.load()?;
+    let mut held = None;
     if s.command == Command::Test && !s.dry_run && !plan.files.is_empty() {
-        write_generated(&plan)?;
+        held = write_generated(&plan)?.1;
     }
     if !s.platforms.is_empty() {
         let only: Vec<String> = s.platforms.iter().map(|p| p.to_string()).collect();
@@ -90,7 +94,7 @@ fn prepare_plan(s: &RunSettings) -> Result<Plan, RunError> {
             only.join(", ")
         );
     }
-    Ok(apply_shard(plan, s.shard))
+    Ok((apply_shard(plan, s.shard), held))
 }
 
 /// The plan, and for `push` what each image would get, from the state alone.

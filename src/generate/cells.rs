@@ -37,17 +37,31 @@ pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a
         }
         let mut seen = std::collections::BTreeSet::new();
         for v in values.iter() {
-            if !seen.insert(v.name.as_str()) {
+            if let Err(rule) = check_segment(&v.name.value) {
+                return Err(source
+                    .error_at(
+                        &v.name,
+                        format!(
+                            "{name} value `{}` cannot name a folder of the generated tree: {rule}",
+                            crate::text::quote(&v.name.value)
+                        ),
+                        "not one safe path segment",
+                    )
+                    .with_help(format!(
+                        "an axis value's name is one folder name: 1 to {MAX_VALUE_NAME} characters, no `/` or `\\`, not `.` or `..`, no control characters; put other text in an attribute (`attrs`)"
+                    )));
+            }
+            if !seen.insert(v.name.value.as_str()) {
                 return Err(plain(
                     source,
-                    format!("axis `{name}` lists `{}` twice", v.name),
+                    format!("axis `{name}` lists `{}` twice", v.name.value),
                 ));
             }
             for key in v.attrs.keys() {
                 if ["name", "default", "from"].contains(&key.as_str()) {
                     return Err(plain(
                         source,
-                        format!("{name} `{}`: attribute `{key}` is reserved", v.name),
+                        format!("{name} `{}`: attribute `{key}` is reserved", v.name.value),
                     ));
                 }
             }
@@ -62,6 +76,32 @@ pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a
     Ok(out)
 }
 
+/// The longest axis value name, in characters.
+pub const MAX_VALUE_NAME: usize = 128;
+
+/// Why `name` is not one safe path segment, if it is not.
+pub fn check_segment(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if len > MAX_VALUE_NAME {
+        return Err(format!(
+            "it has {len} characters, more than {MAX_VALUE_NAME}"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` is not a folder name"));
+    }
+    if name.contains(['/', '\\']) {
+        return Err("it holds a path separator".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("it holds a control character".into());
+    }
+    Ok(())
+}
+
 fn plain(source: &Source, message: String) -> InputError {
     InputError::plain(format!("{}: {message}", source.name()))
 }
@@ -70,7 +110,7 @@ fn plain(source: &Source, message: String) -> InputError {
 /// and its free attributes.
 pub fn axis_object(value: &AxisValue) -> Value {
     let mut map = Map::new();
-    map.insert("name".into(), Value::from(value.name.clone()));
+    map.insert("name".into(), Value::from(value.name.value.clone()));
     map.insert("default".into(), Value::from(value.default));
     if let Some(from) = &value.from {
         map.insert("from".into(), Value::from(from.clone()));
@@ -107,7 +147,7 @@ pub fn points<'a>(axes: &[Axis<'a>]) -> Vec<AxisPoint<'a>> {
 
 impl<'a> AxisPoint<'a> {
     pub fn os(&self) -> &'a str {
-        &self.values[0].1.name
+        &self.values[0].1.name.value
     }
 
     pub fn os_from(&self) -> Option<&'a str> {
@@ -117,7 +157,7 @@ impl<'a> AxisPoint<'a> {
     /// `bookworm × 22.11.0 × slim`, for the plan's exclusion list and messages.
     pub fn describe(&self, version: &semver::Version) -> String {
         let mut parts = vec![self.os().to_string(), version.to_string()];
-        parts.extend(self.values[1..].iter().map(|(_, v)| v.name.clone()));
+        parts.extend(self.values[1..].iter().map(|(_, v)| v.name.value.clone()));
         parts.join(" × ")
     }
 
@@ -126,7 +166,7 @@ impl<'a> AxisPoint<'a> {
         let mut s = version.to_string();
         for (_, v) in &self.values[1..] {
             s.push('-');
-            s.push_str(&v.name);
+            s.push_str(&v.name.value);
         }
         s
     }
@@ -138,11 +178,26 @@ impl<'a> AxisPoint<'a> {
         }
     }
 
+    /// The lines its values are written at, `strata.yml:3, 9`.
+    pub fn lines(&self, source: &Source) -> String {
+        let lines: Vec<String> = self
+            .values
+            .iter()
+            .map(|(_, v)| v.name.referenced.line().to_string())
+            .collect();
+        format!("{}:{}", source.name(), lines.join(", "))
+    }
+
+    /// The value name spans of the cell, last axis last.
+    pub fn last_value(&self) -> &'a serde_saphyr::Spanned<String> {
+        &self.values[self.values.len() - 1].1.name
+    }
+
     /// `os`, and every other axis, by value name.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.values
             .iter()
-            .map(|(axis, v)| ((*axis).to_string(), v.name.clone()))
+            .map(|(axis, v)| ((*axis).to_string(), v.name.value.clone()))
             .collect()
     }
 }
@@ -241,7 +296,7 @@ impl Exclusions {
                                     axis_names.join(", ")
                                 )));
                         };
-                        let names: Vec<&str> = values.iter().map(|v| v.name.as_str()).collect();
+                        let names: Vec<&str> = values.iter().map(|v| v.name.value.as_str()).collect();
                         let listed = match &value.value {
                             OneOrMany::One(one) => vec![one.clone()],
                             OneOrMany::Many(many) => many.clone(),
@@ -296,7 +351,7 @@ impl Exclusions {
                 point
                     .values
                     .iter()
-                    .any(|(a, value)| a == axis && names.contains(&value.name))
+                    .any(|(a, value)| a == axis && names.contains(&value.name.value))
             });
             if !(version_ok && axes_ok) {
                 continue;

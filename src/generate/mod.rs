@@ -72,9 +72,9 @@ pub fn plan(
             ctx.insert("os".into(), cells::axis_object(os));
             let ctx = Value::Object(ctx);
             let name = templates.render(&name_key, &ctx)?.trim().to_string();
-            let rel = PathBuf::from("base").join(&os.name);
+            let rel = PathBuf::from("base").join(&os.name.value);
             push_files(&mut plan, &rel, dir.render(&templates, &ctx)?);
-            bases.insert(os.name.clone(), name.clone());
+            bases.insert(os.name.value.clone(), name.clone());
             plan.images.push(ImagePlan {
                 name,
                 context: out_dir.join(&rel),
@@ -84,7 +84,7 @@ pub fn plan(
                 build_args: BTreeMap::new(),
                 artifacts: Vec::new(),
                 labels: BTreeMap::from([
-                    ("os".to_string(), os.name.clone()),
+                    ("os".to_string(), os.name.value.clone()),
                     ("role".to_string(), "base".to_string()),
                 ]),
                 timeout: None,
@@ -108,13 +108,14 @@ pub fn plan(
     for os in &config.os {
         if let Some(entries) = &os.platforms {
             let rules = compile_platforms(entries, source, &mut templates)?;
-            os_platforms.insert(os.name.clone(), rules);
+            os_platforms.insert(os.name.value.clone(), rules);
         }
     }
     let tests = compile_tests(config, source, &base_dir, &mut templates)?;
 
     let mut candidates = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut folders: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut used_exclusions = std::collections::BTreeSet::new();
     for release in &selected {
         let release_facts = feed::facts(release, &schedule, as_of);
@@ -208,6 +209,26 @@ pub fn plan(
             let rel = PathBuf::from("images")
                 .join(os)
                 .join(point.slug(&release.version));
+            // Case folded: on a case-insensitive disk `A` and `a` are one folder.
+            let folder_key = rel.to_string_lossy().to_lowercase();
+            if let Some((other, other_lines)) = folders.insert(
+                folder_key,
+                (what.clone(), point.lines(source)),
+            ) {
+                return Err(source
+                    .error_at(
+                        point.last_value(),
+                        format!(
+                            "cells {} ({other_lines}) and {} ({}) both render into {}",
+                            crate::text::quote(&other),
+                            crate::text::quote(&what),
+                            point.lines(source),
+                            crate::text::quote(&rel.to_string_lossy())
+                        ),
+                        "same folder as another cell",
+                    )
+                    .with_help("rename an axis value so each cell has its own folder (`images/<os>/<version>-<values…>`)"));
+            }
             push_files(&mut plan, &rel, image_dir.render(&templates, &ctx)?);
 
             let mut image_tests = Vec::new();

@@ -5,6 +5,12 @@
 //! strict undefined: a template naming a field no cell has is a bug in the
 //! config, reported at the template's file and line rather than rendered as
 //! an empty string into a Dockerfile.
+//!
+//! A render is bounded: at most [`FUEL`] units of minijinja's fuel (about one
+//! per instruction, and one per 64 bytes of data made) and at most
+//! [`MAX_RENDERED_BYTES`] of output. Past either, the render stops and the
+//! template is named, so a loop that never ends or a template writing a
+//! gigabyte is an input error, not a hang.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +20,34 @@ use serde_saphyr::Spanned;
 
 use crate::config::yaml::{span_of, Source};
 use crate::error::InputError;
+
+/// The fuel one render may use: minijinja's budget of instructions (about
+/// one each) and of data made (about one per 64 bytes). A real Dockerfile
+/// template uses a few thousand.
+pub const FUEL: u64 = 5_000_000;
+
+/// The most one rendered file (or name, or condition) may hold, in bytes.
+pub const MAX_RENDERED_BYTES: usize = 4 * 1024 * 1024;
+
+/// A render's output, refused past [`MAX_RENDERED_BYTES`].
+struct CappedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("rendered output too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Where a template's text came from, to point errors at it.
 #[derive(Debug, Clone)]
@@ -40,6 +74,7 @@ impl<'s> Templates<'s> {
     pub fn new(config: &'s Source) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
         // Dockerfiles and scripts end with a newline; keep it.
         let syntax = minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -128,9 +163,30 @@ impl<'s> Templates<'s> {
             .env
             .get_template(key)
             .map_err(|e| self.error(key, &e))?;
-        template
-            .render(crate::alias::value::from_json(context))
-            .map_err(|e| self.error(key, &e))
+        let mut out = CappedOutput {
+            bytes: Vec::new(),
+            over: false,
+        };
+        let result =
+            template.render_captured_to(crate::alias::value::from_json(context), &mut out);
+        if out.over {
+            let err = minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("renders more than {} MiB", MAX_RENDERED_BYTES >> 20),
+            );
+            return Err(self.error(key, &err).with_help(format!(
+                "a rendered file may hold at most {} MiB; check the template's loops",
+                MAX_RENDERED_BYTES >> 20
+            )));
+        }
+        result.map_err(|e| self.error(key, &e))?;
+        // minijinja writes only whole strings.
+        String::from_utf8(out.bytes).map_err(|e| {
+            self.error(
+                key,
+                &minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()),
+            )
+        })
     }
 
     /// Renders `key` and reads the result as a condition (`true` unless empty).
@@ -208,6 +264,12 @@ fn help_for(err: &minijinja::Error) -> String {
              (with `name`, `default` and its attrs), `artifacts.<name>` (file names), `base` and \
              `image`; check the spelling (the README's fact reference lists each)",
             release.join(", ")
+        )
+    } else if err.kind() == minijinja::ErrorKind::OutOfFuel {
+        format!(
+            "one render may run about {FUEL} template instructions (or make about {} MiB of data); \
+             check the template's loops (a loop inside a loop over `range(…)` multiplies)",
+            (FUEL * 64) >> 20
         )
     } else {
         "fix the template's syntax (Jinja)".to_string()
@@ -396,6 +458,45 @@ mod tests {
             t.render(&key, &serde_json::json!({"v": 1})).unwrap(),
             "v=1\n"
         );
+    }
+
+    #[test]
+    fn a_render_that_never_ends_is_stopped_and_named() {
+        let src = source("");
+        let mut t = Templates::new(&src);
+        let key = t
+            .add_file(
+                "tpl/Dockerfile.j2",
+                "FROM x\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+                    .into(),
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = t.render(&key, &serde_json::json!({})).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        assert!(err.message.starts_with("tpl/Dockerfile.j2:"), "{}", err.message);
+        assert!(err.message.contains("fuel"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_render_larger_than_the_cap_is_refused() {
+        let src = source("");
+        let mut t = Templates::new(&src);
+        let key = t
+            .add_file(
+                "tpl/Dockerfile.j2",
+                "FROM x\n{% for i in range(5000) %}{{ v }}{% endfor %}\n".into(),
+            )
+            .unwrap();
+        let ctx = serde_json::json!({"v": "y".repeat(1024)});
+        let err = t.render(&key, &ctx).unwrap_err();
+        assert!(err.message.starts_with("tpl/Dockerfile.j2:"), "{}", err.message);
+        assert!(err.message.contains("more than 4 MiB"), "{}", err.message);
+        // Just under the cap is fine.
+        let key = t
+            .add_file("tpl/ok.j2", "{% for i in range(3000) %}{{ v }}{% endfor %}".into())
+            .unwrap();
+        assert_eq!(t.render(&key, &ctx).unwrap().len(), 3000 * 1024);
     }
 
     #[test]
