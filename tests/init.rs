@@ -135,3 +135,32 @@ fn a_folder_that_is_not_empty_is_refused_and_left_alone() {
         "mine\n"
     );
 }
+
+/// A write that fails half way (a full disk; here the file size limit, which
+/// stops the process as a full disk would stop its writes) leaves the folder
+/// as it was, so running `init` again just works.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_init_leaves_nothing_and_a_retry_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    for target in ["new", "empty"] {
+        if target == "empty" {
+            std::fs::create_dir(tmp.path().join(target)).unwrap();
+        }
+        let cut_short = std::process::Command::new("sh")
+            .current_dir(tmp.path())
+            .arg("-c")
+            .arg(format!("ulimit -f 4; exec '{}' init {target}", bin.display()))
+            .output()
+            .unwrap();
+        assert_ne!(cut_short.status.code(), Some(0), "the size limit must stop it");
+        let left = tmp.path().join(target);
+        let entries = std::fs::read_dir(&left).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(entries, 0, "{target}: a stopped init left files in the folder");
+        let out = strata(tmp.path(), &["init", target]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(left.join("strata.yml").is_file());
+        assert!(left.join("feed/index.tab").is_file());
+    }
+}

@@ -79,7 +79,7 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
             let tag = rendered.trim().to_string();
             crate::reference::validate_alias(&tag).map_err(|reason| AliasError::InvalidTag {
                 rule: rule.rule.tag.clone(),
-                tag: tag.clone(),
+                tag: crate::text::escape(&tag).into_owned(),
                 image: image.image.clone(),
                 reason,
             })?;

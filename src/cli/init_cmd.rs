@@ -6,21 +6,12 @@ use std::path::Path;
 use crate::error::{InputError, RunError, EXIT_OK};
 
 use super::args::InitArgs;
-use super::output::write_new_file;
 
 pub fn run(args: &InitArgs) -> Result<i32, RunError> {
     let dir = args.dir.as_path();
     check_empty(dir)?;
     let files = crate::init::files();
-    for (path, text) in &files {
-        let path = dir.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                RunError::Results(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
-        write_new_file(&path, text)?;
-    }
+    write_all(dir, &files)?;
     let shown = if dir == Path::new(".") {
         String::new()
     } else {
@@ -32,6 +23,59 @@ pub fn run(args: &InitArgs) -> Result<i32, RunError> {
         files.len()
     );
     Ok(EXIT_OK)
+}
+
+/// Writes `files` into a temporary folder beside `dir`, then moves them in:
+/// a write that fails (a full disk) leaves `dir` as it was, so a retry is
+/// not refused as "not empty".
+fn write_all(dir: &Path, files: &[(std::path::PathBuf, String)]) -> Result<(), RunError> {
+    let failed = |what: &Path, e: std::io::Error| {
+        RunError::Results(format!(
+            "cannot write {}: {e}; {} was left as it was",
+            what.display(),
+            dir.display()
+        ))
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).map_err(|e| failed(parent, e))?;
+    // Removed when dropped, so a failure below leaves nothing behind.
+    let tmp = tempfile::Builder::new()
+        .prefix(".strata-init-")
+        .tempdir_in(parent)
+        .map_err(|e| failed(parent, e))?;
+    for (rel, text) in files {
+        let path = tmp.path().join(rel);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| failed(folder, e))?;
+        }
+        std::fs::write(&path, text).map_err(|e| failed(&dir.join(rel), e))?;
+    }
+    if std::fs::symlink_metadata(dir).is_err() {
+        #[cfg(unix)]
+        {
+            // A temporary folder is private (0700); the project is not.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| failed(tmp.path(), e))?;
+        }
+        let tmp = tmp.keep();
+        return std::fs::rename(&tmp, dir).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&tmp);
+            failed(dir, e)
+        });
+    }
+    // An existing empty folder (perhaps `.`): move each entry in. A rename
+    // needs no space, so this cannot stop half way on a full disk.
+    let entries = std::fs::read_dir(tmp.path()).map_err(|e| failed(tmp.path(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| failed(tmp.path(), e))?;
+        let to = dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &to).map_err(|e| failed(&to, e))?;
+    }
+    Ok(())
 }
 
 /// A folder that does not exist yet, or one that is empty; anything else is

@@ -72,6 +72,7 @@ pub fn plan(
             ctx.insert("os".into(), cells::axis_object(os));
             let ctx = Value::Object(ctx);
             let name = templates.render(&name_key, &ctx)?.trim().to_string();
+            check_reference(source, &base.name, "base name", &name, &os.name.value)?;
             let rel = PathBuf::from("base").join(&os.name.value);
             push_files(&mut plan, &rel, dir.render(&templates, &ctx)?);
             bases.insert(os.name.value.clone(), name.clone());
@@ -203,6 +204,7 @@ pub fn plan(
                     )
                     .with_help("use every axis in the name, such as `{{ version }}-{{ os.name }}-{{ variant.name }}`"));
             }
+            check_reference(source, &config.image.name, "image name", &name, &what)?;
             facts.insert(feed::facts::IMAGE.into(), Value::from(name.clone()));
             let ctx = Value::Object(facts.clone());
 
@@ -252,10 +254,12 @@ pub fn plan(
                         out_dir.join(test_rel)
                     }
                 };
+                let tag = test_tag(&name, index);
+                check_reference(source, &config.image.name, "test tag", &tag, &what)?;
                 image_tests.push(TestPlan {
                     index,
                     path,
-                    tag: test_tag(&name, index),
+                    tag,
                     timeout: test.timeout,
                 });
             }
@@ -357,6 +361,39 @@ fn order_images(plan: &mut Plan, out_dir: &Path) -> Result<(), InputError> {
             .with_help("an image cannot be built from itself, directly or through others; change a template's FROM line")
         })?;
     Ok(())
+}
+
+/// Checks a reference rendered for `cell` from the template at `at`: one
+/// the engine or a registry would refuse is an input error now, naming the
+/// cell and the rule, not a failed build later.
+fn check_reference(
+    source: &Source,
+    at: &serde_saphyr::Spanned<String>,
+    what: &str,
+    rendered: &str,
+    cell: &str,
+) -> Result<(), InputError> {
+    let problem = match crate::reference::parse(rendered) {
+        Ok(r) if r.digest.is_some() => Some("a name to build cannot carry a digest".to_string()),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let Some(rule) = problem else {
+        return Ok(());
+    };
+    Err(source
+        .error_at(
+            at,
+            format!(
+                "the {what} for {} renders as `{}`, not a valid image reference: {rule}",
+                crate::text::quote(cell),
+                crate::text::quote(rendered)
+            ),
+            "renders an invalid reference",
+        )
+        .with_help(
+            "image references are `[registry/]repository[:tag]`: a lowercase repository, a tag of at most 128 letters, digits, `_`, `.` or `-`; a feed version with build metadata (`1.0.0+b`) cannot be a tag as it is, use `major`/`minor`/`patch` or a filter such as `replace`",
+        ))
 }
 
 fn push_files(plan: &mut Plan, rel: &Path, files: Vec<(PathBuf, String)>) {

@@ -20,13 +20,13 @@ pub fn text(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "Plan from {}: {}",
-        plan.source.display(),
+        esc(&plan.source.display().to_string()),
         totals_line(plan)
     );
     if !plan.warnings.is_empty() {
         out.push_str("\nWarnings:\n");
         for w in &plan.warnings {
-            let _ = writeln!(out, "  {w}");
+            let _ = writeln!(out, "  {}", esc(w));
         }
     }
 
@@ -46,22 +46,22 @@ pub fn text(plan: &Plan) -> String {
     let tag_width = plan
         .aliases
         .iter()
-        .map(|a| a.tag.chars().count())
+        .map(|a| esc(&a.tag).chars().count())
         .max()
         .unwrap_or(0);
     for a in &plan.aliases {
-        let mut line = format!("  {:<tag_width$}", a.tag);
+        let mut line = format!("  {:<tag_width$}", esc(&a.tag));
         match a.candidates.split_first() {
             Some((first, rest)) => {
-                let _ = write!(line, " → {first}");
+                let _ = write!(line, " → {}", esc(first));
                 if !rest.is_empty() {
-                    let _ = write!(line, " (else {})", rest.join(", then "));
+                    let _ = write!(line, " (else {})", esc(&rest.join(", then ")));
                 }
             }
             None => line.push_str(" → (no candidates)"),
         }
         if let Some(rule) = &a.rule {
-            let _ = write!(line, "  [rule: {rule}]");
+            let _ = write!(line, "  [rule: {}]", esc(rule));
         }
         let _ = writeln!(out, "{line}");
     }
@@ -69,7 +69,7 @@ pub fn text(plan: &Plan) -> String {
     if !plan.excluded.is_empty() {
         out.push_str("\nExcluded:\n");
         for e in &plan.excluded {
-            let _ = writeln!(out, "  {}: {}", e.what, e.reason);
+            let _ = writeln!(out, "  {}: {}", esc(&e.what), esc(&e.reason));
         }
     }
 
@@ -89,22 +89,30 @@ pub fn text(plan: &Plan) -> String {
 }
 
 /// `path` relative to the config file's folder when inside it: plans hold
-/// absolute paths, people read the ones they wrote.
+/// absolute paths, people read the ones they wrote. Escaped, as every value
+/// printed here: a control character from a feed or a name is shown, never
+/// sent to the terminal.
 fn shown(plan: &Plan, path: &Path) -> String {
     let base = plan.source.parent().unwrap_or(Path::new(""));
-    match path.strip_prefix(base) {
+    let text = match path.strip_prefix(base) {
         Ok(rel) if !base.as_os_str().is_empty() && !rel.as_os_str().is_empty() => {
             rel.display().to_string()
         }
         _ => path.display().to_string(),
-    }
+    };
+    esc(&text).into_owned()
+}
+
+/// A value as printed: see [`crate::text::escape`].
+fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::escape(text)
 }
 
 fn image_block(out: &mut String, plan: &Plan, n: usize, width: usize, img: &ImagePlan) {
-    let _ = writeln!(out, "  {n:>width$}. {}", img.name);
+    let _ = writeln!(out, "  {n:>width$}. {}", esc(&img.name));
     let pad = " ".repeat(width + 4);
     let field = |out: &mut String, key: &str, value: &str| {
-        let _ = writeln!(out, "{pad}{key:<10} {value}");
+        let _ = writeln!(out, "{pad}{key:<10} {}", esc(value));
     };
 
     field(

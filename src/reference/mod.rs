@@ -131,15 +131,19 @@ impl fmt::Display for ReferenceError {
             ReferenceError::Uppercase => f.write_str("repository name must be lowercase"),
             ReferenceError::BadComponent(c) => write!(
                 f,
-                "repository path component `{c}` may only contain lowercase letters, digits and single separators (`.`, `_`, `__`, `-`) between them"
+                "repository path component `{}` may only contain lowercase letters, digits and single separators (`.`, `_`, `__`, `-`) between them",
+                quoted(c)
             ),
-            ReferenceError::BadDomain(d) => write!(f, "`{d}` is not a valid registry host[:port]"),
+            ReferenceError::BadDomain(d) => {
+                write!(f, "`{}` is not a valid registry host[:port]", quoted(d))
+            }
             ReferenceError::BadTag(t) => write!(
                 f,
-                "tag `{t}` must start with a letter, digit or `_` and contain at most 128 letters, digits, `_`, `.` or `-`"
+                "tag `{}` must start with a letter, digit or `_` and contain at most 128 letters, digits, `_`, `.` or `-`",
+                quoted(t)
             ),
             ReferenceError::BadDigest(d) => {
-                write!(f, "digest `{d}` must look like `sha256:<64 hex digits>`")
+                write!(f, "digest `{}` must look like `sha256:<64 hex digits>`", quoted(d))
             }
             ReferenceError::NameTooLong(n) => write!(
                 f,
@@ -147,6 +151,12 @@ impl fmt::Display for ReferenceError {
             ),
         }
     }
+}
+
+/// A part of a reference as quoted in a message: control characters escaped
+/// (a newline or an escape sequence from a feed is shown, not acted on), cut.
+fn quoted(text: &str) -> String {
+    crate::text::quote(text)
 }
 
 impl std::error::Error for ReferenceError {}
