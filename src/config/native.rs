@@ -195,7 +195,7 @@ fn default_pick() -> Pick {
 pub struct AxisValue {
     /// Seen by templates as `os.name` / `<axis>.name`. Names a folder of the
     /// generated tree, so it is one safe path segment: at most 128
-    /// characters, no `/` or `\\`, not `.` or `..`, no control characters.
+    /// characters, no `/` or `\`, not `.` or `..`, no control characters.
     #[schemars(with = "String", length(min = 1, max = 128))]
     pub name: Spanned<String>,
     /// The value whose images also get the unsuffixed alias tags.
