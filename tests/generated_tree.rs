@@ -2,6 +2,8 @@
 //! may have been planted; and every name in it comes from the matrix. These
 //! run the real `strata` on small projects.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -243,4 +245,46 @@ fn runs_at_once_in_one_folder_take_turns() {
             assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         }
     }
+}
+
+/// A `test` run keeps the output folder locked until it ends: another run
+/// (here a `generate`) waits for it instead of rewriting the tree under it.
+#[test]
+fn a_test_run_holds_the_output_folder_until_it_ends() {
+    common::block_on(async {
+        common::busybox_base(&common::engine().await, common::BUSYBOX_IMAGE).await;
+    });
+    let ns = common::unique("lock");
+    let os = format!("  - {{ name: bb, from: \"{}\" }}\n", common::BUSYBOX_IMAGE);
+    let name = format!("\"{ns}/img:{{{{ version }}}}-{{{{ os.name }}}}\"");
+    let dir = project(&os, &name);
+    put(dir.path(), "tpl/Dockerfile.j2", "FROM {{ os.from }}\nRUN sleep 4\n");
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .current_dir(dir.path())
+        .args(["test", "--no-cache", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let manifest = dir.path().join("generated/.strata-generated");
+    let started = std::time::Instant::now();
+    while !manifest.exists() {
+        assert!(started.elapsed().as_secs() < 60, "the run never wrote its tree");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = strata(dir.path(), &["generate"]);
+    let finished_first = first.try_wait().unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stderr).contains("waiting for another strata run"),
+        "{}",
+        text(&second.stderr)
+    );
+    assert!(
+        finished_first.is_some(),
+        "`generate` returned while the test run was still going"
+    );
 }
