@@ -31,7 +31,11 @@ fn project(os_block: &str, image_name: &str) -> tempfile::TempDir {
         root.join("feed/schedule.json"),
     )
     .unwrap();
-    put(root, "tpl/Dockerfile.j2", "FROM {{ os.from }}\nENV V={{ version }}\n");
+    put(
+        root,
+        "tpl/Dockerfile.j2",
+        "FROM {{ os.from }}\nENV V={{ version }}\n",
+    );
     put(root, "strata.yml", &config(os_block, image_name, ""));
     dir
 }
@@ -91,7 +95,11 @@ fn generate_never_deletes_through_a_planted_symlink() {
     let out = strata(dir.path(), &["generate"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("evil"), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("symlink"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("symlink"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(outside.path().join("important.txt")).unwrap(),
         "precious"
@@ -122,10 +130,22 @@ fn generate_never_writes_through_a_planted_symlink() {
 fn an_axis_value_name_must_be_one_safe_path_segment() {
     let long = "b".repeat(10_000);
     for (os, why) in [
-        ("  - { name: bb, from: busybox }\n  - { name: bb/., from: busybox }\n", "path separator"),
-        ("  - { name: bb, from: busybox }\n  - { name: \"..\", from: busybox }\n", "not a folder name"),
-        ("  - { name: bb, from: busybox }\n  - { name: \"b\\nb\", from: busybox }\n", "control character"),
-        (&format!("  - {{ name: bb, from: busybox }}\n  - {{ name: {long}, from: busybox }}\n"), "more than 128"),
+        (
+            "  - { name: bb, from: busybox }\n  - { name: bb/., from: busybox }\n",
+            "path separator",
+        ),
+        (
+            "  - { name: bb, from: busybox }\n  - { name: \"..\", from: busybox }\n",
+            "not a folder name",
+        ),
+        (
+            "  - { name: bb, from: busybox }\n  - { name: \"b\\nb\", from: busybox }\n",
+            "control character",
+        ),
+        (
+            &format!("  - {{ name: bb, from: busybox }}\n  - {{ name: {long}, from: busybox }}\n"),
+            "more than 128",
+        ),
     ] {
         let dir = project(os, NAME);
         let out = strata(dir.path(), &["plan"]);
@@ -133,15 +153,27 @@ fn an_axis_value_name_must_be_one_safe_path_segment() {
         assert_eq!(out.status.code(), Some(2), "{os}: {err}");
         assert!(err.contains("strata.yml:10:"), "{os}: {err}");
         assert!(err.contains(why), "{os}: {err}");
-        assert!(err.len() < 4000, "the long name is quoted in full: {} bytes", err.len());
+        assert!(
+            err.len() < 4000,
+            "the long name is quoted in full: {} bytes",
+            err.len()
+        );
     }
     // Further axes follow the same rule.
     let dir = project(OS, "\"img:{{ version }}-{{ variant.name }}\"");
     let more = "axes:\n  variant:\n    - { name: a }\n    - { name: a/b }\n";
-    put(dir.path(), "strata.yml", &config(OS, "\"img:{{ version }}-{{ variant.name }}\"", more));
+    put(
+        dir.path(),
+        "strata.yml",
+        &config(OS, "\"img:{{ version }}-{{ variant.name }}\"", more),
+    );
     let out = strata(dir.path(), &["plan"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("path separator"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("path separator"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -220,7 +252,11 @@ fn a_template_that_never_ends_or_grows_without_end_is_refused() {
 fn generate_at_once(n: usize) -> Vec<Output> {
     let os = "  - { name: bb, from: busybox }\n  - { name: cc, from: busybox }\n  - { name: dd, from: busybox }\n";
     let dir = project(os, NAME);
-    put(dir.path(), "strata.yml", &config(os, NAME, "").replace(">=22", ">=4"));
+    put(
+        dir.path(),
+        "strata.yml",
+        &config(os, NAME, "").replace(">=22", ">=4"),
+    );
     let children: Vec<_> = (0..n)
         .map(|_| {
             std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
@@ -258,7 +294,11 @@ fn a_test_run_holds_the_output_folder_until_it_ends() {
     let os = format!("  - {{ name: bb, from: \"{}\" }}\n", common::BUSYBOX_IMAGE);
     let name = format!("\"{ns}/img:{{{{ version }}}}-{{{{ os.name }}}}\"");
     let dir = project(&os, &name);
-    put(dir.path(), "tpl/Dockerfile.j2", "FROM {{ os.from }}\nRUN sleep 4\n");
+    put(
+        dir.path(),
+        "tpl/Dockerfile.j2",
+        "FROM {{ os.from }}\nRUN sleep 4\n",
+    );
     let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
         .current_dir(dir.path())
         .args(["test", "--no-cache", "-q"])
@@ -269,7 +309,10 @@ fn a_test_run_holds_the_output_folder_until_it_ends() {
     let manifest = dir.path().join("generated/.strata-generated");
     let started = std::time::Instant::now();
     while !manifest.exists() {
-        assert!(started.elapsed().as_secs() < 60, "the run never wrote its tree");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the run never wrote its tree"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -151,13 +151,23 @@ fn an_interrupted_init_leaves_nothing_and_a_retry_succeeds() {
         let cut_short = std::process::Command::new("sh")
             .current_dir(tmp.path())
             .arg("-c")
-            .arg(format!("ulimit -f 4; exec '{}' init {target}", bin.display()))
+            .arg(format!(
+                "ulimit -f 4; exec '{}' init {target}",
+                bin.display()
+            ))
             .output()
             .unwrap();
-        assert_ne!(cut_short.status.code(), Some(0), "the size limit must stop it");
+        assert_ne!(
+            cut_short.status.code(),
+            Some(0),
+            "the size limit must stop it"
+        );
         let left = tmp.path().join(target);
         let entries = std::fs::read_dir(&left).map(|d| d.count()).unwrap_or(0);
-        assert_eq!(entries, 0, "{target}: a stopped init left files in the folder");
+        assert_eq!(
+            entries, 0,
+            "{target}: a stopped init left files in the folder"
+        );
         let out = strata(tmp.path(), &["init", target]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         assert!(left.join("strata.yml").is_file());

@@ -296,7 +296,8 @@ impl Exclusions {
                                     axis_names.join(", ")
                                 )));
                         };
-                        let names: Vec<&str> = values.iter().map(|v| v.name.value.as_str()).collect();
+                        let names: Vec<&str> =
+                            values.iter().map(|v| v.name.value.as_str()).collect();
                         let listed = match &value.value {
                             OneOrMany::One(one) => vec![one.clone()],
                             OneOrMany::Many(many) => many.clone(),

@@ -213,10 +213,9 @@ pub fn plan(
                 .join(point.slug(&release.version));
             // Case folded: on a case-insensitive disk `A` and `a` are one folder.
             let folder_key = rel.to_string_lossy().to_lowercase();
-            if let Some((other, other_lines)) = folders.insert(
-                folder_key,
-                (what.clone(), point.lines(source)),
-            ) {
+            if let Some((other, other_lines)) =
+                folders.insert(folder_key, (what.clone(), point.lines(source)))
+            {
                 return Err(source
                     .error_at(
                         point.last_value(),

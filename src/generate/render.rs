@@ -167,8 +167,7 @@ impl<'s> Templates<'s> {
             bytes: Vec::new(),
             over: false,
         };
-        let result =
-            template.render_captured_to(crate::alias::value::from_json(context), &mut out);
+        let result = template.render_captured_to(crate::alias::value::from_json(context), &mut out);
         if out.over {
             let err = minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
@@ -474,7 +473,11 @@ mod tests {
         let started = std::time::Instant::now();
         let err = t.render(&key, &serde_json::json!({})).unwrap_err();
         assert!(started.elapsed() < std::time::Duration::from_secs(60));
-        assert!(err.message.starts_with("tpl/Dockerfile.j2:"), "{}", err.message);
+        assert!(
+            err.message.starts_with("tpl/Dockerfile.j2:"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("fuel"), "{}", err.message);
     }
 
@@ -490,11 +493,18 @@ mod tests {
             .unwrap();
         let ctx = serde_json::json!({"v": "y".repeat(1024)});
         let err = t.render(&key, &ctx).unwrap_err();
-        assert!(err.message.starts_with("tpl/Dockerfile.j2:"), "{}", err.message);
+        assert!(
+            err.message.starts_with("tpl/Dockerfile.j2:"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("more than 4 MiB"), "{}", err.message);
         // Just under the cap is fine.
         let key = t
-            .add_file("tpl/ok.j2", "{% for i in range(3000) %}{{ v }}{% endfor %}".into())
+            .add_file(
+                "tpl/ok.j2",
+                "{% for i in range(3000) %}{{ v }}{% endfor %}".into(),
+            )
             .unwrap();
         assert_eq!(t.render(&key, &ctx).unwrap().len(), 3000 * 1024);
     }

@@ -60,7 +60,9 @@ pub enum WriteError {
     UserFile { path: PathBuf },
     #[error("{path} is a symlink inside the output folder; strata never follows one there. Remove it (the generated tree holds only plain files and folders)")]
     Symlink { path: PathBuf },
-    #[error("{path} is not a plain file or folder; strata writes only plain files there. Remove it")]
+    #[error(
+        "{path} is not a plain file or folder; strata writes only plain files there. Remove it"
+    )]
     NotPlain { path: PathBuf },
     #[error("{path} is damaged ({why}); strata cannot tell which files it wrote. Restore it from version control, or delete the output folder and generate it again")]
     BadManifest { path: PathBuf, why: String },
@@ -419,7 +421,10 @@ fn read_manifest(out_dir: &Path, marker: &Path) -> Result<Listed, WriteError> {
                 .strip_prefix("sha256:")
                 .is_some_and(|x| x.len() == 64 && x.bytes().all(|b| b.is_ascii_hexdigit()));
             if !ok {
-                return Err(bad(format!("{} is not a sha256: digest", crate::text::escape(h))));
+                return Err(bad(format!(
+                    "{} is not a sha256: digest",
+                    crate::text::escape(h)
+                )));
             }
         }
         out.insert(rel, hash);
@@ -623,7 +628,10 @@ mod tests {
         assert_eq!(m.files.keys().collect::<Vec<_>>(), vec!["x\nuser.txt"]);
         let s = write(&plan(&[]), &out).unwrap();
         assert_eq!(s.removed, vec![PathBuf::from("x\nuser.txt")]);
-        assert_eq!(std::fs::read_to_string(out.join("user.txt")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(out.join("user.txt")).unwrap(),
+            "mine"
+        );
         assert!(!out.read_dir().unwrap().any(|e| e
             .unwrap()
             .file_name()
