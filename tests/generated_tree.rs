@@ -331,3 +331,20 @@ fn a_test_run_holds_the_output_folder_until_it_ends() {
         "`generate` returned while the test run was still going"
     );
 }
+
+#[test]
+fn a_cell_folder_name_too_long_for_the_disk_is_refused_at_load() {
+    let name = NAME;
+    let dir = project(OS, name);
+    let more = format!(
+        "axes:\n  a:\n    - {{ name: {} }}\n  b:\n    - {{ name: {} }}\n",
+        "a".repeat(128),
+        "b".repeat(128)
+    );
+    put(dir.path(), "strata.yml", &config(OS, name, &more));
+    let out = strata(dir.path(), &["generate"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("more than the 255"), "{err}");
+    assert!(!dir.path().join("generated").exists());
+}

@@ -33,6 +33,10 @@ use render::{TemplateDir, Templates};
 pub use export::inventory_yaml;
 pub use write::{write, WriteError, WriteSummary};
 
+/// The longest folder name a cell may get (`<version>-<value>…`), in bytes:
+/// what common file systems allow for one name.
+const MAX_FOLDER_NAME: usize = 255;
+
 /// The file `generate::write` keeps in the output folder, listing what it wrote.
 pub const MARKER: &str = ".strata-generated";
 
@@ -195,6 +199,7 @@ pub fn plan(
                 .render(&image_name, &Value::Object(facts.clone()))?
                 .trim()
                 .to_string();
+            check_reference(source, &config.image.name, "image name", &name, &what)?;
             if let Some(other) = seen.insert(name.clone(), what.clone()) {
                 return Err(source
                     .error_at(
@@ -204,13 +209,26 @@ pub fn plan(
                     )
                     .with_help("use every axis in the name, such as `{{ version }}-{{ os.name }}-{{ variant.name }}`"));
             }
-            check_reference(source, &config.image.name, "image name", &name, &what)?;
             facts.insert(feed::facts::IMAGE.into(), Value::from(name.clone()));
             let ctx = Value::Object(facts.clone());
 
             let rel = PathBuf::from("images")
                 .join(os)
                 .join(point.slug(&release.version));
+            let slug = point.slug(&release.version);
+            if slug.len() > MAX_FOLDER_NAME {
+                return Err(source
+                    .error_at(
+                        point.last_value(),
+                        format!(
+                            "the folder of cell {} would be {} bytes long, more than the {MAX_FOLDER_NAME} a file system allows",
+                            crate::text::quote(&what),
+                            slug.len()
+                        ),
+                        "folder name too long",
+                    )
+                    .with_help("use shorter axis value names (the folder is `<version>-<value>-<value>…`)"));
+            }
             // Case folded: on a case-insensitive disk `A` and `a` are one folder.
             let folder_key = rel.to_string_lossy().to_lowercase();
             if let Some((other, other_lines)) =
