@@ -49,10 +49,12 @@ pub fn write_generated(
 fn generate_error(e: crate::generate::write::WriteError) -> RunError {
     use crate::generate::write::WriteError;
     match e {
-        WriteError::Io { .. } => {
-            RunError::Results(format!("cannot write the generated files: {e}"))
-        }
-        other => InputError::plain(other.to_string())
+        // Paths come from the tree and the templates: shown, never acted on.
+        WriteError::Io { .. } => RunError::Results(format!(
+            "cannot write the generated files: {}",
+            crate::text::escape(&e.to_string())
+        )),
+        other => InputError::plain(crate::text::escape(&other.to_string()))
             .with_help("strata writes only into a folder it generated before, or an empty one")
             .into(),
     }
