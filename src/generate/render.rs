@@ -24,7 +24,7 @@ use crate::error::InputError;
 /// The fuel one render may use: minijinja's budget of instructions (about
 /// one each) and of data made (about one per 64 bytes). A real Dockerfile
 /// template uses a few thousand.
-pub const FUEL: u64 = 5_000_000;
+pub const FUEL: u64 = 1_000_000;
 
 /// The most one rendered file (or name, or condition) may hold, in bytes.
 pub const MAX_RENDERED_BYTES: usize = 4 * 1024 * 1024;
