@@ -112,7 +112,7 @@ fn a_feed_over_the_cap_is_refused_saying_the_cap() {
     big.set_len(16 * 1024 * 1024 + 1).unwrap();
     let (code, stderr) = plan(dir.path());
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("at most 16 MiB"), "{stderr}");
+    assert!(stderr.contains("are read (16 MiB)"), "{stderr}");
 }
 
 /// One HTTP answer per connection, `status` with a short body.

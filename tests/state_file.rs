@@ -128,5 +128,5 @@ fn a_state_file_over_the_cap_is_refused_without_reading_it() {
     file.set_len(strata::state::MAX_STATE_BYTES + 1).unwrap();
     let (code, stderr) = strata_bounded(&dir, &["push", "--dry-run"]);
     assert_eq!(code, EXIT_STATE, "{stderr}");
-    assert!(stderr.contains("at most 64 MiB"), "{stderr}");
+    assert!(stderr.contains("are read (64 MiB)"), "{stderr}");
 }

@@ -115,7 +115,7 @@ pub fn read_bytes(
     if meta.len() > cap {
         return refuse(
             format!(
-                "is {} bytes long; at most {} ({cap} bytes) are read",
+                "is {} bytes long; at most {cap} are read ({})",
                 meta.len(),
                 show_size(cap)
             ),
@@ -288,7 +288,7 @@ mod tests {
         let big = dir.path().join("big.yml");
         std::fs::write(&big, "a".repeat(101)).unwrap();
         let m = message(read_capped(&big, None, "config file", 100));
-        assert!(m.contains("101 bytes long; at most 100 bytes"), "{m}");
+        assert!(m.contains("101 bytes long; at most 100 are read"), "{m}");
         assert_eq!(read_capped(&big, None, "x", 101).unwrap().len(), 101);
     }
 
