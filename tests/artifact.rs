@@ -403,3 +403,45 @@ async fn a_shasums_list_naming_a_file_twice_with_different_sums_is_refused() {
         "{err}"
     );
 }
+
+/// Runs `fetcher.fetch(artifact)` on a thread of its own; `None` when it has
+/// not finished within `wait` (the thread is left behind, blocked).
+fn fetch_within(
+    fetcher: Fetcher,
+    artifact: Artifact,
+    wait: std::time::Duration,
+) -> Option<Result<std::path::PathBuf, ArtifactError>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = tx.send(runtime.block_on(fetcher.fetch(&artifact)));
+    });
+    rx.recv_timeout(wait).ok()
+}
+
+#[test]
+fn a_cached_file_replaced_by_a_fifo_is_refused_without_blocking() {
+    let cache = tempfile::tempdir().unwrap();
+    let body = b"cached bytes".to_vec();
+    let sum = hex::encode(sha2::Sha256::digest(&body));
+    let base = serve(move |_, stream| respond(stream, "200 OK", "", &body));
+    let artifact = url_artifact(format!("{base}/c.tgz"), Some(sum), None);
+    let wait = std::time::Duration::from_secs(30);
+    let path = fetch_within(Fetcher::new(cache.path()), artifact.clone(), wait)
+        .expect("the first fetch ends")
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = fetch_within(Fetcher::new(cache.path()), artifact, wait)
+        .expect("a FIFO in the cache must not block")
+        .unwrap_err();
+    assert!(matches!(err, ArtifactError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
