@@ -509,6 +509,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_file_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(lock_path(&path))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let file = StateFile::open(&path).unwrap();
+        file.update(|state| {
+            state.images.insert("a:1".into(), sample(&id('a'), true));
+        });
+        let e = file.first_error().unwrap_err().to_string();
+        assert!(
+            e.contains("state.json.lock") && e.contains("not a regular file"),
+            "{e}"
+        );
+        assert!(!path.exists(), "nothing is written without a lock");
+    }
+
+    #[test]
     fn huge_values_are_cut_in_the_message() {
         let bad = "z".repeat(2_500_000);
         let e = load_err(&state_json(STATE_VERSION, &bad)).to_string();
