@@ -83,7 +83,11 @@ impl From<InputError> for RunError {
         if e.environment {
             // Found while reading the input (a feed URL), but the network,
             // not what the user wrote, is at fault.
-            return RunError::Environment(render(&e).trim_end().to_string());
+            // Its message already names the file and line.
+            return RunError::Environment(match &e.help {
+                Some(help) => format!("{}; {help}", e.message),
+                None => e.message.clone(),
+            });
         }
         RunError::Input(Box::new(e))
     }
