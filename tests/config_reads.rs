@@ -153,7 +153,10 @@ fn an_unreachable_feed_url_exits_3_and_a_missing_one_2() {
     );
     let (code, stderr) = plan(dir.path());
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("cannot fetch feed"), "{stderr}");
+    assert!(
+        stderr.contains("strata.yml:4:") && stderr.contains("cannot fetch feed"),
+        "{stderr}"
+    );
     // A server error, every attempt.
     let dir = project(&serve(500, 3), "feed/schedule.json", "node.tgz");
     let (code, stderr) = plan(dir.path());
