@@ -80,6 +80,15 @@ impl RunError {
 
 impl From<InputError> for RunError {
     fn from(e: InputError) -> Self {
+        if e.environment {
+            // Found while reading the input (a feed URL), but the network,
+            // not what the user wrote, is at fault.
+            // Its message already names the file and line.
+            return RunError::Environment(match &e.help {
+                Some(help) => format!("{}; {help}", e.message),
+                None => e.message.clone(),
+            });
+        }
         RunError::Input(Box::new(e))
     }
 }
@@ -115,6 +124,9 @@ pub struct Details {
     /// Further problems found in the same pass, so a user fixes them all at once.
     #[related]
     pub related: Vec<InputError>,
+    /// Set by [`InputError::unreachable`]: the input names something on the
+    /// network that could not be reached, an environment problem (exit 3).
+    pub environment: bool,
 }
 
 impl std::ops::Deref for InputError {
@@ -164,7 +176,15 @@ impl InputError {
             help: None,
             also: Vec::new(),
             related: Vec::new(),
+            environment: false,
         }))
+    }
+
+    /// Marks the problem as the network's (a feed URL that refused the
+    /// connection or answered 5xx): the command exits 3, not 2.
+    pub fn unreachable(mut self) -> Self {
+        self.environment = true;
+        self
     }
 
     /// Adds a second labelled place in the same source as [`InputError::at`]

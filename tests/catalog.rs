@@ -284,3 +284,87 @@ fn a_registry_that_does_not_answer_is_exit_3_and_named() {
     assert!(text(&out.stderr).contains(&down), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
 }
+
+/// Runs strata like [`strata`], killed after 60 s: a hang fails the test.
+fn strata_bounded(dir: &Path, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn writing_into_a_fifo_or_a_device_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_tree(root, "127.0.0.1:5000/strata-catalog-fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("README.md"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = strata_bounded(root, &["catalog", "--write", "README.md"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("README.md") && err.contains("it is a FIFO"),
+        "{err}"
+    );
+    std::os::unix::fs::symlink("/dev/zero", root.join("ZERO.md")).unwrap();
+    let out = strata_bounded(root, &["catalog", "--write", "ZERO.md"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("it is a device"), "{err}");
+}
+
+#[test]
+fn a_folder_named_like_the_end_marker_does_not_break_later_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let folder = format!("app{END_MARKER}");
+    put(root, &format!("{folder}/Dockerfile"), "FROM scratch\n");
+    let name = "127.0.0.1:5000/strata-catalog-marker/app:1";
+    put(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{name}\"\n    path: \"./{folder}\"\n"),
+    );
+    let state = serde_json::json!({
+        "version": 1,
+        "images": {name: {
+            "image_id": format!("sha256:{}", "a".repeat(64)),
+            "passed": true,
+            "tested_at": "2026-01-01T00:00:00Z",
+            "tests": [],
+            "pushed": {
+                "digest": format!("sha256:{}", "b".repeat(64)),
+                "pushed_at": "2026-01-01T00:00:00Z",
+                "aliases": []
+            }
+        }}
+    });
+    put(root, ".strata/state.json", &state.to_string());
+    put(
+        root,
+        "README.md",
+        &format!("# Images\n\n{START_MARKER}\n{END_MARKER}\n"),
+    );
+    for round in 0..2 {
+        let out = strata_bounded(root, &["catalog", "--write", "README.md"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round}: {}",
+            text(&out.stderr)
+        );
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        assert_eq!(readme.matches(END_MARKER).count(), 1, "{readme}");
+        assert_eq!(readme.matches("<!--").count(), 2, "{readme}");
+        assert!(readme.contains("strata-catalog-marker/app`"), "{readme}");
+    }
+}

@@ -416,3 +416,58 @@ fn builds_tests_and_imports_on_an_engine_reached_over_tls() {
         .unwrap();
     assert!(bridge.status.success(), "docker0 is gone");
 }
+
+/// `ca.pem` a FIFO or `/dev/zero`: refused at once as an unusable
+/// environment (exit 3), naming the file; never a read that blocks or never
+/// ends. No engine is needed: the files are checked before connecting.
+#[test]
+fn a_cert_file_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let work = root.path().join("work");
+    write(&work, "app/Dockerfile", "FROM scratch\n");
+    write(
+        &work,
+        "inventory.yml",
+        "images:\n  - name: \"tls-fifo/app:1\"\n    path: \"./app\"\n",
+    );
+    let certs = root.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("cert.pem"), "x").unwrap();
+    std::fs::write(certs.join("key.pem"), "x").unwrap();
+    let ca = certs.join("ca.pem");
+    let made = Command::new("mkfifo").arg(&ca).status().unwrap();
+    assert!(made.success());
+    let run = || {
+        let started = Instant::now();
+        let out = assert_cmd::Command::cargo_bin("strata")
+            .unwrap()
+            .current_dir(&work)
+            .env("DOCKER_HOST", format!("tcp://127.0.0.1:{}", free_port()))
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", &certs)
+            .env_remove("DOCKER_TLS")
+            .env("STRATA_CONNECT_TIMEOUT", "5")
+            .args(["test"])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            text(&out)
+        );
+        out
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("ca.pem") && text(&out).contains("it is a FIFO"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&ca).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &ca).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("it is a device"), "{}", text(&out));
+}

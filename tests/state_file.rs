@@ -74,3 +74,59 @@ fn damaged_states_exit_4_with_the_file_named() {
         }
     }
 }
+
+/// Runs strata like [`strata`], killed if it takes more than 60 s: a state
+/// file that hangs the read must fail the test, not the suite.
+fn strata_bounded(dir: &tempfile::TempDir, args: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/harden-state.sock")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn a_state_file_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    let dir = fixture("");
+    let state = dir.path().join(".strata/state.json");
+    std::fs::remove_file(&state).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for args in [&["push", "--dry-run"][..], &["test"], &["catalog"]] {
+        let started = std::time::Instant::now();
+        let (code, stderr) = strata_bounded(&dir, args);
+        assert_eq!(code, EXIT_STATE, "FIFO {args:?}: {stderr}");
+        assert!(
+            stderr.contains("state.json") && stderr.contains("not a regular file (it is a FIFO)"),
+            "FIFO {args:?}: {stderr}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+    std::fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &state).unwrap();
+    for args in [&["push", "--dry-run"][..], &["test"], &["catalog"]] {
+        let (code, stderr) = strata_bounded(&dir, args);
+        assert_eq!(code, EXIT_STATE, "/dev/zero {args:?}: {stderr}");
+        assert!(stderr.contains("(it is a device)"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_state_file_over_the_cap_is_refused_without_reading_it() {
+    let dir = fixture("");
+    let state = dir.path().join(".strata/state.json");
+    // Sparse: 65 MiB long, no disk used.
+    let file = std::fs::File::create(&state).unwrap();
+    file.set_len(strata::state::MAX_STATE_BYTES + 1).unwrap();
+    let (code, stderr) = strata_bounded(&dir, &["push", "--dry-run"]);
+    assert_eq!(code, EXIT_STATE, "{stderr}");
+    assert!(stderr.contains("are read (64 MiB)"), "{stderr}");
+}

@@ -116,6 +116,14 @@ impl Hasher {
 /// Hashes a file on disk with `algorithm`; returns its digest shown as in messages.
 pub fn file_digest(path: &std::path::Path, algorithm: Algorithm) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    // Only a regular file is a cached artifact: a FIFO or a device in its
+    // place would block or never end.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file; remove it from the cache",
+        ));
+    }
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Hasher::new(algorithm);
     let mut buf = vec![0u8; 1 << 16];
@@ -134,16 +142,35 @@ pub fn show(algorithm: Algorithm, bytes: &[u8]) -> String {
     display(algorithm, bytes)
 }
 
-/// The SHA-256 listed for `file_name` in a `SHASUMS256.txt` (`<hex>  <name>` lines).
-pub fn from_shasums(text: &str, file_name: &str) -> Option<Expected> {
-    text.lines().find_map(|line| {
+/// The SHA-256 listed for `file_name` in a `SHASUMS256.txt` (`<hex>  <name>`
+/// lines). A name listed twice with different sums is an error (which one
+/// is right cannot be known), not "the first wins".
+pub fn from_shasums(text: &str, file_name: &str) -> Result<Option<Expected>, String> {
+    let mut found: Option<Expected> = None;
+    for line in text.lines() {
         let mut parts = line.split_whitespace();
-        let hex_digest = parts.next()?;
-        let name = parts.next()?.trim_start_matches('*');
-        (name == file_name)
-            .then(|| Expected::sha256_hex(hex_digest))
-            .flatten()
-    })
+        let (Some(hex_digest), Some(name)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if name.trim_start_matches('*') != file_name {
+            continue;
+        }
+        let Some(expected) = Expected::sha256_hex(hex_digest) else {
+            continue;
+        };
+        match &found {
+            Some(first) if first.bytes != expected.bytes => {
+                return Err(format!(
+                    "lists {file_name} twice with different sums ({} and {}); fix the list",
+                    first.hex(),
+                    expected.hex()
+                ))
+            }
+            Some(_) => {}
+            None => found = Some(expected),
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -178,9 +205,26 @@ mod tests {
             "cd".repeat(32)
         );
         assert_eq!(
-            from_shasums(&text, "node-v1.tar.gz").unwrap().hex(),
+            from_shasums(&text, "node-v1.tar.gz")
+                .unwrap()
+                .unwrap()
+                .hex(),
             "ab".repeat(32)
         );
-        assert!(from_shasums(&text, "missing").is_none());
+        assert!(from_shasums(&text, "missing").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_name_listed_twice_with_different_sums_is_refused() {
+        let text = format!(
+            "{}  node-v1.tar.gz\n{}  *node-v1.tar.gz\n",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        );
+        let err = from_shasums(&text, "node-v1.tar.gz").unwrap_err();
+        assert!(err.contains("twice with different sums"), "{err}");
+        // The same sum twice is only a repetition.
+        let text = format!("{0}  a.tgz\n{0}  a.tgz\n", "ab".repeat(32));
+        assert!(from_shasums(&text, "a.tgz").unwrap().is_some());
     }
 }

@@ -20,25 +20,63 @@ enum Attempt {
 
 impl Fetcher {
     /// GETs `url` as text, retrying network errors.
+    /// GETs `url` as text, retrying network errors; at most
+    /// [`super::MAX_TEXT_BYTES`] are read.
     pub(super) async fn get_text(&self, what: &str, url: &str) -> Result<String, ArtifactError> {
+        let cap = super::MAX_TEXT_BYTES;
         self.with_retries(what, url, || async {
-            let response = self.send(what, url).await?;
-            response
-                .text()
+            let mut response = self.send(what, url).await?;
+            let too_long = || {
+                Attempt::Fatal(ArtifactError::Unavailable {
+                    what: what.to_string(),
+                    message: format!(
+                        "{url} is longer than {} ({cap} bytes), the most strata reads of metadata or a checksum list",
+                        crate::config::read::show_size(cap)
+                    ),
+                })
+            };
+            if response.content_length().is_some_and(|n| n > cap) {
+                return Err(too_long());
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
                 .await
-                .map_err(|e| Attempt::Retry(e.to_string()))
+                .map_err(|e| Attempt::Retry(error_chain(&e)))?
+            {
+                if (bytes.len() + chunk.len()) as u64 > cap {
+                    return Err(too_long());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            String::from_utf8(bytes).map_err(|_| {
+                Attempt::Fatal(ArtifactError::Unavailable {
+                    what: what.to_string(),
+                    message: format!("{url} is not UTF-8 text"),
+                })
+            })
         })
         .await
     }
 
     /// Streams `url` into a temporary file in the cache while hashing it, and
-    /// renames it to its digest's name only if the digest matches.
+    /// renames it to its digest's name only if the digest matches. Returns
+    /// the file and the URL it was served from (after redirects).
     pub(super) async fn download(
         &self,
         what: &str,
         url: &str,
         expected: &Expected,
-    ) -> Result<PathBuf, ArtifactError> {
+    ) -> Result<(PathBuf, String), ArtifactError> {
+        let max = self.max_bytes;
+        let too_long = || {
+            Attempt::Fatal(ArtifactError::Unavailable {
+                what: what.to_string(),
+                message: format!(
+                    "{url} is longer than {max} bytes, the most strata downloads for one artifact"
+                ),
+            })
+        };
         let target = self.blob_path(expected);
         let dir = target
             .parent()
@@ -50,15 +88,24 @@ impl Fetcher {
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
 
-        let file = self
+        let (file, served_from) = self
             .with_retries(what, url, || async {
                 let response = self.send(what, url).await?;
+                if response.content_length().is_some_and(|n| n > max) {
+                    return Err(too_long());
+                }
+                let served_from = response.url().to_string();
                 let mut tmp = tempfile::NamedTempFile::new_in(&dir)
                     .map_err(|e| Attempt::Fatal(io(&dir)(e)))?;
                 let mut hasher = Hasher::new(expected.algorithm);
                 let mut stream = response.bytes_stream();
+                let mut received: u64 = 0;
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| Attempt::Retry(e.to_string()))?;
+                    let chunk = chunk.map_err(|e| Attempt::Retry(error_chain(&e)))?;
+                    received += chunk.len() as u64;
+                    if received > max {
+                        return Err(too_long());
+                    }
                     hasher.update(&chunk);
                     tmp.write_all(&chunk)
                         .map_err(|e| Attempt::Fatal(io(&dir)(e)))?;
@@ -73,14 +120,14 @@ impl Fetcher {
                         location: None,
                     }));
                 }
-                Ok(tmp)
+                Ok((tmp, served_from))
             })
             .await?;
         file.persist(&target).map_err(|e| ArtifactError::Io {
             path: target.clone(),
             source: e.error,
         })?;
-        Ok(target)
+        Ok((target, served_from))
     }
 
     /// Sends one GET, sorting failures into retryable and fatal.
@@ -92,6 +139,7 @@ impl Fetcher {
             .send()
             .await
             .map_err(|e| Attempt::Retry(error_chain(&e)))?;
+        self.note_redirect(what, url, response.url());
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(Attempt::Retry(format!("server answered {status}")));
@@ -103,6 +151,32 @@ impl Fetcher {
             }));
         }
         Ok(response)
+    }
+
+    /// Remembers (and with `-v` says) a redirect that left `asked`'s host.
+    fn note_redirect(&self, what: &str, asked: &str, served: &reqwest::Url) {
+        let asked_host = reqwest::Url::parse(asked)
+            .ok()
+            .map(|u| (u.host_str().map(str::to_owned), u.port_or_known_default()));
+        let served_host = Some((
+            served.host_str().map(str::to_owned),
+            served.port_or_known_default(),
+        ));
+        if asked_host == served_host {
+            return;
+        }
+        if self.verbose {
+            eprintln!(
+                "strata: {}: {} redirected to another host: {}",
+                crate::text::cut(what, 200),
+                crate::text::cut(asked, 400),
+                crate::text::cut(served.as_str(), 400)
+            );
+        }
+        self.redirects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((asked.to_string(), served.to_string()));
     }
 
     /// Runs `attempt` until it succeeds, fails fatally, or attempts run out,

@@ -14,6 +14,14 @@
 //! index from "what" (npm `pkg@version`, or a URL) to digest, so a second fetch
 //! needs no network at all. Cached files are hashed again on every use: a
 //! tampered cache is a hard failure, not a silently different image.
+//!
+//! Bounds: metadata and `SHASUMS256.txt` are read up to
+//! [`MAX_TEXT_BYTES`]; a download may not go silent for longer than the
+//! run's I/O timeout, may take at most the run's step timeout in all (its
+//! retries included), and may be at most [`MAX_DOWNLOAD_BYTES`] long.
+//! Redirects are followed; one to another host is said with `-v`, and the
+//! URL the bytes came from is recorded in the cache index. Temporary files
+//! that a killed run left in the cache are removed by the next download.
 
 pub mod digest;
 mod download;
@@ -29,6 +37,21 @@ use digest::{Algorithm, Expected};
 
 /// The public npm registry.
 pub const NPM_REGISTRY: &str = "https://registry.npmjs.org";
+
+/// The most strata reads of npm metadata or a `SHASUMS256.txt`: 16 MiB.
+pub const MAX_TEXT_BYTES: u64 = crate::config::read::MAX_FEED_BYTES;
+
+/// The largest artifact strata downloads: 4 GiB (Node's own tarballs are
+/// about 50 MiB).
+pub const MAX_DOWNLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// How long a download may go without receiving a byte, unless the run
+/// sets its I/O timeout.
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long one artifact's download may take in all, retries included,
+/// unless the run sets its step timeout.
+pub const DEFAULT_DOWNLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Why an artifact could not be provided.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +75,13 @@ pub enum ArtifactError {
     /// The server answered, but not with what was asked for (404, bad metadata).
     #[error("{what}: {message}")]
     Unavailable { what: String, message: String },
+    /// The download took longer than its overall limit.
+    #[error("{what}: downloading {url} took longer than {limit:?}, the most one download may take (the run's step timeout); nothing was used")]
+    TooSlow {
+        what: String,
+        url: String,
+        limit: std::time::Duration,
+    },
     /// The cache could not be read or written.
     #[error("artifact cache {path}: {source}")]
     Io {
@@ -73,6 +103,19 @@ pub struct Fetcher {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     requests: AtomicUsize,
     retry_delay: std::time::Duration,
+    connect_timeout: std::time::Duration,
+    read_timeout: std::time::Duration,
+    download_limit: std::time::Duration,
+    max_bytes: u64,
+    /// When the fetcher was made: cache temporaries older than this were
+    /// left by a run that was killed.
+    started: std::time::SystemTime,
+    /// Set once the cache's stale temporaries were removed.
+    cleaned: std::sync::OnceLock<()>,
+    /// Say redirects to another host on stderr (`-v`).
+    verbose: bool,
+    /// Redirects to another host seen so far: (asked, served from).
+    redirects: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Fetcher {
@@ -85,7 +128,50 @@ impl Fetcher {
             locks: std::sync::Mutex::new(HashMap::new()),
             requests: AtomicUsize::new(0),
             retry_delay: std::time::Duration::from_millis(500),
+            connect_timeout: std::time::Duration::from_secs(20),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            download_limit: DEFAULT_DOWNLOAD_LIMIT,
+            max_bytes: MAX_DOWNLOAD_BYTES,
+            started: std::time::SystemTime::now(),
+            cleaned: std::sync::OnceLock::new(),
+            verbose: false,
+            redirects: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The run's timeouts: `connect` for a connection, `read` for the
+    /// longest silence within a response (`--io-timeout`), and `total` for
+    /// one artifact's whole download, retries included (`--step-timeout`).
+    pub fn with_timeouts(
+        mut self,
+        connect: std::time::Duration,
+        read: std::time::Duration,
+        total: std::time::Duration,
+    ) -> Fetcher {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self.download_limit = total;
+        self
+    }
+
+    /// The largest download accepted (default [`MAX_DOWNLOAD_BYTES`]).
+    pub fn with_max_bytes(mut self, max: u64) -> Fetcher {
+        self.max_bytes = max;
+        self
+    }
+
+    /// Says redirects to another host on stderr.
+    pub fn verbose(mut self, on: bool) -> Fetcher {
+        self.verbose = on;
+        self
+    }
+
+    /// Redirects to another host followed so far: (URL asked, URL served).
+    pub fn redirects(&self) -> Vec<(String, String)> {
+        self.redirects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Uses another npm registry (a mirror), such as `https://npm.example.com`.
@@ -111,7 +197,8 @@ impl Fetcher {
         self.client.get_or_init(|| {
             reqwest::Client::builder()
                 .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(std::time::Duration::from_secs(20))
+                .connect_timeout(self.connect_timeout)
+                .read_timeout(self.read_timeout)
                 .build()
                 .expect("an HTTP client with default TLS settings can be built")
         })
@@ -134,16 +221,65 @@ impl Fetcher {
         if let Some(path) = self.cached(&key, &what)? {
             return Ok(path);
         }
-        let (url, expected) = self.locate(&artifact.source, &what).await?;
-        let path = self.download(&what, &url, &expected).await?;
-        self.remember(&key, &expected)?;
-        Ok(path)
+        self.cleaned.get_or_init(|| self.remove_stale_temporaries());
+        let source = &artifact.source;
+        let work = async {
+            let (url, expected) = self.locate(source, &what).await?;
+            let (path, served_from) = self.download(&what, &url, &expected).await?;
+            self.remember(&key, &expected, &served_from)?;
+            Ok(path)
+        };
+        let limit = self.download_limit;
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ArtifactError::TooSlow {
+                what: what.clone(),
+                url: match source {
+                    ArtifactSource::Url { url, .. } => url.clone(),
+                    ArtifactSource::Npm { .. } => what.clone(),
+                },
+                limit,
+            }),
+        }
+    }
+
+    /// Removes the temporary files (`.tmp…`) a killed run left in the
+    /// cache: any older than this fetcher. A concurrent run's are younger.
+    fn remove_stale_temporaries(&self) {
+        let Ok(folders) = std::fs::read_dir(&self.cache_dir) else {
+            return;
+        };
+        for folder in folders.flatten() {
+            if !folder.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Ok(files) = std::fs::read_dir(folder.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let stale = file.file_name().to_string_lossy().starts_with(".tmp")
+                    && file.file_type().is_ok_and(|t| t.is_file())
+                    && file
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|m| m < self.started);
+                if stale {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
+        }
     }
 
     /// The cached, re-verified file for `key`, if the index knows it.
     fn cached(&self, key: &str, what: &str) -> Result<Option<PathBuf>, ArtifactError> {
         let index = self.index_path(key);
-        let Ok(entry) = std::fs::read_to_string(&index) else {
+        // A small regular file: anything else in its place is not an entry.
+        let Ok(entry) = crate::config::read::read_text_capped(
+            &index,
+            None,
+            "artifact cache index entry",
+            crate::config::read::MAX_SMALL_BYTES,
+        ) else {
             return Ok(None);
         };
         let Some(expected) = parse_index_entry(&entry) else {
@@ -223,12 +359,15 @@ impl Fetcher {
                     (None, Some(list)) => {
                         let text = self.get_text(what, list).await?;
                         let name = url.rsplit('/').next().unwrap_or(url);
-                        digest::from_shasums(&text, name).ok_or_else(|| {
-                            ArtifactError::Unavailable {
+                        digest::from_shasums(&text, name)
+                            .map_err(|message| ArtifactError::Unavailable {
+                                what: what.to_string(),
+                                message: format!("{list}: {message}"),
+                            })?
+                            .ok_or_else(|| ArtifactError::Unavailable {
                                 what: what.to_string(),
                                 message: format!("{list} does not list {name}"),
-                            }
-                        })?
+                            })?
                     }
                     (None, None) => {
                         return Err(ArtifactError::Unavailable {
@@ -256,15 +395,25 @@ impl Fetcher {
             .join(hex::encode(hasher.finish()))
     }
 
-    /// Records that `key` is the file with digest `expected`.
-    fn remember(&self, key: &str, expected: &Expected) -> Result<(), ArtifactError> {
+    /// Records that `key` is the file with digest `expected`, downloaded
+    /// from `served_from` (the URL after redirects).
+    fn remember(
+        &self,
+        key: &str,
+        expected: &Expected,
+        served_from: &str,
+    ) -> Result<(), ArtifactError> {
         let path = self.index_path(key);
         let io = |source| ArtifactError::Io {
             path: path.clone(),
             source,
         };
         std::fs::create_dir_all(path.parent().expect("index path has a parent")).map_err(io)?;
-        let text = format!("{} {}\n{key}\n", expected.algorithm.name(), expected.hex());
+        let text = format!(
+            "{} {}\n{key}\nfrom {served_from}\n",
+            expected.algorithm.name(),
+            expected.hex()
+        );
         std::fs::write(&path, text).map_err(io)
     }
 }

@@ -257,13 +257,14 @@ pub fn markdown(catalog: &Catalog) -> String {
     }
     let mut out = String::new();
     for repo in &catalog.repositories {
-        out.push_str(&format!("### `{}`\n\n", repo.name));
+        out.push_str(&format!("### {}\n\n", code(&repo.name)));
         for entry in &repo.images {
-            let tags: Vec<String> = entry.tags.iter().map(|t| format!("`{t}`")).collect();
+            let tags: Vec<String> = entry.tags.iter().map(|t| code(t)).collect();
             let path = entry.dockerfile.to_string_lossy().replace('\\', "/");
             out.push_str(&format!(
-                "- {}: [`{path}`]({})\n",
+                "- {}: [{}]({})\n",
                 tags.join(", "),
+                code(&path),
                 link_target(&path)
             ));
         }
@@ -273,11 +274,52 @@ pub fn markdown(catalog: &Catalog) -> String {
     out
 }
 
-/// A path as a Markdown link target: spaces and parentheses encoded.
+/// A path as a Markdown link target: spaces, parentheses, angle brackets
+/// and everything that is not printable ASCII percent-encoded, so that no
+/// folder name can close the link or open an HTML comment (such as the
+/// catalog's own end marker).
 fn link_target(path: &str) -> String {
-    path.replace(' ', "%20")
-        .replace('(', "%28")
-        .replace(')', "%29")
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b' ' | b'(' | b')' | b'<' | b'>' | b'`' | b'"' | b'\'' | b'[' | b']' | b'\\' | b'%' => {
+                out.push_str(&format!("%{byte:02X}"))
+            }
+            0x21..=0x7e => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// `text` shown as Markdown code (`` `text` ``) when it is plain; else as
+/// escaped text, where HTML entities keep `<`, `&` and the like from
+/// opening a tag or comment (a code span shows entities literally, and a
+/// backtick would end it). Control characters are shown as `\u{..}`.
+fn code(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() && !matches!(c, '<' | '>' | '&' | '`' | '\\'));
+    if plain {
+        return format!("`{text}`");
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push_str("&#96;"),
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The catalog as JSON, with its schema version.
@@ -572,6 +614,31 @@ mod tests {
         );
         // Replacing again gives the same text.
         assert_eq!(replace_between_markers(&new, "- `1`: x\n").unwrap(), new);
+    }
+
+    #[test]
+    fn marker_like_folder_names_are_escaped_in_the_markdown() {
+        let mut plan = plan();
+        let evil = format!("app/{END_MARKER}x/22");
+        plan.images[0].context = PathBuf::from(&evil);
+        let mut published = Published::default();
+        published
+            .images
+            .insert(plan.images[0].name.clone(), Some("sha256:1".to_string()));
+        let md = markdown(&build(&plan, &published, Path::new(".")));
+        assert!(!md.contains("<!--"), "{md}");
+        assert!(
+            md.contains("[app/&lt;!-- strata:catalog:end --&gt;x/22/Dockerfile]"),
+            "{md}"
+        );
+        assert!(
+            md.contains("(app/%3C!--%20strata:catalog:end%20--%3Ex/22/"),
+            "{md}"
+        );
+        // Written into a README, the file keeps exactly one pair of markers.
+        let readme = format!("{START_MARKER}\n{END_MARKER}\n");
+        let new = replace_between_markers(&readme, &md).unwrap();
+        assert!(replace_between_markers(&new, "").is_ok(), "{new}");
     }
 
     #[test]

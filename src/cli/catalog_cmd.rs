@@ -48,6 +48,14 @@ pub async fn run(args: &CatalogArgs) -> Result<i32, RunError> {
             let catalog = catalog::build(&plan, &published, folder);
             let new = catalog::replace_between_markers(&text, &catalog::markdown(&catalog))
                 .map_err(|e| marker_error(&path, e))?;
+            // What is written must leave the file writable next time (the
+            // catalog escapes marker-like text, so this only guards).
+            if let Err(e) = catalog::replace_between_markers(&new, "") {
+                return Err(RunError::Results(format!(
+                    "the catalog for {} would make the file unusable ({e}); nothing was written",
+                    path.display()
+                )));
+            }
             let (images, tags) = catalog.counts();
             if new == text {
                 eprintln!(
@@ -107,10 +115,9 @@ fn read_target(path: &Path) -> Result<(PathBuf, String), RunError> {
             "name an existing Markdown file holding the lines `{START_MARKER}` and `{END_MARKER}`"
         ))
     })?;
-    let text = std::fs::read_to_string(&real).map_err(|e| {
-        InputError::plain(format!("cannot read {}: {e}", path.display()))
-            .with_help("name a readable text file")
-    })?;
+    // A regular file under the config cap: a FIFO or a device named here
+    // would block or never end.
+    let text = crate::config::read::read_text(&real, None, "catalog file")?;
     if let Err(e) = catalog::replace_between_markers(&text, "") {
         return Err(marker_error(path, e));
     }

@@ -145,7 +145,15 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
         );
         platform_engines.insert(platform.clone(), Arc::new(other) as Arc<dyn Engine>);
     }
-    let fetch: Arc<dyn exec::Fetch> = Arc::new(crate::artifact::Fetcher::new(s.cache_dir()));
+    let fetch: Arc<dyn exec::Fetch> = Arc::new(
+        crate::artifact::Fetcher::new(s.cache_dir())
+            .with_timeouts(
+                s.engine_timeouts.connect,
+                s.engine_timeouts.io,
+                s.engine_timeouts.step,
+            )
+            .verbose(s.verbose),
+    );
     let world = World {
         engine: Arc::new(engine),
         platform_engines,

@@ -1,11 +1,13 @@
-//! Reading a file the user wrote, safely: the one way strata reads config
-//! files, `run.yml`s, templates and Dockerfiles.
+//! Reading a file strata is given, safely: the one way strata reads config
+//! files, `run.yml`s, templates, Dockerfiles, release feeds, the state file,
+//! the README `catalog --write` fills in, and its own lock and cache files.
 //!
 //! Each file must be a regular file, inside the config's folder once every
-//! symlink is followed, and at most [`MAX_FILE_BYTES`] long. Anything else is
-//! refused *before* it is opened: a FIFO would block the read forever, a
-//! device such as `/dev/zero` never ends, and a symlink to `~/.docker/config.json`
-//! would quote a credential in an error snippet.
+//! symlink is followed (where there is a config folder to keep to), and at
+//! most a cap long. Anything else is refused *before* it is opened: a FIFO
+//! would block the read forever, a device such as `/dev/zero` never ends, and
+//! a symlink to `~/.docker/config.json` would quote a credential in an error
+//! snippet. A refusal names the file and the rule, never its content.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,19 @@ use crate::error::InputError;
 /// inventory is 40 KiB).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The largest release feed (`index.json`/`index.tab`, `schedule.json`) or
+/// `SHASUMS256.txt` strata reads, from a file or a URL: 16 MiB. Node's own
+/// `index.json` is under 1 MiB.
+pub const MAX_FEED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The largest state file strata reads: 64 MiB. A state of 700 images is a
+/// few hundred KiB.
+pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The largest small bookkeeping file (a lock's holder, a cache index entry):
+/// 64 KiB.
+pub const MAX_SMALL_BYTES: u64 = 64 * 1024;
+
 /// Reads `path` as UTF-8 text. `what` names the file in messages (`config
 /// file`, `test Dockerfile`, …). With `tree`, the file (every symlink
 /// followed) must lie inside that folder.
@@ -24,15 +39,44 @@ pub fn read_text(path: &Path, tree: Option<&Path>, what: &str) -> Result<String,
     read_capped(path, tree, what, MAX_FILE_BYTES)
 }
 
-fn read_capped(
+/// Like [`read_text`], with another cap (one of the `MAX_*` constants).
+pub fn read_text_capped(
     path: &Path,
     tree: Option<&Path>,
     what: &str,
     cap: u64,
 ) -> Result<String, InputError> {
+    read_capped(path, tree, what, cap)
+}
+
+/// `bytes` for messages: `16 MiB`, `64 KiB`, or a plain count.
+pub fn show_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads `path` as bytes under the same rules as [`read_text`], with `cap`.
+pub fn read_bytes(
+    path: &Path,
+    tree: Option<&Path>,
+    what: &str,
+    cap: u64,
+) -> Result<Vec<u8>, InputError> {
     let shown = path.display();
     let refuse = |problem: String, help: &str| {
         Err(InputError::plain(format!("{what} `{shown}` {problem}")).with_help(help.to_string()))
+    };
+    let too_long = || {
+        format!(
+            "keep it under {}, or check that it is the file you meant",
+            show_size(cap)
+        )
     };
     if let Some(tree) = tree {
         if let Some(outside) = leaves_tree(path, tree) {
@@ -65,19 +109,35 @@ fn read_capped(
     if !meta.is_file() {
         return refuse(
             format!("is not a regular file (it is {})", kind_of(&meta)),
-            "give a regular text file; strata never reads pipes, devices or sockets",
+            "give a regular file; strata never reads pipes, devices or sockets",
         );
     }
     if meta.len() > cap {
         return refuse(
-            format!("is {} bytes long; at most {cap} are read", meta.len()),
-            "config files, templates and Dockerfiles must be under 4 MiB; split the file",
+            format!(
+                "is {} bytes long; at most {cap} are read ({})",
+                meta.len(),
+                show_size(cap)
+            ),
+            &too_long(),
         );
     }
-    let file = match std::fs::File::open(path) {
+    // Opened without blocking: a FIFO swapped in after the check above
+    // must not hang the open, and is refused below.
+    let file = match open_nonblocking(path) {
         Ok(file) => file,
         Err(e) => return refuse(format!("cannot be read: {e}"), "make it readable"),
     };
+    match file.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(m) => {
+            return refuse(
+                format!("is not a regular file (it is {})", kind_of(&m)),
+                "give a regular file; strata never reads pipes, devices or sockets",
+            )
+        }
+        Err(e) => return refuse(format!("cannot be read: {e}"), "make it readable"),
+    }
     // The size was checked, but a file can grow: never read past the cap.
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     if let Err(e) = file.take(cap + 1).read_to_end(&mut bytes) {
@@ -85,15 +145,44 @@ fn read_capped(
     }
     if bytes.len() as u64 > cap {
         return refuse(
-            format!("is longer than {cap} bytes"),
-            "config files, templates and Dockerfiles must be under 4 MiB; split the file",
+            format!(
+                "is longer than {} ({cap} bytes), the most that is read",
+                show_size(cap)
+            ),
+            &too_long(),
         );
     }
-    String::from_utf8(bytes).or_else(|e| {
-        refuse(
-            format!("is not UTF-8 text: {}", e.utf8_error()),
-            "save the file as UTF-8 text",
-        )
+    Ok(bytes)
+}
+
+/// Opens `path` for reading with `O_NONBLOCK`, so that opening a FIFO
+/// swapped in after the checks never waits for a writer. Reads of a regular
+/// file ignore the flag.
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+fn read_capped(
+    path: &Path,
+    tree: Option<&Path>,
+    what: &str,
+    cap: u64,
+) -> Result<String, InputError> {
+    let bytes = read_bytes(path, tree, what, cap)?;
+    String::from_utf8(bytes).map_err(|e| {
+        InputError::plain(format!(
+            "{what} `{}` is not UTF-8 text: {}",
+            path.display(),
+            e.utf8_error()
+        ))
+        .with_help("save the file as UTF-8 text")
     })
 }
 
@@ -199,8 +288,15 @@ mod tests {
         let big = dir.path().join("big.yml");
         std::fs::write(&big, "a".repeat(101)).unwrap();
         let m = message(read_capped(&big, None, "config file", 100));
-        assert!(m.contains("101 bytes long; at most 100"), "{m}");
+        assert!(m.contains("101 bytes long; at most 100 are read"), "{m}");
         assert_eq!(read_capped(&big, None, "x", 101).unwrap().len(), 101);
+    }
+
+    #[test]
+    fn sizes_are_shown_in_units() {
+        assert_eq!(show_size(MAX_FEED_BYTES), "16 MiB");
+        assert_eq!(show_size(MAX_SMALL_BYTES), "64 KiB");
+        assert_eq!(show_size(100), "100 bytes");
     }
 
     #[test]

@@ -129,11 +129,18 @@ fn plan(context: &BuildContext) -> Result<(Vec<Entry>, String), EngineError> {
 /// Reads `dir/.dockerignore`; a missing file means no patterns.
 fn read_dockerignore(dir: &Path) -> Result<DockerIgnore, EngineError> {
     let path = dir.join(".dockerignore");
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
+    match fs::symlink_metadata(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DockerIgnore::default()),
         Err(e) => return Err(context_error(&path, e)),
-    };
+        Ok(_) => {}
+    }
+    // A regular file under the config cap: a FIFO would block the read.
+    let text = crate::config::read::read_text(&path, None, ".dockerignore").map_err(|e| {
+        EngineError::Context {
+            path: path.clone(),
+            message: e.message.clone(),
+        }
+    })?;
     DockerIgnore::parse(&text).map_err(|e| EngineError::Context {
         path,
         message: e.to_string(),
@@ -260,6 +267,18 @@ mod tests {
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     use super::*;
+
+    #[test]
+    fn a_dockerignore_that_is_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(".dockerignore"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = read_dockerignore(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("it is a FIFO"), "{err}");
+    }
 
     fn context(dir: &Path, dockerfile: Dockerfile) -> BuildContext {
         BuildContext {

@@ -79,20 +79,30 @@ impl Tls {
         }
     }
 
-    /// Every file is there and readable; else which one is not, and what to do.
+    /// Every file is a readable regular file of at most [`MAX_TLS_FILE_BYTES`]
+    /// (each is read through the one capped reader); else which one is not,
+    /// and what to do. A FIFO would block the read, `/dev/zero` never ends.
     fn check(&self) -> Result<(), String> {
         for path in [&self.ca, &self.cert, &self.key] {
-            if let Err(e) = std::fs::metadata(path) {
+            // Read here, under the cap, so the client library only ever
+            // opens a file that passed.
+            if let Err(e) =
+                crate::config::read::read_bytes(path, None, "TLS file", MAX_TLS_FILE_BYTES)
+            {
                 return Err(format!(
-                    "DOCKER_TLS_VERIFY is set but {} cannot be read ({e}): set DOCKER_CERT_PATH \
-                     to the folder with ca.pem, cert.pem and key.pem",
-                    path.display()
+                    "DOCKER_TLS_VERIFY is set but {}: set DOCKER_CERT_PATH to the folder \
+                     with ca.pem, cert.pem and key.pem",
+                    e.message
                 ));
             }
         }
         Ok(())
     }
 }
+
+/// The largest `ca.pem`, `cert.pem` or `key.pem` strata accepts: 1 MiB,
+/// room for a long chain of certificates.
+pub const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where Docker listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";

@@ -77,8 +77,10 @@ pub async fn inputs(
 /// the same platform.
 pub fn dockerfile_text(image: &ImagePlan) -> Result<String, StepError> {
     let path = image.context.join(&image.dockerfile);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| StepError::Input(format!("cannot read {}: {e}", path.display())))?;
+    // A regular file under the config cap, as at load: a Dockerfile swapped
+    // for a FIFO since would block the run.
+    let text = crate::config::read::read_text(&path, None, "Dockerfile")
+        .map_err(|e| StepError::Input(e.message.clone()))?;
     crate::dockerfile::rename_bases(&text, &image.rename_bases)
         .map_err(|e| StepError::Input(format!("{}: {e}", path.display())))
 }
@@ -144,4 +146,47 @@ fn hash_path(h: &mut Sha256, path: &Path) -> Result<(), StepError> {
         field(h, "file", &hex::encode(content.finalize()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dockerfile_that_became_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("Dockerfile"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let image = ImagePlan {
+            name: "acme/a:1".into(),
+            context: dir.path().to_path_buf(),
+            dockerfile: "Dockerfile".into(),
+            needs: vec![],
+            tests: vec![],
+            build_args: Default::default(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
+        };
+        let err = match dockerfile_text(&image) {
+            Err(StepError::Input(message)) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert!(err.contains("it is a FIFO"), "{err}");
+        assert!(crate::exec::known::references(&image_plan(image))
+            .iter()
+            .all(|r| !r.contains("FROM")));
+    }
+
+    fn image_plan(image: ImagePlan) -> crate::plan::Plan {
+        crate::plan::Plan {
+            images: vec![image],
+            ..Default::default()
+        }
+    }
 }

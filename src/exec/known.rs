@@ -96,7 +96,8 @@ pub fn references(plan: &Plan) -> Vec<String> {
     for image in &plan.images {
         out.push(image.name.clone());
         out.extend(image.tests.iter().map(|t| t.tag.clone()));
-        if let Ok(text) = std::fs::read_to_string(image.context.join(&image.dockerfile)) {
+        let path = image.context.join(&image.dockerfile);
+        if let Ok(text) = crate::config::read::read_text(&path, None, "Dockerfile") {
             out.extend(crate::dockerfile::base_images(&text));
         }
     }

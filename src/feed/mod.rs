@@ -77,16 +77,25 @@ pub enum FeedError {
     /// The text is neither an `index.tab` nor an `index.json`.
     #[error("release index: {0}")]
     Format(String),
-    /// A feed file could not be read.
-    #[error("cannot read feed file {path}: {error}")]
-    Read {
-        path: String,
-        #[source]
-        error: std::io::Error,
-    },
-    /// A feed URL could not be fetched.
+    /// A feed file was refused or could not be read; the message names the
+    /// file and the rule, never its content.
+    #[error("{message}")]
+    Read { message: String },
+    /// A feed URL could not be fetched: the network or the server failed.
     #[error("cannot fetch feed {url}: {message}; check the network (or a proxy via HTTPS_PROXY), or download the file and point the config at the local copy")]
     Fetch { url: String, message: String },
+    /// A feed URL answered, but not with a feed strata reads (a 4xx, too
+    /// long, not text).
+    #[error("feed {url} is refused: {message}; check the URL, or download the file and point the config at the local copy")]
+    Refused { url: String, message: String },
+}
+
+impl FeedError {
+    /// True when the network or the server is at fault (exit 3), not what
+    /// the config says.
+    pub fn is_environment(&self) -> bool {
+        matches!(self, FeedError::Fetch { .. })
+    }
 }
 
 /// The line a version belongs to: `(major, None)`, or `(0, Some(minor))` for

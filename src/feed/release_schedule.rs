@@ -46,7 +46,7 @@ pub fn parse(text: &str) -> Result<Schedule, FeedError> {
         let optional = |field: &str, text: &Option<String>| {
             text.as_deref().map(|t| date(field, t)).transpose()
         };
-        lines.push(Line {
+        let line = Line {
             major,
             minor,
             start: date("start", &entry.start)?,
@@ -54,7 +54,14 @@ pub fn parse(text: &str) -> Result<Schedule, FeedError> {
             maintenance: optional("maintenance", &entry.maintenance)?,
             end: date("end", &entry.end)?,
             codename: entry.codename.filter(|c| !c.is_empty()),
-        });
+        };
+        if line.end < line.start {
+            return Err(fail(format!(
+                "its end {} comes before its start {}; fix the dates",
+                line.end, line.start
+            )));
+        }
+        lines.push(line);
     }
     lines.sort_by_key(|l| (l.major, l.minor));
     Ok(Schedule { lines })
@@ -128,5 +135,24 @@ impl Schedule {
             .iter()
             .find(|l| l.major == major && l.minor.is_none())
             .and_then(|l| l.codename.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_before_the_start_is_refused() {
+        let text = r#"{"v22": {"start": "2024-04-24", "end": "2024-01-01"}}"#;
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("`v22`")
+                && err.contains("end 2024-01-01 comes before its start 2024-04-24"),
+            "{err}"
+        );
+        // The same day is a (very short) line, not an error.
+        let text = r#"{"v22": {"start": "2024-04-24", "end": "2024-04-24"}}"#;
+        assert_eq!(parse(text).unwrap().lines.len(), 1);
     }
 }

@@ -466,13 +466,21 @@ fn load_feed(
     base_dir: &Path,
 ) -> Result<(Vec<Release>, Schedule), InputError> {
     let index_at = &config.feed.index;
+    let feed_error = |at: &serde_saphyr::Spanned<String>, what: &str, e: feed::FeedError| {
+        let err = source.error_at(at, format!("{what}: {e}"), "this feed");
+        if e.is_environment() {
+            err.unreachable()
+        } else {
+            err
+        }
+    };
     let index_text = feed::load(&index_at.value, base_dir)
-        .map_err(|e| source.error_at(index_at, format!("release index: {e}"), "this feed"))?;
+        .map_err(|e| feed_error(index_at, "release index", e))?;
     let releases = feed::index::parse(&index_text)
         .map_err(|e| source.error_at(index_at, format!("{}: {e}", index_at.value), "this feed"))?;
     let sched_at = &config.feed.schedule;
     let sched_text = feed::load(&sched_at.value, base_dir)
-        .map_err(|e| source.error_at(sched_at, format!("release schedule: {e}"), "this feed"))?;
+        .map_err(|e| feed_error(sched_at, "release schedule", e))?;
     let schedule = feed::release_schedule::parse(&sched_text)
         .map_err(|e| source.error_at(sched_at, format!("{}: {e}", sched_at.value), "this feed"))?;
     Ok((releases, schedule))
@@ -519,6 +527,8 @@ fn select(
 struct ArtifactTemplates {
     name: String,
     file: String,
+    /// Where `file` is written in the config, for errors about its value.
+    file_at: serde_saphyr::Spanned<String>,
     kind: ArtifactKind,
     /// The key of its `when` template, if any.
     when: Option<String>,
@@ -543,6 +553,20 @@ impl ArtifactTemplates {
         ctx: &Value,
     ) -> Result<(String, ArtifactSource), InputError> {
         let file = t.render(&self.file, ctx)?.trim().to_string();
+        if let Err(problem) = check_artifact_file(&file) {
+            return Err(t
+                .config_error(
+                    &self.file_at,
+                    format!(
+                        "artifacts.{}.file gives `{}`, which {problem}",
+                        self.name,
+                        crate::text::cut(&file.escape_debug().to_string(), 200)
+                    ),
+                )
+                .with_help(
+                    "give a file name inside the build context, such as `node.tar.gz` or `dist/node.tar.gz`",
+                ));
+        }
         let source = match &self.kind {
             ArtifactKind::Npm { package, version } => ArtifactSource::Npm {
                 package: package.clone(),
@@ -568,6 +592,31 @@ impl ArtifactTemplates {
         };
         Ok((file, source))
     }
+}
+
+/// Why `file` cannot name an artifact's place in a build context: it must
+/// be a relative path of plain names (no `..`, `.`, empty or absolute parts,
+/// no control characters), at most 255 bytes.
+fn check_artifact_file(file: &str) -> Result<(), &'static str> {
+    if file.is_empty() {
+        return Err("is empty");
+    }
+    if file.len() > 255 {
+        return Err("is longer than 255 bytes");
+    }
+    if file.chars().any(char::is_control) || file.contains('\\') {
+        return Err("holds a control character or a backslash");
+    }
+    if file.starts_with('/') {
+        return Err("is an absolute path");
+    }
+    if file
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err("has an empty, `.` or `..` part: it must stay inside the build context");
+    }
+    Ok(())
 }
 
 /// A platform an image may be built for, and the condition for it.
@@ -679,6 +728,7 @@ fn compile_artifacts(
         out.push(ArtifactTemplates {
             name: name.clone(),
             file,
+            file_at: a.file.clone(),
             kind,
             when,
         });

@@ -78,11 +78,10 @@ pub struct PushState {
 /// Why the state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read state file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Refused by the file reader (not a regular file, over
+    /// [`MAX_STATE_BYTES`], unreadable); the message names the file.
+    #[error("{message}")]
+    Read { path: PathBuf, message: String },
     #[error("state file {path} is not valid ({source}); move it aside to start afresh")]
     Parse {
         path: PathBuf,
@@ -105,6 +104,10 @@ pub enum StateError {
     },
 }
 
+/// The largest state file strata reads: 64 MiB (a state of 700 images is a
+/// few hundred KiB). A bigger one, a FIFO or a device is refused, never read.
+pub const MAX_STATE_BYTES: u64 = crate::config::read::MAX_STATE_BYTES;
+
 /// How long a run waits for another run's lock on the state file by default.
 /// Locks are held only while one change is merged (milliseconds), so a long
 /// wait means the other run is stuck.
@@ -116,21 +119,23 @@ pub const LOCK_WAIT_VAR: &str = "STRATA_STATE_LOCK_WAIT";
 impl State {
     /// Reads the state at `path`; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<State, StateError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(State {
                     version: STATE_VERSION,
                     ..State::default()
                 })
             }
-            Err(source) => {
-                return Err(StateError::Read {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
-        };
+            _ => {}
+        }
+        let text = crate::config::read::read_text_capped(path, None, "state file", MAX_STATE_BYTES)
+            .map_err(|e| StateError::Read {
+                path: path.to_owned(),
+                message: match &e.help {
+                    Some(help) => format!("{}; {help}", e.message),
+                    None => e.message.clone(),
+                },
+            })?;
         // The version is read first, so a newer format gets its own message
         // rather than a complaint about a field it renamed.
         #[derive(Deserialize)]
@@ -296,6 +301,17 @@ fn merge(
         .truncate(false)
         .open(&lock_path)
         .map_err(err)?;
+    // A FIFO or a device in the lock's place would take the lock's writes
+    // (or block reading who holds it): only a regular file is a lock.
+    if !file.metadata().map_err(err)?.is_file() {
+        return Err(StateError::Read {
+            path: lock_path.clone(),
+            message: format!(
+                "state lock file {} is not a regular file; remove it (strata makes a new one)",
+                lock_path.display()
+            ),
+        });
+    }
     let mut lock = fd_lock::RwLock::new(file);
     let start = Instant::now();
     let mut guard = loop {
@@ -305,7 +321,13 @@ fn merge(
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                let holder = crate::config::read::read_text_capped(
+                    &lock_path,
+                    None,
+                    "state lock file",
+                    crate::config::read::MAX_SMALL_BYTES,
+                )
+                .unwrap_or_default();
                 let holder = match holder.trim() {
                     "" => "a process that did not say which".to_string(),
                     pid => format!("process {}", crate::text::cut(pid, 40)),
@@ -484,6 +506,27 @@ mod tests {
         assert!(!state.images["a:1"].passed);
         // A pass always names its image.
         load_err(&state_json(STATE_VERSION, ""));
+    }
+
+    #[test]
+    fn a_lock_file_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(lock_path(&path))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let file = StateFile::open(&path).unwrap();
+        file.update(|state| {
+            state.images.insert("a:1".into(), sample(&id('a'), true));
+        });
+        let e = file.first_error().unwrap_err().to_string();
+        assert!(
+            e.contains("state.json.lock") && e.contains("not a regular file"),
+            "{e}"
+        );
+        assert!(!path.exists(), "nothing is written without a lock");
     }
 
     #[test]
