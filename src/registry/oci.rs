@@ -1063,12 +1063,22 @@ pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// `text` with every occurrence of the password replaced.
+/// `text` with the password replaced in every encoding a registry may
+/// echo it in (`secret::encodings`), then every registered secret and
+/// echoed `Authorization` value (`secret::redact`).
 pub(super) fn redact(text: &str, password: Option<&Secret>) -> String {
-    match password {
-        Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "<redacted>"),
-        _ => text.to_string(),
+    let mut text = text.to_string();
+    if let Some(p) = password.filter(|p| !p.expose().is_empty()) {
+        let mut forms = crate::secret::encodings(p.expose());
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        for form in forms {
+            if text.contains(&form) {
+                text = text.replace(&form, crate::secret::REDACTED);
+            }
+        }
     }
+    crate::secret::redact_in_place(&mut text);
+    text
 }
 
 /// Parses a reference the way Docker does (a bare name is on Docker Hub).
