@@ -764,3 +764,54 @@ async fn a_basic_auth_registry_gets_one_request_per_question() {
     )
     .await;
 }
+
+/// `scripts/registry-clean.py` (the benchmark's cleanup) removes every
+/// manifest of the repositories it is given, however many pages the
+/// catalog and tag lists take; a registry that refuses is an error, not
+/// silence.
+#[tokio::test]
+async fn the_cleanup_script_pages_through_the_catalog() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let marker = unique_repo("x", "clean").replace("x/strata-test/", "");
+    let mut pushed = Vec::new();
+    for repo in ["a", "b", "c"] {
+        for tag in ["1", "2", "3"] {
+            let reference = format!("{host}/strata-test/{marker}/{repo}:{tag}");
+            push_tiny_image(&reference, RegistryAuth::Anonymous).await;
+            pushed.push((format!("strata-test/{marker}/{repo}"), tag));
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry-clean.py");
+    // Pages of two: the three repositories and three tags each span pages.
+    let out = std::process::Command::new("python3")
+        .args([script, &host, &marker, "--page", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned()
+        + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("deleted 9 manifest(s) in 3 repositories"),
+        "{text}"
+    );
+    for (repo, tag) in &pushed {
+        let url = format!("http://{host}/v2/{repo}/manifests/{tag}");
+        let status = reqwest::Client::new()
+            .head(&url)
+            .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{repo}:{tag} is still there");
+    }
+    // A page size the registry refuses (as `n=100000` is) fails loudly.
+    let out = std::process::Command::new("python3")
+        .args([script, &host, &marker, "--page", "100000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 400"), "{err}");
+}
