@@ -76,6 +76,27 @@ fn push_to_a_silent_registry_exits_3_after_the_timeout() {
     assert!(text.contains("no answer within"), "{text}");
 }
 
+/// With the I/O timeout left at its default (300 s), a registry that
+/// accepts the connection and never answers is given up on within the
+/// connect timeout: the check before the first push is a question, not an
+/// upload.
+#[test]
+fn push_to_a_silent_registry_gives_up_within_the_connect_timeout() {
+    common::block_on(async { busybox_base(&engine().await, BUSYBOX_IMAGE).await });
+    let host = silent_server();
+    let dir = fixture(&format!("{host}/harden-silent-connect:1"));
+    let (code, text) = strata(dir.path(), &[], &["test"]);
+    assert_eq!(code, 0, "{text}");
+    let started = std::time::Instant::now();
+    let (code, text) = strata(dir.path(), &[], &["push", "--connect-timeout", "2"]);
+    let took = started.elapsed();
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains(&host), "{text}");
+    assert!(text.contains("no answer within 2 s"), "{text}");
+    assert!(text.contains("--connect-timeout"), "{text}");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {text}");
+}
+
 #[test]
 fn push_to_a_registry_that_is_down_exits_3() {
     let host = closed_port();

@@ -27,6 +27,9 @@ pub(super) struct Direct {
     registry: String,
     /// User and password, sent on every request (Basic); `None` when open.
     basic: Option<(String, Secret)>,
+    /// How long a request without a body may wait for the answer's head
+    /// (`--connect-timeout`; see [`answer_within`]).
+    connect: Duration,
 }
 
 /// What `/v2/` answered: how the registry wants to be spoken to.
@@ -60,17 +63,47 @@ pub(super) fn client(
     builder.build().map_err(|e| e.to_string())
 }
 
-/// Asks `base/v2/` once how the registry wants to be spoken to.
+/// Waits for the head of the answer to a request without a body (a
+/// question, such as the `/v2/` check before the first push) at most
+/// `connect`: a registry that accepted the connection and says nothing is
+/// as good as unreachable, and is not waited on for the I/O timeout
+/// (which is for uploads, and silence while a body streams).
+pub(super) async fn answer_within<F>(
+    connect: Duration,
+    registry: &str,
+    what: &str,
+    request: F,
+) -> Result<F::Output, RegistryError>
+where
+    F: std::future::Future,
+{
+    tokio::time::timeout(connect, request)
+        .await
+        .map_err(|_| RegistryError::Unreachable {
+            registry: registry.to_string(),
+            message: format!(
+                "no answer within {} s to {what} (--connect-timeout)",
+                connect.as_secs_f64()
+            ),
+        })
+}
+
+/// Asks `base/v2/` once how the registry wants to be spoken to, waiting
+/// for the answer at most `connect`.
 pub(super) async fn probe(
     http: &reqwest::Client,
     base: &str,
     registry: &str,
+    connect: Duration,
 ) -> Result<Access, RegistryError> {
-    let response = http
-        .get(format!("{base}/v2/"))
-        .send()
-        .await
-        .map_err(|e| unreachable(registry, &e, None))?;
+    let response = answer_within(
+        connect,
+        registry,
+        "GET /v2/",
+        http.get(format!("{base}/v2/")).send(),
+    )
+    .await?
+    .map_err(|e| unreachable(registry, &e, None))?;
     Ok(access_of(
         response.status(),
         response
@@ -114,12 +147,14 @@ impl Direct {
         base: String,
         registry: String,
         basic: Option<(String, Secret)>,
+        connect: Duration,
     ) -> Direct {
         Direct {
             http,
             base,
             registry,
             basic,
+            connect,
         }
     }
 
@@ -131,11 +166,27 @@ impl Direct {
         }
     }
 
+    /// Sends `request`. One without a body gets its answer's head within
+    /// the connect timeout ([`answer_within`]); an upload waits as the I/O
+    /// timeout says.
     async fn send(&self, request: RequestBuilder) -> Result<Response, RegistryError> {
-        request
-            .send()
-            .await
-            .map_err(|e| unreachable(&self.registry, &e, self.basic.as_ref().map(|(_, p)| p)))
+        let password = self.basic.as_ref().map(|(_, p)| p);
+        let request = request
+            .build()
+            .map_err(|e| unreachable(&self.registry, &e, password))?;
+        let sent = if request.body().is_none() {
+            let what = format!("{} {}", request.method(), request.url().path());
+            answer_within(
+                self.connect,
+                &self.registry,
+                &what,
+                self.http.execute(request),
+            )
+            .await?
+        } else {
+            self.http.execute(request).await
+        };
+        sent.map_err(|e| unreachable(&self.registry, &e, password))
     }
 
     /// An answer that is neither what was asked for nor "not found".

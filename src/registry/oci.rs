@@ -198,7 +198,13 @@ impl OciRegistry {
         let direct = host
             .direct
             .get_or_try_init(|| async {
-                let access = direct::probe(&host.http, &host.base, &host.registry).await?;
+                let access = direct::probe(
+                    &host.http,
+                    &host.base,
+                    &host.registry,
+                    host.timeouts.connect,
+                )
+                .await?;
                 let basic = match access {
                     Access::Open => None,
                     Access::Basic => host.basic.clone(),
@@ -209,6 +215,7 @@ impl OciRegistry {
                     host.base.clone(),
                     host.registry.clone(),
                     basic,
+                    host.timeouts.connect,
                 )))
             })
             .await?;
@@ -287,12 +294,8 @@ impl OciRegistry {
         if let Some(direct) = self.direct(host).await? {
             return direct.digest(image, MANIFEST_TYPES).await;
         }
-        match host
-            .client()
-            .await
-            .fetch_manifest_digest(image, &host.auth)
-            .await
-        {
+        let asked = host.client().await.fetch_manifest_digest(image, &host.auth);
+        match host.within("HEAD of a manifest", asked).await? {
             Ok(digest) => Ok(Some(digest)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(host.error(e, image)),
@@ -351,10 +354,8 @@ impl OciRegistry {
         let there = match self.direct(host).await? {
             Some(direct) => direct.blob_exists(target, digest).await?,
             None => host
-                .client()
-                .await
-                .blob_exists(target, digest)
-                .await
+                .within("HEAD of a blob", host.client().await.blob_exists(target, digest))
+                .await?
                 .map_err(|e| host.error(e, target))?,
         };
         if there {
@@ -464,7 +465,8 @@ impl OciRegistry {
         if self.has_blob(host, target, digest).await? {
             return Ok(());
         }
-        match host.client().await.mount_blob(target, source, digest).await {
+        let mount = host.client().await.mount_blob(target, source, digest);
+        match host.within("a blob mount", mount).await? {
             Ok(()) => return Ok(()),
             Err(e) => {
                 // A refused login or a dead connection will not get better by copying.
@@ -476,10 +478,8 @@ impl OciRegistry {
         }
         let from = source.clone_with_digest(digest.to_string());
         let blob = host
-            .client()
-            .await
-            .pull_blob_stream(&from, digest)
-            .await
+            .within("GET of a blob", host.client().await.pull_blob_stream(&from, digest))
+            .await?
             .map_err(|e| host.error(e, &from))?;
         let size = blob.content_length;
         let stream = blob.stream.map_err(OciDistributionError::from);
@@ -560,12 +560,8 @@ impl Registry for OciRegistry {
         if let Some(direct) = self.direct(&host).await? {
             return direct.check(&repo).await;
         }
-        match host
-            .client()
-            .await
-            .list_tags(&repo, &host.auth, Some(1), None)
-            .await
-        {
+        let asked = host.client().await.list_tags(&repo, &host.auth, Some(1), None);
+        match host.within("a tag list", asked).await? {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(host.error(e, &repo)),
@@ -667,12 +663,13 @@ impl Registry for OciRegistry {
         let mut tags = std::collections::BTreeSet::new();
         let mut last: Option<String> = None;
         loop {
-            let page = match host
-                .client()
-                .await
-                .list_tags(&repo, &host.auth, Some(self.tags_page), last.as_deref())
-                .await
-            {
+            let asked = host.client().await.list_tags(
+                &repo,
+                &host.auth,
+                Some(self.tags_page),
+                last.as_deref(),
+            );
+            let page = match host.within("a tag list", asked).await? {
                 Ok(page) => page.tags,
                 // A repository nothing was pushed to yet simply has no tags.
                 Err(e) if is_not_found(&e) => Vec::new(),
@@ -739,10 +736,8 @@ impl Registry for OciRegistry {
             message,
         };
         let mut stream = host
-            .client()
-            .await
-            .pull_blob_stream(&image, digest)
-            .await
+            .within("GET of a blob", host.client().await.pull_blob_stream(&image, digest))
+            .await?
             .map_err(|e| host.error(e, &image))?;
         if stream.content_length.is_some_and(|n| n > max) {
             return Err(other(format!("the blob is larger than {max} bytes")));
@@ -935,6 +930,16 @@ fn media_type_of(raw: &[u8]) -> Result<String, String> {
 }
 
 impl HostClient {
+    /// `request` (one without a body) answered within the connect timeout
+    /// (`direct::answer_within`), else the registry is unreachable.
+    async fn within<F: std::future::Future>(
+        &self,
+        what: &str,
+        request: F,
+    ) -> Result<F::Output, RegistryError> {
+        direct::answer_within(self.timeouts.connect, &self.registry, what, request).await
+    }
+
     fn seen_blob(&self, repo: &Reference, digest: &str) -> bool {
         let key = (repo.repository().to_string(), digest.to_string());
         self.seen_blobs.lock().expect("lock").contains(&key)
