@@ -69,7 +69,11 @@ pub fn register(credentials: &Credentials) {
 pub fn encodings(value: &str) -> Vec<String> {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     /// What `encodeURIComponent` leaves alone, but for `!'()*`.
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     let mut out = vec![value.to_string()];
     out.extend(base64_forms(value.as_bytes()));
     if let Ok(json) = serde_json::to_string(value) {

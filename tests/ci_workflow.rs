@@ -168,7 +168,11 @@ fn the_written_workflow_runs_shards_then_publish() {
             &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {word} > /word\n"),
         );
     }
-    write(&repo, &format!("{folder}/check/Dockerfile"), "RUN test -s /word\n");
+    write(
+        &repo,
+        &format!("{folder}/check/Dockerfile"),
+        "RUN test -s /word\n",
+    );
     write(
         &repo,
         &format!("{folder}/inventory.yml"),
@@ -361,12 +365,10 @@ fn a_runner_per_platform_runs_each_shard_once_per_platform() {
     );
     let steps = test["steps"].as_array().unwrap();
     let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert!(runs.iter().any(
-        |r| r.contains("strata test \"$STRATA_CONFIG\" --shard \"$SHARD\" --platform \"$PLATFORM\"")
-    ));
-    assert!(runs.iter().any(
-        |r| r.contains("strata push \"$STRATA_CONFIG\" --shard \"$SHARD\" --platform \"$PLATFORM\"")
-    ));
+    assert!(runs.iter().any(|r| r
+        .contains("strata test \"$STRATA_CONFIG\" --shard \"$SHARD\" --platform \"$PLATFORM\"")));
+    assert!(runs.iter().any(|r| r
+        .contains("strata push \"$STRATA_CONFIG\" --shard \"$SHARD\" --platform \"$PLATFORM\"")));
     assert_eq!(test["env"]["STRATA_CONFIG"], "inventory.yml");
     check_schema(&text);
     // Native runners: nothing is emulated.
@@ -462,7 +464,9 @@ fn an_unsigned_workflow_says_so_and_installs_this_version() {
     for job in ["plan", "test", "publish"] {
         let steps = workflow["jobs"][job]["steps"].as_array().unwrap();
         assert!(
-            steps.iter().any(|s| s["run"].as_str() == Some(&format!("{install}\n"))),
+            steps
+                .iter()
+                .any(|s| s["run"].as_str() == Some(&format!("{install}\n"))),
             "{job}: {text}"
         );
     }
@@ -475,7 +479,11 @@ fn a_config_path_a_workflow_cannot_carry_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     for folder in ["a${{ github.token }}", "new\nline", "star*"] {
-        write(dir, &format!("{folder}/app/Dockerfile"), "FROM scratch\nCOPY . /\n");
+        write(
+            dir,
+            &format!("{folder}/app/Dockerfile"),
+            "FROM scratch\nCOPY . /\n",
+        );
         write(
             dir,
             &format!("{folder}/inventory.yml"),

@@ -41,7 +41,9 @@ fn basic_password(value: &str) -> String {
         .decode(b64)
         .unwrap_or_default();
     let pair = String::from_utf8_lossy(&pair).into_owned();
-    pair.split_once(':').map(|(_, p)| p.to_string()).unwrap_or_default()
+    pair.split_once(':')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default()
 }
 
 /// The password as a registry may quote it: JSON-escaped, percent-encoded
@@ -340,7 +342,10 @@ fn a_signing_key_setting_is_never_echoed() {
         (out.status.code(), all)
     };
     let (code, all) = push(&b64);
-    assert!(all.contains("neither a PEM key nor the path"), "{code:?} {all}");
+    assert!(
+        all.contains("neither a PEM key nor the path"),
+        "{code:?} {all}"
+    );
     for value in [b64.clone(), pem.replace('\n', " ")] {
         let (code, all) = push(&value);
         assert_eq!(code, Some(2), "{all}");

@@ -387,7 +387,10 @@ mod tests {
             key.id()
         );
         let e = SigningKey::from_setting("/nonexistent/key", "STRATA_SIGNING_KEY").unwrap_err();
-        assert!(e.to_string().starts_with("STRATA_SIGNING_KEY: neither"), "{e}");
+        assert!(
+            e.to_string().starts_with("STRATA_SIGNING_KEY: neither"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("/nonexistent"), "{e}");
     }
 
@@ -398,7 +401,11 @@ mod tests {
         let pem = key.to_pem().to_string();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&pem);
         let body = pem.lines().nth(1).unwrap().to_string();
-        for value in [b64.clone(), pem.replace('\n', "\\n"), pem.replace("-----", "")] {
+        for value in [
+            b64.clone(),
+            pem.replace('\n', "\\n"),
+            pem.replace("-----", ""),
+        ] {
             let e = SigningKey::from_setting(&value, "STRATA_SIGNING_KEY")
                 .unwrap_err()
                 .to_string();
@@ -414,6 +421,9 @@ mod tests {
         let again = SigningKey::from_setting(&pem, "STRATA_SIGNING_KEY").unwrap();
         assert_eq!(again.id(), key.id());
         let public = format!("\u{feff}{}", key.public().to_pem());
-        assert_eq!(PublicKey::from_pem(&public, "p.pub").unwrap().id(), key.id());
+        assert_eq!(
+            PublicKey::from_pem(&public, "p.pub").unwrap().id(),
+            key.id()
+        );
     }
 }

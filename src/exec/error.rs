@@ -65,15 +65,15 @@ impl StepError {
     /// True when the step failed because the engine or a registry could not
     /// be reached or did not answer in time: the environment, not the image.
     pub fn environment(&self) -> bool {
-        match self {
-            StepError::Engine(EngineError::Unreachable { .. }) => true,
-            StepError::Registry(RegistryError::Unreachable { .. })
-            | StepError::Attestation {
-                source: RegistryError::Unreachable { .. },
-                ..
-            } => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            StepError::Engine(EngineError::Unreachable { .. })
+                | StepError::Registry(RegistryError::Unreachable { .. })
+                | StepError::Attestation {
+                    source: RegistryError::Unreachable { .. },
+                    ..
+                }
+        )
     }
 
     /// True when another attempt may pass: everything but input no attempt

@@ -243,15 +243,61 @@ impl OciRegistry {
         host: &HostClient,
         image: &Reference,
     ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
-        match host
-            .client()
-            .await
-            .pull_manifest_raw(image, &host.auth, MANIFEST_TYPES)
-            .await
-        {
-            Ok((raw, digest)) => Ok(Some((raw.to_vec(), digest))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(host.error(e, image)),
+        // oci-client fetches (and caches) the token; the manifest itself is
+        // read here, so it is read with a cap (`oci-client` reads it whole).
+        let token = host
+            .within(
+                "a token request",
+                host.client()
+                    .await
+                    .auth(image, &host.auth, oci_client::RegistryOperation::Pull),
+            )
+            .await?
+            .map_err(|e| host.error(e, image))?;
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            host.base,
+            image.repository(),
+            image.digest().or(image.tag()).unwrap_or("latest")
+        );
+        let mut request = host
+            .http
+            .get(&url)
+            .header("Accept", MANIFEST_TYPES.join(", "));
+        request = match (&token, &host.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        let password = host.password.as_ref();
+        let response = host
+            .within("GET of a manifest", request.send())
+            .await?
+            .map_err(|e| direct::unreachable(&host.registry, &e, password))?;
+        match response.status().as_u16() {
+            200 => {
+                let stated = direct::header(&response, "docker-content-digest");
+                let what = format!("the manifest of {}", image.whole());
+                let bytes =
+                    direct::read_capped(response, super::MAX_MANIFEST, &host.registry, &what)
+                        .await?;
+                direct::checked_manifest(image, bytes, stated)
+            }
+            404 => Ok(None),
+            401 | 403 => Err(RegistryError::Unauthorized {
+                registry: image.registry().to_string(),
+                reference: image.whole(),
+            }),
+            code => {
+                let body = direct::read_prefix(response, 4096).await;
+                Err(RegistryError::Other {
+                    reference: image.whole(),
+                    message: format!(
+                        "the registry answered HTTP {code}: {}",
+                        crate::text::cut(&redact(body.trim(), password), 300)
+                    ),
+                })
+            }
         }
     }
 
@@ -354,7 +400,10 @@ impl OciRegistry {
         let there = match self.direct(host).await? {
             Some(direct) => direct.blob_exists(target, digest).await?,
             None => host
-                .within("HEAD of a blob", host.client().await.blob_exists(target, digest))
+                .within(
+                    "HEAD of a blob",
+                    host.client().await.blob_exists(target, digest),
+                )
                 .await?
                 .map_err(|e| host.error(e, target))?,
         };
@@ -478,7 +527,10 @@ impl OciRegistry {
         }
         let from = source.clone_with_digest(digest.to_string());
         let blob = host
-            .within("GET of a blob", host.client().await.pull_blob_stream(&from, digest))
+            .within(
+                "GET of a blob",
+                host.client().await.pull_blob_stream(&from, digest),
+            )
             .await?
             .map_err(|e| host.error(e, &from))?;
         let size = blob.content_length;
@@ -560,7 +612,10 @@ impl Registry for OciRegistry {
         if let Some(direct) = self.direct(&host).await? {
             return direct.check(&repo).await;
         }
-        let asked = host.client().await.list_tags(&repo, &host.auth, Some(1), None);
+        let asked = host
+            .client()
+            .await
+            .list_tags(&repo, &host.auth, Some(1), None);
         match host.within("a tag list", asked).await? {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -736,7 +791,10 @@ impl Registry for OciRegistry {
             message,
         };
         let mut stream = host
-            .within("GET of a blob", host.client().await.pull_blob_stream(&image, digest))
+            .within(
+                "GET of a blob",
+                host.client().await.pull_blob_stream(&image, digest),
+            )
             .await?
             .map_err(|e| host.error(e, &image))?;
         if stream.content_length.is_some_and(|n| n > max) {
@@ -899,9 +957,12 @@ impl OciRegistry {
             registry: subject.registry().to_string(),
             message: redact(&error_chain(&e), host.password.as_ref()),
         };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = host
+            .within("GET of the referrers list", request.send())
+            .await?
+            .map_err(unreachable)?;
         match response.status().as_u16() {
-            200 => Ok(Some(response.bytes().await.map_err(unreachable)?.to_vec())),
+            200 => Ok(Some(self.referrers_pages(host, subject, response).await?)),
             // No referrers API; a token-based registry that wants a token
             // for it is read through the tag schema as well. A registry
             // does not grow one during a run: it is not asked again.
@@ -915,6 +976,111 @@ impl OciRegistry {
             }),
         }
     }
+}
+
+impl OciRegistry {
+    /// The referrers API's list for `subject`, from its first page
+    /// `response` on: each page read with a cap, the next one followed as
+    /// its `Link` header says, at most `MAX_REFERRERS_PAGES` pages; the
+    /// pages' `manifests` joined into one index.
+    async fn referrers_pages(
+        &self,
+        host: &HostClient,
+        subject: &Reference,
+        first: reqwest::Response,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let password = host.password.as_ref();
+        let what = format!("the referrers of {}", subject.whole());
+        let mut response = first;
+        let mut all: Vec<serde_json::Value> = Vec::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let next = direct::header(&response, "link").and_then(|l| next_link(&l));
+            let page =
+                direct::read_capped(response, super::MAX_REFERRERS_PAGE, &host.registry, &what)
+                    .await?;
+            // One page alone is passed on as it is (its own checks apply).
+            if next.is_none() && pages == 1 {
+                return Ok(page);
+            }
+            let index: serde_json::Value =
+                serde_json::from_slice(&page).map_err(|e| RegistryError::Other {
+                    reference: subject.whole(),
+                    message: format!("a page of the referrers list is not JSON: {e}"),
+                })?;
+            if let Some(list) = index.get("manifests").and_then(|m| m.as_array()) {
+                all.extend(list.iter().cloned());
+            }
+            let Some(next) = next else { break };
+            if pages >= super::MAX_REFERRERS_PAGES {
+                return Err(RegistryError::Unreachable {
+                    registry: host.registry.clone(),
+                    message: format!(
+                        "it lists the referrers of {} on more than {} pages, more than strata \
+                         reads; a registry that does is not usable",
+                        subject.whole(),
+                        super::MAX_REFERRERS_PAGES
+                    ),
+                });
+            }
+            let url = if next.starts_with('/') {
+                format!("{}{next}", host.base)
+            } else {
+                next
+            };
+            if !url.starts_with(&format!("{}/", host.base)) {
+                return Err(RegistryError::Other {
+                    reference: subject.whole(),
+                    message: format!(
+                        "the referrers list's next page is on another host: {}",
+                        crate::text::cut(&url, 200)
+                    ),
+                });
+            }
+            let mut request = host
+                .http
+                .get(&url)
+                .header("Accept", referrers::INDEX_MEDIA_TYPE);
+            if let RegistryAuth::Basic(user, pw) = &host.auth {
+                request = request.basic_auth(user, Some(pw));
+            }
+            response = host
+                .within("GET of the referrers list", request.send())
+                .await?
+                .map_err(|e| direct::unreachable(&host.registry, &e, password))?;
+            if response.status().as_u16() != 200 {
+                return Err(RegistryError::Other {
+                    reference: subject.whole(),
+                    message: format!(
+                        "a page of the referrers list answered HTTP {}",
+                        response.status().as_u16()
+                    ),
+                });
+            }
+        }
+        let joined = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": referrers::INDEX_MEDIA_TYPE,
+            "manifests": all,
+        });
+        Ok(serde_json::to_vec(&joined).expect("JSON values serialise"))
+    }
+}
+
+/// The target of a `Link: <url>; rel="next"` header, if it names one.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| target.to_string())
+    })
 }
 
 /// The media type of a manifest that is neither an image nor a list as
@@ -1200,6 +1366,20 @@ mod tests {
 
     fn reference() -> Reference {
         "127.0.0.1:5001/acme/app:1".parse().unwrap()
+    }
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/a/referrers/sha256:1?n=2&last=x>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/sha256:1?n=2&last=x")
+        );
+        assert_eq!(
+            next_link(r#"<https://r/a>; rel="prev", <https://r/b>; rel=next"#).as_deref(),
+            Some("https://r/b")
+        );
+        assert_eq!(next_link(r#"<https://r/a>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 
     #[test]
