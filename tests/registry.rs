@@ -879,7 +879,8 @@ fn endless_registry(
                     return;
                 }
                 let endless = (mode == "manifest" && path.contains("/manifests/"))
-                    || (mode == "referrers" && path.contains("/referrers/"));
+                    || (mode == "referrers" && path.contains("/referrers/"))
+                    || (mode == "tags" && path.contains("/tags/list"));
                 if endless && !is_head {
                     let framing = if length {
                         "Content-Length: 1073741824\r\n"
@@ -972,5 +973,26 @@ fn an_endless_manifest_or_referrers_list_is_cut_at_the_cap() {
         // the sockets buffer, far from the 1 GiB it offered.
         let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
         assert!(sent < 64 << 20, "{case}: {sent} bytes were read");
+    }
+}
+
+/// An endless tag list page is cut at its cap too (a library call: the
+/// registry client's `tags`).
+#[tokio::test]
+async fn an_endless_tag_list_is_cut_at_the_cap() {
+    for token in [false, true] {
+        let (host, sent) = endless_registry("tags", false, token);
+        let registry = OciRegistry::new(|_| None);
+        let err = registry
+            .tags(&format!("{host}/hostile/app"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Unreachable { .. }),
+            "token {token}: {err}"
+        );
+        assert!(err.to_string().contains("more than 4194304 bytes"), "{err}");
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 64 << 20, "token {token}: {sent} bytes were read");
     }
 }

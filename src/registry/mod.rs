@@ -55,6 +55,8 @@ pub const MAX_REFERRERS_PAGE: usize = 4 << 20;
 pub const MAX_REFERRERS_PAGES: usize = 16;
 /// The most strata reads of one page of a tag list.
 pub const MAX_TAGS_PAGE: usize = 4 << 20;
+/// The most tags strata lists of one repository, over all pages.
+pub const MAX_TAGS: usize = 200_000;
 
 /// A manifest as the registry holds it, with the digest of its bytes
 /// (computed here, not taken from the registry's word).

@@ -243,37 +243,17 @@ impl OciRegistry {
         host: &HostClient,
         image: &Reference,
     ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
-        // oci-client fetches (and caches) the token; the manifest itself is
-        // read here, so it is read with a cap (`oci-client` reads it whole).
-        let token = host
-            .within(
-                "a token request",
-                host.client()
-                    .await
-                    .auth(image, &host.auth, oci_client::RegistryOperation::Pull),
-            )
-            .await?
-            .map_err(|e| host.error(e, image))?;
         let url = format!(
             "{}/v2/{}/manifests/{}",
             host.base,
             image.repository(),
             image.digest().or(image.tag()).unwrap_or("latest")
         );
-        let mut request = host
-            .http
-            .get(&url)
-            .header("Accept", MANIFEST_TYPES.join(", "));
-        request = match (&token, &host.auth) {
-            (Some(token), _) => request.bearer_auth(token),
-            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
-            (None, _) => request,
-        };
+        let accept = MANIFEST_TYPES.join(", ");
         let password = host.password.as_ref();
         let response = host
-            .within("GET of a manifest", request.send())
-            .await?
-            .map_err(|e| direct::unreachable(&host.registry, &e, password))?;
+            .pull_get(image, &url, &accept, "GET of a manifest")
+            .await?;
         match response.status().as_u16() {
             200 => {
                 let stated = direct::header(&response, "docker-content-digest");
@@ -718,18 +698,64 @@ impl Registry for OciRegistry {
         let mut tags = std::collections::BTreeSet::new();
         let mut last: Option<String> = None;
         loop {
-            let asked = host.client().await.list_tags(
-                &repo,
-                &host.auth,
-                Some(self.tags_page),
-                last.as_deref(),
-            );
-            let page = match host.within("a tag list", asked).await? {
-                Ok(page) => page.tags,
+            let mut url =
+                reqwest::Url::parse(&format!("{}/v2/{}/tags/list", host.base, repo.repository()))
+                    .map_err(|e| RegistryError::Other {
+                    reference: repo.whole(),
+                    message: format!("no tag list address: {e}"),
+                })?;
+            url.query_pairs_mut()
+                .append_pair("n", &self.tags_page.to_string());
+            if let Some(last) = &last {
+                url.query_pairs_mut().append_pair("last", last);
+            }
+            let response = host
+                .pull_get(&repo, url.as_str(), "application/json", "a tag list")
+                .await?;
+            let page: Vec<String> = match response.status().as_u16() {
+                200 => {
+                    let what = format!("a page of the tags of {}", repo.whole());
+                    let body =
+                        direct::read_capped(response, super::MAX_TAGS_PAGE, &host.registry, &what)
+                            .await?;
+                    #[derive(serde::Deserialize)]
+                    struct Page {
+                        tags: Option<Vec<String>>,
+                    }
+                    serde_json::from_slice::<Page>(&body)
+                        .map_err(|e| RegistryError::Other {
+                            reference: repo.whole(),
+                            message: format!("the tag list is not what the API says: {e}"),
+                        })?
+                        .tags
+                        .unwrap_or_default()
+                }
                 // A repository nothing was pushed to yet simply has no tags.
-                Err(e) if is_not_found(&e) => Vec::new(),
-                Err(e) => return Err(host.error(e, &repo)),
+                404 => Vec::new(),
+                401 | 403 => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: repo.registry().to_string(),
+                        reference: repo.whole(),
+                    })
+                }
+                code => {
+                    return Err(RegistryError::Other {
+                        reference: repo.whole(),
+                        message: format!("the tag list answered HTTP {code}"),
+                    })
+                }
             };
+            if tags.len() + page.len() > super::MAX_TAGS {
+                return Err(RegistryError::Unreachable {
+                    registry: host.registry.clone(),
+                    message: format!(
+                        "it lists more than {} tags in {}, more than strata reads; a \
+                         registry that does is not usable",
+                        super::MAX_TAGS,
+                        repo.whole()
+                    ),
+                });
+            }
             let full_page = page.len() >= self.tags_page;
             last = page.last().cloned();
             let mut grew = false;
@@ -1096,6 +1122,37 @@ fn media_type_of(raw: &[u8]) -> Result<String, String> {
 }
 
 impl HostClient {
+    /// `GET url` (a question about `image`'s repository), with the token
+    /// `oci-client` fetches and caches for pulling from it (or the Basic
+    /// credentials), answered within the connect timeout. strata reads the
+    /// body itself, with a cap: `oci-client` reads bodies whole.
+    async fn pull_get(
+        &self,
+        image: &Reference,
+        url: &str,
+        accept: &str,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let token = self
+            .within(
+                "a token request",
+                self.client()
+                    .await
+                    .auth(image, &self.auth, oci_client::RegistryOperation::Pull),
+            )
+            .await?
+            .map_err(|e| self.error(e, image))?;
+        let mut request = self.http.get(url).header("Accept", accept);
+        request = match (&token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        self.within(what, request.send())
+            .await?
+            .map_err(|e| direct::unreachable(&self.registry, &e, self.password.as_ref()))
+    }
+
     /// `request` (one without a body) answered within the connect timeout
     /// (`direct::answer_within`), else the registry is unreachable.
     async fn within<F: std::future::Future>(
