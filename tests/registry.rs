@@ -996,3 +996,100 @@ async fn an_endless_tag_list_is_cut_at_the_cap() {
         assert!(sent < 64 << 20, "token {token}: {sent} bytes were read");
     }
 }
+
+/// A registry whose referrers API pages its list: page one names one
+/// artifact and links to page two (`Link: <…>; rel="next"`), which names
+/// another. Returns its `host:port`.
+fn paging_referrers_registry(pages: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+                match stream.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, extra, body) = if path == "/v2/" {
+                ("200 OK", String::new(), "{}".to_string())
+            } else if path.contains("/referrers/") {
+                let (base, page) = match path.split_once("?page=") {
+                    Some((base, n)) => (base.to_string(), n.parse::<usize>().unwrap_or(0)),
+                    None => (path.clone(), 0),
+                };
+                let entry = serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": sha256(format!("artifact {page}").as_bytes()),
+                    "size": 10,
+                    "artifactType": "application/vnd.in-toto+json",
+                });
+                let body = serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [entry],
+                })
+                .to_string();
+                let link = if page + 1 < pages {
+                    format!("Link: <{base}?page={}>; rel=\"next\"\r\n", page + 1)
+                } else {
+                    String::new()
+                };
+                (
+                    "200 OK",
+                    format!("Content-Type: application/vnd.oci.image.index.v1+json\r\n{link}"),
+                    body,
+                )
+            } else {
+                ("404 Not Found", String::new(), "{}".to_string())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    host
+}
+
+/// The referrers API's pages are all read, following `Link`; a list on
+/// more pages than strata follows is refused as an unusable registry.
+#[tokio::test]
+async fn referrers_are_read_page_by_page() {
+    let subject = strata::registry::Digest::new(sha256(b"subject"));
+    let host = paging_referrers_registry(3);
+    let registry = OciRegistry::new(|_| None);
+    let found = registry
+        .referrers(
+            &format!("{host}/hostile/app"),
+            &subject,
+            "application/vnd.in-toto+json",
+        )
+        .await
+        .unwrap();
+    let digests: Vec<String> = found.iter().map(|r| r.digest.clone()).collect();
+    let want: Vec<String> = (0..3)
+        .map(|n| sha256(format!("artifact {n}").as_bytes()))
+        .collect();
+    assert_eq!(digests, want);
+
+    let host = paging_referrers_registry(1000);
+    let err = registry
+        .referrers(
+            &format!("{host}/hostile/app"),
+            &subject,
+            "application/vnd.in-toto+json",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains("more than 16 pages"), "{err}");
+}
