@@ -493,6 +493,7 @@ fn a_config_path_a_workflow_cannot_carry_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{folder}: {stderr}");
         assert!(stderr.contains("the workflow was not written"), "{stderr}");
+        assert!(!stderr.contains("new\nline"), "shown raw: {stderr}");
         assert!(out.stdout.is_empty(), "{folder}");
     }
 }
