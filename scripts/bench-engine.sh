@@ -96,14 +96,20 @@ base="strata-bench/$ns-base:busybox"
 engine_pid=""
 bridge=""
 cleanup() {
+  local status=$? clean=0
   if [ -n "$engine_pid" ]; then
     stop_engine
   else
     remove_images "$ns"
     docker rmi "$base" >/dev/null 2>&1 || true
   fi
-  delete_pushed
+  delete_pushed || clean=$?
   rm -rf "$work"
+  if [ "$clean" -ne 0 ]; then
+    echo "bench-engine: could not remove what was pushed to $registry (see above)" >&2
+    [ "$status" -ne 0 ] || status=$clean
+  fi
+  exit "$status"
 }
 trap cleanup EXIT
 
@@ -161,22 +167,10 @@ remove_images() {
 }
 
 # delete_pushed: the manifests this benchmark pushed, by digest (the registry
-# frees the blobs at its next garbage collection).
+# frees the blobs at its next garbage collection); the catalog and tag lists
+# are read page by page. A failure is reported, never silenced.
 delete_pushed() {
-  local repos repo tag digest
-  repos=$(curl -fsS "http://$registry/v2/_catalog?n=100000" 2>/dev/null |
-    python3 -c 'import json,sys; [print(r) for r in json.load(sys.stdin).get("repositories") or []]' 2>/dev/null |
-    grep -F -- "$ns" || true)
-  for repo in $repos; do
-    for tag in $(curl -fsS "http://$registry/v2/$repo/tags/list" 2>/dev/null |
-      python3 -c 'import json,sys; [print(t) for t in json.load(sys.stdin).get("tags") or []]' 2>/dev/null); do
-      digest=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-        "http://$registry/v2/$repo/manifests/$tag" 2>/dev/null |
-        tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')
-      [ -n "$digest" ] && curl -fsS -X DELETE "http://$registry/v2/$repo/manifests/$digest" >/dev/null 2>&1 || true
-    done
-  done
+  python3 scripts/registry-clean.py "$registry" "$ns"
 }
 
 # make_base: a busybox image from the host's static busybox (nothing is pulled).

@@ -38,6 +38,13 @@ command -v ssh-keygen >/dev/null || need_pkgs+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 # The HTML report's matrix is checked in a real browser (headless).
 command -v chromium >/dev/null || need_pkgs+=(chromium)
+# The written CI workflows are checked against GitHub's workflow schema
+# (check-jsonschema carries a copy, so no network is needed to check).
+if ! command -v check-jsonschema >/dev/null; then
+  log "installing check-jsonschema (pip)"
+  python3 -m pip install --quiet check-jsonschema >"$state/pip.log" 2>&1 \
+    || { tail -20 "$state/pip.log" >&2; exit 1; }
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null

@@ -28,7 +28,8 @@ pub const EXIT_CODES: [(i32, &str); 8] = [
     (EXIT_INPUT, "bad input or usage: nothing was built"),
     (
         EXIT_ENVIRONMENT,
-        "the engine or a registry could not be reached, timed out, or refused the credentials",
+        "the engine or a registry could not be reached, timed out, or refused the credentials \
+         (also mid-run, when every step that failed failed for that reason)",
     ),
     (
         EXIT_STATE,

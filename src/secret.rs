@@ -50,26 +50,83 @@ const MIN_SCRUBBED: usize = 3;
 
 /// Remembers `credentials` for [`redact`]: the password itself and the
 /// base64 of `user:password` (HTTP Basic and Docker's `auth` field), in
-/// standard and URL-safe alphabets, padded or not.
+/// standard and URL-safe alphabets, padded or not; and the password as a
+/// registry may echo it back: JSON-escaped, percent-encoded, in hex, or
+/// base64 of the password alone (see [`encodings`]).
 pub fn register(credentials: &Credentials) {
-    use base64::Engine as _;
     let password = credentials.password.expose();
     let pair = format!("{}:{password}", credentials.username);
+    let mut values = encodings(password);
+    values.extend(base64_forms(pair.as_bytes()));
+    add(values);
+}
+
+/// `value` itself and every form of it a server may quote back: base64 in
+/// both alphabets, padded or not; JSON string escaping (with `/` escaped or
+/// not); percent-encoding of everything but letters and digits, or of
+/// everything but URL-unreserved characters (upper- and lower-case hex,
+/// a space as `%20` or `+`); hex of its bytes, lower and upper case.
+pub fn encodings(value: &str) -> Vec<String> {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    /// What `encodeURIComponent` leaves alone, but for `!'()*`.
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let mut out = vec![value.to_string()];
+    out.extend(base64_forms(value.as_bytes()));
+    if let Ok(json) = serde_json::to_string(value) {
+        let json = json[1..json.len() - 1].to_string();
+        out.push(json.replace('/', "\\/"));
+        out.push(json);
+    }
+    for set in [NON_ALPHANUMERIC, COMPONENT] {
+        let upper = utf8_percent_encode(value, set).to_string();
+        out.push(upper.replace("%20", "+"));
+        out.push(lower_percent_hex(&upper));
+        out.push(upper);
+    }
+    let hex = hex::encode(value.as_bytes());
+    out.push(hex.to_ascii_uppercase());
+    out.push(hex);
+    out
+}
+
+/// `bytes` in base64, standard and URL-safe alphabets, padded or not.
+fn base64_forms(bytes: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
     let engines = [
         &base64::engine::general_purpose::STANDARD,
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
-    let mut values = vec![password.to_string()];
-    values.extend(engines.iter().map(|e| e.encode(&pair)));
-    add(values);
+    engines.iter().map(|e| e.encode(bytes)).collect()
+}
+
+/// `%2F` as `%2f`: the two hex digits after each `%` in lower case.
+fn lower_percent_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut digits = 0;
+    for c in encoded.chars() {
+        if digits > 0 {
+            out.push(c.to_ascii_lowercase());
+            digits -= 1;
+        } else {
+            if c == '%' {
+                digits = 2;
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Remembers a token (such as a bearer token from a registry's token
 /// endpoint) for [`redact`].
 pub fn register_token(token: &str) {
-    add(vec![token.to_string()]);
+    add(encodings(token));
 }
 
 fn add(values: Vec<String>) {
@@ -165,6 +222,37 @@ mod tests {
         assert!(!clean.contains(&b64), "{clean}");
         assert!(!clean.contains(&url), "{clean}");
         assert_eq!(clean.matches(REDACTED).count(), 3, "{clean}");
+    }
+
+    #[test]
+    fn a_password_echoed_in_any_encoding_is_redacted() {
+        // A password with characters JSON, URLs and the shell escape.
+        let password = "q\"w/e\\r t+y%u&i=o?p:é";
+        register(&Credentials {
+            username: "enc-user".into(),
+            password: Secret::new(password),
+        });
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let json = serde_json::to_string(password).unwrap();
+        let echoes = [
+            json[1..json.len() - 1].to_string(),
+            json[1..json.len() - 1].replace('/', "\\/"),
+            "q%22w%2Fe%5Cr%20t%2By%25u%26i%3Do%3Fp%3A%C3%A9".to_string(),
+            "q%22w%2fe%5cr%20t%2by%25u%26i%3do%3fp%3a%c3%a9".to_string(),
+            "q%22w%2Fe%5Cr+t%2By%25u%26i%3Do%3Fp%3A%C3%A9".to_string(),
+            hex::encode(password),
+            hex::encode_upper(password),
+            b64.encode(password),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(password),
+        ];
+        for echo in echoes {
+            let text = format!("registry says: bad password [{echo}] for enc-user");
+            let clean = redact(&text);
+            assert_eq!(
+                clean, "registry says: bad password [<redacted>] for enc-user",
+                "{echo}"
+            );
+        }
     }
 
     #[test]

@@ -157,33 +157,53 @@ fn the_written_workflow_runs_shards_then_publish() {
     let ns = unique("ci-workflow");
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
+    // A folder name holding what YAML, GitHub's expressions and the shell
+    // would each read something into, were it pasted into a run line.
+    let folder = r##"it's "#1" $(touch pwned) `x` #y"##;
     // Two images that build on nothing of each other: one per shard.
     for (app, word) in [("one", "first"), ("two", "second")] {
         write(
             &repo,
-            &format!("images/{app}/Dockerfile"),
+            &format!("{folder}/{app}/Dockerfile"),
             &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {word} > /word\n"),
         );
     }
-    write(&repo, "images/check/Dockerfile", "RUN test -s /word\n");
     write(
         &repo,
-        "images/inventory.yml",
+        &format!("{folder}/check/Dockerfile"),
+        "RUN test -s /word\n",
+    );
+    write(
+        &repo,
+        &format!("{folder}/inventory.yml"),
         &format!(
             "images:\n  - name: \"{reg}/{ns}/one:1\"\n    path: \"./one\"\n    test: \"./check\"\n    alias: \"{reg}/{ns}/one:latest\"\n  - name: \"{reg}/{ns}/two:1\"\n    path: \"./two\"\n    test: \"./check\"\n    alias: \"{reg}/{ns}/two:latest\"\n"
         ),
     );
 
+    let key = repo.join("keys/ci");
+    std::fs::create_dir_all(repo.join("keys")).unwrap();
+    let out = Command::new(strata_bin())
+        .args(["key", "generate", "--out", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let signing_key = std::fs::read_to_string(repo.join("keys/ci.key")).unwrap();
+    std::fs::remove_file(repo.join("keys/ci.key")).unwrap();
+
+    let config = format!("{folder}/inventory.yml");
     let out = Command::new(strata_bin())
         .current_dir(&repo)
         .args([
             "ci",
             "github",
-            "images/inventory.yml",
+            &config,
             "--shards",
             "2",
             "--install",
             "strata --version",
+            "--public-key",
+            "keys/ci.pub",
         ])
         .output()
         .unwrap();
@@ -193,8 +213,13 @@ fn the_written_workflow_runs_shards_then_publish() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
+    check_schema(&text);
     let workflow: Value = serde_saphyr::from_str(&text).expect("the workflow is YAML");
     let jobs = &workflow["jobs"];
+    for job in ["plan", "test", "publish"] {
+        assert_eq!(jobs[job]["env"]["STRATA_CONFIG"], config.as_str(), "{job}");
+    }
+    assert_eq!(jobs["publish"]["env"]["STRATA_VERIFY_KEY"], "keys/ci.pub");
     assert_eq!(jobs["test"]["needs"], "plan");
     assert_eq!(jobs["publish"]["needs"], "test");
     assert_eq!(jobs["publish"]["if"], "${{ !cancelled() }}");
@@ -223,6 +248,7 @@ fn the_written_workflow_runs_shards_then_publish() {
         let values = BTreeMap::from([
             ("matrix.shard", entry["shard"].as_str().unwrap().to_string()),
             ("strategy.job-index", index.to_string()),
+            ("secrets.STRATA_SIGNING_KEY", signing_key.clone()),
         ]);
         runner.run_job(&format!("test-{index}"), &jobs["test"], &values);
     }
@@ -243,8 +269,11 @@ fn the_written_workflow_runs_shards_then_publish() {
         }
     }
 
-    // publish: every alias on its image's digest.
+    // publish: every alias on its image's digest, the signatures checked.
     runner.run_job("publish", &jobs["publish"], &BTreeMap::new());
+    // Nothing in the folder name was run by a shell.
+    assert!(walk(&runner.jobs_dir).iter().all(|p| !p.ends_with("pwned")));
+    assert!(!walk(&runner.jobs_dir).is_empty());
     for app in ["one", "two"] {
         let repo = format!("{ns}/{app}");
         let image = common::manifest_digest(&reg, &repo, "1").expect("pushed");
@@ -254,6 +283,24 @@ fn the_written_workflow_runs_shards_then_publish() {
             "{app}:latest"
         );
     }
+}
+
+/// The workflow checked against GitHub's workflow schema, as
+/// `check-jsonschema` vendors it (no network needed).
+fn check_schema(text: &str) {
+    let file = tempfile::NamedTempFile::with_suffix(".yml").unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let out = Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .arg(file.path())
+        .output()
+        .expect("check-jsonschema (pip install check-jsonschema; scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "the workflow does not follow GitHub's schema:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn ci_github(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -318,12 +365,12 @@ fn a_runner_per_platform_runs_each_shard_once_per_platform() {
     );
     let steps = test["steps"].as_array().unwrap();
     let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert!(runs.iter().any(
-        |r| r.contains("strata test inventory.yml --shard \"$SHARD\" --platform \"$PLATFORM\"")
-    ));
-    assert!(runs.iter().any(
-        |r| r.contains("strata push inventory.yml --shard \"$SHARD\" --platform \"$PLATFORM\"")
-    ));
+    assert!(runs.iter().any(|r| r
+        .contains("strata test \"$STRATA_CONFIG\" --shard \"$SHARD\" --platform \"$PLATFORM\"")));
+    assert!(runs.iter().any(|r| r
+        .contains("strata push \"$STRATA_CONFIG\" --shard \"$SHARD\" --platform \"$PLATFORM\"")));
+    assert_eq!(test["env"]["STRATA_CONFIG"], "inventory.yml");
+    check_schema(&text);
     // Native runners: nothing is emulated.
     assert!(!text.contains("setup-qemu-action"), "{text}");
     for step in steps
@@ -377,4 +424,76 @@ fn a_runner_per_platform_runs_each_shard_once_per_platform() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("acme/app:1 has no platforms"), "{stderr}");
+}
+
+/// Without `--public-key` the publish job says in a comment that nothing is
+/// checked cryptographically, and passes `--allow-unsigned`; by default the
+/// workflow installs this very package at this very version.
+#[test]
+fn an_unsigned_workflow_says_so_and_installs_this_version() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    write(dir, "app/Dockerfile", "FROM scratch\nCOPY . /\n");
+    write(
+        dir,
+        "inventory.yml",
+        "images:\n  - name: acme/app:1\n    path: app\n",
+    );
+    let out = ci_github(dir, &["--shards", "2"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    check_schema(&text);
+    let workflow: Value = serde_saphyr::from_str(&text).unwrap();
+    let publish = workflow["jobs"]["publish"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["run"].as_str().filter(|r| r.contains("strata publish")))
+        .unwrap()
+        .to_string();
+    assert!(publish.contains("# No --public-key was given"), "{publish}");
+    assert!(
+        publish.contains("strata publish \"$STRATA_CONFIG\" --allow-unsigned"),
+        "{publish}"
+    );
+    assert_eq!(env!("CARGO_PKG_NAME"), "strata-images");
+    let install = format!(
+        "cargo install --locked strata-images --version {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    for job in ["plan", "test", "publish"] {
+        let steps = workflow["jobs"][job]["steps"].as_array().unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["run"].as_str() == Some(&format!("{install}\n"))),
+            "{job}: {text}"
+        );
+    }
+}
+
+/// A config path that YAML, GitHub's expressions or the shell cannot carry
+/// is refused, exit 2, and no workflow is printed.
+#[test]
+fn a_config_path_a_workflow_cannot_carry_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    for folder in ["a${{ github.token }}", "new\nline", "star*"] {
+        write(
+            dir,
+            &format!("{folder}/app/Dockerfile"),
+            "FROM scratch\nCOPY . /\n",
+        );
+        write(
+            dir,
+            &format!("{folder}/inventory.yml"),
+            "images:\n  - name: acme/app:1\n    path: app\n",
+        );
+        let out = ci_github(dir, &["--shards", "1", &format!("{folder}/inventory.yml")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{folder}: {stderr}");
+        assert!(stderr.contains("the workflow was not written"), "{stderr}");
+        assert!(!stderr.contains("new\nline"), "shown raw: {stderr}");
+        assert!(out.stdout.is_empty(), "{folder}");
+    }
 }

@@ -764,3 +764,332 @@ async fn a_basic_auth_registry_gets_one_request_per_question() {
     )
     .await;
 }
+
+/// `scripts/registry-clean.py` (the benchmark's cleanup) removes every
+/// manifest of the repositories it is given, however many pages the
+/// catalog and tag lists take; a registry that refuses is an error, not
+/// silence.
+#[tokio::test]
+async fn the_cleanup_script_pages_through_the_catalog() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let marker = unique_repo("x", "clean").replace("x/strata-test/", "");
+    let mut pushed = Vec::new();
+    for repo in ["a", "b", "c"] {
+        for tag in ["1", "2", "3"] {
+            let reference = format!("{host}/strata-test/{marker}/{repo}:{tag}");
+            push_tiny_image(&reference, RegistryAuth::Anonymous).await;
+            pushed.push((format!("strata-test/{marker}/{repo}"), tag));
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry-clean.py");
+    // Pages of two: the three repositories and three tags each span pages.
+    let out = std::process::Command::new("python3")
+        .args([script, &host, &marker, "--page", "2"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("deleted 9 manifest(s) in 3 repositories"),
+        "{text}"
+    );
+    for (repo, tag) in &pushed {
+        let url = format!("http://{host}/v2/{repo}/manifests/{tag}");
+        let status = reqwest::Client::new()
+            .head(&url)
+            .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{repo}:{tag} is still there");
+    }
+    // A page size the registry refuses (as `n=100000` is) fails loudly.
+    let out = std::process::Command::new("python3")
+        .args([script, &host, &marker, "--page", "100000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 400"), "{err}");
+}
+
+/// A hostile registry on 127.0.0.1: `/v2/` open; in mode `manifest` every
+/// manifest is an endless body; in mode `referrers` a small image manifest
+/// whose referrers list is endless; with `length`, the endless body states
+/// a `Content-Length` of 1 GiB. Returns its `host:port` and the bytes it
+/// managed to send of endless bodies.
+fn endless_registry(
+    mode: &'static str,
+    length: bool,
+    token: bool,
+) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "size": 2, "digest": sha256(b"{}")},
+        "layers": [],
+    }))
+    .unwrap();
+    let own = host.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let counter = counter.clone();
+            let manifest = manifest.clone();
+            let realm = format!("http://{own}/token");
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let is_head = head.starts_with("HEAD ");
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let authorized = head
+                    .to_ascii_lowercase()
+                    .contains("authorization: bearer t0k");
+                if token && path.starts_with("/token") {
+                    let body = r#"{"token":"t0k","access_token":"t0k"}"#;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    return;
+                }
+                if token && !authorized {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"hostile\"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                    );
+                    return;
+                }
+                let endless = (mode == "manifest" && path.contains("/manifests/"))
+                    || (mode == "referrers" && path.contains("/referrers/"))
+                    || (mode == "tags" && path.contains("/tags/list"));
+                if endless && !is_head {
+                    let framing = if length {
+                        "Content-Length: 1073741824\r\n"
+                    } else {
+                        "Transfer-Encoding: chunked\r\n"
+                    };
+                    let media = if mode == "manifest" {
+                        "application/vnd.oci.image.manifest.v1+json"
+                    } else {
+                        "application/vnd.oci.image.index.v1+json"
+                    };
+                    if write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {media}\r\n{framing}\r\n"
+                    )
+                    .is_err()
+                    {
+                        return;
+                    }
+                    let chunk = vec![b' '; 64 * 1024];
+                    for _ in 0..(1 << 14) {
+                        let ok = if length {
+                            stream.write_all(&chunk).is_ok()
+                        } else {
+                            write!(stream, "{:x}\r\n", chunk.len()).is_ok()
+                                && stream.write_all(&chunk).is_ok()
+                                && stream.write_all(b"\r\n").is_ok()
+                        };
+                        if !ok {
+                            return;
+                        }
+                        counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return;
+                }
+                let (status, body, extra) = if path == "/v2/" {
+                    ("200 OK", b"{}".to_vec(), String::new())
+                } else if path.contains("/manifests/") {
+                    (
+                        "200 OK",
+                        manifest.clone(),
+                        format!(
+                            "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {}\r\n",
+                            sha256(&manifest)
+                        ),
+                    )
+                } else {
+                    ("404 Not Found", b"{}".to_vec(), String::new())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                if !is_head {
+                    let _ = stream.write_all(&body);
+                }
+            });
+        }
+    });
+    (host, sent)
+}
+
+/// A registry that sends an endless manifest or referrers list (with or
+/// without a `Content-Length`) gets a clear error and exit 3; strata reads
+/// at most its cap (4 MiB a page), never the whole body.
+#[test]
+fn an_endless_manifest_or_referrers_list_is_cut_at_the_cap() {
+    for (mode, length, token) in [
+        ("manifest", false, false),
+        ("manifest", true, false),
+        ("referrers", false, false),
+        ("referrers", true, false),
+        // A token registry: the manifest read through oci-client's token.
+        ("manifest", false, true),
+    ] {
+        let (host, sent) = endless_registry(mode, length, token);
+        let out = assert_cmd::Command::cargo_bin("strata")
+            .unwrap()
+            .args(["verify", &format!("{host}/hostile/app:1")])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        let case = format!("{mode}, Content-Length {length}, token {token}");
+        assert_eq!(out.status.code(), Some(3), "{case}: {err}");
+        assert!(err.contains("more than 4194304 bytes"), "{case}: {err}");
+        // What the server got out before strata hung up: the cap plus what
+        // the sockets buffer, far from the 1 GiB it offered.
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 64 << 20, "{case}: {sent} bytes were read");
+    }
+}
+
+/// An endless tag list page is cut at its cap too (a library call: the
+/// registry client's `tags`).
+#[tokio::test]
+async fn an_endless_tag_list_is_cut_at_the_cap() {
+    for token in [false, true] {
+        let (host, sent) = endless_registry("tags", false, token);
+        let registry = OciRegistry::new(|_| None);
+        let err = registry
+            .tags(&format!("{host}/hostile/app"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Unreachable { .. }),
+            "token {token}: {err}"
+        );
+        assert!(err.to_string().contains("more than 4194304 bytes"), "{err}");
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 64 << 20, "token {token}: {sent} bytes were read");
+    }
+}
+
+/// A registry whose referrers API pages its list: page one names one
+/// artifact and links to page two (`Link: <…>; rel="next"`), which names
+/// another. Returns its `host:port`.
+fn paging_referrers_registry(pages: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+                match stream.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, extra, body) = if path == "/v2/" {
+                ("200 OK", String::new(), "{}".to_string())
+            } else if path.contains("/referrers/") {
+                let (base, page) = match path.split_once("?page=") {
+                    Some((base, n)) => (base.to_string(), n.parse::<usize>().unwrap_or(0)),
+                    None => (path.clone(), 0),
+                };
+                let entry = serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": sha256(format!("artifact {page}").as_bytes()),
+                    "size": 10,
+                    "artifactType": "application/vnd.in-toto+json",
+                });
+                let body = serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [entry],
+                })
+                .to_string();
+                let link = if page + 1 < pages {
+                    format!("Link: <{base}?page={}>; rel=\"next\"\r\n", page + 1)
+                } else {
+                    String::new()
+                };
+                (
+                    "200 OK",
+                    format!("Content-Type: application/vnd.oci.image.index.v1+json\r\n{link}"),
+                    body,
+                )
+            } else {
+                ("404 Not Found", String::new(), "{}".to_string())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    host
+}
+
+/// The referrers API's pages are all read, following `Link`; a list on
+/// more pages than strata follows is refused as an unusable registry.
+#[tokio::test]
+async fn referrers_are_read_page_by_page() {
+    let subject = strata::registry::Digest::new(sha256(b"subject"));
+    let host = paging_referrers_registry(3);
+    let registry = OciRegistry::new(|_| None);
+    let found = registry
+        .referrers(
+            &format!("{host}/hostile/app"),
+            &subject,
+            "application/vnd.in-toto+json",
+        )
+        .await
+        .unwrap();
+    let digests: Vec<String> = found.iter().map(|r| r.digest.clone()).collect();
+    let want: Vec<String> = (0..3)
+        .map(|n| sha256(format!("artifact {n}").as_bytes()))
+        .collect();
+    assert_eq!(digests, want);
+
+    let host = paging_referrers_registry(1000);
+    let err = registry
+        .referrers(
+            &format!("{host}/hostile/app"),
+            &subject,
+            "application/vnd.in-toto+json",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains("more than 16 pages"), "{err}");
+}

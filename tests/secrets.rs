@@ -24,6 +24,68 @@ const PASSWORD: &str = "Echo-pa55-9d1f2c";
 /// A registry that asks for Basic credentials, then quotes them back in an
 /// error. Returns its `host:port` and the Authorization values it was sent.
 fn echo_registry() -> (String, Arc<Mutex<Vec<String>>>) {
+    hostile_registry(|value| {
+        serde_json::json!({"errors": [{
+            "code": "UNKNOWN",
+            "message": format!("you sent Authorization: {value}"),
+            "detail": value,
+        }]})
+        .to_string()
+    })
+}
+
+/// The password of a `Basic` Authorization value.
+fn basic_password(value: &str) -> String {
+    let b64 = value.trim_start_matches("Basic ").trim();
+    let pair = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap_or_default();
+    let pair = String::from_utf8_lossy(&pair).into_owned();
+    pair.split_once(':')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default()
+}
+
+/// The password as a registry may quote it: JSON-escaped, percent-encoded
+/// (as `encodeURIComponent` does), in hex, and base64 of the password alone.
+fn echoed_forms(password: &str) -> Vec<String> {
+    let json = serde_json::to_string(password).unwrap();
+    let percent: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    vec![
+        json[1..json.len() - 1].to_string(),
+        percent,
+        password.bytes().map(|b| format!("{b:02x}")).collect(),
+        base64::engine::general_purpose::STANDARD.encode(password),
+    ]
+}
+
+/// A registry like [`echo_registry`] whose errors quote the Basic password
+/// in every form of [`echoed_forms`], as plain text.
+fn encoding_echo_registry() -> (String, Arc<Mutex<Vec<String>>>) {
+    hostile_registry(|value| {
+        let forms = echoed_forms(&basic_password(value));
+        format!(
+            "bad credentials: json \"{}\" percent {} hex {} base64 {}",
+            forms[0], forms[1], forms[2], forms[3]
+        )
+    })
+}
+
+/// The hostile registry: 401 without credentials, the `/v2/` check and tag
+/// lists pass, `HEAD` finds nothing, every other request with credentials
+/// fails with the body `echo` makes of the Authorization value.
+fn hostile_registry(
+    echo: impl Fn(&str) -> String + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -70,16 +132,7 @@ fn echo_registry() -> (String, Arc<Mutex<Vec<String>>>) {
                 }
                 Some(value) => {
                     record.lock().unwrap().push(value.clone());
-                    (
-                        "400 Bad Request",
-                        "",
-                        serde_json::json!({"errors": [{
-                            "code": "UNKNOWN",
-                            "message": format!("you sent Authorization: {value}"),
-                            "detail": value,
-                        }]})
-                        .to_string(),
-                    )
+                    ("400 Bad Request", "", echo(&value))
                 }
             };
             let body = if is_head { String::new() } else { body };
@@ -111,12 +164,16 @@ fn fixture(host: &str) -> (tempfile::TempDir, String) {
 }
 
 fn strata(dir: &Path, registry: &str, args: &[&str]) -> (i32, String) {
+    strata_as(dir, registry, PASSWORD, args)
+}
+
+fn strata_as(dir: &Path, registry: &str, password: &str, args: &[&str]) -> (i32, String) {
     let out = assert_cmd::Command::cargo_bin("strata")
         .unwrap()
         .current_dir(dir)
         .env("STRATA_REGISTRY", registry)
         .env("STRATA_REGISTRY_USERNAME", USER)
-        .env("STRATA_REGISTRY_PASSWORD", PASSWORD)
+        .env("STRATA_REGISTRY_PASSWORD", password)
         .env("STRATA_RETRY_BACKOFF_MS", "10")
         .args(args)
         .output()
@@ -209,4 +266,100 @@ fn environment_credentials_are_not_sent_to_another_registry() {
     let sent = seen.lock().unwrap().clone();
     assert!(sent.is_empty(), "the registry was sent {sent:?}");
     assert!(!all.contains(PASSWORD), "{all}");
+}
+
+/// A password with characters JSON and URLs escape, echoed back by the
+/// registry JSON-escaped, percent-encoded, in hex and in base64: none of
+/// those forms reaches stdout, stderr or the run folder.
+#[test]
+fn a_password_echoed_in_other_encodings_appears_nowhere() {
+    let password = r#"Enc"pa55\/9d+f&c=2"#;
+    let (host, seen) = encoding_echo_registry();
+    let (dir, name) = fixture(&host);
+    build_and_test(dir.path(), &host);
+
+    let (code, all) = strata_as(dir.path(), &host, password, &["push", "-r", "1"]);
+    remove(&name);
+    assert_ne!(code, 0, "{all}");
+    let sent = seen.lock().unwrap().clone();
+    assert!(
+        sent.iter().any(|v| basic_password(v) == password),
+        "{sent:?}"
+    );
+    let mut places = vec![("stdout+stderr".to_string(), all)];
+    places.extend(files(&dir.path().join(".strata/runs/latest")));
+    let forms = echoed_forms(password);
+    let mut leaks = Vec::new();
+    for (place, text) in &places {
+        for form in forms.iter().chain([&password.to_string()]) {
+            if text.contains(form.as_str()) {
+                leaks.push(format!("{form} in {place}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "the password appears: {leaks:?}");
+    // The echo did reach the output, scrubbed.
+    assert!(
+        places
+            .iter()
+            .any(|(_, t)| t.contains("bad credentials: json \"<redacted>\" percent <redacted>")),
+        "the echoed body reached no output: {places:?}"
+    );
+}
+
+/// `STRATA_SIGNING_KEY` holding the key in a form strata does not read
+/// (base64 of the PEM, a PEM whose lines were joined) is refused before
+/// anything runs, exit 2, without its value; a PEM with a byte-order mark
+/// is read.
+#[test]
+fn a_signing_key_setting_is_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "inventory.yml", "images: []\n");
+    let prefix = dir.path().join("k");
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .args(["key", "generate", "--out", prefix.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pem = std::fs::read_to_string(dir.path().join("k.key")).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&pem);
+    let push = |value: &str| {
+        let out = assert_cmd::Command::cargo_bin("strata")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("STRATA_SIGNING_KEY", value)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .arg("push")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), all)
+    };
+    let (code, all) = push(&b64);
+    assert!(
+        all.contains("neither a PEM key nor the path"),
+        "{code:?} {all}"
+    );
+    for value in [b64.clone(), pem.replace('\n', " ")] {
+        let (code, all) = push(&value);
+        assert_eq!(code, Some(2), "{all}");
+        assert!(all.contains("STRATA_SIGNING_KEY"), "{all}");
+        for line in body.as_bytes().chunks(16) {
+            let piece = std::str::from_utf8(line).unwrap();
+            assert!(!all.contains(piece), "{piece} shown: {all}");
+        }
+        assert!(!all.contains(&b64[..16]), "{all}");
+    }
+    // With a byte-order mark the key is read: the run gets past the key (to
+    // the config, whose empty image list stops it), and never shows it.
+    let (_, all) = push(&format!("\u{feff}{pem}"));
+    assert!(!all.contains("signing key"), "{all}");
+    assert!(all.contains("`images:` list is empty"), "{all}");
+    assert!(!all.contains(&body[..16]), "{all}");
 }

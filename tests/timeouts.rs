@@ -76,6 +76,27 @@ fn push_to_a_silent_registry_exits_3_after_the_timeout() {
     assert!(text.contains("no answer within"), "{text}");
 }
 
+/// With the I/O timeout left at its default (300 s), a registry that
+/// accepts the connection and never answers is given up on within the
+/// connect timeout: the check before the first push is a question, not an
+/// upload.
+#[test]
+fn push_to_a_silent_registry_gives_up_within_the_connect_timeout() {
+    common::block_on(async { busybox_base(&engine().await, BUSYBOX_IMAGE).await });
+    let host = silent_server();
+    let dir = fixture(&format!("{host}/harden-silent-connect:1"));
+    let (code, text) = strata(dir.path(), &[], &["test"]);
+    assert_eq!(code, 0, "{text}");
+    let started = std::time::Instant::now();
+    let (code, text) = strata(dir.path(), &[], &["push", "--connect-timeout", "2"]);
+    let took = started.elapsed();
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains(&host), "{text}");
+    assert!(text.contains("no answer within 2 s"), "{text}");
+    assert!(text.contains("--connect-timeout"), "{text}");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {text}");
+}
+
 #[test]
 fn push_to_a_registry_that_is_down_exits_3() {
     let host = closed_port();
@@ -222,4 +243,92 @@ fn an_inventory_image_timeout_bounds_its_build_and_its_tests() {
         assert_eq!(code, 2, "{bad}: {out}");
         assert!(out.contains("inventory.yml:4"), "{bad}: {out}");
     }
+}
+
+/// A registry of this test's own (`docker-registry` on a free port), its
+/// log read line by line: it is killed as soon as it has answered the
+/// first request about a blob, so the push loses it mid-run.
+struct DyingRegistry {
+    host: String,
+    child: std::sync::Arc<std::sync::Mutex<std::process::Child>>,
+    _dir: tempfile::TempDir,
+}
+
+impl DyingRegistry {
+    fn start() -> DyingRegistry {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let host = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{ level: info }}\nstorage: {{ filesystem: {{ rootdirectory: {} }} }}\nhttp: {{ addr: {host} }}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker-registry (scripts/setup.sh installs it)");
+        let log = child.stderr.take().unwrap();
+        let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+        let killer = child.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(log).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("/blobs/") {
+                    let _ = killer.lock().unwrap().kill();
+                }
+            }
+        });
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&host).is_ok() {
+                return DyingRegistry {
+                    host,
+                    child,
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the registry on {host} did not start");
+    }
+}
+
+impl Drop for DyingRegistry {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The registry answers the check before the push, then dies: every
+/// failure of the run is the registry's absence, and the exit is 3, as the
+/// README's table says for an unreachable registry.
+#[test]
+fn a_registry_that_dies_mid_push_exits_3() {
+    common::block_on(async { busybox_base(&engine().await, BUSYBOX_IMAGE).await });
+    let registry = DyingRegistry::start();
+    let name = format!("{}/{}:1", registry.host, unique("harden-dies"));
+    let dir = fixture(&name);
+    let (code, text) = strata(dir.path(), &[], &["test"]);
+    assert_eq!(code, 0, "{text}");
+    let envs = [("STRATA_RETRY_BACKOFF_MS", "10")];
+    let (code, text) = strata(dir.path(), &envs, &["push", "-r", "1"]);
+    let killed = registry.child.lock().unwrap().try_wait().unwrap().is_some();
+    assert!(killed, "the registry was never asked about a blob: {text}");
+    assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
+    assert!(text.contains("cannot reach registry"), "{text}");
+    assert!(
+        text.contains("could not reach the engine or a registry"),
+        "{text}"
+    );
+    common::block_on(async { engine().await.remove(&name).await.unwrap() });
 }

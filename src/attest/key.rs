@@ -82,7 +82,7 @@ impl SigningKey {
             source_name: source_name.to_string(),
             message,
         };
-        let pem = pem.trim();
+        let pem = without_bom(pem).trim();
         if pem.contains("ENCRYPTED") {
             return Err(err(
                 "this private key is encrypted; strata reads unencrypted PEM keys \
@@ -113,14 +113,31 @@ impl SigningKey {
         SigningKey::from_pem(&read_text(path)?, &path.display().to_string())
     }
 
-    /// `STRATA_SIGNING_KEY`'s value: the PEM itself (as CI secrets hold it),
-    /// or the path of a key file.
+    /// `STRATA_SIGNING_KEY`'s value: the PEM itself (as CI secrets hold it,
+    /// a leading byte-order mark allowed), or the path of a key file.
+    ///
+    /// The value may be the key itself in some other form (base64 of the
+    /// PEM, a PEM mangled on its way into a CI secret), so it is never
+    /// echoed: an error names `variable` and says what was expected. Only a
+    /// path that exists is named, as key files are.
     pub fn from_setting(value: &str, variable: &str) -> Result<SigningKey, KeyError> {
-        if value.trim_start().starts_with("-----BEGIN") {
-            SigningKey::from_pem(value, variable)
-        } else {
-            SigningKey::read(Path::new(value))
+        let text = without_bom(value).trim_start();
+        if text.starts_with("-----BEGIN") {
+            return SigningKey::from_pem(text, variable);
         }
+        let path = Path::new(value);
+        // A path is one line; anything else is not looked up at all.
+        let looks_like_path = !value.is_empty() && !value.contains(['\n', '\r', '\0']);
+        if looks_like_path && std::fs::symlink_metadata(path).is_ok() {
+            return SigningKey::read(path);
+        }
+        Err(KeyError {
+            source_name: variable.to_string(),
+            message: "neither a PEM key nor the path of a readable file (a PEM key starts \
+                      with `-----BEGIN PRIVATE KEY-----`); the value is not shown, as it may be \
+                      the key itself"
+                .into(),
+        })
     }
 
     /// The key ID (see the module's documentation).
@@ -153,7 +170,7 @@ impl SigningKey {
 impl PublicKey {
     /// Reads a PEM public key (PKIX); a private key file gives its public key.
     pub fn from_pem(pem: &str, source_name: &str) -> Result<PublicKey, KeyError> {
-        let pem = pem.trim();
+        let pem = without_bom(pem).trim();
         if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
             let key = VerifyingKey::from_public_key_pem(pem).map_err(|_| KeyError {
                 source_name: source_name.to_string(),
@@ -193,6 +210,12 @@ impl PublicKey {
             .to_public_key_pem(p256::pkcs8::LineEnding::LF)
             .expect("a P-256 public key encodes as PEM")
     }
+}
+
+/// `text` without a leading UTF-8 byte-order mark (editors on Windows
+/// write one; PEM readers skip it).
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// A key file's text, at most 64 KiB (a PEM key is a few hundred bytes).
@@ -364,6 +387,43 @@ mod tests {
             key.id()
         );
         let e = SigningKey::from_setting("/nonexistent/key", "STRATA_SIGNING_KEY").unwrap_err();
-        assert!(e.to_string().starts_with("/nonexistent/key:"), "{e}");
+        assert!(
+            e.to_string().starts_with("STRATA_SIGNING_KEY: neither"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("/nonexistent"), "{e}");
+    }
+
+    #[test]
+    fn a_setting_that_is_no_key_is_never_echoed() {
+        use base64::Engine as _;
+        let key = SigningKey::generate();
+        let pem = key.to_pem().to_string();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&pem);
+        let body = pem.lines().nth(1).unwrap().to_string();
+        for value in [
+            b64.clone(),
+            pem.replace('\n', "\\n"),
+            pem.replace("-----", ""),
+        ] {
+            let e = SigningKey::from_setting(&value, "STRATA_SIGNING_KEY")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("STRATA_SIGNING_KEY: "), "{e}");
+            assert!(!e.contains(&b64[..20]) && !e.contains(&body[..20]), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_pem_with_a_byte_order_mark_is_read() {
+        let key = SigningKey::generate();
+        let pem = format!("\u{feff}{}", key.to_pem().as_str());
+        let again = SigningKey::from_setting(&pem, "STRATA_SIGNING_KEY").unwrap();
+        assert_eq!(again.id(), key.id());
+        let public = format!("\u{feff}{}", key.public().to_pem());
+        assert_eq!(
+            PublicKey::from_pem(&public, "p.pub").unwrap().id(),
+            key.id()
+        );
     }
 }

@@ -73,11 +73,17 @@ pub struct CiGithubArgs {
     /// The runner label of every job.
     #[arg(long, value_name = "LABEL", default_value = "ubuntu-latest")]
     pub runner: String,
-    /// The shell command that installs strata on a runner.
+    /// The shell command that installs strata on a runner (by default this
+    /// very version, from crates.io, where its package is `strata-images`).
     #[arg(
         long,
         value_name = "COMMAND",
-        default_value = "cargo install --locked strata"
+        default_value = concat!(
+            "cargo install --locked ",
+            env!("CARGO_PKG_NAME"),
+            " --version ",
+            env!("CARGO_PKG_VERSION")
+        )
     )]
     pub install: String,
     /// Sign attestations with the `STRATA_SIGNING_KEY` secret, and have

@@ -22,8 +22,14 @@ pub fn github(args: &CiGithubArgs) -> Result<i32, RunError> {
         machines: args.platform_runners.clone(),
     };
     let text = workflow::github(&plan, &options).map_err(|e| {
-        InputError::plain(format!("{}: {e}", config.display()))
-            .with_help("the workflow was not written")
+        // A path with a newline or an escape sequence is shown quoted.
+        let shown = config.to_string_lossy();
+        let shown = if shown.chars().any(char::is_control) {
+            format!("{shown:?}")
+        } else {
+            shown.into_owned()
+        };
+        InputError::plain(format!("{shown}: {e}")).with_help("the workflow was not written")
     })?;
     print_stdout(&text);
     Ok(EXIT_OK)

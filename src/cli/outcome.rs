@@ -1,6 +1,9 @@
 //! How a finished run becomes an exit code. Pure, so every combination is
 //! unit-tested: a signal wins, then results that were not kept, then a state
-//! that could not be merged, then the verdict.
+//! that could not be merged, then the verdict. A failed run whose every
+//! failed step failed because the engine or a registry could not be reached
+//! (or did not answer in time) exits 3, as when that is found before the
+//! first build; any other failure makes it 1.
 
 use crate::error::{RunError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED};
 use crate::events::record::Verdict;
@@ -17,6 +20,9 @@ pub struct Outcome {
     /// A state that another run kept locked past the wait, or that was
     /// damaged meanwhile.
     pub state_problem: Option<String>,
+    /// Every step that failed failed for the environment (the engine or a
+    /// registry unreachable): `exec::Failures::environment_only`.
+    pub environment_only: bool,
 }
 
 impl Outcome {
@@ -40,6 +46,11 @@ impl Outcome {
                 Err(RunError::State(self.state_problem.unwrap_or_default()))
             }
             (None, Verdict::Passed) => Ok(EXIT_OK),
+            (None, Verdict::Failed) if self.environment_only => Err(RunError::Environment(
+                "every step that failed could not reach the engine or a registry, or got no \
+                 answer in time (see above); run again once they answer"
+                    .into(),
+            )),
             (None, _) => Ok(EXIT_FAILED),
         }
     }
@@ -48,7 +59,7 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{EXIT_RESULTS, EXIT_STATE};
+    use crate::error::{EXIT_ENVIRONMENT, EXIT_RESULTS, EXIT_STATE};
     use crate::state::StateError;
 
     fn code(outcome: Outcome, verdict: Verdict) -> i32 {
@@ -69,6 +80,28 @@ mod tests {
     fn a_passed_run_exits_0_and_a_failed_one_1() {
         assert_eq!(code(Outcome::default(), Verdict::Passed), EXIT_OK);
         assert_eq!(code(Outcome::default(), Verdict::Failed), EXIT_FAILED);
+    }
+
+    #[test]
+    fn a_run_failed_only_by_the_environment_exits_3() {
+        let outcome = Outcome {
+            environment_only: true,
+            ..Outcome::default()
+        };
+        assert_eq!(code(outcome, Verdict::Failed), EXIT_ENVIRONMENT);
+        // Results not kept and signals still outrank it.
+        let outcome = Outcome {
+            environment_only: true,
+            unwritten: vec!["report.md".into()],
+            ..Outcome::default()
+        };
+        assert_eq!(code(outcome, Verdict::Failed), EXIT_RESULTS);
+        let outcome = Outcome {
+            environment_only: true,
+            signal: Some(Signal::Interrupt),
+            ..Outcome::default()
+        };
+        assert_eq!(code(outcome, Verdict::Interrupted), EXIT_INTERRUPTED);
     }
 
     #[test]
@@ -109,6 +142,7 @@ mod tests {
                 signal: Some(signal),
                 unwritten: vec!["x".into()],
                 state_problem: Some("y".into()),
+                environment_only: true,
             };
             assert_eq!(code(outcome, Verdict::Interrupted), expected);
         }

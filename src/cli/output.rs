@@ -8,8 +8,10 @@ use crate::error::{InputError, RunError};
 use crate::generate::write::WriteSummary;
 use crate::plan::Plan;
 
-/// Writes to stdout, ignoring a closed pipe (`strata plan | head`).
+/// Writes to stdout, ignoring a closed pipe (`strata plan | head`). Every
+/// secret strata has handed out is scrubbed first (`secret::redact`).
 pub fn print_stdout(text: &str) {
+    let text = crate::secret::redact(text);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();

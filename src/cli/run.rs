@@ -73,6 +73,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     }
     report_results(&record, &run_dir, &mut outcome);
     super::ci::github(&record, &plan, &mut outcome);
+    outcome.environment_only = options.failures.environment_only();
     outcome.exit_code(record.verdict())
 }
 

@@ -124,6 +124,7 @@ impl RunSettings {
             signing_key: self.signing_key.clone(),
             fallback: self.fallback.clone(),
             platforms: self.platforms.clone(),
+            failures: Default::default(),
         }
     }
 

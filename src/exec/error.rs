@@ -62,6 +62,20 @@ impl From<EngineError> for StepError {
 }
 
 impl StepError {
+    /// True when the step failed because the engine or a registry could not
+    /// be reached or did not answer in time: the environment, not the image.
+    pub fn environment(&self) -> bool {
+        matches!(
+            self,
+            StepError::Engine(EngineError::Unreachable { .. })
+                | StepError::Registry(RegistryError::Unreachable { .. })
+                | StepError::Attestation {
+                    source: RegistryError::Unreachable { .. },
+                    ..
+                }
+        )
+    }
+
     /// True when another attempt may pass: everything but input no attempt
     /// can change and a push refused for what the state records.
     pub fn retryable(&self) -> bool {
@@ -80,6 +94,33 @@ mod tests {
         assert!(matches!(e, StepError::Build(_)));
         let e: StepError = EngineError::Api("no such image".into()).into();
         assert!(matches!(e, StepError::Engine(_)));
+    }
+
+    #[test]
+    fn only_an_unreachable_engine_or_registry_is_the_environment() {
+        let gone = || RegistryError::Unreachable {
+            registry: "r".into(),
+            message: "connection refused".into(),
+        };
+        assert!(StepError::Registry(gone()).environment());
+        assert!(StepError::Attestation {
+            doing: "attaching".into(),
+            source: gone()
+        }
+        .environment());
+        let engine: StepError = EngineError::Unreachable {
+            endpoint: "unix:///x".into(),
+            message: "gone".into(),
+        }
+        .into();
+        assert!(engine.environment());
+        assert!(!StepError::Build("RUN false".into()).environment());
+        assert!(!StepError::Check("exit 1".into()).environment());
+        assert!(!StepError::Registry(RegistryError::Other {
+            reference: "x".into(),
+            message: "400".into()
+        })
+        .environment());
     }
 
     #[test]

@@ -74,6 +74,30 @@ pub struct Options {
     /// Run only these platforms of each image (`--platform`; empty: all):
     /// another machine runs the rest, and `strata publish` joins them.
     pub platforms: Vec<crate::reference::Platform>,
+    /// How the run's failed steps failed (shared by every clone), for the
+    /// exit code: the environment, or the images.
+    pub failures: Failures,
+}
+
+/// The steps of a run whose last attempt failed, counted by cause: the
+/// engine or a registry unreachable ([`StepError::environment`]), or
+/// anything else. Clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct Failures(Arc<[std::sync::atomic::AtomicUsize; 2]>);
+
+impl Failures {
+    /// Counts one step that failed after its last attempt.
+    pub fn record(&self, error: &StepError) {
+        let i = usize::from(!error.environment());
+        self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True when some step failed and every failed step failed because the
+    /// engine or a registry could not be reached.
+    pub fn environment_only(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0[0].load(Relaxed) > 0 && self.0[1].load(Relaxed) == 0
+    }
 }
 
 /// The plan the executor runs: each image of several platforms as one unit
@@ -95,6 +119,7 @@ impl Default for Options {
             signing_key: None,
             fallback: Vec::new(),
             platforms: Vec::new(),
+            failures: Failures::default(),
         }
     }
 }

@@ -254,18 +254,18 @@ async fn push_image(
         Ok(Some(id)) => id,
         Ok(None) => {
             let why = "it is not built on this engine; run `strata test` first";
-            refuse(bus, image, StepError::Refused(why.into()));
+            refuse(bus, options, image, StepError::Refused(why.into()));
             return None;
         }
         Err(e) => {
-            refuse(bus, image, e.into());
+            refuse(bus, options, image, e.into());
             return None;
         }
     };
     let record = match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
         Ok(record) => record,
         Err(reason) => {
-            refuse(bus, image, StepError::Refused(reason));
+            refuse(bus, options, image, StepError::Refused(reason));
             return None;
         }
     };
@@ -315,7 +315,8 @@ async fn push_image(
 }
 
 /// Reports a push that was not attempted, as a failed push step.
-fn refuse(bus: &Bus, image: &ImagePlan, why: StepError) {
+fn refuse(bus: &Bus, options: &Options, image: &ImagePlan, why: StepError) {
+    options.failures.record(&why);
     let message = match why {
         StepError::Refused(_) => why.to_string(),
         other => format!("refused: {other}"),

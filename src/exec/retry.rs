@@ -112,6 +112,9 @@ where
             break;
         }
     }
+    if let Err(e) = &last {
+        options.failures.record(e);
+    }
     last
 }
 

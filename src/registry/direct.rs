@@ -27,6 +27,9 @@ pub(super) struct Direct {
     registry: String,
     /// User and password, sent on every request (Basic); `None` when open.
     basic: Option<(String, Secret)>,
+    /// How long a request without a body may wait for the answer's head
+    /// (`--connect-timeout`; see [`answer_within`]).
+    connect: Duration,
 }
 
 /// What `/v2/` answered: how the registry wants to be spoken to.
@@ -60,17 +63,47 @@ pub(super) fn client(
     builder.build().map_err(|e| e.to_string())
 }
 
-/// Asks `base/v2/` once how the registry wants to be spoken to.
+/// Waits for the head of the answer to a request without a body (a
+/// question, such as the `/v2/` check before the first push) at most
+/// `connect`: a registry that accepted the connection and says nothing is
+/// as good as unreachable, and is not waited on for the I/O timeout
+/// (which is for uploads, and silence while a body streams).
+pub(super) async fn answer_within<F>(
+    connect: Duration,
+    registry: &str,
+    what: &str,
+    request: F,
+) -> Result<F::Output, RegistryError>
+where
+    F: std::future::Future,
+{
+    tokio::time::timeout(connect, request)
+        .await
+        .map_err(|_| RegistryError::Unreachable {
+            registry: registry.to_string(),
+            message: format!(
+                "no answer within {} s to {what} (--connect-timeout)",
+                connect.as_secs_f64()
+            ),
+        })
+}
+
+/// Asks `base/v2/` once how the registry wants to be spoken to, waiting
+/// for the answer at most `connect`.
 pub(super) async fn probe(
     http: &reqwest::Client,
     base: &str,
     registry: &str,
+    connect: Duration,
 ) -> Result<Access, RegistryError> {
-    let response = http
-        .get(format!("{base}/v2/"))
-        .send()
-        .await
-        .map_err(|e| unreachable(registry, &e, None))?;
+    let response = answer_within(
+        connect,
+        registry,
+        "GET /v2/",
+        http.get(format!("{base}/v2/")).send(),
+    )
+    .await?
+    .map_err(|e| unreachable(registry, &e, None))?;
     Ok(access_of(
         response.status(),
         response
@@ -87,6 +120,54 @@ pub(super) fn access_of(status: StatusCode, challenge: Option<&str>) -> Access {
         (401, Some(c)) if c.trim_start().to_ascii_lowercase().starts_with("basic") => Access::Basic,
         _ => Access::Other,
     }
+}
+
+/// The body of `response`, read chunk by chunk and given up on as soon as
+/// it passes `cap` bytes (a `Content-Length` above it is refused before a
+/// byte is read): a registry that sends more than strata reads of `what` is
+/// not usable, and is reported as an unreachable one is (exit 3).
+pub(super) async fn read_capped(
+    mut response: Response,
+    cap: usize,
+    registry: &str,
+    what: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let too_large = || RegistryError::Unreachable {
+        registry: registry.to_string(),
+        message: format!(
+            "it sent more than {cap} bytes for {what}, more than strata reads of one \
+             ({} MiB); a registry that does is not usable",
+            cap >> 20
+        ),
+    };
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| unreachable(registry, &e, None))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// At most the first `cap` bytes of `response`'s body, as text (an error
+/// answer quoted in a message; the rest is not read).
+pub(super) async fn read_prefix(mut response: Response, cap: usize) -> String {
+    let mut body = Vec::new();
+    while body.len() < cap {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(cap - body.len())]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// A failed request as strata reports it: the registry cannot be reached,
@@ -114,12 +195,14 @@ impl Direct {
         base: String,
         registry: String,
         basic: Option<(String, Secret)>,
+        connect: Duration,
     ) -> Direct {
         Direct {
             http,
             base,
             registry,
             basic,
+            connect,
         }
     }
 
@@ -131,11 +214,27 @@ impl Direct {
         }
     }
 
+    /// Sends `request`. One without a body gets its answer's head within
+    /// the connect timeout ([`answer_within`]); an upload waits as the I/O
+    /// timeout says.
     async fn send(&self, request: RequestBuilder) -> Result<Response, RegistryError> {
-        request
-            .send()
-            .await
-            .map_err(|e| unreachable(&self.registry, &e, self.basic.as_ref().map(|(_, p)| p)))
+        let password = self.basic.as_ref().map(|(_, p)| p);
+        let request = request
+            .build()
+            .map_err(|e| unreachable(&self.registry, &e, password))?;
+        let sent = if request.body().is_none() {
+            let what = format!("{} {}", request.method(), request.url().path());
+            answer_within(
+                self.connect,
+                &self.registry,
+                &what,
+                self.http.execute(request),
+            )
+            .await?
+        } else {
+            self.http.execute(request).await
+        };
+        sent.map_err(|e| unreachable(&self.registry, &e, password))
     }
 
     /// An answer that is neither what was asked for nor "not found".
@@ -147,7 +246,7 @@ impl Direct {
                 reference: reference.whole(),
             };
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = read_prefix(response, 64 * 1024).await;
         let body = super::oci::redact(body.trim(), self.basic.as_ref().map(|(_, p)| p));
         RegistryError::Other {
             reference: reference.whole(),
@@ -203,29 +302,9 @@ impl Direct {
             return Ok(None);
         };
         let stated = header(&response, "docker-content-digest");
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unreachable(&self.registry, &e, None))?
-            .to_vec();
-        let digest = upload::sha256(&bytes);
-        let wrong = |what: &str, said: &str| RegistryError::Other {
-            reference: reference.whole(),
-            message: format!(
-                "the registry sent a manifest whose digest is {digest}, {what} {said}"
-            ),
-        };
-        if let Some(asked) = reference.digest() {
-            if asked != digest {
-                return Err(wrong("not the", asked));
-            }
-        }
-        if let Some(said) = stated.filter(|s| s.starts_with("sha256:")) {
-            if said != digest {
-                return Err(wrong("yet it says", &said));
-            }
-        }
-        Ok(Some((bytes, digest)))
+        let what = format!("the manifest of {}", reference.whole());
+        let bytes = read_capped(response, super::MAX_MANIFEST, &self.registry, &what).await?;
+        checked_manifest(reference, bytes, stated)
     }
 
     /// The digest `reference` resolves to (`HEAD`, the registry's
@@ -378,7 +457,32 @@ impl Direct {
     }
 }
 
-fn header(response: &Response, name: &str) -> Option<String> {
+/// `bytes`, the manifest `reference` names, with its digest: checked
+/// against the digest asked for and the one the registry `stated`.
+pub(super) fn checked_manifest(
+    reference: &Reference,
+    bytes: Vec<u8>,
+    stated: Option<String>,
+) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+    let digest = upload::sha256(&bytes);
+    let wrong = |what: &str, said: &str| RegistryError::Other {
+        reference: reference.whole(),
+        message: format!("the registry sent a manifest whose digest is {digest}, {what} {said}"),
+    };
+    if let Some(asked) = reference.digest() {
+        if asked != digest {
+            return Err(wrong("not the", asked));
+        }
+    }
+    if let Some(said) = stated.filter(|s| s.starts_with("sha256:")) {
+        if said != digest {
+            return Err(wrong("yet it says", &said));
+        }
+    }
+    Ok(Some((bytes, digest)))
+}
+
+pub(super) fn header(response: &Response, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)

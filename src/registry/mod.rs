@@ -44,6 +44,20 @@ pub enum RegistryError {
     Other { reference: String, message: String },
 }
 
+/// The most strata reads of one manifest or index (a tag's, or the
+/// referrers tag schema's index), as OCI distribution suggests registries
+/// accept: a registry that sends more is unusable (exit 3).
+pub const MAX_MANIFEST: usize = 4 << 20;
+/// The most strata reads of one page of the referrers API's list.
+pub const MAX_REFERRERS_PAGE: usize = 4 << 20;
+/// The most pages of the referrers API's list strata follows (`Link`), so
+/// at most 16 pages of 4 MiB (64 MiB) for one subject.
+pub const MAX_REFERRERS_PAGES: usize = 16;
+/// The most strata reads of one page of a tag list.
+pub const MAX_TAGS_PAGE: usize = 4 << 20;
+/// The most tags strata lists of one repository, over all pages.
+pub const MAX_TAGS: usize = 200_000;
+
 /// A manifest as the registry holds it, with the digest of its bytes
 /// (computed here, not taken from the registry's word).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -198,7 +198,13 @@ impl OciRegistry {
         let direct = host
             .direct
             .get_or_try_init(|| async {
-                let access = direct::probe(&host.http, &host.base, &host.registry).await?;
+                let access = direct::probe(
+                    &host.http,
+                    &host.base,
+                    &host.registry,
+                    host.timeouts.connect,
+                )
+                .await?;
                 let basic = match access {
                     Access::Open => None,
                     Access::Basic => host.basic.clone(),
@@ -209,6 +215,7 @@ impl OciRegistry {
                     host.base.clone(),
                     host.registry.clone(),
                     basic,
+                    host.timeouts.connect,
                 )))
             })
             .await?;
@@ -236,15 +243,41 @@ impl OciRegistry {
         host: &HostClient,
         image: &Reference,
     ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
-        match host
-            .client()
-            .await
-            .pull_manifest_raw(image, &host.auth, MANIFEST_TYPES)
-            .await
-        {
-            Ok((raw, digest)) => Ok(Some((raw.to_vec(), digest))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(host.error(e, image)),
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            host.base,
+            image.repository(),
+            image.digest().or(image.tag()).unwrap_or("latest")
+        );
+        let accept = MANIFEST_TYPES.join(", ");
+        let password = host.password.as_ref();
+        let response = host
+            .pull_get(image, &url, &accept, "GET of a manifest")
+            .await?;
+        match response.status().as_u16() {
+            200 => {
+                let stated = direct::header(&response, "docker-content-digest");
+                let what = format!("the manifest of {}", image.whole());
+                let bytes =
+                    direct::read_capped(response, super::MAX_MANIFEST, &host.registry, &what)
+                        .await?;
+                direct::checked_manifest(image, bytes, stated)
+            }
+            404 => Ok(None),
+            401 | 403 => Err(RegistryError::Unauthorized {
+                registry: image.registry().to_string(),
+                reference: image.whole(),
+            }),
+            code => {
+                let body = direct::read_prefix(response, 4096).await;
+                Err(RegistryError::Other {
+                    reference: image.whole(),
+                    message: format!(
+                        "the registry answered HTTP {code}: {}",
+                        crate::text::cut(&redact(body.trim(), password), 300)
+                    ),
+                })
+            }
         }
     }
 
@@ -287,12 +320,8 @@ impl OciRegistry {
         if let Some(direct) = self.direct(host).await? {
             return direct.digest(image, MANIFEST_TYPES).await;
         }
-        match host
-            .client()
-            .await
-            .fetch_manifest_digest(image, &host.auth)
-            .await
-        {
+        let asked = host.client().await.fetch_manifest_digest(image, &host.auth);
+        match host.within("HEAD of a manifest", asked).await? {
             Ok(digest) => Ok(Some(digest)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(host.error(e, image)),
@@ -351,10 +380,11 @@ impl OciRegistry {
         let there = match self.direct(host).await? {
             Some(direct) => direct.blob_exists(target, digest).await?,
             None => host
-                .client()
-                .await
-                .blob_exists(target, digest)
-                .await
+                .within(
+                    "HEAD of a blob",
+                    host.client().await.blob_exists(target, digest),
+                )
+                .await?
                 .map_err(|e| host.error(e, target))?,
         };
         if there {
@@ -464,7 +494,8 @@ impl OciRegistry {
         if self.has_blob(host, target, digest).await? {
             return Ok(());
         }
-        match host.client().await.mount_blob(target, source, digest).await {
+        let mount = host.client().await.mount_blob(target, source, digest);
+        match host.within("a blob mount", mount).await? {
             Ok(()) => return Ok(()),
             Err(e) => {
                 // A refused login or a dead connection will not get better by copying.
@@ -476,10 +507,11 @@ impl OciRegistry {
         }
         let from = source.clone_with_digest(digest.to_string());
         let blob = host
-            .client()
-            .await
-            .pull_blob_stream(&from, digest)
-            .await
+            .within(
+                "GET of a blob",
+                host.client().await.pull_blob_stream(&from, digest),
+            )
+            .await?
             .map_err(|e| host.error(e, &from))?;
         let size = blob.content_length;
         let stream = blob.stream.map_err(OciDistributionError::from);
@@ -560,12 +592,11 @@ impl Registry for OciRegistry {
         if let Some(direct) = self.direct(&host).await? {
             return direct.check(&repo).await;
         }
-        match host
+        let asked = host
             .client()
             .await
-            .list_tags(&repo, &host.auth, Some(1), None)
-            .await
-        {
+            .list_tags(&repo, &host.auth, Some(1), None);
+        match host.within("a tag list", asked).await? {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(host.error(e, &repo)),
@@ -667,17 +698,64 @@ impl Registry for OciRegistry {
         let mut tags = std::collections::BTreeSet::new();
         let mut last: Option<String> = None;
         loop {
-            let page = match host
-                .client()
-                .await
-                .list_tags(&repo, &host.auth, Some(self.tags_page), last.as_deref())
-                .await
-            {
-                Ok(page) => page.tags,
+            let mut url =
+                reqwest::Url::parse(&format!("{}/v2/{}/tags/list", host.base, repo.repository()))
+                    .map_err(|e| RegistryError::Other {
+                    reference: repo.whole(),
+                    message: format!("no tag list address: {e}"),
+                })?;
+            url.query_pairs_mut()
+                .append_pair("n", &self.tags_page.to_string());
+            if let Some(last) = &last {
+                url.query_pairs_mut().append_pair("last", last);
+            }
+            let response = host
+                .pull_get(&repo, url.as_str(), "application/json", "a tag list")
+                .await?;
+            let page: Vec<String> = match response.status().as_u16() {
+                200 => {
+                    let what = format!("a page of the tags of {}", repo.whole());
+                    let body =
+                        direct::read_capped(response, super::MAX_TAGS_PAGE, &host.registry, &what)
+                            .await?;
+                    #[derive(serde::Deserialize)]
+                    struct Page {
+                        tags: Option<Vec<String>>,
+                    }
+                    serde_json::from_slice::<Page>(&body)
+                        .map_err(|e| RegistryError::Other {
+                            reference: repo.whole(),
+                            message: format!("the tag list is not what the API says: {e}"),
+                        })?
+                        .tags
+                        .unwrap_or_default()
+                }
                 // A repository nothing was pushed to yet simply has no tags.
-                Err(e) if is_not_found(&e) => Vec::new(),
-                Err(e) => return Err(host.error(e, &repo)),
+                404 => Vec::new(),
+                401 | 403 => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: repo.registry().to_string(),
+                        reference: repo.whole(),
+                    })
+                }
+                code => {
+                    return Err(RegistryError::Other {
+                        reference: repo.whole(),
+                        message: format!("the tag list answered HTTP {code}"),
+                    })
+                }
             };
+            if tags.len() + page.len() > super::MAX_TAGS {
+                return Err(RegistryError::Unreachable {
+                    registry: host.registry.clone(),
+                    message: format!(
+                        "it lists more than {} tags in {}, more than strata reads; a \
+                         registry that does is not usable",
+                        super::MAX_TAGS,
+                        repo.whole()
+                    ),
+                });
+            }
             let full_page = page.len() >= self.tags_page;
             last = page.last().cloned();
             let mut grew = false;
@@ -739,10 +817,11 @@ impl Registry for OciRegistry {
             message,
         };
         let mut stream = host
-            .client()
-            .await
-            .pull_blob_stream(&image, digest)
-            .await
+            .within(
+                "GET of a blob",
+                host.client().await.pull_blob_stream(&image, digest),
+            )
+            .await?
             .map_err(|e| host.error(e, &image))?;
         if stream.content_length.is_some_and(|n| n > max) {
             return Err(other(format!("the blob is larger than {max} bytes")));
@@ -904,9 +983,12 @@ impl OciRegistry {
             registry: subject.registry().to_string(),
             message: redact(&error_chain(&e), host.password.as_ref()),
         };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = host
+            .within("GET of the referrers list", request.send())
+            .await?
+            .map_err(unreachable)?;
         match response.status().as_u16() {
-            200 => Ok(Some(response.bytes().await.map_err(unreachable)?.to_vec())),
+            200 => Ok(Some(self.referrers_pages(host, subject, response).await?)),
             // No referrers API; a token-based registry that wants a token
             // for it is read through the tag schema as well. A registry
             // does not grow one during a run: it is not asked again.
@@ -922,6 +1004,111 @@ impl OciRegistry {
     }
 }
 
+impl OciRegistry {
+    /// The referrers API's list for `subject`, from its first page
+    /// `response` on: each page read with a cap, the next one followed as
+    /// its `Link` header says, at most `MAX_REFERRERS_PAGES` pages; the
+    /// pages' `manifests` joined into one index.
+    async fn referrers_pages(
+        &self,
+        host: &HostClient,
+        subject: &Reference,
+        first: reqwest::Response,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let password = host.password.as_ref();
+        let what = format!("the referrers of {}", subject.whole());
+        let mut response = first;
+        let mut all: Vec<serde_json::Value> = Vec::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let next = direct::header(&response, "link").and_then(|l| next_link(&l));
+            let page =
+                direct::read_capped(response, super::MAX_REFERRERS_PAGE, &host.registry, &what)
+                    .await?;
+            // One page alone is passed on as it is (its own checks apply).
+            if next.is_none() && pages == 1 {
+                return Ok(page);
+            }
+            let index: serde_json::Value =
+                serde_json::from_slice(&page).map_err(|e| RegistryError::Other {
+                    reference: subject.whole(),
+                    message: format!("a page of the referrers list is not JSON: {e}"),
+                })?;
+            if let Some(list) = index.get("manifests").and_then(|m| m.as_array()) {
+                all.extend(list.iter().cloned());
+            }
+            let Some(next) = next else { break };
+            if pages >= super::MAX_REFERRERS_PAGES {
+                return Err(RegistryError::Unreachable {
+                    registry: host.registry.clone(),
+                    message: format!(
+                        "it lists the referrers of {} on more than {} pages, more than strata \
+                         reads; a registry that does is not usable",
+                        subject.whole(),
+                        super::MAX_REFERRERS_PAGES
+                    ),
+                });
+            }
+            let url = if next.starts_with('/') {
+                format!("{}{next}", host.base)
+            } else {
+                next
+            };
+            if !url.starts_with(&format!("{}/", host.base)) {
+                return Err(RegistryError::Other {
+                    reference: subject.whole(),
+                    message: format!(
+                        "the referrers list's next page is on another host: {}",
+                        crate::text::cut(&url, 200)
+                    ),
+                });
+            }
+            let mut request = host
+                .http
+                .get(&url)
+                .header("Accept", referrers::INDEX_MEDIA_TYPE);
+            if let RegistryAuth::Basic(user, pw) = &host.auth {
+                request = request.basic_auth(user, Some(pw));
+            }
+            response = host
+                .within("GET of the referrers list", request.send())
+                .await?
+                .map_err(|e| direct::unreachable(&host.registry, &e, password))?;
+            if response.status().as_u16() != 200 {
+                return Err(RegistryError::Other {
+                    reference: subject.whole(),
+                    message: format!(
+                        "a page of the referrers list answered HTTP {}",
+                        response.status().as_u16()
+                    ),
+                });
+            }
+        }
+        let joined = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": referrers::INDEX_MEDIA_TYPE,
+            "manifests": all,
+        });
+        Ok(serde_json::to_vec(&joined).expect("JSON values serialise"))
+    }
+}
+
+/// The target of a `Link: <url>; rel="next"` header, if it names one.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| target.to_string())
+    })
+}
+
 /// The media type of a manifest that is neither an image nor a list as
 /// [`ManifestJson`] reads them (an artifact manifest with an empty config
 /// still has one, so this is for odd shapes only).
@@ -935,6 +1122,47 @@ fn media_type_of(raw: &[u8]) -> Result<String, String> {
 }
 
 impl HostClient {
+    /// `GET url` (a question about `image`'s repository), with the token
+    /// `oci-client` fetches and caches for pulling from it (or the Basic
+    /// credentials), answered within the connect timeout. strata reads the
+    /// body itself, with a cap: `oci-client` reads bodies whole.
+    async fn pull_get(
+        &self,
+        image: &Reference,
+        url: &str,
+        accept: &str,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let token = self
+            .within(
+                "a token request",
+                self.client()
+                    .await
+                    .auth(image, &self.auth, oci_client::RegistryOperation::Pull),
+            )
+            .await?
+            .map_err(|e| self.error(e, image))?;
+        let mut request = self.http.get(url).header("Accept", accept);
+        request = match (&token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        self.within(what, request.send())
+            .await?
+            .map_err(|e| direct::unreachable(&self.registry, &e, self.password.as_ref()))
+    }
+
+    /// `request` (one without a body) answered within the connect timeout
+    /// (`direct::answer_within`), else the registry is unreachable.
+    async fn within<F: std::future::Future>(
+        &self,
+        what: &str,
+        request: F,
+    ) -> Result<F::Output, RegistryError> {
+        direct::answer_within(self.timeouts.connect, &self.registry, what, request).await
+    }
+
     fn seen_blob(&self, repo: &Reference, digest: &str) -> bool {
         let key = (repo.repository().to_string(), digest.to_string());
         self.seen_blobs.lock().expect("lock").contains(&key)
@@ -1063,12 +1291,22 @@ pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// `text` with every occurrence of the password replaced.
+/// `text` with the password replaced in every encoding a registry may
+/// echo it in (`secret::encodings`), then every registered secret and
+/// echoed `Authorization` value (`secret::redact`).
 pub(super) fn redact(text: &str, password: Option<&Secret>) -> String {
-    match password {
-        Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "<redacted>"),
-        _ => text.to_string(),
+    let mut text = text.to_string();
+    if let Some(p) = password.filter(|p| !p.expose().is_empty()) {
+        let mut forms = crate::secret::encodings(p.expose());
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        for form in forms {
+            if text.contains(&form) {
+                text = text.replace(&form, crate::secret::REDACTED);
+            }
+        }
     }
+    crate::secret::redact_in_place(&mut text);
+    text
 }
 
 /// Parses a reference the way Docker does (a bare name is on Docker Hub).
@@ -1185,6 +1423,20 @@ mod tests {
 
     fn reference() -> Reference {
         "127.0.0.1:5001/acme/app:1".parse().unwrap()
+    }
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/a/referrers/sha256:1?n=2&last=x>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/sha256:1?n=2&last=x")
+        );
+        assert_eq!(
+            next_link(r#"<https://r/a>; rel="prev", <https://r/b>; rel=next"#).as_deref(),
+            Some("https://r/b")
+        );
+        assert_eq!(next_link(r#"<https://r/a>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 
     #[test]

@@ -45,22 +45,66 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
-/// A shell word: single-quoted unless it is plainly safe.
-fn shell_word(text: &str) -> String {
-    if !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+".contains(c))
-    {
-        text.to_string()
+/// Why `text` (a path or label the workflow names) cannot be carried into
+/// it safely, if it cannot: GitHub evaluates `${{` wherever it appears
+/// (also inside quoted values and comments' neighbours), an artifact path
+/// is one line of a glob list (`*?[]` match, a leading `!` negates, a
+/// leading `#` is a comment, spaces around it are dropped), and a control
+/// character has no place in a path.
+fn uncarriable(what: &str, text: &str, glob: bool) -> Option<String> {
+    let why = if text.contains("${{") {
+        "holds `${{`, which GitHub Actions would evaluate as an expression"
+    } else if text.chars().any(char::is_control) {
+        "holds a newline or another control character"
+    } else if glob && text.contains(['*', '?', '[', ']']) {
+        "holds `*`, `?`, `[` or `]`, which an artifact path reads as a pattern"
+    } else if glob && (text.starts_with(['!', '#']) || text.trim() != text) {
+        "starts with `!` or `#`, or with or ends in a space, which an artifact path reads otherwise"
     } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
+        return None;
+    };
+    Some(format!(
+        "{what} {} {why}; rename it (the workflow was not written)",
+        quoted(text)
+    ))
+}
+
+/// The options' paths and labels checked: each must reach the workflow
+/// as the text it is (see [`uncarriable`]).
+fn check_carriable(o: &GithubOptions) -> Result<(), String> {
+    let mut checks = vec![
+        ("the config path", o.config.as_str(), false),
+        ("the state folder", o.state_dir.as_str(), true),
+        ("the runner label", o.runner.as_str(), false),
+    ];
+    if let Some(key) = &o.public_key {
+        checks.push(("the public key path", key.as_str(), false));
+    }
+    if let Some(registry) = &o.registry {
+        checks.push(("the registry", registry.as_str(), false));
+    }
+    for (_, label) in &o.machines {
+        checks.push(("the runner label", label.as_str(), false));
+    }
+    match checks
+        .into_iter()
+        .find_map(|(what, text, glob)| uncarriable(what, text, glob))
+    {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
 /// The workflow's text; an error when the runners per platform cannot run
-/// the plan (an image without platforms, or a platform without a runner).
+/// the plan (an image without platforms, or a platform without a runner),
+/// or a path or label cannot be carried into a workflow.
+///
+/// The config path and the public key path reach the `run:` lines only
+/// through the job's environment (`STRATA_CONFIG`, `STRATA_VERIFY_KEY`),
+/// set as YAML double-quoted values and used as `"$STRATA_CONFIG"`: neither
+/// YAML, GitHub's expressions nor the shell reads anything into them.
 pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
+    check_carriable(o)?;
     if !o.machines.is_empty() {
         if let Some(image) = plan.images.iter().find(|i| i.platforms.is_empty()) {
             return Err(format!(
@@ -87,7 +131,7 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
             ));
         }
     }
-    let config = shell_word(&o.config);
+    let config = "\"$STRATA_CONFIG\"";
     // Hosted runners are amd64 unless `--platform-runner` says otherwise;
     // the machine writing the workflow does not matter.
     let host = Platform {
@@ -95,6 +139,7 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
         architecture: "amd64".into(),
         variant: None,
     };
+    let state = o.state_dir.trim_end_matches('/');
     let foreign: std::collections::BTreeSet<String> = plan
         .images
         .iter()
@@ -107,7 +152,7 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
         "      - name: Install strata\n        run: |\n          {}\n",
         o.install.replace('\n', "\n          ")
     );
-    let mut env = String::new();
+    let mut env = format!("      STRATA_CONFIG: {}\n", quoted(&o.config));
     if let Some(registry) = &o.registry {
         let _ = write!(
             env,
@@ -115,23 +160,29 @@ pub fn github(plan: &Plan, o: &GithubOptions) -> Result<String, String> {
             quoted(registry)
         );
     }
-    let env_block = |extra: &str| {
-        if env.is_empty() && extra.is_empty() {
-            String::new()
-        } else {
-            format!("    env:\n{env}{extra}")
-        }
-    };
+    let env_block = |extra: &str| format!("    env:\n{env}{extra}");
     let signing = if o.public_key.is_some() {
         "      STRATA_SIGNING_KEY: ${{ secrets.STRATA_SIGNING_KEY }}\n"
     } else {
         ""
     };
-    let key_arg = o
-        .public_key
-        .as_deref()
-        .map(|k| format!(" --key {}", shell_word(k)))
-        .unwrap_or_default();
+    let (key_arg, key_env, unsigned_note) = match &o.public_key {
+        Some(k) => (
+            " --key \"$STRATA_VERIFY_KEY\"",
+            format!("      STRATA_VERIFY_KEY: {}\n", quoted(k)),
+            "",
+        ),
+        None => (
+            " --allow-unsigned",
+            String::new(),
+            "          # No --public-key was given when this workflow was written: the
+          # attestations are not signed, and publish checks no signature
+          # (--allow-unsigned). Anyone who can push to the registry can make
+          # an alias point at untested content. Write the workflow again with
+          # --public-key, and set the STRATA_SIGNING_KEY secret.
+",
+        ),
+    };
     let emulation = if foreign.is_empty() || !o.machines.is_empty() {
         String::new()
     } else {
@@ -196,7 +247,7 @@ concurrency:
 jobs:
   plan:
     runs-on: {runner}
-    outputs:
+{env_plan}    outputs:
       matrix: ${{{{ steps.shards.outputs.matrix }}}}
     steps:
       - uses: actions/checkout@v4
@@ -222,7 +273,7 @@ jobs:
         uses: actions/upload-artifact@v4
         with:
           name: state-${{{{ strategy.job-index }}}}
-          path: {state}/state.json
+          path: {state_json}
           if-no-files-found: ignore
           include-hidden-files: true
       - name: Keep the reports
@@ -231,9 +282,7 @@ jobs:
         with:
           name: reports-${{{{ strategy.job-index }}}}
           path: |
-            {state}/runs/latest/junit.xml
-            {state}/runs/latest/report.html
-            {state}/runs/latest/report.md
+            {reports}
           if-no-files-found: ignore
           include-hidden-files: true
 
@@ -251,7 +300,7 @@ jobs:
           path: states
       - name: Point every alias
         run: |
-          from=()
+{unsigned_note}          from=()
           for state in states/*/state.json; do
             [ -e \"$state\" ] && from+=(--from \"$state\")
           done
@@ -259,9 +308,13 @@ jobs:
 ",
         shards = o.shards,
         config_q = quoted(&o.config),
-        state = o.state_dir.trim_end_matches('/'),
+        state_json = quoted(&format!("{state}/state.json")),
+        reports = ["junit.xml", "report.html", "report.md"]
+            .map(|f| format!("{state}/runs/latest/{f}"))
+            .join("\n            "),
+        env_plan = env_block(""),
         env_test = env_block(signing),
-        env_publish = env_block(""),
+        env_publish = env_block(&key_env),
     );
     Ok(w)
 }
@@ -271,21 +324,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(shell_word("images/strata.yml"), "images/strata.yml");
-        assert_eq!(shell_word("my images/x.yml"), "'my images/x.yml'");
-        assert_eq!(shell_word("a'b"), r"'a'\''b'");
-        assert_eq!(shell_word("$(rm -rf /)"), "'$(rm -rf /)'");
-    }
-
-    #[test]
     fn secrets_reach_commands_only_through_the_environment() {
         let o = GithubOptions {
             config: "strata.yml".into(),
             state_dir: ".strata".into(),
             shards: 2,
             runner: "ubuntu-latest".into(),
-            install: "cargo install --locked strata".into(),
+            install: "strata --version".into(),
             public_key: Some("keys/strata.pub".into()),
             registry: Some("ghcr.io".into()),
             machines: vec![],
@@ -295,7 +340,68 @@ mod tests {
             let key = line.trim_start().split(':').next().unwrap();
             assert!(key.starts_with("STRATA_"), "{line}");
         }
-        assert!(text.contains("--key keys/strata.pub"));
+        assert!(text.contains("--key \"$STRATA_VERIFY_KEY\""));
+        assert!(text.contains("STRATA_VERIFY_KEY: \"keys/strata.pub\""));
+        assert!(!text.contains("--allow-unsigned"), "{text}");
         assert!(text.contains("STRATA_SIGNING_KEY: ${{ secrets.STRATA_SIGNING_KEY }}"));
+    }
+
+    fn options(config: &str) -> GithubOptions {
+        GithubOptions {
+            config: config.into(),
+            state_dir: ".strata".into(),
+            shards: 1,
+            runner: "ubuntu-latest".into(),
+            install: "strata --version".into(),
+            public_key: None,
+            registry: None,
+            machines: vec![],
+        }
+    }
+
+    #[test]
+    fn without_a_public_key_publish_is_told_and_says_so() {
+        let text = github(&Plan::default(), &options("strata.yml")).unwrap();
+        assert!(text.contains("--allow-unsigned"), "{text}");
+        assert!(text.contains("# No --public-key was given"), "{text}");
+        assert!(!text.contains("secrets.STRATA_SIGNING_KEY"), "{text}");
+    }
+
+    #[test]
+    fn paths_reach_run_lines_only_through_the_environment() {
+        let config = r##"it's "#1" $(x) `y`/a b.yml"##;
+        let mut o = options(config);
+        o.state_dir = r##"it's "#1" $(x) `y`/.strata"##.into();
+        let text = github(&Plan::default(), &o).unwrap();
+        let runs = text.lines().filter(|l| l.contains("\"$STRATA_CONFIG\""));
+        assert_eq!(runs.count(), 4, "{text}");
+        // The path appears only as YAML data, never in a command.
+        for line in text.lines().filter(|l| l.contains("$(x)")) {
+            let line = line.trim_start();
+            assert!(
+                ["# Written", "STRATA_CONFIG:", "path:", "it's"]
+                    .iter()
+                    .any(|p| line.starts_with(p)),
+                "{line}"
+            );
+        }
+        assert!(text.contains(&format!("STRATA_CONFIG: {}", quoted(config))));
+        assert!(text.contains("strata test \"$STRATA_CONFIG\" --shard"));
+        for bad in [
+            "a${{ github.token }}.yml",
+            "a\nb.yml",
+            "a\rb.yml",
+            "a\u{1b}[31m.yml",
+        ] {
+            let e = github(&Plan::default(), &options(bad)).unwrap_err();
+            assert!(e.starts_with("the config path"), "{e}");
+            assert!(e.contains("the workflow was not written"), "{e}");
+        }
+        for bad in ["x/*/.strata", "!x/.strata", "#x/.strata", " x/.strata"] {
+            let mut o = options("a.yml");
+            o.state_dir = bad.into();
+            let e = github(&Plan::default(), &o).unwrap_err();
+            assert!(e.starts_with("the state folder"), "{e}");
+        }
     }
 }
