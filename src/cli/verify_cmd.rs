@@ -2,6 +2,7 @@
 //! each platform of an image carries a valid passing test attestation.
 //! No engine is involved.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::attest::key::PublicKey;
@@ -47,8 +48,29 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         );
         return Ok(EXIT_FAILED);
     };
-    print_stdout(&report.render());
-    Ok(if report.verified() {
+    if key.is_none() {
+        eprintln!(
+            "strata: warning: no key was checked: without --key PUB, anyone who can push to \
+             the registry can write an attestation that verifies"
+        );
+    }
+    let mut out = report.render();
+    let mut named_ok = true;
+    if let Some(name) = &args.expect_name {
+        let other = report.tested_as_other(name);
+        for (platform, tested) in &other {
+            let _ = writeln!(
+                out,
+                "not verified: {} was tested as {}, not {}",
+                crate::verify::untrusted(platform),
+                crate::verify::untrusted(tested),
+                crate::verify::untrusted(name)
+            );
+        }
+        named_ok = other.is_empty();
+    }
+    print_stdout(&out);
+    Ok(if report.verified() && named_ok {
         EXIT_OK
     } else {
         EXIT_FAILED

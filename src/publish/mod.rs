@@ -25,6 +25,10 @@ use crate::reference::{registry_of, Reference};
 use crate::registry::{Digest, Registry, RegistryError};
 use crate::state::State;
 
+/// The first line of the report of a `publish --allow-unsigned` without a key.
+pub const UNSIGNED_NOTICE: &str = "nothing was checked cryptographically: no --key given \
+(--allow-unsigned), so any attestation counted, signed or not";
+
 /// Whether an image's registry digest may carry aliases, and why not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Qualified {
@@ -119,8 +123,9 @@ pub struct Options {
     pub key: Option<PublicKey>,
     /// Alias tags (globs) allowed to fall back to an older candidate.
     pub fallback: Vec<globset::GlobMatcher>,
-    /// What the shards recorded (`--from`): each image's tested ID and inputs.
-    pub states: Vec<State>,
+    /// What the shards recorded (`--from`): each image's tested ID and
+    /// inputs, with the file each state was read from.
+    pub states: Vec<(std::path::PathBuf, State)>,
     /// Decide and report, move nothing.
     pub dry_run: bool,
 }
@@ -243,7 +248,7 @@ pub async fn run(
     }
     let mut images = BTreeMap::new();
     for image in &plan.images {
-        let q = qualify(registry, &image.name, options).await?;
+        let q = qualify(registry, image, options).await?;
         images.insert(image.name.clone(), q.clone());
         report.images.push((image.name.clone(), q));
     }
@@ -267,11 +272,30 @@ pub async fn run(
             current.as_ref().map(|(d, ok)| (d, *ok)),
             fallback,
         );
-        if let (Decision::Point { image, digest, .. }, false) = (&decision, options.dry_run) {
-            if let Err(e) = point(registry, image, digest, &alias.tag).await {
-                report.failed.push((alias.tag.clone(), e));
-                continue;
+        match (&decision, options.dry_run) {
+            (Decision::Point { image, digest, .. }, false) => {
+                if let Err(e) = point(registry, image, digest, &alias.tag).await {
+                    report.failed.push((alias.tag.clone(), e));
+                    continue;
+                }
             }
+            // Up to date, but in another repository its attestations may be
+            // missing (a run stopped between moving it and copying them):
+            // copied now, so the alias verifies where it is pulled.
+            (Decision::UpToDate { image, .. }, false)
+                if current.as_ref().is_some_and(|(_, verified)| !verified) =>
+            {
+                let copied = match registry.resolve(&alias.tag).await {
+                    Ok(Some(r)) => carry(registry, image, &alias.tag, &r).await,
+                    Ok(None) => Err(format!("{} is no longer in the registry", alias.tag)),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = copied {
+                    report.failed.push((alias.tag.clone(), e));
+                    continue;
+                }
+            }
+            _ => {}
         }
         report.aliases.push((alias.tag.clone(), decision));
     }
@@ -294,15 +318,12 @@ async fn assemble(
     let mut missing = Vec::new();
     for platform in &image.platforms {
         let unit = unit_name(&image.name, platform);
-        let recorded = options
-            .states
-            .iter()
-            .filter_map(|s| s.images.get(&unit))
-            .filter(|r| r.passed && r.pushed.is_some())
-            .max_by_key(|r| r.tested_at);
-        match recorded {
-            Some(r) => children.push((platform.clone(), r)),
-            None => missing.push(platform.to_string()),
+        match recorded(options, &unit) {
+            Err(conflict) => return Ok(Some(Assembled::NotPut(conflict))),
+            Ok(Some(r)) if r.passed && r.pushed.is_some() => {
+                children.push((platform.clone(), unit, r))
+            }
+            Ok(_) => missing.push(platform.to_string()),
         }
     }
     if children.is_empty() {
@@ -315,7 +336,7 @@ async fn assemble(
         ))));
     }
     let mut entries = Vec::new();
-    for (platform, record) in &children {
+    for (platform, unit, record) in &children {
         let digest = record
             .pushed
             .as_ref()
@@ -324,16 +345,27 @@ async fn assemble(
             .clone();
         let at = format!("{repo}@{digest}");
         let why = match crate::verify::verify(registry, &at, options.key.as_ref()).await {
+            Ok(Some(r)) if r.index => Some("it is an index, not a platform's image".into()),
             Ok(Some(r)) => match r.platforms.first().map(|p| &p.finding) {
                 Some(f) => match (&f.passing, f.problem()) {
-                    (Some(j), _) if j.summary.image_id != record.image_id.as_str() => {
-                        Some(format!(
-                            "its attestation is for image {}, not the one its machine tested ({})",
-                            crate::state::short_id(&j.summary.image_id),
-                            crate::state::short_id(&record.image_id)
-                        ))
-                    }
-                    (Some(_), _) => None,
+                    (Some(j), _) => match mismatch(&j.summary, unit, record) {
+                        Some(why) => Some(why),
+                        // The image itself must be of the platform its
+                        // entry in the index will say.
+                        None => match crate::verify::image_platform(registry, &repo, &digest).await
+                        {
+                            Err(why) => Some(why),
+                            Ok(actual)
+                                if !crate::verify::same_platform(
+                                    &actual,
+                                    &platform.to_string(),
+                                ) =>
+                            {
+                                Some(format!("its image config says {actual}, not {platform}"))
+                            }
+                            Ok(_) => None,
+                        },
+                    },
                     (None, problem) => problem,
                 },
                 None => Some("the registry lists nothing under it".into()),
@@ -401,9 +433,10 @@ async fn assemble(
 /// input fingerprint that shard tested.
 async fn qualify(
     registry: &dyn Registry,
-    name: &str,
+    image: &crate::plan::ImagePlan,
     options: &Options,
 ) -> Result<Qualified, RegistryError> {
+    let name = image.name.as_str();
     let report = match crate::verify::verify(registry, name, options.key.as_ref()).await {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(Qualified::No("the registry does not have it".into())),
@@ -412,26 +445,70 @@ async fn qualify(
         }
         Err(e) => return Ok(Qualified::No(e.to_string())),
     };
-    if let Some(p) = report
-        .platforms
-        .iter()
-        .find(|p| p.finding.passing.is_none())
-    {
+    if let Some(p) = report.platforms.iter().find(|p| !p.verified()) {
         return Ok(Qualified::No(format!(
             "{} ({}): {}",
-            p.platform,
+            crate::verify::untrusted(&p.platform),
             p.digest,
-            p.finding.problem().unwrap_or_default()
+            crate::verify::untrusted(
+                &p.wrong
+                    .clone()
+                    .or_else(|| p.finding.problem())
+                    .unwrap_or_default()
+            )
         )));
     }
-    // A single image tested by a shard: the attestation must be for what
-    // that shard recorded (same image ID, same inputs).
-    let recorded = options
-        .states
-        .iter()
-        .filter_map(|s| s.images.get(name))
-        .max_by_key(|r| r.tested_at);
-    if let (Some(record), false, Some(p)) = (recorded, report.index, report.platforms.first()) {
+    // The attestation must name this very image (for an index entry, this
+    // image's build for that platform): a tested digest of another image,
+    // or of another platform, put under this name does not qualify.
+    if let Some((platform, tested)) = report.tested_as_other(name).into_iter().next() {
+        return Ok(Qualified::No(format!(
+            "{} ({platform}) was tested as {}, not as this image",
+            report.digest,
+            crate::verify::untrusted(&tested)
+        )));
+    }
+    if report.index {
+        let listed: Vec<String> = report
+            .platforms
+            .iter()
+            .map(|p| p.platform.clone())
+            .collect();
+        let planned: Vec<String> = image.platforms.iter().map(|p| p.to_string()).collect();
+        if listed != planned {
+            return Ok(Qualified::No(format!(
+                "its index lists {}, not the planned {}",
+                crate::verify::untrusted(&listed.join(", ")),
+                if planned.is_empty() {
+                    "single image".to_string()
+                } else {
+                    planned.join(", ")
+                }
+            )));
+        }
+    }
+    // What the shards recorded: every image the digest stands for (each
+    // platform's, for an index) must be the one its shard tested.
+    let units: Vec<(String, &PlatformOf)> = if report.index {
+        report
+            .platforms
+            .iter()
+            .zip(&image.platforms)
+            .map(|(p, platform)| (crate::plan::platforms::unit_name(name, platform), p))
+            .collect()
+    } else {
+        report
+            .platforms
+            .iter()
+            .map(|p| (name.to_string(), p))
+            .collect()
+    };
+    for (unit, p) in units {
+        let record = match recorded(options, &unit) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(conflict) => return Ok(Qualified::No(conflict)),
+        };
         let s = &p.finding.passing.as_ref().expect("checked above").summary;
         if !record.passed {
             return Ok(Qualified::No(
@@ -441,18 +518,85 @@ async fn qualify(
         if s.image_id != record.image_id.as_str() {
             return Ok(Qualified::No(format!(
                 "the registry's image {} is not the one its shard tested ({})",
-                crate::state::short_id(&s.image_id),
+                crate::state::short_id(&crate::verify::untrusted(&s.image_id)),
                 crate::state::short_id(&record.image_id)
             )));
         }
-        if record.inputs.is_some() && s.inputs != record.inputs {
-            return Ok(Qualified::No(
-                "its attestation is for other inputs than its shard's state records (an older test run)"
-                    .into(),
-            ));
+        if let Some(why) = mismatch(s, &unit, record) {
+            return Ok(Qualified::No(why));
         }
     }
     Ok(Qualified::Yes(report.digest))
+}
+
+type PlatformOf = crate::verify::PlatformReport;
+
+/// The one record the state files hold for `unit` (an image, or one
+/// platform's image). Records of different files that disagree about it
+/// (another image ID, inputs, result or pushed digest) are refused, naming
+/// both files: one of them is stale or forged, and the newer `tested_at`
+/// proves nothing (anyone can write it).
+fn recorded<'a>(
+    options: &'a Options,
+    unit: &str,
+) -> Result<Option<&'a crate::state::ImageState>, String> {
+    let mut found: Option<(&std::path::Path, &crate::state::ImageState)> = None;
+    for (path, state) in &options.states {
+        let Some(record) = state.images.get(unit) else {
+            continue;
+        };
+        match found {
+            None => found = Some((path, record)),
+            Some((first, held)) => {
+                let same = held.image_id == record.image_id
+                    && held.inputs == record.inputs
+                    && held.passed == record.passed
+                    && held.pushed.as_ref().map(|p| &p.digest)
+                        == record.pushed.as_ref().map(|p| &p.digest);
+                if !same {
+                    return Err(format!(
+                        "the state files {} and {} disagree about {unit} (image {} or {}): \
+                         give only the state of the machine that tested it",
+                        first.display(),
+                        path.display(),
+                        crate::state::short_id(&held.image_id),
+                        crate::state::short_id(&record.image_id),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(found.map(|(_, r)| r))
+}
+
+/// Why the attestation `s` is not for what the state `record` says was
+/// tested as `unit`: another name (so another image or platform), image ID
+/// or inputs.
+fn mismatch(
+    s: &crate::attest::statement::Summary,
+    unit: &str,
+    record: &crate::state::ImageState,
+) -> Option<String> {
+    if s.image != unit {
+        return Some(format!(
+            "its attestation was tested as {}, not as {unit} as its state records",
+            crate::verify::untrusted(&s.image)
+        ));
+    }
+    if s.image_id != record.image_id.as_str() {
+        return Some(format!(
+            "its attestation is for image {}, not the one its machine tested ({})",
+            crate::state::short_id(&crate::verify::untrusted(&s.image_id)),
+            crate::state::short_id(&record.image_id)
+        ));
+    }
+    if record.inputs.is_some() && s.inputs != record.inputs {
+        return Some(
+            "its attestation is for other inputs than its shard's state records (an older test run)"
+                .into(),
+        );
+    }
+    None
 }
 
 /// Points `alias` at `digest` of `image`'s repository and reads it back.
@@ -474,23 +618,7 @@ async fn point(
         .map_err(|e| e.to_string())?;
     let now = registry.resolve(alias).await.map_err(|e| e.to_string())?;
     match now {
-        Some(r) if r.digest == *digest => {
-            // In another repository, the alias carries the attestations too.
-            let there = Reference::split(alias).name;
-            if there != repo {
-                let subjects: Vec<Digest> = if r.children.is_empty() {
-                    vec![r.digest.clone()]
-                } else {
-                    r.children.iter().map(|c| c.digest.clone()).collect()
-                };
-                for subject in &subjects {
-                    crate::verify::copy_attestations(registry, repo, there, subject)
-                        .await
-                        .map_err(|e| format!("copying the test attestations to {there}: {e}"))?;
-                }
-            }
-            Ok(())
-        }
+        Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await,
         other => Err(format!(
             "{alias} resolves to {} instead of {digest}",
             other
@@ -498,6 +626,32 @@ async fn point(
                 .unwrap_or("nothing".into())
         )),
     }
+}
+
+/// In another repository than `image`'s, the alias `alias` (resolved as
+/// `r`) carries the test attestations too: those it lacks are copied.
+async fn carry(
+    registry: &dyn Registry,
+    image: &str,
+    alias: &str,
+    r: &crate::registry::Resolved,
+) -> Result<(), String> {
+    let repo = Reference::split(image).name;
+    let there = Reference::split(alias).name;
+    if there == repo {
+        return Ok(());
+    }
+    let subjects: Vec<Digest> = if r.children.is_empty() {
+        vec![r.digest.clone()]
+    } else {
+        r.children.iter().map(|c| c.digest.clone()).collect()
+    };
+    for subject in &subjects {
+        crate::verify::copy_attestations(registry, repo, there, subject)
+            .await
+            .map_err(|e| format!("copying the test attestations to {there}: {e}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
