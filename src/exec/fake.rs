@@ -236,8 +236,13 @@ pub struct FakeRegistry {
     pub tags: Mutex<BTreeMap<String, Digest>>,
     /// Every write, as `verb argument`.
     pub calls: Mutex<Vec<String>>,
-    /// After an upload to this tag, someone moves it to this image ID.
+    /// After an upload to this tag, or a re-tag of an uploaded image to it,
+    /// someone moves it to this image ID.
     pub hijack: Mutex<Option<(String, ImageId)>>,
+    /// Manifests that came by `upload` (not put by "someone else").
+    uploaded: Mutex<BTreeSet<Digest>>,
+    /// Attaching fails while this is set.
+    pub failing_attach: std::sync::atomic::AtomicBool,
     /// Attached artifacts: (subject digest, entry, content).
     pub attached: Mutex<Vec<(Digest, Referrer, Vec<u8>)>>,
     /// Every tag read (`resolve` or `digest`), as `verb reference`.
@@ -271,7 +276,16 @@ impl FakeRegistry {
         digest
     }
 
+    /// The digest `reference` (a tag, or `repo@digest` of a manifest held) names.
     pub fn get(&self, reference: &str) -> Option<Digest> {
+        if let Some((_, digest)) = reference.split_once('@') {
+            return self
+                .manifests
+                .lock()
+                .unwrap()
+                .contains_key(digest)
+                .then(|| Digest::new(digest.to_string()));
+        }
         self.tags.lock().unwrap().get(reference).cloned()
     }
 
@@ -382,6 +396,12 @@ impl Registry for FakeRegistry {
             .lock()
             .unwrap()
             .insert(target.to_string(), digest.clone());
+        if self.uploaded.lock().unwrap().contains(digest) {
+            let hijack = self.hijack.lock().unwrap().clone();
+            if let Some((tag, other)) = hijack.filter(|(t, _)| t == target) {
+                self.put(&tag, &other);
+            }
+        }
         Ok(digest.clone())
     }
 
@@ -393,6 +413,7 @@ impl Registry for FakeRegistry {
         })?;
         let id = ImageId::new(id);
         let digest = Self::digest_of(&id);
+        self.uploaded.lock().unwrap().insert(digest.clone());
         self.manifests
             .lock()
             .unwrap()
@@ -420,6 +441,12 @@ impl Registry for FakeRegistry {
             .lock()
             .unwrap()
             .push(format!("attach {repository}@{subject}"));
+        if self.failing_attach.load(Ordering::SeqCst) {
+            return Err(RegistryError::Other {
+                reference: format!("{repository}@{subject}"),
+                message: "503 Service Unavailable".into(),
+            });
+        }
         if !self
             .manifests
             .lock()
