@@ -389,9 +389,41 @@ fn forged_content_is_refused_by_verify_and_publish() {
         "{report}"
     );
 
+    // --- app:1 rebuilt, tested and pushed (stable follows); then its tag
+    // is moved back to the older tested build: a downgrade by replay.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(
+        &root,
+        "a1/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo 1b > /who\n"),
+    );
+    let o = strata(&root, &["test"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let o = strata(&root, &["push", "--key", key_path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let d1b = manifest_digest(&reg, &app, "1").unwrap();
+    assert_ne!(d1b, d1);
+    assert_eq!(
+        manifest_digest(&reg, &app, "stable").as_deref(),
+        Some(&*d1b)
+    );
+    put_manifest(&reg, &app, "1", &tested_manifest, &tested_type);
+    let o = strata(&root, &["publish", "--key", &public]);
+    let report = all(&o);
+    eprintln!("--- publish after app:1 was moved back to an older build:\n{report}");
+    assert_eq!(o.status.code(), Some(1), "{report}");
+    assert!(report.contains("older test run"), "{report}");
+    assert_eq!(
+        manifest_digest(&reg, &app, "stable").as_deref(),
+        Some(&*d1b),
+        "not downgraded: {report}"
+    );
+    let (m1b, t1b) = get_manifest(&reg, &app, &d1b);
+    put_manifest(&reg, &app, "1", &m1b, &t1b);
+
     // --- a newer signed FAILED attestation on app:1's digest: not hidden
     // by the older PASSED one.
-    attest(&reg, &app, &d1, &key, &app1, false, chrono::Utc::now());
+    attest(&reg, &app, &d1b, &key, &app1, false, chrono::Utc::now());
     let o = strata(dir.path(), &["verify", &app1, "--key", &public]);
     let report = all(&o);
     eprintln!("--- verify after a newer FAILED:\n{report}");

@@ -247,15 +247,25 @@ pub async fn run(
         }
     }
     let mut images = BTreeMap::new();
+    let mut tested = BTreeMap::new();
     for image in &plan.images {
-        let q = qualify(registry, image, options).await?;
+        let (q, verified) = qualify(registry, image, options).await?;
         images.insert(image.name.clone(), q.clone());
+        if let Some(v) = verified {
+            tested.insert(image.name.clone(), tested_at_by_name(&v));
+        }
         report.images.push((image.name.clone(), q));
     }
     for alias in &plan.aliases {
+        let mut current_tested = BTreeMap::new();
         let current = match crate::verify::verify(registry, &alias.tag, options.key.as_ref()).await
         {
-            Ok(Some(r)) => Some((r.digest.clone(), r.verified())),
+            Ok(Some(r)) => {
+                if r.verified() {
+                    current_tested = tested_at_by_name(&r);
+                }
+                Some((r.digest.clone(), r.verified()))
+            }
             Ok(None) => None,
             Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
                 return Err(e)
@@ -266,12 +276,36 @@ pub async fn run(
             }
         };
         let fallback = alias.fallback || options.fallback.iter().any(|g| g.is_match(&alias.tag));
-        let decision = decide(
+        let mut decision = decide(
             alias,
             &images,
             current.as_ref().map(|(d, ok)| (d, *ok)),
             fallback,
         );
+        // Never backwards by replay: the alias's digest now was tested as
+        // the same image later than the digest it would move to (the
+        // image's tag was moved back to an older tested build).
+        if let (Decision::Point { image, digest, .. }, Some((now, true))) = (&decision, &current) {
+            let older = tested.get(image).and_then(|candidate| {
+                candidate.iter().find_map(|(name, at)| {
+                    let later = current_tested.get(name)?;
+                    (later > at).then(|| (name.clone(), *at, *later))
+                })
+            });
+            if let Some((name, at, later)) = older {
+                decision = Decision::Held {
+                    digest: now.clone(),
+                    reason: format!(
+                        "held back, because {image} is at {digest}, an older test run of {} \
+                         (tested {}) than where the alias points now (tested {}): a tag moved \
+                         back to an older build is not followed",
+                        crate::verify::untrusted(&name),
+                        at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        later.format("%Y-%m-%d %H:%M:%S UTC"),
+                    ),
+                };
+            }
+        }
         match (&decision, options.dry_run) {
             (Decision::Point { image, digest, .. }, false) => {
                 if let Err(e) = point(registry, image, digest, &alias.tag).await {
@@ -435,18 +469,47 @@ async fn qualify(
     registry: &dyn Registry,
     image: &crate::plan::ImagePlan,
     options: &Options,
-) -> Result<Qualified, RegistryError> {
+) -> Result<(Qualified, Option<crate::verify::Report>), RegistryError> {
     let name = image.name.as_str();
     let report = match crate::verify::verify(registry, name, options.key.as_ref()).await {
         Ok(Some(r)) => r,
-        Ok(None) => return Ok(Qualified::No("the registry does not have it".into())),
+        Ok(None) => return Ok((Qualified::No("the registry does not have it".into()), None)),
         Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
             return Err(e)
         }
-        Err(e) => return Ok(Qualified::No(e.to_string())),
+        Err(e) => return Ok((Qualified::No(e.to_string()), None)),
     };
+    let q = qualified(&report, image, options);
+    let verified = matches!(q, Qualified::Yes(_)).then_some(report);
+    Ok((q, verified))
+}
+
+/// The newest time each name was tested as, over the passing attestations
+/// of a report's platforms.
+fn tested_at_by_name(
+    report: &crate::verify::Report,
+) -> BTreeMap<String, chrono::DateTime<chrono::Utc>> {
+    let mut at = BTreeMap::new();
+    for p in &report.platforms {
+        if let Some(j) = &p.finding.passing {
+            if let Some(t) = j.summary.tested_at {
+                let e = at.entry(j.summary.image.clone()).or_insert(t);
+                *e = (*e).max(t);
+            }
+        }
+    }
+    at
+}
+
+/// [`qualify`]'s judgement of a report read from the registry.
+fn qualified(
+    report: &crate::verify::Report,
+    image: &crate::plan::ImagePlan,
+    options: &Options,
+) -> Qualified {
+    let name = image.name.as_str();
     if let Some(p) = report.platforms.iter().find(|p| !p.verified()) {
-        return Ok(Qualified::No(format!(
+        return Qualified::No(format!(
             "{} ({}): {}",
             crate::verify::untrusted(&p.platform),
             p.digest,
@@ -456,17 +519,17 @@ async fn qualify(
                     .or_else(|| p.finding.problem())
                     .unwrap_or_default()
             )
-        )));
+        ));
     }
     // The attestation must name this very image (for an index entry, this
     // image's build for that platform): a tested digest of another image,
     // or of another platform, put under this name does not qualify.
     if let Some((platform, tested)) = report.tested_as_other(name).into_iter().next() {
-        return Ok(Qualified::No(format!(
+        return Qualified::No(format!(
             "{} ({platform}) was tested as {}, not as this image",
             report.digest,
             crate::verify::untrusted(&tested)
-        )));
+        ));
     }
     if report.index {
         let listed: Vec<String> = report
@@ -476,7 +539,7 @@ async fn qualify(
             .collect();
         let planned: Vec<String> = image.platforms.iter().map(|p| p.to_string()).collect();
         if listed != planned {
-            return Ok(Qualified::No(format!(
+            return Qualified::No(format!(
                 "its index lists {}, not the planned {}",
                 crate::verify::untrusted(&listed.join(", ")),
                 if planned.is_empty() {
@@ -484,7 +547,7 @@ async fn qualify(
                 } else {
                     planned.join(", ")
                 }
-            )));
+            ));
         }
     }
     // What the shards recorded: every image the digest stands for (each
@@ -507,26 +570,24 @@ async fn qualify(
         let record = match recorded(options, &unit) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
-            Err(conflict) => return Ok(Qualified::No(conflict)),
+            Err(conflict) => return Qualified::No(conflict),
         };
         let s = &p.finding.passing.as_ref().expect("checked above").summary;
         if !record.passed {
-            return Ok(Qualified::No(
-                "its shard's state records a failed test run".into(),
-            ));
+            return Qualified::No("its shard's state records a failed test run".into());
         }
         if s.image_id != record.image_id.as_str() {
-            return Ok(Qualified::No(format!(
+            return Qualified::No(format!(
                 "the registry's image {} is not the one its shard tested ({})",
                 crate::state::short_id(&crate::verify::untrusted(&s.image_id)),
                 crate::state::short_id(&record.image_id)
-            )));
+            ));
         }
         if let Some(why) = mismatch(s, &unit, record) {
-            return Ok(Qualified::No(why));
+            return Qualified::No(why);
         }
     }
-    Ok(Qualified::Yes(report.digest))
+    Qualified::Yes(report.digest.clone())
 }
 
 type PlatformOf = crate::verify::PlatformReport;
