@@ -314,7 +314,11 @@ fn forged_content_is_refused_by_verify_and_publish() {
     eprintln!("--- verify --expect-name of a replayed digest:\n{report}");
     assert_eq!(o.status.code(), Some(1), "{report}");
     assert!(report.contains(&format!("tested as {app1}")), "{report}");
-    assert!(report.contains(&format!("not {app2}")), "{report}");
+    assert!(
+        report.contains(&format!("tested as {app1}, not {app2}")),
+        "{report}"
+    );
+    assert!(report.contains("not verified: 1 of 1"), "{report}");
     let o = strata(&root, &["publish", "--key", &public]);
     let report = all(&o);
     eprintln!("--- publish with a replayed digest under app:2:\n{report}");

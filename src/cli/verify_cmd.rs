@@ -2,7 +2,6 @@
 //! each platform of an image carries a valid passing test attestation.
 //! No engine is involved.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::attest::key::PublicKey;
@@ -54,23 +53,9 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
              the registry can write an attestation that verifies"
         );
     }
-    let mut out = report.render();
-    let mut named_ok = true;
-    if let Some(name) = &args.expect_name {
-        let other = report.tested_as_other(name);
-        for (platform, tested) in &other {
-            let _ = writeln!(
-                out,
-                "not verified: {} was tested as {}, not {}",
-                crate::verify::untrusted(platform),
-                crate::verify::untrusted(tested),
-                crate::verify::untrusted(name)
-            );
-        }
-        named_ok = other.is_empty();
-    }
-    print_stdout(&out);
-    Ok(if report.verified() && named_ok {
+    let expect = args.expect_name.as_deref();
+    print_stdout(&report.render_expecting(expect));
+    Ok(if report.verified_as(expect) {
         EXIT_OK
     } else {
         EXIT_FAILED

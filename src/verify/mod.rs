@@ -130,6 +130,17 @@ impl Report {
 
     /// The report as the terminal shows it.
     pub fn render(&self) -> String {
+        self.render_expecting(None)
+    }
+
+    /// Verified, and (with `expect_name`) tested as that name throughout.
+    pub fn verified_as(&self, expect_name: Option<&str>) -> bool {
+        self.verified() && expect_name.is_none_or(|n| self.tested_as_other(n).is_empty())
+    }
+
+    /// The report, with a line for each platform tested under another name
+    /// than `expect_name` (`--expect-name`), which then does not verify.
+    pub fn render_expecting(&self, expect_name: Option<&str>) -> String {
         let mut out = String::new();
         let what = if self.index {
             format!("an index of {} platform(s)", self.platforms.len())
@@ -207,7 +218,19 @@ impl Report {
                 }
             }
         }
-        if self.verified() {
+        let misnamed = expect_name
+            .map(|n| self.tested_as_other(n))
+            .unwrap_or_default();
+        for (platform, tested) in &misnamed {
+            let _ = writeln!(
+                out,
+                "  {:width$}  tested as {}, not {}",
+                untrusted(platform),
+                untrusted(tested),
+                untrusted(expect_name.unwrap_or_default())
+            );
+        }
+        if self.verified_as(expect_name) {
             let _ = writeln!(
                 out,
                 "verified: every platform carries a valid passing test attestation{}",
@@ -218,11 +241,19 @@ impl Report {
                 }
             );
         } else {
-            let bad = self.platforms.iter().filter(|p| !p.verified()).count();
+            let bad = self
+                .platforms
+                .iter()
+                .filter(|p| !p.verified() || misnamed.iter().any(|(x, _)| *x == p.platform))
+                .count();
             let _ = writeln!(
                 out,
-                "not verified: {bad} of {} platform(s) without a valid passing test attestation",
-                self.platforms.len()
+                "not verified: {bad} of {} platform(s) without a valid passing test attestation{}",
+                self.platforms.len(),
+                match expect_name {
+                    Some(n) => format!(" tested as {}", untrusted(n)),
+                    None => String::new(),
+                }
             );
         }
         out
