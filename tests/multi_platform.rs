@@ -598,7 +598,7 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains(&format!("not put: linux/arm64")) && stdout.contains("was tested as"),
+        stdout.contains("not put: linux/arm64") && stdout.contains("was tested as"),
         "{stdout}"
     );
     // Two machines' states that disagree about one platform's image: refused,
