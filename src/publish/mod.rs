@@ -783,6 +783,57 @@ mod tests {
         assert!(reason.contains("carries no valid passing"), "{reason}");
     }
 
+    fn record(id: char, tested_at: &str) -> crate::state::ImageState {
+        crate::state::ImageState {
+            image_id: crate::reference::ImageId::new(format!(
+                "sha256:{}",
+                id.to_string().repeat(64)
+            )),
+            passed: true,
+            tested_at: tested_at.parse().unwrap(),
+            tests: vec![],
+            pushed: None,
+            inputs: None,
+        }
+    }
+
+    fn state(unit: &str, r: crate::state::ImageState) -> State {
+        State {
+            images: BTreeMap::from([(unit.to_string(), r)]),
+            ..State::default()
+        }
+    }
+
+    #[test]
+    fn state_files_that_disagree_about_an_image_are_refused_naming_both() {
+        let unit = "r/app:1-linux-arm64";
+        let genuine = state(unit, record('a', "2026-01-01T00:00:00Z"));
+        // The same record in a second file (the same state given twice) is fine.
+        let options = Options {
+            states: vec![
+                ("a.json".into(), genuine.clone()),
+                ("b.json".into(), genuine.clone()),
+            ],
+            ..Options::default()
+        };
+        assert_eq!(
+            recorded(&options, unit).unwrap().unwrap().image_id,
+            record('a', "2026-01-01T00:00:00Z").image_id
+        );
+        // Another image, dated later: refused, not preferred for its date.
+        let forged = state(unit, record('f', "2099-01-01T00:00:00Z"));
+        let options = Options {
+            states: vec![("a.json".into(), genuine), ("forged.json".into(), forged)],
+            ..Options::default()
+        };
+        let why = recorded(&options, unit).unwrap_err();
+        assert!(
+            why.contains("a.json") && why.contains("forged.json") && why.contains(unit),
+            "{why}"
+        );
+        assert_eq!(recorded(&options, "r/app:2").unwrap(), None);
+    }
+
     #[test]
     fn falling_back_is_an_opt_in() {
         let failed = images(Qualified::No("tests failed".into()));
