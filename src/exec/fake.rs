@@ -243,8 +243,13 @@ pub struct FakeRegistry {
     uploaded: Mutex<BTreeSet<Digest>>,
     /// Attaching fails while this is set.
     pub failing_attach: std::sync::atomic::AtomicBool,
+    /// Attaching in these repositories (`host/repo`) fails.
+    pub failing_attach_in: Mutex<BTreeSet<String>>,
     /// Attached artifacts: (subject digest, entry, content).
     pub attached: Mutex<Vec<(Digest, Referrer, Vec<u8>)>>,
+    /// The repository each of `attached` was attached in (referrers live in
+    /// their subject's repository).
+    attached_in: Mutex<Vec<String>>,
     /// Every tag read (`resolve` or `digest`), as `verb reference`.
     pub reads: Mutex<Vec<String>>,
     /// Requests under way, and the most there were at once.
@@ -441,7 +446,9 @@ impl Registry for FakeRegistry {
             .lock()
             .unwrap()
             .push(format!("attach {repository}@{subject}"));
-        if self.failing_attach.load(Ordering::SeqCst) {
+        if self.failing_attach.load(Ordering::SeqCst)
+            || self.failing_attach_in.lock().unwrap().contains(repository)
+        {
             return Err(RegistryError::Other {
                 reference: format!("{repository}@{subject}"),
                 message: "503 Service Unavailable".into(),
@@ -469,26 +476,31 @@ impl Registry for FakeRegistry {
             artifact_type: artifact.artifact_type.clone(),
             annotations: artifact.annotations.clone(),
         };
-        self.attached
+        let mut attached = self.attached.lock().unwrap();
+        attached.push((subject.clone(), entry, artifact.content.clone()));
+        self.attached_in
             .lock()
             .unwrap()
-            .push((subject.clone(), entry, artifact.content.clone()));
+            .push(repository.to_string());
+        drop(attached);
         Ok((Digest::new(digest), Listed::ByTag(fallback_tag(subject))))
     }
 
     async fn referrers(
         &self,
-        _repository: &str,
+        repository: &str,
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
-        Ok(self
-            .attached
-            .lock()
-            .unwrap()
+        let attached = self.attached.lock().unwrap();
+        let repositories = self.attached_in.lock().unwrap();
+        Ok(attached
             .iter()
-            .filter(|(s, r, _)| s == subject && r.artifact_type == artifact_type)
-            .map(|(_, r, _)| r.clone())
+            .zip(repositories.iter())
+            .filter(|((s, r, _), repo)| {
+                s == subject && r.artifact_type == artifact_type && *repo == repository
+            })
+            .map(|((_, r, _), _)| r.clone())
             .collect())
     }
 

@@ -608,10 +608,35 @@ async fn point_alias(
             return Ok(());
         }
     }
+    // In another repository of the same registry, the image is put there by
+    // digest and given its attestations before the alias tag moves, so the
+    // alias never names a digest without them there.
+    if stage_in(image, &s.digest, tag, registry).await? {
+        carry_attestations(image, s, tag, registry, options).await?;
+    }
     retag(image, s, tag, world, registry).await?;
     carry_attestations(image, s, tag, registry, options).await?;
     log.line(&format!("{tag} → {image} ({})", s.digest));
     Ok(())
+}
+
+/// Puts manifest `digest` of `image`'s repository into `alias`'s by digest
+/// alone (no tag moves), when the alias is in another repository of the
+/// same registry. Says whether it did.
+async fn stage_in(
+    image: &str,
+    digest: &Digest,
+    alias: &str,
+    registry: &dyn Registry,
+) -> Result<bool, StepError> {
+    let (repo, there) = (Reference::split(image).name, Reference::split(alias).name);
+    if repo == there || registry_of(image) != registry_of(alias) {
+        return Ok(false);
+    }
+    registry
+        .retag(repo, digest, &format!("{there}@{digest}"))
+        .await?;
+    Ok(true)
 }
 
 /// An alias in another repository than its image: the image's test

@@ -297,6 +297,38 @@ async fn a_failed_attachment_leaves_the_tag_where_it_was() {
 }
 
 #[tokio::test]
+async fn an_alias_in_another_repository_moves_only_once_its_attestation_is_there() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let other = alias("other:latest", &[&a]);
+    let p = plan(vec![a.clone()], vec![other.clone()]);
+    fx.test(&p).await.0.unwrap();
+    fx.registry
+        .failing_attach_in
+        .lock()
+        .unwrap()
+        .insert(format!("{REG}/acme/other"));
+    let (_, record) = fx.push(&p).await;
+    let digest = fx.registry.get(&a.name).expect("the image is pushed");
+    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+    // Its attestation could not be copied: the alias did not move.
+    assert_eq!(fx.registry.get(&other.tag), None, "{:?}", record.aliases);
+    assert!(
+        !fx.registry
+            .writes()
+            .contains(&format!("retag {}", other.tag)),
+        "{:?}",
+        fx.registry.writes()
+    );
+    // Once it can be, the next push moves it, attestation first.
+    fx.registry.failing_attach_in.lock().unwrap().clear();
+    let (_, record) = fx.push(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert_eq!(fx.registry.get(&other.tag), Some(digest.clone()));
+    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+}
+
+#[tokio::test]
 async fn an_alias_goes_to_its_newest_image_when_it_passed() {
     let fx = Fixture::new();
     let new = fx.image("a:2", "RUN two", 1);

@@ -673,6 +673,21 @@ async fn point(
         ));
     }
     let repo = Reference::split(image).name;
+    // In another repository, the image is put there by digest and given its
+    // attestations before the alias tag moves, so the alias never names a
+    // digest without them there.
+    let there = Reference::split(alias).name;
+    if there != repo {
+        let staged = format!("{there}@{digest}");
+        registry
+            .retag(repo, digest, &staged)
+            .await
+            .map_err(|e| e.to_string())?;
+        match registry.resolve(&staged).await.map_err(|e| e.to_string())? {
+            Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await?,
+            _ => return Err(format!("{staged} is not in the registry after copying it")),
+        }
+    }
     registry
         .retag(repo, digest, alias)
         .await
