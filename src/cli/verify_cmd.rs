@@ -33,12 +33,16 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         });
     let report = crate::verify::verify(&registry, &args.reference, key.as_ref())
         .await
-        .map_err(|e| match e {
-            RegistryError::Other { .. } => RunError::Environment(format!(
-                "cannot read {} from its registry: {e}",
-                args.reference
-            )),
-            e => RunError::Environment(e.to_string()),
+        .map_err(|e| {
+            // What the registry said is escaped like everything it sends.
+            let said = crate::verify::untrusted(&e.to_string());
+            match e {
+                RegistryError::Other { .. } => RunError::Environment(format!(
+                    "cannot read {} from its registry: {said}",
+                    args.reference
+                )),
+                _ => RunError::Environment(said),
+            }
         })?;
     let Some(report) = report else {
         eprintln!(
