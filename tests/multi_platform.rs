@@ -482,7 +482,7 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
     // One machine's state is not enough: the index needs every platform.
     let amd_from = amd_state.to_string_lossy().into_owned();
     let arm_from = arm_state.to_string_lossy().into_owned();
-    let out = strata(&amd, &["publish", "--from", &amd_from]);
+    let out = strata(&amd, &["publish", "--allow-unsigned", "--from", &amd_from]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -495,7 +495,17 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
     );
 
     // Both: the index is put together and the alias points at it.
-    let out = strata(&amd, &["publish", "--from", &amd_from, "--from", &arm_from]);
+    let out = strata(
+        &amd,
+        &[
+            "publish",
+            "--allow-unsigned",
+            "--from",
+            &amd_from,
+            "--from",
+            &arm_from,
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
@@ -544,8 +554,73 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
     );
 
     // Again: nothing to do.
-    let out = strata(&amd, &["publish", "--from", &amd_from, "--from", &arm_from]);
+    let out = strata(
+        &amd,
+        &[
+            "publish",
+            "--allow-unsigned",
+            "--from",
+            &amd_from,
+            "--from",
+            &arm_from,
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("up to date at"), "{stdout}");
+
+    // A forged arm64 machine state: its arm64 record copied from amd64's
+    // (another platform's tested image), dated in the future.
+    let amd_unit = format!("{ns}/app:1-linux-amd64");
+    let arm_unit = format!("{ns}/app:1-linux-arm64");
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&arm_state).unwrap()).unwrap();
+    let amd_record: serde_json::Value =
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&amd_state).unwrap()).unwrap()
+            ["images"][&amd_unit]
+            .clone();
+    let mut copied = amd_record.clone();
+    copied["tested_at"] = "2099-01-01T00:00:00Z".into();
+    forged["images"][&arm_unit] = copied;
+    let forged_path = dir.path().join("forged-state.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let forged_from = forged_path.to_string_lossy().into_owned();
+    let args = [
+        "publish",
+        "--allow-unsigned",
+        "--dry-run",
+        "--from",
+        &amd_from,
+        "--from",
+        &forged_from,
+    ];
+    let out = strata(&amd, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("not put: linux/arm64") && stdout.contains("was tested as"),
+        "{stdout}"
+    );
+    // Two machines' states that disagree about one platform's image: refused,
+    // both files named.
+    let args = [
+        "publish",
+        "--allow-unsigned",
+        "--dry-run",
+        "--from",
+        &amd_from,
+        "--from",
+        &arm_from,
+        "--from",
+        &forged_from,
+    ];
+    let out = strata(&amd, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("disagree about")
+            && stdout.contains(&arm_from)
+            && stdout.contains(&forged_from),
+        "{stdout}"
+    );
 }

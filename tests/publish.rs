@@ -380,7 +380,7 @@ fn an_alias_whose_candidates_were_built_on_two_engines_falls_back_only_when_aske
         .iter()
         .flat_map(|s| ["--from", s.to_str().unwrap()])
         .collect();
-    let mut args = vec!["publish"];
+    let mut args = vec!["publish", "--allow-unsigned"];
     args.extend(&from);
     let out = strata(&root, None, &args);
     let report = text(&out);

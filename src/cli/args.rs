@@ -383,6 +383,10 @@ pub struct VerifyArgs {
     /// attestations' content is checked but not who signed them.
     #[arg(long, env = "STRATA_VERIFY_KEY", value_name = "PUB")]
     pub key: Option<PathBuf>,
+    /// Fail unless every attestation found says the image was tested as
+    /// NAME (for an index, as NAME's image for that platform).
+    #[arg(long, value_name = "NAME")]
+    pub expect_name: Option<String>,
     /// Seconds to wait for the registry to accept a connection.
     #[arg(long, env = "STRATA_CONNECT_TIMEOUT", value_name = "SECS",
           default_value_t = crate::registry::oci::DEFAULT_CONNECT_TIMEOUT.as_secs(),
@@ -399,9 +403,14 @@ pub struct VerifyArgs {
 pub struct PublishArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Check attestation signatures with this public key (PEM).
+    /// Check attestation signatures with this public key (PEM). Required,
+    /// unless `--allow-unsigned`.
     #[arg(long, env = "STRATA_VERIFY_KEY", value_name = "PUB")]
     pub key: Option<PathBuf>,
+    /// Without `--key`, trust attestations no signature vouches for (anyone
+    /// who can push to the registry can write one); the report says so.
+    #[arg(long)]
+    pub allow_unsigned: bool,
     /// State files of the shards (repeatable): an image qualifies only if
     /// its attestation is for the image ID and inputs its shard recorded.
     #[arg(long = "from", value_name = "STATE")]

@@ -17,7 +17,19 @@ pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
             InputError::plain(format!("public key {e}"))
                 .with_help("give the PREFIX.pub that `strata key generate` wrote")
         })?),
-        None => None,
+        None if args.allow_unsigned => None,
+        None => {
+            return Err(InputError::plain(
+                "publish needs --key PUB to check the attestations' signatures: without it, \
+                 anyone who can push to the registry can write an attestation that qualifies \
+                 any image",
+            )
+            .with_help(
+                "give the PREFIX.pub that `strata key generate` wrote (the one `push --key` signed with), \
+                 or --allow-unsigned to trust unsigned attestations knowingly",
+            )
+            .into())
+        }
     };
     let mut fallback = Vec::new();
     for pattern in &args.fallback {
@@ -35,7 +47,10 @@ pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
             ))
             .into());
         }
-        states.push(State::load(path).map_err(|e| RunError::State(e.to_string()))?);
+        states.push((
+            path.clone(),
+            State::load(path).map_err(|e| RunError::State(e.to_string()))?,
+        ));
     }
     if let Some(warning) = crate::registry::auth::environment_warning() {
         eprintln!("strata: warning: {warning}");
@@ -50,7 +65,13 @@ pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
     let report = crate::publish::run(&plan, &registry, &options)
         .await
         .map_err(|e| RunError::Environment(e.to_string()))?;
-    print_stdout(&report.render(args.dry_run));
+    let mut out = String::new();
+    if options.key.is_none() {
+        out.push_str(crate::publish::UNSIGNED_NOTICE);
+        out.push('\n');
+    }
+    out.push_str(&report.render(args.dry_run));
+    print_stdout(&out);
     Ok(if report.complete() {
         EXIT_OK
     } else {

@@ -33,12 +33,16 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         });
     let report = crate::verify::verify(&registry, &args.reference, key.as_ref())
         .await
-        .map_err(|e| match e {
-            RegistryError::Other { .. } => RunError::Environment(format!(
-                "cannot read {} from its registry: {e}",
-                args.reference
-            )),
-            e => RunError::Environment(e.to_string()),
+        .map_err(|e| {
+            // What the registry said is escaped like everything it sends.
+            let said = crate::verify::untrusted(&e.to_string());
+            match e {
+                RegistryError::Other { .. } => RunError::Environment(format!(
+                    "cannot read {} from its registry: {said}",
+                    args.reference
+                )),
+                _ => RunError::Environment(said),
+            }
         })?;
     let Some(report) = report else {
         eprintln!(
@@ -47,8 +51,15 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         );
         return Ok(EXIT_FAILED);
     };
-    print_stdout(&report.render());
-    Ok(if report.verified() {
+    if key.is_none() {
+        eprintln!(
+            "strata: warning: no key was checked: without --key PUB, anyone who can push to \
+             the registry can write an attestation that verifies"
+        );
+    }
+    let expect = args.expect_name.as_deref();
+    print_stdout(&report.render_expecting(expect));
+    Ok(if report.verified_as(expect) {
         EXIT_OK
     } else {
         EXIT_FAILED

@@ -236,10 +236,20 @@ pub struct FakeRegistry {
     pub tags: Mutex<BTreeMap<String, Digest>>,
     /// Every write, as `verb argument`.
     pub calls: Mutex<Vec<String>>,
-    /// After an upload to this tag, someone moves it to this image ID.
+    /// After an upload to this tag, or a re-tag of an uploaded image to it,
+    /// someone moves it to this image ID.
     pub hijack: Mutex<Option<(String, ImageId)>>,
+    /// Manifests that came by `upload` (not put by "someone else").
+    uploaded: Mutex<BTreeSet<Digest>>,
+    /// Attaching fails while this is set.
+    pub failing_attach: std::sync::atomic::AtomicBool,
+    /// Attaching in these repositories (`host/repo`) fails.
+    pub failing_attach_in: Mutex<BTreeSet<String>>,
     /// Attached artifacts: (subject digest, entry, content).
     pub attached: Mutex<Vec<(Digest, Referrer, Vec<u8>)>>,
+    /// The repository each of `attached` was attached in (referrers live in
+    /// their subject's repository).
+    attached_in: Mutex<Vec<String>>,
     /// Every tag read (`resolve` or `digest`), as `verb reference`.
     pub reads: Mutex<Vec<String>>,
     /// Requests under way, and the most there were at once.
@@ -271,7 +281,16 @@ impl FakeRegistry {
         digest
     }
 
+    /// The digest `reference` (a tag, or `repo@digest` of a manifest held) names.
     pub fn get(&self, reference: &str) -> Option<Digest> {
+        if let Some((_, digest)) = reference.split_once('@') {
+            return self
+                .manifests
+                .lock()
+                .unwrap()
+                .contains_key(digest)
+                .then(|| Digest::new(digest.to_string()));
+        }
         self.tags.lock().unwrap().get(reference).cloned()
     }
 
@@ -382,6 +401,12 @@ impl Registry for FakeRegistry {
             .lock()
             .unwrap()
             .insert(target.to_string(), digest.clone());
+        if self.uploaded.lock().unwrap().contains(digest) {
+            let hijack = self.hijack.lock().unwrap().clone();
+            if let Some((tag, other)) = hijack.filter(|(t, _)| t == target) {
+                self.put(&tag, &other);
+            }
+        }
         Ok(digest.clone())
     }
 
@@ -393,6 +418,7 @@ impl Registry for FakeRegistry {
         })?;
         let id = ImageId::new(id);
         let digest = Self::digest_of(&id);
+        self.uploaded.lock().unwrap().insert(digest.clone());
         self.manifests
             .lock()
             .unwrap()
@@ -420,6 +446,14 @@ impl Registry for FakeRegistry {
             .lock()
             .unwrap()
             .push(format!("attach {repository}@{subject}"));
+        if self.failing_attach.load(Ordering::SeqCst)
+            || self.failing_attach_in.lock().unwrap().contains(repository)
+        {
+            return Err(RegistryError::Other {
+                reference: format!("{repository}@{subject}"),
+                message: "503 Service Unavailable".into(),
+            });
+        }
         if !self
             .manifests
             .lock()
@@ -442,26 +476,31 @@ impl Registry for FakeRegistry {
             artifact_type: artifact.artifact_type.clone(),
             annotations: artifact.annotations.clone(),
         };
-        self.attached
+        let mut attached = self.attached.lock().unwrap();
+        attached.push((subject.clone(), entry, artifact.content.clone()));
+        self.attached_in
             .lock()
             .unwrap()
-            .push((subject.clone(), entry, artifact.content.clone()));
+            .push(repository.to_string());
+        drop(attached);
         Ok((Digest::new(digest), Listed::ByTag(fallback_tag(subject))))
     }
 
     async fn referrers(
         &self,
-        _repository: &str,
+        repository: &str,
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
-        Ok(self
-            .attached
-            .lock()
-            .unwrap()
+        let attached = self.attached.lock().unwrap();
+        let repositories = self.attached_in.lock().unwrap();
+        Ok(attached
             .iter()
-            .filter(|(s, r, _)| s == subject && r.artifact_type == artifact_type)
-            .map(|(_, r, _)| r.clone())
+            .zip(repositories.iter())
+            .filter(|((s, r, _), repo)| {
+                s == subject && r.artifact_type == artifact_type && *repo == repository
+            })
+            .map(|((_, r, _), _)| r.clone())
             .collect())
     }
 

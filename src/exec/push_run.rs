@@ -272,14 +272,16 @@ async fn push_image(
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
         let (current, record) = (&current, &record);
         async move {
-            let done = match by_digest {
+            let (done, tag_to_move) = match by_digest {
                 Some(repo) => {
                     // The digest this platform's image was pushed as before, if any.
                     let before = state
                         .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
                         .filter(|_| !options.no_cache)
                         .map(|p| p.digest);
-                    push_by_digest(repo, current, before, world, registry, log.clone()).await?
+                    let done =
+                        push_by_digest(repo, current, before, world, registry, log.clone()).await?;
+                    (done, None)
                 }
                 None => {
                     push_and_verify(
@@ -294,11 +296,16 @@ async fn push_image(
                 }
             };
             let digest = done.digest.clone().expect("a verified push has a digest");
-            // The test result travels with the image: attached to its digest.
+            // The test result travels with the image: attached to its digest
+            // before the tag moves there, so the tag never names a digest
+            // without its attestation (a failed attachment leaves it alone).
             let tested = super::attach::tested(&image.name, &digest, record, config_dir);
             let key = options.signing_key.as_deref();
             super::attach::attach(registry, &tested, key, options.no_cache, &|l| log.line(l))
                 .await?;
+            if let Some(before) = tag_to_move {
+                move_tag(&image.name, current, &digest, before, registry, &log).await?;
+            }
             Ok(done)
         }
     })
@@ -333,6 +340,9 @@ fn refuse(bus: &Bus, options: &Options, image: &ImagePlan, why: StepError) {
     });
 }
 
+/// Pushes the image by digest alone into `reference`'s repository (unless
+/// the tag holds it already). Returns what was pushed and, when the tag is
+/// still to be moved there, where it pointed before (see [`move_tag`]).
 async fn push_and_verify(
     reference: &str,
     image_id: &ImageId,
@@ -340,7 +350,7 @@ async fn push_and_verify(
     registry: &dyn Registry,
     always_push: bool,
     log: Log,
-) -> Result<Done, StepError> {
+) -> Result<(Done, Option<Option<crate::registry::Resolved>>), StepError> {
     // Incremental: a registry that already holds this very image under the
     // name needs no push (the layers and manifest are there already), unless
     // `--no-cache` asks for everything again.
@@ -351,13 +361,33 @@ async fn push_and_verify(
                 "up to date: the registry already holds this image at {}",
                 held.digest
             ));
-            return Ok(Done {
-                image_id: Some(image_id.clone()),
-                digest: Some(held.digest),
-            });
+            return Ok((
+                Done {
+                    image_id: Some(image_id.clone()),
+                    digest: Some(held.digest),
+                },
+                None,
+            ));
         }
     }
-    ship(world, registry, image_id, reference, &|l| log.line(l)).await?;
+    let repo = Reference::split(reference).name;
+    let done = push_by_digest(repo, image_id, None, world, registry, log).await?;
+    Ok((done, Some(before)))
+}
+
+/// Moves the tag `reference` to `digest` (pushed and attested already) and
+/// reads it back; a tag someone else moved meanwhile is put back to
+/// `before`.
+async fn move_tag(
+    reference: &str,
+    image_id: &ImageId,
+    digest: &Digest,
+    before: Option<crate::registry::Resolved>,
+    registry: &dyn Registry,
+    log: &Log,
+) -> Result<(), StepError> {
+    let repo = Reference::split(reference).name;
+    registry.retag(repo, digest, reference).await?;
     let resolved = registry.resolve(reference).await?.ok_or_else(|| {
         StepError::Mismatch(format!(
             "the registry does not have {reference} after the push"
@@ -372,14 +402,18 @@ async fn push_and_verify(
             )));
         }
     }
+    if resolved.digest != *digest {
+        let undo = restore(registry, reference, before.as_ref()).await;
+        return Err(StepError::Mismatch(format!(
+            "the registry holds {} under {reference}, not the pushed {digest}; {undo}",
+            resolved.digest
+        )));
+    }
     log.line(&format!(
         "registry holds {reference} at {}",
         resolved.digest
     ));
-    Ok(Done {
-        image_id: Some(image_id.clone()),
-        digest: Some(resolved.digest),
-    })
+    Ok(())
 }
 
 /// One platform's image, stored in `repo` under its digest alone (its index
@@ -575,10 +609,35 @@ async fn point_alias(
             return Ok(());
         }
     }
+    // In another repository of the same registry, the image is put there by
+    // digest and given its attestations before the alias tag moves, so the
+    // alias never names a digest without them there.
+    if stage_in(image, &s.digest, tag, registry).await? {
+        carry_attestations(image, s, tag, registry, options).await?;
+    }
     retag(image, s, tag, world, registry).await?;
     carry_attestations(image, s, tag, registry, options).await?;
     log.line(&format!("{tag} → {image} ({})", s.digest));
     Ok(())
+}
+
+/// Puts manifest `digest` of `image`'s repository into `alias`'s by digest
+/// alone (no tag moves), when the alias is in another repository of the
+/// same registry. Says whether it did.
+async fn stage_in(
+    image: &str,
+    digest: &Digest,
+    alias: &str,
+    registry: &dyn Registry,
+) -> Result<bool, StepError> {
+    let (repo, there) = (Reference::split(image).name, Reference::split(alias).name);
+    if repo == there || registry_of(image) != registry_of(alias) {
+        return Ok(false);
+    }
+    registry
+        .retag(repo, digest, &format!("{there}@{digest}"))
+        .await?;
+    Ok(true)
 }
 
 /// An alias in another repository than its image: the image's test

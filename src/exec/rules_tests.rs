@@ -263,6 +263,72 @@ async fn a_tag_moved_during_the_push_is_put_back_and_the_push_fails() {
 }
 
 #[tokio::test]
+async fn a_failed_attachment_leaves_the_tag_where_it_was() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let p = plan(vec![a.clone()], vec![]);
+    fx.test(&p).await.0.unwrap();
+    let before = fx.registry.put(&a.name, &ImageId::new("sha256:previous"));
+    fx.registry
+        .failing_attach
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (_, record) = fx.push(&p).await;
+    let message = push_failure(&record, &a.name).expect("the push fails");
+    assert!(message.contains("attaching"), "{message}");
+    // The tag never named the new, unattested digest.
+    assert_eq!(fx.registry.get(&a.name).as_ref(), Some(&before));
+    assert!(
+        !fx.registry
+            .writes()
+            .iter()
+            .any(|w| w == &format!("retag {}", a.name) || w == &format!("upload {}", a.name)),
+        "{:?}",
+        fx.registry.writes()
+    );
+    // Attaching works again: the next push attaches, then moves the tag.
+    fx.registry
+        .failing_attach
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (_, record) = fx.push(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    let digest = fx.registry.get(&a.name).unwrap();
+    assert_ne!(digest, before);
+    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+}
+
+#[tokio::test]
+async fn an_alias_in_another_repository_moves_only_once_its_attestation_is_there() {
+    let fx = Fixture::new();
+    let a = fx.image("a:1", "RUN one", 1);
+    let other = alias("other:latest", &[&a]);
+    let p = plan(vec![a.clone()], vec![other.clone()]);
+    fx.test(&p).await.0.unwrap();
+    fx.registry
+        .failing_attach_in
+        .lock()
+        .unwrap()
+        .insert(format!("{REG}/acme/other"));
+    let (_, record) = fx.push(&p).await;
+    let digest = fx.registry.get(&a.name).expect("the image is pushed");
+    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+    // Its attestation could not be copied: the alias did not move.
+    assert_eq!(fx.registry.get(&other.tag), None, "{:?}", record.aliases);
+    assert!(
+        !fx.registry
+            .writes()
+            .contains(&format!("retag {}", other.tag)),
+        "{:?}",
+        fx.registry.writes()
+    );
+    // Once it can be, the next push moves it, attestation first.
+    fx.registry.failing_attach_in.lock().unwrap().clear();
+    let (_, record) = fx.push(&p).await;
+    assert_eq!(record.verdict(), Verdict::Passed);
+    assert_eq!(fx.registry.get(&other.tag), Some(digest.clone()));
+    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+}
+
+#[tokio::test]
 async fn an_alias_goes_to_its_newest_image_when_it_passed() {
     let fx = Fixture::new();
     let new = fx.image("a:2", "RUN two", 1);
@@ -776,7 +842,11 @@ async fn a_second_push_asks_about_aliases_jobs_at_a_time_and_moves_none() {
             .filter(|w| w.starts_with("retag"))
             .count()
     };
-    assert_eq!(retags(&fx), 10, "2 aliases on each of 5 images");
+    assert_eq!(
+        retags(&fx),
+        15,
+        "each of 5 images' tags (moved once attested) and 2 aliases on each"
+    );
     let before = fx.state_file();
 
     fx.registry.forget_calls();
@@ -832,7 +902,11 @@ async fn aliases_of_one_image_move_one_at_a_time_and_are_reported_in_order() {
         .iter()
         .filter(|w| w.starts_with("retag"))
         .count();
-    assert_eq!(retags, 16, "each alias put once, none failed and retried");
+    assert_eq!(
+        retags,
+        16 + 5,
+        "each image's tag and each alias put once, none failed and retried"
+    );
     // A moved alias is put back on the next push, and only it.
     let moved = format!("{REG}/acme/app:extra3");
     fx.registry.put(&moved, &ImageId::new("sha256:other"));

@@ -25,6 +25,10 @@ use crate::reference::{registry_of, Reference};
 use crate::registry::{Digest, Registry, RegistryError};
 use crate::state::State;
 
+/// The first line of the report of a `publish --allow-unsigned` without a key.
+pub const UNSIGNED_NOTICE: &str = "nothing was checked cryptographically: no --key given \
+(--allow-unsigned), so any attestation counted, signed or not";
+
 /// Whether an image's registry digest may carry aliases, and why not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Qualified {
@@ -119,8 +123,9 @@ pub struct Options {
     pub key: Option<PublicKey>,
     /// Alias tags (globs) allowed to fall back to an older candidate.
     pub fallback: Vec<globset::GlobMatcher>,
-    /// What the shards recorded (`--from`): each image's tested ID and inputs.
-    pub states: Vec<State>,
+    /// What the shards recorded (`--from`): each image's tested ID and
+    /// inputs, with the file each state was read from.
+    pub states: Vec<(std::path::PathBuf, State)>,
     /// Decide and report, move nothing.
     pub dry_run: bool,
 }
@@ -242,15 +247,25 @@ pub async fn run(
         }
     }
     let mut images = BTreeMap::new();
+    let mut tested = BTreeMap::new();
     for image in &plan.images {
-        let q = qualify(registry, &image.name, options).await?;
+        let (q, verified) = qualify(registry, image, options).await?;
         images.insert(image.name.clone(), q.clone());
+        if let Some(v) = verified {
+            tested.insert(image.name.clone(), tested_at_by_name(&v));
+        }
         report.images.push((image.name.clone(), q));
     }
     for alias in &plan.aliases {
+        let mut current_tested = BTreeMap::new();
         let current = match crate::verify::verify(registry, &alias.tag, options.key.as_ref()).await
         {
-            Ok(Some(r)) => Some((r.digest.clone(), r.verified())),
+            Ok(Some(r)) => {
+                if r.verified() {
+                    current_tested = tested_at_by_name(&r);
+                }
+                Some((r.digest.clone(), r.verified()))
+            }
             Ok(None) => None,
             Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
                 return Err(e)
@@ -261,17 +276,60 @@ pub async fn run(
             }
         };
         let fallback = alias.fallback || options.fallback.iter().any(|g| g.is_match(&alias.tag));
-        let decision = decide(
+        let mut decision = decide(
             alias,
             &images,
             current.as_ref().map(|(d, ok)| (d, *ok)),
             fallback,
         );
-        if let (Decision::Point { image, digest, .. }, false) = (&decision, options.dry_run) {
-            if let Err(e) = point(registry, image, digest, &alias.tag).await {
-                report.failed.push((alias.tag.clone(), e));
-                continue;
+        // Never backwards by replay: the alias's digest now was tested as
+        // the same image later than the digest it would move to (the
+        // image's tag was moved back to an older tested build).
+        if let (Decision::Point { image, digest, .. }, Some((now, true))) = (&decision, &current) {
+            let older = tested.get(image).and_then(|candidate| {
+                candidate.iter().find_map(|(name, at)| {
+                    let later = current_tested.get(name)?;
+                    (later > at).then(|| (name.clone(), *at, *later))
+                })
+            });
+            if let Some((name, at, later)) = older {
+                decision = Decision::Held {
+                    digest: now.clone(),
+                    reason: format!(
+                        "held back, because {image} is at {digest}, an older test run of {} \
+                         (tested {}) than where the alias points now (tested {}): a tag moved \
+                         back to an older build is not followed",
+                        crate::verify::untrusted(&name),
+                        at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        later.format("%Y-%m-%d %H:%M:%S UTC"),
+                    ),
+                };
             }
+        }
+        match (&decision, options.dry_run) {
+            (Decision::Point { image, digest, .. }, false) => {
+                if let Err(e) = point(registry, image, digest, &alias.tag).await {
+                    report.failed.push((alias.tag.clone(), e));
+                    continue;
+                }
+            }
+            // Up to date, but in another repository its attestations may be
+            // missing (a run stopped between moving it and copying them):
+            // copied now, so the alias verifies where it is pulled.
+            (Decision::UpToDate { image, .. }, false)
+                if current.as_ref().is_some_and(|(_, verified)| !verified) =>
+            {
+                let copied = match registry.resolve(&alias.tag).await {
+                    Ok(Some(r)) => carry(registry, image, &alias.tag, &r).await,
+                    Ok(None) => Err(format!("{} is no longer in the registry", alias.tag)),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = copied {
+                    report.failed.push((alias.tag.clone(), e));
+                    continue;
+                }
+            }
+            _ => {}
         }
         report.aliases.push((alias.tag.clone(), decision));
     }
@@ -294,15 +352,12 @@ async fn assemble(
     let mut missing = Vec::new();
     for platform in &image.platforms {
         let unit = unit_name(&image.name, platform);
-        let recorded = options
-            .states
-            .iter()
-            .filter_map(|s| s.images.get(&unit))
-            .filter(|r| r.passed && r.pushed.is_some())
-            .max_by_key(|r| r.tested_at);
-        match recorded {
-            Some(r) => children.push((platform.clone(), r)),
-            None => missing.push(platform.to_string()),
+        match recorded(options, &unit) {
+            Err(conflict) => return Ok(Some(Assembled::NotPut(conflict))),
+            Ok(Some(r)) if r.passed && r.pushed.is_some() => {
+                children.push((platform.clone(), unit, r))
+            }
+            Ok(_) => missing.push(platform.to_string()),
         }
     }
     if children.is_empty() {
@@ -315,7 +370,7 @@ async fn assemble(
         ))));
     }
     let mut entries = Vec::new();
-    for (platform, record) in &children {
+    for (platform, unit, record) in &children {
         let digest = record
             .pushed
             .as_ref()
@@ -324,16 +379,27 @@ async fn assemble(
             .clone();
         let at = format!("{repo}@{digest}");
         let why = match crate::verify::verify(registry, &at, options.key.as_ref()).await {
+            Ok(Some(r)) if r.index => Some("it is an index, not a platform's image".into()),
             Ok(Some(r)) => match r.platforms.first().map(|p| &p.finding) {
                 Some(f) => match (&f.passing, f.problem()) {
-                    (Some(j), _) if j.summary.image_id != record.image_id.as_str() => {
-                        Some(format!(
-                            "its attestation is for image {}, not the one its machine tested ({})",
-                            crate::state::short_id(&j.summary.image_id),
-                            crate::state::short_id(&record.image_id)
-                        ))
-                    }
-                    (Some(_), _) => None,
+                    (Some(j), _) => match mismatch(&j.summary, unit, record) {
+                        Some(why) => Some(why),
+                        // The image itself must be of the platform its
+                        // entry in the index will say.
+                        None => match crate::verify::image_platform(registry, &repo, &digest).await
+                        {
+                            Err(why) => Some(why),
+                            Ok(actual)
+                                if !crate::verify::same_platform(
+                                    &actual,
+                                    &platform.to_string(),
+                                ) =>
+                            {
+                                Some(format!("its image config says {actual}, not {platform}"))
+                            }
+                            Ok(_) => None,
+                        },
+                    },
                     (None, problem) => problem,
                 },
                 None => Some("the registry lists nothing under it".into()),
@@ -401,58 +467,197 @@ async fn assemble(
 /// input fingerprint that shard tested.
 async fn qualify(
     registry: &dyn Registry,
-    name: &str,
+    image: &crate::plan::ImagePlan,
     options: &Options,
-) -> Result<Qualified, RegistryError> {
+) -> Result<(Qualified, Option<crate::verify::Report>), RegistryError> {
+    let name = image.name.as_str();
     let report = match crate::verify::verify(registry, name, options.key.as_ref()).await {
         Ok(Some(r)) => r,
-        Ok(None) => return Ok(Qualified::No("the registry does not have it".into())),
+        Ok(None) => return Ok((Qualified::No("the registry does not have it".into()), None)),
         Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
             return Err(e)
         }
-        Err(e) => return Ok(Qualified::No(e.to_string())),
+        Err(e) => return Ok((Qualified::No(e.to_string()), None)),
     };
-    if let Some(p) = report
-        .platforms
-        .iter()
-        .find(|p| p.finding.passing.is_none())
-    {
-        return Ok(Qualified::No(format!(
-            "{} ({}): {}",
-            p.platform,
-            p.digest,
-            p.finding.problem().unwrap_or_default()
-        )));
+    let q = qualified(&report, image, options);
+    let verified = matches!(q, Qualified::Yes(_)).then_some(report);
+    Ok((q, verified))
+}
+
+/// The newest time each name was tested as, over the passing attestations
+/// of a report's platforms.
+fn tested_at_by_name(
+    report: &crate::verify::Report,
+) -> BTreeMap<String, chrono::DateTime<chrono::Utc>> {
+    let mut at = BTreeMap::new();
+    for p in &report.platforms {
+        if let Some(j) = &p.finding.passing {
+            if let Some(t) = j.summary.tested_at {
+                let e = at.entry(j.summary.image.clone()).or_insert(t);
+                *e = (*e).max(t);
+            }
+        }
     }
-    // A single image tested by a shard: the attestation must be for what
-    // that shard recorded (same image ID, same inputs).
-    let recorded = options
-        .states
-        .iter()
-        .filter_map(|s| s.images.get(name))
-        .max_by_key(|r| r.tested_at);
-    if let (Some(record), false, Some(p)) = (recorded, report.index, report.platforms.first()) {
+    at
+}
+
+/// [`qualify`]'s judgement of a report read from the registry.
+fn qualified(
+    report: &crate::verify::Report,
+    image: &crate::plan::ImagePlan,
+    options: &Options,
+) -> Qualified {
+    let name = image.name.as_str();
+    if let Some(p) = report.platforms.iter().find(|p| !p.verified()) {
+        return Qualified::No(format!(
+            "{} ({}): {}",
+            crate::verify::untrusted(&p.platform),
+            p.digest,
+            crate::verify::untrusted(
+                &p.wrong
+                    .clone()
+                    .or_else(|| p.finding.problem())
+                    .unwrap_or_default()
+            )
+        ));
+    }
+    // The attestation must name this very image (for an index entry, this
+    // image's build for that platform): a tested digest of another image,
+    // or of another platform, put under this name does not qualify.
+    if let Some((platform, tested)) = report.tested_as_other(name).into_iter().next() {
+        return Qualified::No(format!(
+            "{} ({platform}) was tested as {}, not as this image",
+            report.digest,
+            crate::verify::untrusted(&tested)
+        ));
+    }
+    if report.index {
+        let listed: Vec<String> = report
+            .platforms
+            .iter()
+            .map(|p| p.platform.clone())
+            .collect();
+        let planned: Vec<String> = image.platforms.iter().map(|p| p.to_string()).collect();
+        if listed != planned {
+            return Qualified::No(format!(
+                "its index lists {}, not the planned {}",
+                crate::verify::untrusted(&listed.join(", ")),
+                if planned.is_empty() {
+                    "single image".to_string()
+                } else {
+                    planned.join(", ")
+                }
+            ));
+        }
+    }
+    // What the shards recorded: every image the digest stands for (each
+    // platform's, for an index) must be the one its shard tested.
+    let units: Vec<(String, &PlatformOf)> = if report.index {
+        report
+            .platforms
+            .iter()
+            .zip(&image.platforms)
+            .map(|(p, platform)| (crate::plan::platforms::unit_name(name, platform), p))
+            .collect()
+    } else {
+        report
+            .platforms
+            .iter()
+            .map(|p| (name.to_string(), p))
+            .collect()
+    };
+    for (unit, p) in units {
+        let record = match recorded(options, &unit) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(conflict) => return Qualified::No(conflict),
+        };
         let s = &p.finding.passing.as_ref().expect("checked above").summary;
         if !record.passed {
-            return Ok(Qualified::No(
-                "its shard's state records a failed test run".into(),
-            ));
+            return Qualified::No("its shard's state records a failed test run".into());
         }
         if s.image_id != record.image_id.as_str() {
-            return Ok(Qualified::No(format!(
+            return Qualified::No(format!(
                 "the registry's image {} is not the one its shard tested ({})",
-                crate::state::short_id(&s.image_id),
+                crate::state::short_id(&crate::verify::untrusted(&s.image_id)),
                 crate::state::short_id(&record.image_id)
-            )));
-        }
-        if record.inputs.is_some() && s.inputs != record.inputs {
-            return Ok(Qualified::No(
-                "its attestation is for other inputs than its shard's state records (an older test run)"
-                    .into(),
             ));
         }
+        if let Some(why) = mismatch(s, &unit, record) {
+            return Qualified::No(why);
+        }
     }
-    Ok(Qualified::Yes(report.digest))
+    Qualified::Yes(report.digest.clone())
+}
+
+type PlatformOf = crate::verify::PlatformReport;
+
+/// The one record the state files hold for `unit` (an image, or one
+/// platform's image). Records of different files that disagree about it
+/// (another image ID, inputs, result or pushed digest) are refused, naming
+/// both files: one of them is stale or forged, and the newer `tested_at`
+/// proves nothing (anyone can write it).
+fn recorded<'a>(
+    options: &'a Options,
+    unit: &str,
+) -> Result<Option<&'a crate::state::ImageState>, String> {
+    let mut found: Option<(&std::path::Path, &crate::state::ImageState)> = None;
+    for (path, state) in &options.states {
+        let Some(record) = state.images.get(unit) else {
+            continue;
+        };
+        match found {
+            None => found = Some((path, record)),
+            Some((first, held)) => {
+                let same = held.image_id == record.image_id
+                    && held.inputs == record.inputs
+                    && held.passed == record.passed
+                    && held.pushed.as_ref().map(|p| &p.digest)
+                        == record.pushed.as_ref().map(|p| &p.digest);
+                if !same {
+                    return Err(format!(
+                        "the state files {} and {} disagree about {unit} (image {} or {}): \
+                         give only the state of the machine that tested it",
+                        first.display(),
+                        path.display(),
+                        crate::state::short_id(&held.image_id),
+                        crate::state::short_id(&record.image_id),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(found.map(|(_, r)| r))
+}
+
+/// Why the attestation `s` is not for what the state `record` says was
+/// tested as `unit`: another name (so another image or platform), image ID
+/// or inputs.
+fn mismatch(
+    s: &crate::attest::statement::Summary,
+    unit: &str,
+    record: &crate::state::ImageState,
+) -> Option<String> {
+    if s.image != unit {
+        return Some(format!(
+            "its attestation was tested as {}, not as {unit} as its state records",
+            crate::verify::untrusted(&s.image)
+        ));
+    }
+    if s.image_id != record.image_id.as_str() {
+        return Some(format!(
+            "its attestation is for image {}, not the one its machine tested ({})",
+            crate::state::short_id(&crate::verify::untrusted(&s.image_id)),
+            crate::state::short_id(&record.image_id)
+        ));
+    }
+    if record.inputs.is_some() && s.inputs != record.inputs {
+        return Some(
+            "its attestation is for other inputs than its shard's state records (an older test run)"
+                .into(),
+        );
+    }
+    None
 }
 
 /// Points `alias` at `digest` of `image`'s repository and reads it back.
@@ -468,29 +673,28 @@ async fn point(
         ));
     }
     let repo = Reference::split(image).name;
+    // In another repository, the image is put there by digest and given its
+    // attestations before the alias tag moves, so the alias never names a
+    // digest without them there.
+    let there = Reference::split(alias).name;
+    if there != repo {
+        let staged = format!("{there}@{digest}");
+        registry
+            .retag(repo, digest, &staged)
+            .await
+            .map_err(|e| e.to_string())?;
+        match registry.resolve(&staged).await.map_err(|e| e.to_string())? {
+            Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await?,
+            _ => return Err(format!("{staged} is not in the registry after copying it")),
+        }
+    }
     registry
         .retag(repo, digest, alias)
         .await
         .map_err(|e| e.to_string())?;
     let now = registry.resolve(alias).await.map_err(|e| e.to_string())?;
     match now {
-        Some(r) if r.digest == *digest => {
-            // In another repository, the alias carries the attestations too.
-            let there = Reference::split(alias).name;
-            if there != repo {
-                let subjects: Vec<Digest> = if r.children.is_empty() {
-                    vec![r.digest.clone()]
-                } else {
-                    r.children.iter().map(|c| c.digest.clone()).collect()
-                };
-                for subject in &subjects {
-                    crate::verify::copy_attestations(registry, repo, there, subject)
-                        .await
-                        .map_err(|e| format!("copying the test attestations to {there}: {e}"))?;
-                }
-            }
-            Ok(())
-        }
+        Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await,
         other => Err(format!(
             "{alias} resolves to {} instead of {digest}",
             other
@@ -498,6 +702,32 @@ async fn point(
                 .unwrap_or("nothing".into())
         )),
     }
+}
+
+/// In another repository than `image`'s, the alias `alias` (resolved as
+/// `r`) carries the test attestations too: those it lacks are copied.
+async fn carry(
+    registry: &dyn Registry,
+    image: &str,
+    alias: &str,
+    r: &crate::registry::Resolved,
+) -> Result<(), String> {
+    let repo = Reference::split(image).name;
+    let there = Reference::split(alias).name;
+    if there == repo {
+        return Ok(());
+    }
+    let subjects: Vec<Digest> = if r.children.is_empty() {
+        vec![r.digest.clone()]
+    } else {
+        r.children.iter().map(|c| c.digest.clone()).collect()
+    };
+    for subject in &subjects {
+        crate::verify::copy_attestations(registry, repo, there, subject)
+            .await
+            .map_err(|e| format!("copying the test attestations to {there}: {e}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -566,6 +796,57 @@ mod tests {
             panic!("{got:?}")
         };
         assert!(reason.contains("carries no valid passing"), "{reason}");
+    }
+
+    fn record(id: char, tested_at: &str) -> crate::state::ImageState {
+        crate::state::ImageState {
+            image_id: crate::reference::ImageId::new(format!(
+                "sha256:{}",
+                id.to_string().repeat(64)
+            )),
+            passed: true,
+            tested_at: tested_at.parse().unwrap(),
+            tests: vec![],
+            pushed: None,
+            inputs: None,
+        }
+    }
+
+    fn state(unit: &str, r: crate::state::ImageState) -> State {
+        State {
+            images: BTreeMap::from([(unit.to_string(), r)]),
+            ..State::default()
+        }
+    }
+
+    #[test]
+    fn state_files_that_disagree_about_an_image_are_refused_naming_both() {
+        let unit = "r/app:1-linux-arm64";
+        let genuine = state(unit, record('a', "2026-01-01T00:00:00Z"));
+        // The same record in a second file (the same state given twice) is fine.
+        let options = Options {
+            states: vec![
+                ("a.json".into(), genuine.clone()),
+                ("b.json".into(), genuine.clone()),
+            ],
+            ..Options::default()
+        };
+        assert_eq!(
+            recorded(&options, unit).unwrap().unwrap().image_id,
+            record('a', "2026-01-01T00:00:00Z").image_id
+        );
+        // Another image, dated later: refused, not preferred for its date.
+        let forged = state(unit, record('f', "2099-01-01T00:00:00Z"));
+        let options = Options {
+            states: vec![("a.json".into(), genuine), ("forged.json".into(), forged)],
+            ..Options::default()
+        };
+        let why = recorded(&options, unit).unwrap_err();
+        assert!(
+            why.contains("a.json") && why.contains("forged.json") && why.contains(unit),
+            "{why}"
+        );
+        assert_eq!(recorded(&options, "r/app:2").unwrap(), None);
     }
 
     #[test]

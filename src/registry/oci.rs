@@ -1351,7 +1351,9 @@ impl ManifestJson {
             .and_then(|m| m.as_array())
             .map(|list| list.iter().filter_map(digest_of).collect())
             .unwrap_or_default();
-        let is_list = json.get("manifests").is_some();
+        // An index by its stated media type, never by the fields it holds: an
+        // image manifest with a `manifests` field added is still an image.
+        let is_list = super::referrers::is_index(&json);
         let platforms: Vec<IndexChild> = json
             .get("manifests")
             .and_then(|m| m.as_array())
@@ -1380,6 +1382,11 @@ impl ManifestJson {
             Some(m) => m.to_string(),
             None if is_list => OCI_IMAGE_INDEX_MEDIA_TYPE.to_string(),
             None => OCI_IMAGE_MEDIA_TYPE.to_string(),
+        };
+        let (children, platforms) = if is_list {
+            (children, platforms)
+        } else {
+            (Vec::new(), Vec::new())
         };
         if is_list {
             return Ok(ManifestJson {
@@ -1464,6 +1471,20 @@ mod tests {
         assert_eq!(m.config, None);
         assert_eq!(m.children, ["sha256:a", "sha256:b"]);
         assert!(m.blobs.is_empty());
+    }
+
+    #[test]
+    fn an_image_manifest_with_a_manifests_field_is_no_index() {
+        let raw = br#"{"schemaVersion":2,
+            "mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+            "config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:c"},
+            "layers":[],
+            "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1,"digest":"sha256:a",
+                          "platform":{"os":"linux","architecture":"amd64"}}]}"#;
+        let m = ManifestJson::parse(raw).unwrap();
+        assert_eq!(m.media_type, IMAGE_MANIFEST_MEDIA_TYPE);
+        assert_eq!(m.config.as_deref(), Some("sha256:c"));
+        assert!(m.children.is_empty() && m.platforms.is_empty());
     }
 
     #[test]

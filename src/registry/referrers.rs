@@ -65,6 +65,29 @@ pub enum Listed {
     ByTag(String),
 }
 
+/// Docker's multi-platform list, the other index media type.
+pub const DOCKER_LIST_MEDIA_TYPE: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Whether a manifest media type is an index's (OCI index or Docker list).
+pub fn is_index_media_type(media_type: &str) -> bool {
+    let base = media_type.split(';').next().unwrap_or("").trim();
+    base == INDEX_MEDIA_TYPE || base == DOCKER_LIST_MEDIA_TYPE
+}
+
+/// Whether the manifest `json` is an index, decided by its `mediaType`
+/// alone: an image manifest that also carries a `manifests` field is an
+/// image (a registry stores such a manifest as the image it says it is,
+/// and an engine pulls it as one). Only a manifest that states no media
+/// type, holds no `config` and lists `manifests` is read as an index (OCI
+/// lets an index leave `mediaType` out; an image cannot lack its config).
+pub fn is_index(json: &Value) -> bool {
+    match json.get("mediaType") {
+        Some(m) => m.as_str().is_some_and(is_index_media_type),
+        None => json.get("config").is_none() && json.get("manifests").is_some(),
+    }
+}
+
 /// The tag the referrers tag schema keeps `digest`'s referrers under:
 /// `sha256:<hex>` becomes `sha256-<hex>`.
 pub fn fallback_tag(digest: &str) -> String {

@@ -14,7 +14,7 @@ use crate::attest::check::{judge, Judged};
 use crate::attest::key::PublicKey;
 use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE};
 use crate::reference::Reference;
-use crate::registry::referrers::{artifact_layer, subject_of};
+use crate::registry::referrers::{artifact_layer, is_index, is_index_media_type, subject_of};
 use crate::registry::{Digest, Registry, RegistryError};
 
 /// The largest envelope strata reads (a test result is a few KiB).
@@ -41,14 +41,26 @@ pub struct PlatformReport {
     pub platform: String,
     pub digest: Digest,
     pub finding: Finding,
+    /// Why the image at this entry is not what the index says it is (its
+    /// config names another platform, or it is no image); `None` when it is.
+    pub wrong: Option<String>,
+}
+
+impl PlatformReport {
+    /// A valid passing attestation, and the image is what the index says.
+    pub fn verified(&self) -> bool {
+        self.finding.passing.is_some() && self.wrong.is_none()
+    }
 }
 
 /// The attestations found for one digest.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Finding {
-    /// The newest valid attestation that says the image passed.
+    /// The newest valid attestation, when it says the image passed. A newer
+    /// valid attestation that says it failed leaves this `None`: an older
+    /// pass never hides a later failure.
     pub passing: Option<Judged>,
-    /// Valid attestations that say it failed.
+    /// Valid attestations that say it failed, newest first.
     pub failing: Vec<Judged>,
     /// Attestations that cannot be trusted: (artifact digest, why).
     pub rejected: Vec<(String, String)>,
@@ -63,11 +75,14 @@ impl Finding {
         if let Some(failed) = self.failing.first() {
             let tests = &failed.summary.failed_tests;
             return Some(if tests.is_empty() {
-                format!("its test attestation says {}", failed.summary.result)
+                format!(
+                    "its newest test attestation says {}",
+                    untrusted(&failed.summary.result)
+                )
             } else {
                 format!(
-                    "its test attestation says FAILED (failed: {})",
-                    tests.join(", ")
+                    "its newest test attestation says FAILED (failed: {})",
+                    untrusted(&tests.join(", "))
                 )
             });
         }
@@ -89,27 +104,67 @@ impl Finding {
 impl Report {
     /// Every platform carries a valid passing attestation.
     pub fn verified(&self) -> bool {
-        !self.platforms.is_empty() && self.platforms.iter().all(|p| p.finding.passing.is_some())
+        !self.platforms.is_empty() && self.platforms.iter().all(PlatformReport::verified)
+    }
+
+    /// The platforms whose passing attestation names another image than
+    /// `name` (for an index entry, than `name`'s image for its platform, as
+    /// `push` names it): (platform, the name it was tested as).
+    pub fn tested_as_other(&self, name: &str) -> Vec<(String, String)> {
+        self.platforms
+            .iter()
+            .filter_map(|p| {
+                let tested = &p.finding.passing.as_ref()?.summary.image;
+                let expected = if self.index {
+                    match p.platform.parse::<crate::reference::Platform>() {
+                        Ok(platform) => crate::plan::platforms::unit_name(name, &platform),
+                        Err(_) => return Some((p.platform.clone(), tested.clone())),
+                    }
+                } else {
+                    name.to_string()
+                };
+                (*tested != expected).then(|| (p.platform.clone(), tested.clone()))
+            })
+            .collect()
     }
 
     /// The report as the terminal shows it.
     pub fn render(&self) -> String {
+        self.render_expecting(None)
+    }
+
+    /// Verified, and (with `expect_name`) tested as that name throughout.
+    pub fn verified_as(&self, expect_name: Option<&str>) -> bool {
+        self.verified() && expect_name.is_none_or(|n| self.tested_as_other(n).is_empty())
+    }
+
+    /// The report, with a line for each platform tested under another name
+    /// than `expect_name` (`--expect-name`), which then does not verify.
+    pub fn render_expecting(&self, expect_name: Option<&str>) -> String {
         let mut out = String::new();
         let what = if self.index {
             format!("an index of {} platform(s)", self.platforms.len())
         } else {
             "one image".to_string()
         };
-        let _ = writeln!(out, "{} is {} at {}", self.reference, what, self.digest);
+        let _ = writeln!(
+            out,
+            "{} is {} at {}",
+            untrusted(&self.reference),
+            what,
+            untrusted(&self.digest)
+        );
         let width = self
             .platforms
             .iter()
-            .map(|p| p.platform.len())
+            .map(|p| untrusted(&p.platform).chars().count())
             .max()
             .unwrap_or(0);
         for p in &self.platforms {
-            match (&p.finding.passing, p.finding.problem()) {
-                (Some(j), _) => {
+            let platform = untrusted(&p.platform);
+            let problem = p.wrong.clone().or_else(|| p.finding.problem());
+            match (&p.finding.passing, problem) {
+                (Some(j), None) => {
                     let s = &j.summary;
                     let when = s
                         .tested_at
@@ -118,21 +173,28 @@ impl Report {
                     let by = if s.strata_version.is_empty() {
                         "another tool".to_string()
                     } else {
-                        format!("strata {}", s.strata_version)
+                        format!("strata {}", untrusted(&s.strata_version))
                     };
                     let signed = match &j.checked_key {
-                        Some(k) => format!("signature valid (key {})", short_key(k)),
+                        Some(k) => format!("signature valid (key {})", untrusted(short_key(k))),
                         None => "signature not checked (no --key)".to_string(),
                     };
                     let _ = writeln!(
                         out,
                         "  {:width$}  {}  PASSED  tested {when} with {by}; {signed}",
-                        p.platform,
-                        short(&p.digest),
+                        platform,
+                        untrusted(&short(&p.digest)),
                     );
-                    if !s.image.is_empty() {
-                        let _ = writeln!(out, "  {:width$}    tested as {}", "", s.image);
-                    }
+                    let _ = writeln!(
+                        out,
+                        "  {:width$}    tested as {}",
+                        "",
+                        if s.image.is_empty() {
+                            "(no name given)".to_string()
+                        } else {
+                            untrusted(&s.image)
+                        }
+                    );
                     let _ = writeln!(
                         out,
                         "  {:width$}    {} test(s) passed: {}",
@@ -141,22 +203,34 @@ impl Report {
                         if s.passed_tests.is_empty() {
                             "(none)".to_string()
                         } else {
-                            s.passed_tests.join(", ")
+                            untrusted(&s.passed_tests.join(", "))
                         }
                     );
                 }
-                (None, problem) => {
+                (_, problem) => {
                     let _ = writeln!(
                         out,
                         "  {:width$}  {}  NOT VERIFIED  {}",
-                        p.platform,
-                        short(&p.digest),
-                        problem.unwrap_or_default()
+                        platform,
+                        untrusted(&short(&p.digest)),
+                        untrusted(&problem.unwrap_or_default())
                     );
                 }
             }
         }
-        if self.verified() {
+        let misnamed = expect_name
+            .map(|n| self.tested_as_other(n))
+            .unwrap_or_default();
+        for (platform, tested) in &misnamed {
+            let _ = writeln!(
+                out,
+                "  {:width$}  tested as {}, not {}",
+                untrusted(platform),
+                untrusted(tested),
+                untrusted(expect_name.unwrap_or_default())
+            );
+        }
+        if self.verified_as(expect_name) {
             let _ = writeln!(
                 out,
                 "verified: every platform carries a valid passing test attestation{}",
@@ -170,16 +244,49 @@ impl Report {
             let bad = self
                 .platforms
                 .iter()
-                .filter(|p| p.finding.passing.is_none())
+                .filter(|p| !p.verified() || misnamed.iter().any(|(x, _)| *x == p.platform))
                 .count();
             let _ = writeln!(
                 out,
-                "not verified: {bad} of {} platform(s) without a valid passing test attestation",
-                self.platforms.len()
+                "not verified: {bad} of {} platform(s) without a valid passing test attestation{}",
+                self.platforms.len(),
+                match expect_name {
+                    Some(n) => format!(" tested as {}", untrusted(n)),
+                    None => String::new(),
+                }
             );
         }
         out
     }
+}
+
+/// Text a registry sent (or a statement holds), made safe to print: every
+/// control character (escape sequences, newlines, carriage returns), every
+/// invisible formatting character (right-to-left and other direction
+/// marks, zero-width characters, the byte-order mark) and every backslash
+/// is shown as a Rust-style escape (`\u{1b}`, `\n`, `\\`), so a registry
+/// cannot draw on the terminal, forge a line or reorder what is shown.
+pub fn untrusted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let invisible = matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        );
+        if c == '\\' || c.is_control() || invisible {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn short(digest: &str) -> String {
@@ -203,23 +310,39 @@ pub async fn verify(
     };
     let repository = Reference::split(reference).name.to_string();
     let mut platforms = Vec::new();
-    let children = index_children(&top.bytes);
-    let index = children.is_some();
-    let images = match children {
-        Some(children) => children,
-        None => vec![(None, top.digest.to_string())],
+    // Index or image by the media type the registry returned, never by
+    // which fields the manifest holds.
+    let index = is_index_media_type(&top.media_type);
+    let images = if index {
+        index_children(&top.bytes).unwrap_or_default()
+    } else {
+        vec![(None, top.digest.to_string())]
     };
-    for (platform, digest) in images {
+    for (entry, digest) in images {
         let digest = Digest::new(digest);
-        let platform = match platform {
-            Some(p) => p,
-            None => config_platform(registry, &repository, &digest).await,
+        let (platform, wrong) = match entry {
+            // An index entry: its image must be an image (read by its
+            // digest, checked against it) whose config names this platform.
+            Some(listed) => {
+                let wrong = match image_platform(registry, &repository, &digest).await {
+                    Err(why) => Some(why),
+                    Ok(actual) if !same_platform(&actual, &listed) => Some(format!(
+                        "the index lists it as {}, but its image config says {}",
+                        untrusted(&listed),
+                        untrusted(&actual)
+                    )),
+                    Ok(_) => None,
+                };
+                (listed, wrong)
+            }
+            None => (config_platform(registry, &repository, &digest).await, None),
         };
         let finding = find(registry, &repository, &digest, key).await?;
         platforms.push(PlatformReport {
             platform,
             digest,
             finding,
+            wrong,
         });
     }
     Ok(Some(Report {
@@ -257,22 +380,24 @@ pub async fn find(
             return Ok(finding);
         }
     };
+    let mut valid: Vec<Judged> = Vec::new();
     for referrer in referrers {
         match judge_one(registry, repository, digest, &referrer.digest, key).await {
-            Ok(j) if j.passing() => {
-                let newer = finding
-                    .passing
-                    .as_ref()
-                    .is_none_or(|p| j.summary.tested_at > p.summary.tested_at);
-                if newer {
-                    finding.passing = Some(j);
-                }
-            }
-            Ok(j) => finding.failing.push(j),
+            Ok(j) => valid.push(j),
             Err(Fatal(e)) => return Err(e),
             Err(Rejected(why)) => finding.rejected.push((referrer.digest, why)),
         }
     }
+    // The newest valid attestation decides (a failure wins a tie): an older
+    // PASSED never hides a newer FAILED.
+    valid.sort_by_key(|j| std::cmp::Reverse((j.summary.tested_at, !j.passing())));
+    let mut valid = valid.into_iter();
+    match valid.next() {
+        Some(newest) if newest.passing() => finding.passing = Some(newest),
+        Some(newest) => finding.failing.push(newest),
+        None => {}
+    }
+    finding.failing.extend(valid.filter(|j| !j.passing()));
     Ok(finding)
 }
 
@@ -321,6 +446,9 @@ async fn judge_one(
 /// other tools, listed as `unknown/unknown`) are left out.
 fn index_children(manifest: &[u8]) -> Option<Vec<(Option<String>, String)>> {
     let v: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+    if !is_index(&v) {
+        return None;
+    }
     let list = v.get("manifests")?.as_array()?;
     Some(
         list.iter()
@@ -343,29 +471,66 @@ fn index_children(manifest: &[u8]) -> Option<Vec<(Option<String>, String)>> {
     )
 }
 
+/// Whether two `os/architecture[/variant]` texts name one platform: the
+/// same OS and architecture, and the same variant when both name one
+/// (engines write `arm64` images' variant `v8` in one place and not the other).
+pub fn same_platform(a: &str, b: &str) -> bool {
+    let split = |p: &str| {
+        let mut parts = p.splitn(3, '/');
+        let os = parts.next().unwrap_or("").to_string();
+        let arch = parts.next().unwrap_or("").to_string();
+        let variant = parts.next().filter(|v| !v.is_empty()).map(str::to_string);
+        (os, arch, variant)
+    };
+    let ((os_a, arch_a, var_a), (os_b, arch_b, var_b)) = (split(a), split(b));
+    os_a == os_b
+        && arch_a == arch_b
+        && match (var_a, var_b) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+}
+
 /// A single image's platform, from its config (`unknown` if unreadable).
 async fn config_platform(registry: &dyn Registry, repository: &str, digest: &Digest) -> String {
-    let unknown = || "unknown".to_string();
-    let Ok(Some(m)) = registry.manifest(&format!("{repository}@{digest}")).await else {
-        return unknown();
+    image_platform(registry, repository, digest)
+        .await
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The platform the image config of manifest `digest` names, or why it
+/// cannot be told: the manifest (read by its digest, checked against it)
+/// must be an image, not an index, and its config must name its platform.
+pub async fn image_platform(
+    registry: &dyn Registry,
+    repository: &str,
+    digest: &Digest,
+) -> Result<String, String> {
+    let m = match registry.manifest(&format!("{repository}@{digest}")).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err("its manifest is not in the registry".into()),
+        Err(e) => return Err(format!("its manifest cannot be read: {e}")),
     };
+    if is_index_media_type(&m.media_type) {
+        return Err("it is an index, not a platform's image".into());
+    }
     let config = serde_json::from_slice::<serde_json::Value>(&m.bytes)
         .ok()
-        .and_then(|v| Some(v.get("config")?.get("digest")?.as_str()?.to_string()));
-    let Some(config) = config else {
-        return unknown();
-    };
-    let Ok(bytes) = registry.blob(repository, &config, MAX_CONFIG).await else {
-        return unknown();
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return unknown();
-    };
+        .and_then(|v| Some(v.get("config")?.get("digest")?.as_str()?.to_string()))
+        .ok_or("its manifest names no image config")?;
+    let bytes = registry
+        .blob(repository, &config, MAX_CONFIG)
+        .await
+        .map_err(|e| format!("its image config cannot be read: {e}"))?;
+    let v = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|_| "its image config is not JSON".to_string())?;
     let part = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
     match (part("os"), part("architecture"), part("variant")) {
-        (os, arch, _) if os.is_empty() || arch.is_empty() => unknown(),
-        (os, arch, variant) if variant.is_empty() => format!("{os}/{arch}"),
-        (os, arch, variant) => format!("{os}/{arch}/{variant}"),
+        (os, arch, _) if os.is_empty() || arch.is_empty() => {
+            Err("its image config names no platform".into())
+        }
+        (os, arch, variant) if variant.is_empty() => Ok(format!("{os}/{arch}")),
+        (os, arch, variant) => Ok(format!("{os}/{arch}/{variant}")),
     }
 }
 
@@ -428,6 +593,44 @@ mod tests {
             ]
         );
         assert_eq!(index_children(br#"{"schemaVersion":2,"layers":[]}"#), None);
+    }
+
+    #[test]
+    fn an_image_manifest_with_a_manifests_field_has_no_children() {
+        let forged = br#"{"schemaVersion":2,
+            "mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+            "config":{"digest":"sha256:c"},"layers":[],
+            "manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}}]}"#;
+        assert_eq!(index_children(forged), None);
+        let oci = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{"digest":"sha256:c"},"layers":[],"manifests":[{"digest":"sha256:a"}]}"#;
+        assert_eq!(index_children(oci), None);
+    }
+
+    #[test]
+    fn platforms_compare_by_os_architecture_and_stated_variants() {
+        assert!(same_platform("linux/arm64", "linux/arm64/v8"));
+        assert!(same_platform("linux/arm/v7", "linux/arm/v7"));
+        assert!(!same_platform("linux/arm/v6", "linux/arm/v7"));
+        assert!(!same_platform("linux/amd64", "linux/arm64"));
+        assert!(!same_platform("linux/amd64", "windows/amd64"));
+    }
+
+    #[test]
+    fn registry_text_is_escaped_before_it_is_printed() {
+        let hostile = "ok\u{1b}[2J\u{1b}]0;x\u{7}\r\nverified: \u{202e}evil\u{200f}\u{feff}\\";
+        let shown = untrusted(hostile);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() || matches!(c, '\u{202e}' | '\u{200f}' | '\u{feff}')),
+            "{shown:?}"
+        );
+        assert_eq!(
+            shown,
+            "ok\\u{1b}[2J\\u{1b}]0;x\\u{7}\\r\\nverified: \\u{202e}evil\\u{200f}\\u{feff}\\\\"
+        );
+        assert_eq!(untrusted("linux/amd64 über"), "linux/amd64 über");
     }
 
     #[test]
