@@ -85,7 +85,7 @@ impl Locator {
         match &step.step {
             Step::Build => {
                 let file = image.context.join(&image.dockerfile);
-                let line = std::fs::read_to_string(&file).ok().and_then(|text| {
+                let line = read_quietly(&file).and_then(|text| {
                     github::failing_step(&step.log).and_then(|n| github::step_line(&text, n, 0))
                 });
                 at(&file, line)
@@ -93,8 +93,7 @@ impl Locator {
             Step::Test { path, .. } => {
                 let dockerfile = path.join(crate::config::files::DOCKERFILE);
                 let run_file = path.join(crate::config::run_file::RUN_FILE);
-                let read = |p: &Path| std::fs::read_to_string(p).ok();
-                let (docker_text, run_text) = (read(&dockerfile), read(&run_file));
+                let (docker_text, run_text) = (read_quietly(&dockerfile), read_quietly(&run_file));
                 match github::test_failure(&step.log, docker_text.as_deref(), run_text.as_deref()) {
                     Some((TestFile::Dockerfile, line)) => at(&dockerfile, line),
                     Some((TestFile::RunFile, line)) => at(&run_file, line),
@@ -115,4 +114,11 @@ impl Locator {
             .unwrap_or(path);
         rel.to_string_lossy().replace('\\', "/")
     }
+}
+
+/// A file named in an annotation, read through the capped reader (a regular
+/// file of at most 4 MiB): a FIFO or device put there since the run cannot
+/// hang the report; a file that cannot be read gives no line number.
+fn read_quietly(path: &Path) -> Option<String> {
+    crate::config::read::read_text(path, None, "file").ok()
 }

@@ -23,7 +23,7 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use docker_credential::DockerCredential;
 
@@ -109,10 +109,14 @@ fn docker_config_dir() -> Option<PathBuf> {
 /// file, or a helper that fails, means "no credentials", not an error: the
 /// registry then says whether anonymous access is enough.
 fn from_docker_config(registry_host: &str) -> Option<Credentials> {
-    let path = docker_config_dir()?.join("config.json");
+    from_config_file(&docker_config_dir()?.join("config.json"), registry_host)
+}
+
+/// [`from_docker_config`] with the file named.
+fn from_config_file(path: &Path, registry_host: &str) -> Option<Credentials> {
     server_keys(registry_host).into_iter().find_map(|server| {
         // The file is reopened per key: the crate consumes the reader.
-        let file = File::open(&path).ok()?;
+        let file = open_config(path)?;
         match docker_credential::get_credential_from_reader(BufReader::new(file), &server) {
             Ok(DockerCredential::UsernamePassword(username, password)) => Some(Credentials {
                 username,
@@ -121,6 +125,21 @@ fn from_docker_config(registry_host: &str) -> Option<Credentials> {
             Ok(DockerCredential::IdentityToken(_)) | Err(_) => None,
         }
     })
+}
+
+/// The largest Docker config file read: 4 MiB, far above any real one.
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Opens the Docker config file only when it is a regular file under
+/// [`MAX_CONFIG_BYTES`], reading at most that much: a FIFO there would block
+/// the run forever and a device such as `/dev/zero` would never end.
+fn open_config(path: &Path) -> Option<std::io::Take<File>> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_CONFIG_BYTES {
+        return None;
+    }
+    Some(File::open(path).ok()?.take(MAX_CONFIG_BYTES))
 }
 
 /// The keys `docker login` may have filed a host's credentials under. Docker
@@ -142,6 +161,35 @@ mod tests {
     use std::sync::Mutex;
 
     use base64::Engine as _;
+
+    /// A Docker config file that is a FIFO or `/dev/zero` gives no
+    /// credentials at once: opened as it was, the FIFO blocked forever and
+    /// the device was read without end.
+    #[test]
+    fn a_docker_config_that_is_not_a_regular_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("config.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let paths = [fifo, PathBuf::from("/dev/zero"), big];
+        std::thread::spawn(move || {
+            let found: Vec<bool> = paths
+                .iter()
+                .map(|p| from_config_file(p, "127.0.0.1:5000").is_some())
+                .collect();
+            let _ = tx.send(found);
+        });
+        let found = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading the Docker config hung");
+        assert_eq!(found, vec![false, false, false]);
+    }
 
     /// Environment variables are process-wide: tests that set them take this lock.
     static ENV_LOCK: Mutex<()> = Mutex::new(());
