@@ -310,7 +310,7 @@ impl DockerEngine {
     async fn run_build(
         &self,
         options: BuildImageOptions,
-        tar: Vec<u8>,
+        context: ContextChunks,
         log: LogSink<'_>,
         output: &mut BuildOutput,
     ) -> Result<(), EngineError> {
@@ -319,7 +319,13 @@ impl DockerEngine {
         let docker = self.docker.clone().with_timeout(Duration::from_secs(
             self.timeouts.step.as_secs().saturating_add(60),
         ));
-        let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
+        let chunks = futures_util::stream::unfold(context, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|chunk| (chunk.map(Into::into), rx))
+        });
+        let body = bollard::body_try_stream(chunks);
+        let mut stream = docker.build_image(options, None, Some(body));
         let mut lines = LineBuffer::default();
         while let Some(item) = stream.next().await {
             let info = match item {
@@ -552,6 +558,83 @@ impl DockerEngine {
     }
 }
 
+/// A build context on its way to the engine, a chunk at a time.
+type ContextChunks = tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>;
+
+/// How much of a context the packer writes ahead of the engine: chunks of
+/// [`CHUNK`] bytes, at most [`CHUNKS_AHEAD`] of them waiting.
+const CHUNK: usize = 64 * 1024;
+const CHUNKS_AHEAD: usize = 4;
+
+/// Packs `packing` on a blocking thread into chunks the engine reads as
+/// they are written: memory stays at a few chunks whatever the context's size. If
+/// packing fails, the body ends with an error (the engine never gets a
+/// truncated context it could build from) and the packer returns why.
+fn stream_context(
+    packing: context::Packing,
+) -> (
+    ContextChunks,
+    tokio::task::JoinHandle<Result<(), EngineError>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    let packer = tokio::task::spawn_blocking(move || {
+        match packing.write_to(ChunkWriter::new(tx.clone())) {
+            Ok(_) => Ok(()),
+            // The engine stopped reading: its own answer says why.
+            Err(_) if tx.is_closed() => Ok(()),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    });
+    (rx, packer)
+}
+
+/// A writer that hands what it is given to a channel in [`CHUNK`]-byte
+/// pieces, waiting while the reader is behind.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn new(tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> Self {
+        ChunkWriter {
+            tx,
+            buffer: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the engine stopped reading the build context",
+            )
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buffer.len());
+        self.buffer.extend_from_slice(&data[..n]);
+        if self.buffer.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
 /// Appends `chunk` to `buffer` up to [`MAX_OUTPUT`] bytes; true if any of
 /// it was dropped.
 fn append_capped(buffer: &mut Vec<u8>, chunk: &[u8]) -> bool {
@@ -676,11 +759,11 @@ impl Engine for DockerEngine {
 
     async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
         let build_context = request.context.clone();
-        let packed = tokio::task::spawn_blocking(move || context::pack(&build_context))
+        let packing = tokio::task::spawn_blocking(move || context::prepare(&build_context))
             .await
             .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))??;
         let options = BuildImageOptions {
-            dockerfile: packed.dockerfile,
+            dockerfile: packing.dockerfile.clone(),
             t: request.tag.clone(),
             // Base images must already be local: a build never pulls.
             pull: None,
@@ -698,13 +781,18 @@ impl Engine for DockerEngine {
         };
         let step = request.timeout.unwrap_or(self.timeouts.step);
         let mut output = BuildOutput::default();
-        let ran = tokio::time::timeout(
-            step,
-            self.run_build(options, packed.bytes, log, &mut output),
-        )
-        .await;
+        let (chunks, packer) = stream_context(packing);
+        let ran = tokio::time::timeout(step, self.run_build(options, chunks, log, &mut output)).await;
+        // The packer ends once the engine has read the context or stopped
+        // reading it; a file it could not read explains a failed build best.
+        let packed = packer
+            .await
+            .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))?;
         match ran {
-            Ok(result) => result?,
+            Ok(result) => {
+                packed?;
+                result?
+            }
             Err(_elapsed) => {
                 let removed = self.remove_build_container(&output.lines).await;
                 let removed = match removed {

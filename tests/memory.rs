@@ -1,0 +1,95 @@
+//! Memory that does not grow with input, measured on the real engine: the
+//! peak resident memory of the `strata` process itself (`wait4`'s
+//! `ru_maxrss`), whatever the size of what it sends or reads.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{block_on, busybox_base, engine, unique, write, BUSYBOX_IMAGE};
+use strata::engine::Engine;
+
+const MIB: u64 = 1024 * 1024;
+
+/// What one `strata` run did.
+struct Ran {
+    code: Option<i32>,
+    /// Peak resident memory, bytes.
+    peak: u64,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `strata args` in `dir` and measures its peak memory.
+fn strata_peak(dir: &Path, args: &[&str]) -> Ran {
+    let out = tempfile::tempdir().unwrap();
+    let (stdout, stderr) = (out.path().join("stdout"), out.path().join("stderr"));
+    let child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; both pointers
+    // are to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Ran {
+        code,
+        // Linux gives kibibytes.
+        peak: usage.ru_maxrss as u64 * 1024,
+        stdout: std::fs::read_to_string(stdout).unwrap_or_default(),
+        stderr: std::fs::read_to_string(stderr).unwrap_or_default(),
+    }
+}
+
+/// A file of `size` bytes that takes no room on disk.
+fn sparse(path: &Path, size: u64) {
+    std::fs::File::create(path).unwrap().set_len(size).unwrap();
+}
+
+#[test]
+fn a_large_build_context_is_streamed_not_held() {
+    block_on(async {
+        busybox_base(&engine().await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = unique("bigctx");
+    write(
+        root,
+        "a/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {ns} > /a\n"),
+    );
+    sparse(&root.join("a/big.bin"), 1024 * MIB);
+    write(root, "t/Dockerfile", "RUN test -s /a\n");
+    write(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{ns}/app:1\"\n    path: ./a\n    test: ./t\n"),
+    );
+    let ran = strata_peak(root, &["test", "-q"]);
+    block_on(async {
+        let _ = engine().await.remove(&format!("{ns}/app:1")).await;
+    });
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    assert!(
+        ran.peak < 200 * MIB,
+        "a 1 GiB context took {} MiB of memory",
+        ran.peak / MIB
+    );
+}
