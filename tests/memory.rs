@@ -93,3 +93,41 @@ fn a_large_build_context_is_streamed_not_held() {
         ran.peak / MIB
     );
 }
+
+/// A tarball holding one `size`-byte file of zeros, sparse on disk.
+fn sparse_tarball(path: &Path, size: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut header = tar::Header::new_gnu();
+    header.set_path("big.bin").unwrap();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut file = std::fs::File::create(path).unwrap();
+    file.write_all(header.as_bytes()).unwrap();
+    // Contents padded to a block, then the two empty blocks that end a tar.
+    let end = 512 + size.div_ceil(512) * 512;
+    file.seek(SeekFrom::Start(end)).unwrap();
+    file.write_all(&[0u8; 1024]).unwrap();
+}
+
+#[test]
+fn a_large_import_is_streamed_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = dir.path().join("rootfs.tar");
+    sparse_tarball(&tarball, 1024 * MIB);
+    let reference = format!("{}/rootfs:big", unique("bigimport"));
+    let ran = strata_peak(dir.path(), &["import", "rootfs.tar", &reference]);
+    let id = block_on(async {
+        let engine = engine().await;
+        let id = engine.image_id(&reference).await.unwrap();
+        let _ = engine.remove(&reference).await;
+        id
+    });
+    assert_eq!(ran.code, Some(0), "stderr:\n{}", ran.stderr);
+    assert_eq!(Some(ran.stdout.trim()), id.as_ref().map(|i| i.as_str()));
+    assert!(
+        ran.peak < 200 * MIB,
+        "importing a 1 GiB file took {} MiB of memory",
+        ran.peak / MIB
+    );
+}

@@ -320,9 +320,7 @@ impl DockerEngine {
             self.timeouts.step.as_secs().saturating_add(60),
         ));
         let chunks = futures_util::stream::unfold(context, |mut rx| async move {
-            rx.recv()
-                .await
-                .map(|chunk| (chunk.map(Into::into), rx))
+            rx.recv().await.map(|chunk| (chunk.map(Into::into), rx))
         });
         let body = bollard::body_try_stream(chunks);
         let mut stream = docker.build_image(options, None, Some(body));
@@ -782,7 +780,8 @@ impl Engine for DockerEngine {
         let step = request.timeout.unwrap_or(self.timeouts.step);
         let mut output = BuildOutput::default();
         let (chunks, packer) = stream_context(packing);
-        let ran = tokio::time::timeout(step, self.run_build(options, chunks, log, &mut output)).await;
+        let ran =
+            tokio::time::timeout(step, self.run_build(options, chunks, log, &mut output)).await;
         // The packer ends once the engine has read the context or stopped
         // reading it; a file it could not read explains a failed build best.
         let packed = packer
@@ -976,12 +975,25 @@ impl Engine for DockerEngine {
     }
 
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
-        let bytes = tokio::fs::read(&rootfs_tar)
+        // Streamed a chunk at a time: a tarball of any size takes no more
+        // memory than a chunk or two.
+        let file = tokio::fs::File::open(&rootfs_tar)
             .await
             .map_err(|e| EngineError::Context {
                 path: rootfs_tar.clone(),
                 message: e.to_string(),
             })?;
+        let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut chunk = vec![0u8; CHUNK];
+            match file.read(&mut chunk).await? {
+                0 => Ok(None),
+                n => {
+                    chunk.truncate(n);
+                    Ok(Some((chunk.into(), file)))
+                }
+            }
+        });
         let r = Reference::split(reference);
         let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
         let options = CreateImageOptions {
@@ -992,7 +1004,7 @@ impl Engine for DockerEngine {
         };
         let mut stream =
             self.docker
-                .create_image(Some(options), Some(bollard::body_full(bytes.into())), None);
+                .create_image(Some(options), Some(bollard::body_try_stream(chunks)), None);
         while let Some(item) = stream.next().await {
             item.map_err(|e| match self.error(e) {
                 EngineError::Api(message) => EngineError::Api(format!(
