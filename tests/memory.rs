@@ -22,6 +22,8 @@ struct Ran {
 }
 
 /// Runs `strata args` in `dir` and measures its peak memory.
+// The child is reaped by `wait4`, which also gives its own peak memory.
+#[allow(clippy::zombie_processes)]
 fn strata_peak(dir: &Path, args: &[&str]) -> Ran {
     let out = tempfile::tempdir().unwrap();
     let (stdout, stderr) = (out.path().join("stdout"), out.path().join("stderr"));
@@ -129,5 +131,65 @@ fn a_large_import_is_streamed_not_held() {
         ran.peak < 200 * MIB,
         "importing a 1 GiB file took {} MiB of memory",
         ran.peak / MIB
+    );
+}
+
+#[test]
+fn a_step_printing_50_mb_keeps_a_tail_in_memory_and_reports() {
+    block_on(async {
+        busybox_base(&engine().await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ns = unique("chatty");
+    write(
+        root,
+        "a/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {ns} > /a\n"),
+    );
+    let line = "0123456789".repeat(7);
+    write(
+        root,
+        "t/Dockerfile",
+        &format!("RUN yes {line} | head -c 50000000; echo; echo the-last-line\n"),
+    );
+    write(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{ns}/app:1\"\n    path: ./a\n    test: ./t\n"),
+    );
+    let ran = strata_peak(root, &["test", "-q"]);
+    block_on(async {
+        let _ = engine().await.remove(&format!("{ns}/app:1")).await;
+    });
+    assert_eq!(ran.code, Some(0), "stderr:\n{}", ran.stderr);
+    assert!(
+        ran.peak < 100 * MIB,
+        "a step printing 50 MB took {} MiB of memory",
+        ran.peak / MIB
+    );
+    let run = root.join(".strata/runs/latest");
+    let size = |name: &str| std::fs::metadata(run.join(name)).unwrap().len();
+    for report in [
+        "events.jsonl",
+        "report.md",
+        "report.html",
+        "report.json",
+        "junit.xml",
+    ] {
+        assert!(size(report) < MIB, "{report} is {} bytes", size(report));
+    }
+    // The step's log file has all of it; the reports its end.
+    let logs = run.join("logs").join(format!("{ns}%2Fapp%3A1"));
+    let full = std::fs::read_to_string(logs.join("test1.attempt1.log"))
+        .or_else(|_| std::fs::read_to_string(logs.join("test0.attempt1.log")))
+        .unwrap();
+    assert!(full.len() > 50_000_000, "{} bytes", full.len());
+    assert!(full.contains("the-last-line"));
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("the-last-line"));
+    assert!(
+        md.contains("earlier lines"),
+        "the tail says what it left out"
     );
 }

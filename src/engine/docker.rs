@@ -644,11 +644,34 @@ fn append_capped(buffer: &mut Vec<u8>, chunk: &[u8]) -> bool {
 /// What a finished build said.
 #[derive(Debug, Default)]
 struct BuildOutput {
-    /// Every complete output line.
-    lines: Vec<String>,
+    /// The few lines strata reads back (every line went to the log sink).
+    lines: Seen,
     /// The ID from the `aux` message, if the engine sent one.
     aux_id: Option<ImageId>,
 }
+
+/// The lines of a build's output strata reads back, whatever its length: the
+/// last one (which may name the image) and the last ` ---> Running in <id>`
+/// (the container of the step running now). The output itself goes only to
+/// the log sink, so a step printing gigabytes costs no memory here.
+#[derive(Debug, Default)]
+struct Seen {
+    last: Option<String>,
+    running_in: Option<String>,
+}
+
+impl Seen {
+    fn push(&mut self, line: &str) {
+        if line.trim().starts_with("---> Running in ") {
+            self.running_in = Some(line.to_string());
+        }
+        self.last = Some(line.to_string());
+    }
+}
+
+/// The longest line passed on whole: a longer one (a step printing without
+/// line breaks) is passed on in pieces of this size.
+const MAX_LINE: usize = 64 * 1024;
 
 /// Splits streamed text into lines: the engine's chunks need not end at a
 /// line break.
@@ -658,15 +681,23 @@ struct LineBuffer {
 }
 
 impl LineBuffer {
-    fn push(&mut self, text: &str, log: LogSink<'_>, out: &mut Vec<String>) {
+    fn push(&mut self, text: &str, log: LogSink<'_>, out: &mut Seen) {
         self.pending.push_str(text);
         while let Some(i) = self.pending.find('\n') {
             let line: String = self.pending.drain(..=i).collect();
             emit(line.trim_end_matches(['\n', '\r']), log, out);
         }
+        while self.pending.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !self.pending.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let piece: String = self.pending.drain(..cut).collect();
+            emit(&piece, log, out);
+        }
     }
 
-    fn flush(&mut self, log: LogSink<'_>, out: &mut Vec<String>) {
+    fn flush(&mut self, log: LogSink<'_>, out: &mut Seen) {
         if !self.pending.is_empty() {
             let line = std::mem::take(&mut self.pending);
             emit(line.trim_end_matches(['\n', '\r']), log, out);
@@ -674,10 +705,10 @@ impl LineBuffer {
     }
 }
 
-fn emit(line: &str, log: LogSink<'_>, out: &mut Vec<String>) {
+fn emit(line: &str, log: LogSink<'_>, out: &mut Seen) {
     if !line.trim().is_empty() {
         log(line);
-        out.push(line.to_string());
+        out.push(line);
     }
 }
 
@@ -793,7 +824,9 @@ impl Engine for DockerEngine {
                 result?
             }
             Err(_elapsed) => {
-                let removed = self.remove_build_container(&output.lines).await;
+                let removed = self
+                    .remove_build_container(output.lines.running_in.as_slice())
+                    .await;
                 let removed = match removed {
                     Some(id) => format!("; its container {} was removed", &id[..id.len().min(12)]),
                     None => String::new(),
@@ -813,7 +846,7 @@ impl Engine for DockerEngine {
         let name = request
             .tag
             .clone()
-            .or_else(|| id_from_output(&output.lines));
+            .or_else(|| id_from_output(output.lines.last.as_slice()));
         if let Some(name) = name {
             if let Some(id) = self.image_id(&name).await? {
                 return Ok(id);
@@ -1183,12 +1216,42 @@ mod tests {
         let seen = std::sync::Mutex::new(Vec::new());
         let log = |l: &str| seen.lock().unwrap().push(l.to_string());
         let mut buffer = LineBuffer::default();
-        let mut out = Vec::new();
+        let mut out = Seen::default();
         buffer.push("Step 1/2 : FR", &log, &mut out);
-        buffer.push("OM x\n\nok\npart", &log, &mut out);
+        buffer.push(
+            "OM x\n ---> Running in 0123abcd\n\nok\npart",
+            &log,
+            &mut out,
+        );
         buffer.flush(&log, &mut out);
-        assert_eq!(out, ["Step 1/2 : FROM x", "ok", "part"]);
-        assert_eq!(*seen.lock().unwrap(), out);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "Step 1/2 : FROM x",
+                " ---> Running in 0123abcd",
+                "ok",
+                "part"
+            ]
+        );
+        assert_eq!(out.last.as_deref(), Some("part"));
+        assert_eq!(out.running_in.as_deref(), Some(" ---> Running in 0123abcd"));
+    }
+
+    #[test]
+    fn a_line_without_breaks_is_passed_on_in_pieces() {
+        let longest = std::sync::Mutex::new(0);
+        let log = |l: &str| {
+            let mut longest = longest.lock().unwrap();
+            *longest = (*longest).max(l.len());
+        };
+        let mut buffer = LineBuffer::default();
+        let mut out = Seen::default();
+        for _ in 0..100 {
+            buffer.push(&"é".repeat(10_000), &log, &mut out);
+            assert!(buffer.pending.len() <= MAX_LINE);
+        }
+        buffer.flush(&log, &mut out);
+        assert!(*longest.lock().unwrap() <= MAX_LINE);
     }
 
     #[test]
