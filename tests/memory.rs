@@ -193,3 +193,41 @@ fn a_step_printing_50_mb_keeps_a_tail_in_memory_and_reports() {
         "the tail says what it left out"
     );
 }
+
+#[test]
+fn push_stays_small() {
+    block_on(async {
+        busybox_base(&engine().await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = format!("{}/{}", common::registry(), unique("smallpush"));
+    write(root, "t/Dockerfile", "RUN test -s /n\n");
+    let mut inventory = String::from("images:\n");
+    for n in 0..5 {
+        write(
+            root,
+            &format!("a{n}/Dockerfile"),
+            &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {repo}-{n} > /n\n"),
+        );
+        inventory.push_str(&format!(
+            "  - name: \"{repo}/app{n}:1\"\n    path: ./a{n}\n    test: ./t\n"
+        ));
+    }
+    write(root, "inventory.yml", &inventory);
+    let tested = strata_peak(root, &["test", "-q"]);
+    assert_eq!(tested.code, Some(0), "stderr:\n{}", tested.stderr);
+    let pushed = strata_peak(root, &["push", "-q"]);
+    block_on(async {
+        let engine = engine().await;
+        for n in 0..5 {
+            let _ = engine.remove(&format!("{repo}/app{n}:1")).await;
+        }
+    });
+    assert_eq!(pushed.code, Some(0), "stderr:\n{}", pushed.stderr);
+    assert!(
+        pushed.peak < 40 * MIB,
+        "pushing 5 busybox images took {} MiB of memory",
+        pushed.peak / MIB
+    );
+}
