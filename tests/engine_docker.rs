@@ -323,3 +323,76 @@ async fn tags_of_lists_the_repositories_asked_for() {
     let engine = common::engine().await;
     common::check_tags_of(&engine, "").await;
 }
+
+#[tokio::test]
+async fn a_context_file_that_cannot_be_read_fails_the_build_naming_it() {
+    // The context is streamed: a file that fails halfway must end the
+    // request with an error, never leave the engine a shorter context.
+    let engine = common::engine().await;
+    common::busybox_base(&engine, BUSYBOX_IMAGE).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.txt", "a");
+    let mut req = request(
+        dir.path(),
+        Dockerfile::Inline(format!("FROM {BUSYBOX_IMAGE}\nCOPY . /in\n")),
+        None,
+    );
+    req.context
+        .extra_files
+        .push(("artifact.tgz".into(), dir.path().join("missing.tgz")));
+    match engine.build(req, &|_| {}).await {
+        Err(EngineError::Context { path, .. }) => assert!(path.ends_with("missing.tgz")),
+        other => panic!("expected a context error, got {other:?}"),
+    }
+}
+
+/// `strata import` of `tarball` with an engine that cannot be reached: the
+/// tarball is refused (exit 2) before strata tries to reach it (exit 3).
+fn import_refused(tarball: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("rootfs.tar"), tarball).unwrap();
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/strata-test.sock")
+        .args(["import", "rootfs.tar", "strata-test/refused:1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("rootfs.tar"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn import_refuses_a_file_that_is_not_a_tar_before_reaching_the_engine() {
+    let stderr = import_refused(&b"#!/bin/sh\necho not a tarball\n".repeat(40));
+    assert!(stderr.contains("not a tar archive"), "{stderr}");
+    // The file's bytes are not quoted back.
+    assert!(!stderr.contains("echo not a tarball"), "{stderr}");
+}
+
+#[test]
+fn import_refuses_links_leading_outside_the_root_before_reaching_the_engine() {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, target) in [("bin/busybox", None), ("bin/sh", Some("../../etc/passwd"))] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o755);
+        match target {
+            Some(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                builder.append_link(&mut header, name, target).unwrap();
+            }
+            None => builder
+                .append_data(&mut header, name, std::io::empty())
+                .unwrap(),
+        }
+    }
+    let stderr = import_refused(&builder.into_inner().unwrap());
+    assert!(
+        stderr.contains("`bin/sh` links to `../../etc/passwd`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("outside the root"), "{stderr}");
+}

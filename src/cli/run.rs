@@ -39,7 +39,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     remove_leftovers(world.engine.as_ref()).await;
 
     let stop = CancellationToken::new();
-    let (bus, dispatcher) = Bus::start(listeners(&s, &run_dir));
+    let (bus, dispatcher) = Bus::start_in(&run_dir, listeners(&s, &run_dir));
     // SIGINT or SIGTERM stops the run but not the reporting: steps in flight
     // are abandoned (their engine requests cancelled), results recorded so
     // far stay in the state file, and the reports say the run was cut short.

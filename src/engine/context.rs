@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header, HeaderMode};
@@ -24,11 +24,14 @@ use super::{BuildContext, Dockerfile, EngineError};
 /// The name an inline Dockerfile gets inside the context.
 pub const INLINE_DOCKERFILE: &str = "Dockerfile";
 
-/// A packed build context, ready to send to the engine.
+/// A build context decided but not yet packed: [`Packing::write_to`] writes
+/// the tar a file at a time, so a context is never held whole in memory
+/// (the engine reads it as a stream).
 #[derive(Debug)]
-pub struct ContextTar {
-    /// The tar archive.
-    pub bytes: Vec<u8>,
+pub struct Packing {
+    /// The context folder, named in errors.
+    dir: PathBuf,
+    entries: Vec<Entry>,
     /// The Dockerfile's path inside the archive, for the engine's `dockerfile`
     /// parameter.
     pub dockerfile: String,
@@ -50,23 +53,60 @@ enum Source {
     Inline(String),
 }
 
-/// Packs `context` into a tar the engine can build from.
-pub fn pack(context: &BuildContext) -> Result<ContextTar, EngineError> {
+/// Decides what `context` will send: walks the folder and applies
+/// `.dockerignore`, reading no file's contents. Every error about the
+/// context's shape (no Dockerfile, bad patterns) comes from here, before
+/// anything is sent.
+pub fn prepare(context: &BuildContext) -> Result<Packing, EngineError> {
     let (entries, dockerfile) = plan(context)?;
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    for entry in &entries {
-        append(&mut builder, entry)?;
+    Ok(Packing {
+        dir: context.dir.clone(),
+        entries,
+        dockerfile,
+    })
+}
+
+impl Packing {
+    /// Writes the tar to `out`, streaming each file's contents through a
+    /// small buffer, flushes `out` and returns it.
+    pub fn write_to<W: Write>(&self, out: W) -> Result<W, EngineError> {
+        let mut builder = tar::Builder::new(out);
+        builder.follow_symlinks(false);
+        for entry in &self.entries {
+            append(&mut builder, entry)?;
+        }
+        let error = |e: io::Error| EngineError::Context {
+            path: self.dir.clone(),
+            message: format!("cannot write the context archive: {e}"),
+        };
+        let mut out = builder.into_inner().map_err(error)?;
+        out.flush().map_err(error)?;
+        Ok(out)
     }
-    let bytes = builder.into_inner().map_err(|e| EngineError::Context {
-        path: context.dir.clone(),
-        message: format!("cannot write the context archive: {e}"),
-    })?;
-    Ok(ContextTar { bytes, dockerfile })
+}
+
+/// A packed build context, in memory: for tests of the packing only.
+#[cfg(test)]
+#[derive(Debug)]
+pub struct ContextTar {
+    pub bytes: Vec<u8>,
+    pub dockerfile: String,
+}
+
+/// Packs `context` into memory: for tests of the packing only (the engine
+/// gets [`Packing::write_to`]'s stream).
+#[cfg(test)]
+pub fn pack(context: &BuildContext) -> Result<ContextTar, EngineError> {
+    let packing = prepare(context)?;
+    let bytes = packing.write_to(Vec::new())?;
+    Ok(ContextTar {
+        bytes,
+        dockerfile: packing.dockerfile,
+    })
 }
 
 /// The paths the context will hold, in archive order, without packing
-/// anything: what [`pack`] would send. Directories are listed too.
+/// anything: what [`Packing::write_to`] would send. Directories are listed too.
 pub fn list(context: &BuildContext) -> Result<Vec<String>, EngineError> {
     Ok(plan(context)?.0.into_iter().map(|e| e.name).collect())
 }
@@ -207,7 +247,7 @@ fn walk(
 }
 
 /// Writes one entry to the archive.
-fn append(builder: &mut tar::Builder<Vec<u8>>, entry: &Entry) -> Result<(), EngineError> {
+fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &Entry) -> Result<(), EngineError> {
     match &entry.source {
         Source::Inline(text) => {
             let mut header = Header::new_gnu();

@@ -320,7 +320,7 @@ impl DockerEngine {
     async fn run_build(
         &self,
         options: BuildImageOptions,
-        tar: Vec<u8>,
+        context: ContextChunks,
         log: LogSink<'_>,
         output: &mut BuildOutput,
     ) -> Result<(), EngineError> {
@@ -329,7 +329,11 @@ impl DockerEngine {
         let docker = self.docker.clone().with_timeout(Duration::from_secs(
             self.timeouts.step.as_secs().saturating_add(60),
         ));
-        let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
+        let chunks = futures_util::stream::unfold(context, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk.map(Into::into), rx))
+        });
+        let body = bollard::body_try_stream(chunks);
+        let mut stream = docker.build_image(options, None, Some(body));
         let mut lines = LineBuffer::default();
         while let Some(item) = stream.next().await {
             let info = match item {
@@ -562,6 +566,83 @@ impl DockerEngine {
     }
 }
 
+/// A build context on its way to the engine, a chunk at a time.
+type ContextChunks = tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>;
+
+/// How much of a context the packer writes ahead of the engine: chunks of
+/// [`CHUNK`] bytes, at most [`CHUNKS_AHEAD`] of them waiting.
+const CHUNK: usize = 64 * 1024;
+const CHUNKS_AHEAD: usize = 4;
+
+/// Packs `packing` on a blocking thread into chunks the engine reads as
+/// they are written: memory stays at a few chunks whatever the context's size. If
+/// packing fails, the body ends with an error (the engine never gets a
+/// truncated context it could build from) and the packer returns why.
+fn stream_context(
+    packing: context::Packing,
+) -> (
+    ContextChunks,
+    tokio::task::JoinHandle<Result<(), EngineError>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    let packer = tokio::task::spawn_blocking(move || {
+        match packing.write_to(ChunkWriter::new(tx.clone())) {
+            Ok(_) => Ok(()),
+            // The engine stopped reading: its own answer says why.
+            Err(_) if tx.is_closed() => Ok(()),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    });
+    (rx, packer)
+}
+
+/// A writer that hands what it is given to a channel in [`CHUNK`]-byte
+/// pieces, waiting while the reader is behind.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn new(tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> Self {
+        ChunkWriter {
+            tx,
+            buffer: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the engine stopped reading the build context",
+            )
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buffer.len());
+        self.buffer.extend_from_slice(&data[..n]);
+        if self.buffer.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
 /// Appends `chunk` to `buffer` up to [`MAX_OUTPUT`] bytes; true if any of
 /// it was dropped.
 fn append_capped(buffer: &mut Vec<u8>, chunk: &[u8]) -> bool {
@@ -573,11 +654,34 @@ fn append_capped(buffer: &mut Vec<u8>, chunk: &[u8]) -> bool {
 /// What a finished build said.
 #[derive(Debug, Default)]
 struct BuildOutput {
-    /// Every complete output line.
-    lines: Vec<String>,
+    /// The few lines strata reads back (every line went to the log sink).
+    lines: Seen,
     /// The ID from the `aux` message, if the engine sent one.
     aux_id: Option<ImageId>,
 }
+
+/// The lines of a build's output strata reads back, whatever its length: the
+/// last one (which may name the image) and the last ` ---> Running in <id>`
+/// (the container of the step running now). The output itself goes only to
+/// the log sink, so a step printing gigabytes costs no memory here.
+#[derive(Debug, Default)]
+struct Seen {
+    last: Option<String>,
+    running_in: Option<String>,
+}
+
+impl Seen {
+    fn push(&mut self, line: &str) {
+        if line.trim().starts_with("---> Running in ") {
+            self.running_in = Some(line.to_string());
+        }
+        self.last = Some(line.to_string());
+    }
+}
+
+/// The longest line passed on whole: a longer one (a step printing without
+/// line breaks) is passed on in pieces of this size.
+const MAX_LINE: usize = 64 * 1024;
 
 /// Splits streamed text into lines: the engine's chunks need not end at a
 /// line break.
@@ -587,15 +691,23 @@ struct LineBuffer {
 }
 
 impl LineBuffer {
-    fn push(&mut self, text: &str, log: LogSink<'_>, out: &mut Vec<String>) {
+    fn push(&mut self, text: &str, log: LogSink<'_>, out: &mut Seen) {
         self.pending.push_str(text);
         while let Some(i) = self.pending.find('\n') {
             let line: String = self.pending.drain(..=i).collect();
             emit(line.trim_end_matches(['\n', '\r']), log, out);
         }
+        while self.pending.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !self.pending.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let piece: String = self.pending.drain(..cut).collect();
+            emit(&piece, log, out);
+        }
     }
 
-    fn flush(&mut self, log: LogSink<'_>, out: &mut Vec<String>) {
+    fn flush(&mut self, log: LogSink<'_>, out: &mut Seen) {
         if !self.pending.is_empty() {
             let line = std::mem::take(&mut self.pending);
             emit(line.trim_end_matches(['\n', '\r']), log, out);
@@ -603,10 +715,10 @@ impl LineBuffer {
     }
 }
 
-fn emit(line: &str, log: LogSink<'_>, out: &mut Vec<String>) {
+fn emit(line: &str, log: LogSink<'_>, out: &mut Seen) {
     if !line.trim().is_empty() {
         log(line);
-        out.push(line.to_string());
+        out.push(line);
     }
 }
 
@@ -686,11 +798,11 @@ impl Engine for DockerEngine {
 
     async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
         let build_context = request.context.clone();
-        let packed = tokio::task::spawn_blocking(move || context::pack(&build_context))
+        let packing = tokio::task::spawn_blocking(move || context::prepare(&build_context))
             .await
             .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))??;
         let options = BuildImageOptions {
-            dockerfile: packed.dockerfile,
+            dockerfile: packing.dockerfile.clone(),
             t: request.tag.clone(),
             // Base images must already be local: a build never pulls.
             pull: None,
@@ -708,15 +820,23 @@ impl Engine for DockerEngine {
         };
         let step = request.timeout.unwrap_or(self.timeouts.step);
         let mut output = BuildOutput::default();
-        let ran = tokio::time::timeout(
-            step,
-            self.run_build(options, packed.bytes, log, &mut output),
-        )
-        .await;
+        let (chunks, packer) = stream_context(packing);
+        let ran =
+            tokio::time::timeout(step, self.run_build(options, chunks, log, &mut output)).await;
+        // The packer ends once the engine has read the context or stopped
+        // reading it; a file it could not read explains a failed build best.
+        let packed = packer
+            .await
+            .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))?;
         match ran {
-            Ok(result) => result?,
+            Ok(result) => {
+                packed?;
+                result?
+            }
             Err(_elapsed) => {
-                let removed = self.remove_build_container(&output.lines).await;
+                let removed = self
+                    .remove_build_container(output.lines.running_in.as_slice())
+                    .await;
                 let removed = match removed {
                     Some(id) => format!("; its container {} was removed", &id[..id.len().min(12)]),
                     None => String::new(),
@@ -736,7 +856,7 @@ impl Engine for DockerEngine {
         let name = request
             .tag
             .clone()
-            .or_else(|| id_from_output(&output.lines));
+            .or_else(|| id_from_output(output.lines.last.as_slice()));
         if let Some(name) = name {
             if let Some(id) = self.image_id(&name).await? {
                 return Ok(id);
@@ -898,12 +1018,25 @@ impl Engine for DockerEngine {
     }
 
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
-        let bytes = tokio::fs::read(&rootfs_tar)
+        // Streamed a chunk at a time: a tarball of any size takes no more
+        // memory than a chunk or two.
+        let file = tokio::fs::File::open(&rootfs_tar)
             .await
             .map_err(|e| EngineError::Context {
                 path: rootfs_tar.clone(),
                 message: e.to_string(),
             })?;
+        let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut chunk = vec![0u8; CHUNK];
+            match file.read(&mut chunk).await? {
+                0 => Ok(None),
+                n => {
+                    chunk.truncate(n);
+                    Ok(Some((chunk.into(), file)))
+                }
+            }
+        });
         let r = Reference::split(reference);
         let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
         let options = CreateImageOptions {
@@ -914,7 +1047,7 @@ impl Engine for DockerEngine {
         };
         let mut stream =
             self.docker
-                .create_image(Some(options), Some(bollard::body_full(bytes.into())), None);
+                .create_image(Some(options), Some(bollard::body_try_stream(chunks)), None);
         while let Some(item) = stream.next().await {
             item.map_err(|e| match self.error(e) {
                 EngineError::Api(message) => EngineError::Api(format!(
@@ -1093,12 +1226,42 @@ mod tests {
         let seen = std::sync::Mutex::new(Vec::new());
         let log = |l: &str| seen.lock().unwrap().push(l.to_string());
         let mut buffer = LineBuffer::default();
-        let mut out = Vec::new();
+        let mut out = Seen::default();
         buffer.push("Step 1/2 : FR", &log, &mut out);
-        buffer.push("OM x\n\nok\npart", &log, &mut out);
+        buffer.push(
+            "OM x\n ---> Running in 0123abcd\n\nok\npart",
+            &log,
+            &mut out,
+        );
         buffer.flush(&log, &mut out);
-        assert_eq!(out, ["Step 1/2 : FROM x", "ok", "part"]);
-        assert_eq!(*seen.lock().unwrap(), out);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "Step 1/2 : FROM x",
+                " ---> Running in 0123abcd",
+                "ok",
+                "part"
+            ]
+        );
+        assert_eq!(out.last.as_deref(), Some("part"));
+        assert_eq!(out.running_in.as_deref(), Some(" ---> Running in 0123abcd"));
+    }
+
+    #[test]
+    fn a_line_without_breaks_is_passed_on_in_pieces() {
+        let longest = std::sync::Mutex::new(0);
+        let log = |l: &str| {
+            let mut longest = longest.lock().unwrap();
+            *longest = (*longest).max(l.len());
+        };
+        let mut buffer = LineBuffer::default();
+        let mut out = Seen::default();
+        for _ in 0..100 {
+            buffer.push(&"é".repeat(10_000), &log, &mut out);
+            assert!(buffer.pending.len() <= MAX_LINE);
+        }
+        buffer.flush(&log, &mut out);
+        assert!(*longest.lock().unwrap() <= MAX_LINE);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! folds the stream into one value that the file reporters render.
 
 pub mod record;
+pub mod tail;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub enum Command {
 }
 
 /// One step of one image's pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Step {
     Build,

@@ -3,6 +3,8 @@
 //! Events go through a channel so listeners never run inside engine calls and
 //! see one event at a time, in the order they were sent.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -15,6 +17,9 @@ use crate::events::{Event, Listener};
 #[derive(Clone)]
 pub struct Bus {
     tx: mpsc::UnboundedSender<Event>,
+    /// The run folder, where each step's full output is written
+    /// ([`crate::events::tail::log_file`]); `None`: kept nowhere.
+    run_dir: Option<Arc<PathBuf>>,
 }
 
 /// Owns the listeners until the run ends.
@@ -27,6 +32,16 @@ pub struct Dispatcher {
 impl Bus {
     /// Starts a dispatcher feeding `listeners` and a [`Recorder`].
     pub fn start(listeners: Vec<Box<dyn Listener>>) -> (Bus, Dispatcher) {
+        Bus::start_with(None, listeners)
+    }
+
+    /// Like [`Bus::start`], with each step's full output written under
+    /// `run_dir` as it comes (see [`crate::events::tail`]).
+    pub fn start_in(run_dir: &Path, listeners: Vec<Box<dyn Listener>>) -> (Bus, Dispatcher) {
+        Bus::start_with(Some(run_dir), listeners)
+    }
+
+    fn start_with(run_dir: Option<&Path>, listeners: Vec<Box<dyn Listener>>) -> (Bus, Dispatcher) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let handle = tokio::spawn(async move {
             let mut recorder = Recorder::default();
@@ -44,7 +59,10 @@ impl Bus {
             }
             (recorder, listeners)
         });
-        let bus = Bus { tx };
+        let bus = Bus {
+            tx,
+            run_dir: run_dir.map(|d| Arc::new(d.to_path_buf())),
+        };
         (
             bus.clone(),
             Dispatcher {
@@ -63,6 +81,13 @@ impl Bus {
             .into_iter()
             .for_each(crate::secret::redact_in_place);
         let _ = self.tx.send(event);
+    }
+}
+
+impl Bus {
+    /// The run folder step logs go to, if any.
+    pub fn run_dir(&self) -> Option<&Path> {
+        self.run_dir.as_deref().map(PathBuf::as_path)
     }
 }
 

@@ -1310,7 +1310,44 @@ pub(super) fn redact(text: &str, password: Option<&Secret>) -> String {
 }
 
 /// Parses a reference the way Docker does (a bare name is on Docker Hub).
+///
+/// A reference strata's own parser accepts is put together from its parts:
+/// oci-client's parser runs a large regular expression whose scratch space
+/// (megabytes, one per thread that used it) would stay for the whole run.
 fn parse(reference: &str) -> Result<Reference, RegistryError> {
+    if let Ok(r) = crate::reference::parse(reference) {
+        if r.name.len() <= 255 {
+            // Docker's rule: the first part is a registry if it looks like a host.
+            let (registry, repository) = match r.name.split_once('/') {
+                Some((first, rest))
+                    if first.contains('.') || first.contains(':') || first == "localhost" =>
+                {
+                    (first.to_string(), rest.to_string())
+                }
+                _ => ("docker.io".to_string(), r.name.to_string()),
+            };
+            let registry = match registry.as_str() {
+                "index.docker.io" => "docker.io".to_string(),
+                _ => registry,
+            };
+            let repository = match (registry.as_str(), repository.contains('/')) {
+                ("docker.io", false) => format!("library/{repository}"),
+                _ => repository,
+            };
+            let tag = r.tag.map(str::to_string);
+            return Ok(match (tag, r.digest) {
+                (Some(tag), Some(digest)) => {
+                    Reference::with_tag_and_digest(registry, repository, tag, digest.to_string())
+                }
+                (None, Some(digest)) => {
+                    Reference::with_digest(registry, repository, digest.to_string())
+                }
+                (tag, None) => {
+                    Reference::with_tag(registry, repository, tag.unwrap_or("latest".into()))
+                }
+            });
+        }
+    }
     reference.parse().map_err(|e| RegistryError::Other {
         reference: reference.to_string(),
         message: format!("not an image reference: {e}"),
@@ -1426,6 +1463,32 @@ impl ManifestJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_put_together_as_oci_clients_parser_reads_them() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        for text in [
+            "node".to_string(),
+            "node:22".into(),
+            "acme/app:1".into(),
+            "docker.io/library/node:22".into(),
+            "index.docker.io/acme/app".into(),
+            "127.0.0.1:5000/acme/app:1.0".into(),
+            "localhost/app".into(),
+            "ghcr.io/a/b/c:tag".into(),
+            format!("127.0.0.1:5000/acme/app@{digest}"),
+            format!("127.0.0.1:5000/acme/app:1@{digest}"),
+        ] {
+            let ours = parse(&text).unwrap();
+            let theirs: Reference = text.parse().unwrap();
+            assert_eq!(ours.registry(), theirs.registry(), "{text}");
+            assert_eq!(ours.repository(), theirs.repository(), "{text}");
+            assert_eq!(ours.tag(), theirs.tag(), "{text}");
+            assert_eq!(ours.digest(), theirs.digest(), "{text}");
+            assert_eq!(ours.whole(), theirs.whole(), "{text}");
+        }
+        assert!(parse("Not A Reference").is_err());
+    }
     use oci_client::errors::{OciEnvelope, OciError};
 
     fn reference() -> Reference {

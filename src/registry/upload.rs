@@ -21,6 +21,10 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
+/// The read and write buffers of unpacking: large enough for few system
+/// calls, small enough that several pushes at once stay small.
+const BUFFER: usize = 128 * 1024;
+
 /// One blob of an unpacked archive: where it is, its digest and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -52,7 +56,7 @@ impl Saved {
         let mut hashed: HashMap<PathBuf, (String, u64)> = HashMap::new();
         let unreadable =
             |e: std::io::Error| format!("the exported image is not a readable archive: {e}");
-        let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
+        let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(BUFFER, file));
         for entry in tar.entries().map_err(unreadable)? {
             let mut entry = entry.map_err(unreadable)?;
             let rel = entry.path().map_err(unreadable)?.into_owned();
@@ -77,7 +81,7 @@ impl Saved {
             }
             let out = std::fs::File::create(&path)
                 .map_err(|e| format!("cannot unpack the exported image: {e}"))?;
-            let mut out = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, out));
+            let mut out = Hashing::new(std::io::BufWriter::with_capacity(BUFFER, out));
             std::io::copy(&mut entry, &mut out).map_err(unreadable)?;
             let (digest, size) = out.finish().map_err(unreadable)?;
             hashed.insert(rel, (digest, size));

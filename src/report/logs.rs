@@ -1,9 +1,14 @@
 //! One plain log file per step attempt, kept in the run folder.
 //!
 //! Reports quote logs, but a CI job that keeps artifacts, or a person with
-//! `less`, wants the raw output of a single build or test. This listener
-//! writes each finished attempt to
-//! `logs/<image>/<step>.attempt<N>.log` (image names made file-safe).
+//! `less`, wants the raw output of a single build or test. Each attempt's
+//! output is in `logs/<image>/<step>.attempt<N>.log` (image names made
+//! file-safe). A step's output is written there line by line as it comes,
+//! by the executor's step log (`exec::retry::Log`, see
+//! [`crate::events::tail`]): that file is the only place it is kept whole.
+//! This listener writes the file of an attempt that printed nothing that
+//! way (what its `StepFinished` says is all there is), and removes the ones
+//! nothing should be written for.
 //!
 //! Nothing is written for what did not run or has nothing to tell: the
 //! steps of an image that was up to date, and an alias moved at its first
@@ -13,6 +18,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use crate::events::tail::log_file;
 use crate::events::{Event, Listener, Outcome, Step};
 
 /// Writes every step attempt's output under `dir/logs/`.
@@ -36,34 +42,10 @@ impl LogFiles {
 
     /// Where the log of `image`'s `step`, attempt `attempt`, is written.
     pub fn path(&self, image: &str, step: &Step, attempt: u32) -> PathBuf {
-        let step = match step {
-            Step::Build => "build".to_string(),
-            Step::Test { index, .. } => format!("test{index}"),
-            Step::Push => "push".to_string(),
-            Step::Alias { tag } => format!("alias-{}", file_safe(tag)),
-        };
-        self.dir
-            .join(file_safe(image))
-            .join(format!("{step}.attempt{attempt}.log"))
+        // `dir` is `<run folder>/logs`, and the name starts with `logs/`.
+        let run_dir = self.dir.parent().unwrap_or(Path::new(""));
+        run_dir.join(log_file(image, step, attempt))
     }
-}
-
-/// `127.0.0.1:5000/acme/app:1.0` → `127.0.0.1%3A5000%2Facme%2Fapp%3A1.0`:
-/// percent-encoding, so two names never share a folder (`a/x_y:1` and
-/// `a/x/y:1` stay apart) and the name can be read back.
-fn file_safe(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    // `.` and `..` alone would name this folder or its parent.
-    if out.chars().all(|c| c == '.') {
-        out = out.replace('.', "%2E");
-    }
-    out
 }
 
 impl Listener for LogFiles {
@@ -85,14 +67,21 @@ impl Listener for LogFiles {
         let quiet_alias = matches!(step, Step::Alias { .. })
             && *attempt == 1
             && matches!(outcome, Outcome::Passed);
-        if self.error.is_some() || quiet_alias || self.up_to_date.contains(image) {
+        if self.error.is_some() {
             return;
         }
         let path = self.path(image, step, *attempt);
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&path, log));
+        let skip = quiet_alias || self.up_to_date.contains(image);
+        let written = match (skip, path.exists()) {
+            (true, true) => std::fs::remove_file(&path),
+            (true, false) => Ok(()),
+            // Streamed already: `log` is only its tail.
+            (false, true) => Ok(()),
+            (false, false) => path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&path, log)),
+        };
         if let Err(e) = written {
             self.error = Some(e);
         }
@@ -145,6 +134,34 @@ mod tests {
             std::fs::read_to_string(base.join("test2.attempt2.log")).unwrap(),
             "second try\n"
         );
+        assert!(logs.error.is_none());
+    }
+
+    #[test]
+    fn a_streamed_log_is_kept_whole_or_removed_when_nothing_should_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = LogFiles::new(dir.path());
+        let alias = Step::Alias {
+            tag: "a:latest".into(),
+        };
+        for step in [Step::Build, alias.clone()] {
+            let path = logs.path("a:1", &step, 1);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "all of the output\n").unwrap();
+            logs.on_event(&Event::StepFinished {
+                image: "a:1".into(),
+                step,
+                attempt: 1,
+                outcome: Outcome::Passed,
+                log: "the tail\n".into(),
+                duration: Default::default(),
+                image_id: None,
+                digest: None,
+            });
+        }
+        let read = |step: &Step| std::fs::read_to_string(logs.path("a:1", step, 1));
+        assert_eq!(read(&Step::Build).unwrap(), "all of the output\n");
+        assert!(read(&alias).is_err(), "an alias moved at once has no log");
         assert!(logs.error.is_none());
     }
 
