@@ -12,10 +12,14 @@ fn root() -> &'static Path {
 
 /// The configs the repository ships.
 fn examples() -> Vec<PathBuf> {
-    ["examples/node/strata.yml", "benches/plan-all/strata.yml"]
-        .iter()
-        .map(|p| root().join(p))
-        .collect()
+    [
+        "examples/node/strata.yml",
+        "examples/bun/strata.yml",
+        "benches/plan-all/strata.yml",
+    ]
+    .iter()
+    .map(|p| root().join(p))
+    .collect()
 }
 
 fn printed_schema() -> String {

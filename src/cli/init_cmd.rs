@@ -11,7 +11,7 @@ use super::output::write_new_file;
 pub fn run(args: &InitArgs) -> Result<i32, RunError> {
     let dir = args.dir.as_path();
     check_empty(dir)?;
-    let files = crate::init::files();
+    let files = crate::init::runtimes::files_for(args.runtime);
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
