@@ -184,7 +184,9 @@ pub struct FeedConfig {
     #[serde(default = "default_range")]
     #[schemars(with = "String")]
     pub range: Spanned<String>,
-    /// Which releases of the range: all, the newest of each major, or of each minor.
+    /// Which releases of the range: all, the newest of each release line
+    /// (`cycle`), of each minor, or of each line plus the newest
+    /// pre-release of a line with no final release.
     #[serde(default = "default_pick")]
     pub pick: Pick,
 }

@@ -145,8 +145,9 @@ pub fn reference_table() -> String {
     out
 }
 
-/// The facts of `release` as of `as_of`, one key for every [`FACTS`] entry
-/// of [`Scope::Release`] (see [`reference_table`]).
+/// Node's own facts of `release` as of `as_of`; `kind::Feed::select` adds
+/// the ones every kind gives, so that a selected release has one key for
+/// every [`FACTS`] entry of [`Scope::Release`] (see [`reference_table`]).
 pub fn facts(release: &Release, schedule: &Schedule, as_of: NaiveDate) -> Map<String, Value> {
     let v = &release.version;
     let line = schedule.line_of(v);
