@@ -151,6 +151,16 @@ fn default_output() -> String {
 /// The release feed and the selection made from it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": { "properties": { "kind": { "const": "node" } } },
+        "then": { "required": ["index", "schedule"] }
+    },
+    {
+        "if": { "properties": { "kind": { "enum": ["endoflife", "npm"] } }, "required": ["kind"] },
+        "then": { "required": ["source"] }
+    }
+]))]
 pub struct FeedConfig {
     /// What the feed is: Node's release index and schedule (`node`, the
     /// default), an endoflife.date product (`endoflife`), an npm package
