@@ -252,3 +252,46 @@ fn the_binary_refuses_a_wrong_kind_with_exit_2() {
         "{err}"
     );
 }
+
+/// An alias's candidates follow the feed's order: a final release before its
+/// release candidates, `a10` after `a2`; so "never backwards" keeps to it.
+#[test]
+fn alias_candidates_follow_the_pep440_like_order() {
+    let p = Project::new();
+    let yaml = r#"as_of: 2024-10-29
+feed:
+  kind: list
+  cycle: minor
+  pick: all
+  range: ">=3.13.0-0"
+  versions:
+    - { version: "3.13.0rc1" }
+    - { version: "3.13.0" }
+    - { version: "3.13.0a10" }
+    - { version: "3.13.0a2" }
+    - { version: "3.13.0b1" }
+os:
+  - { name: bookworm, default: true, from: "debian:bookworm" }
+image:
+  name: "reg/python:{{ version }}"
+  template: tpl
+aliases:
+  - "reg/python:{{ cycle }}"
+"#;
+    let plan = p.load(yaml).unwrap_or_else(|e| panic!("{}", e.message));
+    let alias = plan
+        .aliases
+        .iter()
+        .find(|a| a.tag == "reg/python:3.13")
+        .unwrap();
+    assert_eq!(
+        alias.candidates,
+        [
+            "reg/python:3.13.0",
+            "reg/python:3.13.0rc1",
+            "reg/python:3.13.0b1",
+            "reg/python:3.13.0a10",
+            "reg/python:3.13.0a2"
+        ]
+    );
+}
