@@ -174,3 +174,53 @@ fn an_interrupted_init_leaves_nothing_and_a_retry_succeeds() {
         assert!(left.join("feed/index.tab").is_file());
     }
 }
+
+/// `--runtime bun` and `--runtime list` write starters that plan at once
+/// from their own feeds; an unknown runtime is refused (exit 2).
+#[test]
+fn a_starter_for_each_runtime_plans_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (runtime, feed_file, images) in [
+        (
+            "bun",
+            Some("feed/bun.json"),
+            vec![
+                "localhost:5000/my-images/bun:1.4.5-bookworm",
+                "localhost:5000/my-images/bun:1.3.14-bookworm",
+            ],
+        ),
+        (
+            "list",
+            None,
+            vec!["localhost:5000/my-images/runtime:1.4.5-bookworm"],
+        ),
+    ] {
+        let out = strata(tmp.path(), &["init", "--runtime", runtime, runtime]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let root = tmp.path().join(runtime);
+        let config = std::fs::read_to_string(root.join("strata.yml")).unwrap();
+        assert!(config.contains(&format!(
+            "kind: {}",
+            if runtime == "bun" { "npm" } else { "list" }
+        )));
+        if let Some(feed) = feed_file {
+            assert!(root.join(feed).is_file(), "{feed} was not written");
+        }
+        let plan = strata(
+            tmp.path(),
+            &["plan", &format!("{runtime}/strata.yml"), "--format", "json"],
+        );
+        assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+        let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let names: Vec<&str> = plan["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, images, "{runtime}");
+    }
+    let out = strata(tmp.path(), &["init", "--runtime", "perl", "perl"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!tmp.path().join("perl").exists());
+}

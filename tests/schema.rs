@@ -12,10 +12,14 @@ fn root() -> &'static Path {
 
 /// The configs the repository ships.
 fn examples() -> Vec<PathBuf> {
-    ["examples/node/strata.yml", "benches/plan-all/strata.yml"]
-        .iter()
-        .map(|p| root().join(p))
-        .collect()
+    [
+        "examples/node/strata.yml",
+        "examples/bun/strata.yml",
+        "benches/plan-all/strata.yml",
+    ]
+    .iter()
+    .map(|p| root().join(p))
+    .collect()
 }
 
 fn printed_schema() -> String {
@@ -107,6 +111,21 @@ fn configs_strata_refuses_are_refused_by_the_schema() {
             "  - tests/script\n",
             "  - { path: tests/script, whn: os.default }\n",
         ),
+        (
+            "a node feed without its schedule",
+            "  schedule: feed/schedule.json\n",
+            "",
+        ),
+        (
+            "an npm feed without its source",
+            "  index: feed/index.tab\n  schedule: feed/schedule.json\n",
+            "  kind: npm\n",
+        ),
+        (
+            "an unknown feed kind",
+            "  index: feed/index.tab\n",
+            "  kind: pypi\n  index: feed/index.tab\n",
+        ),
     ];
     for (what, from, to) in cases {
         assert!(good.contains(from), "{what}: the example has no `{from}`");
@@ -138,11 +157,13 @@ fn copy_example(dir: &Path) -> PathBuf {
 
 #[test]
 fn the_starter_config_of_strata_init_is_valid() {
-    let path = root().join("src/init/starter/strata.yml");
-    let doc = yaml(&std::fs::read_to_string(&path).unwrap());
-    let errors: Vec<String> = validator()
-        .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    for name in ["strata.yml", "bun.strata.yml", "list.strata.yml"] {
+        let path = root().join("src/init/starter").join(name);
+        let doc = yaml(&std::fs::read_to_string(&path).unwrap());
+        let errors: Vec<String> = validator()
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    }
 }

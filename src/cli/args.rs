@@ -333,6 +333,10 @@ pub struct InitArgs {
     /// The folder to write into: new, or empty.
     #[arg(default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
+    /// The runtime the starter is for: Node.js (its release index), Bun
+    /// (its npm package) or a list of versions written in the config.
+    #[arg(long, value_enum, default_value = "node")]
+    pub runtime: crate::init::runtimes::Runtime,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use super::args::InitArgs;
 pub fn run(args: &InitArgs) -> Result<i32, RunError> {
     let dir = args.dir.as_path();
     check_empty(dir)?;
-    let files = crate::init::files();
+    let files = crate::init::runtimes::files_for(args.runtime);
     write_all(dir, &files)?;
     let shown = if dir == Path::new(".") {
         String::new()

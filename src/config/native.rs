@@ -51,7 +51,8 @@ pub struct NativeConfig {
     #[serde(default = "default_output")]
     pub output: String,
     /// Where runtime versions come from and which are selected.
-    pub feed: FeedConfig,
+    #[schemars(with = "FeedConfig")]
+    pub feed: Spanned<FeedConfig>,
     /// The OS releases: the first axis, every image is built on one of them.
     pub os: Vec<AxisValue>,
     /// Further axes by name (`variant: [{name: full, default: true}, {name: slim}]`).
@@ -150,20 +151,91 @@ fn default_output() -> String {
 /// The release feed and the selection made from it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": { "properties": { "kind": { "const": "node" } } },
+        "then": { "required": ["index", "schedule"] }
+    },
+    {
+        "if": { "properties": { "kind": { "enum": ["endoflife", "npm"] } }, "required": ["kind"] },
+        "then": { "required": ["source"] }
+    }
+]))]
 pub struct FeedConfig {
-    /// Node's `index.tab` or `index.json`: a file relative to the config, or a URL.
-    #[schemars(with = "String")]
-    pub index: Spanned<String>,
-    /// Node's `schedule.json`: a file or a URL.
-    #[schemars(with = "String")]
-    pub schedule: Spanned<String>,
+    /// What the feed is: Node's release index and schedule (`node`, the
+    /// default), an endoflife.date product (`endoflife`), an npm package
+    /// document (`npm`) or a list of versions (`list`).
+    #[serde(default)]
+    pub kind: FeedKind,
+    /// `node`: Node's `index.tab` or `index.json`: a file relative to the config, or a URL.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub index: Option<Spanned<String>>,
+    /// `node`: Node's `schedule.json`: a file or a URL.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub schedule: Option<Spanned<String>>,
+    /// `endoflife`, `npm`, `list`: the feed document, a file relative to the
+    /// config or a URL (`https://endoflife.date/api/python.json`,
+    /// `https://registry.npmjs.org/bun`, a YAML or JSON list of versions).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub source: Option<Spanned<String>>,
+    /// `list`: the versions written here, each a map with `version` and any
+    /// other facts (`eol`, `released`, `lts`, `cycle`, `codename`, `platforms`).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<BTreeMap<String, serde_json::Value>>>")]
+    pub versions: Option<Spanned<Vec<BTreeMap<String, serde_json::Value>>>>,
+    /// `npm`, `list`: what a release line (`cycle`) is: the major (`22`;
+    /// `0.<minor>` for 0.x), or the minor (`1.1`).
+    #[serde(default)]
+    pub cycle: CycleBy,
     /// A semver range such as `>=18` (npm syntax).
     #[serde(default = "default_range")]
     #[schemars(with = "String")]
     pub range: Spanned<String>,
-    /// Which releases of the range: all, the newest of each major, or of each minor.
+    /// Which releases of the range: all, the newest of each release line
+    /// (`cycle`), of each minor, or of each line plus the newest
+    /// pre-release of a line with no final release.
     #[serde(default = "default_pick")]
     pub pick: Pick,
+}
+
+/// The kind of a release feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    /// Node.js's release index (`index`) and schedule (`schedule`).
+    #[default]
+    Node,
+    /// An endoflife.date product document (`source`): a JSON list of release cycles.
+    Endoflife,
+    /// An npm registry package document (`source`): `versions`, `time`, `dist-tags`.
+    Npm,
+    /// Versions listed in `versions`, or in a YAML or JSON file (`source`).
+    List,
+}
+
+impl FeedKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedKind::Node => "node",
+            FeedKind::Endoflife => "endoflife",
+            FeedKind::Npm => "npm",
+            FeedKind::List => "list",
+        }
+    }
+}
+
+/// What a release line is, for feeds that do not name their lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CycleBy {
+    /// The major version (`0.<minor>` for 0.x, where each minor was a line).
+    #[default]
+    Major,
+    /// `major.minor`, as Bun and Python name their lines.
+    Minor,
 }
 
 fn default_range() -> Spanned<String> {
@@ -183,6 +255,10 @@ pub enum Pick {
     NewestOfMajor,
     /// The newest patch of each `major.minor`.
     NewestOfMinor,
+    /// The newest final release of each release line, and the newest
+    /// pre-release of a line that has no final release yet (`3.14.0a1`
+    /// next to `3.13.0`). The range is matched without the pre-release part.
+    NewestWithPrerelease,
 }
 
 fn default_pick() -> Pick {

@@ -76,7 +76,16 @@ pub const FACTS: &[Fact] = &[
     fact("date", "`\"2024-10-29\"`", "the release date"),
     fact("npm", "`\"10.9.0\"` or `null`", "the npm version bundled with the release"),
     fact("security", "`false`", "the release was published as a security release"),
-    fact("platforms", "`[\"linux/amd64\", \"linux/arm64\"]`", "the Linux platforms Node ships binaries of this release for (from the index's `files`)"),
+    fact("platforms", "`[\"linux/amd64\", \"linux/arm64\"]`", "the Linux platforms Node ships binaries of this release for (from the index's `files`; npm: from the package's per-platform `optionalDependencies`; list: as written)"),
+    fact("prerelease", "`\"a1\"`, `\"\"`", "the pre-release part of the version as the feed writes it (`a1`, `rc2`, `canary.20240101.1`); empty for a final release"),
+    fact("cycle", "`\"3.13\"`, `\"22\"`", "the release line: endoflife.date's `cycle`; for node and npm the major (`0.<minor>` for 0.x), or with `feed.cycle: minor` `major.minor`; list: the entry's `cycle` or the same rule"),
+    fact("released", "`\"2024-10-07\"` or `null`", "the release date (node: the index's date; endoflife: `latestReleaseDate`; npm: `time`; list: `released`)"),
+    fact("eol", "`\"2029-10-31\"`, `true` or `null`", "the line's end of life as the feed gives it: a date, a boolean, or `null` when unknown"),
+    fact("support", "`\"2026-10-01\"`, `false` or `null`", "the end of the line's active support: endoflife.date's `support`, node's maintenance date, a list's `support`"),
+    fact("is_lts", "`true` or `null`", "the line is a long-term-support line at `as_of` (node: its LTS date has come; endoflife and list: `lts` is true or a date that has come); `null` when unknown"),
+    fact("is_prerelease", "`false`", "the version is a pre-release (`3.14.0a1`, `1.2.0-canary.1`)"),
+    fact("is_newest", "`true`", "the release belongs to the newest line with a final release out by `as_of` (its pre-releases included)"),
+    fact("dist_tags", "`[\"latest\"]`", "npm's dist-tags that name this version; empty for other kinds"),
     cell("os", "`{name: \"bookworm\", default: true, from: \"debian:bookworm\", debian_version: 12}`", "the OS value of the image: its `name`, `default`, `from` (when set) and free `attrs`; base templates see only this"),
     cell("<axis>", "`variant.name`", "every further axis under `axes`, by its name, with the same fields as `os`"),
     cell(BASE, "`\"acme/base:bookworm\"` or `null`", "the image this one is built on: the OS's base image when `base` is set, else the OS's `from`"),
@@ -84,6 +93,34 @@ pub const FACTS: &[Fact] = &[
     cell(IMAGE, "`\"acme/node:22.11.0-bookworm\"`", "the image's own name (in its Dockerfile, tests and alias rules)"),
     cell(PLATFORM, "`\"linux/arm64\"`", "only in a `platforms` entry's `when`: the platform the entry names"),
 ];
+
+/// Which feed kinds fill a fact with a value (the others give `null`, or
+/// `[]`/`false` as the table says); facts not listed are filled by every kind.
+const KINDS: &[(&str, &str)] = &[
+    ("codename", "node, endoflife, list"),
+    ("lts", "node, endoflife, list"),
+    ("is_current", "node"),
+    ("is_active_lts", "node"),
+    ("is_supported", "node, endoflife, list"),
+    ("is_eol", "node, endoflife, list"),
+    ("date", "node, endoflife, npm, list"),
+    ("npm", "node"),
+    ("security", "node"),
+    ("platforms", "node, npm, list"),
+    ("released", "node, endoflife, npm, list"),
+    ("eol", "node, endoflife, list"),
+    ("support", "node, endoflife, list"),
+    ("is_lts", "node, endoflife, list"),
+    ("dist_tags", "npm"),
+];
+
+/// The feed kinds that fill `fact` (see [`KINDS`]).
+pub fn kinds_of(fact: &str) -> &'static str {
+    KINDS
+        .iter()
+        .find(|(name, _)| *name == fact)
+        .map_or("all", |(_, kinds)| kinds)
+}
 
 /// The names of every fact (with `<axis>` left out): an axis or attribute
 /// may not take one.
@@ -93,20 +130,24 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 /// The reference table of [`FACTS`], as the README shows it.
 pub fn reference_table() -> String {
-    let mut out = String::from("| fact | example | meaning |\n|---|---|---|\n");
+    let mut out = String::from("| fact | kinds | example | meaning |\n|---|---|---|---|\n");
     for scope in [Scope::Release, Scope::Image] {
         for f in FACTS.iter().filter(|f| f.scope == scope) {
             out.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                f.name, f.example, f.meaning
+                "| `{}` | {} | {} | {} |\n",
+                f.name,
+                kinds_of(f.name),
+                f.example,
+                f.meaning
             ));
         }
     }
     out
 }
 
-/// The facts of `release` as of `as_of`, one key for every [`FACTS`] entry
-/// of [`Scope::Release`] (see [`reference_table`]).
+/// Node's own facts of `release` as of `as_of`; `kind::Feed::select` adds
+/// the ones every kind gives, so that a selected release has one key for
+/// every [`FACTS`] entry of [`Scope::Release`] (see [`reference_table`]).
 pub fn facts(release: &Release, schedule: &Schedule, as_of: NaiveDate) -> Map<String, Value> {
     let v = &release.version;
     let line = schedule.line_of(v);

@@ -2,7 +2,10 @@
 //!
 //! Node.js publishes its release index as `index.json` and `index.tab`, and
 //! its schedule (majors, LTS dates, codenames) as `schedule.json`. Both are
-//! read from a file or an https URL into the plain values below.
+//! read from a file or an https URL into the plain values below. Other
+//! runtimes come from an endoflife.date product (`endoflife.rs`), an npm
+//! package document (`npm.rs`) or a written list (`list.rs`), each read into
+//! [`generic::Entry`] values; `kind.rs` dispatches on `feed.kind`.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -44,11 +47,17 @@ pub struct Schedule {
     pub lines: Vec<Line>,
 }
 
+pub mod endoflife;
 pub mod facts;
+pub mod generic;
 pub mod index;
+pub mod kind;
+pub mod list;
 pub mod load;
+pub mod npm;
 pub mod release_schedule;
 pub mod select;
+pub mod version;
 
 pub use facts::facts;
 pub use load::load;
@@ -74,6 +83,13 @@ pub enum FeedError {
     /// A schedule entry parsed as JSON but its content makes no sense.
     #[error("release schedule, entry `{key}`: {message}")]
     Schedule { key: String, message: String },
+    /// One entry of a feed (a cycle, a version) makes no sense.
+    #[error("{what}, entry {entry}: {message}")]
+    Entry {
+        what: &'static str,
+        entry: String,
+        message: String,
+    },
     /// The text is neither an `index.tab` nor an `index.json`.
     #[error("release index: {0}")]
     Format(String),
@@ -118,3 +134,6 @@ pub fn line_name(version: &semver::Version) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod kinds_tests;

@@ -306,7 +306,10 @@ fn every_fact_of_a_release_is_in_the_reference_and_back() {
         .filter(|f| f.scope == Scope::Release)
         .map(|f| f.name)
         .collect();
-    assert_eq!(offered, documented);
+    // Node's own facts; the ones every kind gives are added by
+    // `kind::Feed::select` (kinds_tests checks every kind gives them all).
+    assert!(offered.is_subset(&documented), "{offered:?}");
+    assert!(offered.contains("is_active_lts") && !offered.contains("cycle"));
 }
 
 #[test]

@@ -155,14 +155,14 @@ impl<'a> AxisPoint<'a> {
     }
 
     /// `bookworm × 22.11.0 × slim`, for the plan's exclusion list and messages.
-    pub fn describe(&self, version: &semver::Version) -> String {
+    pub fn describe(&self, version: &impl std::fmt::Display) -> String {
         let mut parts = vec![self.os().to_string(), version.to_string()];
         parts.extend(self.values[1..].iter().map(|(_, v)| v.name.value.clone()));
         parts.join(" × ")
     }
 
     /// The cell's folder name under its OS: `22.11.0`, or `22.11.0-slim`.
-    pub fn slug(&self, version: &semver::Version) -> String {
+    pub fn slug(&self, version: &impl std::fmt::Display) -> String {
         let mut s = version.to_string();
         for (_, v) in &self.values[1..] {
             s.push('-');

@@ -24,7 +24,7 @@ use crate::config::native::NativeConfig;
 use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::config::yaml::{suggest, Source};
 use crate::error::InputError;
-use crate::feed::{self, Release, Schedule};
+use crate::feed::{self, kind::Feed, kind::Selected};
 use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, Plan, TestPlan};
 
 use cells::Exclusions;
@@ -50,8 +50,8 @@ pub fn plan(
     let base_dir = source.base_dir();
     let as_of = resolve_as_of(config, source, as_of)?;
     let axes = cells::axes(config, source)?;
-    let (releases, schedule) = load_feed(config, source, &base_dir)?;
-    let selected = select(config, source, &releases)?;
+    let feed = load_feed(config, source, &base_dir)?;
+    let selected = select(config, source, &feed, as_of)?;
 
     let mut templates = Templates::new(source);
     let exclusions = Exclusions::compile(config, source, &axes, &mut templates)?;
@@ -123,9 +123,9 @@ pub fn plan(
     let mut folders: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut used_exclusions = std::collections::BTreeSet::new();
     for release in &selected {
-        let release_facts = feed::facts(release, &schedule, as_of);
+        let release_facts = &release.facts;
         for point in cells::points(&axes) {
-            let what = point.describe(&release.version);
+            let what = point.describe(&release.text);
             let os = point.os();
             let mut facts = release_facts.clone();
             point.add_facts(&mut facts);
@@ -139,7 +139,7 @@ pub fn plan(
             );
             let cell_facts = Value::Object(facts.clone());
             if let Some((rule, reason)) =
-                exclusions.reason_for(&point, &release.version, &cell_facts, &templates)?
+                exclusions.reason_for(&point, &release.order, &cell_facts, &templates)?
             {
                 used_exclusions.insert(rule);
                 plan.excluded.push(crate::plan::Excluded {
@@ -214,8 +214,8 @@ pub fn plan(
 
             let rel = PathBuf::from("images")
                 .join(os)
-                .join(point.slug(&release.version));
-            let slug = point.slug(&release.version);
+                .join(point.slug(&release.text));
+            let slug = point.slug(&release.text);
             if slug.len() > MAX_FOLDER_NAME {
                 return Err(source
                     .error_at(
@@ -263,7 +263,7 @@ pub fn plan(
                     TestKind::Template(dir) => {
                         let test_rel = PathBuf::from("tests")
                             .join(os)
-                            .join(point.slug(&release.version))
+                            .join(point.slug(&release.text))
                             .join(&test.name);
                         let files = dir.render(&templates, &ctx)?;
                         check_test_files(&out_dir.join(&test_rel), &files, &name)?;
@@ -282,7 +282,7 @@ pub fn plan(
             }
 
             let mut labels = point.labels();
-            labels.insert("version".into(), release.version.to_string());
+            labels.insert("version".into(), release.text.clone());
             plan.images.push(ImagePlan {
                 name: name.clone(),
                 context: out_dir.join(&rel),
@@ -298,7 +298,7 @@ pub fn plan(
             });
             candidates.push(crate::alias::Candidate {
                 image: name,
-                version: release.version.clone(),
+                version: release.order.clone(),
                 facts: Value::Object(facts),
             });
         }
@@ -460,38 +460,152 @@ fn resolve_as_of(
     }
 }
 
-fn load_feed(
-    config: &NativeConfig,
-    source: &Source,
-    base_dir: &Path,
-) -> Result<(Vec<Release>, Schedule), InputError> {
-    let index_at = &config.feed.index;
-    let feed_error = |at: &serde_saphyr::Spanned<String>, what: &str, e: feed::FeedError| {
-        let err = source.error_at(at, format!("{what}: {e}"), "this feed");
-        if e.is_environment() {
-            err.unreachable()
-        } else {
-            err
-        }
+fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<Feed, InputError> {
+    use crate::config::native::FeedKind;
+    let f = &config.feed.value;
+    let kind = f.kind;
+    // A key another kind reads is a mistake worth naming: it would be ignored.
+    let misplaced = |key: &str, at: &dyn Fn() -> InputError| -> InputError {
+        at().with_help(format!(
+            "`{key}` is read by {}; the `{}` kind reads {}",
+            match key {
+                "index" | "schedule" => "the `node` kind",
+                "versions" => "the `list` kind",
+                _ => "the `endoflife`, `npm` and `list` kinds",
+            },
+            kind.name(),
+            match kind {
+                FeedKind::Node => "`index` and `schedule`",
+                FeedKind::List => "`versions` or `source`",
+                _ => "`source`",
+            }
+        ))
     };
-    let index_text = feed::load(&index_at.value, base_dir)
-        .map_err(|e| feed_error(index_at, "release index", e))?;
-    let releases = feed::index::parse(&index_text)
-        .map_err(|e| source.error_at(index_at, format!("{}: {e}", index_at.value), "this feed"))?;
-    let sched_at = &config.feed.schedule;
-    let sched_text = feed::load(&sched_at.value, base_dir)
-        .map_err(|e| feed_error(sched_at, "release schedule", e))?;
-    let schedule = feed::release_schedule::parse(&sched_text)
-        .map_err(|e| source.error_at(sched_at, format!("{}: {e}", sched_at.value), "this feed"))?;
-    Ok((releases, schedule))
+    let wrong = |key: &str, at: &serde_saphyr::Spanned<String>| {
+        misplaced(key, &|| {
+            source.error_at(
+                at,
+                format!("`feed.{key}` does not belong to a `{}` feed", kind.name()),
+                "not for this kind",
+            )
+        })
+    };
+    let missing = |what: &str| {
+        source
+            .error_at(
+                &config.feed,
+                format!("a `{}` feed needs `{what}`", kind.name()),
+                "this feed",
+            )
+            .with_help(match kind {
+                FeedKind::Node => "add `index: feed/index.tab` and `schedule: feed/schedule.json` (files or URLs)",
+                FeedKind::Endoflife => "add `source:` with an endoflife.date product file or URL, such as https://endoflife.date/api/python.json",
+                FeedKind::Npm => "add `source:` with an npm package document file or URL, such as https://registry.npmjs.org/bun",
+                FeedKind::List => "add `versions:` (a list of maps with `version`) or `source:` (a YAML or JSON file holding one)",
+            })
+    };
+    // Reads a feed file or URL through the feed loader.
+    let text = |at: &serde_saphyr::Spanned<String>, what: &str| {
+        feed::load(&at.value, base_dir).map_err(|e| {
+            let err = source.error_at(at, format!("{what}: {e}"), "this feed");
+            // A feed URL that cannot be reached is the environment's fault (exit 3).
+            if e.is_environment() {
+                err.unreachable()
+            } else {
+                err
+            }
+        })
+    };
+    let parsed = |at: &serde_saphyr::Spanned<String>, e: feed::FeedError| {
+        source.error_at(at, format!("{}: {e}", at.value), "this feed")
+    };
+    if kind != FeedKind::Node {
+        for (key, at) in [("index", &f.index), ("schedule", &f.schedule)] {
+            if let Some(at) = at {
+                return Err(wrong(key, at));
+            }
+        }
+    }
+    if kind != FeedKind::List {
+        if let Some(at) = &f.versions {
+            return Err(misplaced("versions", &|| {
+                source.error_at(
+                    at,
+                    format!(
+                        "`feed.versions` does not belong to a `{}` feed",
+                        kind.name()
+                    ),
+                    "not for this kind",
+                )
+            }));
+        }
+    }
+    match kind {
+        FeedKind::Node => {
+            if let Some(at) = &f.source {
+                return Err(wrong("source", at));
+            }
+            let index_at = f.index.as_ref().ok_or_else(|| missing("index"))?;
+            let sched_at = f.schedule.as_ref().ok_or_else(|| missing("schedule"))?;
+            let index_text = text(index_at, "release index")?;
+            let releases = feed::index::parse(&index_text).map_err(|e| parsed(index_at, e))?;
+            let sched_text = text(sched_at, "release schedule")?;
+            let schedule =
+                feed::release_schedule::parse(&sched_text).map_err(|e| parsed(sched_at, e))?;
+            Ok(Feed::Node { releases, schedule })
+        }
+        FeedKind::Endoflife => {
+            let at = f.source.as_ref().ok_or_else(|| missing("source"))?;
+            let body = text(at, "endoflife.date product")?;
+            feed::endoflife::parse(&body)
+                .map(Feed::Generic)
+                .map_err(|e| parsed(at, e))
+        }
+        FeedKind::Npm => {
+            let at = f.source.as_ref().ok_or_else(|| missing("source"))?;
+            let body = text(at, "npm package document")?;
+            feed::npm::parse(&body, f.cycle)
+                .map(Feed::Generic)
+                .map_err(|e| parsed(at, e))
+        }
+        FeedKind::List => match (&f.versions, &f.source) {
+            (Some(at), None) => feed::list::parse(&at.value, f.cycle)
+                .map(Feed::Generic)
+                .map_err(|e| source.error_at(at, format!("feed.versions: {e}"), "these versions")),
+            (None, Some(at)) => {
+                let body = text(at, "list of versions")?;
+                feed::list::parse_text(&body, f.cycle)
+                    .map(Feed::Generic)
+                    .map_err(|e| parsed(at, e))
+            }
+            (Some(_), Some(at)) => Err(source
+                .error_at(
+                    at,
+                    "a `list` feed has `versions` and `source`",
+                    "one too many",
+                )
+                .with_help("keep the versions in `strata.yml` or in a file, not both")),
+            (None, None) => Err(missing("versions")),
+        },
+    }
+}
+
+/// Where the feed's releases were read from, for messages.
+fn feed_name(config: &NativeConfig) -> String {
+    let f = &config.feed.value;
+    f.index
+        .as_ref()
+        .or(f.source.as_ref())
+        .map_or_else(|| "in `feed.versions`".to_string(), |at| at.value.clone())
 }
 
 fn select(
     config: &NativeConfig,
     source: &Source,
-    releases: &[Release],
-) -> Result<Vec<Release>, InputError> {
-    let range_at = &config.feed.range;
+    feed: &Feed,
+    as_of: NaiveDate,
+) -> Result<Vec<Selected>, InputError> {
+    let range_at = &config.feed.value.range;
     let range = nodejs_semver::Range::parse(&range_at.value).map_err(|e| {
         source.error_at(
             range_at,
@@ -499,12 +613,10 @@ fn select(
             "bad range",
         )
     })?;
-    let selected = feed::select::select(releases, &range, config.feed.pick);
+    let selected = feed.select(&range, config.feed.value.pick, as_of);
     if selected.is_empty() {
-        let newest = releases
-            .iter()
-            .map(|r| &r.version)
-            .max()
+        let newest = feed
+            .newest()
             .map(|v| format!(", the newest is {v}"))
             .unwrap_or_default();
         return Err(source
@@ -513,8 +625,8 @@ fn select(
                 format!(
                     "no release matches `{}`: the feed {} lists {} releases{newest}",
                     range_at.value,
-                    config.feed.index.value,
-                    releases.len()
+                    feed_name(config),
+                    feed.len()
                 ),
                 "selects nothing",
             )

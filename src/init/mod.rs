@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+pub mod runtimes;
+
 /// The release index the starter plans from: the bundled snapshot, cut to
 /// the lines the starter's range can pick.
 const INDEX: &str = include_str!("../../examples/node/feed/index.tab");
