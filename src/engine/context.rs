@@ -269,9 +269,18 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &Entry) -> Result<(), 
                 builder.append_link(&mut header, &entry.name, target)
             } else if meta.is_dir() {
                 builder.append_data(&mut header, format!("{}/", entry.name), io::empty())
-            } else {
+            } else if meta.is_file() {
                 let file = File::open(path).map_err(|e| context_error(path, e))?;
                 builder.append_data(&mut header, &entry.name, file)
+            } else {
+                // Listed as a file, now a FIFO or device (swapped in since the
+                // walk): opening it could block forever or never end.
+                return Err(context_error(
+                    path,
+                    io::Error::other(
+                        "is no longer a regular file; strata never reads pipes or devices",
+                    ),
+                ));
             };
             result.map_err(|e| context_error(path, e))
         }
@@ -355,6 +364,32 @@ mod tests {
             out.insert(name.trim_end_matches('/').to_string(), (kind, mode, body));
         }
         out
+    }
+
+    /// A file listed by the walk and replaced by a FIFO before it is packed
+    /// fails the packing at once instead of blocking on the open.
+    #[test]
+    fn a_file_swapped_for_a_fifo_after_the_walk_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("data");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let entry = Entry {
+            name: "data".into(),
+            source: Source::Host(fifo),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut builder = tar::Builder::new(Vec::new());
+            let _ = tx.send(append(&mut builder, &entry).is_err());
+        });
+        let refused = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("packing a FIFO blocked");
+        assert!(refused);
     }
 
     #[test]
