@@ -42,7 +42,7 @@ command -v chromium >/dev/null || need_pkgs+=(chromium)
 # (check-jsonschema carries a copy, so no network is needed to check).
 if ! command -v check-jsonschema >/dev/null; then
   log "installing check-jsonschema (pip)"
-  python3 -m pip install --quiet check-jsonschema >"$state/pip.log" 2>&1 \
+  python3 -m pip install --quiet "check-jsonschema==0.39.0" >"$state/pip.log" 2>&1 \
     || { tail -20 "$state/pip.log" >&2; exit 1; }
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
