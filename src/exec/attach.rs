@@ -31,7 +31,7 @@ pub const IMAGE_ID: &str = "dev.strata.image-id";
 pub const KEY_ID: &str = "dev.strata.key-id";
 pub const INPUTS: &str = "dev.strata.inputs";
 pub const RESULT: &str = "dev.strata.result";
-pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+pub const PREDICATE_TYPE: &str = crate::registry::referrers::PREDICATE_TYPE;
 const CREATED: &str = "org.opencontainers.image.created";
 
 /// The statement for `record` about `digest`; test names are their folders
