@@ -135,6 +135,16 @@ else
   log "arm64 emulation does not work here: multi-platform tests will fail"
 fi
 
+# sigstore-js, pinned, for the independent check of Sigstore bundles
+# (scripts/check-bundle.js; tests/sigstore_bundle.rs installs it too).
+sigstore_js="$here/target/sigstore-js"
+if [ ! -d "$sigstore_js/node_modules/@sigstore/verify" ] && command -v npm >/dev/null; then
+  mkdir -p "$sigstore_js"
+  cp "$here/scripts/sigstore-js/package.json" "$here/scripts/sigstore-js/package-lock.json" "$sigstore_js/"
+  (cd "$sigstore_js" && npm ci --no-audit --no-fund >"$state/npm-sigstore.log" 2>&1) \
+    || { tail -5 "$state/npm-sigstore.log" >&2; log "could not install sigstore-js: the bundle check will fail"; }
+fi
+
 env_file="${STRATA_ENV_FILE:-$here/target/strata-test-env}"
 cat >"$env_file" <<ENV
 export STRATA_TEST_REGISTRY=127.0.0.1:5000

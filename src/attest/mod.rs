@@ -10,6 +10,8 @@
 //!   signed over DSSE's pre-authentication encoding.
 //! * [`key`] makes, reads and uses ECDSA P-256 keys in PEM (PKCS#8 private
 //!   keys, PKIX public keys, as `cosign` writes its public keys).
+//! * [`bundle`] puts a signed envelope in a Sigstore bundle v0.3, the form
+//!   `cosign` reads, stored as a second referrer beside the in-toto one.
 //! * [`check`] judges an envelope read back from a registry: signature,
 //!   subject, predicate type and result, and why it does not hold.
 //!
@@ -17,6 +19,7 @@
 //! stores and finds attestations (`registry::referrers`), the executor
 //! attaches them on push, and `strata verify` reads them back.
 
+pub mod bundle;
 pub mod check;
 pub mod dsse;
 pub mod key;

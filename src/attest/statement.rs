@@ -8,9 +8,10 @@
 //! `configuration`:
 //!
 //! * the first descriptor is strata itself: `name: "strata"`, `uri`
-//!   `pkg:cargo/strata@VERSION`, `digest` = the image's input fingerprint,
-//!   and `annotations` with `version`, `testedAt`, `image` (the name tested),
-//!   `imageId` and `inputs`;
+//!   `pkg:cargo/strata@VERSION`, no `digest` (a descriptor's digest is of
+//!   what its `uri` names), and `annotations` with `version`, `testedAt`,
+//!   `image` (the name tested), `imageId` and `inputs` (the image's input
+//!   fingerprint);
 //! * then one descriptor per test folder: `name` = the test's name (its
 //!   folder relative to the config), `digest` = the test-layer image ID
 //!   (the image the test ran in, built on the tested image ID), and
@@ -101,16 +102,16 @@ pub fn build(tested: &Tested) -> Vec<u8> {
     );
     strata.insert("image".into(), json!(tested.image));
     strata.insert("imageId".into(), json!(tested.image_id));
-    let mut strata_descriptor = json!({
+    let strata_descriptor = json!({
         "name": "strata",
         "uri": format!("pkg:cargo/strata@{STRATA_VERSION}"),
     });
+    // The input fingerprint is no digest of what `uri` names (the strata
+    // package): it is an annotation, not the descriptor's `digest`.
     if let Some(inputs) = &tested.inputs {
         strata.insert("inputs".into(), json!(inputs));
-        if let Some(d) = digest_map(inputs) {
-            strata_descriptor["digest"] = d;
-        }
     }
+    let mut strata_descriptor = strata_descriptor;
     strata_descriptor["annotations"] = Value::Object(strata);
     let mut configuration = vec![strata_descriptor];
     for test in &tested.tests {
@@ -285,7 +286,14 @@ mod tests {
         let c = p["configuration"].as_array().unwrap();
         assert_eq!(c.len(), 3);
         assert_eq!(c[0]["name"], "strata");
-        assert_eq!(c[0]["digest"]["sha256"], hex('f'));
+        // The fingerprint is an annotation: the strata descriptor's digest
+        // would have to be of the package its `uri` names.
+        assert!(c[0].get("digest").is_none(), "{}", c[0]);
+        assert_eq!(c[0]["uri"], format!("pkg:cargo/strata@{STRATA_VERSION}"));
+        assert_eq!(
+            c[0]["annotations"]["inputs"],
+            format!("sha256:{}", hex('f'))
+        );
         assert_eq!(c[0]["annotations"]["version"], STRATA_VERSION);
         assert_eq!(c[1]["digest"]["sha256"], hex('2'));
         assert_eq!(c[1]["annotations"]["run"]["command"][0], "node");

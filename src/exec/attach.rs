@@ -2,7 +2,9 @@
 //! state recorded for the image ID that was pushed, as an in-toto Test
 //! Result about the manifest digest, in a DSSE envelope (signed with
 //! `Options::signing_key` when there is one), stored beside the image as an
-//! OCI referrer (see `registry::referrers`).
+//! OCI referrer (see `registry::referrers`). A signed envelope is attached
+//! a second time as a Sigstore bundle v0.3 referrer, the layout `cosign`
+//! reads (see `attest::bundle`); an unsigned one is not.
 //!
 //! An attestation for the same test run, digest and key already in the
 //! registry is not attached again, so a repeated `push` adds nothing.
@@ -11,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::StepError;
+use crate::attest::bundle;
 use crate::attest::dsse::Envelope;
 use crate::attest::key::SigningKey;
 use crate::attest::statement::{self, TestRecord, Tested};
@@ -28,7 +31,7 @@ pub const IMAGE_ID: &str = "dev.strata.image-id";
 pub const KEY_ID: &str = "dev.strata.key-id";
 pub const INPUTS: &str = "dev.strata.inputs";
 pub const RESULT: &str = "dev.strata.result";
-pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+pub const PREDICATE_TYPE: &str = crate::registry::referrers::PREDICATE_TYPE;
 const CREATED: &str = "org.opencontainers.image.created";
 
 /// The statement for `record` about `digest`; test names are their folders
@@ -110,10 +113,8 @@ pub async fn attach(
             return Ok(());
         }
     }
-    annotations.insert(
-        CREATED.to_string(),
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    );
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    annotations.insert(CREATED.to_string(), created.clone());
     let envelope = Envelope::seal(&statement::build(tested), key);
     let artifact = Artifact {
         artifact_type: IN_TOTO_MEDIA_TYPE.to_string(),
@@ -136,6 +137,23 @@ pub async fn attach(
         Some(k) => format!("signed with key {}", k.id()),
         None => "unsigned: no signing key given".to_string(),
     };
+    // The same envelope as a Sigstore bundle, for cosign: signed runs only.
+    if let Some(bundle) = key.and_then(|k| bundle::bundle(&envelope, k)) {
+        let artifact = Artifact {
+            artifact_type: bundle::BUNDLE_MEDIA_TYPE.to_string(),
+            media_type: bundle::BUNDLE_MEDIA_TYPE.to_string(),
+            content: bundle,
+            annotations: bundle::annotations(TEST_RESULT_TYPE, &created),
+        };
+        let (stored, _) = registry
+            .attach(repository, digest, &artifact)
+            .await
+            .map_err(|source| StepError::Attestation {
+                doing: "attaching the test attestation's Sigstore bundle failed".into(),
+                source,
+            })?;
+        log(&format!("Sigstore bundle of {digest}: {stored}"));
+    }
     log(&format!(
         "attested {digest} ({}, tested {tested_at}): {stored}, {how}, {signed}",
         if tested.passed { "PASSED" } else { "FAILED" }

@@ -628,6 +628,22 @@ async fn a_second_push_of_the_same_image_sends_nothing() {
     );
 }
 
+/// The contents of the artifacts of `artifact_type` attached to `digest`.
+fn attached_of(
+    fx: &Fixture,
+    digest: &crate::reference::Digest,
+    artifact_type: &str,
+) -> Vec<Vec<u8>> {
+    fx.registry
+        .attached
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(d, r, _)| d == digest && r.artifact_type == artifact_type)
+        .map(|(_, _, c)| c.clone())
+        .collect()
+}
+
 /// The statement inside the one attestation attached to `digest`, and the envelope.
 fn attestation_of(
     fx: &Fixture,
@@ -636,7 +652,7 @@ fn attestation_of(
     crate::attest::dsse::Envelope,
     crate::attest::statement::Statement,
 ) {
-    let attached = fx.registry.attached_to(digest);
+    let attached = attached_of(fx, digest, crate::attest::IN_TOTO_MEDIA_TYPE);
     assert_eq!(attached.len(), 1, "{:?}", fx.registry.writes());
     let envelope = crate::attest::dsse::Envelope::parse(&attached[0]).unwrap();
     let statement =
@@ -684,9 +700,18 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
         .collect();
     assert_eq!(layers, tagged);
 
+    // The same envelope, as a Sigstore bundle for cosign.
+    let bundles = attached_of(&fx, &digest, crate::attest::bundle::BUNDLE_MEDIA_TYPE);
+    assert_eq!(bundles.len(), 1);
+    let bundle: serde_json::Value = serde_json::from_slice(&bundles[0]).unwrap();
+    assert_eq!(
+        bundle["dsseEnvelope"],
+        serde_json::to_value(&envelope).unwrap()
+    );
+
     // Pushed again with nothing changed: nothing attached again.
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
-    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
 }
 
 #[tokio::test]
@@ -699,13 +724,18 @@ async fn an_unsigned_push_attaches_an_unsigned_attestation() {
     let digest = fx.registry.get(&a.name).unwrap();
     let (envelope, _) = attestation_of(&fx, &digest);
     assert!(envelope.signatures.is_empty());
-    // A later signed push adds the signed one beside it.
+    // An unsigned statement is not a Sigstore bundle.
+    let bundle = crate::attest::bundle::BUNDLE_MEDIA_TYPE;
+    assert!(attached_of(&fx, &digest, bundle).is_empty());
+    // A later signed push adds the signed one beside it, and its bundle.
     let signed = Options {
         signing_key: Some(Arc::new(crate::attest::key::SigningKey::generate())),
         ..options()
     };
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
-    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+    let in_toto = crate::attest::IN_TOTO_MEDIA_TYPE;
+    assert_eq!(attached_of(&fx, &digest, in_toto).len(), 2);
+    assert_eq!(attached_of(&fx, &digest, bundle).len(), 1);
 }
 
 #[tokio::test]

@@ -26,6 +26,10 @@ pub const EMPTY_BLOB: &[u8] = b"{}";
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
+/// The annotation naming an in-toto statement's predicate type; on an
+/// artifact, it is put on its layer as well.
+pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+
 /// An artifact to attach to an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
@@ -101,6 +105,16 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// The artifact manifest for `artifact` about `subject` (deterministic bytes).
 pub fn artifact_manifest(artifact: &Artifact, subject: &Descriptor) -> Vec<u8> {
+    let mut layer = json!({
+        "mediaType": artifact.media_type,
+        "digest": sha256(&artifact.content),
+        "size": artifact.content.len(),
+    });
+    // An in-toto layer names its predicate type, as in-toto's OCI layout
+    // (and Docker's attestation storage) has it.
+    if let Some(t) = artifact.annotations.get(PREDICATE_TYPE) {
+        layer["annotations"] = json!({ PREDICATE_TYPE: t });
+    }
     let mut m = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -110,11 +124,7 @@ pub fn artifact_manifest(artifact: &Artifact, subject: &Descriptor) -> Vec<u8> {
             "digest": sha256(EMPTY_BLOB),
             "size": EMPTY_BLOB.len(),
         },
-        "layers": [{
-            "mediaType": artifact.media_type,
-            "digest": sha256(&artifact.content),
-            "size": artifact.content.len(),
-        }],
+        "layers": [layer],
         "subject": {
             "mediaType": subject.media_type,
             "digest": subject.digest,
@@ -279,6 +289,7 @@ mod tests {
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
         assert_eq!(v["annotations"]["k"], "v");
+        assert!(v["layers"][0].get("annotations").is_none());
         assert_eq!(subject_of(&m), Some(subject().digest));
         let (digest, size) = artifact_layer(&m, Some(&a.media_type)).unwrap();
         assert_eq!(digest, sha256(&a.content));
@@ -309,5 +320,23 @@ mod tests {
         assert_eq!(mine[0].annotations["k"], "v");
         assert!(index_with(Some(b"[]"), &m, &a).is_err());
         assert!(entries(b"nonsense", "x").is_err());
+    }
+
+    #[test]
+    fn an_in_toto_layer_names_its_predicate_type() {
+        let mut a = artifact();
+        a.annotations.insert(
+            PREDICATE_TYPE.into(),
+            "https://slsa.dev/provenance/v1".into(),
+        );
+        let v: Value = serde_json::from_slice(&artifact_manifest(&a, &subject())).unwrap();
+        assert_eq!(
+            v["layers"][0]["annotations"][PREDICATE_TYPE],
+            "https://slsa.dev/provenance/v1"
+        );
+        assert_eq!(
+            v["annotations"][PREDICATE_TYPE],
+            "https://slsa.dev/provenance/v1"
+        );
     }
 }
