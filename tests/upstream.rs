@@ -163,3 +163,39 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     let offline = strata(root, &["test", "--pull", "never"]);
     assert_eq!(offline.status.code(), Some(0), "{}", text(&offline.stderr));
 }
+
+/// A registry that does not answer, and one that refuses strata's (absent)
+/// credentials: exit 3 before any build, naming the base.
+#[test]
+fn an_unreachable_or_refusing_upstream_stops_the_run_before_any_build() {
+    let (auth, _) = common::auth_registry();
+    let down = format!("127.0.0.1:{}", common::free_port());
+    for host in [down, auth] {
+        let ns = format!("{host}/{}", unique("upstream-down"));
+        let base = format!("{ns}/base:1");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "app/Dockerfile", &format!("FROM {base}\nRUN true\n"));
+        write(
+            root,
+            "inventory.yml",
+            &format!("images:\n  - name: \"{ns}/app:1\"\n    path: ./app\n"),
+        );
+        let config = tempfile::tempdir().unwrap();
+        let out = assert_cmd::Command::cargo_bin("strata")
+            .unwrap()
+            .current_dir(root)
+            .env("DOCKER_CONFIG", config.path())
+            .args(["test", "--connect-timeout", "3"])
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains(&format!("base image {base}")), "{stderr}");
+        let engine = block_on(engine());
+        assert_eq!(
+            block_on(engine.image_id(&format!("{ns}/app:1"))).unwrap(),
+            None
+        );
+    }
+}

@@ -188,16 +188,9 @@ async fn follow_bases(
                     .with_timeouts(s.registry_timeouts),
             ) as Arc<dyn Registry>
         });
-    let bases = exec::bases::resolve(
-        wanted,
-        world.engine.clone(),
-        registry,
-        world.credentials.clone(),
-        policy,
-        options.jobs,
-    )
-    .await
-    .map_err(bases_error)?;
+    let bases = exec::bases::resolve(wanted, world, registry, policy, options.jobs)
+        .await
+        .map_err(bases_error)?;
     for base in bases.0.values().filter(|b| b.pulled) {
         eprintln!("strata: pulled {} ({})", base.reference, base.pinned);
     }

@@ -112,9 +112,8 @@ pub fn external(plan: &Plan, units: &Plan) -> Result<Vec<(String, Option<Platfor
 /// only when the engine lacks that digest.
 pub async fn resolve(
     wanted: Vec<(String, Option<Platform>)>,
-    engine: Arc<dyn Engine>,
+    world: &super::World,
     registry: Option<Arc<dyn Registry>>,
-    credentials: super::CredentialLookup,
     policy: PullPolicy,
     jobs: usize,
 ) -> Result<Bases, BaseError> {
@@ -124,18 +123,25 @@ pub async fn resolve(
     }
     let results: Vec<Result<Vec<Base>, BaseError>> =
         futures_util::stream::iter(by_reference.into_iter().map(|(reference, platforms)| {
-            let (engine, registry, credentials) =
-                (engine.clone(), registry.clone(), credentials.clone());
+            let registry = registry.clone();
             async move {
-                one_base(
-                    &reference,
-                    &platforms,
-                    engine.as_ref(),
-                    registry.as_deref(),
-                    &credentials,
-                    policy,
-                )
-                .await
+                let mut upstream = None;
+                let mut out = Vec::with_capacity(platforms.len());
+                for platform in platforms {
+                    let world = world.for_platform(platform.as_ref());
+                    let base = one_base(
+                        &reference,
+                        platform,
+                        world.engine.as_ref(),
+                        registry.as_deref(),
+                        &world.credentials,
+                        policy,
+                        &mut upstream,
+                    )
+                    .await?;
+                    out.push(base);
+                }
+                Ok(out)
             }
         }))
         .buffer_unordered(jobs.max(1))
@@ -152,30 +158,29 @@ pub async fn resolve(
     Ok(bases)
 }
 
+/// One base for one platform, on that platform's engine. `upstream` keeps
+/// the base's manifest once read, so each base is asked of its registry
+/// once, whatever its platforms.
 async fn one_base(
     reference: &str,
-    platforms: &[Option<Platform>],
+    platform: Option<Platform>,
     engine: &dyn Engine,
     registry: Option<&dyn Registry>,
     credentials: &super::CredentialLookup,
     policy: PullPolicy,
-) -> Result<Vec<Base>, BaseError> {
+    upstream: &mut Option<crate::registry::Manifest>,
+) -> Result<Base, BaseError> {
     let engine_err = |e: crate::engine::EngineError| {
         BaseError::Environment(format!("base image {reference}: {e}"))
     };
     let local = engine.local_image(reference).await.map_err(engine_err)?;
-    let as_is = |local: &LocalImage| -> Vec<Base> {
-        platforms
-            .iter()
-            .map(|platform| Base {
-                reference: reference.to_string(),
-                platform: platform.clone(),
-                digest: None,
-                pinned: reference.to_string(),
-                image_id: local.id.clone(),
-                pulled: false,
-            })
-            .collect()
+    let as_is = |local: &LocalImage| Base {
+        reference: reference.to_string(),
+        platform: platform.clone(),
+        digest: None,
+        pinned: reference.to_string(),
+        image_id: local.id.clone(),
+        pulled: false,
     };
     match (&local, policy) {
         (Some(local), PullPolicy::Never | PullPolicy::Missing) => return Ok(as_is(local)),
@@ -196,51 +201,54 @@ async fn one_base(
             "base image {reference}: no registry client to resolve it with"
         )));
     };
-    let reg_err = |e: RegistryError| BaseError::Environment(format!("base image {reference}: {e}"));
-    let manifest = registry
-        .manifest(reference)
-        .await
-        .map_err(reg_err)?
-        .ok_or_else(|| {
-            BaseError::Input(format!(
-                "base image {reference} is not in its registry ({}); check the name and tag",
-                crate::reference::registry_of(reference)
-            ))
-        })?;
+    let manifest = match upstream {
+        Some(m) => m,
+        None => {
+            let reg_err =
+                |e: RegistryError| BaseError::Environment(format!("base image {reference}: {e}"));
+            let read = registry
+                .manifest(reference)
+                .await
+                .map_err(reg_err)?
+                .ok_or_else(|| {
+                    BaseError::Input(format!(
+                        "base image {reference} is not in its registry ({}); check the name and tag",
+                        crate::reference::registry_of(reference)
+                    ))
+                })?;
+            upstream.insert(read)
+        }
+    };
     let name = Reference::split(reference).name;
     let host = crate::reference::registry_of(reference).to_string();
-    let mut out = Vec::with_capacity(platforms.len());
-    for platform in platforms {
-        let digest = platform_digest(reference, &manifest, platform.as_ref())?;
-        let pinned = format!("{name}@{digest}");
-        let held = match &local {
-            Some(l) if l.repo_digests.iter().any(|d| same_pin(d, &pinned)) => Some(l.id.clone()),
-            _ => engine
-                .local_image(&pinned)
+    let digest = platform_digest(reference, manifest, platform.as_ref())?;
+    let pinned = format!("{name}@{digest}");
+    let held = match &local {
+        Some(l) if l.repo_digests.iter().any(|d| same_pin(d, &pinned)) => Some(l.id.clone()),
+        _ => engine
+            .local_image(&pinned)
+            .await
+            .map_err(engine_err)?
+            .map(|l| l.id),
+    };
+    let (image_id, pulled) = match held {
+        Some(id) => (id, false),
+        None => {
+            let id = engine
+                .pull(&pinned, platform.as_ref(), credentials(&host).as_ref())
                 .await
-                .map_err(engine_err)?
-                .map(|l| l.id),
-        };
-        let (image_id, pulled) = match held {
-            Some(id) => (id, false),
-            None => {
-                let id = engine
-                    .pull(&pinned, platform.as_ref(), credentials(&host).as_ref())
-                    .await
-                    .map_err(engine_err)?;
-                (id, true)
-            }
-        };
-        out.push(Base {
-            reference: reference.to_string(),
-            platform: platform.clone(),
-            digest: Some(digest),
-            pinned,
-            image_id,
-            pulled,
-        });
-    }
-    Ok(out)
+                .map_err(engine_err)?;
+            (id, true)
+        }
+    };
+    Ok(Base {
+        reference: reference.to_string(),
+        platform,
+        digest: Some(digest),
+        pinned,
+        image_id,
+        pulled,
+    })
 }
 
 /// True when the engine's repository digest `recorded` is `pinned`
