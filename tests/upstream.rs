@@ -106,6 +106,13 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         text(&first.stderr)
     );
     assert!(block_on(engine.image_id(&pinned)).unwrap().is_some());
+    // The state records the digest the image was built on.
+    let state = || std::fs::read_to_string(root.join(".strata/state.json")).unwrap();
+    assert!(
+        state().contains(&format!("\"digest\": \"{d1}\"")),
+        "{}",
+        state()
+    );
 
     // v2 pushed to the same tag; the engine's tag still names v1, and v2
     // is not on the engine.
@@ -149,6 +156,12 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         "{}",
         text(&second.stdout)
     );
+    assert!(
+        state().contains(&format!("\"digest\": \"{d2}\"")),
+        "{}",
+        state()
+    );
+    assert!(!state().contains(&d1), "{}", state());
 
     let third = strata(root, &["test", "-j", "2"]);
     assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
