@@ -408,6 +408,7 @@ mod tests {
                 aliases: aliases.iter().map(|a| a.to_string()).collect(),
             }),
             inputs: None,
+            bases: vec![],
         }
     }
 

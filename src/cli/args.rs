@@ -173,6 +173,13 @@ pub struct RunArgs {
     /// step runs even on an image it passed on before.
     #[arg(long)]
     pub no_cache: bool,
+    /// `test`: when to resolve and pull the images `FROM` lines name that
+    /// the config does not build: `always` (resolve each to its digest in
+    /// its registry, pull when the engine lacks it, build on that digest),
+    /// `missing` (pull only absent ones) or `never` (air-gapped).
+    /// Default: the config's `pull:`, else `always`.
+    #[arg(long, env = "STRATA_PULL", value_name = "POLICY", value_parser = ["always", "missing", "never"])]
+    pub pull: Option<String>,
     /// Where the state file, caches and run logs live. Default: `.strata`
     /// beside the config file.
     #[arg(long, value_name = "DIR")]

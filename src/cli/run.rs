@@ -44,7 +44,10 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     // are abandoned (their engine requests cancelled), results recorded so
     // far stay in the state file, and the reports say the run was cut short.
     let watcher = tokio::spawn(stop_on_signal(stop.clone()));
-    let options = s.options(stop.clone());
+    let mut options = s.options(stop.clone());
+    if s.command == Command::Test {
+        options.bases = Arc::new(follow_bases(&s, &plan, &world, &options).await?);
+    }
     let result = match s.command {
         Command::Test => {
             exec::test_run::run(&plan, &world, &options, &bus, &state, engine_desc).await
@@ -163,6 +166,42 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
         credentials: Arc::new(crate::registry::auth::credentials_for),
     };
     Ok((world, described))
+}
+
+/// Every external base resolved, pulled if need be and pinned, under the
+/// pull policy (`--pull`, else the config's, else `always`), before any
+/// build: a registry that cannot be reached or refuses exits 3, a base that
+/// cannot be had exits 2.
+async fn follow_bases(
+    s: &RunSettings,
+    plan: &Plan,
+    world: &World,
+    options: &exec::Options,
+) -> Result<exec::bases::Bases, RunError> {
+    let policy = s.pull.or(plan.pull).unwrap_or_default();
+    let (units, _) = exec::units(plan, options);
+    let wanted = exec::bases::external(plan, &units).map_err(bases_error)?;
+    let registry: Option<Arc<dyn Registry>> = (policy != crate::config::pull::PullPolicy::Never)
+        .then(|| {
+            Arc::new(
+                OciRegistry::new(crate::registry::auth::credentials_for)
+                    .with_timeouts(s.registry_timeouts),
+            ) as Arc<dyn Registry>
+        });
+    let bases = exec::bases::resolve(wanted, world, registry, policy, options.jobs)
+        .await
+        .map_err(bases_error)?;
+    for base in bases.0.values().filter(|b| b.pulled) {
+        eprintln!("strata: pulled {} ({})", base.reference, base.pinned);
+    }
+    Ok(bases)
+}
+
+fn bases_error(e: exec::bases::BaseError) -> RunError {
+    match e {
+        exec::bases::BaseError::Environment(m) => RunError::Environment(m),
+        exec::bases::BaseError::Input(m) => crate::error::InputError::plain(m).into(),
+    }
 }
 
 /// A new run folder; old ones beyond `--keep-runs` removed.

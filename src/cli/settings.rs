@@ -43,6 +43,8 @@ pub struct RunSettings {
     pub fallback: Vec<globset::GlobMatcher>,
     /// The platforms this machine runs (`--platform`); empty: all.
     pub platforms: Vec<crate::reference::Platform>,
+    /// `--pull`; `None`: the config's, else the default.
+    pub pull: Option<crate::config::pull::PullPolicy>,
 }
 
 impl RunSettings {
@@ -72,6 +74,7 @@ impl RunSettings {
             signing_key: None,
             fallback: Vec::new(),
             platforms: args.platforms,
+            pull: args.pull.as_deref().and_then(|p| p.parse().ok()),
         }
         .with_fallback(&args.fallback)
     }
@@ -125,6 +128,7 @@ impl RunSettings {
             fallback: self.fallback.clone(),
             platforms: self.platforms.clone(),
             failures: Default::default(),
+            bases: Default::default(),
         }
     }
 

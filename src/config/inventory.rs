@@ -30,7 +30,7 @@ use crate::reference;
 /// The keys an image entry may have.
 const IMAGE_KEYS: [&str; 6] = ["name", "path", "test", "alias", "timeout", "platforms"];
 /// The keys the file may have at the top.
-const TOP_KEYS: [&str; 1] = ["images"];
+const TOP_KEYS: [&str; 2] = ["images", "pull"];
 
 /// A parsed inventory, with the text it came from (for error snippets).
 #[derive(Debug, Clone)]
@@ -40,6 +40,8 @@ pub struct Inventory {
     /// The text, shared with every error pointing into it.
     pub text: Arc<str>,
     pub images: Vec<InventoryImage>,
+    /// `pull:` (strata's own key): when `test` pulls the external bases.
+    pub pull: Option<super::pull::PullPolicy>,
 }
 
 /// One `images:` entry.
@@ -85,7 +87,7 @@ struct RawTop(Entries<serde::de::IgnoredAny>);
 /// Parses `text` (read from `file`) and checks it; reports every problem found.
 pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
     let src = Source::new(file.clone(), text);
-    let images = read_images(&src)?;
+    let (images, pull) = read_images(&src)?;
     let mut problems = Vec::new();
     let images: Vec<InventoryImage> = images
         .into_iter()
@@ -99,11 +101,14 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
         file,
         text: src.text,
         images,
+        pull,
     })
 }
 
 /// Reads the top level: exactly one key, `images`, holding a list of mappings.
-fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputError> {
+type Images = Vec<Spanned<Entries<Strings>>>;
+
+fn read_images(src: &Source) -> Result<(Images, Option<super::pull::PullPolicy>), InputError> {
     let top: RawTop = src.parse(&TOP_KEYS)?;
     let mut problems = Vec::new();
     for (key, _) in &top.0 .0 {
@@ -120,6 +125,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
     #[derive(Deserialize)]
     struct Top {
         images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
+        pull: Option<super::pull::PullPolicy>,
     }
     let top: Top = src.parse(&TOP_KEYS)?;
     match top.images {
@@ -139,7 +145,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
                 "no images",
             )
             .with_help("add at least one image with a `name` and a `path`")),
-        Some(images) => Ok(images.value),
+        Some(images) => Ok((images.value, top.pull)),
     }
 }
 
@@ -415,6 +421,22 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<Inventory, InputError> {
         parse(PathBuf::from("inv.yml"), text.to_string())
+    }
+
+    #[test]
+    fn pull_is_read_at_the_top_and_a_wrong_value_is_refused_at_its_line() {
+        let inv = parse_str("pull: never\nimages:\n  - name: a/b:1\n    path: b\n").unwrap();
+        assert_eq!(inv.pull, Some(crate::config::pull::PullPolicy::Never));
+        let inv = parse_str("images:\n  - name: a/b:1\n    path: b\n").unwrap();
+        assert_eq!(inv.pull, None);
+        let err =
+            parse_str("images:\n  - name: a/b:1\n    path: b\npull: sometimes\n").unwrap_err();
+        let at = err.span.expect("a location").offset();
+        assert_eq!(
+            at,
+            "images:\n  - name: a/b:1\n    path: b\npull: ".len(),
+            "{err}"
+        );
     }
 
     fn messages(err: &InputError) -> Vec<String> {

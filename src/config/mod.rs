@@ -17,6 +17,7 @@ pub mod alias_rule;
 pub mod files;
 pub mod inventory;
 pub mod native;
+pub mod pull;
 pub mod read;
 pub mod run_file;
 pub mod schema;

@@ -47,6 +47,11 @@ pub struct NativeConfig {
     #[serde(default)]
     #[schemars(with = "Option<String>", regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
     pub as_of: Option<Spanned<String>>,
+    /// When `strata test` resolves and pulls the images `FROM` lines name
+    /// that this file does not build: `always` (the default), `missing` or
+    /// `never`. `--pull` wins.
+    #[serde(default)]
+    pub pull: Option<super::pull::PullPolicy>,
     /// Folder (relative to the file) the generated tree is written to.
     #[serde(default = "default_output")]
     pub output: String,
@@ -480,6 +485,7 @@ impl TestEntry {
 /// misspelt key.
 pub(crate) const TOP_KEYS: &[&str] = &[
     "as_of",
+    "pull",
     "output",
     "feed",
     "os",

@@ -294,7 +294,33 @@ pub fn base_images_with(
     dockerfile: &str,
     args: &std::collections::BTreeMap<String, String>,
 ) -> Vec<String> {
+    let globals = global_args(dockerfile, args);
+    let mut out: Vec<String> = Vec::new();
+    for (_, image) in bases_as_written(dockerfile, &globals) {
+        if !out.contains(&image) {
+            out.push(image);
+        }
+    }
+    out
+}
+
+/// Each image of [`base_images_with`] with the text its `FROM` line holds
+/// (before `$NAME` is replaced): `(as written, as the engine reads it)`.
+/// Renaming a base ([`rename_bases`]) goes by the text as written.
+pub fn base_images_written(
+    dockerfile: &str,
+    args: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    bases_as_written(dockerfile, &global_args(dockerfile, args))
+}
+
+/// The `ARG`s declared before the first `FROM`, valued as the engine values them.
+fn global_args(
+    dockerfile: &str,
+    args: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
     let mut globals = std::collections::BTreeMap::new();
+
     for i in instructions(dockerfile, Heredocs::Bodies) {
         if i.keyword == "FROM" {
             break;
@@ -315,14 +341,20 @@ pub fn base_images_with(
             globals.insert(name.to_string(), value.to_string());
         }
     }
-    let mut out: Vec<String> = Vec::new();
-    for image in base_images(dockerfile) {
-        let image = substitute(&image, &globals);
-        if !out.contains(&image) {
-            out.push(image);
-        }
-    }
-    out
+    globals
+}
+
+fn bases_as_written(
+    dockerfile: &str,
+    globals: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    base_images(dockerfile)
+        .into_iter()
+        .map(|image| {
+            let read = substitute(&image, globals);
+            (image, read)
+        })
+        .collect()
 }
 
 /// `$NAME` and `${NAME}` in `text` replaced from `vars` (empty if absent).

@@ -26,8 +26,8 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
 
 use super::{
-    context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand,
-    RunContainer, RunOutput,
+    context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LocalImage, LogSink,
+    RunCommand, RunContainer, RunOutput,
 };
 use crate::reference::{registry_of, Reference};
 use crate::secret::Credentials;
@@ -875,6 +875,75 @@ impl Engine for DockerEngine {
             }) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id.as_deref().map(|id| LocalImage {
+                id: normalize_id(id),
+                repo_digests: image.repo_digests.unwrap_or_default(),
+            })),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn pull(
+        &self,
+        reference: &str,
+        platform: Option<&crate::reference::Platform>,
+        credentials: Option<&Credentials>,
+    ) -> Result<ImageId, EngineError> {
+        if let Some(c) = credentials {
+            crate::secret::register(c);
+        }
+        let auth = credentials.map(|c| DockerCredentials {
+            username: Some(c.username.clone()),
+            password: Some(c.password.expose().to_string()),
+            serveraddress: Some(registry_of(reference).to_string()),
+            ..Default::default()
+        });
+        let failed = |message: String| {
+            EngineError::Api(format!(
+                "pulling {reference}: {}",
+                redact(message.trim(), credentials)
+            ))
+        };
+        let options = CreateImageOptions {
+            from_image: Some(reference.to_string()),
+            platform: platform.map(|p| p.to_string()).unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), None, auth);
+        loop {
+            let Ok(item) = tokio::time::timeout(self.timeouts.io, stream.next()).await else {
+                return Err(EngineError::TimedOut {
+                    what: format!("the pull of {reference}"),
+                    after: self.timeouts.io,
+                    hint: "the engine said nothing for that long; set --io-timeout to wait longer"
+                        .into(),
+                });
+            };
+            match item {
+                None => break,
+                Some(Ok(_)) => {}
+                Some(Err(BollardError::DockerStreamError { error })) => return Err(failed(error)),
+                Some(Err(BollardError::DockerResponseServerError { message, .. })) => {
+                    return Err(failed(message))
+                }
+                Some(Err(other)) => {
+                    return Err(match self.error(other) {
+                        EngineError::Api(message) => failed(message),
+                        unreachable => unreachable,
+                    })
+                }
+            }
+        }
+        self.image_id(reference)
+            .await?
+            .ok_or_else(|| failed("the engine pulled it but has no such image".into()))
     }
 
     async fn tags_of(

@@ -148,6 +148,31 @@ pub trait Engine: Send + Sync {
         )))
     }
 
+    /// The image `reference` names locally and the repository digests the
+    /// engine recorded for it (`repo@sha256:…`, set by a pull or a push;
+    /// none for an image built, imported or loaded here), or `None`.
+    async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+        Ok(self.image_id(reference).await?.map(|id| LocalImage {
+            id,
+            repo_digests: Vec::new(),
+        }))
+    }
+
+    /// Pulls `reference` (`repo@sha256:…`: by digest, so what arrives is
+    /// exactly what was resolved) for `platform`, with the credentials for
+    /// its host. Returns the pulled image's ID.
+    async fn pull(
+        &self,
+        reference: &str,
+        platform: Option<&crate::reference::Platform>,
+        credentials: Option<&Credentials>,
+    ) -> Result<ImageId, EngineError> {
+        let _ = (platform, credentials);
+        Err(EngineError::Api(format!(
+            "this engine cannot pull {reference}"
+        )))
+    }
+
     /// Points `reference` (`repo:tag`) at the image `id`.
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError>;
 
@@ -197,6 +222,14 @@ pub trait Engine: Send + Sync {
 
     /// Removes a container, running or not; missing is not an error.
     async fn remove_container(&self, id: &str) -> Result<(), EngineError>;
+}
+
+/// An image as the engine holds it (see [`Engine::local_image`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    pub id: ImageId,
+    /// `repo@sha256:…` for each manifest the engine pulled or pushed it as.
+    pub repo_digests: Vec<String>,
 }
 
 /// A container made by [`Engine::run`], and who made it.

@@ -18,6 +18,7 @@
 //!   `attach` adds the test attestation to every image it sends.
 
 mod attach;
+pub mod bases;
 pub mod bus;
 pub mod containers;
 mod error;
@@ -77,6 +78,9 @@ pub struct Options {
     /// How the run's failed steps failed (shared by every clone), for the
     /// exit code: the environment, or the images.
     pub failures: Failures,
+    /// The external bases resolved before the run (see [`bases`]): each
+    /// build's `FROM` reads the digest resolved for its platform.
+    pub bases: Arc<bases::Bases>,
 }
 
 /// The steps of a run whose last attempt failed, counted by cause: the
@@ -105,7 +109,8 @@ impl Failures {
 pub fn units(plan: &Plan, options: &Options) -> (Plan, Vec<crate::plan::platforms::Group>) {
     let host = crate::reference::Platform::host();
     let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
-    crate::plan::platforms::only(expanded, groups, &options.platforms, &host)
+    let (units, groups) = crate::plan::platforms::only(expanded, groups, &options.platforms, &host);
+    (options.bases.pin(units), groups)
 }
 
 impl Default for Options {
@@ -120,6 +125,7 @@ impl Default for Options {
             fallback: Vec::new(),
             platforms: Vec::new(),
             failures: Failures::default(),
+            bases: Arc::default(),
         }
     }
 }

@@ -151,8 +151,10 @@ fn image_state(
     image_id: Option<ImageId>,
     tests: Vec<TestState>,
     inputs: Option<String>,
+    bases: Vec<crate::state::BaseState>,
 ) -> ImageState {
     ImageState {
+        bases,
         image_id: image_id.unwrap_or_else(|| ImageId::new("")),
         passed,
         tested_at: Utc::now(),
@@ -194,7 +196,7 @@ async fn test_image(
     .await;
     let id = match built {
         Ok(done) => done.image_id.expect("a build returns an image ID"),
-        Err(_) => return (image_state(false, None, vec![], None), true),
+        Err(_) => return (image_state(false, None, vec![], None, vec![]), true),
     };
     let mut tests = Vec::with_capacity(image.tests.len());
     for test in &image.tests {
@@ -219,7 +221,8 @@ async fn test_image(
         });
     }
     let passed = tests.iter().all(|t| t.passed);
-    (image_state(passed, Some(id), tests, inputs), true)
+    let bases = built_on(image, &options.bases);
+    (image_state(passed, Some(id), tests, inputs, bases), true)
 }
 
 /// True when the image tested last time is still behind the name, and every
@@ -235,6 +238,23 @@ async fn still_there(image: &ImagePlan, prior: &ImageState, world: &World) -> bo
         }
     }
     true
+}
+
+/// The resolved external bases `image` (a unit: one platform) is built on.
+fn built_on(image: &ImagePlan, bases: &super::bases::Bases) -> Vec<crate::state::BaseState> {
+    bases
+        .0
+        .values()
+        .filter(|b| b.platform.as_ref() == image.platforms.first())
+        .filter(|b| image.rename_bases.values().any(|p| *p == b.pinned))
+        .filter_map(|b| {
+            Some(crate::state::BaseState {
+                reference: b.reference.clone(),
+                platform: b.platform.as_ref().map(|p| p.to_string()),
+                digest: b.digest.clone()?,
+            })
+        })
+        .collect()
 }
 
 /// Reports every step of an unchanged image as passed without running it,

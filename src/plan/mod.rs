@@ -35,6 +35,9 @@ pub struct Plan {
     /// The folder `files` are written to, relative paths joined onto it;
     /// `None` for a Dante inventory.
     pub output: Option<PathBuf>,
+    /// The config's `pull:` policy, if it sets one (`--pull` wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull: Option<crate::config::pull::PullPolicy>,
 }
 
 /// One image to build.

@@ -321,6 +321,7 @@ mod tests {
             },
         });
         Plan {
+            pull: None,
             source: "strata.yml".into(),
             images: vec![
                 base,

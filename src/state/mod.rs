@@ -51,6 +51,23 @@ pub struct ImageState {
     /// a later `strata test` with the same inputs skips the image.
     #[serde(default)]
     pub inputs: Option<String>,
+    /// The external bases this image was built on, each at the digest its
+    /// registry resolved (see `exec::bases`); empty for bases used as the
+    /// engine held them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<BaseState>,
+}
+
+/// One external base an image was built on, as it was resolved.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BaseState {
+    /// The base as the `FROM` line names it, such as `debian:bookworm-slim`.
+    pub reference: String,
+    /// The platform it was resolved for; absent: the engine's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The manifest digest built on (an index's entry for the platform).
+    pub digest: crate::reference::Digest,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -410,6 +427,7 @@ mod tests {
             tests: vec![],
             pushed: None,
             inputs: None,
+            bases: vec![],
         }
     }
 
