@@ -809,6 +809,7 @@ mod tests {
             tests: vec![],
             pushed: None,
             inputs: None,
+            bases: vec![],
         }
     }
 
