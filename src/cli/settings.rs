@@ -43,6 +43,8 @@ pub struct RunSettings {
     pub fallback: Vec<globset::GlobMatcher>,
     /// The platforms this machine runs (`--platform`); empty: all.
     pub platforms: Vec<crate::reference::Platform>,
+    /// `--builder` / `STRATA_BUILDER`; `None`: the config's, else classic.
+    pub builder: Option<crate::engine::Builder>,
 }
 
 impl RunSettings {
@@ -72,6 +74,7 @@ impl RunSettings {
             signing_key: None,
             fallback: Vec::new(),
             platforms: args.platforms,
+            builder: args.builder,
         }
         .with_fallback(&args.fallback)
     }

@@ -30,7 +30,7 @@ use crate::reference;
 /// The keys an image entry may have.
 const IMAGE_KEYS: [&str; 6] = ["name", "path", "test", "alias", "timeout", "platforms"];
 /// The keys the file may have at the top.
-const TOP_KEYS: [&str; 1] = ["images"];
+const TOP_KEYS: [&str; 2] = ["images", "builder"];
 
 /// A parsed inventory, with the text it came from (for error snippets).
 #[derive(Debug, Clone)]
@@ -40,6 +40,9 @@ pub struct Inventory {
     /// The text, shared with every error pointing into it.
     pub text: Arc<str>,
     pub images: Vec<InventoryImage>,
+    /// `builder: classic|buildkit` (strata's own key): which of Docker's
+    /// builders builds, unless `--builder` says.
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// One `images:` entry.
@@ -85,7 +88,7 @@ struct RawTop(Entries<serde::de::IgnoredAny>);
 /// Parses `text` (read from `file`) and checks it; reports every problem found.
 pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
     let src = Source::new(file.clone(), text);
-    let images = read_images(&src)?;
+    let (images, builder) = read_images(&src)?;
     let mut problems = Vec::new();
     let images: Vec<InventoryImage> = images
         .into_iter()
@@ -99,11 +102,22 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
         file,
         text: src.text,
         images,
+        builder,
     })
 }
 
 /// Reads the top level: exactly one key, `images`, holding a list of mappings.
-fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputError> {
+/// Also reads `builder:`, the one other top-level key.
+#[allow(clippy::type_complexity)]
+fn read_images(
+    src: &Source,
+) -> Result<
+    (
+        Vec<Spanned<Entries<Strings>>>,
+        Option<crate::engine::Builder>,
+    ),
+    InputError,
+> {
     let top: RawTop = src.parse(&TOP_KEYS)?;
     let mut problems = Vec::new();
     for (key, _) in &top.0 .0 {
@@ -120,6 +134,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
     #[derive(Deserialize)]
     struct Top {
         images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
+        builder: Option<crate::engine::Builder>,
     }
     let top: Top = src.parse(&TOP_KEYS)?;
     match top.images {
@@ -139,7 +154,7 @@ fn read_images(src: &Source) -> Result<Vec<Spanned<Entries<Strings>>>, InputErro
                 "no images",
             )
             .with_help("add at least one image with a `name` and a `path`")),
-        Some(images) => Ok(images.value),
+        Some(images) => Ok((images.value, top.builder)),
     }
 }
 

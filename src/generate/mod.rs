@@ -59,6 +59,7 @@ pub fn plan(
     let out_dir = base_dir.join(&out_rel);
     let mut plan = Plan {
         source: source.path.clone(),
+        builder: config.builder,
         ..Plan::default()
     };
 

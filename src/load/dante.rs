@@ -73,6 +73,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         files: Vec::new(),
         output: None,
         warnings: Vec::new(),
+        builder: inventory.builder,
     })
 }
 

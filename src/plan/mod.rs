@@ -35,6 +35,10 @@ pub struct Plan {
     /// The folder `files` are written to, relative paths joined onto it;
     /// `None` for a Dante inventory.
     pub output: Option<PathBuf>,
+    /// The config's `builder:`; `--builder` overrides it, and without
+    /// either the classic builder builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// One image to build.

@@ -346,6 +346,7 @@ mod tests {
             files: vec![],
             output: None,
             warnings: vec![],
+            builder: None,
         }
     }
 
