@@ -474,6 +474,8 @@ impl Trace {
         log: LogSink<'_>,
         out: &mut Seen,
     ) {
+        // Starts, then output, then ends: a step's last words come before
+        // its verdict even when one message carries both.
         for vertex in &status.vertexes {
             let n = self.number(&vertex.digest);
             if (vertex.started.is_some() || vertex.cached)
@@ -481,6 +483,10 @@ impl Trace {
             {
                 emit(&format!("#{n} {}", vertex.name), log, out);
             }
+        }
+        self.push_logs(status, log, out);
+        for vertex in &status.vertexes {
+            let n = self.number(&vertex.digest);
             if self.finished.contains(&vertex.digest) {
                 continue;
             }
@@ -499,6 +505,22 @@ impl Trace {
                 emit(&end, log, out);
             }
         }
+        for warning in &status.warnings {
+            let n = self.number(&warning.vertex);
+            emit(
+                &format!("#{n} WARNING: {}", String::from_utf8_lossy(&warning.short)),
+                log,
+                out,
+            );
+        }
+    }
+
+    fn push_logs(
+        &mut self,
+        status: &bollard::moby::buildkit::v1::StatusResponse,
+        log: LogSink<'_>,
+        out: &mut Seen,
+    ) {
         for entry in &status.logs {
             let n = self.number(&entry.vertex);
             let text = String::from_utf8_lossy(&entry.msg);
@@ -514,14 +536,6 @@ impl Trace {
                 let line = std::mem::take(pending);
                 emit(&format!("#{n} {line}"), log, out);
             }
-        }
-        for warning in &status.warnings {
-            let n = self.number(&warning.vertex);
-            emit(
-                &format!("#{n} WARNING: {}", String::from_utf8_lossy(&warning.short)),
-                log,
-                out,
-            );
         }
     }
 
@@ -1365,6 +1379,66 @@ mod tests {
         assert_eq!(
             short_name("127.0.0.1:5000/acme/app"),
             "127.0.0.1:5000/acme/app"
+        );
+    }
+
+    #[test]
+    fn buildkit_is_refused_on_podman_and_old_apis() {
+        let info = |version: &str, api: &str| EngineInfo {
+            version: version.into(),
+            api_version: api.into(),
+            endpoint: "unix:///x".into(),
+        };
+        assert!(buildkit_missing(&info("Docker Engine 20.10.24", "1.41"), Some(false)).is_none());
+        let podman = buildkit_missing(&info("Podman Engine 4.3.1", "1.41"), Some(true)).unwrap();
+        assert!(podman.contains("buildah"), "{podman}");
+        let old = buildkit_missing(&info("Docker Engine 18.06", "1.38"), Some(false)).unwrap();
+        assert!(old.contains("1.39"), "{old}");
+    }
+
+    #[test]
+    fn buildkit_progress_reads_as_numbered_steps() {
+        use bollard::moby::buildkit::v1::{StatusResponse, Vertex, VertexLog};
+        let vertex = |digest: &str, name: &str, done: bool, error: &str| Vertex {
+            digest: digest.into(),
+            name: name.into(),
+            started: Some(Default::default()),
+            completed: done.then(Default::default),
+            error: error.into(),
+            ..Default::default()
+        };
+        let lines = std::sync::Mutex::new(Vec::<String>::new());
+        let log = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let mut seen = Seen::default();
+        let mut trace = Trace::default();
+        let mut status = StatusResponse::default();
+        status.vertexes = vec![vertex("a", "[1/2] FROM base", true, "")];
+        trace.push(&status, &log, &mut seen);
+        status.vertexes = vec![vertex("b", "[2/2] RUN false", false, "")];
+        status.logs = vec![VertexLog {
+            vertex: "b".into(),
+            msg: b"one\ntw".to_vec(),
+            ..Default::default()
+        }];
+        trace.push(&status, &log, &mut seen);
+        status.logs = vec![VertexLog {
+            vertex: "b".into(),
+            msg: b"o\n".to_vec(),
+            ..Default::default()
+        }];
+        status.vertexes = vec![vertex("b", "[2/2] RUN false", true, "exit code: 1")];
+        trace.push(&status, &log, &mut seen);
+        trace.flush(&log, &mut seen);
+        assert_eq!(
+            lines.into_inner().unwrap(),
+            [
+                "#1 [1/2] FROM base",
+                "#1 DONE",
+                "#2 [2/2] RUN false",
+                "#2 one",
+                "#2 two",
+                "#2 ERROR: exit code: 1",
+            ]
         );
     }
 
