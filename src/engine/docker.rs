@@ -1411,8 +1411,10 @@ mod tests {
         let log = |l: &str| lines.lock().unwrap().push(l.to_string());
         let mut seen = Seen::default();
         let mut trace = Trace::default();
-        let mut status = StatusResponse::default();
-        status.vertexes = vec![vertex("a", "[1/2] FROM base", true, "")];
+        let mut status = StatusResponse {
+            vertexes: vec![vertex("a", "[1/2] FROM base", true, "")],
+            ..Default::default()
+        };
         trace.push(&status, &log, &mut seen);
         status.vertexes = vec![vertex("b", "[2/2] RUN false", false, "")];
         status.logs = vec![VertexLog {
