@@ -110,6 +110,7 @@ async fn strata_listing(dir: &Path) -> BTreeSet<String> {
         no_cache: false,
         timeout: None,
         platform: None,
+        builder: None,
     };
     let id = engine
         .build(request, &log.sink())

@@ -60,6 +60,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
         no_cache: false,
         timeout: None,
         platform: None,
+        builder: None,
     };
     let image = engine
         .build(request, &log.sink())

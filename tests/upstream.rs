@@ -133,6 +133,7 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
             no_cache: false,
             timeout: None,
             platform: None,
+            builder: None,
         },
         &|_| {},
     ))

@@ -61,6 +61,7 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
                 no_cache: false,
                 timeout: None,
                 platform: Some(platform.clone()),
+                builder: None,
             };
             engine.build(request, &|_| {}).await
         }

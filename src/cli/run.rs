@@ -120,9 +120,16 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
     let engine = DockerEngine::connect_with(s.engine_timeouts)
         .await
         .map_err(|e| environment(&e))?;
+    let builder = s.builder.or(plan.builder).unwrap_or_default();
+    let engine = engine
+        .with_builder(builder)
+        .await
+        .map_err(|e| environment(&e))?;
     let info = engine.info().await.map_err(|e| environment(&e))?;
+    // The builder rides in the engine's description: the run header, every
+    // report and `report.json` show it.
     let described = format!(
-        "{} (API {}) at {}",
+        "{} (API {}) at {}, builder {builder}",
         info.version, info.api_version, info.endpoint
     );
     let registry: Option<Arc<dyn Registry>> = (s.command == Command::Push).then(|| {
@@ -137,6 +144,9 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
     let mut platform_engines = std::collections::BTreeMap::new();
     for (platform, host) in &s.platform_engines {
         let other = DockerEngine::connect_to_with(host, s.engine_timeouts)
+            .await
+            .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?
+            .with_builder(builder)
             .await
             .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?;
         let info = other

@@ -45,6 +45,8 @@ pub struct RunSettings {
     pub platforms: Vec<crate::reference::Platform>,
     /// `--pull`; `None`: the config's, else the default.
     pub pull: Option<crate::config::pull::PullPolicy>,
+    /// `--builder` / `STRATA_BUILDER`; `None`: the config's, else classic.
+    pub builder: Option<crate::engine::Builder>,
 }
 
 impl RunSettings {
@@ -75,6 +77,7 @@ impl RunSettings {
             fallback: Vec::new(),
             platforms: args.platforms,
             pull: args.pull.as_deref().and_then(|p| p.parse().ok()),
+            builder: args.builder,
         }
         .with_fallback(&args.fallback)
     }

@@ -30,7 +30,7 @@ use crate::reference;
 /// The keys an image entry may have.
 const IMAGE_KEYS: [&str; 6] = ["name", "path", "test", "alias", "timeout", "platforms"];
 /// The keys the file may have at the top.
-const TOP_KEYS: [&str; 2] = ["images", "pull"];
+const TOP_KEYS: [&str; 3] = ["images", "pull", "builder"];
 
 /// A parsed inventory, with the text it came from (for error snippets).
 #[derive(Debug, Clone)]
@@ -42,6 +42,9 @@ pub struct Inventory {
     pub images: Vec<InventoryImage>,
     /// `pull:` (strata's own key): when `test` pulls the external bases.
     pub pull: Option<super::pull::PullPolicy>,
+    /// `builder: classic|buildkit` (strata's own key): which of Docker's
+    /// builders builds, unless `--builder` says.
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// One `images:` entry.
@@ -87,7 +90,7 @@ struct RawTop(Entries<serde::de::IgnoredAny>);
 /// Parses `text` (read from `file`) and checks it; reports every problem found.
 pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
     let src = Source::new(file.clone(), text);
-    let (images, pull) = read_images(&src)?;
+    let (images, pull, builder) = read_images(&src)?;
     let mut problems = Vec::new();
     let images: Vec<InventoryImage> = images
         .into_iter()
@@ -102,13 +105,21 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
         text: src.text,
         images,
         pull,
+        builder,
     })
 }
 
-/// Reads the top level: exactly one key, `images`, holding a list of mappings.
+/// Reads the top level: `images`, holding a list of mappings, and strata's
+/// own `pull:` and `builder:`.
 type Images = Vec<Spanned<Entries<Strings>>>;
 
-fn read_images(src: &Source) -> Result<(Images, Option<super::pull::PullPolicy>), InputError> {
+type Top3 = (
+    Images,
+    Option<super::pull::PullPolicy>,
+    Option<crate::engine::Builder>,
+);
+
+fn read_images(src: &Source) -> Result<Top3, InputError> {
     let top: RawTop = src.parse(&TOP_KEYS)?;
     let mut problems = Vec::new();
     for (key, _) in &top.0 .0 {
@@ -126,6 +137,7 @@ fn read_images(src: &Source) -> Result<(Images, Option<super::pull::PullPolicy>)
     struct Top {
         images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
         pull: Option<super::pull::PullPolicy>,
+        builder: Option<crate::engine::Builder>,
     }
     let top: Top = src.parse(&TOP_KEYS)?;
     match top.images {
@@ -145,7 +157,7 @@ fn read_images(src: &Source) -> Result<(Images, Option<super::pull::PullPolicy>)
                 "no images",
             )
             .with_help("add at least one image with a `name` and a `path`")),
-        Some(images) => Ok((images.value, top.pull)),
+        Some(images) => Ok((images.value, top.pull, top.builder)),
     }
 }
 

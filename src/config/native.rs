@@ -86,6 +86,10 @@ pub struct NativeConfig {
     #[serde(default)]
     #[schemars(with = "Vec<PlatformEntry>")]
     pub platforms: Vec<Spanned<PlatformEntry>>,
+    /// Which of Docker's builders builds: `classic` (the default) or
+    /// `buildkit`. `--builder` and `STRATA_BUILDER` override it.
+    #[serde(default)]
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// A platform to build for: `linux/arm64`, or a map with `platform` and a
@@ -497,6 +501,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "tests",
     "aliases",
     "platforms",
+    "builder",
 ];
 
 /// Parses the file into [`NativeConfig`], with errors at file:line:col and

@@ -16,17 +16,18 @@ use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{BuildInfoAux, ContainerCreateBody};
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions,
-    ListImagesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions,
-    StartContainerOptions, TagImageOptions, WaitContainerOptions,
+    BuildImageOptions, BuilderVersion, CreateContainerOptions, CreateImageOptions,
+    ListContainersOptions, ListImagesOptions, LogsOptions, PushImageOptions,
+    RemoveContainerOptions, RemoveImageOptions, StartContainerOptions, TagImageOptions,
+    WaitContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
 
 use super::{
-    context, BuildRequest, Engine, EngineError, EngineInfo, ImageId, LocalImage, LogSink,
+    context, BuildRequest, Builder, Engine, EngineError, EngineInfo, ImageId, LocalImage, LogSink,
     RunCommand, RunContainer, RunOutput,
 };
 use crate::reference::{registry_of, Reference};
@@ -168,6 +169,8 @@ pub struct DockerEngine {
     podman: Arc<OnceLock<bool>>,
     /// The socket an `ssh://` engine is served on, while the engine is used.
     ssh: Option<Arc<super::ssh::Tunnel>>,
+    /// The builder a request that names none is built with.
+    builder: Builder,
 }
 
 impl DockerEngine {
@@ -280,7 +283,30 @@ impl DockerEngine {
             owner: super::owner::Owner::current().to_string(),
             podman: Arc::default(),
             ssh,
+            builder: Builder::default(),
         })
+    }
+
+    /// Builds with `builder` from now on, once the engine was checked to
+    /// offer it (an environment error saying why not, else).
+    pub async fn with_builder(mut self, builder: Builder) -> Result<Self, EngineError> {
+        if builder == Builder::Buildkit {
+            let info = self.info().await?;
+            if let Some(reason) = buildkit_missing(&info, self.podman.get().copied()) {
+                return Err(EngineError::Api(format!(
+                    "--builder buildkit: the engine at {} cannot build with BuildKit: {reason}; \
+                     use --builder classic (or STRATA_BUILDER=classic)",
+                    self.endpoint
+                )));
+            }
+        }
+        self.builder = builder;
+        Ok(self)
+    }
+
+    /// The builder a request that names none is built with.
+    pub fn builder(&self) -> Builder {
+        self.builder
     }
 
     /// Where this engine was reached.
@@ -335,11 +361,13 @@ impl DockerEngine {
         let body = bollard::body_try_stream(chunks);
         let mut stream = docker.build_image(options, None, Some(body));
         let mut lines = LineBuffer::default();
+        let mut trace = Trace::default();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
                 Err(BollardError::DockerStreamError { error }) => {
                     lines.flush(log, &mut output.lines);
+                    trace.flush(log, &mut output.lines);
                     return Err(EngineError::BuildFailed(error.trim().to_string()));
                 }
                 Err(BollardError::DockerResponseServerError { message, .. }) => {
@@ -354,11 +382,21 @@ impl DockerEngine {
                 lines.flush(log, &mut output.lines);
                 log(status);
             }
-            if let Some(id) = info.aux.and_then(|aux| aux.id) {
-                output.aux_id = Some(normalize_id(&id));
+            match info.aux {
+                Some(BuildInfoAux::Default(image)) => {
+                    if let Some(id) = image.id {
+                        output.aux_id = Some(normalize_id(&id));
+                    }
+                }
+                Some(BuildInfoAux::BuildKit(status)) => {
+                    lines.flush(log, &mut output.lines);
+                    trace.push(&status, log, &mut output.lines);
+                }
+                None => {}
             }
         }
         lines.flush(log, &mut output.lines);
+        trace.flush(log, &mut output.lines);
         Ok(())
     }
 
@@ -380,6 +418,144 @@ impl DockerEngine {
         Some(id)
     }
 }
+
+/// A new BuildKit session's ID: random, so concurrent builds never share one.
+fn session_id() -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    format!("strata-{}", hex::encode(bytes))
+}
+
+/// Why an engine cannot build with BuildKit through the Engine API, if it
+/// cannot: Podman's build endpoint is buildah, with no `version=2`, and
+/// Docker answers `version=2` from API 1.39 (Engine 18.09) on.
+fn buildkit_missing(info: &EngineInfo, podman: Option<bool>) -> Option<String> {
+    if podman == Some(true) || info.version.contains("Podman") {
+        return Some(format!(
+            "{} builds with buildah, which has no BuildKit (`/build?version=2`); \
+             buildah reads `RUN --mount` itself with the classic builder's request",
+            info.version
+        ));
+    }
+    let mut parts = info.api_version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) if (major, minor) < (1, 39) => Some(format!(
+            "{} speaks API {}, and BuildKit needs API 1.39 or later",
+            info.version, info.api_version
+        )),
+        _ => None,
+    }
+}
+
+/// Turns BuildKit's progress (`moby.buildkit.trace`) into log lines read
+/// like `docker build --progress=plain`: `#N <step>` when a step starts,
+/// its output as `#N <line>`, then `#N CACHED`, `#N DONE` or `#N ERROR: ..`.
+#[derive(Default)]
+struct Trace {
+    /// Vertex digest → its number, in the order steps appeared.
+    numbers: HashMap<String, usize>,
+    /// Vertexes already announced, and those already finished.
+    started: BTreeSet<String>,
+    finished: BTreeSet<String>,
+    /// Output not yet ended by a newline, per vertex.
+    partial: HashMap<String, String>,
+}
+
+impl Trace {
+    fn number(&mut self, digest: &str) -> usize {
+        let next = self.numbers.len() + 1;
+        *self.numbers.entry(digest.to_string()).or_insert(next)
+    }
+
+    fn push(
+        &mut self,
+        status: &bollard::moby::buildkit::v1::StatusResponse,
+        log: LogSink<'_>,
+        out: &mut Seen,
+    ) {
+        // Starts, then output, then ends: a step's last words come before
+        // its verdict even when one message carries both.
+        for vertex in &status.vertexes {
+            let n = self.number(&vertex.digest);
+            if (vertex.started.is_some() || vertex.cached)
+                && self.started.insert(vertex.digest.clone())
+            {
+                emit(&format!("#{n} {}", vertex.name), log, out);
+            }
+        }
+        self.push_logs(status, log, out);
+        for vertex in &status.vertexes {
+            let n = self.number(&vertex.digest);
+            if self.finished.contains(&vertex.digest) {
+                continue;
+            }
+            let end = if !vertex.error.is_empty() {
+                Some(format!("#{n} ERROR: {}", vertex.error))
+            } else if vertex.cached {
+                Some(format!("#{n} CACHED"))
+            } else if vertex.completed.is_some() {
+                Some(format!("#{n} DONE"))
+            } else {
+                None
+            };
+            if let Some(end) = end {
+                self.flush_vertex(&vertex.digest, log, out);
+                self.finished.insert(vertex.digest.clone());
+                emit(&end, log, out);
+            }
+        }
+        for warning in &status.warnings {
+            let n = self.number(&warning.vertex);
+            emit(
+                &format!("#{n} WARNING: {}", String::from_utf8_lossy(&warning.short)),
+                log,
+                out,
+            );
+        }
+    }
+
+    fn push_logs(
+        &mut self,
+        status: &bollard::moby::buildkit::v1::StatusResponse,
+        log: LogSink<'_>,
+        out: &mut Seen,
+    ) {
+        for entry in &status.logs {
+            let n = self.number(&entry.vertex);
+            let text = String::from_utf8_lossy(&entry.msg);
+            let pending = self.partial.entry(entry.vertex.clone()).or_default();
+            pending.push_str(&text);
+            while let Some(at) = pending.find('\n') {
+                let line: String = pending.drain(..=at).collect();
+                let line = line.trim_end_matches(['\n', '\r']);
+                emit(&format!("#{n} {line}"), log, out);
+            }
+            // A line without an end is passed on once it is long.
+            if pending.len() > MAX_TRACE_LINE {
+                let line = std::mem::take(pending);
+                emit(&format!("#{n} {line}"), log, out);
+            }
+        }
+    }
+
+    fn flush_vertex(&mut self, digest: &str, log: LogSink<'_>, out: &mut Seen) {
+        if let Some(rest) = self.partial.remove(digest).filter(|r| !r.is_empty()) {
+            let n = self.number(digest);
+            emit(&format!("#{n} {rest}"), log, out);
+        }
+    }
+
+    fn flush(&mut self, log: LogSink<'_>, out: &mut Seen) {
+        let digests: Vec<String> = self.partial.keys().cloned().collect();
+        for digest in digests {
+            self.flush_vertex(&digest, log, out);
+        }
+    }
+}
+
+/// The longest piece of one step's output passed on without a line end.
+const MAX_TRACE_LINE: usize = 64 * 1024;
 
 /// What a bollard error means, in words: a refused connection, a timeout, a
 /// missing socket, rather than "Error in the hyper legacy client".
@@ -801,7 +977,15 @@ impl Engine for DockerEngine {
         let packing = tokio::task::spawn_blocking(move || context::prepare(&build_context))
             .await
             .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))??;
+        let builder = request.builder.unwrap_or(self.builder);
         let options = BuildImageOptions {
+            // BuildKit reads the context tar as a remote context; the session
+            // (opened by bollard over `/session`) serves no files.
+            version: match builder {
+                Builder::Classic => BuilderVersion::BuilderV1,
+                Builder::Buildkit => BuilderVersion::BuilderBuildKit,
+            },
+            session: (builder == Builder::Buildkit).then(session_id),
             dockerfile: packing.dockerfile.clone(),
             t: request.tag.clone(),
             // Base images must already be local: a build never pulls.
@@ -1264,6 +1448,68 @@ mod tests {
         assert_eq!(
             short_name("127.0.0.1:5000/acme/app"),
             "127.0.0.1:5000/acme/app"
+        );
+    }
+
+    #[test]
+    fn buildkit_is_refused_on_podman_and_old_apis() {
+        let info = |version: &str, api: &str| EngineInfo {
+            version: version.into(),
+            api_version: api.into(),
+            endpoint: "unix:///x".into(),
+        };
+        assert!(buildkit_missing(&info("Docker Engine 20.10.24", "1.41"), Some(false)).is_none());
+        let podman = buildkit_missing(&info("Podman Engine 4.3.1", "1.41"), Some(true)).unwrap();
+        assert!(podman.contains("buildah"), "{podman}");
+        let old = buildkit_missing(&info("Docker Engine 18.06", "1.38"), Some(false)).unwrap();
+        assert!(old.contains("1.39"), "{old}");
+    }
+
+    #[test]
+    fn buildkit_progress_reads_as_numbered_steps() {
+        use bollard::moby::buildkit::v1::{StatusResponse, Vertex, VertexLog};
+        let vertex = |digest: &str, name: &str, done: bool, error: &str| Vertex {
+            digest: digest.into(),
+            name: name.into(),
+            started: Some(Default::default()),
+            completed: done.then(Default::default),
+            error: error.into(),
+            ..Default::default()
+        };
+        let lines = std::sync::Mutex::new(Vec::<String>::new());
+        let log = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let mut seen = Seen::default();
+        let mut trace = Trace::default();
+        let mut status = StatusResponse {
+            vertexes: vec![vertex("a", "[1/2] FROM base", true, "")],
+            ..Default::default()
+        };
+        trace.push(&status, &log, &mut seen);
+        status.vertexes = vec![vertex("b", "[2/2] RUN false", false, "")];
+        status.logs = vec![VertexLog {
+            vertex: "b".into(),
+            msg: b"one\ntw".to_vec(),
+            ..Default::default()
+        }];
+        trace.push(&status, &log, &mut seen);
+        status.logs = vec![VertexLog {
+            vertex: "b".into(),
+            msg: b"o\n".to_vec(),
+            ..Default::default()
+        }];
+        status.vertexes = vec![vertex("b", "[2/2] RUN false", true, "exit code: 1")];
+        trace.push(&status, &log, &mut seen);
+        trace.flush(&log, &mut seen);
+        assert_eq!(
+            lines.into_inner().unwrap(),
+            [
+                "#1 [1/2] FROM base",
+                "#1 DONE",
+                "#2 [2/2] RUN false",
+                "#2 one",
+                "#2 two",
+                "#2 ERROR: exit code: 1",
+            ]
         );
     }
 

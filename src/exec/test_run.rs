@@ -332,6 +332,7 @@ async fn build_image(
         no_cache: options.no_cache,
         timeout: image.timeout.map(Duration::from_secs),
         platform: image.platforms.first().cloned(),
+        builder: None,
     };
     let id = world.engine.build(request, &|line| log.line(line)).await?;
     Ok(Done {
@@ -421,6 +422,9 @@ async fn build_layer(
         no_cache: options.no_cache,
         timeout,
         platform: platform.cloned(),
+        // Test layers are built `FROM <tested image id>`, which only the
+        // classic builder reads without pulling: the exact-image guarantee.
+        builder: Some(crate::engine::Builder::Classic),
     };
     // A failed build reads in the engine's own words (StepError::Build):
     // the step (build or test) is named wherever the message is shown.

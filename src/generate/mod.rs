@@ -60,6 +60,7 @@ pub fn plan(
     let mut plan = Plan {
         source: source.path.clone(),
         pull: config.pull,
+        builder: config.builder,
         ..Plan::default()
     };
 

@@ -74,6 +74,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         output: None,
         warnings: Vec::new(),
         pull: inventory.pull,
+        builder: inventory.builder,
     })
 }
 

@@ -38,6 +38,10 @@ pub struct Plan {
     /// The config's `pull:` policy, if it sets one (`--pull` wins).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull: Option<crate::config::pull::PullPolicy>,
+    /// The config's `builder:`; `--builder` overrides it, and without
+    /// either the classic builder builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// One image to build.

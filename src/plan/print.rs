@@ -347,6 +347,7 @@ mod tests {
             files: vec![],
             output: None,
             warnings: vec![],
+            builder: None,
         }
     }
 

@@ -143,6 +143,7 @@ pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> Build
         no_cache: false,
         timeout: None,
         platform: None,
+        builder: None,
     }
 }
 
