@@ -194,6 +194,11 @@ fn a_step_printing_50_mb_keeps_a_tail_in_memory_and_reports() {
     );
 }
 
+/// Pushing keeps no per-thread parser scratch space or large buffers: 5
+/// busybox images took 63 MiB before (oci-client's reference regex), about
+/// 40 MiB now on an idle machine. The bound leaves room for a loaded machine
+/// (58 MiB was seen with other builds running alongside); the 50-image figure
+/// is measured by the benchmark, not here.
 #[test]
 fn push_stays_small() {
     block_on(async {
@@ -225,8 +230,9 @@ fn push_stays_small() {
         }
     });
     assert_eq!(pushed.code, Some(0), "stderr:\n{}", pushed.stderr);
+    eprintln!("push peak: {} KiB", pushed.peak / 1024);
     assert!(
-        pushed.peak < 40 * MIB,
+        pushed.peak < 60 * MIB,
         "pushing 5 busybox images took {} MiB of memory",
         pushed.peak / MIB
     );
