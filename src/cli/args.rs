@@ -206,7 +206,7 @@ pub struct RunArgs {
     /// default for now) or `buildkit` (`RUN --mount` and the other syntax
     /// written for BuildKit). Overrides the config's `builder:`.
     #[arg(long, value_name = "BUILDER", env = "STRATA_BUILDER", value_enum)]
-    pub builder: Option<crate::engine::Builder>,
+    pub builder: Option<crate::config::builder::Builder>,
 }
 
 /// A platform such as `linux/arm64`, checked.

@@ -46,7 +46,7 @@ pub struct RunSettings {
     /// `--pull`; `None`: the config's, else the default.
     pub pull: Option<crate::config::pull::PullPolicy>,
     /// `--builder` / `STRATA_BUILDER`; `None`: the config's, else classic.
-    pub builder: Option<crate::engine::Builder>,
+    pub builder: Option<crate::config::builder::Builder>,
 }
 
 impl RunSettings {

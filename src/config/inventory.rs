@@ -44,7 +44,7 @@ pub struct Inventory {
     pub pull: Option<super::pull::PullPolicy>,
     /// `builder: classic|buildkit` (strata's own key): which of Docker's
     /// builders builds, unless `--builder` says.
-    pub builder: Option<crate::engine::Builder>,
+    pub builder: Option<crate::config::builder::Builder>,
 }
 
 /// One `images:` entry.
@@ -116,7 +116,7 @@ type Images = Vec<Spanned<Entries<Strings>>>;
 type Top3 = (
     Images,
     Option<super::pull::PullPolicy>,
-    Option<crate::engine::Builder>,
+    Option<crate::config::builder::Builder>,
 );
 
 fn read_images(src: &Source) -> Result<Top3, InputError> {
@@ -137,7 +137,7 @@ fn read_images(src: &Source) -> Result<Top3, InputError> {
     struct Top {
         images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
         pull: Option<super::pull::PullPolicy>,
-        builder: Option<crate::engine::Builder>,
+        builder: Option<crate::config::builder::Builder>,
     }
     let top: Top = src.parse(&TOP_KEYS)?;
     match top.images {

@@ -14,6 +14,7 @@
 //! * [`yaml`]: the one way YAML is read, with errors pointing into the file.
 
 pub mod alias_rule;
+pub mod builder;
 pub mod files;
 pub mod inventory;
 pub mod native;

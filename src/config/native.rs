@@ -89,7 +89,7 @@ pub struct NativeConfig {
     /// Which of Docker's builders builds: `classic` (the default) or
     /// `buildkit`. `--builder` and `STRATA_BUILDER` override it.
     #[serde(default)]
-    pub builder: Option<crate::engine::Builder>,
+    pub builder: Option<crate::config::builder::Builder>,
 }
 
 /// A platform to build for: `linux/arm64`, or a map with `platform` and a

@@ -41,7 +41,7 @@ pub struct Plan {
     /// The config's `builder:`; `--builder` overrides it, and without
     /// either the classic builder builds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub builder: Option<crate::engine::Builder>,
+    pub builder: Option<crate::config::builder::Builder>,
 }
 
 /// One image to build.
