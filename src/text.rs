@@ -26,9 +26,22 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// True for a character [`escape`] rewrites: control characters (C0, DEL,
-/// C1) and the bidirectional overrides that reorder what a terminal shows.
+/// C1) and the invisible formatting characters that reorder or hide what a
+/// terminal shows (direction marks and overrides, zero-width characters, the
+/// byte-order mark).
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
 }
 
 /// `text` with every control character written out as Rust writes it
@@ -52,6 +65,21 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape`], and every backslash doubled: for text from a party that
+/// may forge what it sends (a registry), whose own `\u{1b}` must not read
+/// as one of ours.
+pub fn escape_untrusted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\\' || needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// [`escape`] and [`cut`] at [`MAX_QUOTED`]: a value from outside, quoted.
 pub fn quote(text: &str) -> String {
     cut(&escape(text), MAX_QUOTED).into_owned()
@@ -68,6 +96,19 @@ mod tests {
         assert_eq!(escape("a\tb\rc\u{7f}\u{9b}"), "a\\tb\\rc\\u{7f}\\u{9b}");
         assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
         assert!(!escape("\u{1b}]0;title\u{7}").chars().any(char::is_control));
+    }
+
+    /// One rule for both escapers: invisible characters that hide or
+    /// reorder text are escaped wherever outside text is printed; text from a
+    /// registry also gets its backslashes doubled.
+    #[test]
+    fn invisible_characters_are_escaped_and_untrusted_backslashes_doubled() {
+        assert_eq!(escape("a\u{200b}b\u{feff}"), "a\\u{200b}b\\u{feff}");
+        assert_eq!(escape("a\\u{1b}"), "a\\u{1b}");
+        assert_eq!(
+            escape_untrusted("a\\u{1b}\u{1b}\u{2067}"),
+            "a\\\\u{1b}\\u{1b}\\u{2067}"
+        );
     }
 
     #[test]

@@ -260,34 +260,9 @@ impl Report {
     }
 }
 
-/// Text a registry sent (or a statement holds), made safe to print: every
-/// control character (escape sequences, newlines, carriage returns), every
-/// invisible formatting character (right-to-left and other direction
-/// marks, zero-width characters, the byte-order mark) and every backslash
-/// is shown as a Rust-style escape (`\u{1b}`, `\n`, `\\`), so a registry
-/// cannot draw on the terminal, forge a line or reorder what is shown.
-pub fn untrusted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let invisible = matches!(
-            c,
-            '\u{00ad}'
-                | '\u{061c}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{206f}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-        );
-        if c == '\\' || c.is_control() || invisible {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// Text a registry sent (or a statement holds), made safe to print: see
+/// [`crate::text::escape_untrusted`].
+pub use crate::text::escape_untrusted as untrusted;
 
 fn short(digest: &str) -> String {
     let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
