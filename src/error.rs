@@ -58,7 +58,7 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The process exit code for this error (see the README's table).
+    /// The process exit code for this error (see the guide's table, `docs/src/running/exit-codes.md`).
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Input(_) => EXIT_INPUT,

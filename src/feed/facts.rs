@@ -58,8 +58,8 @@ pub const IMAGE: &str = "image";
 pub const PLATFORM: &str = "platform";
 
 /// Every fact, in the order the reference lists them: what [`facts`] gives
-/// for a release, then what each image of the matrix adds. The README's
-/// reference table is [`reference_table`] of this list, and tests hold the
+/// for a release, then what each image of the matrix adds. The guide's
+/// reference table (`docs/src/config/facts.md`) is [`reference_table`] of this list, and tests hold the
 /// list, [`facts`] and the generator to each other.
 pub const FACTS: &[Fact] = &[
     fact("version", "`\"22.11.0\"`", "the full version, without `v`"),
@@ -128,7 +128,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     FACTS.iter().map(|f| f.name).filter(|n| !n.starts_with('<'))
 }
 
-/// The reference table of [`FACTS`], as the README shows it.
+/// The reference table of [`FACTS`], as the guide shows it.
 pub fn reference_table() -> String {
     let mut out = String::from("| fact | kinds | example | meaning |\n|---|---|---|---|\n");
     for scope in [Scope::Release, Scope::Image] {

@@ -261,7 +261,7 @@ fn help_for(err: &minijinja::Error) -> String {
         format!(
             "templates see the release facts ({}), `os` and every other axis by name \
              (with `name`, `default` and its attrs), `artifacts.<name>` (file names), `base` and \
-             `image`; check the spelling (the README's fact reference lists each)",
+             `image`; check the spelling (the guide's Facts chapter, docs/src/config/facts.md, lists each)",
             release.join(", ")
         )
     } else if err.kind() == minijinja::ErrorKind::OutOfFuel {
