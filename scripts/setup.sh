@@ -45,6 +45,15 @@ if ! command -v check-jsonschema >/dev/null; then
   python3 -m pip install --quiet "check-jsonschema==0.39.0" >"$state/pip.log" 2>&1 \
     || { tail -20 "$state/pip.log" >&2; exit 1; }
 fi
+# The guide (docs/) is an mdBook, built by scripts/test.sh: a pinned mdBook
+# without its web server, file watcher and search index.
+mdbook_version=0.5.4
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ "$(PATH="$cargo_bin:$PATH" mdbook --version 2>/dev/null)" != "mdbook v$mdbook_version" ]; then
+  log "installing mdbook $mdbook_version (cargo install; a few minutes)"
+  cargo install --locked --quiet mdbook --version "$mdbook_version" --no-default-features \
+    >"$state/mdbook.log" 2>&1 || { tail -20 "$state/mdbook.log" >&2; exit 1; }
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null

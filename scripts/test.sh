@@ -36,4 +36,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The guide: built with the mdBook setup.sh pinned, into target/book (its
+# links and generated parts are checked by tests/docs.rs).
+PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" mdbook build docs
 cargo test
