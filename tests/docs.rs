@@ -29,12 +29,12 @@ fn generated_part(file: &Path, name: &str, expected: &str) {
     let end = format!("<!-- strata:{name}:end -->");
     let from = text
         .find(&start)
-        .unwrap_or_else(|| panic!("{}: no {start}", file.display()))
+        .unwrap_or_else(|| panic!("{}: no {start}", relative(file)))
         + start.len();
     let to = from
         + text[from..]
             .find(&end)
-            .unwrap_or_else(|| panic!("{}: no {end}", file.display()));
+            .unwrap_or_else(|| panic!("{}: no {end}", relative(file)));
     if std::env::var_os("STRATA_UPDATE_DOCS").is_some() {
         let updated = format!("{}{expected}{}", &text[..from], &text[to..]);
         std::fs::write(file, updated).unwrap();
@@ -44,7 +44,7 @@ fn generated_part(file: &Path, name: &str, expected: &str) {
         text[from..to] == *expected,
         "{}'s {name} part differs from the code; rewrite it with \
          `STRATA_UPDATE_DOCS=1 cargo test --test docs`\n--- docs\n{}\n--- code\n{expected}",
-        file.display(),
+        relative(file),
         &text[from..to]
     );
 }
@@ -89,7 +89,7 @@ fn the_exit_codes_are_the_code_s() {
 /// to its description, at a fixed width.
 fn help(path: &[&str]) -> String {
     fn for_docs(cmd: clap::Command) -> clap::Command {
-        let mut cmd = cmd.term_width(100).mut_args(|arg| {
+        let mut cmd = cmd.term_width(80).mut_args(|arg| {
             let arg = arg.hide_env_values(true);
             if arg.get_id() == "jobs" {
                 arg.hide_default_value(true)
@@ -207,14 +207,24 @@ fn anchor(text: &str) -> String {
         .collect()
 }
 
+/// A heading of a page.
+struct Heading {
+    level: HeadingLevel,
+    /// An id written in the heading (`{#id}`), if any.
+    id: Option<String>,
+    text: String,
+    /// Its inline code spans.
+    code: Vec<String>,
+    line: usize,
+}
+
 /// What one Markdown file holds for the checks.
 #[derive(Default)]
 struct Page {
     anchors: BTreeSet<String>,
     /// Link targets with their line.
     links: Vec<(String, usize)>,
-    /// Headings: level, text, inline code, line.
-    headings: Vec<(HeadingLevel, String, Vec<String>, usize)>,
+    headings: Vec<Heading>,
     /// Byte ranges of tables.
     tables: Vec<std::ops::Range<usize>>,
 }
@@ -223,22 +233,22 @@ fn read_page(text: &str) -> Page {
     let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
     let mut page = Page::default();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut heading: Option<(HeadingLevel, Option<String>, String, Vec<String>, usize)> = None;
+    let mut heading: Option<Heading> = None;
     for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
         match event {
             Event::Start(Tag::Heading { level, id, .. }) => {
-                heading = Some((
+                heading = Some(Heading {
                     level,
-                    id.map(|id| id.to_string()),
-                    String::new(),
-                    Vec::new(),
-                    line_of(range.start),
-                ));
+                    id: id.map(|id| id.to_string()),
+                    text: String::new(),
+                    code: Vec::new(),
+                    line: line_of(range.start),
+                });
             }
             Event::End(TagEnd::Heading(_)) => {
-                let (level, id, text, code, line) = heading.take().unwrap();
-                let id = id.unwrap_or_else(|| {
-                    let base = anchor(&text);
+                let mut h = heading.take().unwrap();
+                let id = h.id.take().unwrap_or_else(|| {
+                    let base = anchor(&h.text);
                     let n = seen.entry(base.clone()).or_insert(0);
                     *n += 1;
                     if *n == 1 {
@@ -248,17 +258,17 @@ fn read_page(text: &str) -> Page {
                     }
                 });
                 page.anchors.insert(id);
-                page.headings.push((level, text, code, line));
+                page.headings.push(h);
             }
             Event::Text(t) => {
                 if let Some(h) = heading.as_mut() {
-                    h.2.push_str(&t);
+                    h.text.push_str(&t);
                 }
             }
             Event::Code(t) => {
                 if let Some(h) = heading.as_mut() {
-                    h.2.push_str(&t);
-                    h.3.push(t.to_string());
+                    h.text.push_str(&t);
+                    h.code.push(t.to_string());
                 }
             }
             Event::Start(Tag::Link { dest_url, .. })
@@ -480,7 +490,14 @@ fn troubleshooting_quotes_the_code_s_messages() {
     sources(&root().join("src"), &mut code);
     let page = read_page(&std::fs::read_to_string(guide().join("troubleshooting.md")).unwrap());
     let mut quoted = 0;
-    for (level, text, spans, line) in &page.headings {
+    for Heading {
+        level,
+        text,
+        code: spans,
+        line,
+        ..
+    } in &page.headings
+    {
         if *level != HeadingLevel::H3 || spans.is_empty() {
             continue;
         }
