@@ -511,3 +511,34 @@ fn troubleshooting_quotes_the_code_s_messages() {
     }
     assert!(quoted >= 15, "only {quoted} messages quoted");
 }
+
+/// The README is a front page: short, with the two commands that work on a
+/// fresh machine and the tour's five steps; the rest is in the guide.
+#[test]
+fn the_readme_is_a_front_page() {
+    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = text.lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; move detail into docs/src"
+    );
+    for command in ["bash scripts/example.sh\n", "bash scripts/test.sh\n"] {
+        assert!(
+            text.contains(command),
+            "README.md lost `{}`",
+            command.trim()
+        );
+    }
+    for step in [
+        "strata init",
+        "strata plan",
+        "strata test",
+        "strata push",
+        "strata verify",
+    ] {
+        assert!(text.contains(step), "the tour lost `{step}`");
+    }
+    for script in ["scripts/example.sh", "scripts/test.sh"] {
+        assert!(root().join(script).is_file(), "{script}");
+    }
+}
