@@ -160,8 +160,8 @@ fn each_command_s_help_is_the_code_s() {
     }
 }
 
-/// Every Markdown file the checks read: the README, ARCHITECTURE.md and the
-/// guide's chapters.
+/// Every Markdown file the checks read: the README, ARCHITECTURE.md, the
+/// examples' READMEs and the guide's chapters.
 fn markdown_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, into: &mut Vec<PathBuf>) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -178,6 +178,9 @@ fn markdown_files() -> Vec<PathBuf> {
         }
     }
     let mut files = vec![root().join("README.md"), root().join("ARCHITECTURE.md")];
+    for example in ["node", "bun"] {
+        files.push(root().join("examples").join(example).join("README.md"));
+    }
     walk(&guide(), &mut files);
     files
 }
