@@ -46,10 +46,13 @@ if ! command -v check-jsonschema >/dev/null; then
     || { tail -20 "$state/pip.log" >&2; exit 1; }
 fi
 # The guide (docs/) is an mdBook, built by scripts/test.sh: a pinned mdBook
-# without its web server, file watcher and search index.
+# without its web server, file watcher and search index. Only the test run
+# needs it (STRATA_SETUP_GUIDE=1, which test.sh sets), so the example's first
+# run does not wait for it to compile.
 mdbook_version=0.5.4
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-if [ "$(PATH="$cargo_bin:$PATH" mdbook --version 2>/dev/null)" != "mdbook v$mdbook_version" ]; then
+if [ "${STRATA_SETUP_GUIDE:-0}" = 1 ] \
+  && [ "$(PATH="$cargo_bin:$PATH" mdbook --version 2>/dev/null)" != "mdbook v$mdbook_version" ]; then
   log "installing mdbook $mdbook_version (cargo install; a few minutes)"
   cargo install --locked --quiet mdbook --version "$mdbook_version" --no-default-features \
     >"$state/mdbook.log" 2>&1 || { tail -20 "$state/mdbook.log" >&2; exit 1; }

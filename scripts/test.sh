@@ -15,6 +15,8 @@ fi
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 # setup.sh installs Chromium: the browser test of the HTML report must run, not skip.
 export STRATA_REQUIRE_CHROMIUM=1
+# setup.sh installs the guide's mdBook only when asked.
+export STRATA_SETUP_GUIDE=1
 
 bash scripts/setup.sh
 # shellcheck disable=SC1091
