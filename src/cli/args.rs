@@ -447,4 +447,15 @@ pub struct PublishArgs {
     /// Say what would be pointed where, and move nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Sign the test result and provenance of each index `publish` puts
+    /// together with this private key (PEM file, or the PEM itself in the
+    /// variable), as `push --key` signs them; without it the index gets
+    /// none (its platforms' images carry theirs).
+    #[arg(
+        long = "sign-key",
+        env = "STRATA_SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub sign_key: Option<String>,
 }
