@@ -358,12 +358,11 @@ pub fn source_of(config: &Path) -> Source {
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output();
-    let Ok(out) = asked.map_err(drop).and_then(|o| {
-        o.status
-            .success()
-            .then(|| String::from_utf8(o.stdout).map_err(drop))
-            .unwrap_or(Err(()))
-    }) else {
+    let Some(out) = asked
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+    else {
         return Source {
             config_file: name,
             revision: None,
@@ -548,4 +547,55 @@ pub async fn attach_provenance(
         log,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn the_config_is_named_by_its_path_in_git_and_the_commit_checked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("images/inventory.yml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(&config, "images: []\n").unwrap();
+        // Outside git: its name, no revision.
+        assert_eq!(
+            source_of(&config),
+            Source {
+                config_file: "inventory.yml".into(),
+                revision: None
+            }
+        );
+        git(dir.path(), &["init", "-q"]);
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "x"]);
+        let head = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap();
+        let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+        assert_eq!(
+            source_of(&config),
+            Source {
+                config_file: "images/inventory.yml".into(),
+                revision: Some(head)
+            }
+        );
+    }
 }
