@@ -567,6 +567,140 @@ mod tests {
     }
 
     #[test]
+    fn provenance_names_bases_parents_artifacts_files_and_tests_by_digest() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let root = Path::new("/config");
+        let image = crate::plan::ImagePlan {
+            name: "r.example/acme/app:1-linux-arm64".into(),
+            context: root.join("app"),
+            dockerfile: "Dockerfile".into(),
+            needs: vec!["r.example/acme/base:1-linux-arm64".into()],
+            tests: vec![],
+            build_args: [("NODE_VERSION".to_string(), "secret-ish".to_string())].into(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+            platforms: vec!["linux/arm64".parse().unwrap()],
+            rename_bases: Default::default(),
+        };
+        let record = ImageState {
+            image_id: crate::reference::ImageId::new(d('1')),
+            passed: true,
+            tested_at: chrono::Utc::now(),
+            tests: vec![],
+            pushed: None,
+            inputs: None,
+            bases: vec![crate::state::BaseState {
+                reference: "debian:bookworm".into(),
+                platform: Some("linux/arm64".into()),
+                digest: Digest::new(d('b')),
+            }],
+            built: Some(crate::state::BuildFacts {
+                started_at: "2026-03-01T12:00:00Z".parse().unwrap(),
+                finished_at: "2026-03-01T12:01:00Z".parse().unwrap(),
+                dockerfile: d('3'),
+                context: d('4'),
+                artifacts: vec![crate::state::ArtifactFact {
+                    file_name: "node.tar.xz".into(),
+                    uri: "https://nodejs.org/dist/v22.0.0/node-v22.0.0-linux-arm64.tar.xz".into(),
+                    sha256: d('5'),
+                }],
+                tests: vec![(root.join("tests/http"), d('6'))],
+            }),
+        };
+        let parents = [(
+            "r.example/acme/base:1-linux-arm64".to_string(),
+            Digest::new(d('p')),
+        )];
+        let source = Source {
+            config_file: "images/inventory.yml".into(),
+            revision: None,
+        };
+        let b = provenance(
+            &image,
+            "r.example/acme/app:1",
+            &Digest::new(d('a')),
+            &record,
+            &parents,
+            &source,
+            root,
+        );
+        assert_eq!(b.subjects, [("r.example/acme/app".to_string(), d('a'))]);
+        assert_eq!(b.platforms, ["linux/arm64"]);
+        // Argument names only: values may be secrets.
+        assert_eq!(b.build_args, ["NODE_VERSION"]);
+        let deps: Vec<(&str, &str, Option<&str>, &str)> = b
+            .dependencies
+            .iter()
+            .map(|x| {
+                (
+                    x.kind.as_str(),
+                    x.name.as_str(),
+                    x.uri.as_deref(),
+                    x.digest.as_str(),
+                )
+            })
+            .collect();
+        let (base, parent) = (
+            format!("debian:bookworm@{}", d('b')),
+            format!("r.example/acme/base@{}", d('p')),
+        );
+        assert_eq!(
+            deps,
+            [
+                (
+                    "base",
+                    "debian:bookworm",
+                    Some(base.as_str()),
+                    d('b').as_str()
+                ),
+                (
+                    "base",
+                    "r.example/acme/base:1-linux-arm64",
+                    Some(parent.as_str()),
+                    d('p').as_str()
+                ),
+                (
+                    "artifact",
+                    "node.tar.xz",
+                    Some("https://nodejs.org/dist/v22.0.0/node-v22.0.0-linux-arm64.tar.xz"),
+                    d('5').as_str()
+                ),
+                ("dockerfile", "app/Dockerfile", None, d('3').as_str()),
+                ("context", "app", None, d('4').as_str()),
+                ("test", "tests/http", None, d('6').as_str()),
+            ]
+        );
+        let statement = String::from_utf8(provenance::build(&b)).unwrap();
+        assert!(!statement.contains("secret-ish"), "{statement}");
+
+        // The index: its own digest first, then each platform's image; its
+        // dependencies those images and all of theirs, once each.
+        let index = index_provenance(
+            "r.example/acme/app:1",
+            &Digest::new(d('i')),
+            &[
+                ("linux/arm64".to_string(), b.clone()),
+                ("linux/amd64".to_string(), b),
+            ],
+        );
+        assert_eq!(
+            index.subjects[0],
+            ("r.example/acme/app".to_string(), d('i'))
+        );
+        assert_eq!(index.subjects.len(), 3);
+        assert_eq!(
+            index
+                .dependencies
+                .iter()
+                .filter(|x| x.kind == "image")
+                .count(),
+            2
+        );
+        assert_eq!(index.dependencies.len(), 2 + 6);
+    }
+
+    #[test]
     fn the_config_is_named_by_its_path_in_git_and_the_commit_checked_out() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("images/inventory.yml");
