@@ -399,6 +399,64 @@ fn an_index_carries_its_own_test_result_and_provenance_and_verify_reports_them()
             text(&ok)
         );
     }
+    // An SBOM attached to one platform's image (as the SBOM attestation
+    // does, through the same attachment path): reported present, with its
+    // cosign command; the other platform's stays absent.
+    let amd64 = platforms
+        .iter()
+        .find(|p| p["platform"] == "linux/amd64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    block_on(async {
+        let registry = strata::registry::oci::OciRegistry::new(|_| None);
+        let signing = strata::attest::key::SigningKey::read(&key).unwrap();
+        let statement = serde_json::to_vec(&serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": format!("{reg}/{repo}"), "digest": {"sha256": &amd64[7..]}}],
+            "predicateType": "https://spdx.dev/Document",
+            "predicate": {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT"},
+        }))
+        .unwrap();
+        let digest = strata::registry::Digest::new(amd64.clone());
+        let repository = format!("{reg}/{repo}");
+        let signed = strata::exec::attach::Signed {
+            repository: &repository,
+            digest: &digest,
+            predicate_type: "https://spdx.dev/Document",
+            statement,
+            annotations: Default::default(),
+            identity: &[],
+        };
+        strata::exec::attach::attach_statement(&registry, signed, Some(&signing), false)
+            .await
+            .unwrap();
+    });
+    let out = strata(
+        &project,
+        &[
+            "verify",
+            "--format",
+            "json",
+            "--key",
+            public.to_str().unwrap(),
+            &reference,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for p in json["platforms"].as_array().unwrap() {
+        let present = p["digest"] == amd64.as_str();
+        assert_eq!(p["attestations"]["sbom"]["present"], present, "{json:#}");
+        let spdx = p["cosign"].as_array().unwrap().iter().any(|c| {
+            c.as_str()
+                .unwrap()
+                .contains("--type https://spdx.dev/Document")
+        });
+        assert_eq!(spdx, present, "{json:#}");
+    }
+
     // Another key: nothing verifies.
     let out = strata(
         &project,
