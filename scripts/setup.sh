@@ -57,6 +57,13 @@ if [ "${STRATA_SETUP_GUIDE:-0}" = 1 ] \
   cargo install --locked --quiet mdbook --version "$mdbook_version" --no-default-features \
     >"$state/mdbook.log" 2>&1 || { tail -20 "$state/mdbook.log" >&2; exit 1; }
 fi
+# Provenance attestations are checked with the in-toto attestation
+# framework's Python bindings (scripts/check-provenance.py).
+if ! python3 -c 'import in_toto_attestation' 2>/dev/null; then
+  log "installing in-toto-attestation (pip)"
+  python3 -m pip install --quiet "in-toto-attestation==0.9.3" >"$state/pip.log" 2>&1 \
+    || { tail -20 "$state/pip.log" >&2; exit 1; }
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null

@@ -509,7 +509,15 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
         None
     );
 
-    // Both: the index is put together and the alias points at it.
+    // Both: the index is put together and the alias points at it; with
+    // --sign-key, the index gets its own signed test result and provenance.
+    let prefix = dir.path().join("publisher");
+    let out = strata(
+        &amd,
+        &["key", "generate", "--out", prefix.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let sign_key = dir.path().join("publisher.key");
     let out = strata(
         &amd,
         &[
@@ -519,6 +527,8 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
             &amd_from,
             "--from",
             &arm_from,
+            "--sign-key",
+            sign_key.to_str().unwrap(),
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -566,6 +576,26 @@ fn two_machines_each_push_their_platform_and_publish_puts_the_index_together() {
     assert_eq!(
         common::manifest_digest(&registry, &format!("{path}/other"), "app"),
         index_digest
+    );
+    let public = dir.path().join("publisher.pub");
+    let out = strata(
+        &amd,
+        &[
+            "verify",
+            "--format",
+            "json",
+            "--key",
+            public.to_str().unwrap(),
+            &format!("{ns}/app:1"),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let index = &json["indexAttestations"];
+    assert_eq!(index["testResult"]["verified"], true, "{json:#}");
+    assert_eq!(index["testResult"]["result"], "PASSED", "{json:#}");
+    assert_eq!(
+        index["attestations"]["provenance"]["valid"], true,
+        "{json:#}"
     );
 
     // Again: nothing to do.

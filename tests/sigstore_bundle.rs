@@ -1,9 +1,14 @@
 //! Sigstore bundle referrers, checked by an independent verifier: an image
 //! tested and pushed with a key carries a Sigstore bundle v0.3 referrer in
-//! the layout `cosign` reads, and sigstore-js (`@sigstore/verify`, pinned in
-//! `scripts/sigstore-js`) verifies it from the registry with the public key
+//! the layout `cosign` reads, for its test result and for its SLSA
+//! provenance, and sigstore-js (`@sigstore/verify`, pinned in
+//! `scripts/sigstore-js`) verifies them from the registry with the public key
 //! alone; a tampered bundle and another key fail; an unsigned push writes no
-//! bundle.
+//! bundle. An image of two platforms: its index carries its own test result
+//! and provenance (subjects: the index and both platform images), checked
+//! the same way. The provenance is also checked with the in-toto
+//! attestation framework's Python bindings (`scripts/check-provenance.py`),
+//! and `strata verify` reports all of it, as text and JSON.
 //!
 //! Needs the engine and registries `scripts/setup.sh` starts (then
 //! `source target/strata-test-env`), node and npm (the packages are
@@ -67,6 +72,31 @@ fn check(reg: &str, repo: &str, reference: &str, key: &Path, extra: &[&str]) -> 
         .expect("node runs")
 }
 
+/// `scripts/check-provenance.py` on `repo:reference` with `key`.
+fn check_provenance(reg: &str, repo: &str, reference: &str, key: &Path) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-provenance.py");
+    std::process::Command::new("python3")
+        .arg(script)
+        .args([&format!("http://{reg}"), repo, reference])
+        .arg(key)
+        .output()
+        .expect("python3 runs")
+}
+
+/// The predicate types sigstore-js verified, one per `OK` line.
+fn verified_types(out: &Output) -> Vec<String> {
+    let mut types: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("OK "))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    types.sort();
+    types
+}
+
+const TEST_RESULT: &str = "https://in-toto.io/attestation/test-result/v0.1";
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+
 fn project(root: &Path, image: &str) {
     write(
         root,
@@ -126,6 +156,17 @@ fn signed_pushes_carry_a_sigstore_bundle_that_sigstore_js_verifies() {
         said.contains("https://in-toto.io/attestation/test-result/v0.1 PASSED"),
         "{said}"
     );
+    // The provenance's bundle too, its subject the same digest.
+    assert_eq!(verified_types(&ok), [TEST_RESULT, PROVENANCE], "{said}");
+    let prov = check_provenance(&reg, &repo, "1", &public);
+    assert_eq!(prov.status.code(), Some(0), "{}", text(&prov));
+    assert!(
+        text(&prov).contains("valid: urn:strata:build-type:image:v1"),
+        "{}",
+        text(&prov)
+    );
+    let prov = check_provenance(&reg, &repo, "1", &other);
+    assert_eq!(prov.status.code(), Some(1), "{}", text(&prov));
 
     // A tampered bundle and another key fail.
     let tampered = check(&reg, &repo, "1", &public, &["--tamper"]);
@@ -155,4 +196,271 @@ fn signed_pushes_carry_a_sigstore_bundle_that_sigstore_js_verifies() {
         "{}",
         text(&none)
     );
+}
+
+/// The host's busybox root filesystem with its binary swapped for the arm64
+/// one `scripts/setup.sh` fetched.
+fn arm64_rootfs() -> Vec<u8> {
+    let binary = std::env::var("STRATA_TEST_BUSYBOX_ARM64")
+        .expect("STRATA_TEST_BUSYBOX_ARM64 is unset: run scripts/setup.sh and source its env file");
+    let replacement = std::fs::read(binary).unwrap();
+    let host = common::busybox_rootfs();
+    let mut archive = tar::Archive::new(host.as_slice());
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        if entry.path().unwrap().to_str() == Some("bin/busybox") {
+            header.set_size(replacement.len() as u64);
+            header.set_cksum();
+            out.append(&header, replacement.as_slice()).unwrap();
+        } else {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            out.append(&header, data.as_slice()).unwrap();
+        }
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn an_index_carries_its_own_test_result_and_provenance_and_verify_reports_them() {
+    let reg = registry();
+    let ns = unique("bundle-index");
+    let repo = format!("{ns}/app");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let keys = root.join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    for name in ["release", "other"] {
+        let prefix = keys.join(name);
+        let out = strata(
+            root,
+            &["key", "generate", "--out", prefix.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let (key, public, other) = (
+        keys.join("release.key"),
+        keys.join("release.pub"),
+        keys.join("other.pub"),
+    );
+    // Bases for both platforms, as `strata import --platform` makes them.
+    for (arch, rootfs) in [
+        ("amd64", common::busybox_rootfs()),
+        ("arm64", arm64_rootfs()),
+    ] {
+        let tar = root.join(format!("rootfs-{arch}.tar"));
+        std::fs::write(&tar, rootfs).unwrap();
+        let reference = format!("{reg}/{ns}/rootfs:{arch}");
+        let platform = format!("linux/{arch}");
+        let out = strata(
+            root,
+            &[
+                "import",
+                "--platform",
+                &platform,
+                tar.to_str().unwrap(),
+                &reference,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let project = root.join("project");
+    write(
+        &project,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{reg}/{repo}:1\"\n    path: ./app\n    platforms: [linux/amd64, linux/arm64]\n    test: [./tests/layer]\n"
+        ),
+    );
+    write(
+        &project,
+        "app/Dockerfile",
+        &format!(
+            "ARG TARGETARCH\nFROM {reg}/{ns}/rootfs:${{TARGETARCH}}\nRUN echo bundled > /msg\n"
+        ),
+    );
+    write(
+        &project,
+        "tests/layer/Dockerfile",
+        "RUN grep -q bundled /msg\n",
+    );
+    let out = strata(&project, &["test", "-j", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = strata(&project, &["push", "-v", "--key", key.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("attested index sha256:"),
+        "{}",
+        text(&out)
+    );
+
+    // The index's bundles: its test result and its provenance, verified by
+    // sigstore-js with the public key, their subjects naming the index.
+    let ok = check(&reg, &repo, "1", &public, &[]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert_eq!(
+        verified_types(&ok),
+        [TEST_RESULT, PROVENANCE],
+        "{}",
+        text(&ok)
+    );
+    assert!(
+        text(&ok).contains(&format!("{TEST_RESULT} PASSED")),
+        "{}",
+        text(&ok)
+    );
+    let tampered = check(&reg, &repo, "1", &public, &["--tamper"]);
+    assert_eq!(tampered.status.code(), Some(1), "{}", text(&tampered));
+    let wrong = check(&reg, &repo, "1", &other, &[]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(text(&wrong).contains("key not found"), "{}", text(&wrong));
+
+    // The index's provenance, through the in-toto attestation bindings.
+    let prov = check_provenance(&reg, &repo, "1", &public);
+    assert_eq!(prov.status.code(), Some(0), "{}", text(&prov));
+    assert!(
+        text(&prov).contains("valid: urn:strata:build-type:index:v1"),
+        "{}",
+        text(&prov)
+    );
+
+    // strata verify: both platforms, the index, text and JSON.
+    let reference = format!("{reg}/{repo}:1");
+    let out = strata(
+        &project,
+        &["verify", "--key", public.to_str().unwrap(), &reference],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("test result PASSED for 2 platform(s)"),
+        "{said}"
+    );
+    assert!(said.contains("provenance valid"), "{said}");
+    assert!(said.contains("SBOM absent"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "cosign verify-attestation --key {} --type {PROVENANCE} --insecure-ignore-tlog=true {reg}/{repo}@sha256:",
+            public.display()
+        )),
+        "{said}"
+    );
+    let out = strata(
+        &project,
+        &[
+            "verify",
+            "--format",
+            "json",
+            "--key",
+            public.to_str().unwrap(),
+            &reference,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verified"], true, "{json:#}");
+    let index = &json["indexAttestations"];
+    assert_eq!(index["testResult"]["verified"], true, "{json:#}");
+    assert_eq!(
+        index["testResult"]["passedTests"].as_array().unwrap().len(),
+        2
+    );
+    let provenance = &index["attestations"]["provenance"];
+    assert_eq!(provenance["valid"], true, "{json:#}");
+    let images: Vec<&str> = provenance["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "image")
+        .filter_map(|d| d["digest"].as_str())
+        .collect();
+    let platforms = json["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 2);
+    for p in platforms {
+        assert!(images.contains(&p["digest"].as_str().unwrap()), "{json:#}");
+        assert_eq!(p["attestations"]["provenance"]["valid"], true, "{json:#}");
+        assert_eq!(p["attestations"]["sbom"]["present"], false, "{json:#}");
+        let kinds: Vec<&str> = p["attestations"]["provenance"]["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["dockerfile", "context", "test"], "{json:#}");
+        // Each platform's bundles, verified by sigstore-js too.
+        let digest = p["digest"].as_str().unwrap();
+        let ok = check(&reg, &repo, digest, &public, &[]);
+        assert_eq!(
+            verified_types(&ok),
+            [TEST_RESULT, PROVENANCE],
+            "{}",
+            text(&ok)
+        );
+    }
+    // An SBOM attached to one platform's image (as the SBOM attestation
+    // does, through the same attachment path): reported present, with its
+    // cosign command; the other platform's stays absent.
+    let amd64 = platforms
+        .iter()
+        .find(|p| p["platform"] == "linux/amd64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    block_on(async {
+        let registry = strata::registry::oci::OciRegistry::new(|_| None);
+        let signing = strata::attest::key::SigningKey::read(&key).unwrap();
+        let statement = serde_json::to_vec(&serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": format!("{reg}/{repo}"), "digest": {"sha256": &amd64[7..]}}],
+            "predicateType": "https://spdx.dev/Document",
+            "predicate": {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT"},
+        }))
+        .unwrap();
+        let digest = strata::registry::Digest::new(amd64.clone());
+        let repository = format!("{reg}/{repo}");
+        let signed = strata::exec::attach::Signed {
+            repository: &repository,
+            digest: &digest,
+            predicate_type: "https://spdx.dev/Document",
+            statement,
+            annotations: Default::default(),
+            identity: &[],
+        };
+        strata::exec::attach::attach_statement(&registry, signed, Some(&signing), false)
+            .await
+            .unwrap();
+    });
+    let out = strata(
+        &project,
+        &[
+            "verify",
+            "--format",
+            "json",
+            "--key",
+            public.to_str().unwrap(),
+            &reference,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for p in json["platforms"].as_array().unwrap() {
+        let present = p["digest"] == amd64.as_str();
+        assert_eq!(p["attestations"]["sbom"]["present"], present, "{json:#}");
+        let spdx = p["cosign"].as_array().unwrap().iter().any(|c| {
+            c.as_str()
+                .unwrap()
+                .contains("--type https://spdx.dev/Document")
+        });
+        assert_eq!(spdx, present, "{json:#}");
+    }
+
+    // Another key: nothing verifies.
+    let out = strata(
+        &project,
+        &["verify", "--key", other.to_str().unwrap(), &reference],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }

@@ -27,6 +27,22 @@ impl Judged {
 /// Checks the envelope `bytes` as an attestation about manifest `digest`.
 /// `Err` says why it cannot be trusted at all.
 pub fn judge(bytes: &[u8], digest: &str, key: Option<&PublicKey>) -> Result<Judged, String> {
+    let (statement, envelope) = judge_statement(bytes, digest, key, TEST_RESULT_TYPE)?;
+    Ok(Judged {
+        summary: statement.summary(),
+        checked_key: key.map(|k| k.id().to_string()),
+        key_ids: envelope.key_ids(),
+    })
+}
+
+/// Checks the envelope `bytes` as a statement of `predicate_type` about
+/// manifest `digest` (signed with `key`, when given), and returns it.
+pub fn judge_statement(
+    bytes: &[u8],
+    digest: &str,
+    key: Option<&PublicKey>,
+    predicate_type: &str,
+) -> Result<(Statement, Envelope), String> {
     let envelope = Envelope::parse(bytes)?;
     if envelope.payload_type != IN_TOTO_MEDIA_TYPE {
         return Err(format!(
@@ -38,9 +54,9 @@ pub fn judge(bytes: &[u8], digest: &str, key: Option<&PublicKey>) -> Result<Judg
         envelope.verify(key).map_err(|p| p.to_string())?;
     }
     let statement = Statement::parse(&envelope.payload_bytes()?)?;
-    if statement.predicate_type != TEST_RESULT_TYPE {
+    if statement.predicate_type != predicate_type {
         return Err(format!(
-            "the statement's predicate type is {:?}, not {TEST_RESULT_TYPE}",
+            "the statement's predicate type is {:?}, not {predicate_type}",
             crate::text::cut(&statement.predicate_type, 100)
         ));
     }
@@ -55,11 +71,7 @@ pub fn judge(bytes: &[u8], digest: &str, key: Option<&PublicKey>) -> Result<Judg
             }
         ));
     }
-    Ok(Judged {
-        summary: statement.summary(),
-        checked_key: key.map(|k| k.id().to_string()),
-        key_ids: envelope.key_ids(),
-    })
+    Ok((statement, envelope))
 }
 
 #[cfg(test)]

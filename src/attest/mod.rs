@@ -23,6 +23,7 @@ pub mod bundle;
 pub mod check;
 pub mod dsse;
 pub mod key;
+pub mod provenance;
 pub mod statement;
 
 /// The media type of an in-toto statement, and of the DSSE envelope's payload.
@@ -33,5 +34,9 @@ pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The predicate type strata writes: in-toto's Test Result.
 pub const TEST_RESULT_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
+/// SLSA provenance v1: how an image or index was built, from what.
+pub const PROVENANCE_TYPE: &str = "https://slsa.dev/provenance/v1";
+/// An SPDX SBOM's predicate type (written by the SBOM attestation).
+pub const SBOM_TYPE: &str = "https://spdx.dev/Document";
 /// The version of strata that writes an attestation.
 pub const STRATA_VERSION: &str = env!("CARGO_PKG_VERSION");

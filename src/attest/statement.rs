@@ -156,6 +156,120 @@ pub fn build(tested: &Tested) -> Vec<u8> {
     serde_json::to_vec(&statement).expect("a statement serializes")
 }
 
+/// What was tested of an index: each platform's image as its own
+/// attestation states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexTested {
+    /// The index's name, such as `127.0.0.1:5000/acme/app:1`.
+    pub image: String,
+    /// The repository (the name without tag).
+    pub repository: String,
+    /// The index's manifest digest.
+    pub digest: String,
+    /// Each platform (`linux/arm64`) and what its image's attestation states.
+    pub platforms: Vec<(String, Tested)>,
+}
+
+impl IndexTested {
+    /// Every platform's image passed (and there is one).
+    pub fn passed(&self) -> bool {
+        !self.platforms.is_empty() && self.platforms.iter().all(|(_, t)| t.passed)
+    }
+
+    /// When the last of its platforms was tested.
+    pub fn tested_at(&self) -> DateTime<Utc> {
+        self.platforms
+            .iter()
+            .map(|(_, t)| t.tested_at)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// The Test Result statement of an index: its subjects are the index digest
+/// and every platform image's digest; `PASSED` only when every platform
+/// passed; the tests are listed per platform (`linux/arm64: tests/http`),
+/// and `configuration` holds strata's descriptor (the index's name, the
+/// newest test time) and one per platform image (its digest, image ID,
+/// input fingerprint, result and tests).
+pub fn build_index(index: &IndexTested) -> Vec<u8> {
+    let mut subject = vec![json!({
+        "name": index.repository,
+        "digest": digest_map(&index.digest).unwrap_or_else(|| json!({})),
+    })];
+    let mut configuration = vec![json!({
+        "name": "strata",
+        "uri": format!("pkg:cargo/strata@{STRATA_VERSION}"),
+        "annotations": {
+            "version": STRATA_VERSION,
+            "testedAt": index.tested_at().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "image": index.image,
+        },
+    })];
+    let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    for (platform, tested) in &index.platforms {
+        subject.push(json!({
+            "name": format!("{}#{platform}", index.repository),
+            "digest": digest_map(&tested.digest).unwrap_or_else(|| json!({})),
+        }));
+        let mut annotations = Map::new();
+        annotations.insert("platform".into(), json!(platform));
+        annotations.insert("image".into(), json!(tested.image));
+        annotations.insert("imageId".into(), json!(tested.image_id));
+        annotations.insert("passed".into(), json!(tested.passed));
+        annotations.insert(
+            "testedAt".into(),
+            json!(tested
+                .tested_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        if let Some(inputs) = &tested.inputs {
+            annotations.insert("inputs".into(), json!(inputs));
+        }
+        let tests: Vec<Value> = tested
+            .tests
+            .iter()
+            .map(|t| {
+                let mut v = json!({ "name": t.name, "passed": t.passed });
+                if let Some(layer) = &t.layer {
+                    v["layerImageId"] = json!(layer);
+                }
+                v
+            })
+            .collect();
+        annotations.insert("tests".into(), Value::Array(tests));
+        configuration.push(json!({
+            "name": platform,
+            "digest": digest_map(&tested.digest).unwrap_or_else(|| json!({})),
+            "annotations": annotations,
+        }));
+        for t in &tested.tests {
+            let name = format!("{platform}: {}", t.name);
+            if t.passed {
+                passed.push(name);
+            } else {
+                failed.push(name);
+            }
+        }
+        if !tested.passed && tested.tests.iter().all(|t| t.passed) {
+            failed.push(format!("{platform}: build"));
+        }
+    }
+    let statement = json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": TEST_RESULT_TYPE,
+        "predicate": {
+            "result": if index.passed() { "PASSED" } else { "FAILED" },
+            "configuration": configuration,
+            "passedTests": passed,
+            "warnedTests": Vec::<&str>::new(),
+            "failedTests": failed,
+        },
+    });
+    serde_json::to_vec(&statement).expect("a statement serializes")
+}
+
 /// `{"sha256": "<hex>"}` for `sha256:<hex>`.
 fn digest_map(digest: &str) -> Option<Value> {
     let (algorithm, hex) = digest.split_once(':')?;
@@ -320,6 +434,58 @@ mod tests {
     #[test]
     fn the_same_result_makes_the_same_bytes() {
         assert_eq!(build(&sample()), build(&sample()));
+    }
+
+    fn platform(p: &str, c: char, passed: bool) -> (String, Tested) {
+        let mut t = sample();
+        t.image = format!("127.0.0.1:5000/acme/app:1-{}", p.replace('/', "-"));
+        t.digest = format!("sha256:{}", hex(c));
+        t.passed = passed;
+        t.tests.retain(|t| t.passed || !passed);
+        (p.to_string(), t)
+    }
+
+    #[test]
+    fn an_index_statement_names_the_index_and_every_platform() {
+        let mut index = IndexTested {
+            image: "127.0.0.1:5000/acme/app:1".into(),
+            repository: "127.0.0.1:5000/acme/app".into(),
+            digest: format!("sha256:{}", hex('a')),
+            platforms: vec![
+                platform("linux/amd64", 'b', true),
+                platform("linux/arm64", 'c', true),
+            ],
+        };
+        let s = Statement::parse(&build_index(&index)).unwrap();
+        assert_eq!(s.predicate_type, TEST_RESULT_TYPE);
+        assert_eq!(
+            s.subject_digests(),
+            [
+                format!("sha256:{}", hex('a')),
+                format!("sha256:{}", hex('b')),
+                format!("sha256:{}", hex('c'))
+            ]
+        );
+        let summary = s.summary();
+        assert_eq!(summary.result, "PASSED");
+        assert_eq!(summary.image, index.image);
+        assert_eq!(
+            summary.passed_tests,
+            ["linux/amd64: tests/http", "linux/arm64: tests/http"]
+        );
+        let c = s.predicate["configuration"].as_array().unwrap();
+        assert_eq!(c[1]["name"], "linux/amd64");
+        assert_eq!(c[2]["digest"]["sha256"], hex('c'));
+        assert_eq!(c[2]["annotations"]["tests"][0]["name"], "tests/http");
+
+        // One platform failed: the index did.
+        index.platforms[1] = platform("linux/arm64", 'c', false);
+        let summary = Statement::parse(&build_index(&index)).unwrap().summary();
+        assert_eq!(summary.result, "FAILED");
+        assert_eq!(summary.failed_tests, ["linux/arm64: tests/db"]);
+        // No platform: nothing passed.
+        index.platforms.clear();
+        assert!(!index.passed());
     }
 
     #[test]

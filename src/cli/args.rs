@@ -314,6 +314,12 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CatalogFormat {
     Markdown,
     Json,
@@ -403,6 +409,9 @@ pub struct VerifyArgs {
     /// NAME (for an index, as NAME's image for that platform).
     #[arg(long, value_name = "NAME")]
     pub expect_name: Option<String>,
+    /// `text` for people, `json` for programs (the same findings).
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
     /// Seconds to wait for the registry to accept a connection.
     #[arg(long, env = "STRATA_CONNECT_TIMEOUT", value_name = "SECS",
           default_value_t = crate::registry::oci::DEFAULT_CONNECT_TIMEOUT.as_secs(),
@@ -438,4 +447,15 @@ pub struct PublishArgs {
     /// Say what would be pointed where, and move nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Sign the test result and provenance of each index `publish` puts
+    /// together with this private key (PEM file, or the PEM itself in the
+    /// variable), as `push --key` signs them; without it the index gets
+    /// none (its platforms' images carry theirs).
+    #[arg(
+        long = "sign-key",
+        env = "STRATA_SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub sign_key: Option<String>,
 }

@@ -55,11 +55,29 @@ pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
     if let Some(warning) = crate::registry::auth::environment_warning() {
         eprintln!("strata: warning: {warning}");
     }
+    let signing_key = match args.sign_key.as_deref().filter(|v| !v.trim().is_empty()) {
+        Some(value) => Some(
+            crate::attest::key::SigningKey::from_setting(value, "STRATA_SIGNING_KEY").map_err(
+                |e| {
+                    InputError::plain(format!("signing key {e}"))
+                        .with_help("make a key pair with `strata key generate`")
+                },
+            )?,
+        ),
+        None => None,
+    };
     let options = crate::publish::Options {
         key,
         fallback,
         states,
         dry_run: args.dry_run,
+        signing_key,
+        config_dir: plan
+            .source
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .to_path_buf(),
+        source: crate::exec::attach::source_of(&plan.source),
     };
     let registry = OciRegistry::new(crate::registry::auth::credentials_for);
     let report = crate::publish::run(&plan, &registry, &options)

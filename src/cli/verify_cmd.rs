@@ -58,7 +58,24 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         );
     }
     let expect = args.expect_name.as_deref();
-    print_stdout(&report.render_expecting(expect));
+    // The cosign command names the key file as given (or a placeholder).
+    let key_file = args
+        .key
+        .as_ref()
+        .map_or("PUB".to_string(), |k| k.display().to_string());
+    match args.format {
+        super::args::VerifyFormat::Text => {
+            let mut out = report.render_expecting(expect);
+            out.push_str(&report.render_cosign(&key_file));
+            print_stdout(&out);
+        }
+        super::args::VerifyFormat::Json => {
+            let json = report.to_json(expect, &key_file);
+            let mut text = serde_json::to_string_pretty(&json).expect("JSON serializes");
+            text.push('\n');
+            print_stdout(&text);
+        }
+    }
     Ok(if report.verified_as(expect) {
         EXIT_OK
     } else {

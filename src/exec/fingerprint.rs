@@ -32,6 +32,27 @@ pub async fn inputs(
     extra_files: &[(String, PathBuf)],
     engine: &dyn Engine,
 ) -> Result<String, StepError> {
+    Ok(inputs_and_parts(image, extra_files, engine).await?.0)
+}
+
+/// The digests of the parts an image is built and tested from, as its
+/// provenance names them: each `sha256:<hex>` over the entries' names,
+/// modes and contents (after `.dockerignore`), as the input fingerprint
+/// hashes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    /// The build context, artifacts included.
+    pub context: String,
+    /// Each test folder and its digest, in order.
+    pub tests: Vec<(PathBuf, String)>,
+}
+
+/// [`inputs`], and the digests of the parts it is made of.
+pub async fn inputs_and_parts(
+    image: &ImagePlan,
+    extra_files: &[(String, PathBuf)],
+    engine: &dyn Engine,
+) -> Result<(String, Parts), StepError> {
     let mut h = Sha256::new();
     h.update(VERSION);
     let ctx = BuildContext {
@@ -39,7 +60,12 @@ pub async fn inputs(
         dockerfile: Dockerfile::Path(image.dockerfile.clone()),
         extra_files: extra_files.to_vec(),
     };
-    field(&mut h, "image", &hash_context(ctx).await?);
+    let context_hash = hash_context(ctx).await?;
+    field(&mut h, "image", &context_hash);
+    let mut parts = Parts {
+        context: format!("sha256:{context_hash}"),
+        tests: Vec::with_capacity(image.tests.len()),
+    };
     for (k, v) in &image.build_args {
         field(&mut h, "arg", &format!("{k}={v}"));
     }
@@ -67,9 +93,13 @@ pub async fn inputs(
             extra_files: vec![],
         };
         field(&mut h, "test", &test.tag);
-        field(&mut h, "test-files", &hash_context(ctx).await?);
+        let test_hash = hash_context(ctx).await?;
+        field(&mut h, "test-files", &test_hash);
+        parts
+            .tests
+            .push((test.path.clone(), format!("sha256:{test_hash}")));
     }
-    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), parts))
 }
 
 /// The Dockerfile `image` is built from: its file, with the `FROM` lines

@@ -17,7 +17,7 @@
 //! * [`push_run`] is `strata push`: push what was tested, point aliases at it;
 //!   `attach` adds the test attestation to every image it sends.
 
-mod attach;
+pub mod attach;
 pub mod bases;
 pub mod bus;
 pub mod containers;

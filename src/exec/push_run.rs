@@ -37,6 +37,9 @@ struct Shipped {
     /// alias in another repository gets them there too, so the alias
     /// verifies where users pull it.
     tested: Vec<crate::attest::statement::Tested>,
+    /// Its provenance (one per platform's image), which an index's
+    /// provenance is made of.
+    built: Vec<crate::attest::provenance::Build>,
 }
 
 /// Runs `strata push` over the whole plan.
@@ -59,6 +62,13 @@ pub async fn run(
             g.unit_names().map(move |u| (u.to_string(), repo.clone()))
         })
         .collect();
+    // The name each unit is published under (its index's, for a platform).
+    let published_as: HashMap<String, String> = groups
+        .iter()
+        .flat_map(|g| g.unit_names().map(|u| (u.to_string(), g.name.clone())))
+        .collect();
+    // The config's place in its repository, for provenance.
+    let source = Arc::new(super::attach::source_of(&plan.source));
     let registry = world
         .registry
         .clone()
@@ -83,10 +93,17 @@ pub async fn run(
                 );
                 let (shipped, config_dir) = (shipped.clone(), config_dir.clone());
                 let by_digest = repo_of_unit.get(&image.name).cloned();
+                let published = published_as
+                    .get(&image.name)
+                    .cloned()
+                    .unwrap_or_else(|| image.name.clone());
+                let source = source.clone();
                 async move {
                     let place = Place {
                         by_digest: by_digest.as_deref(),
                         config_dir: &config_dir,
+                        published: &published,
+                        source: &source,
                     };
                     let Some(s) =
                         push_image(&image, place, &world, &*registry, &options, &bus, &state).await
@@ -123,7 +140,14 @@ pub async fn run(
             continue;
         }
         let done = run_step(bus, options, &group.name, Step::Push, |log| {
-            publish_index(group, &shipped, &*registry, options.no_cache, log)
+            let (shipped, registry) = (&shipped, &*registry);
+            async move {
+                let done =
+                    publish_index(group, shipped, registry, options.no_cache, log.clone()).await?;
+                let digest = done.digest.clone().expect("a published index has a digest");
+                attest_index(group, &digest, shipped, registry, options, &log).await?;
+                Ok(done)
+            }
         })
         .await;
         // Locally the name stands for the engine's own platform (or the first).
@@ -137,6 +161,7 @@ pub async fn run(
                     .unit_names()
                     .flat_map(|u| shipped[u].tested.clone())
                     .collect(),
+                built: vec![],
             };
             shipped.insert(group.name.clone(), index);
         }
@@ -232,6 +257,10 @@ struct Place<'a> {
     by_digest: Option<&'a str>,
     /// Test names are their folders relative to this one (the config's).
     config_dir: &'a Path,
+    /// The name it is published under (its index's, for a platform's image).
+    published: &'a str,
+    /// The config's place in its repository, for the provenance.
+    source: &'a super::attach::Source,
 }
 
 /// Checks the recorded test result, pushes, reads the digest back, and
@@ -248,6 +277,8 @@ async fn push_image(
     let Place {
         by_digest,
         config_dir,
+        published,
+        source,
     } = place;
     let world = &world.for_platform(image.platforms.first());
     let current = match world.engine.image_id(&image.name).await {
@@ -269,8 +300,21 @@ async fn push_image(
             return None;
         }
     };
+    // The images of the plan it is built on, where they were pushed.
+    let parents: Vec<(String, Digest)> = state.read(|st| {
+        image
+            .needs
+            .iter()
+            .filter_map(|n| Some((n.clone(), st.images.get(n)?.pushed.as_ref()?.digest.clone())))
+            .collect()
+    });
+    let built = |digest: &Digest| {
+        super::attach::provenance(
+            image, published, digest, &record, &parents, source, config_dir,
+        )
+    };
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        let (current, record) = (&current, &record);
+        let (current, record, built) = (&current, &record, &built);
         async move {
             let (done, tag_to_move) = match by_digest {
                 Some(repo) => {
@@ -303,6 +347,15 @@ async fn push_image(
             let key = options.signing_key.as_deref();
             super::attach::attach(registry, &tested, key, options.no_cache, &|l| log.line(l))
                 .await?;
+            // How it was built, from what: signed like the test result.
+            super::attach::attach_provenance(
+                registry,
+                &built(&digest),
+                key,
+                options.no_cache,
+                &|l| log.line(l),
+            )
+            .await?;
             if let Some(before) = tag_to_move {
                 move_tag(&image.name, current, &digest, before, registry, &log).await?;
             }
@@ -315,10 +368,49 @@ async fn push_image(
     let tested = super::attach::tested(&image.name, &digest, &record, config_dir);
     Some(Shipped {
         image_id: current,
+        built: vec![built(&digest)],
         digest,
         index: false,
         tested: vec![tested],
     })
+}
+
+/// Attaches to index `digest` of `group` its test result (its subjects the
+/// index and every platform's image; `PASSED` only when every platform
+/// passed) and its provenance, signed like its platforms' attestations.
+async fn attest_index(
+    group: &crate::plan::platforms::Group,
+    digest: &Digest,
+    shipped: &HashMap<String, Shipped>,
+    registry: &dyn Registry,
+    options: &Options,
+    log: &Log,
+) -> Result<(), StepError> {
+    let platforms: Vec<(String, &Shipped)> = group
+        .units
+        .iter()
+        .map(|(p, unit)| (p.to_string(), &shipped[unit]))
+        .collect();
+    let index = crate::attest::statement::IndexTested {
+        image: group.name.clone(),
+        repository: Reference::split(&group.name).name.to_string(),
+        digest: digest.to_string(),
+        platforms: platforms
+            .iter()
+            .flat_map(|(p, s)| s.tested.iter().map(|t| (p.clone(), t.clone())))
+            .collect(),
+    };
+    let key = options.signing_key.as_deref();
+    super::attach::attach_index(registry, &index, key, options.no_cache, &|l| log.line(l)).await?;
+    let built: Vec<(String, crate::attest::provenance::Build)> = platforms
+        .iter()
+        .flat_map(|(p, s)| s.built.iter().map(|b| (p.clone(), b.clone())))
+        .collect();
+    let provenance = super::attach::index_provenance(&group.name, digest, &built);
+    super::attach::attach_provenance(registry, &provenance, key, options.no_cache, &|l| {
+        log.line(l)
+    })
+    .await
 }
 
 /// Reports a push that was not attempted, as a failed push step.

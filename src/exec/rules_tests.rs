@@ -293,7 +293,8 @@ async fn a_failed_attachment_leaves_the_tag_where_it_was() {
     assert_eq!(record.verdict(), Verdict::Passed);
     let digest = fx.registry.get(&a.name).unwrap();
     assert_ne!(digest, before);
-    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+    // Its test result and its provenance.
+    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
 }
 
 #[tokio::test]
@@ -310,7 +311,8 @@ async fn an_alias_in_another_repository_moves_only_once_its_attestation_is_there
         .insert(format!("{REG}/acme/other"));
     let (_, record) = fx.push(&p).await;
     let digest = fx.registry.get(&a.name).expect("the image is pushed");
-    assert_eq!(fx.registry.attached_to(&digest).len(), 1);
+    // Its test result and its provenance.
+    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
     // Its attestation could not be copied: the alias did not move.
     assert_eq!(fx.registry.get(&other.tag), None, "{:?}", record.aliases);
     assert!(
@@ -325,7 +327,7 @@ async fn an_alias_in_another_repository_moves_only_once_its_attestation_is_there
     let (_, record) = fx.push(&p).await;
     assert_eq!(record.verdict(), Verdict::Passed);
     assert_eq!(fx.registry.get(&other.tag), Some(digest.clone()));
-    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+    assert_eq!(fx.registry.attached_to(&digest).len(), 3);
 }
 
 #[tokio::test]
@@ -628,18 +630,37 @@ async fn a_second_push_of_the_same_image_sends_nothing() {
     );
 }
 
-/// The contents of the artifacts of `artifact_type` attached to `digest`.
+/// The contents of the test results of `artifact_type` attached to `digest`.
 fn attached_of(
     fx: &Fixture,
     digest: &crate::reference::Digest,
     artifact_type: &str,
 ) -> Vec<Vec<u8>> {
+    attached_of_kind(fx, digest, artifact_type, crate::attest::TEST_RESULT_TYPE)
+}
+
+/// The contents of the artifacts of `artifact_type` attached to `digest`
+/// whose annotations name `predicate_type`.
+fn attached_of_kind(
+    fx: &Fixture,
+    digest: &crate::reference::Digest,
+    artifact_type: &str,
+    predicate_type: &str,
+) -> Vec<Vec<u8>> {
+    let names = |r: &crate::registry::referrers::Referrer| {
+        [
+            crate::registry::referrers::PREDICATE_TYPE,
+            crate::attest::bundle::BUNDLE_PREDICATE_TYPE,
+        ]
+        .iter()
+        .any(|k| r.annotations.get(*k).map(String::as_str) == Some(predicate_type))
+    };
     fx.registry
         .attached
         .lock()
         .unwrap()
         .iter()
-        .filter(|(d, r, _)| d == digest && r.artifact_type == artifact_type)
+        .filter(|(d, r, _)| d == digest && r.artifact_type == artifact_type && names(r))
         .map(|(_, _, c)| c.clone())
         .collect()
 }
@@ -709,9 +730,34 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
         serde_json::to_value(&envelope).unwrap()
     );
 
+    // Its provenance, signed the same way, in both forms.
+    let provenance = crate::attest::PROVENANCE_TYPE;
+    let in_toto = crate::attest::IN_TOTO_MEDIA_TYPE;
+    let built = attached_of_kind(&fx, &digest, in_toto, provenance);
+    assert_eq!(built.len(), 1);
+    let envelope = crate::attest::dsse::Envelope::parse(&built[0]).unwrap();
+    envelope.verify(&key.public()).unwrap();
+    let statement =
+        crate::attest::statement::Statement::parse(&envelope.payload_bytes().unwrap()).unwrap();
+    assert!(statement.names_digest(&digest));
+    let summary = crate::attest::provenance::summary(&statement).unwrap();
+    let kinds: Vec<&str> = summary
+        .dependencies
+        .iter()
+        .map(|(k, _, _)| k.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["dockerfile", "context", "test", "test"],
+        "{summary:?}"
+    );
+    assert!(summary.started_at.is_some() && summary.finished_at.is_some());
+    let bundle = crate::attest::bundle::BUNDLE_MEDIA_TYPE;
+    assert_eq!(attached_of_kind(&fx, &digest, bundle, provenance).len(), 1);
+
     // Pushed again with nothing changed: nothing attached again.
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
-    assert_eq!(fx.registry.attached_to(&digest).len(), 2);
+    assert_eq!(fx.registry.attached_to(&digest).len(), 4);
 }
 
 #[tokio::test]

@@ -152,9 +152,11 @@ fn image_state(
     tests: Vec<TestState>,
     inputs: Option<String>,
     bases: Vec<crate::state::BaseState>,
+    built: Option<crate::state::BuildFacts>,
 ) -> ImageState {
     ImageState {
         bases,
+        built: built.filter(|_| passed),
         image_id: image_id.unwrap_or_else(|| ImageId::new("")),
         passed,
         tested_at: Utc::now(),
@@ -176,11 +178,12 @@ async fn test_image(
 ) -> (ImageState, bool) {
     let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
-    let inputs = match fetch_artifacts(image, world, None).await {
-        Ok(files) => fingerprint::inputs(image, &files, &*world.engine)
-            .await
-            .ok(),
-        Err(_) => None,
+    let (inputs, parts) = match fetch_artifacts(image, world, None).await {
+        Ok(files) => match fingerprint::inputs_and_parts(image, &files, &*world.engine).await {
+            Ok((inputs, parts)) => (Some(inputs), Some((parts, files))),
+            Err(_) => (None, None),
+        },
+        Err(_) => (None, None),
     };
     if !options.no_cache {
         if let Some(prior) = prior.filter(|p| p.passed && p.inputs.is_some() && p.inputs == inputs)
@@ -190,14 +193,16 @@ async fn test_image(
             }
         }
     }
+    let started_at = Utc::now();
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
         build_image(image, world, options, log)
     })
     .await;
     let id = match built {
         Ok(done) => done.image_id.expect("a build returns an image ID"),
-        Err(_) => return (image_state(false, None, vec![], None, vec![]), true),
+        Err(_) => return (image_state(false, None, vec![], None, vec![], None), true),
     };
+    let facts = parts.and_then(|(parts, files)| build_facts(image, parts, &files, started_at));
     let mut tests = Vec::with_capacity(image.tests.len());
     for test in &image.tests {
         let step = Step::Test {
@@ -222,7 +227,65 @@ async fn test_image(
     }
     let passed = tests.iter().all(|t| t.passed);
     let bases = built_on(image, &options.bases);
-    (image_state(passed, Some(id), tests, inputs, bases), true)
+    (
+        image_state(passed, Some(id), tests, inputs, bases, facts),
+        true,
+    )
+}
+
+/// What `image` was built from, for its provenance: the Dockerfile as
+/// written, the context and test folders by digest, each artifact by where
+/// it came from and the SHA-256 of its file. `None` when a file cannot be
+/// read (the provenance then says less; the build is unaffected).
+fn build_facts(
+    image: &ImagePlan,
+    parts: fingerprint::Parts,
+    files: &[(String, std::path::PathBuf)],
+    started_at: chrono::DateTime<Utc>,
+) -> Option<crate::state::BuildFacts> {
+    let finished_at = Utc::now();
+    // The Dockerfile as written (the one in the repository).
+    let dockerfile = file_sha256(&image.context.join(&image.dockerfile)).ok()?;
+    let mut artifacts = Vec::with_capacity(image.artifacts.len());
+    for artifact in &image.artifacts {
+        let (_, path) = files.iter().find(|(n, _)| *n == artifact.file_name)?;
+        let uri = match &artifact.source {
+            crate::plan::ArtifactSource::Url { url, .. } => url.clone(),
+            crate::plan::ArtifactSource::Npm { package, version } => {
+                format!("pkg:npm/{package}@{version}")
+            }
+        };
+        artifacts.push(crate::state::ArtifactFact {
+            file_name: artifact.file_name.clone(),
+            uri,
+            sha256: file_sha256(path).ok()?,
+        });
+    }
+    Some(crate::state::BuildFacts {
+        started_at,
+        finished_at,
+        dockerfile,
+        context: parts.context,
+        artifacts,
+        tests: parts.tests,
+    })
+}
+
+/// `sha256:<hex>` of a file, read a chunk at a time.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
 }
 
 /// True when the image tested last time is still behind the name, and every

@@ -128,6 +128,13 @@ pub struct Options {
     pub states: Vec<(std::path::PathBuf, State)>,
     /// Decide and report, move nothing.
     pub dry_run: bool,
+    /// Signs the test result and provenance of each index put together
+    /// (`--sign-key`); without it an index gets none.
+    pub signing_key: Option<crate::attest::key::SigningKey>,
+    /// The config's folder: test names are relative to it.
+    pub config_dir: std::path::PathBuf,
+    /// The config's place in its repository, for provenance.
+    pub source: crate::exec::attach::Source,
 }
 
 /// What became of an index `publish` put together.
@@ -435,6 +442,11 @@ async fn assemble(
         .join(", ");
     if let Some(held) = registry.resolve(&image.name).await? {
         if listed(&held) == planned {
+            // Its attestations, if a run stopped before attaching them.
+            if let Err(why) = attest_index(registry, image, &held.digest, &children, options).await
+            {
+                return Ok(Some(Assembled::NotPut(why)));
+            }
             return Ok(Some(Assembled::UpToDate(held.digest)));
         }
     }
@@ -450,6 +462,9 @@ async fn assemble(
     };
     match registry.resolve(&image.name).await? {
         Some(r) if r.digest == digest && listed(&r) == planned => {
+            if let Err(why) = attest_index(registry, image, &digest, &children, options).await {
+                return Ok(Some(Assembled::NotPut(format!("put {digest}, but {why}"))));
+            }
             Ok(Some(Assembled::Put { digest, platforms }))
         }
         other => Ok(Some(Assembled::NotPut(format!(
@@ -460,6 +475,69 @@ async fn assemble(
                 .unwrap_or("nothing".into())
         )))),
     }
+}
+
+/// Attaches to index `digest` of `image` its test result and provenance,
+/// made from what each platform's machine recorded (`children`: platform,
+/// unit name, record), signed with `--sign-key`; nothing without it.
+async fn attest_index(
+    registry: &dyn Registry,
+    image: &crate::plan::ImagePlan,
+    digest: &Digest,
+    children: &[(
+        crate::reference::Platform,
+        String,
+        &crate::state::ImageState,
+    )],
+    options: &Options,
+) -> Result<(), String> {
+    use crate::exec::attach;
+    let Some(key) = options.signing_key.as_ref() else {
+        return Ok(());
+    };
+    let mut tested = Vec::new();
+    let mut built = Vec::new();
+    for (platform, unit, record) in children {
+        let Some(pushed) = &record.pushed else {
+            continue;
+        };
+        tested.push((
+            platform.to_string(),
+            attach::tested(unit, &pushed.digest, record, &options.config_dir),
+        ));
+        // The platform's image as its machine built it.
+        let unit_plan = crate::plan::ImagePlan {
+            name: unit.clone(),
+            platforms: vec![platform.clone()],
+            ..image.clone()
+        };
+        built.push((
+            platform.to_string(),
+            attach::provenance(
+                &unit_plan,
+                &image.name,
+                &pushed.digest,
+                record,
+                &[],
+                &options.source,
+                &options.config_dir,
+            ),
+        ));
+    }
+    let index = crate::attest::statement::IndexTested {
+        image: image.name.clone(),
+        repository: Reference::split(&image.name).name.to_string(),
+        digest: digest.to_string(),
+        platforms: tested,
+    };
+    let failed = |e: crate::exec::StepError| format!("attesting the index failed: {e}");
+    attach::attach_index(registry, &index, Some(key), false, &|_| {})
+        .await
+        .map_err(failed)?;
+    let provenance = attach::index_provenance(&image.name, digest, &built);
+    attach::attach_provenance(registry, &provenance, Some(key), false, &|_| {})
+        .await
+        .map_err(failed)
 }
 
 /// Whether `name`'s registry digest carries a valid passing attestation,
@@ -810,6 +888,7 @@ mod tests {
             pushed: None,
             inputs: None,
             bases: vec![],
+            built: None,
         }
     }
 

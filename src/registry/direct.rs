@@ -335,19 +335,21 @@ impl Direct {
     }
 
     /// Puts `bytes` (of `media_type`) under `reference` (a tag or its digest).
+    /// Returns the answer's `OCI-Subject` header, if it had one: a registry
+    /// that lists the manifest by its `subject` says so with it.
     pub(super) async fn put_manifest(
         &self,
         reference: &Reference,
         bytes: Vec<u8>,
         media_type: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<String>, RegistryError> {
         let request = self
             .request(Method::PUT, &self.manifest_url(reference))
             .header(CONTENT_TYPE, media_type)
             .body(bytes);
         let response = self.send(request).await?;
         if response.status().is_success() {
-            Ok(())
+            Ok(header(&response, OCI_SUBJECT))
         } else {
             Err(self.refused(response, reference).await)
         }
@@ -481,6 +483,10 @@ pub(super) fn checked_manifest(
     }
     Ok(Some((bytes, digest)))
 }
+
+/// The header a registry with the referrers API answers an artifact
+/// manifest's `PUT` with: the subject's digest, listed by it.
+pub(super) const OCI_SUBJECT: &str = "OCI-Subject";
 
 pub(super) fn header(response: &Response, name: &str) -> Option<String> {
     response

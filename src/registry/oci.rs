@@ -328,24 +328,28 @@ impl OciRegistry {
         }
     }
 
-    /// Puts manifest `bytes` of `media_type` under `target`.
+    /// Puts manifest `bytes` of `media_type` under `target`. Returns the
+    /// answer's `OCI-Subject` header: `Some(None)` when the answer had none,
+    /// `None` when the answer's headers are not seen (a token registry,
+    /// written through `oci-client`).
     async fn put_manifest(
         &self,
         host: &HostClient,
         target: &Reference,
         bytes: Vec<u8>,
         media_type: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<Option<String>>, RegistryError> {
         let seen = bytes.clone();
-        match self.direct(host).await? {
-            Some(direct) => direct.put_manifest(target, bytes, media_type).await?,
+        let subject = match self.direct(host).await? {
+            Some(direct) => Some(direct.put_manifest(target, bytes, media_type).await?),
             None => {
                 self.oci_put_manifest(host, target, bytes, media_type)
-                    .await?
+                    .await?;
+                None
             }
-        }
+        };
         host.saw_manifest(target, &upload::sha256(&seen), &seen);
-        Ok(())
+        Ok(subject)
     }
 
     async fn oci_put_manifest(
@@ -479,6 +483,7 @@ impl OciRegistry {
 
         self.put_manifest(host, target, raw, &manifest.media_type)
             .await
+            .map(drop)
     }
 
     /// Makes blob `digest` of `source`'s repository available in `target`'s:
@@ -875,23 +880,35 @@ impl Registry for OciRegistry {
         let manifest = referrers::artifact_manifest(artifact, &descriptor);
         let digest = upload::sha256(&manifest);
         let artifact_ref = subject_ref.clone_with_digest(digest.clone());
-        self.put_manifest(
-            &host,
-            &artifact_ref,
-            manifest.clone(),
-            referrers::MANIFEST_MEDIA_TYPE,
-        )
-        .await?;
+        let answer = self
+            .put_manifest(
+                &host,
+                &artifact_ref,
+                manifest.clone(),
+                referrers::MANIFEST_MEDIA_TYPE,
+            )
+            .await?;
 
-        // A registry with the referrers API lists it now, by its subject.
-        let listed = |index: &[u8]| {
-            referrers::entries(index, &artifact.artifact_type)
-                .map(|e| e.iter().any(|r| r.digest == digest))
-                .unwrap_or(false)
-        };
-        if let Some(index) = self.referrers_api(&host, &subject_ref).await? {
-            if listed(&index) {
-                return Ok((Digest::new(digest), referrers::Listed::ByApi));
+        // A registry with the referrers API lists it now, by its subject,
+        // and says so with the `OCI-Subject` header; without the header the
+        // tag schema's index is updated. Where the answer's headers are not
+        // seen, the referrers API is asked.
+        match referrers::after_put(answer.as_ref().map(Option::as_deref), subject) {
+            referrers::AfterPut::Listed => {
+                return Ok((Digest::new(digest), referrers::Listed::ByApi))
+            }
+            referrers::AfterPut::UpdateTag => {}
+            referrers::AfterPut::AskApi => {
+                let listed = |index: &[u8]| {
+                    referrers::entries(index, &artifact.artifact_type)
+                        .map(|e| e.iter().any(|r| r.digest == digest))
+                        .unwrap_or(false)
+                };
+                if let Some(index) = self.referrers_api(&host, &subject_ref).await? {
+                    if listed(&index) {
+                        return Ok((Digest::new(digest), referrers::Listed::ByApi));
+                    }
+                }
             }
         }
         // Otherwise the tag schema: read, extend, write, read back; again

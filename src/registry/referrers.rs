@@ -69,6 +69,30 @@ pub enum Listed {
     ByTag(String),
 }
 
+/// What to do after an artifact manifest's `PUT`, from the answer's
+/// `OCI-Subject` header (`None`: the answer's headers were not seen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPut {
+    /// The registry lists it by its subject (referrers API): no tag to update.
+    Listed,
+    /// No `OCI-Subject` (or one naming another manifest): the referrers tag
+    /// schema's index is updated.
+    UpdateTag,
+    /// Unknown: ask the referrers API whether it lists the artifact.
+    AskApi,
+}
+
+/// The OCI distribution rule: a registry that answers an artifact manifest's
+/// `PUT` with `OCI-Subject: <subject digest>` lists it by its subject; any
+/// other answer leaves the referrers tag schema to the client.
+pub fn after_put(subject_header: Option<Option<&str>>, subject: &str) -> AfterPut {
+    match subject_header {
+        Some(Some(header)) if header.trim() == subject => AfterPut::Listed,
+        Some(_) => AfterPut::UpdateTag,
+        None => AfterPut::AskApi,
+    }
+}
+
 /// Docker's multi-platform list, the other index media type.
 pub const DOCKER_LIST_MEDIA_TYPE: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -266,6 +290,20 @@ mod tests {
             digest: format!("sha256:{}", "a".repeat(64)),
             size: 300,
         }
+    }
+
+    #[test]
+    fn the_tag_is_updated_only_without_an_oci_subject_header() {
+        let subject = format!("sha256:{}", "a".repeat(64));
+        // The registry lists it by its subject: the tag is left alone.
+        assert_eq!(after_put(Some(Some(&subject)), &subject), AfterPut::Listed);
+        // No header: the tag schema's index is updated.
+        assert_eq!(after_put(Some(None), &subject), AfterPut::UpdateTag);
+        // A header naming another manifest is no listing of this one.
+        let other = format!("sha256:{}", "b".repeat(64));
+        assert_eq!(after_put(Some(Some(&other)), &subject), AfterPut::UpdateTag);
+        // Headers not seen: the referrers API is asked.
+        assert_eq!(after_put(None, &subject), AfterPut::AskApi);
     }
 
     #[test]

@@ -56,6 +56,37 @@ pub struct ImageState {
     /// engine held them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bases: Vec<BaseState>,
+    /// What the image was built from and when, for its provenance
+    /// attestation; absent in records written before strata kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<BuildFacts>,
+}
+
+/// What an image was built from and when, as `test` saw it: its SLSA
+/// provenance (`attest::provenance`) is made of these.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuildFacts {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `sha256:<hex>` of the Dockerfile as built.
+    pub dockerfile: String,
+    /// strata's digest of the build context (see `exec::fingerprint::Parts`).
+    pub context: String,
+    /// Each artifact added to the context, by where it came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactFact>,
+    /// Each test folder and its digest (see `exec::fingerprint::Parts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<(PathBuf, String)>,
+}
+
+/// One artifact of a build: its file name in the context, where it came
+/// from (a URL, or `pkg:npm/NAME@VERSION`), and the SHA-256 of the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ArtifactFact {
+    pub file_name: String,
+    pub uri: String,
+    pub sha256: String,
 }
 
 /// One external base an image was built on, as it was resolved.
@@ -428,6 +459,7 @@ mod tests {
             pushed: None,
             inputs: None,
             bases: vec![],
+            built: None,
         }
     }
 

@@ -10,9 +10,15 @@
 
 use std::fmt::Write as _;
 
-use crate::attest::check::{judge, Judged};
+use crate::attest::check::{judge, judge_statement, Judged};
 use crate::attest::key::PublicKey;
-use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE};
+use crate::attest::{
+    DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, PROVENANCE_TYPE, SBOM_TYPE, TEST_RESULT_TYPE,
+};
+use crate::registry::referrers::PREDICATE_TYPE;
+
+/// When an attestation was attached (its manifest's annotation).
+const CREATED: &str = "org.opencontainers.image.created";
 use crate::reference::Reference;
 use crate::registry::referrers::{artifact_layer, is_index, is_index_media_type, subject_of};
 use crate::registry::{Digest, Registry, RegistryError};
@@ -32,6 +38,85 @@ pub struct Report {
     pub platforms: Vec<PlatformReport>,
     /// The key signatures were checked with, if any.
     pub key: Option<String>,
+    /// For an index: the attestations of the index digest itself.
+    pub index_attestations: Option<IndexAttestations>,
+}
+
+/// The attestations of an index's own digest: its test result (whose
+/// subjects are the index and every platform's image) and the others.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IndexAttestations {
+    pub finding: Finding,
+    pub extras: Extras,
+}
+
+impl IndexAttestations {
+    /// Why the index's attestations do not hold; `None` when they do or
+    /// when it has none (an index `publish` put together has none).
+    pub fn problem(&self) -> Option<String> {
+        let f = &self.finding;
+        if f.passing.is_none() && (!f.failing.is_empty() || !f.rejected.is_empty()) {
+            return f.problem();
+        }
+        self.extras.problem()
+    }
+}
+
+/// The attestations of one digest beside its test result: its SLSA
+/// provenance and its SBOM.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extras {
+    /// The newest valid provenance: what it says.
+    pub provenance: Option<crate::attest::provenance::Summary>,
+    /// Provenance attestations that cannot be trusted: (artifact, why).
+    pub provenance_rejected: Vec<(String, String)>,
+    /// Valid SBOM (`https://spdx.dev/Document`) attestations.
+    pub sboms: usize,
+    /// SBOM attestations that cannot be trusted: (artifact, why).
+    pub sbom_rejected: Vec<(String, String)>,
+}
+
+impl Extras {
+    /// Why these do not hold: a provenance or SBOM is attached but none of
+    /// them is valid. `None` when they hold, or when there are none.
+    pub fn problem(&self) -> Option<String> {
+        let why = |what: &str, rejected: &[(String, String)]| {
+            let reasons: Vec<String> = rejected
+                .iter()
+                .map(|(d, why)| format!("{}: {why}", short(d)))
+                .collect();
+            format!("no valid {what}: {}", reasons.join("; "))
+        };
+        if self.provenance.is_none() && !self.provenance_rejected.is_empty() {
+            return Some(why("provenance", &self.provenance_rejected));
+        }
+        if self.sboms == 0 && !self.sbom_rejected.is_empty() {
+            return Some(why("SBOM", &self.sbom_rejected));
+        }
+        None
+    }
+
+    /// One line: provenance and SBOM, present or absent.
+    fn describe(&self) -> String {
+        let provenance = match (&self.provenance, self.provenance_rejected.is_empty()) {
+            (Some(p), _) => format!(
+                "provenance valid ({} dependencies with digests{})",
+                p.dependencies.len(),
+                match (&p.started_at, &p.finished_at) {
+                    (Some(a), Some(b)) => format!(", built {} to {}", untrusted(a), untrusted(b)),
+                    _ => String::new(),
+                }
+            ),
+            (None, true) => "provenance absent".to_string(),
+            (None, false) => "provenance NOT VALID".to_string(),
+        };
+        let sbom = match (self.sboms, self.sbom_rejected.is_empty()) {
+            (0, true) => "SBOM absent".to_string(),
+            (0, false) => "SBOM NOT VALID".to_string(),
+            (_, _) => "SBOM present".to_string(),
+        };
+        format!("{provenance}; {sbom}")
+    }
 }
 
 /// One platform's image and what its attestations say.
@@ -44,12 +129,15 @@ pub struct PlatformReport {
     /// Why the image at this entry is not what the index says it is (its
     /// config names another platform, or it is no image); `None` when it is.
     pub wrong: Option<String>,
+    /// Its provenance and SBOM.
+    pub extras: Extras,
 }
 
 impl PlatformReport {
-    /// A valid passing attestation, and the image is what the index says.
+    /// A valid passing attestation, the image is what the index says, and
+    /// no provenance or SBOM attached to it is forged.
     pub fn verified(&self) -> bool {
-        self.finding.passing.is_some() && self.wrong.is_none()
+        self.finding.passing.is_some() && self.wrong.is_none() && self.extras.problem().is_none()
     }
 }
 
@@ -102,9 +190,15 @@ impl Finding {
 }
 
 impl Report {
-    /// Every platform carries a valid passing attestation.
+    /// Every platform carries a valid passing attestation (and an index's
+    /// own attestations, where it has them, hold).
     pub fn verified(&self) -> bool {
-        !self.platforms.is_empty() && self.platforms.iter().all(PlatformReport::verified)
+        !self.platforms.is_empty()
+            && self.platforms.iter().all(PlatformReport::verified)
+            && self
+                .index_attestations
+                .as_ref()
+                .is_none_or(|i| i.problem().is_none())
     }
 
     /// The platforms whose passing attestation names another image than
@@ -206,6 +300,7 @@ impl Report {
                             untrusted(&s.passed_tests.join(", "))
                         }
                     );
+                    let _ = writeln!(out, "  {:width$}    {}", "", p.extras.describe());
                 }
                 (_, problem) => {
                     let _ = writeln!(
@@ -216,6 +311,51 @@ impl Report {
                         untrusted(&problem.unwrap_or_default())
                     );
                 }
+            }
+        }
+        if let Some(i) = &self.index_attestations {
+            let test = match (&i.finding.passing, i.finding.problem()) {
+                (Some(j), _) => format!(
+                    "test result PASSED for {} platform(s) ({} test(s)); {}",
+                    self.platforms.len(),
+                    j.summary.passed_tests.len(),
+                    match &j.checked_key {
+                        Some(k) => format!("signature valid (key {})", untrusted(short_key(k))),
+                        None => "signature not checked (no --key)".to_string(),
+                    }
+                ),
+                (None, _) if i.finding.failing.is_empty() && i.finding.rejected.is_empty() => {
+                    "no test result of its own".to_string()
+                }
+                (None, problem) => {
+                    format!("NOT VERIFIED  {}", untrusted(&problem.unwrap_or_default()))
+                }
+            };
+            let _ = writeln!(out, "  index {}  {test}", untrusted(&short(&self.digest)));
+            let _ = writeln!(
+                out,
+                "  index {}  {}",
+                untrusted(&short(&self.digest)),
+                i.extras.describe()
+            );
+            if let Some(why) = i.extras.problem() {
+                let _ = writeln!(
+                    out,
+                    "  index {}  NOT VERIFIED  {}",
+                    untrusted(&short(&self.digest)),
+                    untrusted(&why)
+                );
+            }
+        }
+        for p in &self.platforms {
+            if let (Some(why), true) = (p.extras.problem(), p.finding.passing.is_some()) {
+                let _ = writeln!(
+                    out,
+                    "  {:width$}  {}  NOT VERIFIED  {}",
+                    untrusted(&p.platform),
+                    untrusted(&short(&p.digest)),
+                    untrusted(&why)
+                );
             }
         }
         let misnamed = expect_name
@@ -257,6 +397,155 @@ impl Report {
             );
         }
         out
+    }
+}
+
+impl Report {
+    /// The `cosign verify-attestation` commands that check, without strata,
+    /// what this report found: for each digest (each platform's image, and
+    /// an index's own), its test result and, where there is one, its
+    /// provenance. `key_file` is the public key's path as the user gave it.
+    pub fn cosign_commands(&self, key_file: &str) -> Vec<(String, String)> {
+        let repository = Reference::split(&self.reference).name.to_string();
+        let command = |kind: &str, digest: &Digest| {
+            format!(
+                "cosign verify-attestation --key {} --type {kind} --insecure-ignore-tlog=true {}@{digest}",
+                shell_word(key_file),
+                shell_word(&repository),
+            )
+        };
+        let mut commands = Vec::new();
+        let mut of = |what: String, digest: &Digest, tested: bool, extras: &Extras| {
+            if tested {
+                commands.push((what.clone(), command(TEST_RESULT_TYPE, digest)));
+            }
+            if extras.provenance.is_some() {
+                commands.push((what.clone(), command(PROVENANCE_TYPE, digest)));
+            }
+            if extras.sboms > 0 {
+                commands.push((what, command(SBOM_TYPE, digest)));
+            }
+        };
+        for p in &self.platforms {
+            of(
+                p.platform.clone(),
+                &p.digest,
+                p.finding.passing.is_some(),
+                &p.extras,
+            );
+        }
+        if let Some(i) = &self.index_attestations {
+            of(
+                "index".to_string(),
+                &self.digest,
+                i.finding.passing.is_some(),
+                &i.extras,
+            );
+        }
+        commands
+    }
+
+    /// [`Report::cosign_commands`] as the text report ends with them.
+    pub fn render_cosign(&self, key_file: &str) -> String {
+        let commands = self.cosign_commands(key_file);
+        if commands.is_empty() {
+            return String::new();
+        }
+        let mut out =
+            String::from("the same checks with cosign (3.0.4 or later, offline; signed pushes):\n");
+        for (_, c) in commands {
+            let _ = writeln!(out, "  {}", untrusted(&c));
+        }
+        out
+    }
+
+    /// The report as JSON (`verify --format json`): every finding, with
+    /// the same verdicts as the text and the cosign commands.
+    pub fn to_json(&self, expect_name: Option<&str>, key_file: &str) -> serde_json::Value {
+        use serde_json::json;
+        let test = |f: &Finding| {
+            let newest = f.passing.as_ref().or(f.failing.first());
+            json!({
+                "verified": f.passing.is_some(),
+                "problem": f.problem(),
+                "result": newest.map(|j| j.summary.result.clone()),
+                "testedAt": newest.and_then(|j| j.summary.tested_at).map(|t| t.to_rfc3339()),
+                "testedAs": newest.map(|j| j.summary.image.clone()),
+                "passedTests": newest.map(|j| j.summary.passed_tests.clone()).unwrap_or_default(),
+                "failedTests": newest.map(|j| j.summary.failed_tests.clone()).unwrap_or_default(),
+                "signatureKey": newest.and_then(|j| j.checked_key.clone()),
+                "rejected": f.rejected.iter().map(|(d, why)| json!({"artifact": d, "why": why})).collect::<Vec<_>>(),
+            })
+        };
+        let extras = |e: &Extras| {
+            let rejected = |r: &[(String, String)]| {
+                r.iter()
+                    .map(|(d, why)| json!({"artifact": d, "why": why}))
+                    .collect::<Vec<_>>()
+            };
+            json!({
+                "provenance": {
+                    "present": e.provenance.is_some() || !e.provenance_rejected.is_empty(),
+                    "valid": e.provenance.is_some(),
+                    "buildType": e.provenance.as_ref().map(|p| p.build_type.clone()),
+                    "builder": e.provenance.as_ref().map(|p| p.builder.clone()),
+                    "startedOn": e.provenance.as_ref().and_then(|p| p.started_at.clone()),
+                    "finishedOn": e.provenance.as_ref().and_then(|p| p.finished_at.clone()),
+                    "dependencies": e.provenance.as_ref().map(|p| p.dependencies.iter().map(|(k, n, d)| json!({"kind": k, "name": n, "digest": d})).collect::<Vec<_>>()).unwrap_or_default(),
+                    "rejected": rejected(&e.provenance_rejected),
+                },
+                "sbom": {
+                    "present": e.sboms > 0,
+                    "rejected": rejected(&e.sbom_rejected),
+                },
+            })
+        };
+        let commands = self.cosign_commands(key_file);
+        let cosign = |what: &str| {
+            commands
+                .iter()
+                .filter(|(w, _)| w == what)
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>()
+        };
+        let misnamed = expect_name
+            .map(|n| self.tested_as_other(n))
+            .unwrap_or_default();
+        json!({
+            "reference": self.reference,
+            "digest": self.digest.as_str(),
+            "index": self.index,
+            "verified": self.verified_as(expect_name),
+            "key": self.key,
+            "platforms": self.platforms.iter().map(|p| json!({
+                "platform": p.platform,
+                "digest": p.digest.as_str(),
+                "verified": p.verified() && !misnamed.iter().any(|(x, _)| *x == p.platform),
+                "wrong": p.wrong,
+                "testResult": test(&p.finding),
+                "attestations": extras(&p.extras),
+                "cosign": cosign(&p.platform),
+            })).collect::<Vec<_>>(),
+            "indexAttestations": self.index_attestations.as_ref().map(|i| json!({
+                "digest": self.digest.as_str(),
+                "verified": i.problem().is_none(),
+                "problem": i.problem(),
+                "testResult": test(&i.finding),
+                "attestations": extras(&i.extras),
+                "cosign": cosign("index"),
+            })),
+        })
+    }
+}
+
+/// `word` quoted for a POSIX shell when it holds anything but plain
+/// characters.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -313,19 +602,31 @@ pub async fn verify(
             None => (config_platform(registry, &repository, &digest).await, None),
         };
         let finding = find(registry, &repository, &digest, key).await?;
+        let extras = extras(registry, &repository, &digest, key, None).await?;
         platforms.push(PlatformReport {
             platform,
             digest,
             finding,
             wrong,
+            extras,
         });
     }
+    let index_attestations = if index {
+        let children: Vec<String> = platforms.iter().map(|p| p.digest.to_string()).collect();
+        Some(IndexAttestations {
+            finding: find(registry, &repository, &top.digest, key).await?,
+            extras: extras(registry, &repository, &top.digest, key, Some(&children)).await?,
+        })
+    } else {
+        None
+    };
     Ok(Some(Report {
         reference: reference.to_string(),
         digest: top.digest,
         index,
         platforms,
         key: key.map(|k| k.id().to_string()),
+        index_attestations,
     }))
 }
 
@@ -356,6 +657,13 @@ pub async fn find(
         }
     };
     let mut valid: Vec<Judged> = Vec::new();
+    // Attestations that say they are of another kind (provenance, SBOM)
+    // are judged as such (see `extras`); an unnamed one as a test result.
+    let referrers = referrers.into_iter().filter(|r| {
+        r.annotations
+            .get(PREDICATE_TYPE)
+            .is_none_or(|t| t == TEST_RESULT_TYPE)
+    });
     for referrer in referrers {
         match judge_one(registry, repository, digest, &referrer.digest, key).await {
             Ok(j) => valid.push(j),
@@ -374,6 +682,114 @@ pub async fn find(
     }
     finding.failing.extend(valid.filter(|j| !j.passing()));
     Ok(finding)
+}
+
+/// The provenance and SBOM attestations of `digest`, judged: signature (with
+/// `key`), subject and predicate type; a provenance's dependencies must each
+/// have a digest, and an index's (`children`: its platforms' digests) must
+/// name exactly its platforms' images.
+pub async fn extras(
+    registry: &dyn Registry,
+    repository: &str,
+    digest: &Digest,
+    key: Option<&PublicKey>,
+    children: Option<&[String]>,
+) -> Result<Extras, RegistryError> {
+    let mut extras = Extras::default();
+    let referrers = match registry
+        .referrers(repository, digest, IN_TOTO_MEDIA_TYPE)
+        .await
+    {
+        Ok(r) => r,
+        Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
+            return Err(e)
+        }
+        // `find` reports an unreadable list already.
+        Err(_) => return Ok(extras),
+    };
+    let mut provenance: Vec<(Option<String>, crate::attest::provenance::Summary)> = Vec::new();
+    for r in referrers {
+        let kind = r.annotations.get(PREDICATE_TYPE).map(String::as_str);
+        let created = r.annotations.get(CREATED).cloned();
+        match kind {
+            Some(PROVENANCE_TYPE) => {
+                let judged = statement_of(
+                    registry,
+                    repository,
+                    digest,
+                    &r.digest,
+                    key,
+                    PROVENANCE_TYPE,
+                )
+                .await
+                .and_then(|s| {
+                    let summary = crate::attest::provenance::summary(&s).map_err(Rejected)?;
+                    match children {
+                        Some(children) => index_dependencies(&summary, children).map(|_| summary),
+                        None => Ok(summary),
+                    }
+                });
+                match judged {
+                    Ok(summary) => provenance.push((created, summary)),
+                    Err(Fatal(e)) => return Err(e),
+                    Err(Rejected(why)) => extras.provenance_rejected.push((r.digest, why)),
+                }
+            }
+            Some(SBOM_TYPE) => {
+                match statement_of(registry, repository, digest, &r.digest, key, SBOM_TYPE).await {
+                    Ok(_) => extras.sboms += 1,
+                    Err(Fatal(e)) => return Err(e),
+                    Err(Rejected(why)) => extras.sbom_rejected.push((r.digest, why)),
+                }
+            }
+            _ => {}
+        }
+    }
+    // The newest valid one is reported.
+    provenance.sort_by(|a, b| b.0.cmp(&a.0));
+    extras.provenance = provenance.into_iter().next().map(|(_, s)| s);
+    Ok(extras)
+}
+
+/// An index's provenance names each of its platforms' images as a
+/// dependency (`image`), and no other.
+fn index_dependencies(
+    summary: &crate::attest::provenance::Summary,
+    children: &[String],
+) -> Result<(), Problem> {
+    let mut named: Vec<&str> = summary
+        .dependencies
+        .iter()
+        .filter(|(kind, _, _)| kind == "image")
+        .map(|(_, _, d)| d.as_str())
+        .collect();
+    let mut wanted: Vec<&str> = children.iter().map(String::as_str).collect();
+    named.sort_unstable();
+    wanted.sort_unstable();
+    if named != wanted {
+        return Err(Rejected(format!(
+            "it names the images {} as the index's, not its platforms' {}",
+            crate::text::cut(&named.join(", "), 300),
+            crate::text::cut(&wanted.join(", "), 300)
+        )));
+    }
+    Ok(())
+}
+
+/// The statement of `predicate_type` in artifact `artifact` about `subject`,
+/// judged as [`judge_statement`] does.
+async fn statement_of(
+    registry: &dyn Registry,
+    repository: &str,
+    subject: &Digest,
+    artifact: &str,
+    key: Option<&PublicKey>,
+    predicate_type: &str,
+) -> Result<crate::attest::statement::Statement, Problem> {
+    let envelope = envelope_of(registry, repository, subject, artifact).await?;
+    judge_statement(&envelope, subject, key, predicate_type)
+        .map(|(s, _)| s)
+        .map_err(Rejected)
 }
 
 enum Problem {
@@ -398,6 +814,18 @@ async fn judge_one(
     artifact: &str,
     key: Option<&PublicKey>,
 ) -> Result<Judged, Problem> {
+    let envelope = envelope_of(registry, repository, subject, artifact).await?;
+    judge(&envelope, subject, key).map_err(Rejected)
+}
+
+/// The DSSE envelope of artifact `artifact`, whose manifest must name
+/// `subject` as its subject.
+async fn envelope_of(
+    registry: &dyn Registry,
+    repository: &str,
+    subject: &Digest,
+    artifact: &str,
+) -> Result<Vec<u8>, Problem> {
     let manifest = registry
         .manifest(&format!("{repository}@{artifact}"))
         .await?
@@ -412,8 +840,7 @@ async fn judge_one(
         None => return Err(Rejected("its manifest names no subject".into())),
     }
     let (layer, _) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)).map_err(Rejected)?;
-    let envelope = registry.blob(repository, &layer, MAX_ENVELOPE).await?;
-    judge(&envelope, subject, key).map_err(Rejected)
+    Ok(registry.blob(repository, &layer, MAX_ENVELOPE).await?)
 }
 
 /// An index's platform images: (platform, digest). `None` for a single
@@ -606,6 +1033,77 @@ mod tests {
             "ok\\u{1b}[2J\\u{1b}]0;x\\u{7}\\r\\nverified: \\u{202e}evil\\u{200f}\\u{feff}\\\\"
         );
         assert_eq!(untrusted("linux/amd64 über"), "linux/amd64 über");
+    }
+
+    #[test]
+    fn the_cosign_commands_name_each_digest_and_kind() {
+        let d = |c: char| Digest::new(format!("sha256:{}", c.to_string().repeat(64)));
+        let passing = Finding {
+            passing: Some(Judged {
+                summary: Default::default(),
+                checked_key: None,
+                key_ids: vec![],
+            }),
+            ..Finding::default()
+        };
+        let built = Extras {
+            provenance: Some(Default::default()),
+            ..Extras::default()
+        };
+        let report = Report {
+            reference: "127.0.0.1:5000/acme/app:1".into(),
+            digest: d('a'),
+            index: true,
+            platforms: vec![PlatformReport {
+                platform: "linux/arm64".into(),
+                digest: d('b'),
+                finding: passing.clone(),
+                wrong: None,
+                extras: built.clone(),
+            }],
+            key: None,
+            index_attestations: Some(IndexAttestations {
+                finding: passing,
+                extras: Extras::default(),
+            }),
+        };
+        let commands: Vec<String> = report
+            .cosign_commands("my keys/release.pub")
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                format!("cosign verify-attestation --key 'my keys/release.pub' --type {TEST_RESULT_TYPE} --insecure-ignore-tlog=true 127.0.0.1:5000/acme/app@{}", d('b')),
+                format!("cosign verify-attestation --key 'my keys/release.pub' --type {PROVENANCE_TYPE} --insecure-ignore-tlog=true 127.0.0.1:5000/acme/app@{}", d('b')),
+                format!("cosign verify-attestation --key 'my keys/release.pub' --type {TEST_RESULT_TYPE} --insecure-ignore-tlog=true 127.0.0.1:5000/acme/app@{}", d('a')),
+            ]
+        );
+        assert!(report.verified());
+        let json = report.to_json(None, "k.pub");
+        assert_eq!(
+            json["platforms"][0]["attestations"]["provenance"]["valid"],
+            true
+        );
+        assert_eq!(
+            json["platforms"][0]["attestations"]["sbom"]["present"],
+            false
+        );
+        assert_eq!(json["indexAttestations"]["testResult"]["verified"], true);
+
+        // A forged provenance and no valid one: not verified.
+        let mut forged = report.clone();
+        forged.platforms[0].extras = Extras {
+            provenance_rejected: vec![(d('c').to_string(), "signed by another key".into())],
+            ..Extras::default()
+        };
+        assert!(!forged.verified());
+        assert!(
+            forged.render().contains("no valid provenance"),
+            "{}",
+            forged.render()
+        );
     }
 
     #[test]
