@@ -45,6 +45,13 @@ if ! command -v check-jsonschema >/dev/null; then
   python3 -m pip install --quiet "check-jsonschema==0.39.0" >"$state/pip.log" 2>&1 \
     || { tail -20 "$state/pip.log" >&2; exit 1; }
 fi
+# SBOMs are checked by independent tools: spdx-tools' pyspdxtools (SPDX 2.3)
+# and the SPDX project's ntia-checker (NTIA minimum elements).
+if ! command -v pyspdxtools >/dev/null || ! command -v ntia-checker >/dev/null; then
+  log "installing spdx-tools and ntia-conformance-checker (pip)"
+  python3 -m pip install --quiet "spdx-tools==0.8.5" "ntia-conformance-checker==6.0.0" \
+    >"$state/pip-spdx.log" 2>&1 || { tail -20 "$state/pip-spdx.log" >&2; exit 1; }
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null

@@ -303,6 +303,14 @@ async fn push_image(
             let key = options.signing_key.as_deref();
             super::attach::attach(registry, &tested, key, options.no_cache, &|l| log.line(l))
                 .await?;
+            // A signed push also attaches what the image holds, signed.
+            if let Some(key) = key {
+                let again = options.no_cache;
+                super::sbom::attach(image, current, &tested, world, registry, key, again, &|l| {
+                    log.line(l)
+                })
+                .await?;
+            }
             if let Some(before) = tag_to_move {
                 move_tag(&image.name, current, &digest, before, registry, &log).await?;
             }
