@@ -179,6 +179,7 @@ async fn entry(
             version: version.clone(),
             download_location: fetch
                 .origin(artifact)
+                .map(|url| public_url(&url, false))
                 .unwrap_or_else(|| "NOASSERTION".into()),
             sha256,
         },
@@ -187,10 +188,29 @@ async fn entry(
             kind: ArtifactKind::Generic,
             name: generic_name(&artifact.file_name),
             version: generic_version(image, url, &sha256),
-            download_location: url.clone(),
+            download_location: public_url(url, true),
             sha256,
         },
     })
+}
+
+/// `url` as an SBOM may show it: no user or password, no registered
+/// secret, and (`keep_query` false, for a URL a server redirected to, which
+/// may be signed for the moment) no query or fragment.
+fn public_url(url: &str, keep_query: bool) -> String {
+    let mut url = url.to_string();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            url = format!("{scheme}://{}", &rest[at + 1..]);
+        }
+    }
+    if !keep_query {
+        if let Some(cut) = url.find(['?', '#']) {
+            url.truncate(cut);
+        }
+    }
+    crate::secret::redact(&url).into_owned()
 }
 
 /// A URL artifact's name: its file name in the context, without the
@@ -219,6 +239,22 @@ fn generic_version(image: &ImagePlan, url: &str, sha256: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn download_locations_carry_no_credentials() {
+        assert_eq!(
+            public_url("https://user:pa55@example.com/a/b.tgz?x=1", true),
+            "https://example.com/a/b.tgz?x=1"
+        );
+        assert_eq!(
+            public_url("https://cdn.example.com/b.tgz?X-Amz-Signature=abc#f", false),
+            "https://cdn.example.com/b.tgz"
+        );
+        assert_eq!(
+            public_url("https://example.com/a@b/c.tgz", true),
+            "https://example.com/a@b/c.tgz"
+        );
+    }
 
     #[test]
     fn url_artifacts_are_named_by_file_and_versioned_by_release() {
