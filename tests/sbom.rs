@@ -452,9 +452,13 @@ fn signed_pushes_attach_an_sbom_read_from_the_image() {
     let (code, all) = strata(
         &root,
         &proxy,
+        // One at a time: both images send the busybox layer to one
+        // repository.
         &[
             "push",
             "-v",
+            "-j",
+            "1",
             "--key",
             key.to_str().unwrap(),
             "-f",
@@ -565,4 +569,85 @@ fn signed_pushes_attach_an_sbom_read_from_the_image() {
     assert!(all.contains("SBOM of sha256:"), "{all}");
     let again = sboms(&reg, &repo_path, &digest, &public);
     assert_eq!(again, [first], "the same image makes the same SBOM");
+}
+
+/// A dpkg status of `n` installed packages.
+fn many_packages(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "Package: pkg-{i}\nStatus: install ok installed\nMaintainer: Team <team@example.org>\n\
+                 Architecture: amd64\nVersion: 1.0-{i}\n\n"
+            )
+        })
+        .collect()
+}
+
+const PACKAGES: usize = 8000;
+
+#[test]
+fn an_image_with_thousands_of_packages_still_verifies() {
+    let reg = registry();
+    block_on(async {
+        busybox_base(&engine().await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    let repo_path = format!("{}/big", unique("sbom"));
+    let image = format!("{reg}/{repo_path}:1");
+    let other = format!("{}/elsewhere", unique("sbom"));
+    let alias = format!("{reg}/{other}:latest");
+    write(
+        &root,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{image}\"\n    path: ./app\n    test: [./tests/db]\n    alias: \"{alias}\"\n"
+        ),
+    );
+    write(&root, "app/status", &many_packages(PACKAGES));
+    write(
+        &root,
+        "app/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nCOPY status /var/lib/dpkg/status\n"),
+    );
+    write(
+        &root,
+        "tests/db/Dockerfile",
+        "RUN test -s /var/lib/dpkg/status\n",
+    );
+    let prefix = dir.path().join("release");
+    let none = "http://127.0.0.1:9";
+    let (code, all) = strata(
+        dir.path(),
+        none,
+        &["key", "generate", "--out", prefix.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    let (key, public) = (
+        dir.path().join("release.key"),
+        dir.path().join("release.pub"),
+    );
+    let (code, all) = strata(&root, none, &["test"]);
+    assert_eq!(code, Some(0), "{all}");
+    let (code, all) = strata(&root, none, &["push", "-v", "--key", key.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains(&format!("{PACKAGES} packages")), "{all}");
+    let digest = common::manifest_digest(&reg, &repo_path, "1").unwrap();
+    let found = sboms(&reg, &repo_path, &digest, &public);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].len() > 4 << 20, "{} bytes", found[0].len());
+    // The SBOM is larger than a test attestation may be: `verify` judges
+    // test results only, and does not read it.
+    let (code, all) = strata(
+        dir.path(),
+        none,
+        &["verify", &image, "--key", public.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    // The alias in another repository got the same SBOM there, and
+    // `publish` finds it up to date.
+    let copied = sboms(&reg, &other, &digest, &public);
+    assert!(copied == found, "{} SBOMs in {other}", copied.len());
+    let (code, all) = strata(&root, none, &["publish", "--key", public.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{all}");
 }

@@ -37,6 +37,8 @@ struct Shipped {
     /// alias in another repository gets them there too, so the alias
     /// verifies where users pull it.
     tested: Vec<crate::attest::statement::Tested>,
+    /// The SBOMs of a signed push (one per platform's image), for the same.
+    sboms: Vec<super::sbom::Made>,
 }
 
 /// Runs `strata push` over the whole plan.
@@ -136,6 +138,10 @@ pub async fn run(
                 tested: group
                     .unit_names()
                     .flat_map(|u| shipped[u].tested.clone())
+                    .collect(),
+                sboms: group
+                    .unit_names()
+                    .flat_map(|u| shipped[u].sboms.clone())
                     .collect(),
             };
             shipped.insert(group.name.clone(), index);
@@ -269,8 +275,9 @@ async fn push_image(
             return None;
         }
     };
+    let made: std::sync::Mutex<Option<super::sbom::Made>> = Default::default();
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        let (current, record) = (&current, &record);
+        let (current, record, made) = (&current, &record, &made);
         async move {
             let (done, tag_to_move) = match by_digest {
                 Some(repo) => {
@@ -305,11 +312,12 @@ async fn push_image(
                 .await?;
             // A signed push also attaches what the image holds, signed.
             if let Some(key) = key {
+                let sbom = super::sbom::make(image, current, &tested, world).await?;
                 let again = options.no_cache;
-                super::sbom::attach(image, current, &tested, world, registry, key, again, &|l| {
-                    log.line(l)
-                })
-                .await?;
+                let repository = tested.repository.as_str();
+                super::sbom::attach(registry, repository, &sbom, key, again, &|l| log.line(l))
+                    .await?;
+                *made.lock().expect("lock") = Some(sbom);
             }
             if let Some(before) = tag_to_move {
                 move_tag(&image.name, current, &digest, before, registry, &log).await?;
@@ -326,6 +334,7 @@ async fn push_image(
         digest,
         index: false,
         tested: vec![tested],
+        sboms: made.into_inner().expect("lock").into_iter().collect(),
     })
 }
 
@@ -670,6 +679,11 @@ async fn carry_attestations(
             ..tested.clone()
         };
         super::attach::attach(registry, &there, key, options.no_cache, &|_| {}).await?;
+    }
+    if let Some(key) = key {
+        for sbom in &shipped.sboms {
+            super::sbom::attach(registry, repository, sbom, key, options.no_cache, &|_| {}).await?;
+        }
     }
     Ok(())
 }

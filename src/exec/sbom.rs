@@ -34,19 +34,28 @@ use crate::registry::{Digest, ImageId, Registry};
 pub const SBOM_DIGEST: &str = "dev.strata.sbom";
 const CREATED: &str = "org.opencontainers.image.created";
 
-/// Reads `image`'s package databases from the image `id` and its artifacts
-/// from the fetcher, and attaches the signed SBOM to `tested.digest`.
-#[allow(clippy::too_many_arguments)]
-pub async fn attach(
+/// A signed push's SBOM of one platform image: the statement, and what it
+/// is about, so an alias in another repository gets the same one.
+#[derive(Debug, Clone)]
+pub struct Made {
+    /// The image as tested and pushed (digest, image ID, when tested).
+    pub tested: Tested,
+    /// The in-toto statement's bytes (the DSSE payload).
+    pub statement: Vec<u8>,
+    /// How many packages and artifacts it lists, for the log.
+    pub packages: usize,
+    pub artifacts: usize,
+}
+
+/// Reads `image`'s package databases from the image `id` (through the
+/// engine) and its artifacts from the fetcher: the SBOM statement about
+/// `tested.digest`.
+pub async fn make(
     image: &ImagePlan,
     id: &ImageId,
     tested: &Tested,
     world: &World,
-    registry: &dyn Registry,
-    key: &SigningKey,
-    again: bool,
-    log: &(dyn Fn(&str) + Send + Sync),
-) -> Result<(), StepError> {
+) -> Result<Made, StepError> {
     let read = world
         .engine
         .read_files(id, &sbom::FILES, sbom::MAX_FILE_BYTES)
@@ -68,16 +77,39 @@ pub async fn attach(
         files,
         artifacts,
     };
-    let statement = sbom::statement(&input);
-    let statement_digest = referrers::sha256(&statement);
-    let repository = tested.repository.as_str();
-    let digest = &Digest::new(tested.digest.clone());
+    let document = sbom::document(&input);
+    let listed = document["packages"].as_array().map_or(0, Vec::len);
+    Ok(Made {
+        tested: tested.clone(),
+        statement: sbom::statement(&input),
+        packages: listed.saturating_sub(1 + input.artifacts.len()),
+        artifacts: input.artifacts.len(),
+    })
+}
+
+/// Attaches `made` signed with `key` to its digest in `repository`,
+/// unless the registry holds the same statement signed with the same key
+/// there already (and `again` is false).
+pub async fn attach(
+    registry: &dyn Registry,
+    repository: &str,
+    made: &Made,
+    key: &SigningKey,
+    again: bool,
+    log: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), StepError> {
+    let statement = &made.statement;
+    let statement_digest = referrers::sha256(statement);
+    let digest = &Digest::new(made.tested.digest.clone());
     let annotations = BTreeMap::from([
         (
             referrers::PREDICATE_TYPE.to_string(),
             SPDX_PREDICATE_TYPE.to_string(),
         ),
-        (super::attach::IMAGE_ID.to_string(), id.to_string()),
+        (
+            super::attach::IMAGE_ID.to_string(),
+            made.tested.image_id.clone(),
+        ),
         (super::attach::KEY_ID.to_string(), key.id().to_string()),
         (SBOM_DIGEST.to_string(), statement_digest),
     ]);
@@ -106,12 +138,13 @@ pub async fn attach(
             return Ok(());
         }
     }
-    let created = tested
+    let created = made
+        .tested
         .tested_at
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut in_toto_annotations = annotations;
     in_toto_annotations.insert(CREATED.to_string(), created.clone());
-    let envelope = Envelope::seal(&statement, Some(key));
+    let envelope = Envelope::seal(statement, Some(key));
     let in_toto = Referrer {
         artifact_type: IN_TOTO_MEDIA_TYPE.to_string(),
         media_type: DSSE_MEDIA_TYPE.to_string(),
@@ -140,12 +173,10 @@ pub async fn attach(
                 source,
             })?;
     }
-    let packages = sbom::document(&input)["packages"]
-        .as_array()
-        .map_or(0, |p| p.len().saturating_sub(1 + input.artifacts.len()));
     log(&format!(
-        "SBOM of {digest} ({packages} packages, {} artifacts, signed with key {}): {stored}",
-        input.artifacts.len(),
+        "SBOM of {digest} ({} packages, {} artifacts, signed with key {}): {stored}",
+        made.packages,
+        made.artifacts,
         key.id()
     ));
     Ok(())
