@@ -650,4 +650,31 @@ fn an_image_with_thousands_of_packages_still_verifies() {
     assert!(copied == found, "{} SBOMs in {other}", copied.len());
     let (code, all) = strata(&root, none, &["publish", "--key", public.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{all}");
+    // A run stopped before the alias's repository got its attestations:
+    // `publish` copies them, the SBOM too, whatever its size.
+    let tag = format!("{reg}/{other}:{}", digest.replacen(':', "-", 1));
+    let empty = serde_json::json!({
+        "schemaVersion": 2, "mediaType": INDEX, "manifests": [],
+    });
+    block_on(async {
+        use oci_client::client::{ClientConfig, ClientProtocol};
+        let client = oci_client::Client::new(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        });
+        let reference: oci_client::Reference = tag.parse().unwrap();
+        client
+            .push_manifest_raw(
+                &reference,
+                serde_json::to_vec(&empty).unwrap(),
+                INDEX.parse().unwrap(),
+            )
+            .await
+            .unwrap();
+    });
+    assert!(sboms(&reg, &other, &digest, &public).is_empty());
+    let (code, all) = strata(&root, none, &["publish", "--key", public.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{all}");
+    let copied = sboms(&reg, &other, &digest, &public);
+    assert!(copied == found, "{} SBOMs in {other}: {all}", copied.len());
 }

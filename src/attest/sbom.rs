@@ -45,6 +45,10 @@ pub const FILES: [&str; 3] = [DPKG_STATUS, APK_INSTALLED, OS_RELEASE];
 /// image's dpkg status is a few MiB).
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The most strata reads of a signed SBOM back from a registry (to copy
+/// it to an alias's repository): 256 MiB.
+pub const MAX_ENVELOPE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Which package database a package was listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
