@@ -64,6 +64,13 @@ if ! python3 -c 'import in_toto_attestation' 2>/dev/null; then
   python3 -m pip install --quiet "in-toto-attestation==0.9.3" >"$state/pip.log" 2>&1 \
     || { tail -20 "$state/pip.log" >&2; exit 1; }
 fi
+# SBOMs are checked by independent tools: spdx-tools' pyspdxtools (SPDX 2.3)
+# and the SPDX project's ntia-checker (NTIA minimum elements).
+if ! command -v pyspdxtools >/dev/null || ! command -v ntia-checker >/dev/null; then
+  log "installing spdx-tools and ntia-conformance-checker (pip)"
+  python3 -m pip install --quiet "spdx-tools==0.8.5" "ntia-conformance-checker==6.0.0" \
+    >"$state/pip-spdx.log" 2>&1 || { tail -20 "$state/pip-spdx.log" >&2; exit 1; }
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"
   apt-get update -q >/dev/null

@@ -59,6 +59,11 @@ async fn npm_download_is_verified_and_then_served_from_cache() {
     let again = Fetcher::new(cache.path()).with_npm_registry("https://127.0.0.1:9");
     assert_eq!(again.fetch(&small_package()).await.unwrap(), path);
     assert_eq!(again.network_requests(), 0);
+    // Where the bytes came from, for SBOMs: the registry's tarball URL.
+    let (tarball, _) = registry_dist().await;
+    assert_eq!(again.origin(&small_package()), Some(tarball));
+    let other = Fetcher::new(tempfile::tempdir().unwrap().path());
+    assert_eq!(other.origin(&small_package()), None, "not cached: unknown");
 }
 
 #[tokio::test]

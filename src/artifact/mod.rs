@@ -243,6 +243,23 @@ impl Fetcher {
         }
     }
 
+    /// The URL `artifact`'s cached bytes were downloaded from (after
+    /// redirects), as the cache index recorded it; `None` when it is not
+    /// cached.
+    pub fn origin(&self, artifact: &Artifact) -> Option<String> {
+        let entry = crate::config::read::read_text_capped(
+            &self.index_path(&index_key(&artifact.source)),
+            None,
+            "artifact cache index entry",
+            crate::config::read::MAX_SMALL_BYTES,
+        )
+        .ok()?;
+        entry
+            .lines()
+            .find_map(|l| l.strip_prefix("from "))
+            .map(str::to_string)
+    }
+
     /// Removes the temporary files (`.tmp…`) a killed run left in the
     /// cache: any older than this fetcher. A concurrent run's are younger.
     fn remove_stale_temporaries(&self) {

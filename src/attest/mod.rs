@@ -12,6 +12,9 @@
 //!   keys, PKIX public keys, as `cosign` writes its public keys).
 //! * [`bundle`] puts a signed envelope in a Sigstore bundle v0.3, the form
 //!   `cosign` reads, stored as a second referrer beside the in-toto one.
+//! * [`sbom`] builds the SPDX 2.3 SBOM of a pushed image (its package
+//!   databases and strata's artifacts) as an in-toto statement with the
+//!   predicate type `https://spdx.dev/Document`.
 //! * [`check`] judges an envelope read back from a registry: signature,
 //!   subject, predicate type and result, and why it does not hold.
 //!
@@ -24,6 +27,7 @@ pub mod check;
 pub mod dsse;
 pub mod key;
 pub mod provenance;
+pub mod sbom;
 pub mod statement;
 
 /// The media type of an in-toto statement, and of the DSSE envelope's payload.

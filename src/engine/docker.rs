@@ -742,6 +742,136 @@ impl DockerEngine {
     }
 }
 
+impl DockerEngine {
+    /// The file at `path` in container `id` (created, never started), as
+    /// the archive API sends it: `Err` for a file over `max_bytes`, `None`
+    /// when nothing is there, a link's target when it is a symbolic link.
+    async fn archive_entry(
+        &self,
+        id: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Entry>, EngineError> {
+        let options = bollard::query_parameters::DownloadFromContainerOptions {
+            path: path.to_string(),
+        };
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        // The tar framing: a header (a long name adds a few) and padding.
+        let cap = max_bytes.saturating_add(64 * 1024);
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            let next = tokio::time::timeout(self.timeouts.io, stream.next()).await;
+            let Ok(next) = next else {
+                return Err(EngineError::TimedOut {
+                    what: format!("reading {path} from the image"),
+                    after: self.timeouts.io,
+                    hint: "the engine said nothing for that long; set --io-timeout to wait longer"
+                        .into(),
+                });
+            };
+            match next {
+                None => break,
+                Some(Ok(chunk)) => {
+                    if bytes.len() as u64 + chunk.len() as u64 > cap {
+                        return Err(EngineError::Api(format!(
+                            "{path} in the image is longer than the {max_bytes} bytes strata reads"
+                        )));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Some(Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                })) => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(match self.error(e) {
+                        EngineError::Api(message) => {
+                            EngineError::Api(format!("reading {path} from the image: {message}"))
+                        }
+                        other => other,
+                    })
+                }
+            }
+        }
+        let bad = |e: std::io::Error| {
+            EngineError::Api(format!(
+                "reading {path} from the image: the engine's archive is not a tar file: {e}"
+            ))
+        };
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut entries = archive.entries().map_err(bad)?;
+        let Some(entry) = entries.next() else {
+            return Ok(None);
+        };
+        let mut entry = entry.map_err(bad)?;
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() {
+            let target = entry.link_name().map_err(bad)?.unwrap_or_default();
+            return Ok(Some(Entry::Link(target.to_string_lossy().into_owned())));
+        }
+        if !kind.is_file() {
+            return Ok(None);
+        }
+        if entry.size() > max_bytes {
+            return Err(EngineError::Api(format!(
+                "{path} in the image is longer than the {max_bytes} bytes strata reads"
+            )));
+        }
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        std::io::Read::read_to_end(&mut entry, &mut content).map_err(bad)?;
+        Ok(Some(Entry::File(content)))
+    }
+
+    /// The file at `path` in container `id`, symbolic links followed
+    /// inside the image (at most [`MAX_LINKS`] of them).
+    async fn read_one(
+        &self,
+        id: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let mut path = path.to_string();
+        for _ in 0..=MAX_LINKS {
+            match self.archive_entry(id, &path, max_bytes).await? {
+                None => return Ok(None),
+                Some(Entry::File(content)) => return Ok(Some(content)),
+                Some(Entry::Link(target)) => path = resolve_link(&path, &target),
+            }
+        }
+        Err(EngineError::Api(format!(
+            "{path} in the image: more than {MAX_LINKS} symbolic links in a row"
+        )))
+    }
+}
+
+/// What the archive API holds at a path.
+enum Entry {
+    File(Vec<u8>),
+    Link(String),
+}
+
+/// The most symbolic links [`Engine::read_files`] follows for one path.
+const MAX_LINKS: usize = 8;
+
+/// Where link `target` at `path` points, as an absolute path in the image
+/// (`..` never climbs above its root).
+fn resolve_link(path: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if !target.starts_with('/') {
+        parts.extend(path.split('/').filter(|p| !p.is_empty()));
+        parts.pop();
+    }
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 /// A build context on its way to the engine, a chunk at a time.
 type ContextChunks = tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>;
 
@@ -1371,6 +1501,52 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn read_files(
+        &self,
+        id: &ImageId,
+        paths: &[&str],
+        max_bytes: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        let body = ContainerCreateBody {
+            image: Some(id.to_string()),
+            // Never started: the command only lets images without one be
+            // created.
+            entrypoint: Some(vec!["/strata-never-started".to_string()]),
+            cmd: Some(vec![]),
+            network_disabled: Some(true),
+            labels: Some(HashMap::from([(RUN_LABEL.to_string(), self.owner.clone())])),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(None::<CreateContainerOptions>, body)
+            .await
+            .map_err(|e| match self.error(e) {
+                EngineError::Api(message) => {
+                    EngineError::Api(format!("creating a container from {id}: {message}"))
+                }
+                other => other,
+            })?;
+        let mut files = Vec::with_capacity(paths.len());
+        let mut failed = None;
+        for path in paths {
+            match self.read_one(&created.id, path, max_bytes).await {
+                Ok(file) => files.push(file),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        // Removed whatever happened.
+        let removed = self.force_remove(&created.id).await;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        removed?;
+        Ok(files)
+    }
+
     async fn run(
         &self,
         image: &str,
@@ -1440,6 +1616,17 @@ impl Engine for DockerEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_resolve_inside_the_image() {
+        assert_eq!(
+            resolve_link("/etc/os-release", "../usr/lib/os-release"),
+            "/usr/lib/os-release"
+        );
+        assert_eq!(resolve_link("/a/b", "/c/d"), "/c/d");
+        assert_eq!(resolve_link("/a/b", "../../../../x"), "/x");
+        assert_eq!(resolve_link("/a/b", "./c"), "/a/c");
+    }
 
     #[test]
     fn repositories_are_listed_by_the_names_engines_show() {

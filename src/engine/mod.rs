@@ -205,6 +205,24 @@ pub trait Engine: Send + Sync {
     /// Removes a tag or image; missing is not an error.
     async fn remove(&self, reference: &str) -> Result<(), EngineError>;
 
+    /// The files at the absolute `paths` in image `id`'s filesystem, read
+    /// without running anything (for SBOMs): a container is created from
+    /// the image by ID, never started, each path read from it through the
+    /// engine's archive API, and the container removed. A path that is not
+    /// there is `None`; a symbolic link is followed inside the image; a file
+    /// longer than `max_bytes` is an error.
+    async fn read_files(
+        &self,
+        id: &ImageId,
+        paths: &[&str],
+        max_bytes: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        let _ = (paths, max_bytes);
+        Err(EngineError::Api(format!(
+            "this engine cannot read files from images ({id})"
+        )))
+    }
+
     /// Runs `command` in a new container from `image` (an ID or a local
     /// reference; never pulled) and collects its exit code and output. With
     /// a `platform`, the container runs as that platform (emulated if need be).

@@ -54,6 +54,8 @@ pub struct FakeEngine {
     pub hidden: std::sync::atomic::AtomicBool,
     /// Tagging this reference fails this many more times.
     pub failing_tags: Mutex<BTreeMap<String, u32>>,
+    /// Files in every image, by absolute path, for `read_files`.
+    pub files: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl FakeEngine {
@@ -196,6 +198,17 @@ impl Engine for FakeEngine {
     async fn export(&self, id: &ImageId, dest: &Path) -> Result<(), EngineError> {
         self.log(format!("export {id}"));
         std::fs::write(dest, id.as_str()).map_err(|e| EngineError::Api(e.to_string()))
+    }
+
+    async fn read_files(
+        &self,
+        id: &ImageId,
+        paths: &[&str],
+        _max_bytes: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        self.log(format!("read_files {id}"));
+        let files = self.files.lock().unwrap();
+        Ok(paths.iter().map(|p| files.get(*p).cloned()).collect())
     }
 
     async fn remove(&self, reference: &str) -> Result<(), EngineError> {

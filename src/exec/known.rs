@@ -170,6 +170,15 @@ impl Engine for Known {
         self.inner.export(id, dest).await
     }
 
+    async fn read_files(
+        &self,
+        id: &ImageId,
+        paths: &[&str],
+        max_bytes: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        self.inner.read_files(id, paths, max_bytes).await
+    }
+
     async fn remove(&self, reference: &str) -> Result<(), EngineError> {
         if reference.starts_with("sha256:") {
             // Removing an image by ID takes every tag on it.

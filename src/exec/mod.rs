@@ -15,7 +15,8 @@
 //!   says why an attempt failed, and whether another may pass.
 //! * [`test_run`] is `strata test`: build, test as layers, tag aliases.
 //! * [`push_run`] is `strata push`: push what was tested, point aliases at it;
-//!   `attach` adds the test attestation to every image it sends.
+//!   `attach` adds the test attestation to every image it sends, `sbom`
+//!   the signed SBOM of each platform image.
 
 pub mod attach;
 pub mod bases;
@@ -32,6 +33,7 @@ pub mod retry;
 #[cfg(test)]
 mod rules_tests;
 mod run_check;
+mod sbom;
 pub mod schedule;
 mod skeleton;
 pub mod test_run;
@@ -135,6 +137,12 @@ impl Default for Options {
 pub trait Fetch: Send + Sync {
     /// Returns the verified file on the host.
     async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, crate::artifact::ArtifactError>;
+
+    /// The URL a fetched artifact's bytes came from, if known.
+    fn origin(&self, artifact: &Artifact) -> Option<String> {
+        let _ = artifact;
+        None
+    }
 }
 
 /// Looks up registry credentials for a registry host.
@@ -216,5 +224,9 @@ fn announce(
 impl Fetch for crate::artifact::Fetcher {
     async fn fetch(&self, artifact: &Artifact) -> Result<PathBuf, crate::artifact::ArtifactError> {
         crate::artifact::Fetcher::fetch(self, artifact).await
+    }
+
+    fn origin(&self, artifact: &Artifact) -> Option<String> {
+        crate::artifact::Fetcher::origin(self, artifact)
     }
 }

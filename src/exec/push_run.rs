@@ -40,6 +40,8 @@ struct Shipped {
     /// Its provenance (one per platform's image), which an index's
     /// provenance is made of.
     built: Vec<crate::attest::provenance::Build>,
+    /// The SBOMs of a signed push (one per platform's image), for the same.
+    sboms: Vec<super::sbom::Made>,
 }
 
 /// Runs `strata push` over the whole plan.
@@ -162,6 +164,10 @@ pub async fn run(
                     .flat_map(|u| shipped[u].tested.clone())
                     .collect(),
                 built: vec![],
+                sboms: group
+                    .unit_names()
+                    .flat_map(|u| shipped[u].sboms.clone())
+                    .collect(),
             };
             shipped.insert(group.name.clone(), index);
         }
@@ -313,8 +319,9 @@ async fn push_image(
             image, published, digest, &record, &parents, source, config_dir,
         )
     };
+    let made: std::sync::Mutex<Option<super::sbom::Made>> = Default::default();
     let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        let (current, record, built) = (&current, &record, &built);
+        let (current, record, built, made) = (&current, &record, &built, &made);
         async move {
             let (done, tag_to_move) = match by_digest {
                 Some(repo) => {
@@ -356,6 +363,15 @@ async fn push_image(
                 &|l| log.line(l),
             )
             .await?;
+            // A signed push also attaches what the image holds, signed.
+            if let Some(key) = key {
+                let sbom = super::sbom::make(image, current, &tested, world).await?;
+                let again = options.no_cache;
+                let repository = tested.repository.as_str();
+                super::sbom::attach(registry, repository, &sbom, key, again, &|l| log.line(l))
+                    .await?;
+                *made.lock().expect("lock") = Some(sbom);
+            }
             if let Some(before) = tag_to_move {
                 move_tag(&image.name, current, &digest, before, registry, &log).await?;
             }
@@ -372,6 +388,7 @@ async fn push_image(
         digest,
         index: false,
         tested: vec![tested],
+        sboms: made.into_inner().expect("lock").into_iter().collect(),
     })
 }
 
@@ -754,6 +771,11 @@ async fn carry_attestations(
             ..tested.clone()
         };
         super::attach::attach(registry, &there, key, options.no_cache, &|_| {}).await?;
+    }
+    if let Some(key) = key {
+        for sbom in &shipped.sboms {
+            super::sbom::attach(registry, repository, sbom, key, options.no_cache, &|_| {}).await?;
+        }
     }
     Ok(())
 }

@@ -665,7 +665,36 @@ fn attached_of_kind(
         .collect()
 }
 
-/// The statement inside the one attestation attached to `digest`, and the envelope.
+/// The contents of the artifacts of `artifact_type` attached to `digest`
+/// whose predicate type (in-toto's or the Sigstore bundle's annotation) is
+/// `predicate`.
+fn attached_with(
+    fx: &Fixture,
+    digest: &crate::reference::Digest,
+    artifact_type: &str,
+    predicate: &str,
+) -> Vec<Vec<u8>> {
+    let keys = [
+        crate::registry::referrers::PREDICATE_TYPE,
+        crate::attest::bundle::BUNDLE_PREDICATE_TYPE,
+    ];
+    fx.registry
+        .attached
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(d, r, _)| {
+            d == digest
+                && r.artifact_type == artifact_type
+                && keys
+                    .iter()
+                    .any(|k| r.annotations.get(*k).map(String::as_str) == Some(predicate))
+        })
+        .map(|(_, _, c)| c.clone())
+        .collect()
+}
+
+/// The statement inside the one test attestation attached to `digest`, and the envelope.
 fn attestation_of(
     fx: &Fixture,
     digest: &crate::reference::Digest,
@@ -673,7 +702,12 @@ fn attestation_of(
     crate::attest::dsse::Envelope,
     crate::attest::statement::Statement,
 ) {
-    let attached = attached_of(fx, digest, crate::attest::IN_TOTO_MEDIA_TYPE);
+    let attached = attached_with(
+        fx,
+        digest,
+        crate::attest::IN_TOTO_MEDIA_TYPE,
+        crate::attest::TEST_RESULT_TYPE,
+    );
     assert_eq!(attached.len(), 1, "{:?}", fx.registry.writes());
     let envelope = crate::attest::dsse::Envelope::parse(&attached[0]).unwrap();
     let statement =
@@ -692,8 +726,14 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
         signing_key: Some(Arc::new(key.clone())),
         ..options()
     };
+    // What the image's package database says, as the engine reads it.
+    fx.engine.files.lock().unwrap().insert(
+        crate::attest::sbom::DPKG_STATUS.into(),
+        b"Package: busybox\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.35.0-4\n"
+            .to_vec(),
+    );
     let (_, record) = fx.run(Command::Push, &p, &signed).await;
-    assert_eq!(record.verdict(), Verdict::Passed);
+    assert_eq!(record.verdict(), Verdict::Passed, "{record:?}");
     let digest = fx.registry.get(&a.name).unwrap();
     let (envelope, statement) = attestation_of(&fx, &digest);
     envelope.verify(&key.public()).unwrap();
@@ -722,7 +762,12 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
     assert_eq!(layers, tagged);
 
     // The same envelope, as a Sigstore bundle for cosign.
-    let bundles = attached_of(&fx, &digest, crate::attest::bundle::BUNDLE_MEDIA_TYPE);
+    let bundles = attached_with(
+        &fx,
+        &digest,
+        crate::attest::bundle::BUNDLE_MEDIA_TYPE,
+        crate::attest::TEST_RESULT_TYPE,
+    );
     assert_eq!(bundles.len(), 1);
     let bundle: serde_json::Value = serde_json::from_slice(&bundles[0]).unwrap();
     assert_eq!(
@@ -755,6 +800,27 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
     let bundle = crate::attest::bundle::BUNDLE_MEDIA_TYPE;
     assert_eq!(attached_of_kind(&fx, &digest, bundle, provenance).len(), 1);
 
+    // The SBOM: signed, about the digest, read from the image by ID, in
+    // both forms.
+    let spdx = crate::attest::sbom::SPDX_PREDICATE_TYPE;
+    let sboms = attached_with(&fx, &digest, crate::attest::IN_TOTO_MEDIA_TYPE, spdx);
+    assert_eq!(sboms.len(), 1, "{:?}", fx.registry.writes());
+    let sbom = crate::attest::dsse::Envelope::parse(&sboms[0]).unwrap();
+    sbom.verify(&key.public()).unwrap();
+    let sbom = crate::attest::statement::Statement::parse(&sbom.payload_bytes().unwrap()).unwrap();
+    assert!(sbom.names_digest(&digest));
+    assert_eq!(sbom.predicate_type, spdx);
+    let packages = sbom.predicate["packages"].as_array().unwrap();
+    assert!(
+        packages.iter().any(|p| p["name"] == "busybox"
+            && p["externalRefs"][0]["referenceLocator"]
+                == "pkg:deb/debian/busybox@1:1.35.0-4?arch=amd64"),
+        "{packages:?}"
+    );
+    assert_eq!(fx.engine.calls_of("read_files"), [id.to_string()]);
+    let bundle = crate::attest::bundle::BUNDLE_MEDIA_TYPE;
+    assert_eq!(attached_with(&fx, &digest, bundle, spdx).len(), 1);
+
     // Pushed again with nothing changed: nothing attached again.
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
     assert_eq!(fx.registry.attached_to(&digest).len(), 4);
@@ -770,18 +836,24 @@ async fn an_unsigned_push_attaches_an_unsigned_attestation() {
     let digest = fx.registry.get(&a.name).unwrap();
     let (envelope, _) = attestation_of(&fx, &digest);
     assert!(envelope.signatures.is_empty());
-    // An unsigned statement is not a Sigstore bundle.
+    // An unsigned statement is not a Sigstore bundle, and there is no
+    // unsigned SBOM.
     let bundle = crate::attest::bundle::BUNDLE_MEDIA_TYPE;
     assert!(attached_of(&fx, &digest, bundle).is_empty());
+    let in_toto = crate::attest::IN_TOTO_MEDIA_TYPE;
+    assert_eq!(attached_of(&fx, &digest, in_toto).len(), 1);
     // A later signed push adds the signed one beside it, and its bundle.
     let signed = Options {
         signing_key: Some(Arc::new(crate::attest::key::SigningKey::generate())),
         ..options()
     };
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
-    let in_toto = crate::attest::IN_TOTO_MEDIA_TYPE;
-    assert_eq!(attached_of(&fx, &digest, in_toto).len(), 2);
-    assert_eq!(attached_of(&fx, &digest, bundle).len(), 1);
+    let result = crate::attest::TEST_RESULT_TYPE;
+    assert_eq!(attached_with(&fx, &digest, in_toto, result).len(), 2);
+    assert_eq!(attached_with(&fx, &digest, bundle, result).len(), 1);
+    // And the signed SBOM, in both forms.
+    assert_eq!(attached_of(&fx, &digest, in_toto).len(), 3);
+    assert_eq!(attached_of(&fx, &digest, bundle).len(), 2);
 }
 
 #[tokio::test]

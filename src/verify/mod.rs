@@ -963,7 +963,17 @@ pub async fn copy_attestations(
         let Ok((layer, _)) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)) else {
             continue;
         };
-        let content = registry.blob(from, &layer, MAX_ENVELOPE).await?;
+        // An SBOM lists every package of an image: it may be larger than
+        // a test result.
+        let sbom = r
+            .annotations
+            .get(crate::registry::referrers::PREDICATE_TYPE)
+            == Some(&crate::attest::sbom::SPDX_PREDICATE_TYPE.to_string());
+        let cap = match sbom {
+            true => crate::attest::sbom::MAX_ENVELOPE_BYTES,
+            false => MAX_ENVELOPE,
+        };
+        let content = registry.blob(from, &layer, cap).await?;
         let artifact = crate::registry::referrers::Artifact {
             artifact_type: r.artifact_type.clone(),
             media_type: DSSE_MEDIA_TYPE.to_string(),
