@@ -245,6 +245,25 @@ fn rootfs_with(binary: &Path) -> Vec<u8> {
     out.into_inner().unwrap()
 }
 
+/// `rootfs` with one more file, `/etc/strata-test`, holding `marker`.
+fn with_marker(rootfs: Vec<u8>, marker: &str) -> Vec<u8> {
+    let mut archive = tar::Archive::new(rootfs.as_slice());
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        out.append(&header, data.as_slice()).unwrap();
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(marker.len() as u64);
+    out.append_data(&mut header, "etc/strata-test", marker.as_bytes())
+        .unwrap();
+    out.into_inner().unwrap()
+}
+
 fn architecture(reference: &str) -> String {
     let out = std::process::Command::new("docker")
         .args([
@@ -272,7 +291,10 @@ fn two_platform_base(root: &Path, registry: &str, path: &str) -> (String, String
         ("arm64", rootfs_with(&arm64_busybox())),
     ] {
         let tar = root.join(format!("rootfs-{arch}.tar"));
-        std::fs::write(&tar, rootfs).unwrap();
+        // Content of its own: an import of the same files would be the
+        // engine's cached image of other tests, which the push would mark
+        // as pulled from this registry.
+        std::fs::write(&tar, with_marker(rootfs, &ns)).unwrap();
         let tag = format!("{ns}/base:{arch}");
         let platform = format!("linux/{arch}");
         let out = strata(
