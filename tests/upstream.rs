@@ -551,7 +551,7 @@ fn pushed_images_and_indexes_say_what_they_are_built_on() {
         .unwrap();
     assert_eq!(epoch.status.code(), Some(0), "{}", text(&epoch.stderr));
     let engine = block_on(engine());
-    let id = block_on(engine.image_id(&names[0])).unwrap().unwrap();
+    let id = block_on(engine.image_id(names[0])).unwrap().unwrap();
     let inspect = std::process::Command::new("docker")
         .args([
             "image",
