@@ -259,4 +259,86 @@ mod tests {
         let p = discover(dir.path(), Some("2000-01-01T00:00:00Z".into()));
         assert_eq!(p.created.as_deref(), Some("2000-01-01T00:00:00Z"));
     }
+
+    fn image(dir: &Path, name: &str, dockerfile: &str, platforms: &[&str]) -> ImagePlan {
+        let context = dir.join(name.replace(['/', ':'], "_"));
+        std::fs::create_dir_all(&context).unwrap();
+        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+        ImagePlan {
+            name: name.into(),
+            context,
+            dockerfile: "Dockerfile".into(),
+            needs: vec![],
+            tests: vec![],
+            build_args: [("V".to_string(), "2".to_string())].into(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+            platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
+            rename_bases: Default::default(),
+        }
+    }
+
+    #[test]
+    fn each_unit_names_its_final_base_its_version_and_the_commit() {
+        use crate::exec::bases::{Base, Bases};
+        use crate::reference::{Digest, ImageId};
+        let dir = tempfile::tempdir().unwrap();
+        let plan = crate::plan::Plan {
+            images: vec![
+                image(
+                    dir.path(),
+                    "acme/base:1",
+                    "ARG V\nFROM up/os:${V} AS build\nFROM build\n",
+                    &["linux/amd64", "linux/arm64"],
+                ),
+                image(
+                    dir.path(),
+                    "acme/app:7",
+                    "FROM acme/base:1\n",
+                    &["linux/amd64", "linux/arm64"],
+                ),
+            ],
+            ..Default::default()
+        };
+        let mut bases = Bases::default();
+        for (arch, digest) in [("amd64", "sha256:a"), ("arm64", "sha256:b")] {
+            let platform: crate::reference::Platform = format!("linux/{arch}").parse().unwrap();
+            bases.0.insert(
+                ("up/os:2".into(), Some(platform.clone())),
+                Base {
+                    reference: "up/os:2".into(),
+                    platform: Some(platform),
+                    digest: Some(Digest::new(digest)),
+                    pinned: format!("up/os@{digest}"),
+                    image_id: ImageId::new("sha256:i"),
+                    pulled: false,
+                },
+            );
+        }
+        let options = crate::exec::Options {
+            bases: std::sync::Arc::new(bases),
+            provenance: std::sync::Arc::new(Provenance {
+                created: Some("2023-11-14T22:13:20Z".into()),
+                revision: Some("c0ffee".into()),
+                source: None,
+            }),
+            ..Default::default()
+        };
+        let (units, _) = crate::exec::units(&plan, &options);
+        let unit = |name: &str| units.images.iter().find(|u| u.name == name).unwrap();
+        let base = &unit("acme/base:1-linux-arm64").labels;
+        // Through the stage alias to the external base, at the arm64 digest.
+        assert_eq!(base[BASE_NAME], "up/os:2");
+        assert_eq!(base[BASE_DIGEST], "sha256:b");
+        assert_eq!(base[VERSION], "1");
+        assert_eq!(base[CREATED], "2023-11-14T22:13:20Z");
+        assert_eq!(base[REVISION], "c0ffee");
+        assert!(!base.contains_key(SOURCE));
+        let app = &unit("acme/app:7-linux-amd64").labels;
+        // The plan's own parent, by its published name; no digest yet.
+        assert_eq!(app[BASE_NAME], "acme/base:1");
+        assert!(!app.contains_key(BASE_DIGEST));
+        assert_eq!(app[VERSION], "7");
+    }
 }
