@@ -397,13 +397,31 @@ mod tests {
     }
 
     #[test]
+    fn the_scheduled_run_follows_upstream_and_keeps_each_shards_state() {
+        let text = github(&Plan::default(), &options("strata.yml")).unwrap();
+        assert!(text.contains("  schedule:\n    - cron: "), "{text}");
+        assert!(
+            text.contains(
+                "if [ \"$GITHUB_EVENT_NAME\" = schedule ]; then pull=(--pull always); fi"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("--shard \"$SHARD\" \"${pull[@]}\""), "{text}");
+        let restore = text.find("actions/cache/restore@v4").expect("restore");
+        let test = text.find("strata test").unwrap();
+        let save = text.find("actions/cache/save@v4").expect("save");
+        assert!(restore < test && test < save, "{text}");
+    }
+
+    #[test]
     fn paths_reach_run_lines_only_through_the_environment() {
         let config = r##"it's "#1" $(x) `y`/a b.yml"##;
         let mut o = options(config);
         o.state_dir = r##"it's "#1" $(x) `y`/.strata"##.into();
         let text = github(&Plan::default(), &o).unwrap();
         let runs = text.lines().filter(|l| l.contains("\"$STRATA_CONFIG\""));
-        assert_eq!(runs.count(), 4, "{text}");
+        // plan, the shard's state key, test, push, publish.
+        assert_eq!(runs.count(), 5, "{text}");
         // The path appears only as YAML data, never in a command.
         for line in text.lines().filter(|l| l.contains("$(x)")) {
             let line = line.trim_start();
