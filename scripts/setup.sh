@@ -38,6 +38,8 @@ command -v ssh-keygen >/dev/null || need_pkgs+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 # The HTML report's matrix is checked in a real browser (headless).
 command -v chromium >/dev/null || need_pkgs+=(chromium)
+# The annotation tests read what was pushed with an independent client.
+command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 # The written CI workflows are checked against GitHub's workflow schema
 # (check-jsonschema carries a copy, so no network is needed to check).
 if ! command -v check-jsonschema >/dev/null; then

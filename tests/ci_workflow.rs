@@ -13,6 +13,7 @@ use std::process::Command;
 
 use common::{block_on, busybox_base, engine, registry, unique, write, BUSYBOX_IMAGE};
 use serde_json::Value;
+use strata::engine::Engine;
 
 fn strata_bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("strata")
@@ -30,10 +31,10 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// `${{ … }}` filled in from `values`; any other expression is an error, so
 /// a run line never depends on something this runner cannot know.
-fn expand(text: &str, values: &BTreeMap<&str, String>) -> String {
+fn expand<K: AsRef<str>>(text: &str, values: &BTreeMap<K, String>) -> String {
     let mut out = text.to_string();
     for (k, v) in values {
-        out = out.replace(&format!("${{{{ {k} }}}}"), v);
+        out = out.replace(&format!("${{{{ {} }}}}", k.as_ref()), v);
     }
     assert!(
         !out.contains("${{"),
@@ -54,12 +55,59 @@ impl Runner {
         let dir = self.jobs_dir.join(name);
         let outputs = self.jobs_dir.join(format!("{name}.outputs"));
         std::fs::write(&outputs, "").unwrap();
+        // Steps' outputs join the values as the job goes; a push event,
+        // run 1, attempt 1 unless the test says otherwise.
+        let mut values: BTreeMap<String, String> = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for (k, v) in [
+            ("github.event_name", "push"),
+            ("github.run_id", "1"),
+            ("github.run_attempt", "1"),
+        ] {
+            values.entry(k.to_string()).or_insert_with(|| v.to_string());
+        }
+        let values = &mut values;
+        // The actions cache, shared by every job and run of this runner.
+        let cache = self.artifacts.parent().unwrap().join("cache");
         let job_env = job.get("env").cloned().unwrap_or(Value::Null);
         for step in job["steps"].as_array().expect("steps") {
             if let Some(uses) = step.get("uses").and_then(Value::as_str) {
                 let with = step.get("with").cloned().unwrap_or(Value::Null);
                 match uses {
                     "actions/checkout@v4" => copy_tree(&self.repo, &dir),
+                    "actions/cache/restore@v4" => {
+                        let path = with["path"].as_str().unwrap();
+                        let key = expand(with["key"].as_str().unwrap(), values);
+                        let prefix = expand(with["restore-keys"].as_str().unwrap(), values);
+                        // The exact key, else the newest entry with the prefix.
+                        let mut found: Vec<(std::time::SystemTime, PathBuf)> =
+                            std::fs::read_dir(&cache)
+                                .into_iter()
+                                .flatten()
+                                .map(|e| e.unwrap())
+                                .filter(|e| {
+                                    let n = e.file_name().to_string_lossy().into_owned();
+                                    n == key || n.starts_with(&prefix)
+                                })
+                                .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+                                .collect();
+                        found.sort();
+                        if let Some((_, entry)) = found.last() {
+                            let dst = dir.join(path);
+                            std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+                            std::fs::copy(entry.join("file"), dst).unwrap();
+                        }
+                    }
+                    "actions/cache/save@v4" => {
+                        let src = dir.join(with["path"].as_str().unwrap());
+                        let entry = cache.join(expand(with["key"].as_str().unwrap(), values));
+                        if src.exists() && !entry.exists() {
+                            std::fs::create_dir_all(&entry).unwrap();
+                            std::fs::copy(&src, entry.join("file")).unwrap();
+                        }
+                    }
                     "actions/upload-artifact@v4" => {
                         assert_eq!(with["include-hidden-files"], Value::Bool(true), "{step}");
                         let art = self
@@ -111,6 +159,11 @@ impl Runner {
                     ),
                 )
                 .env("GITHUB_OUTPUT", &outputs)
+                .env("GITHUB_EVENT_NAME", &values["github.event_name"])
+                .env(
+                    "GITHUB_STEP_SUMMARY",
+                    self.jobs_dir.join(format!("{name}.summary")),
+                )
                 .env("STRATA_RETRY_BACKOFF_MS", "10");
             for env in [&job_env, step.get("env").unwrap_or(&Value::Null)] {
                 if let Some(map) = env.as_object() {
@@ -126,6 +179,13 @@ impl Runner {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
+            if let Some(id) = step.get("id").and_then(Value::as_str) {
+                for line in std::fs::read_to_string(&outputs).unwrap().lines() {
+                    if let Some((k, v)) = line.split_once('=') {
+                        values.insert(format!("steps.{id}.outputs.{k}"), v.to_string());
+                    }
+                }
+            }
         }
         std::fs::read_to_string(outputs).unwrap()
     }
@@ -496,4 +556,130 @@ fn a_config_path_a_workflow_cannot_carry_is_refused() {
         assert!(!stderr.contains("new\nline"), "shown raw: {stderr}");
         assert!(out.stdout.is_empty(), "{folder}");
     }
+}
+
+/// The scheduled run follows moved bases: its test step uses the pull
+/// policy `always` whatever the config says, each shard's state is carried
+/// from run to run, and a run in which nothing moved builds nothing and
+/// opens the job summary saying so. A push event keeps the config's policy.
+#[test]
+fn a_scheduled_run_follows_moved_bases_and_builds_nothing_when_nothing_moved() {
+    let reg = registry();
+    let ns = unique("ci-schedule");
+    let base = format!("{reg}/{ns}/base:stable");
+    let engine = block_on(engine());
+    let v1 = block_on(busybox_base(&engine, &base));
+    block_on(engine.push(&base, None, &|_| {})).unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    write(
+        &repo,
+        "images/app/Dockerfile",
+        &format!("FROM {base}\nRUN echo app > /app\n"),
+    );
+    write(&repo, "images/check/Dockerfile", "RUN test -s /app\n");
+    // The config's own policy: follow a base only when the engine lacks it.
+    write(
+        &repo,
+        "images/inventory.yml",
+        &format!(
+            "pull: missing\nimages:\n  - name: \"{reg}/{ns}/app:1\"\n    path: ./app\n    test: ./check\n"
+        ),
+    );
+    let out = ci_github(
+        &repo,
+        &[
+            "images/inventory.yml",
+            "--shards",
+            "1",
+            "--install",
+            "strata --version",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    check_schema(&text);
+    let workflow: Value = serde_saphyr::from_str(&text).expect("the workflow is YAML");
+    assert!(workflow["on"]["schedule"][0]["cron"].is_string(), "{text}");
+    let jobs = &workflow["jobs"];
+    let runner = Runner {
+        repo: repo.clone(),
+        jobs_dir: root.path().join("jobs"),
+        artifacts: root.path().join("artifacts"),
+    };
+    std::fs::create_dir_all(&runner.jobs_dir).unwrap();
+    std::fs::create_dir_all(&runner.artifacts).unwrap();
+
+    let app = format!("{reg}/{ns}/app:1");
+    // One run of the workflow's plan and test jobs, each job on a fresh
+    // checkout; returns the test job's summary.
+    let run = |id: u32, event: &str| -> String {
+        let values = BTreeMap::from([
+            ("github.event_name", event.to_string()),
+            ("github.run_id", id.to_string()),
+        ]);
+        let outputs = runner.run_job(&format!("plan-{id}"), &jobs["plan"], &values);
+        let matrix: Value = serde_json::from_str(
+            outputs
+                .lines()
+                .find_map(|l| l.strip_prefix("matrix="))
+                .expect("matrix"),
+        )
+        .unwrap();
+        let mut values = values.clone();
+        values.insert(
+            "matrix.shard",
+            matrix["include"][0]["shard"].as_str().unwrap().to_string(),
+        );
+        values.insert("strategy.job-index", "0".to_string());
+        runner.run_job(&format!("test-{id}"), &jobs["test"], &values);
+        std::fs::read_to_string(runner.jobs_dir.join(format!("test-{id}.summary"))).unwrap()
+    };
+    let id_of = |r: &str| block_on(engine.image_id(r)).unwrap();
+    let nothing = "**Nothing moved**";
+
+    let first = run(1, "schedule");
+    assert!(!first.contains(nothing), "{first}");
+    let built = id_of(&app).expect("built");
+
+    // Nothing moved: the state comes back from the cache, nothing is built.
+    let second = run(2, "schedule");
+    assert!(second.starts_with(nothing), "{second}");
+    assert_eq!(id_of(&app).as_ref(), Some(&built));
+
+    // v2 goes upstream under the same tag; the engine's tag still names v1.
+    let v2 = block_on(engine.build(
+        common::request(
+            &repo,
+            strata::engine::Dockerfile::Inline(format!(
+                "FROM {}\nRUN echo v2 > /v2\n",
+                v1.as_str()
+            )),
+            Some(base.clone()),
+        ),
+        &|_| {},
+    ))
+    .unwrap();
+    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    let d2 = common::manifest_digest(&reg, &format!("{ns}/base"), "stable").unwrap();
+    block_on(engine.tag(&v1, &base)).unwrap();
+    block_on(engine.remove(v2.as_str())).ok();
+
+    // A push event keeps the config's `pull: missing`: the engine's copy.
+    let pushed = run(3, "push");
+    assert!(pushed.starts_with(nothing), "{pushed}");
+    assert_eq!(id_of(&app).as_ref(), Some(&built));
+
+    // The scheduled run follows the base upstream and rebuilds the app on it.
+    let scheduled = run(4, "schedule");
+    assert!(!scheduled.contains(nothing), "{scheduled}");
+    assert_ne!(id_of(&app).as_ref(), Some(&built));
+    let state =
+        std::fs::read_to_string(runner.jobs_dir.join("test-4/images/.strata/state.json")).unwrap();
+    assert!(state.contains(&d2), "{state}");
 }

@@ -25,13 +25,30 @@ pub fn github(record: &RunRecord, plan: &Plan, outcome: &mut Outcome) {
         print_stdout(&crate::secret::redact(&text));
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        let summary = github::step_summary(&crate::report::markdown::summary(record));
+        let summary = format!(
+            "{}{}",
+            nothing_moved(record),
+            crate::report::markdown::summary(record)
+        );
+        let summary = github::step_summary(&summary);
         if let Err(e) = append(Path::new(&path), &crate::secret::redact(&summary)) {
             outcome.unwritten.push(format!(
                 "could not append the summary to GITHUB_STEP_SUMMARY ({}): {e}",
                 Path::new(&path).display()
             ));
         }
+    }
+}
+
+/// The line a `test` run in which no image was rebuilt (each one's inputs,
+/// its external bases' digests included, those of its last pass) opens the
+/// job summary with; empty for any other run.
+pub fn nothing_moved(record: &RunRecord) -> &'static str {
+    let all_up_to_date =
+        !record.images.is_empty() && record.images.iter().all(|i| i.up_to_date.is_some());
+    match record.command == Some(crate::events::Command::Test) && all_up_to_date {
+        true => "**Nothing moved**: no base image and no input of any image changed since its last pass, so nothing was built or tested.\n\n",
+        false => "",
     }
 }
 

@@ -46,6 +46,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     let watcher = tokio::spawn(stop_on_signal(stop.clone()));
     let mut options = s.options(stop.clone());
     if s.command == Command::Test {
+        options.provenance = Arc::new(provenance(&plan)?);
         options.bases = Arc::new(follow_bases(&s, &plan, &world, &options).await?);
     }
     let result = match s.command {
@@ -205,6 +206,21 @@ async fn follow_bases(
         eprintln!("strata: pulled {} ({})", base.reference, base.pinned);
     }
     Ok(bases)
+}
+
+/// Where and when the config's sources come from, for the images' OCI
+/// labels: `SOURCE_DATE_EPOCH` (a bad value is bad input, exit 2) and the
+/// git repository the config is in, if any.
+fn provenance(plan: &Plan) -> Result<exec::provenance::Provenance, RunError> {
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let created = exec::provenance::source_date_epoch(epoch.as_deref())
+        .map_err(|m| RunError::from(crate::error::InputError::plain(m)))?;
+    let dir = plan
+        .source
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok(exec::provenance::discover(dir, created))
 }
 
 fn bases_error(e: exec::bases::BaseError) -> RunError {

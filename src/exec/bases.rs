@@ -174,13 +174,24 @@ async fn one_base(
         BaseError::Environment(format!("base image {reference}: {e}"))
     };
     let local = engine.local_image(reference).await.map_err(engine_err)?;
-    let as_is = |local: &LocalImage| Base {
-        reference: reference.to_string(),
-        platform: platform.clone(),
-        digest: None,
-        pinned: reference.to_string(),
-        image_id: local.id.clone(),
-        pulled: false,
+    // The engine's copy, pinned to the one digest it was pulled or pushed
+    // as in the base's repository, if there is one: builds then read the
+    // same `FROM` under every policy, so switching policies (a scheduled
+    // run that follows upstream, other runs that do not) rebuilds nothing
+    // that did not move.
+    let as_is = |local: &LocalImage| {
+        let digest = own_digest(reference, &local.repo_digests);
+        Base {
+            reference: reference.to_string(),
+            platform: platform.clone(),
+            pinned: match &digest {
+                Some(d) => format!("{}@{d}", Reference::split(reference).name),
+                None => reference.to_string(),
+            },
+            digest,
+            image_id: local.id.clone(),
+            pulled: false,
+        }
     };
     match (&local, policy) {
         (Some(local), PullPolicy::Never | PullPolicy::Missing) => return Ok(as_is(local)),
@@ -249,6 +260,20 @@ async fn one_base(
         image_id,
         pulled,
     })
+}
+
+/// The digest the engine recorded for `reference`'s repository among
+/// `repo_digests`, when it recorded exactly one.
+fn own_digest(reference: &str, repo_digests: &[String]) -> Option<Digest> {
+    let name = crate::reference::normalize(Reference::split(reference).name);
+    let mut own = repo_digests.iter().filter_map(|d| {
+        let (repo, digest) = d.split_once('@')?;
+        (crate::reference::normalize(repo) == name).then(|| Digest::new(digest))
+    });
+    match (own.next(), own.next()) {
+        (Some(d), None) => Some(d),
+        _ => None,
+    }
 }
 
 /// True when the engine's repository digest `recorded` is `pinned`
@@ -403,6 +428,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no linux/s390x image"), "{err}");
+    }
+
+    #[test]
+    fn the_engines_copy_is_pinned_to_its_one_digest_in_the_repository() {
+        let d = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            own_digest("reg:5000/a/base:1", &d(&["reg:5000/a/base@sha256:1"])),
+            Some(Digest::new("sha256:1"))
+        );
+        // Docker Hub names, as the engine shortens them.
+        assert_eq!(
+            own_digest("debian:12", &d(&["debian@sha256:2", "other@sha256:3"])),
+            Some(Digest::new("sha256:2"))
+        );
+        assert_eq!(own_digest("x/b:1", &d(&["other/b@sha256:3"])), None);
+        assert_eq!(
+            own_digest("x/b:1", &d(&["x/b@sha256:1", "x/b@sha256:2"])),
+            None
+        );
     }
 
     #[test]

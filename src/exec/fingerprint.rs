@@ -69,7 +69,12 @@ pub async fn inputs_and_parts(
     for (k, v) in &image.build_args {
         field(&mut h, "arg", &format!("{k}={v}"));
     }
-    for (k, v) in &image.labels {
+    // The commit and its time are in the image, not in what it is made of.
+    for (k, v) in image
+        .labels
+        .iter()
+        .filter(|(k, _)| !super::provenance::STAMPS.contains(&k.as_str()))
+    {
         field(&mut h, "label", &format!("{k}={v}"));
     }
     let dockerfile = dockerfile_text(image)?;

@@ -28,6 +28,7 @@ mod fake;
 pub mod fingerprint;
 pub mod known;
 pub mod matrix;
+pub mod provenance;
 pub mod push_run;
 pub mod retry;
 #[cfg(test)]
@@ -83,6 +84,9 @@ pub struct Options {
     /// The external bases resolved before the run (see [`bases`]): each
     /// build's `FROM` reads the digest resolved for its platform.
     pub bases: Arc<bases::Bases>,
+    /// Where the config's sources come from (commit, time, repository),
+    /// for the OCI labels every build gets (see [`provenance`]).
+    pub provenance: Arc<provenance::Provenance>,
 }
 
 /// The steps of a run whose last attempt failed, counted by cause: the
@@ -112,7 +116,62 @@ pub fn units(plan: &Plan, options: &Options) -> (Plan, Vec<crate::plan::platform
     let host = crate::reference::Platform::host();
     let (expanded, groups) = crate::plan::platforms::expand(plan, &host);
     let (units, groups) = crate::plan::platforms::only(expanded, groups, &options.platforms, &host);
-    (options.bases.pin(units), groups)
+    let units = label(options.bases.pin(units), &groups, options);
+    (units, groups)
+}
+
+/// Every unit with its OCI labels ([`provenance`]): what its final stage is
+/// built on, its version, and where and when its sources come from.
+fn label(mut units: Plan, groups: &[crate::plan::platforms::Group], options: &Options) -> Plan {
+    let published: std::collections::BTreeMap<&str, &str> = groups
+        .iter()
+        .flat_map(|g| g.unit_names().map(|u| (u, g.name.as_str())))
+        .collect();
+    let published = |unit: &str| published.get(unit).copied().unwrap_or(unit).to_string();
+    let mut labelled = Vec::with_capacity(units.images.len());
+    for unit in &units.images {
+        let base = fingerprint::dockerfile_text(unit)
+            .ok()
+            .and_then(|text| final_base(unit, &text, options));
+        let base = base.map(|(name, digest)| (published(&name), digest));
+        labelled.push(provenance::labels(
+            unit,
+            &published(&unit.name),
+            base,
+            &options.provenance,
+        ));
+    }
+    for (unit, labels) in units.images.iter_mut().zip(labelled) {
+        unit.labels.extend(labels);
+    }
+    units
+}
+
+/// The image `unit`'s final stage is built on (its Dockerfile `text` as
+/// built), with the digest when it is an external base resolved upstream.
+fn final_base(
+    unit: &crate::plan::ImagePlan,
+    text: &str,
+    options: &Options,
+) -> Option<(String, Option<String>)> {
+    let written = crate::dockerfile::final_base(text)?;
+    let read = crate::dockerfile::base_images_written(text, &unit.build_args)
+        .into_iter()
+        .find(|(w, _)| *w == written)
+        .map(|(_, r)| r)
+        .unwrap_or(written);
+    let pinned = options
+        .bases
+        .0
+        .values()
+        .find(|b| b.pinned == read && b.platform.as_ref() == unit.platforms.first());
+    Some(match pinned {
+        Some(b) => (
+            b.reference.clone(),
+            b.digest.as_ref().map(|d| d.to_string()),
+        ),
+        None => (read, None),
+    })
 }
 
 impl Default for Options {
@@ -128,6 +187,7 @@ impl Default for Options {
             platforms: Vec::new(),
             failures: Failures::default(),
             bases: Arc::default(),
+            provenance: Arc::default(),
         }
     }
 }

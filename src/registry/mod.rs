@@ -4,6 +4,7 @@
 //! afterwards is read back here, so strata checks what it shipped instead of
 //! trusting the engine's progress messages.
 
+pub mod annotations;
 pub mod auth;
 mod direct;
 pub mod oci;

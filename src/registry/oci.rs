@@ -661,6 +661,7 @@ impl Registry for OciRegistry {
         let target_ref = parse(target)?;
         let host = self.host(&target_ref).await;
         let mut manifests = Vec::with_capacity(children.len());
+        let mut raws = Vec::with_capacity(children.len());
         for (digest, platform) in children {
             let child = target_ref.clone_with_digest(digest.to_string());
             let (raw, _) = self.known_manifest(&host, &child).await?;
@@ -680,12 +681,19 @@ impl Registry for OciRegistry {
                 entry["platform"]["variant"] = serde_json::Value::String(v.clone());
             }
             manifests.push(entry);
+            raws.push(raw);
         }
-        let index = serde_json::json!({
+        let mut index = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
             "manifests": manifests,
         });
+        // What every platform's manifest says alike, the index says too.
+        let shared =
+            super::annotations::shared(&raws.iter().map(|r| r.as_ref()).collect::<Vec<&[u8]>>());
+        if !shared.is_empty() {
+            index["annotations"] = serde_json::json!(shared);
+        }
         let bytes = serde_json::to_vec(&index).map_err(|e| RegistryError::Other {
             reference: target.to_string(),
             message: e.to_string(),

@@ -25,6 +25,9 @@ pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 /// calls, small enough that several pushes at once stay small.
 const BUFFER: usize = 128 * 1024;
 
+/// The largest image config whose labels become the manifest's annotations.
+const MAX_CONFIG: u64 = 16 << 20;
+
 /// One blob of an unpacked archive: where it is, its digest and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -38,6 +41,9 @@ pub struct Blob {
 pub struct Saved {
     pub config: Blob,
     pub layers: Vec<Blob>,
+    /// The config's `org.opencontainers.image.*` labels, which the manifest
+    /// carries as its annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// Keeps the unpacked files until the upload is done.
     _dir: tempfile::TempDir,
 }
@@ -134,9 +140,16 @@ impl Saved {
             .iter()
             .map(|l| known(l))
             .collect::<Result<Vec<_>, _>>()?;
+        let annotations = match config.size <= MAX_CONFIG {
+            true => std::fs::read(&config.path)
+                .map(|c| super::annotations::of_config(&c))
+                .unwrap_or_default(),
+            false => Default::default(),
+        };
         Ok(Saved {
             config,
             layers,
+            annotations,
             _dir: dir,
         })
     }
@@ -145,12 +158,15 @@ impl Saved {
     /// image always gets the same manifest digest, on any registry.
     pub fn manifest(&self) -> Vec<u8> {
         let descriptor = |media_type: &str, b: &Blob| serde_json::json!({"mediaType": media_type, "digest": b.digest, "size": b.size});
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST_MEDIA_TYPE,
             "config": descriptor(CONFIG_MEDIA_TYPE, &self.config),
             "layers": self.layers.iter().map(|l| descriptor(LAYER_MEDIA_TYPE, l)).collect::<Vec<_>>(),
         });
+        if !self.annotations.is_empty() {
+            json["annotations"] = serde_json::json!(self.annotations);
+        }
         serde_json::to_vec(&json).expect("a manifest serializes")
     }
 }

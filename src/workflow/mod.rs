@@ -260,15 +260,44 @@ jobs:
     if: needs.plan.outputs.matrix != '{{\"include\":[]}}'
 {test_head}{env_test}    steps:
       - uses: actions/checkout@v4
-{install}{emulation}      - name: Test shard {what}
+{install}{emulation}      # The state of this shard's last run, so images whose inputs and bases
+      # did not move are not built again (on a runner whose engine keeps
+      # its images). Keyed by the shard's plan: a shard that now holds other
+      # images starts afresh.
+      - name: Name the state of shard {what}
+        id: state
         run: |
-          strata test {config} --shard \"$SHARD\"{platform_arg}
+          set -o pipefail
+          plan=$(strata plan {config} --shard \"$SHARD\" | sha256sum | cut -c1-32)
+          echo \"key=strata-state-${{PLATFORM//\\//-}}-$plan\" >> \"$GITHUB_OUTPUT\"
+        env:
+{step_env}      - name: Restore the state of the last run
+        uses: actions/cache/restore@v4
+        with:
+          path: {state_json}
+          key: ${{{{ steps.state.outputs.key }}}}-${{{{ github.run_id }}}}
+          restore-keys: ${{{{ steps.state.outputs.key }}}}-
+      - name: Test shard {what}
+        run: |
+          # The scheduled run follows every base upstream (pull policy
+          # always), whatever the config says: a moved base rebuilds what is
+          # built on it; when nothing moved, nothing is built, and the job
+          # summary says so.
+          pull=()
+          if [ \"$GITHUB_EVENT_NAME\" = schedule ]; then pull=(--pull always); fi
+          strata test {config} --shard \"$SHARD\"{platform_arg} \"${{pull[@]}}\"
         env:
 {step_env}      - name: Push shard {what}
         run: |
           strata push {config} --shard \"$SHARD\"{platform_arg}
         env:
-{step_env}      - name: Keep the state for publish
+{step_env}      - name: Keep the state for the next run
+        if: always()
+        uses: actions/cache/save@v4
+        with:
+          path: {state_json}
+          key: ${{{{ steps.state.outputs.key }}}}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}
+      - name: Keep the state for publish
         if: always()
         uses: actions/upload-artifact@v4
         with:
@@ -368,13 +397,31 @@ mod tests {
     }
 
     #[test]
+    fn the_scheduled_run_follows_upstream_and_keeps_each_shards_state() {
+        let text = github(&Plan::default(), &options("strata.yml")).unwrap();
+        assert!(text.contains("  schedule:\n    - cron: "), "{text}");
+        assert!(
+            text.contains(
+                "if [ \"$GITHUB_EVENT_NAME\" = schedule ]; then pull=(--pull always); fi"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("--shard \"$SHARD\" \"${pull[@]}\""), "{text}");
+        let restore = text.find("actions/cache/restore@v4").expect("restore");
+        let test = text.find("strata test").unwrap();
+        let save = text.find("actions/cache/save@v4").expect("save");
+        assert!(restore < test && test < save, "{text}");
+    }
+
+    #[test]
     fn paths_reach_run_lines_only_through_the_environment() {
         let config = r##"it's "#1" $(x) `y`/a b.yml"##;
         let mut o = options(config);
         o.state_dir = r##"it's "#1" $(x) `y`/.strata"##.into();
         let text = github(&Plan::default(), &o).unwrap();
         let runs = text.lines().filter(|l| l.contains("\"$STRATA_CONFIG\""));
-        assert_eq!(runs.count(), 4, "{text}");
+        // plan, the shard's state key, test, push, publish.
+        assert_eq!(runs.count(), 5, "{text}");
         // The path appears only as YAML data, never in a command.
         for line in text.lines().filter(|l| l.contains("$(x)")) {
             let line = line.trim_start();
