@@ -409,6 +409,7 @@ mod tests {
             }),
             inputs: None,
             bases: vec![],
+            parts: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod fingerprint;
 pub mod known;
 pub mod matrix;
 pub mod push_run;
+pub mod reasons;
 pub mod retry;
 #[cfg(test)]
 mod rules_tests;

@@ -150,17 +150,22 @@ fn image_state(
     passed: bool,
     image_id: Option<ImageId>,
     tests: Vec<TestState>,
-    inputs: Option<String>,
+    inputs: Option<fingerprint::Inputs>,
     bases: Vec<crate::state::BaseState>,
 ) -> ImageState {
+    let (inputs, parts) = match inputs.filter(|_| passed) {
+        Some(i) => (Some(i.digest), Some(i.parts)),
+        None => (None, None),
+    };
     ImageState {
         bases,
+        parts,
         image_id: image_id.unwrap_or_else(|| ImageId::new("")),
         passed,
         tested_at: Utc::now(),
         tests,
         pushed: None,
-        inputs: inputs.filter(|_| passed),
+        inputs,
     }
 }
 
@@ -182,14 +187,29 @@ async fn test_image(
             .ok(),
         Err(_) => None,
     };
+    let digest = inputs.as_ref().map(|i| i.digest.clone());
+    let bases = built_on(image, &options.bases);
     if !options.no_cache {
-        if let Some(prior) = prior.filter(|p| p.passed && p.inputs.is_some() && p.inputs == inputs)
+        if let Some(prior) = prior
+            .as_ref()
+            .filter(|p| p.passed && p.inputs.is_some() && p.inputs == digest)
         {
-            if still_there(image, &prior, world).await {
-                return (up_to_date(image, prior, bus), false);
+            if still_there(image, prior, world).await {
+                return (up_to_date(image, prior.clone(), bus), false);
             }
         }
     }
+    let mut reasons = super::reasons::why(prior.as_ref(), inputs.as_ref(), &bases, options.no_cache);
+    if reasons.is_empty() {
+        reasons.push(super::reasons::reason(
+            crate::events::ReasonKind::Missing,
+            "the image or a test's tag is no longer on the engine".into(),
+        ));
+    }
+    bus.emit(Event::Rebuilding {
+        image: image.name.clone(),
+        reasons,
+    });
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
         build_image(image, world, options, log)
     })
@@ -221,7 +241,6 @@ async fn test_image(
         });
     }
     let passed = tests.iter().all(|t| t.passed);
-    let bases = built_on(image, &options.bases);
     (image_state(passed, Some(id), tests, inputs, bases), true)
 }
 

@@ -810,6 +810,7 @@ mod tests {
             pushed: None,
             inputs: None,
             bases: vec![],
+            parts: None,
         }
     }
 

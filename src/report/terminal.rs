@@ -234,6 +234,11 @@ impl Listener for Terminal {
                 self.line(format!("{pos} skip {image} … {}", view::one_line(reason)));
                 self.advance(1);
             }
+            Event::Rebuilding { image, reasons } => {
+                let pos = self.position(image);
+                let why = view::one_line(&crate::events::reasons_line(reasons));
+                self.line(format!("{pos} rebuild {image} … {why}"));
+            }
             Event::Matrix { .. } | Event::UpToDate { .. } => {}
             Event::AliasApplied { tag, image, .. } => {
                 self.line(format!("alias {tag} → {image}"));

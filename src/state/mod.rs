@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod inputs;
+
+pub use inputs::{ArtifactPart, InputParts};
+
 use crate::reference::{Digest, ImageId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,6 +60,10 @@ pub struct ImageState {
     /// engine held them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bases: Vec<BaseState>,
+    /// What `inputs` was made of, part by part, so the next run can say
+    /// why it rebuilds the image; absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<InputParts>,
 }
 
 /// One external base an image was built on, as it was resolved.
@@ -428,6 +436,7 @@ mod tests {
             pushed: None,
             inputs: None,
             bases: vec![],
+            parts: None,
         }
     }
 
