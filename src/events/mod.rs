@@ -119,6 +119,29 @@ pub enum ReasonKind {
     Inputs,
 }
 
+impl ReasonKind {
+    /// A few words for where there is no room for the whole reason (the
+    /// matrix grid's cells).
+    pub fn label(self) -> &'static str {
+        match self {
+            ReasonKind::FirstBuild => "first build",
+            ReasonKind::LastFailed => "last run failed",
+            ReasonKind::Missing => "not on the engine",
+            ReasonKind::NoCache => "--no-cache",
+            ReasonKind::Dockerfile => "Dockerfile",
+            ReasonKind::Context => "context files",
+            ReasonKind::Test => "tests",
+            ReasonKind::Artifact => "artifacts",
+            ReasonKind::BaseMoved => "base moved upstream",
+            ReasonKind::Base => "base rebuilt",
+            ReasonKind::BuildArgs => "build arguments",
+            ReasonKind::Labels => "labels",
+            ReasonKind::StrataVersion => "strata version",
+            ReasonKind::Inputs => "inputs",
+        }
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)

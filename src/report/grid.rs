@@ -228,10 +228,9 @@ fn cell(record: &RunRecord, image: &str, unit: &str) -> Cell {
             .up_to_date
             .map(|at| format!("passed {}; not rebuilt", at.format("%Y-%m-%d %H:%M UTC"))),
         (CellState::Passed, Some(img)) if !img.reasons.is_empty() && index_failure.is_none() => {
-            Some(short(&format!(
-                "rebuilt: {}",
-                crate::events::reasons_line(&img.reasons)
-            )))
+            let mut labels: Vec<&str> = img.reasons.iter().map(|r| r.kind.label()).collect();
+            labels.dedup();
+            Some(short(&format!("rebuilt: {}", labels.join(", "))))
         }
         _ => index_failure.map(failure_text),
     };

@@ -447,4 +447,28 @@ mod tests {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text, "[1/1] build a:1 | Step 1/2 : FROM busybox\n");
     }
+
+    #[test]
+    fn a_rebuilt_image_gets_a_line_with_its_reasons() {
+        let out = Shared::default();
+        let mut t = Terminal::plain(Box::new(out.clone()));
+        t.on_event(&Event::Rebuilding {
+            image: "a:1".into(),
+            reasons: vec![
+                crate::events::Reason {
+                    kind: crate::events::ReasonKind::BaseMoved,
+                    text: "base up/b:1 moved: sha256:1 → sha256:2".into(),
+                },
+                crate::events::Reason {
+                    kind: crate::events::ReasonKind::Dockerfile,
+                    text: "Dockerfile changed".into(),
+                },
+            ],
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "[1/1] rebuild a:1 … base up/b:1 moved: sha256:1 → sha256:2; Dockerfile changed\n"
+        );
+    }
 }
