@@ -162,6 +162,53 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         "{}",
         state()
     );
+    // Each rebuilt image says why: the base's old and new digests, and
+    // the child its base rebuilt; in the terminal line, the Markdown and
+    // the JSON report.
+    let moved = format!("base {base} moved: {d1} → {d2}");
+    assert!(
+        text(&second.stderr).contains(&format!("rebuild {app} … {moved}")),
+        "{}",
+        text(&second.stderr)
+    );
+    let section = |out: &Output, name: &str| {
+        text(&out.stdout)
+            .split("## Image: ")
+            .find(|s| s.starts_with(&format!("{name}\n")))
+            .unwrap_or_default()
+            .split("### ")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        section(&second, &app).contains(&format!("Rebuilt because: {moved}")),
+        "{}",
+        text(&second.stdout)
+    );
+    assert!(
+        section(&second, &child).contains(&format!("Rebuilt because: base {app} is another image now")),
+        "{}",
+        text(&second.stdout)
+    );
+    assert!(!section(&second, &other).contains("Rebuilt because"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join(".strata/runs/latest/report.json")).unwrap(),
+    )
+    .unwrap();
+    let reasons = |name: &str| {
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .map(|i| i["reasons"].clone())
+            .unwrap()
+    };
+    assert_eq!(reasons(&app)[0]["kind"], "base-moved", "{report}");
+    assert_eq!(reasons(&app)[0]["text"], moved.as_str(), "{report}");
+    assert_eq!(reasons(&child)[0]["kind"], "base", "{report}");
+    assert!(reasons(&other).is_null(), "{report}");
     assert!(!state().contains(&d1), "{}", state());
 
     let third = strata(root, &["test", "-j", "2"]);
@@ -172,6 +219,11 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         text(&third.stderr)
     );
     assert_eq!(skipped(&third, &names).len(), 3, "{}", text(&third.stdout));
+    assert!(
+        !text(&third.stdout).contains("Rebuilt because"),
+        "{}",
+        text(&third.stdout)
+    );
 
     // Offline: the engine's copies, no registry asked.
     let offline = strata(root, &["test", "--pull", "never"]);
