@@ -144,6 +144,36 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     block_on(engine.tag(&v1, &base)).unwrap();
     block_on(engine.remove(v2.as_str())).ok();
 
+    // Predicted before it happens, from the registry alone.
+    let predicted = strata(root, &["plan", "--changes"]);
+    assert_eq!(predicted.status.code(), Some(0), "{}", text(&predicted.stderr));
+    let said = text(&predicted.stdout);
+    assert!(
+        said.contains(&format!("{app}: would rebuild: base {base} moved: {d1} → {d2}")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("{child}: would rebuild: its base {app} would be rebuilt")),
+        "{said}"
+    );
+    assert!(said.contains(&format!("{other}: up to date")), "{said}");
+    let json = strata(root, &["plan", "--changes", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["rebuild"], true, "{json}");
+    let predicted_for = |name: &str| {
+        json["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(predicted_for(&app)["reasons"][0]["kind"], "base-moved", "{json}");
+    assert_eq!(predicted_for(&child)["rebuild"], true, "{json}");
+    assert_eq!(predicted_for(&other)["rebuild"], false, "{json}");
+
     let second = strata(root, &["test", "-j", "2"]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
     assert!(
@@ -224,6 +254,9 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         "{}",
         text(&third.stdout)
     );
+    let quiet = strata(root, &["plan", "--changes", "--format", "json"]);
+    let quiet: serde_json::Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert_eq!(quiet["rebuild"], false, "{quiet}");
 
     // Offline: the engine's copies, no registry asked.
     let offline = strata(root, &["test", "--pull", "never"]);

@@ -79,6 +79,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
                 .with_signing_key(args.key.as_deref())?;
             run::run(settings).await
         }
+        Cmd::Plan(args) if args.changes => plan_cmd::changes(&args).await,
         Cmd::Plan(args) => plan_cmd::run(&args),
         Cmd::Generate(args) => generate_cmd::run(&args),
         Cmd::Import(args) => import_cmd::run(&args).await,

@@ -269,7 +269,7 @@ const IMAGE_TYPES: [&str; 2] = [
 /// The digest of the manifest `platform` builds on: the manifest itself
 /// for an image, the platform's entry for an index, decided by the media
 /// type the registry gave.
-fn platform_digest(
+pub(super) fn platform_digest(
     reference: &str,
     manifest: &crate::registry::Manifest,
     platform: Option<&Platform>,

@@ -82,10 +82,7 @@ pub async fn local_parts(
                 .artifacts
                 .iter()
                 .find(|a| a.file_name == name)
-                .map(|a| match &a.source {
-                    ArtifactSource::Npm { package, version } => format!("npm {package}@{version}"),
-                    ArtifactSource::Url { url, .. } => url.clone(),
-                })
+                .map(|a| artifact_source(&a.source))
                 .unwrap_or_default();
             parts.artifacts.insert(
                 name,
@@ -146,6 +143,14 @@ fn digest_of(image: &ImagePlan, parts: &InputParts) -> String {
         field(&mut h, "test-files", digest.unwrap_or_default());
     }
     format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// Where an artifact comes from, in words: `npm PACKAGE@VERSION` or its URL.
+pub fn artifact_source(source: &ArtifactSource) -> String {
+    match source {
+        ArtifactSource::Npm { package, version } => format!("npm {package}@{version}"),
+        ArtifactSource::Url { url, .. } => url.clone(),
+    }
 }
 
 fn sha256_hex(text: &str) -> String {

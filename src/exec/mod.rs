@@ -20,6 +20,7 @@
 mod attach;
 pub mod bases;
 pub mod bus;
+pub mod changes;
 pub mod containers;
 mod error;
 #[cfg(test)]
