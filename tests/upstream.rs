@@ -20,6 +20,63 @@ fn strata(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A socket in front of the engine that keeps the request line (method
+/// and path) of every request strata sends it.
+struct Counting {
+    host: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn counting_engine(dir: &Path) -> Counting {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let engine = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
+    let path = dir.join("engine.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { break };
+            let mut server = UnixStream::connect(&engine).unwrap();
+            let (mut back_from, mut back_to) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                std::io::copy(&mut back_from, &mut back_to).ok();
+                back_to.shutdown(std::net::Shutdown::Both).ok();
+            });
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 || server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                        let mut words = line.split(' ');
+                        let (method, target, version) = (words.next(), words.next(), words.next());
+                        if let (Some(m), Some(t), Some(v)) = (method, target, version) {
+                            if ["GET", "POST", "HEAD", "DELETE", "PUT"].contains(&m)
+                                && v.starts_with("HTTP/")
+                            {
+                                seen.lock().unwrap().push(format!("{m} {t}"));
+                            }
+                        }
+                    }
+                }
+                server.shutdown(std::net::Shutdown::Both).ok();
+            });
+        }
+    });
+    Counting {
+        host: format!("unix://{}", path.display()),
+        requests,
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -241,7 +298,23 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     assert!(reasons(&other).is_null(), "{report}");
     assert!(!state().contains(&d1), "{}", state());
 
-    let third = strata(root, &["test", "-j", "2"]);
+    // The no-op run, through a socket that counts what the engine is asked:
+    // one list of images (tags and repository digests) answers every
+    // look-up, the base's included; no inspect.
+    let sock = tempfile::tempdir().unwrap();
+    let counting = counting_engine(sock.path());
+    let third = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .env("DOCKER_HOST", &counting.host)
+        .args(["test", "-j", "2"])
+        .output()
+        .unwrap();
+    let asked: Vec<String> = counting.requests.lock().unwrap().clone();
+    let images: Vec<&String> = asked.iter().filter(|r| r.contains("/images/")).collect();
+    eprintln!("engine requests of the no-op run: {asked:?}");
+    assert_eq!(images.len(), 1, "{asked:#?}");
+    assert!(images[0].starts_with("GET /images/json?"), "{asked:#?}");
     assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
     assert!(
         !text(&third.stderr).contains("pulled"),

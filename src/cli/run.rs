@@ -45,7 +45,13 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     // far stay in the state file, and the reports say the run was cut short.
     let watcher = tokio::spawn(stop_on_signal(stop.clone()));
     let mut options = s.options(stop.clone());
+    let mut world = world;
     if s.command == Command::Test {
+        // One list call answers the bases' look-ups and the whole run's.
+        let (units, _) = exec::units(&plan, &options);
+        world.engine = Arc::new(
+            exec::known::Known::learn(world.engine.clone(), &units).await,
+        );
         options.bases = Arc::new(follow_bases(&s, &plan, &world, &options).await?);
     }
     let result = match s.command {
