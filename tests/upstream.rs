@@ -371,3 +371,134 @@ fn an_unreachable_or_refusing_upstream_stops_the_run_before_any_build() {
         );
     }
 }
+
+/// Pushes a v2 of `base` (on `v1`) to its registry; the engine's tag stays
+/// on v1 and v2 leaves the engine. Returns v2's manifest digest.
+fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path) -> String {
+    let v1 = block_on(engine.image_id(base)).unwrap().unwrap();
+    let v2 = block_on(engine.build(
+        BuildRequest {
+            context: BuildContext {
+                dir: dir.to_path_buf(),
+                dockerfile: Dockerfile::Inline(format!(
+                    "FROM {}\nRUN echo v2 > /v2\n",
+                    v1.as_str()
+                )),
+                extra_files: vec![],
+            },
+            tag: Some(base.to_string()),
+            build_args: Default::default(),
+            labels: Default::default(),
+            no_cache: false,
+            timeout: None,
+            platform: None,
+            builder: None,
+        },
+        &|_| {},
+    ))
+    .unwrap();
+    block_on(engine.push(base, None, &|_| {})).unwrap();
+    block_on(engine.tag(&v1, base)).unwrap();
+    block_on(engine.remove(v2.as_str())).ok();
+    let (registry, rest) = base.split_once('/').unwrap();
+    let (repo, tag) = rest.rsplit_once(':').unwrap();
+    common::manifest_digest(registry, repo, tag).unwrap()
+}
+
+/// `strata.lock` holds a build on v1 after upstream moved to v2, and
+/// `plan --changes` reports the drift, until `pins update`; a lock naming
+/// a base the config does not use is exit 2 at its line.
+#[test]
+fn pins_hold_a_build_on_v1_until_pins_update() {
+    let registry = common::registry();
+    let path = unique("pins");
+    let ns = format!("{registry}/{path}");
+    let base = format!("{ns}/base:stable");
+    let engine = block_on(engine());
+    block_on(busybox_base(&engine, BUSYBOX_IMAGE));
+    block_on(busybox_base(&engine, &base));
+    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    let d1 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "app/Dockerfile", &format!("FROM {base}\nRUN echo app > /app\n"));
+    write(
+        root,
+        "other/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo other > /other\n"),
+    );
+    write(root, "t/Dockerfile", "RUN test -f /bin/sh\n");
+    let (app, other) = (format!("{ns}/app:1"), format!("{ns}/other:1"));
+    write(
+        root,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{app}\"\n    path: ./app\n    test: ./t\n  - name: \"{other}\"\n    path: ./other\n    test: ./t\n"
+        ),
+    );
+    let lock = || std::fs::read_to_string(root.join("strata.lock")).unwrap();
+
+    let pins = strata(root, &["pins", "update"]);
+    assert_eq!(pins.status.code(), Some(0), "{}", text(&pins.stderr));
+    assert!(lock().contains(&d1), "{}", lock());
+    assert!(lock().contains("\"local\": true"), "the busybox base is made here: {}", lock());
+
+    let first = strata(root, &["test"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+
+    let d2 = push_v2(&engine, &base, &root.join("t"));
+    assert_ne!(d1, d2);
+
+    // Pinned: nothing would rebuild, and the drift is reported.
+    let predicted = strata(root, &["plan", "--changes"]);
+    assert_eq!(predicted.status.code(), Some(0), "{}", text(&predicted.stderr));
+    let said = text(&predicted.stdout);
+    assert!(said.contains(&format!("{app}: up to date")), "{said}");
+    assert!(
+        said.contains(&format!(
+            "base {base} would move if pins were updated: {d1} → {d2}"
+        )),
+        "{said}"
+    );
+    let json = strata(root, &["plan", "--changes", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["rebuild"], false, "{json}");
+    assert_eq!(json["drift"][0]["upstream"], d2.as_str(), "{json}");
+
+    let held = strata(root, &["test"]);
+    assert_eq!(held.status.code(), Some(0), "{}", text(&held.stderr));
+    assert_eq!(
+        skipped(&held, &[app.as_str(), other.as_str()]).len(),
+        2,
+        "{}",
+        text(&held.stdout)
+    );
+    assert!(!text(&held.stderr).contains("pulled"), "{}", text(&held.stderr));
+
+    // Updated: the build moves to v2 and says so.
+    let pins = strata(root, &["pins", "update"]);
+    assert_eq!(pins.status.code(), Some(0), "{}", text(&pins.stderr));
+    assert!(lock().contains(&d2) && !lock().contains(&d1), "{}", lock());
+    let moved = strata(root, &["test"]);
+    assert_eq!(moved.status.code(), Some(0), "{}", text(&moved.stderr));
+    assert!(
+        text(&moved.stdout).contains(&format!("Rebuilt because: base {base} moved: {d1} → {d2}")),
+        "{}",
+        text(&moved.stdout)
+    );
+    assert_eq!(
+        skipped(&moved, &[app.as_str(), other.as_str()]),
+        vec![other.clone()]
+    );
+
+    // A lock naming a base the config does not build on: exit 2 at its line.
+    let stale = lock().replace(&base, &format!("{ns}/gone:1"));
+    std::fs::write(root.join("strata.lock"), stale).unwrap();
+    let refused = strata(root, &["test"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    let err = text(&refused.stderr);
+    assert!(err.contains("strata.lock:"), "{err}");
+    assert!(err.contains(&format!("{ns}/gone:1")), "{err}");
+    assert!(err.contains("strata pins update"), "{err}");
+}

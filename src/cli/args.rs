@@ -52,6 +52,24 @@ pub enum Cmd {
     /// Write a CI workflow for the plan: one job per shard, then one `publish`.
     #[command(subcommand)]
     Ci(CiCmd),
+    /// Pin the external bases for reproducible runs (`strata.lock`).
+    #[command(subcommand)]
+    Pins(PinsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCmd {
+    /// Write `strata.lock` beside the config: each external base and
+    /// platform at the digest its registry gives now (a base made on this
+    /// machine marked local). While it exists, `test` builds on those
+    /// digests, and `plan --changes` reports upstream drift.
+    Update(PinsUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PinsUpdateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Subcommand)]

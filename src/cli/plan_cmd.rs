@@ -59,7 +59,8 @@ pub async fn changes(args: &PlanArgs) -> Result<i32, RunError> {
     let registry: Option<&dyn crate::registry::Registry> =
         (policy != crate::config::pull::PullPolicy::Never).then_some(&registry as _);
     let jobs = std::thread::available_parallelism().map_or(4, |n| n.get());
-    let changes = crate::exec::changes::predict(&plan, &state, registry, jobs)
+    let lock = crate::config::lock::Lock::load(&crate::config::lock::path_for(&config))?;
+    let changes = crate::exec::changes::predict(&plan, &state, lock.as_ref(), registry, jobs)
         .await
         .map_err(|e| match e {
             crate::exec::bases::BaseError::Environment(m) => RunError::Environment(m),

@@ -204,7 +204,16 @@ async fn follow_bases(
                     .with_timeouts(s.registry_timeouts),
             ) as Arc<dyn Registry>
         });
-    let bases = exec::bases::resolve(wanted, world, registry, policy, options.jobs)
+    // A lock file pins every base: checked against the config first.
+    let lock = crate::config::lock::Lock::load(&crate::config::lock::path_for(&s.config))?;
+    if let Some(lock) = &lock {
+        let named: Vec<(String, Option<String>)> = wanted
+            .iter()
+            .map(|(r, p)| (r.clone(), p.as_ref().map(|p| p.to_string())))
+            .collect();
+        lock.check(&named)?;
+    }
+    let bases = exec::bases::resolve(wanted, world, registry, policy, options.jobs, lock.as_ref())
         .await
         .map_err(bases_error)?;
     for base in bases.0.values().filter(|b| b.pulled) {

@@ -16,6 +16,7 @@
 pub mod alias_rule;
 pub mod builder;
 pub mod files;
+pub mod lock;
 pub mod inventory;
 pub mod native;
 pub mod pull;

@@ -32,27 +32,72 @@ pub struct Change {
     pub reasons: Vec<Reason>,
 }
 
-/// What `test` would do to every unit of `plan`, given the `state` and
-/// (unless `None`: `--pull never`) the registry the bases are asked of.
+/// A pinned base whose tag upstream has moved since `pins update`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The digest `strata.lock` pins (what builds use).
+    pub pinned: crate::reference::Digest,
+    /// The digest its registry gives now.
+    pub upstream: crate::reference::Digest,
+}
+
+/// What `test` would do to every unit, and the drift of pinned bases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prediction {
+    pub images: Vec<Change>,
+    /// Pinned bases that would move if the pins were updated.
+    pub drift: Vec<Drift>,
+}
+
+/// What `test` would do to every unit of `plan`, given the `state`, the
+/// lock file if there is one, and (unless `None`: `--pull never`) the
+/// registry the bases are asked of.
 pub async fn predict(
     plan: &Plan,
     state: &State,
+    lock: Option<&crate::config::lock::Lock>,
     registry: Option<&dyn Registry>,
     jobs: usize,
-) -> Result<Vec<Change>, BaseError> {
+) -> Result<Prediction, BaseError> {
     let (units, _) = super::units(plan, &super::Options::default());
-    // The bases worth asking about: those a record says were followed.
-    let followed: BTreeSet<(String, Option<String>)> = units
+    // The bases worth asking about: those a record says were followed,
+    // and those the lock pins to a digest.
+    let mut followed: BTreeSet<(String, Option<String>)> = units
         .images
         .iter()
         .filter_map(|u| state.images.get(&u.name))
         .flat_map(|r| r.bases.iter())
         .map(|b| (b.reference.clone(), b.platform.clone()))
         .collect();
-    let upstream = match registry {
+    let pinned: BTreeMap<(String, Option<String>), crate::reference::Digest> = lock
+        .map(|l| {
+            l.pins
+                .iter()
+                .filter_map(|p| Some(((p.reference.clone(), p.platform.clone()), p.digest.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    followed.extend(pinned.keys().cloned());
+    let mut upstream = match registry {
         Some(registry) => digests(followed, registry, jobs).await?,
         None => BTreeMap::new(),
     };
+    let mut drift = Vec::new();
+    for (key, digest) in &pinned {
+        if let Some(now) = upstream.get(key).filter(|now| *now != digest) {
+            drift.push(Drift {
+                reference: key.0.clone(),
+                platform: key.1.clone(),
+                pinned: digest.clone(),
+                upstream: now.clone(),
+            });
+        }
+        // Builds read the pinned digest, whatever upstream says.
+        upstream.insert(key.clone(), digest.clone());
+    }
     let mut changes = Vec::with_capacity(units.images.len());
     for unit in &units.images {
         let prior = state.images.get(&unit.name);
@@ -131,7 +176,10 @@ pub async fn predict(
             break;
         }
     }
-    Ok(changes)
+    Ok(Prediction {
+        images: changes,
+        drift,
+    })
 }
 
 /// The artifacts `unit` would get: unchanged (the recorded content) while
@@ -201,8 +249,9 @@ async fn digests(
     Ok(all)
 }
 
-/// The changes as text: one line per unit.
-pub fn text(changes: &[Change]) -> String {
+/// The changes as text: one line per unit, then the drift of pins.
+pub fn text(prediction: &Prediction) -> String {
+    let changes = &prediction.images;
     let mut out = String::new();
     for c in changes {
         let line = match c.rebuild {
@@ -221,20 +270,30 @@ pub fn text(changes: &[Change]) -> String {
         "{n} of {} would be rebuilt by `strata test`\n",
         changes.len()
     ));
+    for d in &prediction.drift {
+        let platform = d.platform.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+        let line = format!(
+            "base {}{platform} would move if pins were updated: {} → {}",
+            d.reference, d.pinned, d.upstream
+        );
+        out.push_str(&crate::text::escape(&line));
+        out.push('\n');
+    }
     out
 }
 
 /// The changes as JSON, for a scheduler deciding whether to run at all.
-pub fn json(changes: &[Change]) -> String {
+pub fn json(prediction: &Prediction) -> String {
     #[derive(Serialize)]
     struct Doc<'a> {
         /// True when `test` would rebuild anything.
         rebuild: bool,
-        images: &'a [Change],
+        #[serde(flatten)]
+        prediction: &'a Prediction,
     }
     let mut s = serde_json::to_string_pretty(&Doc {
-        rebuild: changes.iter().any(|c| c.rebuild),
-        images: changes,
+        rebuild: prediction.images.iter().any(|c| c.rebuild),
+        prediction,
     })
     .expect("changes serialize");
     s.push('\n');
