@@ -203,14 +203,23 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
 
     // Predicted before it happens, from the registry alone.
     let predicted = strata(root, &["plan", "--changes"]);
-    assert_eq!(predicted.status.code(), Some(0), "{}", text(&predicted.stderr));
+    assert_eq!(
+        predicted.status.code(),
+        Some(0),
+        "{}",
+        text(&predicted.stderr)
+    );
     let said = text(&predicted.stdout);
     assert!(
-        said.contains(&format!("{app}: would rebuild: base {base} moved: {d1} → {d2}")),
+        said.contains(&format!(
+            "{app}: would rebuild: base {base} moved: {d1} → {d2}"
+        )),
         "{said}"
     );
     assert!(
-        said.contains(&format!("{child}: would rebuild: its base {app} would be rebuilt")),
+        said.contains(&format!(
+            "{child}: would rebuild: its base {app} would be rebuilt"
+        )),
         "{said}"
     );
     assert!(said.contains(&format!("{other}: up to date")), "{said}");
@@ -227,7 +236,11 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
             .cloned()
             .unwrap()
     };
-    assert_eq!(predicted_for(&app)["reasons"][0]["kind"], "base-moved", "{json}");
+    assert_eq!(
+        predicted_for(&app)["reasons"][0]["kind"],
+        "base-moved",
+        "{json}"
+    );
     assert_eq!(predicted_for(&child)["rebuild"], true, "{json}");
     assert_eq!(predicted_for(&other)["rebuild"], false, "{json}");
 
@@ -274,7 +287,8 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         text(&second.stdout)
     );
     assert!(
-        section(&second, &child).contains(&format!("Rebuilt because: base {app} is another image now")),
+        section(&second, &child)
+            .contains(&format!("Rebuilt because: base {app} is another image now")),
         "{}",
         text(&second.stdout)
     );
@@ -422,7 +436,11 @@ fn pins_hold_a_build_on_v1_until_pins_update() {
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "app/Dockerfile", &format!("FROM {base}\nRUN echo app > /app\n"));
+    write(
+        root,
+        "app/Dockerfile",
+        &format!("FROM {base}\nRUN echo app > /app\n"),
+    );
     write(
         root,
         "other/Dockerfile",
@@ -442,7 +460,11 @@ fn pins_hold_a_build_on_v1_until_pins_update() {
     let pins = strata(root, &["pins", "update"]);
     assert_eq!(pins.status.code(), Some(0), "{}", text(&pins.stderr));
     assert!(lock().contains(&d1), "{}", lock());
-    assert!(lock().contains("\"local\": true"), "the busybox base is made here: {}", lock());
+    assert!(
+        lock().contains("\"local\": true"),
+        "the busybox base is made here: {}",
+        lock()
+    );
 
     let first = strata(root, &["test"]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
@@ -452,7 +474,12 @@ fn pins_hold_a_build_on_v1_until_pins_update() {
 
     // Pinned: nothing would rebuild, and the drift is reported.
     let predicted = strata(root, &["plan", "--changes"]);
-    assert_eq!(predicted.status.code(), Some(0), "{}", text(&predicted.stderr));
+    assert_eq!(
+        predicted.status.code(),
+        Some(0),
+        "{}",
+        text(&predicted.stderr)
+    );
     let said = text(&predicted.stdout);
     assert!(said.contains(&format!("{app}: up to date")), "{said}");
     assert!(
@@ -474,7 +501,11 @@ fn pins_hold_a_build_on_v1_until_pins_update() {
         "{}",
         text(&held.stdout)
     );
-    assert!(!text(&held.stderr).contains("pulled"), "{}", text(&held.stderr));
+    assert!(
+        !text(&held.stderr).contains("pulled"),
+        "{}",
+        text(&held.stderr)
+    );
 
     // Updated: the build moves to v2 and says so.
     let pins = strata(root, &["pins", "update"]);

@@ -28,9 +28,8 @@ pub async fn update(args: &PinsUpdateArgs) -> Result<i32, RunError> {
         .map_err(base_error)?;
     let path = lock::path_for(&config);
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let write_err = |e: std::io::Error| {
-        RunError::Environment(format!("cannot write {}: {e}", path.display()))
-    };
+    let write_err =
+        |e: std::io::Error| RunError::Environment(format!("cannot write {}: {e}", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
     tmp.write_all(lock::render(pins.clone()).as_bytes())
         .map_err(write_err)?;

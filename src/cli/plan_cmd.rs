@@ -7,7 +7,6 @@ use super::output::print_stdout;
 use super::settings::{apply_shard, config_path, load_plan};
 
 pub fn run(args: &PlanArgs) -> Result<i32, RunError> {
-
     // Checked before the config is read: a usage error needs no plan.
     let shards = match (args.format, args.shards) {
         (PlanFormat::GithubMatrix, Some(n)) => n as usize,
@@ -46,9 +45,10 @@ pub async fn changes(args: &PlanArgs) -> Result<i32, RunError> {
     }
     let config = config_path(&args.config)?;
     let plan = apply_shard(load_plan(&config, args.config.as_of)?, args.shard.shard);
-    let state_file = super::settings::state_dir_for(&config, args.state_dir.as_deref())
-        .join("state.json");
-    let state = crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+    let state_file =
+        super::settings::state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
+    let state =
+        crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
     let policy = args
         .pull
         .as_deref()

@@ -49,9 +49,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     if s.command == Command::Test {
         // One list call answers the bases' look-ups and the whole run's.
         let (units, _) = exec::units(&plan, &options);
-        world.engine = Arc::new(
-            exec::known::Known::learn(world.engine.clone(), &units).await,
-        );
+        world.engine = Arc::new(exec::known::Known::learn(world.engine.clone(), &units).await);
         options.bases = Arc::new(follow_bases(&s, &plan, &world, &options).await?);
     }
     let result = match s.command {

@@ -219,23 +219,27 @@ mod tests {
         }]);
         let (_dir, path) = write(&text);
         let lock = Lock::load(&path).unwrap().unwrap();
-        assert_eq!(lock.get("up/base:1", None).unwrap().digest.as_deref(), Some(D));
-        lock.check(&[("up/base:1".into(), None)]).unwrap();
-        let err = crate::error::render(
-            &lock
-                .check(&[("up/other:1".into(), None)])
-                .unwrap_err(),
+        assert_eq!(
+            lock.get("up/base:1", None).unwrap().digest.as_deref(),
+            Some(D)
         );
+        lock.check(&[("up/base:1".into(), None)]).unwrap();
+        let err = crate::error::render(&lock.check(&[("up/other:1".into(), None)]).unwrap_err());
         assert!(err.contains("up/base:1"), "{err}");
-        assert!(err.contains(":4:"), "the line of the pin: {err}");
+        assert!(err.contains("strata.lock:5:"), "the line of the pin: {err}");
         assert!(err.contains("strata pins update"), "{err}");
     }
 
     #[test]
     fn bad_files_are_refused_with_their_line() {
-        let (_dir, path) = write("{\"version\": 1, \"bases\": [\n {\"reference\": \"a\", \"digest\": \"sha256:x\"}]}");
+        let (_dir, path) = write(
+            "{\"version\": 1, \"bases\": [\n {\"reference\": \"a\", \"digest\": \"sha256:x\"}]}",
+        );
         let err = crate::error::render(&Lock::load(&path).unwrap_err());
-        assert!(err.contains("64 hex digits") && err.contains(":2:"), "{err}");
+        assert!(
+            err.contains("64 hex digits") && err.contains(":2:"),
+            "{err}"
+        );
         let (_dir, path) = write("{\"version\": 1, \"bases\": [], \"extra\": 1}");
         let err = crate::error::render(&Lock::load(&path).unwrap_err());
         assert!(err.contains("unknown field"), "{err}");

@@ -16,8 +16,8 @@
 pub mod alias_rule;
 pub mod builder;
 pub mod files;
-pub mod lock;
 pub mod inventory;
+pub mod lock;
 pub mod native;
 pub mod pull;
 pub mod read;

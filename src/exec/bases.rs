@@ -131,7 +131,10 @@ pub async fn resolve(
                 for platform in platforms {
                     let world = world.for_platform(platform.as_ref());
                     let pin = lock.and_then(|l| {
-                        l.get(&reference, platform.as_ref().map(|p| p.to_string()).as_deref())
+                        l.get(
+                            &reference,
+                            platform.as_ref().map(|p| p.to_string()).as_deref(),
+                        )
                     });
                     if let Some(pin) = pin {
                         out.push(pinned_base(&reference, platform, pin, &world, policy).await?);

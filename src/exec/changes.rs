@@ -76,7 +76,9 @@ pub async fn predict(
         .map(|l| {
             l.pins
                 .iter()
-                .filter_map(|p| Some(((p.reference.clone(), p.platform.clone()), p.digest.clone()?)))
+                .filter_map(|p| {
+                    Some(((p.reference.clone(), p.platform.clone()), p.digest.clone()?))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -271,7 +273,11 @@ pub fn text(prediction: &Prediction) -> String {
         changes.len()
     ));
     for d in &prediction.drift {
-        let platform = d.platform.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+        let platform = d
+            .platform
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
         let line = format!(
             "base {}{platform} would move if pins were updated: {} → {}",
             d.reference, d.pinned, d.upstream

@@ -47,9 +47,10 @@ pub async fn inputs(
     let dockerfile = dockerfile_text(image)?;
     for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
         let id = engine.image_id(&base).await?;
-        parts
-            .from
-            .insert(base, id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()));
+        parts.from.insert(
+            base,
+            id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+        );
     }
     Ok(Inputs {
         digest: digest_of(image, &parts),
@@ -100,7 +101,9 @@ pub async fn local_parts(
         .map_err(|e| StepError::Input(e.message.clone()))?;
     parts.dockerfile = sha256_hex(&written);
     for (k, v) in &image.build_args {
-        parts.args.insert(k.clone(), sha256_hex(&format!("{k}={v}")));
+        parts
+            .args
+            .insert(k.clone(), sha256_hex(&format!("{k}={v}")));
     }
     let mut labels = Sha256::new();
     for (k, v) in &image.labels {
@@ -118,7 +121,9 @@ pub async fn local_parts(
             dockerfile,
             extra_files: vec![],
         };
-        parts.tests.insert(test.tag.clone(), hash_context(ctx).await?.0);
+        parts
+            .tests
+            .insert(test.tag.clone(), hash_context(ctx).await?.0);
     }
     Ok(parts)
 }

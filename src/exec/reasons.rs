@@ -285,7 +285,10 @@ mod tests {
             args: [("SECRET_ARG".to_string(), "h1".to_string())].into(),
             labels: "l1".into(),
             from: [
-                ("acme/parent:1".to_string(), "sha256:1111111111111111".to_string()),
+                (
+                    "acme/parent:1".to_string(),
+                    "sha256:1111111111111111".to_string(),
+                ),
                 ("up/base@sha256:d1".to_string(), "sha256:2222".to_string()),
             ]
             .into(),
@@ -351,7 +354,8 @@ mod tests {
         let prior = record(Some(parts()), vec![base("sha256:d1")]);
         let mut p = parts();
         p.from.remove("up/base@sha256:d1");
-        p.from.insert("up/base@sha256:d2".into(), "sha256:3333".into());
+        p.from
+            .insert("up/base@sha256:d2".into(), "sha256:3333".into());
         let r = why(Some(&prior), Some(&now(p)), &[base("sha256:d2")], false);
         assert_eq!(kinds(&r), [ReasonKind::BaseMoved]);
         assert_eq!(
@@ -435,9 +439,19 @@ mod tests {
     #[test]
     fn an_old_record_without_parts_still_names_a_moved_base() {
         let prior = record(None, vec![base("sha256:d1")]);
-        let r = why(Some(&prior), Some(&now(parts())), &[base("sha256:d2")], false);
+        let r = why(
+            Some(&prior),
+            Some(&now(parts())),
+            &[base("sha256:d2")],
+            false,
+        );
         assert_eq!(kinds(&r), [ReasonKind::BaseMoved]);
-        let r = why(Some(&prior), Some(&now(parts())), &[base("sha256:d1")], false);
+        let r = why(
+            Some(&prior),
+            Some(&now(parts())),
+            &[base("sha256:d1")],
+            false,
+        );
         assert_eq!(kinds(&r), [ReasonKind::Inputs]);
         assert!(r[0].text.contains("older strata"), "{}", r[0].text);
     }

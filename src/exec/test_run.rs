@@ -199,7 +199,8 @@ async fn test_image(
             }
         }
     }
-    let mut reasons = super::reasons::why(prior.as_ref(), inputs.as_ref(), &bases, options.no_cache);
+    let mut reasons =
+        super::reasons::why(prior.as_ref(), inputs.as_ref(), &bases, options.no_cache);
     if reasons.is_empty() {
         reasons.push(super::reasons::reason(
             crate::events::ReasonKind::Missing,

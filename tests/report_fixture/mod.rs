@@ -140,7 +140,10 @@ pub fn events() -> Vec<Event> {
         image: BOOKWORM.into(),
         reasons: vec![
             reason(ReasonKind::BaseMoved, BASE_MOVED),
-            reason(ReasonKind::BuildArgs, "build argument changed: NODE_VERSION"),
+            reason(
+                ReasonKind::BuildArgs,
+                "build argument changed: NODE_VERSION",
+            ),
         ],
     });
 
@@ -388,7 +391,10 @@ pub fn platform_matrix_events() -> Vec<Event> {
     }
     ev.push(Event::Rebuilding {
         image: BULLSEYE_22.into(),
-        reasons: vec![reason(ReasonKind::Context, "context file changed: rootfs.tar")],
+        reasons: vec![reason(
+            ReasonKind::Context,
+            "context file changed: rootfs.tar",
+        )],
     });
     step(
         &mut ev,
