@@ -305,3 +305,89 @@ pub fn json(prediction: &Prediction) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ImagePlan;
+    use crate::state::ImageState;
+
+    fn image(dir: &std::path::Path, name: &str, dockerfile: &str, needs: &[&str]) -> ImagePlan {
+        let context = dir.join(name.replace(['/', ':'], "_"));
+        std::fs::create_dir_all(&context).unwrap();
+        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+        ImagePlan {
+            name: name.into(),
+            context,
+            dockerfile: "Dockerfile".into(),
+            needs: needs.iter().map(|n| n.to_string()).collect(),
+            tests: vec![],
+            build_args: Default::default(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
+        }
+    }
+
+    async fn passed(image: &ImagePlan) -> ImageState {
+        ImageState {
+            image_id: crate::reference::ImageId::new("sha256:x"),
+            passed: true,
+            tested_at: chrono::Utc::now(),
+            tests: vec![],
+            pushed: None,
+            inputs: Some("sha256:any".into()),
+            bases: vec![],
+            parts: Some(
+                super::super::fingerprint::local_parts(image, &[])
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_parent_takes_its_children_along_and_the_rest_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = image(dir.path(), "acme/a:1", "FROM up/base:1\n", &[]);
+        let b = image(dir.path(), "acme/b:1", "FROM acme/a:1\n", &["acme/a:1"]);
+        let c = image(dir.path(), "acme/c:1", "FROM up/base:1\nRUN true\n", &[]);
+        let mut state = State::default();
+        for i in [&a, &b, &c] {
+            state.images.insert(i.name.clone(), passed(i).await);
+        }
+        let plan = Plan {
+            images: vec![a.clone(), b.clone(), c.clone()],
+            ..Default::default()
+        };
+        let quiet = predict(&plan, &state, None, None, 1).await.unwrap();
+        assert!(quiet.images.iter().all(|c| !c.rebuild), "{quiet:?}");
+
+        std::fs::write(a.context.join("Dockerfile"), "FROM up/base:1\nRUN x\n").unwrap();
+        state.images.remove("acme/c:1");
+        let p = predict(&plan, &state, None, None, 1).await.unwrap();
+        let why = |n: &str| {
+            let c = p.images.iter().find(|c| c.image == n).unwrap();
+            (c.rebuild, reasons_of(c))
+        };
+        assert_eq!(
+            why("acme/a:1"),
+            (true, vec!["Dockerfile changed".to_string()])
+        );
+        assert_eq!(
+            why("acme/b:1"),
+            (true, vec!["its base acme/a:1 would be rebuilt".to_string()])
+        );
+        assert_eq!(why("acme/c:1"), (true, vec!["first build".to_string()]));
+        let json: serde_json::Value = serde_json::from_str(&json(&p)).unwrap();
+        assert_eq!(json["rebuild"], true);
+        assert_eq!(json["images"][1]["reasons"][0]["kind"], "base");
+        assert!(text(&p).ends_with("3 of 3 would be rebuilt by `strata test`\n"));
+    }
+
+    fn reasons_of(c: &Change) -> Vec<String> {
+        c.reasons.iter().map(|r| r.text.clone()).collect()
+    }
+}
