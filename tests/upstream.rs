@@ -20,6 +20,63 @@ fn strata(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A socket in front of the engine that keeps the request line (method
+/// and path) of every request strata sends it.
+struct Counting {
+    host: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn counting_engine(dir: &Path) -> Counting {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let engine = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
+    let path = dir.join("engine.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { break };
+            let mut server = UnixStream::connect(&engine).unwrap();
+            let (mut back_from, mut back_to) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                std::io::copy(&mut back_from, &mut back_to).ok();
+                back_to.shutdown(std::net::Shutdown::Both).ok();
+            });
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 || server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                        let mut words = line.split(' ');
+                        let (method, target, version) = (words.next(), words.next(), words.next());
+                        if let (Some(m), Some(t), Some(v)) = (method, target, version) {
+                            if ["GET", "POST", "HEAD", "DELETE", "PUT"].contains(&m)
+                                && v.starts_with("HTTP/")
+                            {
+                                seen.lock().unwrap().push(format!("{m} {t}"));
+                            }
+                        }
+                    }
+                }
+                server.shutdown(std::net::Shutdown::Both).ok();
+            });
+        }
+    });
+    Counting {
+        host: format!("unix://{}", path.display()),
+        requests,
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -144,6 +201,49 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     block_on(engine.tag(&v1, &base)).unwrap();
     block_on(engine.remove(v2.as_str())).ok();
 
+    // Predicted before it happens, from the registry alone.
+    let predicted = strata(root, &["plan", "--changes"]);
+    assert_eq!(
+        predicted.status.code(),
+        Some(0),
+        "{}",
+        text(&predicted.stderr)
+    );
+    let said = text(&predicted.stdout);
+    assert!(
+        said.contains(&format!(
+            "{app}: would rebuild: base {base} moved: {d1} → {d2}"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "{child}: would rebuild: its base {app} would be rebuilt"
+        )),
+        "{said}"
+    );
+    assert!(said.contains(&format!("{other}: up to date")), "{said}");
+    let json = strata(root, &["plan", "--changes", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["rebuild"], true, "{json}");
+    let predicted_for = |name: &str| {
+        json["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        predicted_for(&app)["reasons"][0]["kind"],
+        "base-moved",
+        "{json}"
+    );
+    assert_eq!(predicted_for(&child)["rebuild"], true, "{json}");
+    assert_eq!(predicted_for(&other)["rebuild"], false, "{json}");
+
     let second = strata(root, &["test", "-j", "2"]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
     assert!(
@@ -162,9 +262,73 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         "{}",
         state()
     );
+    // Each rebuilt image says why: the base's old and new digests, and
+    // the child its base rebuilt; in the terminal line, the Markdown and
+    // the JSON report.
+    let moved = format!("base {base} moved: {d1} → {d2}");
+    assert!(
+        text(&second.stderr).contains(&format!("rebuild {app} … {moved}")),
+        "{}",
+        text(&second.stderr)
+    );
+    let section = |out: &Output, name: &str| {
+        text(&out.stdout)
+            .split("## Image: ")
+            .find(|s| s.starts_with(&format!("{name}\n")))
+            .unwrap_or_default()
+            .split("### ")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        section(&second, &app).contains(&format!("Rebuilt because: {moved}")),
+        "{}",
+        text(&second.stdout)
+    );
+    assert!(
+        section(&second, &child)
+            .contains(&format!("Rebuilt because: base {app} is another image now")),
+        "{}",
+        text(&second.stdout)
+    );
+    assert!(!section(&second, &other).contains("Rebuilt because"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join(".strata/runs/latest/report.json")).unwrap(),
+    )
+    .unwrap();
+    let reasons = |name: &str| {
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .map(|i| i["reasons"].clone())
+            .unwrap()
+    };
+    assert_eq!(reasons(&app)[0]["kind"], "base-moved", "{report}");
+    assert_eq!(reasons(&app)[0]["text"], moved.as_str(), "{report}");
+    assert_eq!(reasons(&child)[0]["kind"], "base", "{report}");
+    assert!(reasons(&other).is_null(), "{report}");
     assert!(!state().contains(&d1), "{}", state());
 
-    let third = strata(root, &["test", "-j", "2"]);
+    // The no-op run, through a socket that counts what the engine is asked:
+    // one list of images (tags and repository digests) answers every
+    // look-up, the base's included; no inspect.
+    let sock = tempfile::tempdir().unwrap();
+    let counting = counting_engine(sock.path());
+    let third = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .env("DOCKER_HOST", &counting.host)
+        .args(["test", "-j", "2"])
+        .output()
+        .unwrap();
+    let asked: Vec<String> = counting.requests.lock().unwrap().clone();
+    let images: Vec<&String> = asked.iter().filter(|r| r.contains("/images/")).collect();
+    eprintln!("engine requests of the no-op run: {asked:?}");
+    assert_eq!(images.len(), 1, "{asked:#?}");
+    assert!(images[0].starts_with("GET /images/json?"), "{asked:#?}");
     assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
     assert!(
         !text(&third.stderr).contains("pulled"),
@@ -172,6 +336,14 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         text(&third.stderr)
     );
     assert_eq!(skipped(&third, &names).len(), 3, "{}", text(&third.stdout));
+    assert!(
+        !text(&third.stdout).contains("Rebuilt because"),
+        "{}",
+        text(&third.stdout)
+    );
+    let quiet = strata(root, &["plan", "--changes", "--format", "json"]);
+    let quiet: serde_json::Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert_eq!(quiet["rebuild"], false, "{quiet}");
 
     // Offline: the engine's copies, no registry asked.
     let offline = strata(root, &["test", "--pull", "never"]);
@@ -577,4 +749,152 @@ fn pushed_images_and_indexes_say_what_they_are_built_on() {
         "{}",
         text(&bad.stderr)
     );
+}
+
+/// Pushes a v2 of `base` (on `v1`) to its registry; the engine's tag stays
+/// on v1 and v2 leaves the engine. Returns v2's manifest digest.
+fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path) -> String {
+    let v1 = block_on(engine.image_id(base)).unwrap().unwrap();
+    let v2 = block_on(engine.build(
+        BuildRequest {
+            context: BuildContext {
+                dir: dir.to_path_buf(),
+                dockerfile: Dockerfile::Inline(format!(
+                    "FROM {}\nRUN echo v2 > /v2\n",
+                    v1.as_str()
+                )),
+                extra_files: vec![],
+            },
+            tag: Some(base.to_string()),
+            build_args: Default::default(),
+            labels: Default::default(),
+            no_cache: false,
+            timeout: None,
+            platform: None,
+            builder: None,
+        },
+        &|_| {},
+    ))
+    .unwrap();
+    block_on(engine.push(base, None, &|_| {})).unwrap();
+    block_on(engine.tag(&v1, base)).unwrap();
+    block_on(engine.remove(v2.as_str())).ok();
+    let (registry, rest) = base.split_once('/').unwrap();
+    let (repo, tag) = rest.rsplit_once(':').unwrap();
+    common::manifest_digest(registry, repo, tag).unwrap()
+}
+
+/// `strata.lock` holds a build on v1 after upstream moved to v2, and
+/// `plan --changes` reports the drift, until `pins update`; a lock naming
+/// a base the config does not use is exit 2 at its line.
+#[test]
+fn pins_hold_a_build_on_v1_until_pins_update() {
+    let registry = common::registry();
+    let path = unique("pins");
+    let ns = format!("{registry}/{path}");
+    let base = format!("{ns}/base:stable");
+    let engine = block_on(engine());
+    block_on(busybox_base(&engine, BUSYBOX_IMAGE));
+    block_on(busybox_base(&engine, &base));
+    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    let d1 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "app/Dockerfile",
+        &format!("FROM {base}\nRUN echo app > /app\n"),
+    );
+    write(
+        root,
+        "other/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo other > /other\n"),
+    );
+    write(root, "t/Dockerfile", "RUN test -f /bin/sh\n");
+    let (app, other) = (format!("{ns}/app:1"), format!("{ns}/other:1"));
+    write(
+        root,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{app}\"\n    path: ./app\n    test: ./t\n  - name: \"{other}\"\n    path: ./other\n    test: ./t\n"
+        ),
+    );
+    let lock = || std::fs::read_to_string(root.join("strata.lock")).unwrap();
+
+    let pins = strata(root, &["pins", "update"]);
+    assert_eq!(pins.status.code(), Some(0), "{}", text(&pins.stderr));
+    assert!(lock().contains(&d1), "{}", lock());
+    assert!(
+        lock().contains("\"local\": true"),
+        "the busybox base is made here: {}",
+        lock()
+    );
+
+    let first = strata(root, &["test"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+
+    let d2 = push_v2(&engine, &base, &root.join("t"));
+    assert_ne!(d1, d2);
+
+    // Pinned: nothing would rebuild, and the drift is reported.
+    let predicted = strata(root, &["plan", "--changes"]);
+    assert_eq!(
+        predicted.status.code(),
+        Some(0),
+        "{}",
+        text(&predicted.stderr)
+    );
+    let said = text(&predicted.stdout);
+    assert!(said.contains(&format!("{app}: up to date")), "{said}");
+    assert!(
+        said.contains(&format!(
+            "base {base} would move if pins were updated: {d1} → {d2}"
+        )),
+        "{said}"
+    );
+    let json = strata(root, &["plan", "--changes", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["rebuild"], false, "{json}");
+    assert_eq!(json["drift"][0]["upstream"], d2.as_str(), "{json}");
+
+    let held = strata(root, &["test"]);
+    assert_eq!(held.status.code(), Some(0), "{}", text(&held.stderr));
+    assert_eq!(
+        skipped(&held, &[app.as_str(), other.as_str()]).len(),
+        2,
+        "{}",
+        text(&held.stdout)
+    );
+    assert!(
+        !text(&held.stderr).contains("pulled"),
+        "{}",
+        text(&held.stderr)
+    );
+
+    // Updated: the build moves to v2 and says so.
+    let pins = strata(root, &["pins", "update"]);
+    assert_eq!(pins.status.code(), Some(0), "{}", text(&pins.stderr));
+    assert!(lock().contains(&d2) && !lock().contains(&d1), "{}", lock());
+    let moved = strata(root, &["test"]);
+    assert_eq!(moved.status.code(), Some(0), "{}", text(&moved.stderr));
+    assert!(
+        text(&moved.stdout).contains(&format!("Rebuilt because: base {base} moved: {d1} → {d2}")),
+        "{}",
+        text(&moved.stdout)
+    );
+    assert_eq!(
+        skipped(&moved, &[app.as_str(), other.as_str()]),
+        vec![other.clone()]
+    );
+
+    // A lock naming a base the config does not build on: exit 2 at its line.
+    let stale = lock().replace(&base, &format!("{ns}/gone:1"));
+    std::fs::write(root.join("strata.lock"), stale).unwrap();
+    let refused = strata(root, &["test"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    let err = text(&refused.stderr);
+    assert!(err.contains("strata.lock:"), "{err}");
+    assert!(err.contains(&format!("{ns}/gone:1")), "{err}");
+    assert!(err.contains("strata pins update"), "{err}");
 }

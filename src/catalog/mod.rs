@@ -410,6 +410,7 @@ mod tests {
             inputs: None,
             bases: vec![],
             built: None,
+            parts: None,
         }
     }
 

@@ -52,6 +52,24 @@ pub enum Cmd {
     /// Write a CI workflow for the plan: one job per shard, then one `publish`.
     #[command(subcommand)]
     Ci(CiCmd),
+    /// Pin the external bases for reproducible runs (`strata.lock`).
+    #[command(subcommand)]
+    Pins(PinsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCmd {
+    /// Write `strata.lock` beside the config: each external base and
+    /// platform at the digest its registry gives now (a base made on this
+    /// machine marked local). While it exists, `test` builds on those
+    /// digests, and `plan --changes` reports upstream drift.
+    Update(PinsUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PinsUpdateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +308,19 @@ pub struct PlanArgs {
     #[arg(long, value_name = "N", conflicts_with = "shard",
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub shards: Option<u64>,
+    /// List which images `strata test` would rebuild and why, without
+    /// building (no engine needed; external bases are asked of their
+    /// registries). `--format json` for schedulers.
+    #[arg(long, conflicts_with = "shards")]
+    pub changes: bool,
+    /// With `--changes`: where the state file is. Default: `.strata`
+    /// beside the config file.
+    #[arg(long, value_name = "DIR", requires = "changes")]
+    pub state_dir: Option<PathBuf>,
+    /// With `--changes`: the pull policy `test` would run under (`never`:
+    /// no registry asked). Default: the config's, else `always`.
+    #[arg(long, env = "STRATA_PULL", value_name = "POLICY", value_parser = ["always", "missing", "never"])]
+    pub pull: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ mod key_cmd;
 mod man_cmd;
 mod outcome;
 mod output;
+mod pins_cmd;
 mod plan_cmd;
 mod publish_cmd;
 mod run;
@@ -79,6 +80,7 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
                 .with_signing_key(args.key.as_deref())?;
             run::run(settings).await
         }
+        Cmd::Plan(args) if args.changes => plan_cmd::changes(&args).await,
         Cmd::Plan(args) => plan_cmd::run(&args),
         Cmd::Generate(args) => generate_cmd::run(&args),
         Cmd::Import(args) => import_cmd::run(&args).await,
@@ -91,5 +93,6 @@ async fn dispatch(cli: Cli) -> Result<i32, RunError> {
         Cmd::Key(args) => key_cmd::run(&args),
         Cmd::Verify(args) => verify_cmd::run(&args).await,
         Cmd::Publish(args) => publish_cmd::run(&args).await,
+        Cmd::Pins(args::PinsCmd::Update(args)) => pins_cmd::update(&args).await,
     }
 }

@@ -34,3 +34,41 @@ pub fn run(args: &PlanArgs) -> Result<i32, RunError> {
     });
     Ok(EXIT_OK)
 }
+
+/// `strata plan --changes`: which images `test` would rebuild, and why.
+/// No engine; the registries of the external bases the state followed.
+pub async fn changes(args: &PlanArgs) -> Result<i32, RunError> {
+    if args.format == PlanFormat::GithubMatrix {
+        return Err(InputError::plain("--changes prints text or json")
+            .with_help("use `--format text` or `--format json`")
+            .into());
+    }
+    let config = config_path(&args.config)?;
+    let plan = apply_shard(load_plan(&config, args.config.as_of)?, args.shard.shard);
+    let state_file =
+        super::settings::state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
+    let state =
+        crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+    let policy = args
+        .pull
+        .as_deref()
+        .and_then(|p| p.parse().ok())
+        .or(plan.pull)
+        .unwrap_or_default();
+    let registry = crate::registry::oci::OciRegistry::new(crate::registry::auth::credentials_for);
+    let registry: Option<&dyn crate::registry::Registry> =
+        (policy != crate::config::pull::PullPolicy::Never).then_some(&registry as _);
+    let jobs = std::thread::available_parallelism().map_or(4, |n| n.get());
+    let lock = crate::config::lock::Lock::load(&crate::config::lock::path_for(&config))?;
+    let changes = crate::exec::changes::predict(&plan, &state, lock.as_ref(), registry, jobs)
+        .await
+        .map_err(|e| match e {
+            crate::exec::bases::BaseError::Environment(m) => RunError::Environment(m),
+            crate::exec::bases::BaseError::Input(m) => InputError::plain(m).into(),
+        })?;
+    print_stdout(&match args.format {
+        PlanFormat::Json => crate::exec::changes::json(&changes),
+        _ => crate::exec::changes::text(&changes),
+    });
+    Ok(EXIT_OK)
+}

@@ -45,8 +45,12 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     // far stay in the state file, and the reports say the run was cut short.
     let watcher = tokio::spawn(stop_on_signal(stop.clone()));
     let mut options = s.options(stop.clone());
+    let mut world = world;
     if s.command == Command::Test {
         options.provenance = Arc::new(provenance(&plan)?);
+        // One list call answers the bases' look-ups and the whole run's.
+        let (units, _) = exec::units(&plan, &options);
+        world.engine = Arc::new(exec::known::Known::learn(world.engine.clone(), &units).await);
         options.bases = Arc::new(follow_bases(&s, &plan, &world, &options).await?);
     }
     let result = match s.command {
@@ -199,7 +203,16 @@ async fn follow_bases(
                     .with_timeouts(s.registry_timeouts),
             ) as Arc<dyn Registry>
         });
-    let bases = exec::bases::resolve(wanted, world, registry, policy, options.jobs)
+    // A lock file pins every base: checked against the config first.
+    let lock = crate::config::lock::Lock::load(&crate::config::lock::path_for(&s.config))?;
+    if let Some(lock) = &lock {
+        let named: Vec<(String, Option<String>)> = wanted
+            .iter()
+            .map(|(r, p)| (r.clone(), p.as_ref().map(|p| p.to_string())))
+            .collect();
+        lock.check(&named)?;
+    }
+    let bases = exec::bases::resolve(wanted, world, registry, policy, options.jobs, lock.as_ref())
         .await
         .map_err(bases_error)?;
     for base in bases.0.values().filter(|b| b.pulled) {

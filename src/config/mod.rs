@@ -17,6 +17,7 @@ pub mod alias_rule;
 pub mod builder;
 pub mod files;
 pub mod inventory;
+pub mod lock;
 pub mod native;
 pub mod pull;
 pub mod read;

@@ -1306,7 +1306,9 @@ impl Engine for DockerEngine {
                     })?;
             for image in images {
                 let id = normalize_id(&image.id);
-                for tag in image.repo_tags {
+                // Its repository digests come with the list: a base pinned
+                // to `name@sha256:…` is answered without an inspect.
+                for tag in image.repo_tags.into_iter().chain(image.repo_digests) {
                     let tag = crate::reference::normalize(&tag);
                     // An image also carries its other repositories' tags.
                     if wanted.contains(Reference::split(&tag).name) {

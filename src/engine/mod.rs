@@ -141,7 +141,9 @@ pub trait Engine: Send + Sync {
     /// [normalized](crate::reference::normalize): `docker.io/library/node:22`
     /// and `node:22` are one tag. A tag missing from the answer may still
     /// exist (engines match names in their own ways): ask
-    /// [`Engine::image_id`] before concluding it is absent.
+    /// [`Engine::image_id`] before concluding it is absent. The answer also
+    /// holds each listed image's repository digests (`name@sha256:…`, from
+    /// the same list), so a pinned base costs no inspect.
     async fn tags_of(
         &self,
         repositories: &[String],
@@ -150,6 +152,12 @@ pub trait Engine: Send + Sync {
             "this engine cannot list the tags of {}",
             repositories.join(", ")
         )))
+    }
+
+    /// True for an engine wrapper that already learnt the run's tags in its
+    /// one list call (`exec::known::Known`): it is not wrapped again.
+    fn learnt(&self) -> bool {
+        false
     }
 
     /// The image `reference` names locally and the repository digests the

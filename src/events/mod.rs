@@ -81,6 +81,82 @@ pub struct MatrixCell {
     pub unit: String,
 }
 
+/// Why an image is rebuilt (or, said by `plan --changes`, would be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// A stable word a scheduler can match on.
+    pub kind: ReasonKind,
+    /// The reason in words, naming what changed, from what to what (a
+    /// build argument by its name only, never its value).
+    pub text: String,
+}
+
+/// The kinds of [`Reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReasonKind {
+    /// Nothing recorded for the image: never built here.
+    FirstBuild,
+    /// Its last build or a test failed.
+    LastFailed,
+    /// The image or a test tag is no longer on the engine.
+    Missing,
+    /// `--no-cache`.
+    NoCache,
+    Dockerfile,
+    /// A context file changed (named, up to a few).
+    Context,
+    Test,
+    Artifact,
+    /// An external base moved in its registry (from digest to digest).
+    BaseMoved,
+    /// An image a `FROM` line reads is another image now (a parent rebuilt).
+    Base,
+    BuildArgs,
+    Labels,
+    StrataVersion,
+    /// Its inputs changed, and the record is too old to say which.
+    Inputs,
+}
+
+impl ReasonKind {
+    /// A few words for where there is no room for the whole reason (the
+    /// matrix grid's cells).
+    pub fn label(self) -> &'static str {
+        match self {
+            ReasonKind::FirstBuild => "first build",
+            ReasonKind::LastFailed => "last run failed",
+            ReasonKind::Missing => "not on the engine",
+            ReasonKind::NoCache => "--no-cache",
+            ReasonKind::Dockerfile => "Dockerfile",
+            ReasonKind::Context => "context files",
+            ReasonKind::Test => "tests",
+            ReasonKind::Artifact => "artifacts",
+            ReasonKind::BaseMoved => "base moved upstream",
+            ReasonKind::Base => "base rebuilt",
+            ReasonKind::BuildArgs => "build arguments",
+            ReasonKind::Labels => "labels",
+            ReasonKind::StrataVersion => "strata version",
+            ReasonKind::Inputs => "inputs",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Reasons joined into one line: `a; b; c`.
+pub fn reasons_line(reasons: &[Reason]) -> String {
+    reasons
+        .iter()
+        .map(|r| r.text.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Something that happened. Emitted in order per image; images interleave.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -128,6 +204,8 @@ pub enum Event {
         image: String,
         since: chrono::DateTime<chrono::Utc>,
     },
+    /// The image is built (again), and why; emitted before its build.
+    Rebuilding { image: String, reasons: Vec<Reason> },
     /// An alias now points at `image` (locally after `test`, in the registry after `push`).
     AliasApplied {
         tag: String,
@@ -177,6 +255,9 @@ impl Event {
             }
             Event::ImageSkipped { image, reason } => vec![image, reason],
             Event::UpToDate { image, .. } => vec![image],
+            Event::Rebuilding { image, reasons } => std::iter::once(image)
+                .chain(reasons.iter_mut().map(|r| &mut r.text))
+                .collect(),
             Event::AliasApplied { tag, image, .. } => vec![tag, image],
             Event::AliasWithheld { tag, reason } => vec![tag, reason],
             Event::Interrupted | Event::RunFinished { .. } => vec![],

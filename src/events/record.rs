@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Command, Event, Listener, MatrixCell, Outcome, Step};
+use super::{Command, Event, Listener, MatrixCell, Outcome, Reason, Step};
 use crate::reference::{Digest, ImageId};
 
 /// Everything a run did, per image, in the order images first appeared.
@@ -42,6 +42,9 @@ pub struct ImageRecord {
     /// so nothing was built or tested again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub up_to_date: Option<DateTime<Utc>>,
+    /// Why it was built again, when it was (see [`Reason`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Reason>,
 }
 
 /// One step, after its last attempt.
@@ -168,6 +171,7 @@ impl RunRecord {
             steps: vec![],
             skipped: None,
             up_to_date: None,
+            reasons: vec![],
         });
         self.images.last_mut().expect("just pushed")
     }
@@ -238,6 +242,9 @@ impl Listener for Recorder {
             }
             Event::UpToDate { image, since } => {
                 rec.image_mut(image).up_to_date = Some(*since);
+            }
+            Event::Rebuilding { image, reasons } => {
+                rec.image_mut(image).reasons = reasons.clone();
             }
             Event::Log { .. } => {}
             Event::StepFinished {

@@ -116,6 +116,7 @@ pub async fn resolve(
     registry: Option<Arc<dyn Registry>>,
     policy: PullPolicy,
     jobs: usize,
+    lock: Option<&crate::config::lock::Lock>,
 ) -> Result<Bases, BaseError> {
     let mut by_reference: BTreeMap<String, Vec<Option<Platform>>> = BTreeMap::new();
     for (reference, platform) in wanted {
@@ -129,6 +130,16 @@ pub async fn resolve(
                 let mut out = Vec::with_capacity(platforms.len());
                 for platform in platforms {
                     let world = world.for_platform(platform.as_ref());
+                    let pin = lock.and_then(|l| {
+                        l.get(
+                            &reference,
+                            platform.as_ref().map(|p| p.to_string()).as_deref(),
+                        )
+                    });
+                    if let Some(pin) = pin {
+                        out.push(pinned_base(&reference, platform, pin, &world, policy).await?);
+                        continue;
+                    }
                     let base = one_base(
                         &reference,
                         platform,
@@ -276,6 +287,119 @@ fn own_digest(reference: &str, repo_digests: &[String]) -> Option<Digest> {
     }
 }
 
+/// Every base of `wanted` as `pins update` pins it: a base the engine
+/// holds without a repository digest (made here) as local; any other at
+/// its registry's digest for the platform (one request per base, `jobs`
+/// at a time).
+pub async fn pins(
+    wanted: Vec<(String, Option<Platform>)>,
+    engine: &dyn Engine,
+    registry: &dyn Registry,
+    jobs: usize,
+) -> Result<Vec<crate::config::lock::Pin>, BaseError> {
+    let mut by_reference: BTreeMap<String, Vec<Option<Platform>>> = BTreeMap::new();
+    for (reference, platform) in wanted {
+        by_reference.entry(reference).or_default().push(platform);
+    }
+    let results: Vec<Result<Vec<crate::config::lock::Pin>, BaseError>> =
+        futures_util::stream::iter(by_reference.into_iter().map(|(reference, platforms)| async move {
+            let pin = |platform: &Option<Platform>, digest: Option<Digest>| crate::config::lock::Pin {
+                reference: reference.clone(),
+                platform: platform.as_ref().map(|p| p.to_string()),
+                local: digest.is_none(),
+                digest,
+            };
+            let local = engine
+                .local_image(&reference)
+                .await
+                .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?;
+            if local.is_some_and(|l| l.repo_digests.is_empty()) {
+                return Ok(platforms.iter().map(|p| pin(p, None)).collect());
+            }
+            let manifest = registry
+                .manifest(&reference)
+                .await
+                .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?
+                .ok_or_else(|| {
+                    BaseError::Input(format!(
+                        "base image {reference} is not in its registry ({}); check the name and tag",
+                        crate::reference::registry_of(&reference)
+                    ))
+                })?;
+            platforms
+                .iter()
+                .map(|p| Ok(pin(p, Some(platform_digest(&reference, &manifest, p.as_ref())?))))
+                .collect()
+        }))
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// One base as the lock file pins it: no registry asked; pulled by the
+/// pinned digest when the engine lacks it (never under `never`).
+async fn pinned_base(
+    reference: &str,
+    platform: Option<Platform>,
+    pin: &crate::config::lock::Pin,
+    world: &super::World,
+    policy: PullPolicy,
+) -> Result<Base, BaseError> {
+    let engine = world.engine.as_ref();
+    let engine_err = |e: crate::engine::EngineError| {
+        BaseError::Environment(format!("base image {reference}: {e}"))
+    };
+    let Some(digest) = pin.digest.clone() else {
+        // Pinned as made on this machine: used as the engine holds it.
+        let local = engine.local_image(reference).await.map_err(engine_err)?;
+        let local = local.ok_or_else(|| {
+            BaseError::Input(format!(
+                "base image {reference} is pinned as local in the lock file, but it is not on the engine; make or load it first"
+            ))
+        })?;
+        return Ok(Base {
+            reference: reference.to_string(),
+            platform,
+            digest: None,
+            pinned: reference.to_string(),
+            image_id: local.id,
+            pulled: false,
+        });
+    };
+    let name = Reference::split(reference).name;
+    let pinned = format!("{name}@{digest}");
+    let held = engine.local_image(&pinned).await.map_err(engine_err)?;
+    let (image_id, pulled) = match (held, policy) {
+        (Some(l), _) => (l.id, false),
+        (None, PullPolicy::Never) => {
+            return Err(BaseError::Input(format!(
+                "base image {pinned} (pinned in the lock file) is not on the engine, and the pull policy is `never`"
+            )))
+        }
+        (None, _) => {
+            let host = crate::reference::registry_of(reference).to_string();
+            let id = engine
+                .pull(&pinned, platform.as_ref(), (world.credentials)(&host).as_ref())
+                .await
+                .map_err(engine_err)?;
+            (id, true)
+        }
+    };
+    Ok(Base {
+        reference: reference.to_string(),
+        platform,
+        digest: Some(digest),
+        pinned,
+        image_id,
+        pulled,
+    })
+}
+
 /// True when the engine's repository digest `recorded` is `pinned`
 /// (engines shorten `docker.io/library/`).
 fn same_pin(recorded: &str, pinned: &str) -> bool {
@@ -294,7 +418,7 @@ const IMAGE_TYPES: [&str; 2] = [
 /// The digest of the manifest `platform` builds on: the manifest itself
 /// for an image, the platform's entry for an index, decided by the media
 /// type the registry gave.
-fn platform_digest(
+pub(super) fn platform_digest(
     reference: &str,
     manifest: &crate::registry::Manifest,
     platform: Option<&Platform>,

@@ -20,19 +20,19 @@ use sha2::{Digest, Sha256};
 use super::StepError;
 use crate::engine::context;
 use crate::engine::{BuildContext, Dockerfile, Engine};
-use crate::plan::ImagePlan;
+use crate::plan::{ArtifactSource, ImagePlan};
+use crate::state::inputs::{ArtifactPart, InputParts, MAX_NAMED_FILES};
 
 /// Bumped when what goes into a fingerprint changes, so old records miss.
-const VERSION: &str = "strata-inputs-v1";
+const VERSION: &str = "strata-inputs-v2";
 
-/// The digest of everything `image`'s result depends on, given the artifact
-/// files it will get (`extra_files`). Base images are looked up on `engine`.
-pub async fn inputs(
-    image: &ImagePlan,
-    extra_files: &[(String, PathBuf)],
-    engine: &dyn Engine,
-) -> Result<String, StepError> {
-    Ok(inputs_and_parts(image, extra_files, engine).await?.0)
+/// An image's input fingerprint and the parts it was made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    /// The digest of everything (what decides "up to date").
+    pub digest: String,
+    /// Each part's own digest, kept so the next run can say what changed.
+    pub parts: InputParts,
 }
 
 /// The digests of the parts an image is built and tested from, as its
@@ -43,49 +43,103 @@ pub async fn inputs(
 pub struct Parts {
     /// The build context, artifacts included.
     pub context: String,
-    /// Each test folder and its digest, in order.
+    /// Each test folder and its digest, in the plan's order.
     pub tests: Vec<(PathBuf, String)>,
 }
 
-/// [`inputs`], and the digests of the parts it is made of.
-pub async fn inputs_and_parts(
+/// The parts of `inputs` that `image`'s provenance names.
+pub fn provenance_parts(image: &ImagePlan, inputs: &Inputs) -> Parts {
+    let sha = |hex: &str| format!("sha256:{hex}");
+    Parts {
+        context: sha(&inputs.parts.context),
+        tests: image
+            .tests
+            .iter()
+            .filter_map(|t| Some((t.path.clone(), sha(inputs.parts.tests.get(&t.tag)?))))
+            .collect(),
+    }
+}
+
+/// The digest of everything `image`'s result depends on, given the artifact
+/// files it will get (`extra_files`), with its parts. Base images are
+/// looked up on `engine`.
+pub async fn inputs(
     image: &ImagePlan,
     extra_files: &[(String, PathBuf)],
     engine: &dyn Engine,
-) -> Result<(String, Parts), StepError> {
-    let mut h = Sha256::new();
-    h.update(VERSION);
+) -> Result<Inputs, StepError> {
+    let mut parts = local_parts(image, extra_files).await?;
+    let dockerfile = dockerfile_text(image)?;
+    for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
+        let id = engine.image_id(&base).await?;
+        parts.from.insert(
+            base,
+            id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+        );
+    }
+    Ok(Inputs {
+        digest: digest_of(image, &parts),
+        parts,
+    })
+}
+
+/// Every part of `image`'s inputs that is read from the host alone (no
+/// engine): its context, Dockerfile, artifacts, tests, build arguments
+/// and labels; `from` is left empty.
+pub async fn local_parts(
+    image: &ImagePlan,
+    extra_files: &[(String, PathBuf)],
+) -> Result<InputParts, StepError> {
+    let mut parts = InputParts {
+        strata: env!("CARGO_PKG_VERSION").to_string(),
+        ..Default::default()
+    };
     let ctx = BuildContext {
         dir: image.context.clone(),
         dockerfile: Dockerfile::Path(image.dockerfile.clone()),
         extra_files: extra_files.to_vec(),
     };
-    let context_hash = hash_context(ctx).await?;
-    field(&mut h, "image", &context_hash);
-    let mut parts = Parts {
-        context: format!("sha256:{context_hash}"),
-        tests: Vec::with_capacity(image.tests.len()),
-    };
-    for (k, v) in &image.build_args {
-        field(&mut h, "arg", &format!("{k}={v}"));
+    let (context, files) = hash_context(ctx).await?;
+    parts.context = context;
+    parts.files_named = files.len() <= MAX_NAMED_FILES;
+    for (name, digest) in files {
+        if extra_files.iter().any(|(n, _)| *n == name) {
+            let source = image
+                .artifacts
+                .iter()
+                .find(|a| a.file_name == name)
+                .map(|a| artifact_source(&a.source))
+                .unwrap_or_default();
+            parts.artifacts.insert(
+                name,
+                ArtifactPart {
+                    source,
+                    content: digest,
+                },
+            );
+        } else if name != image.dockerfile && parts.files_named {
+            parts.files.insert(name, digest);
+        }
     }
+    let path = image.context.join(&image.dockerfile);
+    let written = crate::config::read::read_text(&path, None, "Dockerfile")
+        .map_err(|e| StepError::Input(e.message.clone()))?;
+    parts.dockerfile = sha256_hex(&written);
+    for (k, v) in &image.build_args {
+        parts
+            .args
+            .insert(k.clone(), sha256_hex(&format!("{k}={v}")));
+    }
+    let mut labels = Sha256::new();
     // The commit and its time are in the image, not in what it is made of.
     for (k, v) in image
         .labels
         .iter()
         .filter(|(k, _)| !super::provenance::STAMPS.contains(&k.as_str()))
     {
-        field(&mut h, "label", &format!("{k}={v}"));
+        field(&mut labels, "label", &format!("{k}={v}"));
     }
-    let dockerfile = dockerfile_text(image)?;
-    for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
-        let id = engine.image_id(&base).await?;
-        field(
-            &mut h,
-            "from",
-            &format!("{base}={}", id.as_deref().unwrap_or("-")),
-        );
-    }
+    parts.labels = hex::encode(labels.finalize());
     for test in &image.tests {
         // A test folder may hold only a `run.yml`, and then has no Dockerfile.
         let dockerfile = match test.path.join(context::INLINE_DOCKERFILE).is_file() {
@@ -97,14 +151,45 @@ pub async fn inputs_and_parts(
             dockerfile,
             extra_files: vec![],
         };
-        field(&mut h, "test", &test.tag);
-        let test_hash = hash_context(ctx).await?;
-        field(&mut h, "test-files", &test_hash);
         parts
             .tests
-            .push((test.path.clone(), format!("sha256:{test_hash}")));
+            .insert(test.tag.clone(), hash_context(ctx).await?.0);
     }
-    Ok((format!("sha256:{}", hex::encode(h.finalize())), parts))
+    Ok(parts)
+}
+
+/// The one digest of `parts`, in a fixed order; the image's tests in the
+/// plan's order.
+fn digest_of(image: &ImagePlan, parts: &InputParts) -> String {
+    let mut h = Sha256::new();
+    h.update(VERSION);
+    field(&mut h, "strata", &parts.strata);
+    field(&mut h, "image", &parts.context);
+    for (k, v) in &parts.args {
+        field(&mut h, "arg", &format!("{k}={v}"));
+    }
+    field(&mut h, "labels", &parts.labels);
+    for (base, id) in &parts.from {
+        field(&mut h, "from", &format!("{base}={id}"));
+    }
+    for test in &image.tests {
+        field(&mut h, "test", &test.tag);
+        let digest = parts.tests.get(&test.tag).map(String::as_str);
+        field(&mut h, "test-files", digest.unwrap_or_default());
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// Where an artifact comes from, in words: `npm PACKAGE@VERSION` or its URL.
+pub fn artifact_source(source: &ArtifactSource) -> String {
+    match source {
+        ArtifactSource::Npm { package, version } => format!("npm {package}@{version}"),
+        ArtifactSource::Url { url, .. } => url.clone(),
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The Dockerfile `image` is built from: its file, with the `FROM` lines
@@ -129,8 +214,9 @@ fn field(h: &mut Sha256, name: &str, value: &str) {
 }
 
 /// Hashes what a build context would hold: every entry's name, mode and
-/// content, in the context's own (sorted) order.
-async fn hash_context(ctx: BuildContext) -> Result<String, StepError> {
+/// content, in the context's own (sorted) order. Also gives each entry's
+/// own digest (its mode and content).
+async fn hash_context(ctx: BuildContext) -> Result<(String, Vec<(String, String)>), StepError> {
     tokio::task::spawn_blocking(move || hash_context_blocking(&ctx))
         .await
         .map_err(|e| StepError::Local {
@@ -139,22 +225,27 @@ async fn hash_context(ctx: BuildContext) -> Result<String, StepError> {
         })?
 }
 
-fn hash_context_blocking(ctx: &BuildContext) -> Result<String, StepError> {
+fn hash_context_blocking(ctx: &BuildContext) -> Result<(String, Vec<(String, String)>), StepError> {
     let names = context::list(ctx)?;
     let mut h = Sha256::new();
+    let mut entries = Vec::with_capacity(names.len());
     for name in names {
-        field(&mut h, "entry", &name);
+        let mut entry = Sha256::new();
         if let Some((_, host)) = ctx.extra_files.iter().find(|(n, _)| *n == name) {
-            hash_path(&mut h, host)?;
+            hash_path(&mut entry, host)?;
         } else if let (Dockerfile::Inline(text), true) =
             (&ctx.dockerfile, name == context::INLINE_DOCKERFILE)
         {
-            field(&mut h, "inline", text);
+            field(&mut entry, "inline", text);
         } else {
-            hash_path(&mut h, &ctx.dir.join(&name))?;
+            hash_path(&mut entry, &ctx.dir.join(&name))?;
         }
+        let entry = hex::encode(entry.finalize());
+        field(&mut h, "entry", &name);
+        field(&mut h, "digest", &entry);
+        entries.push((name, entry));
     }
-    Ok(hex::encode(h.finalize()))
+    Ok((hex::encode(h.finalize()), entries))
 }
 
 fn hash_path(h: &mut Sha256, path: &Path) -> Result<(), StepError> {

@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::engine::{
-    BuildRequest, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand, RunContainer,
-    RunOutput,
+    BuildRequest, Engine, EngineError, EngineInfo, ImageId, LocalImage, LogSink, RunCommand,
+    RunContainer, RunOutput,
 };
 use crate::plan::Plan;
 use crate::reference::{normalize, Reference};
@@ -138,6 +138,38 @@ impl Engine for Known {
         repositories: &[String],
     ) -> Result<Vec<(String, ImageId)>, EngineError> {
         self.inner.tags_of(repositories).await
+    }
+
+    /// From the list when it names `reference`: the image and the
+    /// repository digests the list gave for it; the engine otherwise.
+    async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+        let Some(id) = self.seen(reference) else {
+            return self.inner.local_image(reference).await;
+        };
+        let repo_digests = self
+            .tags
+            .lock()
+            .expect("tags lock")
+            .iter()
+            .filter(|(r, i)| r.contains('@') && **i == id)
+            .map(|(r, _)| r.clone())
+            .collect();
+        Ok(Some(LocalImage { id, repo_digests }))
+    }
+
+    async fn pull(
+        &self,
+        reference: &str,
+        platform: Option<&crate::reference::Platform>,
+        credentials: Option<&Credentials>,
+    ) -> Result<ImageId, EngineError> {
+        let id = self.inner.pull(reference, platform, credentials).await?;
+        self.set(reference, Some(id.clone()));
+        Ok(id)
+    }
+
+    fn learnt(&self) -> bool {
+        true
     }
 
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {

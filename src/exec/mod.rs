@@ -21,6 +21,7 @@
 pub mod attach;
 pub mod bases;
 pub mod bus;
+pub mod changes;
 pub mod containers;
 mod error;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub mod known;
 pub mod matrix;
 pub mod provenance;
 pub mod push_run;
+pub mod reasons;
 pub mod retry;
 #[cfg(test)]
 mod rules_tests;

@@ -79,8 +79,13 @@ impl<'a> Run<'a> {
         super::announce(bus, command, &expanded, engine_desc, matrix);
         // What the engine holds, from one list call: an unchanged image and
         // its aliases then cost no engine call at all.
+        // (Learnt already when the external bases were made ready with it.)
+        let engine: Arc<dyn crate::engine::Engine> = match world.engine.learnt() {
+            true => world.engine.clone(),
+            false => Arc::new(Known::learn(world.engine.clone(), &expanded).await),
+        };
         let world = World {
-            engine: Arc::new(Known::learn(world.engine.clone(), &expanded).await),
+            engine,
             ..world.clone()
         };
         Run {

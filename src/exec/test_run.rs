@@ -150,19 +150,24 @@ fn image_state(
     passed: bool,
     image_id: Option<ImageId>,
     tests: Vec<TestState>,
-    inputs: Option<String>,
+    inputs: Option<fingerprint::Inputs>,
     bases: Vec<crate::state::BaseState>,
     built: Option<crate::state::BuildFacts>,
 ) -> ImageState {
+    let (inputs, parts) = match inputs.filter(|_| passed) {
+        Some(i) => (Some(i.digest), Some(i.parts)),
+        None => (None, None),
+    };
     ImageState {
         bases,
         built: built.filter(|_| passed),
+        parts,
         image_id: image_id.unwrap_or_else(|| ImageId::new("")),
         passed,
         tested_at: Utc::now(),
         tests,
         pushed: None,
-        inputs: inputs.filter(|_| passed),
+        inputs,
     }
 }
 
@@ -179,21 +184,40 @@ async fn test_image(
     let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
     let (inputs, parts) = match fetch_artifacts(image, world, None).await {
-        Ok(files) => match fingerprint::inputs_and_parts(image, &files, &*world.engine).await {
-            Ok((inputs, parts)) => (Some(inputs), Some((parts, files))),
+        Ok(files) => match fingerprint::inputs(image, &files, &*world.engine).await {
+            Ok(inputs) => {
+                let parts = fingerprint::provenance_parts(image, &inputs);
+                (Some(inputs), Some((parts, files)))
+            }
             Err(_) => (None, None),
         },
         Err(_) => (None, None),
     };
+    let digest = inputs.as_ref().map(|i| i.digest.clone());
+    let bases = built_on(image, &options.bases);
     if !options.no_cache {
-        if let Some(prior) = prior.filter(|p| p.passed && p.inputs.is_some() && p.inputs == inputs)
+        if let Some(prior) = prior
+            .as_ref()
+            .filter(|p| p.passed && p.inputs.is_some() && p.inputs == digest)
         {
-            if still_there(image, &prior, world).await {
-                return (up_to_date(image, prior, bus), false);
+            if still_there(image, prior, world).await {
+                return (up_to_date(image, prior.clone(), bus), false);
             }
         }
     }
     let started_at = Utc::now();
+    let mut reasons =
+        super::reasons::why(prior.as_ref(), inputs.as_ref(), &bases, options.no_cache);
+    if reasons.is_empty() {
+        reasons.push(super::reasons::reason(
+            crate::events::ReasonKind::Missing,
+            "the image or a test's tag is no longer on the engine".into(),
+        ));
+    }
+    bus.emit(Event::Rebuilding {
+        image: image.name.clone(),
+        reasons,
+    });
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
         build_image(image, world, options, log)
     })
@@ -226,7 +250,6 @@ async fn test_image(
         });
     }
     let passed = tests.iter().all(|t| t.passed);
-    let bases = built_on(image, &options.bases);
     (
         image_state(passed, Some(id), tests, inputs, bases, facts),
         true,

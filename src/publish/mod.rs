@@ -889,6 +889,7 @@ mod tests {
             inputs: None,
             bases: vec![],
             built: None,
+            parts: None,
         }
     }
 

@@ -227,6 +227,11 @@ fn cell(record: &RunRecord, image: &str, unit: &str) -> Cell {
         (CellState::UpToDate, Some(img)) => img
             .up_to_date
             .map(|at| format!("passed {}; not rebuilt", at.format("%Y-%m-%d %H:%M UTC"))),
+        (CellState::Passed, Some(img)) if !img.reasons.is_empty() && index_failure.is_none() => {
+            let mut labels: Vec<&str> = img.reasons.iter().map(|r| r.kind.label()).collect();
+            labels.dedup();
+            Some(short(&format!("rebuilt: {}", labels.join(", "))))
+        }
         _ => index_failure.map(failure_text),
     };
     let state = if state == CellState::Passed && index_failure.is_some() {

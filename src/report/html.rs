@@ -79,6 +79,8 @@ struct ImageView {
     aliases: Vec<String>,
     image_id: Option<String>,
     digest: Option<String>,
+    /// Why it was built again, each in words.
+    reasons: Vec<String>,
     short_digest: Option<String>,
     duration: String,
     failure: Option<FailureView>,
@@ -183,6 +185,7 @@ impl ImageView {
                 .collect(),
             image_id: img.image_id.as_deref().map(str::to_owned),
             digest: img.digest.as_deref().map(str::to_owned),
+            reasons: img.reasons.iter().map(|r| r.text.clone()).collect(),
             short_digest: img.digest.as_deref().map(view::short_digest),
             duration: view::human_duration(view::image_duration(img)),
             failure: view::first_failure(img).map(|s| {

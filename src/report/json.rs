@@ -18,6 +18,10 @@
 //!   "images": [{
 //!     "name", "image_id" | null, "digest" | null, "skipped": reason | null,
 //!     "up_to_date": RFC 3339 string (when it passed; only when not rebuilt),
+//!     "reasons": [{"kind", "text"}] (only when it was rebuilt: why; `kind` is
+//!                first-build, last-failed, missing, no-cache, dockerfile, context,
+//!                test, artifact, base-moved, base, build-args, labels,
+//!                strata-version or inputs),
 //!     "steps": [{
 //!       "step": {"kind": "build"} | {"kind": "test", "index", "path"} | {"kind": "push"},
 //!       "outcome": {"status": "passed"} | {"status": "failed", "message"}

@@ -223,6 +223,10 @@ fn image_section(out: &mut String, img: &ImageRecord, record: &RunRecord) {
     if let Some(d) = &img.digest {
         facts.push(format!("Digest: {}", code(d)));
     }
+    if !img.reasons.is_empty() {
+        let why: Vec<String> = img.reasons.iter().map(|r| inline(&r.text)).collect();
+        facts.push(format!("Rebuilt because: {}", why.join("; ")));
+    }
     let aliases = view::aliases_of(record, &img.name);
     if !aliases.is_empty() {
         facts.push(format!(

@@ -234,6 +234,11 @@ impl Listener for Terminal {
                 self.line(format!("{pos} skip {image} … {}", view::one_line(reason)));
                 self.advance(1);
             }
+            Event::Rebuilding { image, reasons } => {
+                let pos = self.position(image);
+                let why = view::one_line(&crate::events::reasons_line(reasons));
+                self.line(format!("{pos} rebuild {image} … {why}"));
+            }
             Event::Matrix { .. } | Event::UpToDate { .. } => {}
             Event::AliasApplied { tag, image, .. } => {
                 self.line(format!("alias {tag} → {image}"));
@@ -441,5 +446,29 @@ mod tests {
         loud.on_event(&log_line());
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text, "[1/1] build a:1 | Step 1/2 : FROM busybox\n");
+    }
+
+    #[test]
+    fn a_rebuilt_image_gets_a_line_with_its_reasons() {
+        let out = Shared::default();
+        let mut t = Terminal::plain(Box::new(out.clone()));
+        t.on_event(&Event::Rebuilding {
+            image: "a:1".into(),
+            reasons: vec![
+                crate::events::Reason {
+                    kind: crate::events::ReasonKind::BaseMoved,
+                    text: "base up/b:1 moved: sha256:1 → sha256:2".into(),
+                },
+                crate::events::Reason {
+                    kind: crate::events::ReasonKind::Dockerfile,
+                    text: "Dockerfile changed".into(),
+                },
+            ],
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "[1/1] rebuild a:1 … base up/b:1 moved: sha256:1 → sha256:2; Dockerfile changed\n"
+        );
     }
 }

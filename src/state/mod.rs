@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod inputs;
+
+pub use inputs::{ArtifactPart, InputParts};
+
 use crate::reference::{Digest, ImageId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,6 +64,10 @@ pub struct ImageState {
     /// attestation; absent in records written before strata kept it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub built: Option<BuildFacts>,
+    /// What `inputs` was made of, part by part, so the next run can say
+    /// why it rebuilds the image; absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<InputParts>,
 }
 
 /// What an image was built from and when, as `test` saw it: its SLSA
@@ -460,6 +468,7 @@ mod tests {
             inputs: None,
             bases: vec![],
             built: None,
+            parts: None,
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use strata::events::record::{Recorder, RunRecord};
-use strata::events::{Command, Event, Listener, MatrixCell, Outcome, Step};
+use strata::events::{Command, Event, Listener, MatrixCell, Outcome, Reason, ReasonKind, Step};
 
 pub const BOOKWORM: &str = "acme/node:22-bookworm";
 pub const ALPINE: &str = "acme/node:22-alpine";
@@ -22,6 +22,15 @@ pub const SKIP_REASON: &str = "parent acme/node:22-alpine did not pass";
 pub const WITHHELD_REASON: &str = "no candidate passed: acme/node:22-alpine failed test 1";
 pub const FAIL_MESSAGE: &str =
     "The command '/bin/sh -c node -e \"process.exit(3)\"' returned a non-zero code: 3";
+
+pub const BASE_MOVED: &str = "base debian:bookworm-slim moved: sha256:1111111111111111111111111111111111111111111111111111111111111111 → sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+pub fn reason(kind: ReasonKind, text: &str) -> Reason {
+    Reason {
+        kind,
+        text: text.into(),
+    }
+}
 
 pub fn test_step(index: usize, path: &str) -> Step {
     Step::Test {
@@ -127,6 +136,16 @@ pub fn events() -> Vec<Event> {
     });
     let ok = || Outcome::Passed;
     let failed = |m: &str| Outcome::Failed { message: m.into() };
+    ev.push(Event::Rebuilding {
+        image: BOOKWORM.into(),
+        reasons: vec![
+            reason(ReasonKind::BaseMoved, BASE_MOVED),
+            reason(
+                ReasonKind::BuildArgs,
+                "build argument changed: NODE_VERSION",
+            ),
+        ],
+    });
 
     // 1. Passes, then pushed with a digest.
     step(
@@ -267,6 +286,7 @@ pub fn passing_record() -> RunRecord {
             Event::StepStarted { image, .. }
             | Event::Log { image, .. }
             | Event::StepFinished { image, .. }
+            | Event::Rebuilding { image, .. }
             | Event::ImageSkipped { image, .. } => image == BOOKWORM,
             Event::AliasWithheld { .. } => false,
             _ => true,
@@ -369,6 +389,13 @@ pub fn platform_matrix_events() -> Vec<Event> {
             step(&mut ev, &u, s, 1, Outcome::Passed, UP_TO_DATE_NOTE, 0);
         }
     }
+    ev.push(Event::Rebuilding {
+        image: BULLSEYE_22.into(),
+        reasons: vec![reason(
+            ReasonKind::Context,
+            "context file changed: rootfs.tar",
+        )],
+    });
     step(
         &mut ev,
         BULLSEYE_22,
