@@ -590,6 +590,7 @@ mod tests {
             tests: vec![],
             pushed: None,
             inputs: None,
+            parts: None,
             bases: vec![crate::state::BaseState {
                 reference: "debian:bookworm".into(),
                 platform: Some("linux/arm64".into()),

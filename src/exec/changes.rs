@@ -340,6 +340,7 @@ mod tests {
             pushed: None,
             inputs: Some("sha256:any".into()),
             bases: vec![],
+            built: None,
             parts: Some(
                 super::super::fingerprint::local_parts(image, &[])
                     .await

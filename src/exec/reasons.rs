@@ -312,6 +312,7 @@ mod tests {
             pushed: None,
             inputs: Some("sha256:before".into()),
             bases,
+            built: None,
             parts,
         }
     }
