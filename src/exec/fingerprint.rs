@@ -131,11 +131,12 @@ pub async fn local_parts(
             .insert(k.clone(), sha256_hex(&format!("{k}={v}")));
     }
     let mut labels = Sha256::new();
-    // The commit and its time are in the image, not in what it is made of.
+    // The labels strata adds follow from other inputs (or name the
+    // repository): only the user's own labels are a part of their own.
     for (k, v) in image
         .labels
         .iter()
-        .filter(|(k, _)| !super::provenance::STAMPS.contains(&k.as_str()))
+        .filter(|(k, _)| !super::provenance::DERIVED.contains(&k.as_str()))
     {
         field(&mut labels, "label", &format!("{k}={v}"));
     }

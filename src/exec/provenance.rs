@@ -33,6 +33,15 @@ pub use crate::registry::annotations::PREFIX;
 /// the commit it was built at).
 pub const STAMPS: [&str; 2] = [CREATED, REVISION];
 
+/// Every label strata adds. None enters the input fingerprint's labels
+/// part: `base.name` follows from the Dockerfile, `base.digest` from the
+/// resolved bases and `version` from the tag or the image's own `version`
+/// label, which the fingerprint holds already; the [`STAMPS`] and `source`
+/// name the repository, not what the image is made of. So `plan --changes`,
+/// which resolves no base and reads no repository, predicts the same
+/// fingerprint `test` records.
+pub const DERIVED: [&str; 6] = [BASE_NAME, BASE_DIGEST, VERSION, CREATED, REVISION, SOURCE];
+
 /// Where and when the config's sources come from; each part optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Provenance {
