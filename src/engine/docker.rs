@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::reference::Platform;
+
 use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
@@ -304,9 +306,47 @@ impl DockerEngine {
         Ok(self)
     }
 
+    /// Builds with BuildKit when the engine offers it (a Docker engine with
+    /// API 1.39 or later), else with the classic builder: the default when
+    /// neither `--builder` nor the config names one.
+    pub async fn with_default_builder(mut self) -> Result<Self, EngineError> {
+        let info = self.info().await?;
+        self.builder = match buildkit_missing(&info, self.podman.get().copied()) {
+            None => Builder::Buildkit,
+            Some(_) => Builder::Classic,
+        };
+        Ok(self)
+    }
+
+    /// [`DockerEngine::with_builder`] when a builder was chosen, else
+    /// [`DockerEngine::with_default_builder`].
+    pub async fn with_builder_or_default(
+        self,
+        builder: Option<Builder>,
+    ) -> Result<Self, EngineError> {
+        match builder {
+            Some(builder) => self.with_builder(builder).await,
+            None => self.with_default_builder().await,
+        }
+    }
+
     /// The builder a request that names none is built with.
     pub fn builder(&self) -> Builder {
         self.builder
+    }
+
+    /// The image's inspection, or `None` when the engine has no such image.
+    async fn inspect(
+        &self,
+        reference: &str,
+    ) -> Result<Option<bollard::models::ImageInspect>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(image)),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
     }
 
     /// Where this engine was reached.
@@ -445,6 +485,33 @@ fn buildkit_missing(info: &EngineInfo, podman: Option<bool>) -> Option<String> {
             info.version, info.api_version
         )),
         _ => None,
+    }
+}
+
+/// The platform build arguments (`TARGETPLATFORM`, `TARGETOS`,
+/// `TARGETARCH`, `TARGETVARIANT` and the `BUILD` four) of a build for
+/// `platform`: BuildKit sets them itself, so those the plan set to the same
+/// values are left to it; the classic builder leaves them empty, so strata
+/// sets those the request does not (on test layers too).
+fn platform_args(
+    builder: Builder,
+    platform: Option<&Platform>,
+    args: &mut std::collections::BTreeMap<String, String>,
+) {
+    let Some(platform) = platform else {
+        return;
+    };
+    for (key, value) in platform.build_args(&Platform::host()) {
+        match builder {
+            Builder::Buildkit => {
+                if args.get(&key) == Some(&value) {
+                    args.remove(&key);
+                }
+            }
+            Builder::Classic => {
+                args.entry(key).or_insert(value);
+            }
+        }
     }
 }
 
@@ -939,40 +1006,13 @@ fn redact(text: &str, credentials: Option<&Credentials>) -> String {
     }
 }
 
-#[async_trait]
-impl Engine for DockerEngine {
-    async fn info(&self) -> Result<EngineInfo, EngineError> {
-        let version = self.docker.version().await.map_err(|e| self.error(e))?;
-        let components = version.components.unwrap_or_default();
-        let _ = self
-            .podman
-            .set(components.iter().any(|c| c.name.contains("Podman")));
-        let product = components
-            .iter()
-            .find(|c| c.name.contains("Podman"))
-            .map(|c| format!("{} {}", c.name, c.version))
-            .or_else(|| {
-                components
-                    .iter()
-                    .find(|c| c.name == "Engine")
-                    .map(|c| format!("Docker Engine {}", c.version))
-            })
-            .unwrap_or_else(|| {
-                format!(
-                    "Docker Engine {}",
-                    version
-                        .version
-                        .unwrap_or_else(|| "(unknown version)".into())
-                )
-            });
-        Ok(EngineInfo {
-            version: product,
-            api_version: self.docker.client_version().to_string(),
-            endpoint: self.endpoint.clone(),
-        })
-    }
-
-    async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
+impl DockerEngine {
+    /// One build, as the request says.
+    async fn build_once(
+        &self,
+        request: BuildRequest,
+        log: LogSink<'_>,
+    ) -> Result<ImageId, EngineError> {
         let build_context = request.context.clone();
         let packing = tokio::task::spawn_blocking(move || context::prepare(&build_context))
             .await
@@ -1049,6 +1089,111 @@ impl Engine for DockerEngine {
         Err(EngineError::Api(
             "the build finished but the engine did not say which image it made".into(),
         ))
+    }
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let version = self.docker.version().await.map_err(|e| self.error(e))?;
+        let components = version.components.unwrap_or_default();
+        let _ = self
+            .podman
+            .set(components.iter().any(|c| c.name.contains("Podman")));
+        let product = components
+            .iter()
+            .find(|c| c.name.contains("Podman"))
+            .map(|c| format!("{} {}", c.name, c.version))
+            .or_else(|| {
+                components
+                    .iter()
+                    .find(|c| c.name == "Engine")
+                    .map(|c| format!("Docker Engine {}", c.version))
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "Docker Engine {}",
+                    version
+                        .version
+                        .unwrap_or_else(|| "(unknown version)".into())
+                )
+            });
+        Ok(EngineInfo {
+            version: product,
+            api_version: self.docker.client_version().to_string(),
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
+    async fn build(
+        &self,
+        mut request: BuildRequest,
+        log: LogSink<'_>,
+    ) -> Result<ImageId, EngineError> {
+        let builder = request.builder.unwrap_or(self.builder);
+        request.builder = Some(builder);
+        platform_args(builder, request.platform.as_ref(), &mut request.build_args);
+        let again = (builder == Builder::Classic && !request.no_cache)
+            .then(|| request.platform.clone())
+            .flatten()
+            .map(|platform| (platform, request.clone()));
+        let id = self.build_once(request, log).await?;
+        let Some((wanted, mut again)) = again else {
+            return Ok(id);
+        };
+        // The classic builder's cache knows no platforms: a step whose parent
+        // is no image (the first after `FROM scratch`) is found in the cache
+        // as built for any platform, and what follows inherits its platform.
+        // An image of the wrong platform is built again without the cache,
+        // so no cached step crosses platforms.
+        let made = self.platform_of(id.as_str()).await?;
+        let made_platform = made.as_deref().and_then(|p| p.parse::<Platform>().ok());
+        if made_platform.is_none() || made_platform.as_ref() == Some(&wanted) {
+            return Ok(id);
+        }
+        log(&format!(
+            "the classic builder's cache gave an image for {}, not {wanted}: building again without the cache",
+            made.unwrap_or_default()
+        ));
+        again.no_cache = true;
+        let id = self.build_once(again, log).await?;
+        match self
+            .platform_of(id.as_str())
+            .await?
+            .as_deref()
+            .map(str::parse::<Platform>)
+        {
+            Some(Ok(p)) if p != wanted => Err(EngineError::BuildFailed(format!(
+                "the image was built for {wanted} but the engine recorded it as {p}"
+            ))),
+            _ => Ok(id),
+        }
+    }
+
+    fn builder(&self) -> Builder {
+        self.builder
+    }
+
+    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+        Ok(self
+            .inspect(reference)
+            .await?
+            .map(|image| image.root_fs.and_then(|fs| fs.layers).unwrap_or_default()))
+    }
+
+    async fn platform_of(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        Ok(self.inspect(reference).await?.map(|image| {
+            let mut text = format!(
+                "{}/{}",
+                image.os.unwrap_or_default(),
+                image.architecture.unwrap_or_default()
+            );
+            if let Some(variant) = image.variant.filter(|v| !v.is_empty()) {
+                text.push('/');
+                text.push_str(&variant);
+            }
+            text
+        }))
     }
 
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
