@@ -1007,6 +1007,126 @@ fn redact(text: &str, credentials: Option<&Credentials>) -> String {
 }
 
 impl DockerEngine {
+    /// Docker's classic builder makes the step after `FROM scratch` an
+    /// image of the engine's own platform, whatever the build's platform
+    /// (there is no parent to inherit one from), so the next step of an
+    /// arm64 build fails ("does not match the specified platform") or the
+    /// image says amd64; and its cache, which matches a step by its parent,
+    /// offers one platform's step to the other. So a classic build for a
+    /// platform reads `FROM scratch` as an image of that platform with no
+    /// layers ([`empty_image`]), loaded once: the same layers as `scratch`,
+    /// a parent that carries the platform. Podman (buildah) needs none.
+    async fn scratch_of_platform(
+        &self,
+        request: &mut BuildRequest,
+        platform: &Platform,
+    ) -> Result<(), EngineError> {
+        if self.podman.get().copied().unwrap_or(false) {
+            return Ok(());
+        }
+        let text = match &request.context.dockerfile {
+            crate::engine::Dockerfile::Inline(text) => text.clone(),
+            crate::engine::Dockerfile::Path(path) => {
+                let file = request.context.dir.join(path);
+                match crate::config::read::read_text(&file, None, "Dockerfile") {
+                    Ok(text) => text,
+                    // The build reports an unreadable Dockerfile itself.
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        let froms = crate::dockerfile::from_instructions(&text);
+        if !froms
+            .iter()
+            .any(|f| f.image.eq_ignore_ascii_case("scratch"))
+        {
+            return Ok(());
+        }
+        let id = self.empty_image(platform).await?;
+        let rename = froms
+            .iter()
+            .filter(|f| f.image.eq_ignore_ascii_case("scratch"))
+            .map(|f| (f.image.clone(), id.to_string()))
+            .collect();
+        let text =
+            crate::dockerfile::rename_bases(&text, &rename).map_err(|e| EngineError::Context {
+                path: request.context.dir.clone(),
+                message: e,
+            })?;
+        request.context.dockerfile = crate::engine::Dockerfile::Inline(text);
+        Ok(())
+    }
+
+    /// The image of `platform` with no layers and no configuration (tagged
+    /// `strata-scratch:<os>-<arch>[-<variant>]`), loaded unless the engine
+    /// has it. Its ID is the digest of its configuration, the same on
+    /// every engine and run.
+    async fn empty_image(&self, platform: &Platform) -> Result<ImageId, EngineError> {
+        let mut config = serde_json::json!({
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [],
+        });
+        if let Some(variant) = &platform.variant {
+            config["variant"] = serde_json::Value::String(variant.clone());
+        }
+        let config = serde_json::to_vec(&config).expect("JSON");
+        let digest = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&config))
+        };
+        let id = ImageId::new(format!("sha256:{digest}"));
+        if self.image_id(id.as_str()).await? == Some(id.clone()) {
+            return Ok(id);
+        }
+        let tag = format!("strata-scratch:{}", platform.tag_suffix());
+        let manifest = serde_json::json!([{
+            "Config": format!("{digest}.json"),
+            "RepoTags": [tag],
+            "Layers": [],
+        }]);
+        let manifest = serde_json::to_vec(&manifest).expect("JSON");
+        let mut archive = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            (format!("{digest}.json"), config.as_slice()),
+            ("manifest.json".to_string(), manifest.as_slice()),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            archive
+                .append_data(&mut header, name, data)
+                .map_err(|e| EngineError::Api(format!("making an empty image: {e}")))?;
+        }
+        let archive = archive
+            .into_inner()
+            .map_err(|e| EngineError::Api(format!("making an empty image: {e}")))?;
+        let options = bollard::query_parameters::ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .import_image(options, bollard::body_full(archive.into()), None);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                return Err(match e {
+                    BollardError::DockerStreamError { error } => EngineError::Api(error),
+                    other => self.error(other),
+                });
+            }
+        }
+        match self.image_id(id.as_str()).await? {
+            Some(loaded) if loaded == id => Ok(id),
+            other => Err(EngineError::Api(format!(
+                "the engine loaded the empty {platform} image as {other:?}, not {id}"
+            ))),
+        }
+    }
+
     /// One build, as the request says.
     async fn build_once(
         &self,
@@ -1137,6 +1257,10 @@ impl Engine for DockerEngine {
             .then(|| request.platform.clone())
             .flatten()
             .map(|platform| (platform, request.clone()));
+        if let (Builder::Classic, Some(platform)) = (builder, request.platform.clone()) {
+            self.scratch_of_platform(&mut request, &platform).await?;
+        }
+        let again = again.map(|(platform, _)| (platform, request.clone()));
         let id = self.build_once(request, log).await?;
         let Some((wanted, mut again)) = again else {
             return Ok(id);
@@ -1594,6 +1718,32 @@ mod tests {
             short_name("127.0.0.1:5000/acme/app"),
             "127.0.0.1:5000/acme/app"
         );
+    }
+
+    #[test]
+    fn platform_arguments_are_set_for_classic_and_left_to_buildkit() {
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        let planned = arm.build_args(&Platform::host());
+        let mut args = planned.clone();
+        args.insert("TARGETOS".into(), "chosen-by-the-user".into());
+        args.insert("OTHER".into(), "1".into());
+        platform_args(Builder::Buildkit, Some(&arm), &mut args);
+        // What strata would have set is BuildKit's; what the user set stays.
+        assert_eq!(
+            args,
+            std::collections::BTreeMap::from([
+                ("OTHER".to_string(), "1".to_string()),
+                ("TARGETOS".to_string(), "chosen-by-the-user".to_string()),
+            ])
+        );
+        // The classic builder sets none: strata does, on test layers too.
+        let mut args = std::collections::BTreeMap::new();
+        platform_args(Builder::Classic, Some(&arm), &mut args);
+        assert_eq!(args, planned);
+        assert_eq!(args["TARGETARCH"], "arm64");
+        let mut args = std::collections::BTreeMap::new();
+        platform_args(Builder::Classic, None, &mut args);
+        assert!(args.is_empty());
     }
 
     #[test]
