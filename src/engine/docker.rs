@@ -493,9 +493,14 @@ fn buildkit_missing(info: &EngineInfo, podman: Option<bool>) -> Option<String> {
 /// `platform`: BuildKit sets them itself, so those the plan set to the same
 /// values are left to it; the classic builder leaves them empty, so strata
 /// sets those the request does not (on test layers too).
+///
+/// Docker 20.10's BuildKit leaves one empty when the Dockerfile declares it
+/// again before its first `FROM` (`ARG TARGETARCH` + `FROM base:${TARGETARCH}`),
+/// so those of `globals` (the names declared there) are still passed.
 fn platform_args(
     builder: Builder,
     platform: Option<&Platform>,
+    globals: &[String],
     args: &mut std::collections::BTreeMap<String, String>,
 ) {
     let Some(platform) = platform else {
@@ -504,7 +509,7 @@ fn platform_args(
     for (key, value) in platform.build_args(&Platform::host()) {
         match builder {
             Builder::Buildkit => {
-                if args.get(&key) == Some(&value) {
+                if args.get(&key) == Some(&value) && !globals.contains(&key) {
                     args.remove(&key);
                 }
             }
@@ -513,6 +518,31 @@ fn platform_args(
             }
         }
     }
+}
+
+/// The names the build's Dockerfile declares with `ARG` before its first
+/// `FROM` (none when it cannot be read: the build says why).
+fn global_args(context: &crate::engine::BuildContext) -> Vec<String> {
+    let text = match &context.dockerfile {
+        crate::engine::Dockerfile::Inline(text) => text.clone(),
+        crate::engine::Dockerfile::Path(path) => {
+            match crate::config::read::read_text(&context.dir.join(path), None, "Dockerfile") {
+                Ok(text) => text,
+                Err(_) => return Vec::new(),
+            }
+        }
+    };
+    crate::dockerfile::instructions(&text, crate::dockerfile::Heredocs::Lines)
+        .into_iter()
+        .take_while(|i| i.keyword != "FROM")
+        .filter(|i| i.keyword == "ARG")
+        .flat_map(|i| {
+            i.args
+                .split_whitespace()
+                .map(|a| a.split('=').next().unwrap_or(a).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Turns BuildKit's progress (`moby.buildkit.trace`) into log lines read
@@ -1252,7 +1282,16 @@ impl Engine for DockerEngine {
     ) -> Result<ImageId, EngineError> {
         let builder = request.builder.unwrap_or(self.builder);
         request.builder = Some(builder);
-        platform_args(builder, request.platform.as_ref(), &mut request.build_args);
+        let globals = match builder {
+            Builder::Buildkit => global_args(&request.context),
+            Builder::Classic => Vec::new(),
+        };
+        platform_args(
+            builder,
+            request.platform.as_ref(),
+            &globals,
+            &mut request.build_args,
+        );
         let again = (builder == Builder::Classic && !request.no_cache)
             .then(|| request.platform.clone())
             .flatten()
@@ -1727,7 +1766,7 @@ mod tests {
         let mut args = planned.clone();
         args.insert("TARGETOS".into(), "chosen-by-the-user".into());
         args.insert("OTHER".into(), "1".into());
-        platform_args(Builder::Buildkit, Some(&arm), &mut args);
+        platform_args(Builder::Buildkit, Some(&arm), &[], &mut args);
         // What strata would have set is BuildKit's; what the user set stays.
         assert_eq!(
             args,
@@ -1736,13 +1775,23 @@ mod tests {
                 ("TARGETOS".to_string(), "chosen-by-the-user".to_string()),
             ])
         );
+        // One declared before the first FROM is still passed: Docker 20.10's
+        // BuildKit would leave it empty there.
+        let mut args = planned.clone();
+        platform_args(
+            Builder::Buildkit,
+            Some(&arm),
+            &["TARGETARCH".into()],
+            &mut args,
+        );
+        assert_eq!(args.keys().collect::<Vec<_>>(), ["TARGETARCH"]);
         // The classic builder sets none: strata does, on test layers too.
         let mut args = std::collections::BTreeMap::new();
-        platform_args(Builder::Classic, Some(&arm), &mut args);
+        platform_args(Builder::Classic, Some(&arm), &[], &mut args);
         assert_eq!(args, planned);
         assert_eq!(args["TARGETARCH"], "arm64");
         let mut args = std::collections::BTreeMap::new();
-        platform_args(Builder::Classic, None, &mut args);
+        platform_args(Builder::Classic, None, &[], &mut args);
         assert!(args.is_empty());
     }
 
