@@ -114,10 +114,6 @@ impl Engine for Forging {
         self.inner.layers(reference).await
     }
 
-    async fn platform_of(&self, reference: &str) -> Result<Option<String>, EngineError> {
-        self.inner.platform_of(reference).await
-    }
-
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
         self.inner.tag(id, reference).await
     }

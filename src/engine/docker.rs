@@ -1292,45 +1292,10 @@ impl Engine for DockerEngine {
             &globals,
             &mut request.build_args,
         );
-        let again = (builder == Builder::Classic && !request.no_cache)
-            .then(|| request.platform.clone())
-            .flatten()
-            .map(|platform| (platform, request.clone()));
         if let (Builder::Classic, Some(platform)) = (builder, request.platform.clone()) {
             self.scratch_of_platform(&mut request, &platform).await?;
         }
-        let again = again.map(|(platform, _)| (platform, request.clone()));
-        let id = self.build_once(request, log).await?;
-        let Some((wanted, mut again)) = again else {
-            return Ok(id);
-        };
-        // The classic builder's cache knows no platforms: a step whose parent
-        // is no image (the first after `FROM scratch`) is found in the cache
-        // as built for any platform, and what follows inherits its platform.
-        // An image of the wrong platform is built again without the cache,
-        // so no cached step crosses platforms.
-        let made = self.platform_of(id.as_str()).await?;
-        let made_platform = made.as_deref().and_then(|p| p.parse::<Platform>().ok());
-        if made_platform.is_none() || made_platform.as_ref() == Some(&wanted) {
-            return Ok(id);
-        }
-        log(&format!(
-            "the classic builder's cache gave an image for {}, not {wanted}: building again without the cache",
-            made.unwrap_or_default()
-        ));
-        again.no_cache = true;
-        let id = self.build_once(again, log).await?;
-        match self
-            .platform_of(id.as_str())
-            .await?
-            .as_deref()
-            .map(str::parse::<Platform>)
-        {
-            Some(Ok(p)) if p != wanted => Err(EngineError::BuildFailed(format!(
-                "the image was built for {wanted} but the engine recorded it as {p}"
-            ))),
-            _ => Ok(id),
-        }
+        self.build_once(request, log).await
     }
 
     fn builder(&self) -> Builder {
@@ -1342,21 +1307,6 @@ impl Engine for DockerEngine {
             .inspect(reference)
             .await?
             .map(|image| image.root_fs.and_then(|fs| fs.layers).unwrap_or_default()))
-    }
-
-    async fn platform_of(&self, reference: &str) -> Result<Option<String>, EngineError> {
-        Ok(self.inspect(reference).await?.map(|image| {
-            let mut text = format!(
-                "{}/{}",
-                image.os.unwrap_or_default(),
-                image.architecture.unwrap_or_default()
-            );
-            if let Some(variant) = image.variant.filter(|v| !v.is_empty()) {
-                text.push('/');
-                text.push_str(&variant);
-            }
-            text
-        }))
     }
 
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {

@@ -148,14 +148,6 @@ pub trait Engine: Send + Sync {
         )))
     }
 
-    /// The platform (`os/architecture[/variant]`) the engine recorded for an
-    /// image, or `None` when it has no such image.
-    async fn platform_of(&self, reference: &str) -> Result<Option<String>, EngineError> {
-        Err(EngineError::Api(format!(
-            "this engine cannot tell the platform of {reference}"
-        )))
-    }
-
     /// Every local tag of `repositories` (names without tag or digest, such
     /// as `127.0.0.1:5000/acme/app`) and the image ID behind it, learned in
     /// as few requests as the engine allows (Docker: one for all), so a run

@@ -141,10 +141,6 @@ impl Engine for Known {
         self.inner.layers(reference).await
     }
 
-    async fn platform_of(&self, reference: &str) -> Result<Option<String>, EngineError> {
-        self.inner.platform_of(reference).await
-    }
-
     async fn tags_of(
         &self,
         repositories: &[String],
