@@ -226,3 +226,23 @@ fn podman_asked_for_buildkit_is_an_environment_error() {
     assert!(err.contains("buildah"), "{err}");
     assert!(err.contains("--builder classic"), "{err}");
 }
+
+#[test]
+fn podman_builds_the_cache_mount_inventory_with_buildah() {
+    // Podman's default is the classic request, which buildah serves: it
+    // reads `RUN --mount` itself, so the inventory BuildKit builds passes.
+    let host = std::env::var("STRATA_TEST_PODMAN_HOST").expect("STRATA_TEST_PODMAN_HOST");
+    block_on(async {
+        busybox_base(&common::engine_at(&host).await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    cache_mount_inventory(dir.path(), "");
+    let out = strata(
+        dir.path(),
+        &["test", "inventory.yml"],
+        &[("DOCKER_HOST", &host), ("STRATA_PULL", "never")],
+    );
+    let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("builder classic"), "{all}");
+}
