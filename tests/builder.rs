@@ -141,10 +141,22 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     block_on(async {
         busybox_base(&engine().await, BUSYBOX_IMAGE).await;
     });
-    // Default (classic this round): the cache mount fails the build.
+    // Default: BuildKit, which this engine offers: the cache mount builds.
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "");
     let out = strata(dir.path(), &["test", "inventory.yml"], &[]);
+    let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("builder buildkit"), "{all}");
+
+    // --builder classic: the cache mount fails the build.
+    let dir = tempfile::tempdir().unwrap();
+    cache_mount_inventory(dir.path(), "");
+    let out = strata(
+        dir.path(),
+        &["test", "inventory.yml", "--builder", "classic"],
+        &[],
+    );
     let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("builder classic"), "{all}");
@@ -170,13 +182,13 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     let out = strata(
         dir.path(),
         &["test", "inventory.yml"],
-        &[("STRATA_BUILDER", "buildkit")],
+        &[("STRATA_BUILDER", "classic")],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
-    cache_mount_inventory(dir.path(), "builder: buildkit\n");
+    cache_mount_inventory(dir.path(), "builder: classic\n");
     let out = strata(dir.path(), &["test", "inventory.yml"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     // The flag wins over the config.
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "builder: buildkit\n");
@@ -213,4 +225,24 @@ fn podman_asked_for_buildkit_is_an_environment_error() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("buildah"), "{err}");
     assert!(err.contains("--builder classic"), "{err}");
+}
+
+#[test]
+fn podman_builds_the_cache_mount_inventory_with_buildah() {
+    // Podman's default is the classic request, which buildah serves: it
+    // reads `RUN --mount` itself, so the inventory BuildKit builds passes.
+    let host = std::env::var("STRATA_TEST_PODMAN_HOST").expect("STRATA_TEST_PODMAN_HOST");
+    block_on(async {
+        busybox_base(&common::engine_at(&host).await, BUSYBOX_IMAGE).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    cache_mount_inventory(dir.path(), "");
+    let out = strata(
+        dir.path(),
+        &["test", "inventory.yml"],
+        &[("DOCKER_HOST", &host), ("STRATA_PULL", "never")],
+    );
+    let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("builder classic"), "{all}");
 }

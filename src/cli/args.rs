@@ -220,9 +220,10 @@ pub struct RunArgs {
     #[arg(long = "platform", value_name = "PLATFORM", env = "STRATA_PLATFORMS",
           value_delimiter = ',', value_parser = parse_platform)]
     pub platforms: Vec<crate::reference::Platform>,
-    /// Which of Docker's builders builds the images: `classic` (the
-    /// default for now) or `buildkit` (`RUN --mount` and the other syntax
-    /// written for BuildKit). Overrides the config's `builder:`.
+    /// Which of Docker's builders builds the images and their test layers:
+    /// `buildkit` (`RUN --mount` and the other syntax written for BuildKit;
+    /// the default on a Docker engine that offers it) or `classic` (the
+    /// default elsewhere, such as Podman). Overrides the config's `builder:`.
     #[arg(long, value_name = "BUILDER", env = "STRATA_BUILDER", value_enum)]
     pub builder: Option<crate::config::builder::Builder>,
 }

@@ -102,9 +102,8 @@ impl Locator {
         match &step.step {
             Step::Build => {
                 let file = image.context.join(&image.dockerfile);
-                let line = read_quietly(&file).and_then(|text| {
-                    github::failing_step(&step.log).and_then(|n| github::step_line(&text, n, 0))
-                });
+                let line =
+                    read_quietly(&file).and_then(|text| github::failing_line(&step.log, &text, 0));
                 at(&file, line)
             }
             Step::Test { path, .. } => {

@@ -125,11 +125,13 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
     let engine = DockerEngine::connect_with(s.engine_timeouts)
         .await
         .map_err(|e| environment(&e))?;
-    let builder = s.builder.or(plan.builder).unwrap_or_default();
+    // Unless chosen: BuildKit where the engine offers it, else classic.
+    let chosen = s.builder.or(plan.builder);
     let engine = engine
-        .with_builder(builder)
+        .with_builder_or_default(chosen)
         .await
         .map_err(|e| environment(&e))?;
+    let builder = engine.builder();
     let info = engine.info().await.map_err(|e| environment(&e))?;
     // The builder rides in the engine's description: the run header, every
     // report and `report.json` show it.
@@ -151,7 +153,7 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
         let other = DockerEngine::connect_to_with(host, s.engine_timeouts)
             .await
             .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?
-            .with_builder(builder)
+            .with_builder_or_default(chosen)
             .await
             .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?;
         let info = other

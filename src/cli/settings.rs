@@ -45,7 +45,8 @@ pub struct RunSettings {
     pub platforms: Vec<crate::reference::Platform>,
     /// `--pull`; `None`: the config's, else the default.
     pub pull: Option<crate::config::pull::PullPolicy>,
-    /// `--builder` / `STRATA_BUILDER`; `None`: the config's, else classic.
+    /// `--builder` / `STRATA_BUILDER`; `None`: the config's, else BuildKit
+    /// where the engine offers it, else classic.
     pub builder: Option<crate::config::builder::Builder>,
 }
 

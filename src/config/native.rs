@@ -86,8 +86,9 @@ pub struct NativeConfig {
     #[serde(default)]
     #[schemars(with = "Vec<PlatformEntry>")]
     pub platforms: Vec<Spanned<PlatformEntry>>,
-    /// Which of Docker's builders builds: `classic` (the default) or
-    /// `buildkit`. `--builder` and `STRATA_BUILDER` override it.
+    /// Which of Docker's builders builds: `buildkit` (the default on a
+    /// Docker engine that offers it) or `classic` (the default elsewhere).
+    /// `--builder` and `STRATA_BUILDER` override it.
     #[serde(default)]
     pub builder: Option<crate::config::builder::Builder>,
 }

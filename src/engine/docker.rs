@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::reference::Platform;
+
 use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
@@ -304,9 +306,47 @@ impl DockerEngine {
         Ok(self)
     }
 
+    /// Builds with BuildKit when the engine offers it (a Docker engine with
+    /// API 1.39 or later), else with the classic builder: the default when
+    /// neither `--builder` nor the config names one.
+    pub async fn with_default_builder(mut self) -> Result<Self, EngineError> {
+        let info = self.info().await?;
+        self.builder = match buildkit_missing(&info, self.podman.get().copied()) {
+            None => Builder::Buildkit,
+            Some(_) => Builder::Classic,
+        };
+        Ok(self)
+    }
+
+    /// [`DockerEngine::with_builder`] when a builder was chosen, else
+    /// [`DockerEngine::with_default_builder`].
+    pub async fn with_builder_or_default(
+        self,
+        builder: Option<Builder>,
+    ) -> Result<Self, EngineError> {
+        match builder {
+            Some(builder) => self.with_builder(builder).await,
+            None => self.with_default_builder().await,
+        }
+    }
+
     /// The builder a request that names none is built with.
     pub fn builder(&self) -> Builder {
         self.builder
+    }
+
+    /// The image's inspection, or `None` when the engine has no such image.
+    async fn inspect(
+        &self,
+        reference: &str,
+    ) -> Result<Option<bollard::models::ImageInspect>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(image)),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
     }
 
     /// Where this engine was reached.
@@ -446,6 +486,63 @@ fn buildkit_missing(info: &EngineInfo, podman: Option<bool>) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// The platform build arguments (`TARGETPLATFORM`, `TARGETOS`,
+/// `TARGETARCH`, `TARGETVARIANT` and the `BUILD` four) of a build for
+/// `platform`: BuildKit sets them itself, so those the plan set to the same
+/// values are left to it; the classic builder leaves them empty, so strata
+/// sets those the request does not (on test layers too).
+///
+/// Docker 20.10's BuildKit leaves one empty when the Dockerfile declares it
+/// again before its first `FROM` (`ARG TARGETARCH` + `FROM base:${TARGETARCH}`),
+/// so those of `globals` (the names declared there) are still passed.
+fn platform_args(
+    builder: Builder,
+    platform: Option<&Platform>,
+    globals: &[String],
+    args: &mut std::collections::BTreeMap<String, String>,
+) {
+    let Some(platform) = platform else {
+        return;
+    };
+    for (key, value) in platform.build_args(&Platform::host()) {
+        match builder {
+            Builder::Buildkit => {
+                if args.get(&key) == Some(&value) && !globals.contains(&key) {
+                    args.remove(&key);
+                }
+            }
+            Builder::Classic => {
+                args.entry(key).or_insert(value);
+            }
+        }
+    }
+}
+
+/// The names the build's Dockerfile declares with `ARG` before its first
+/// `FROM` (none when it cannot be read: the build says why).
+fn global_args(context: &crate::engine::BuildContext) -> Vec<String> {
+    let text = match &context.dockerfile {
+        crate::engine::Dockerfile::Inline(text) => text.clone(),
+        crate::engine::Dockerfile::Path(path) => {
+            match crate::config::read::read_text(&context.dir.join(path), None, "Dockerfile") {
+                Ok(text) => text,
+                Err(_) => return Vec::new(),
+            }
+        }
+    };
+    crate::dockerfile::instructions(&text, crate::dockerfile::Heredocs::Lines)
+        .into_iter()
+        .take_while(|i| i.keyword != "FROM")
+        .filter(|i| i.keyword == "ARG")
+        .flat_map(|i| {
+            i.args
+                .split_whitespace()
+                .map(|a| a.split('=').next().unwrap_or(a).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Turns BuildKit's progress (`moby.buildkit.trace`) into log lines read
@@ -1069,40 +1166,133 @@ fn redact(text: &str, credentials: Option<&Credentials>) -> String {
     }
 }
 
-#[async_trait]
-impl Engine for DockerEngine {
-    async fn info(&self) -> Result<EngineInfo, EngineError> {
-        let version = self.docker.version().await.map_err(|e| self.error(e))?;
-        let components = version.components.unwrap_or_default();
-        let _ = self
-            .podman
-            .set(components.iter().any(|c| c.name.contains("Podman")));
-        let product = components
+impl DockerEngine {
+    /// Docker's classic builder makes the step after `FROM scratch` an
+    /// image of the engine's own platform, whatever the build's platform
+    /// (there is no parent to inherit one from), so the next step of an
+    /// arm64 build fails ("does not match the specified platform") or the
+    /// image says amd64; and its cache, which matches a step by its parent,
+    /// offers one platform's step to the other. So a classic build for a
+    /// platform reads `FROM scratch` as an image of that platform with no
+    /// layers ([`empty_image`]), loaded once: the same layers as `scratch`,
+    /// a parent that carries the platform. Podman (buildah) needs none.
+    async fn scratch_of_platform(
+        &self,
+        request: &mut BuildRequest,
+        platform: &Platform,
+    ) -> Result<(), EngineError> {
+        if self.podman.get().copied().unwrap_or(false) {
+            return Ok(());
+        }
+        let text = match &request.context.dockerfile {
+            crate::engine::Dockerfile::Inline(text) => text.clone(),
+            crate::engine::Dockerfile::Path(path) => {
+                let file = request.context.dir.join(path);
+                match crate::config::read::read_text(&file, None, "Dockerfile") {
+                    Ok(text) => text,
+                    // The build reports an unreadable Dockerfile itself.
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        let froms = crate::dockerfile::from_instructions(&text);
+        if !froms
             .iter()
-            .find(|c| c.name.contains("Podman"))
-            .map(|c| format!("{} {}", c.name, c.version))
-            .or_else(|| {
-                components
-                    .iter()
-                    .find(|c| c.name == "Engine")
-                    .map(|c| format!("Docker Engine {}", c.version))
-            })
-            .unwrap_or_else(|| {
-                format!(
-                    "Docker Engine {}",
-                    version
-                        .version
-                        .unwrap_or_else(|| "(unknown version)".into())
-                )
-            });
-        Ok(EngineInfo {
-            version: product,
-            api_version: self.docker.client_version().to_string(),
-            endpoint: self.endpoint.clone(),
-        })
+            .any(|f| f.image.eq_ignore_ascii_case("scratch"))
+        {
+            return Ok(());
+        }
+        let id = self.empty_image(platform).await?;
+        let rename = froms
+            .iter()
+            .filter(|f| f.image.eq_ignore_ascii_case("scratch"))
+            .map(|f| (f.image.clone(), id.to_string()))
+            .collect();
+        let text =
+            crate::dockerfile::rename_bases(&text, &rename).map_err(|e| EngineError::Context {
+                path: request.context.dir.clone(),
+                message: e,
+            })?;
+        request.context.dockerfile = crate::engine::Dockerfile::Inline(text);
+        Ok(())
     }
 
-    async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
+    /// The image of `platform` with no layers and no configuration (tagged
+    /// `strata-scratch:<os>-<arch>[-<variant>]`), loaded unless the engine
+    /// has it. Its ID is the digest of its configuration, the same on
+    /// every engine and run.
+    async fn empty_image(&self, platform: &Platform) -> Result<ImageId, EngineError> {
+        let mut config = serde_json::json!({
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [],
+        });
+        if let Some(variant) = &platform.variant {
+            config["variant"] = serde_json::Value::String(variant.clone());
+        }
+        let config = serde_json::to_vec(&config).expect("JSON");
+        let digest = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&config))
+        };
+        let id = ImageId::new(format!("sha256:{digest}"));
+        if self.image_id(id.as_str()).await? == Some(id.clone()) {
+            return Ok(id);
+        }
+        let tag = format!("strata-scratch:{}", platform.tag_suffix());
+        let manifest = serde_json::json!([{
+            "Config": format!("{digest}.json"),
+            "RepoTags": [tag],
+            "Layers": [],
+        }]);
+        let manifest = serde_json::to_vec(&manifest).expect("JSON");
+        let mut archive = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            (format!("{digest}.json"), config.as_slice()),
+            ("manifest.json".to_string(), manifest.as_slice()),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            archive
+                .append_data(&mut header, name, data)
+                .map_err(|e| EngineError::Api(format!("making an empty image: {e}")))?;
+        }
+        let archive = archive
+            .into_inner()
+            .map_err(|e| EngineError::Api(format!("making an empty image: {e}")))?;
+        let options = bollard::query_parameters::ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .import_image(options, bollard::body_full(archive.into()), None);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                return Err(match e {
+                    BollardError::DockerStreamError { error } => EngineError::Api(error),
+                    other => self.error(other),
+                });
+            }
+        }
+        match self.image_id(id.as_str()).await? {
+            Some(loaded) if loaded == id => Ok(id),
+            other => Err(EngineError::Api(format!(
+                "the engine loaded the empty {platform} image as {other:?}, not {id}"
+            ))),
+        }
+    }
+
+    /// One build, as the request says.
+    async fn build_once(
+        &self,
+        request: BuildRequest,
+        log: LogSink<'_>,
+    ) -> Result<ImageId, EngineError> {
         let build_context = request.context.clone();
         let packing = tokio::task::spawn_blocking(move || context::prepare(&build_context))
             .await
@@ -1179,6 +1369,74 @@ impl Engine for DockerEngine {
         Err(EngineError::Api(
             "the build finished but the engine did not say which image it made".into(),
         ))
+    }
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let version = self.docker.version().await.map_err(|e| self.error(e))?;
+        let components = version.components.unwrap_or_default();
+        let _ = self
+            .podman
+            .set(components.iter().any(|c| c.name.contains("Podman")));
+        let product = components
+            .iter()
+            .find(|c| c.name.contains("Podman"))
+            .map(|c| format!("{} {}", c.name, c.version))
+            .or_else(|| {
+                components
+                    .iter()
+                    .find(|c| c.name == "Engine")
+                    .map(|c| format!("Docker Engine {}", c.version))
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "Docker Engine {}",
+                    version
+                        .version
+                        .unwrap_or_else(|| "(unknown version)".into())
+                )
+            });
+        Ok(EngineInfo {
+            version: product,
+            api_version: self.docker.client_version().to_string(),
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
+    async fn build(
+        &self,
+        mut request: BuildRequest,
+        log: LogSink<'_>,
+    ) -> Result<ImageId, EngineError> {
+        let builder = request.builder.unwrap_or(self.builder);
+        request.builder = Some(builder);
+        let globals = match builder {
+            Builder::Buildkit => global_args(&request.context),
+            Builder::Classic => Vec::new(),
+        };
+        platform_args(
+            builder,
+            request.platform.as_ref(),
+            &globals,
+            &mut request.build_args,
+        );
+        if let (Builder::Classic, Some(platform)) = (builder, request.platform.clone()) {
+            self.scratch_of_platform(&mut request, &platform).await?;
+        }
+        self.build_once(request, log).await
+    }
+
+    fn builder(&self) -> Builder {
+        self.builder
+    }
+
+    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+        Ok(self
+            .inspect(reference)
+            .await?
+            .map(|image| image.root_fs.and_then(|fs| fs.layers).unwrap_or_default()))
     }
 
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
@@ -1638,6 +1896,42 @@ mod tests {
             short_name("127.0.0.1:5000/acme/app"),
             "127.0.0.1:5000/acme/app"
         );
+    }
+
+    #[test]
+    fn platform_arguments_are_set_for_classic_and_left_to_buildkit() {
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        let planned = arm.build_args(&Platform::host());
+        let mut args = planned.clone();
+        args.insert("TARGETOS".into(), "chosen-by-the-user".into());
+        args.insert("OTHER".into(), "1".into());
+        platform_args(Builder::Buildkit, Some(&arm), &[], &mut args);
+        // What strata would have set is BuildKit's; what the user set stays.
+        assert_eq!(
+            args,
+            std::collections::BTreeMap::from([
+                ("OTHER".to_string(), "1".to_string()),
+                ("TARGETOS".to_string(), "chosen-by-the-user".to_string()),
+            ])
+        );
+        // One declared before the first FROM is still passed: Docker 20.10's
+        // BuildKit would leave it empty there.
+        let mut args = planned.clone();
+        platform_args(
+            Builder::Buildkit,
+            Some(&arm),
+            &["TARGETARCH".into()],
+            &mut args,
+        );
+        assert_eq!(args.keys().collect::<Vec<_>>(), ["TARGETARCH"]);
+        // The classic builder sets none: strata does, on test layers too.
+        let mut args = std::collections::BTreeMap::new();
+        platform_args(Builder::Classic, Some(&arm), &[], &mut args);
+        assert_eq!(args, planned);
+        assert_eq!(args["TARGETARCH"], "arm64");
+        let mut args = std::collections::BTreeMap::new();
+        platform_args(Builder::Classic, None, &[], &mut args);
+        assert!(args.is_empty());
     }
 
     #[test]

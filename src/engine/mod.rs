@@ -134,6 +134,20 @@ pub trait Engine: Send + Sync {
     /// The ID of the image a reference names locally, or `None`.
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError>;
 
+    /// The builder a request that names none is built with.
+    fn builder(&self) -> Builder {
+        Builder::Classic
+    }
+
+    /// The image's root filesystem layers (its diff IDs, `sha256:…`) bottom
+    /// first, or `None` when the engine has no such image. A test layer is
+    /// checked against them: its layers must begin with the tested image's.
+    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+        Err(EngineError::Api(format!(
+            "this engine cannot list the layers of {reference}"
+        )))
+    }
+
     /// Every local tag of `repositories` (names without tag or digest, such
     /// as `127.0.0.1:5000/acme/app`) and the image ID behind it, learned in
     /// as few requests as the engine allows (Docker: one for all), so a run

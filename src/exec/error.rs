@@ -32,7 +32,8 @@ pub enum StepError {
     /// in it, a file that no longer parses): no retry can fix it.
     #[error("{0}")]
     Input(String),
-    /// The registry holds something other than what was tested or pushed.
+    /// The registry holds something other than what was tested or pushed,
+    /// or a build stands on another image than the one it was given.
     #[error("{0}")]
     Mismatch(String),
     /// Attaching or reading a test attestation failed.

@@ -56,6 +56,8 @@ pub struct FakeEngine {
     pub failing_tags: Mutex<BTreeMap<String, u32>>,
     /// Files in every image, by absolute path, for `read_files`.
     pub files: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Each built image's layers: its base's, then one for what was built.
+    pub layers: Mutex<BTreeMap<ImageId, Vec<String>>>,
 }
 
 impl FakeEngine {
@@ -128,10 +130,40 @@ impl Engine for FakeEngine {
             )));
         }
         let id = ImageId::new(sha(&text));
+        // Layers as an engine stacks them: the base's, then this build's.
+        let base = crate::dockerfile::final_base(&text).unwrap_or_default();
+        let base = match base.starts_with("sha256:") {
+            true => Some(ImageId::new(base)),
+            false => self.get(&base),
+        };
+        let mut layers = base
+            .and_then(|b| self.layers.lock().unwrap().get(&b).cloned())
+            .unwrap_or_default();
+        layers.push(sha(&format!("layer {text}")));
+        self.layers.lock().unwrap().insert(id.clone(), layers);
         if !tag.is_empty() {
             self.set(&tag, &id);
         }
         Ok(id)
+    }
+
+    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+        self.log(format!("layers {reference}"));
+        let id = match reference.starts_with("sha256:") {
+            true => ImageId::new(reference),
+            false => match self.get(reference) {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(
+            self.layers
+                .lock()
+                .unwrap()
+                .get(&id)
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 
     async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {

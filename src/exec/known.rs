@@ -133,6 +133,14 @@ impl Engine for Known {
         Ok(id)
     }
 
+    fn builder(&self) -> crate::engine::Builder {
+        self.inner.builder()
+    }
+
+    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+        self.inner.layers(reference).await
+    }
+
     async fn tags_of(
         &self,
         repositories: &[String],

@@ -51,7 +51,9 @@ pub async fn run(
                 let passed = passed.clone();
                 async move {
                     let prior = state.read(|st| st.images.get(&image.name).cloned());
-                    let (result, changed) = test_image(&image, &world, &options, &bus, prior).await;
+                    let built = passed.lock().expect("lock").clone();
+                    let (result, changed) =
+                        test_image(&image, &world, &options, &bus, prior, &built).await;
                     let ok = result.passed;
                     if ok {
                         let id = result.image_id.clone();
@@ -180,6 +182,7 @@ async fn test_image(
     options: &Options,
     bus: &Bus,
     prior: Option<ImageState>,
+    built: &HashMap<String, ImageId>,
 ) -> (ImageState, bool) {
     let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
@@ -219,7 +222,7 @@ async fn test_image(
         reasons,
     });
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
-        build_image(image, world, options, log)
+        build_image(image, world, options, built, log)
     })
     .await;
     let id = match built {
@@ -393,18 +396,54 @@ async fn fetch_artifacts(
     Ok(files)
 }
 
+/// Builds an image. A `FROM` naming an image of the plan is built on the
+/// very image the run built (or found up to date) under that name, never on
+/// whatever the name holds by then (see [`Pins`]), and the result's layers
+/// must begin with that image's.
 async fn build_image(
     image: &ImagePlan,
     world: &World,
     options: &Options,
+    built: &HashMap<String, ImageId>,
     log: Log,
 ) -> Result<Done, StepError> {
     let extra_files = fetch_artifacts(image, world, Some(&log)).await?;
     let text = fingerprint::dockerfile_text(image)?;
-    let dockerfile = match image.rename_bases.is_empty() {
+    let mut pins = Pins::new(world);
+    let mut rename = std::collections::BTreeMap::new();
+    let mut parent = None;
+    let final_base = crate::dockerfile::final_base(&text);
+    for (written, read) in crate::dockerfile::base_images_written(&text, &image.build_args) {
+        let Some(id) = image
+            .needs
+            .contains(&read)
+            .then(|| built.get(&read))
+            .flatten()
+        else {
+            continue;
+        };
+        let name = match pins.pin(id).await {
+            Ok(name) => name,
+            Err(e) => {
+                pins.release().await;
+                return Err(e);
+            }
+        };
+        if final_base.as_deref() == Some(written.as_str()) {
+            parent = Some((read.clone(), id.clone()));
+        }
+        rename.insert(written, name);
+    }
+    let dockerfile = match image.rename_bases.is_empty() && rename.is_empty() {
         true => Dockerfile::Path(image.dockerfile.clone()),
-        // Built on its parent's build for the same platform, by that name.
-        false => Dockerfile::Inline(text),
+        // Built on its parent's build (for the same platform), by its ID.
+        false => match crate::dockerfile::rename_bases(&text, &rename) {
+            Ok(text) => Dockerfile::Inline(text),
+            Err(e) => {
+                pins.release().await;
+                return Err(StepError::Input(e));
+            }
+        },
     };
     let request = BuildRequest {
         context: BuildContext {
@@ -420,11 +459,111 @@ async fn build_image(
         platform: image.platforms.first().cloned(),
         builder: None,
     };
-    let id = world.engine.build(request, &|line| log.line(line)).await?;
+    let built = world.engine.build(request, &|line| log.line(line)).await;
+    // Checked while the pins still hold the parents: removing the last
+    // name of an image BuildKit built removes the image.
+    let checked = match (&built, parent) {
+        (Ok(id), Some((name, parent))) => {
+            check_layers(world, &parent, id, &format!("the image built on {name}")).await
+        }
+        _ => Ok(()),
+    };
+    pins.release().await;
+    let id = built?;
+    checked?;
     Ok(Done {
         image_id: Some(id),
         digest: None,
     })
+}
+
+/// The names builds use for images of the plan in their `FROM` lines. The
+/// classic builder reads `FROM <image ID>` as that very image; BuildKit
+/// would try to pull it, so it gets a tag of strata's own, made unique for
+/// this build, pointed at the ID just before it and removed after it. A
+/// tag can be moved while the build runs, so what was built is then checked
+/// to start with the image's layers ([`check_layers`]).
+struct Pins<'a> {
+    engine: &'a dyn crate::engine::Engine,
+    tags: Vec<String>,
+}
+
+impl<'a> Pins<'a> {
+    fn new(world: &'a World) -> Pins<'a> {
+        Pins {
+            engine: &*world.engine,
+            tags: Vec::new(),
+        }
+    }
+
+    /// The name a `FROM` line uses for the image `id`.
+    async fn pin(&mut self, id: &ImageId) -> Result<String, StepError> {
+        if self.engine.builder() == crate::engine::Builder::Classic {
+            return Ok(id.to_string());
+        }
+        let tag = pin_tag(id);
+        self.engine.tag(id, &tag).await?;
+        self.tags.push(tag.clone());
+        Ok(tag)
+    }
+
+    /// Removes the tags made (best effort: a leftover tag names an image
+    /// that exists anyway).
+    async fn release(self) {
+        for tag in &self.tags {
+            let _ = self.engine.remove(tag).await;
+        }
+    }
+}
+
+/// A tag no other build or run uses: `strata-pin/<random>:<short ID>`.
+pub(crate) fn pin_tag(id: &ImageId) -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 8];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    format!("{PIN_REPOSITORY}/{}:{}", hex::encode(bytes), id.short())
+}
+
+/// The repository of the tags builds are pinned with.
+pub const PIN_REPOSITORY: &str = "strata-pin";
+
+/// Checks that `built` (a test layer, or an image of the plan built on
+/// another) stands on `base`: its root filesystem layers begin with
+/// `base`'s, exactly. Anything else was built on another image (its base's
+/// name was moved during the build) and is never a pass.
+async fn check_layers(
+    world: &World,
+    base: &ImageId,
+    built: &ImageId,
+    what: &str,
+) -> Result<(), StepError> {
+    let gone = |id: &ImageId| {
+        StepError::Mismatch(format!(
+            "{what}: image {} is no longer on the engine, so what it was built on cannot be checked",
+            id.short()
+        ))
+    };
+    let want = world
+        .engine
+        .layers(base.as_str())
+        .await?
+        .ok_or_else(|| gone(base))?;
+    let got = world
+        .engine
+        .layers(built.as_str())
+        .await?
+        .ok_or_else(|| gone(built))?;
+    if got.starts_with(&want) {
+        return Ok(());
+    }
+    Err(StepError::Mismatch(format!(
+        "{what} ({}) was not built on image {}: its layers do not begin with that image's {} \
+         layers (the name it was built from was moved to another image during the build); \
+         it does not count as a pass",
+        built.short(),
+        base.short(),
+        want.len()
+    )))
 }
 
 /// Runs one test folder against the image `id`. Its Dockerfile, if any, is
@@ -496,10 +635,13 @@ async fn build_layer(
     let dockerfile = dir.join(DOCKERFILE);
     let body = crate::config::read::read_text(&dockerfile, None, "test Dockerfile")
         .map_err(|e| StepError::Input(e.message.clone()))?;
+    let tested = ImageId::new(id);
+    let mut pins = Pins::new(world);
+    let base = pins.pin(&tested).await?;
     let request = BuildRequest {
         context: BuildContext {
             dir: dir.to_owned(),
-            dockerfile: Dockerfile::Inline(crate::dockerfile::layer_on(id, &body)),
+            dockerfile: Dockerfile::Inline(crate::dockerfile::layer_on(&base, &body)),
             extra_files: vec![],
         },
         tag: Some(tag.to_owned()),
@@ -508,13 +650,25 @@ async fn build_layer(
         no_cache: options.no_cache,
         timeout,
         platform: platform.cloned(),
-        // Test layers are built `FROM <tested image id>`, which only the
-        // classic builder reads without pulling: the exact-image guarantee.
-        builder: Some(crate::engine::Builder::Classic),
+        // The run's builder: `FROM <tested image id>` (classic) or a tag
+        // pinned to it for this build (BuildKit), checked below.
+        builder: None,
     };
     // A failed build reads in the engine's own words (StepError::Build):
     // the step (build or test) is named wherever the message is shown.
-    Ok(world.engine.build(request, &|line| log.line(line)).await?)
+    let layer = world.engine.build(request, &|line| log.line(line)).await;
+    let checked = match &layer {
+        Ok(layer) => check_layers(world, &tested, layer, "the test layer").await,
+        Err(_) => Ok(()),
+    };
+    pins.release().await;
+    let layer = layer?;
+    if let Err(e) = checked {
+        // Its tag must not stand for a pass.
+        let _ = world.engine.remove(tag).await;
+        return Err(e);
+    }
+    Ok(layer)
 }
 
 /// Runs a `run.yml`'s command in a container from `image`, writes what it

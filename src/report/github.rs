@@ -124,6 +124,77 @@ pub fn step_line(dockerfile: &str, step: usize, skipped: usize) -> Option<usize>
         .map(|i| i.line)
 }
 
+/// The line of `dockerfile` at which a build log says the build failed,
+/// from Docker's classic builder, Buildah or BuildKit (see
+/// [`failing_buildkit_step`]); `skipped` as for [`step_line`].
+pub fn failing_line(log: &str, dockerfile: &str, skipped: usize) -> Option<usize> {
+    match failing_buildkit_step(log) {
+        Some((stage, step)) => buildkit_step_line(dockerfile, stage.as_deref(), step, skipped),
+        None => failing_step(log).and_then(|n| step_line(dockerfile, n, skipped)),
+    }
+}
+
+/// The step a BuildKit log (as strata writes it: `#N <vertex>` lines) says
+/// failed: the vertex of the last `#N ERROR` line, read from its
+/// `#N [<stage> <k>/<total>] <instruction>` line as (stage, k). The stage
+/// is `None` in a file of one stage, else `stage-<i>` or its `AS` name;
+/// BuildKit counts a stage's `FROM` as its step 1.
+pub fn failing_buildkit_step(log: &str) -> Option<(Option<String>, usize)> {
+    let vertex = |line: &str| -> Option<(usize, String)> {
+        let (n, rest) = line.strip_prefix('#')?.split_once(' ')?;
+        Some((n.parse().ok()?, rest.to_string()))
+    };
+    let failed = log.lines().rev().find_map(|line| {
+        let (n, rest) = vertex(line)?;
+        rest.starts_with("ERROR").then_some(n)
+    })?;
+    log.lines().find_map(|line| {
+        let (n, rest) = vertex(line)?;
+        (n == failed).then_some(())?;
+        let (label, _) = rest.strip_prefix('[')?.split_once(']')?;
+        let (stage, counts) = match label.rsplit_once(' ') {
+            Some((stage, counts)) => (Some(stage.to_string()), counts),
+            None => (None, label),
+        };
+        let (k, total) = counts.split_once('/')?;
+        total.parse::<usize>().ok()?;
+        Some((stage, k.parse().ok()?))
+    })
+}
+
+/// The line of `dockerfile` BuildKit's step `step` of `stage` ran (see
+/// [`failing_buildkit_step`]), when the engine's file had `skipped`
+/// instructions (a test's `FROM`) in front of the file's own.
+pub fn buildkit_step_line(
+    dockerfile: &str,
+    stage: Option<&str>,
+    step: usize,
+    skipped: usize,
+) -> Option<usize> {
+    use crate::dockerfile::{from_instructions, instructions, Heredocs};
+    let all = instructions(dockerfile, Heredocs::Lines);
+    let froms = from_instructions(dockerfile);
+    let start_of = |from: &crate::dockerfile::From| all.iter().position(|i| i.line == from.line);
+    let start = match stage {
+        None if skipped > 0 => 0,
+        None => start_of(froms.first()?)? + skipped,
+        Some(name) => {
+            let from = match name.strip_prefix("stage-").map(str::parse::<usize>) {
+                Some(Ok(i)) => froms.get(i)?,
+                _ => froms.iter().find(|f| {
+                    f.stage
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(name))
+                })?,
+            };
+            start_of(from)? + skipped
+        }
+    };
+    // Step 1 is the stage's FROM: strata's own when it was skipped.
+    let index = (start + step).checked_sub(1 + skipped)?;
+    all.get(index).map(|i| i.line)
+}
+
 /// Which file of a test folder a failed test points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestFile {
@@ -141,7 +212,11 @@ pub fn test_failure(
     run_file: Option<&str>,
 ) -> Option<(TestFile, Option<usize>)> {
     let lines: Vec<&str> = log.lines().collect();
-    let last_step = lines.iter().rposition(|l| failing_step(l).is_some());
+    let last_step = lines.iter().rposition(|l| {
+        failing_step(l).is_some()
+            || l.strip_prefix('#')
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    });
     let started = lines
         .iter()
         .rposition(|l| l.starts_with("running ") && l.contains("(timeout "));
@@ -159,7 +234,7 @@ pub fn test_failure(
             Some((TestFile::RunFile, line))
         }
         (_, Some(text), _) => {
-            let line = failing_step(log).and_then(|n| step_line(text, n, 1));
+            let line = failing_line(log, text, 1);
             Some((TestFile::Dockerfile, line))
         }
         (_, None, Some(_)) => Some((TestFile::RunFile, None)),
@@ -228,6 +303,35 @@ mod tests {
         assert_eq!(step_line(test, 3, 1), Some(2));
         assert_eq!(step_line(test, 1, 1), None);
         assert_eq!(step_line(test, 9, 1), None);
+    }
+
+    #[test]
+    fn finds_the_failing_line_in_buildkit_logs() {
+        let file = "# syntax note\nFROM a AS build\nRUN make\n\nRUN false\nFROM b\nCOPY --from=build /x /\nRUN check\n";
+        let log = "#1 [internal] load remote build context\n#1 DONE\n#5 [build 3/3] RUN false\n#6 [stage-1 2/3] COPY --from=build /x /\n#5 oops\n#5 ERROR: executor failed running [/bin/sh -c false]: exit code: 1\n";
+        assert_eq!(failing_buildkit_step(log), Some((Some("build".into()), 3)));
+        assert_eq!(failing_line(log, file, 0), Some(5));
+        let second = "#7 [stage-1 3/3] RUN check\n#7 ERROR: exit code: 2\n";
+        assert_eq!(failing_line(second, file, 0), Some(8));
+        // One stage: no stage name; a test's FROM is strata's.
+        let single = "#4 [1/3] FROM docker.io/strata-pin/ab:cd\n#6 [3/3] RUN false\n#6 ERROR: exit code: 1\n";
+        assert_eq!(failing_line(single, "RUN true\nRUN false\n", 1), Some(2));
+        assert_eq!(
+            failing_line(single, "FROM x\nRUN a\nRUN false\n", 0),
+            Some(3)
+        );
+        // An error outside the Dockerfile's steps has no line.
+        let internal = "#1 [internal] load metadata for x\n#1 ERROR: not found\n";
+        assert_eq!(failing_line(internal, file, 0), None);
+        // Classic logs still read as before.
+        assert_eq!(
+            failing_line(
+                "Step 1/2 : FROM x\nStep 2/2 : RUN false\n",
+                "FROM x\nRUN false\n",
+                0
+            ),
+            Some(2)
+        );
     }
 
     #[test]
