@@ -139,6 +139,8 @@ fn each_command_s_help_is_the_code_s() {
         ("man", &["man"]),
         ("key", &["key"]),
         ("key", &["key", "generate"]),
+        ("pins", &["pins"]),
+        ("pins", &["pins", "update"]),
         ("verify", &["verify"]),
         ("publish", &["publish"]),
         ("ci", &["ci"]),
