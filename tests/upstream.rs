@@ -134,6 +134,7 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
             timeout: None,
             platform: None,
             builder: None,
+            secrets: Vec::new(),
         },
         &|_| {},
     ))

@@ -32,6 +32,14 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     if let Some(warning) = crate::registry::auth::environment_warning() {
         eprintln!("strata: warning: {warning}");
     }
+    // Build secrets are read before anything is built: a missing variable
+    // or file is bad input.
+    let builder = s.builder.or(plan.builder).unwrap_or_default();
+    let secrets = exec::secrets::Secrets::read(&plan, builder).map_err(|m| {
+        crate::error::InputError::plain(format!("{}: {m}", s.config.display())).with_help(
+            "set each secret's variable, or create its file, before the run (see `secrets:`)",
+        )
+    })?;
     // A damaged state is named before the engine is asked anything.
     let state = StateFile::open(&s.state_file()).map_err(|e| RunError::State(e.to_string()))?;
     let (world, engine_desc) = connect(&s, &plan).await?;
@@ -45,6 +53,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     // far stay in the state file, and the reports say the run was cut short.
     let watcher = tokio::spawn(stop_on_signal(stop.clone()));
     let mut options = s.options(stop.clone());
+    options.secrets = Arc::new(secrets);
     if s.command == Command::Test {
         options.bases = Arc::new(follow_bases(&s, &plan, &world, &options).await?);
     }

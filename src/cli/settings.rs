@@ -132,6 +132,7 @@ impl RunSettings {
             platforms: self.platforms.clone(),
             failures: Default::default(),
             bases: Default::default(),
+            secrets: Default::default(),
         }
     }
 

@@ -30,6 +30,7 @@ const VERSION: &str = "strata-inputs-v1";
 pub async fn inputs(
     image: &ImagePlan,
     extra_files: &[(String, PathBuf)],
+    secrets: &[crate::engine::session::BuildSecret],
     engine: &dyn Engine,
 ) -> Result<String, StepError> {
     let mut h = Sha256::new();
@@ -45,6 +46,10 @@ pub async fn inputs(
     }
     for (k, v) in &image.labels {
         field(&mut h, "label", &format!("{k}={v}"));
+    }
+    // A changed secret rebuilds; only its hash is hashed in.
+    for secret in secrets {
+        field(&mut h, "secret", &super::secrets::fingerprint_field(secret));
     }
     let dockerfile = dockerfile_text(image)?;
     for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
@@ -172,6 +177,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         };
         let err = match dockerfile_text(&image) {
             Err(StepError::Input(message)) => message,

@@ -33,6 +33,7 @@ pub mod retry;
 mod rules_tests;
 mod run_check;
 pub mod schedule;
+pub mod secrets;
 mod skeleton;
 pub mod test_run;
 
@@ -81,6 +82,8 @@ pub struct Options {
     /// The external bases resolved before the run (see [`bases`]): each
     /// build's `FROM` reads the digest resolved for its platform.
     pub bases: Arc<bases::Bases>,
+    /// Build secrets' values, read before the run ([`secrets::Secrets::read`]).
+    pub secrets: Arc<secrets::Secrets>,
 }
 
 /// The steps of a run whose last attempt failed, counted by cause: the
@@ -126,6 +129,7 @@ impl Default for Options {
             platforms: Vec::new(),
             failures: Failures::default(),
             bases: Arc::default(),
+            secrets: Arc::default(),
         }
     }
 }

@@ -177,9 +177,12 @@ async fn test_image(
     let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
     let inputs = match fetch_artifacts(image, world, None).await {
-        Ok(files) => fingerprint::inputs(image, &files, &*world.engine)
-            .await
-            .ok(),
+        Ok(files) => match options.secrets.for_build(&image.secrets) {
+            Ok(secrets) => fingerprint::inputs(image, &files, &secrets, &*world.engine)
+                .await
+                .ok(),
+            Err(_) => None,
+        },
         Err(_) => None,
     };
     if !options.no_cache {
@@ -329,10 +332,18 @@ async fn build_image(
         tag: Some(image.name.clone()),
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
-        no_cache: options.no_cache,
+        // BuildKit's cache key leaves secret values out: a cached step
+        // would not see a changed secret, so an image with secrets (built
+        // only when its inputs, secret hashes included, changed) runs every
+        // step. Its cache mounts are kept all the same.
+        no_cache: options.no_cache || !image.secrets.is_empty(),
         timeout: image.timeout.map(Duration::from_secs),
         platform: image.platforms.first().cloned(),
         builder: None,
+        secrets: options
+            .secrets
+            .for_build(&image.secrets)
+            .map_err(StepError::Input)?,
     };
     let id = world.engine.build(request, &|line| log.line(line)).await?;
     Ok(Done {
@@ -425,6 +436,7 @@ async fn build_layer(
         // Test layers are built `FROM <tested image id>`, which only the
         // classic builder reads without pulling: the exact-image guarantee.
         builder: Some(crate::engine::Builder::Classic),
+        secrets: Vec::new(),
     };
     // A failed build reads in the engine's own words (StepError::Build):
     // the step (build or test) is named wherever the message is shown.
