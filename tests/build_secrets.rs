@@ -143,8 +143,9 @@ fn a_run_with_secrets_leaves_the_value_nowhere_and_a_new_value_rebuilds() {
     let value = secret_value();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let checked = format!("strata-test/secret-{}:1", unique("checked"));
-    let printed = format!("strata-test/secret-{}:1", unique("printed"));
+    let registry = common::registry();
+    let checked = format!("{registry}/strata-test/secret-{}:1", unique("checked"));
+    let printed = format!("{registry}/strata-test/secret-{}:1", unique("printed"));
     write(
         root,
         "checked/Dockerfile",
@@ -189,6 +190,10 @@ fn a_run_with_secrets_leaves_the_value_nowhere_and_a_new_value_rebuilds() {
             "{image} holds the value"
         );
     }
+
+    // `push` builds nothing: it needs no secret.
+    let out = strata(root, &["push", "inventory.yml"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     // Unchanged: up to date. A new value: rebuilt (and the old hash fails it).
     let out = strata(root, &["test", "inventory.yml"], &envs);

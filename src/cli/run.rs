@@ -33,13 +33,16 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
         eprintln!("strata: warning: {warning}");
     }
     // Build secrets are read before anything is built: a missing variable
-    // or file is bad input.
+    // or file is bad input. `push` builds nothing and needs none.
     let builder = s.builder.or(plan.builder).unwrap_or_default();
-    let secrets = exec::secrets::Secrets::read(&plan, builder).map_err(|m| {
-        crate::error::InputError::plain(format!("{}: {m}", s.config.display())).with_help(
-            "set each secret's variable, or create its file, before the run (see `secrets:`)",
-        )
-    })?;
+    let secrets = match s.command {
+        Command::Test => exec::secrets::Secrets::read(&plan, builder).map_err(|m| {
+            crate::error::InputError::plain(format!("{}: {m}", s.config.display())).with_help(
+                "set each secret's variable, or create its file, before the run (see `secrets:`)",
+            )
+        })?,
+        Command::Push => exec::secrets::Secrets::default(),
+    };
     // A damaged state is named before the engine is asked anything.
     let state = StateFile::open(&s.state_file()).map_err(|e| RunError::State(e.to_string()))?;
     let (world, engine_desc) = connect(&s, &plan).await?;
