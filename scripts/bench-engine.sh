@@ -10,7 +10,7 @@
 #   bash scripts/bench-engine.sh --bases [--runs 3] [--jobs 2] [--strata PATH]
 #   bash scripts/bench-engine.sh --builders [--sizes 50] [--runs 1] [--jobs 2]
 #   bash scripts/bench-engine.sh --cache-mount --shared-engine [--apt-base debian:bookworm]
-#                                [--apt-images 6] [--runs 1] [--jobs 2]
+#                                [--apt-images 6] [--apt-sharing private|locked] [--runs 1] [--jobs 2]
 #
 # By default both tools run on a dedicated engine the benchmark starts for
 # itself (a second `dockerd`, as root, with its own data root, exec root,
@@ -60,7 +60,10 @@
 # archives and once without, both built by strata with BuildKit. The cache's
 # ID is new for each run, so the first image starts from an empty cache. The
 # containers must reach the mirror: the dedicated engine's bridge has no
-# NAT, so run it with --shared-engine.
+# NAT, so run it with --shared-engine. The caches are mounted
+# `sharing=private` by default: builds running at once each get a cache of
+# their own (apt locks its folders), later ones reuse them; `locked` makes
+# them wait for one another instead.
 #
 # Everything made is removed at the end: local images, and the manifests
 # pushed to the registry (when it allows deletes).
@@ -76,6 +79,7 @@ mode=matrix
 dedicated=1
 apt_base=debian:bookworm
 apt_images=6
+apt_sharing=private
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
@@ -88,6 +92,7 @@ while [ $# -gt 0 ]; do
     --cache-mount) mode=cache_mount; shift ;;
     --apt-base) apt_base=$2; shift 2 ;;
     --apt-images) apt_images=$2; shift 2 ;;
+    --apt-sharing) apt_sharing=$2; shift 2 ;;
     --shared-engine) dedicated=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench-engine: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -503,8 +508,8 @@ apt_tree() {
   printf 'RUN curl --version >/dev/null && git --version >/dev/null\n' >"$dir/tests/tools/Dockerfile"
   echo "images:" >"$dir/inventory.yml"
   if [ -n "$cache" ]; then
-    mounts="--mount=type=cache,id=$cache-lists,target=/var/lib/apt/lists,sharing=locked"
-    mounts="$mounts --mount=type=cache,id=$cache-archives,target=/var/cache/apt,sharing=locked "
+    mounts="--mount=type=cache,id=$cache-lists,target=/var/lib/apt/lists,sharing=$apt_sharing"
+    mounts="$mounts --mount=type=cache,id=$cache-archives,target=/var/cache/apt,sharing=$apt_sharing "
   fi
   for i in $(seq 0 $((n - 1))); do
     mkdir -p "$dir/img/$i"
@@ -545,7 +550,7 @@ cache_mount() {
   done
   clear_caches
   echo
-  echo "$apt_images images on $apt_base, each: apt-get update, then ca-certificates, curl and git installed"
+  echo "$apt_images images on $apt_base, each: apt-get update, then ca-certificates, curl and git installed (caches sharing=$apt_sharing)"
   echo "from the Debian mirror; 1 test layer each; strata --builder buildkit, -j $jobs, $engine; medians of $runs runs"
   echo
   echo "| | with the apt cache mounts | without | without / with |"
