@@ -8,6 +8,9 @@
 #                                [--registry 127.0.0.1:5000] [--strata PATH]
 #                                [--shared-engine]
 #   bash scripts/bench-engine.sh --bases [--runs 3] [--jobs 2] [--strata PATH]
+#   bash scripts/bench-engine.sh --builders [--sizes 50] [--runs 1] [--jobs 2]
+#   bash scripts/bench-engine.sh --cache-mount --shared-engine [--apt-base debian:bookworm]
+#                                [--apt-images 6] [--apt-sharing private|locked] [--runs 1] [--jobs 2]
 #
 # By default both tools run on a dedicated engine the benchmark starts for
 # itself (a second `dockerd`, as root, with its own data root, exec root,
@@ -45,6 +48,23 @@
 # prints strata's wall time next to the sum of the engine's build and test
 # times divided by the jobs (the best any order can do).
 #
+# --builders adds the builder axis on the same matrix (test only: cold, no-op
+# three times, one file changed): strata with --builder buildkit and with
+# --builder classic, and the shell loop with DOCKER_BUILDKIT=1 and with
+# DOCKER_BUILDKIT=0, each after the caches were cleared (BuildKit's build
+# cache too, `docker builder prune`, on the dedicated engine only).
+#
+# --cache-mount measures a realistic step: N images on a Debian base (made by
+# examples/node/make-bases.sh), each installing packages with apt-get from
+# the Debian mirror, once behind `RUN --mount=type=cache` on apt's lists and
+# archives and once without, both built by strata with BuildKit. The cache's
+# ID is new for each run, so the first image starts from an empty cache. The
+# containers must reach the mirror: the dedicated engine's bridge has no
+# NAT, so run it with --shared-engine. The caches are mounted
+# `sharing=private` by default: builds running at once each get a cache of
+# their own (apt locks its folders), later ones reuse them; `locked` makes
+# them wait for one another instead.
+#
 # Everything made is removed at the end: local images, and the manifests
 # pushed to the registry (when it allows deletes).
 set -euo pipefail
@@ -57,6 +77,9 @@ registry=127.0.0.1:5000
 strata=""
 mode=matrix
 dedicated=1
+apt_base=debian:bookworm
+apt_images=6
+apt_sharing=private
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
@@ -65,6 +88,11 @@ while [ $# -gt 0 ]; do
     --registry) registry=$2; shift 2 ;;
     --strata) strata=$2; shift 2 ;;
     --bases) mode=bases; shift ;;
+    --builders) mode=builders; shift ;;
+    --cache-mount) mode=cache_mount; shift ;;
+    --apt-base) apt_base=$2; shift 2 ;;
+    --apt-images) apt_images=$2; shift 2 ;;
+    --apt-sharing) apt_sharing=$2; shift 2 ;;
     --shared-engine) dedicated=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench-engine: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -117,7 +145,9 @@ trap cleanup EXIT
 # bridge (not --bridge=none: in the host's network namespace that would take
 # the first engine's docker0 away); DOCKER_HOST points both tools at it.
 start_engine() {
-  local root=$work/engine i
+  local root=$work/engine i debug_log=
+  # --builders counts the engine requests of a no-op run in the engine's log.
+  [ "$mode" = builders ] && debug_log=--debug
   mkdir -p "$root"
   bridge="stbench$(($$ % 100000))"
   ip link del "$bridge" 2>/dev/null || true
@@ -126,7 +156,7 @@ start_engine() {
   ip link set "$bridge" up
   dockerd --data-root "$root/data" --exec-root "$root/exec" --pidfile "$root/dockerd.pid" \
     -H "unix://$root/engine.sock" --bridge "$bridge" --iptables=false --ip-masq=false \
-    >"$root/dockerd.log" 2>&1 &
+    $debug_log >"$root/dockerd.log" 2>&1 &
   engine_pid=$!
   export DOCKER_HOST="unix://$root/engine.sock"
   for i in $(seq 1 120); do
@@ -378,10 +408,177 @@ EOF
   echo "| $(secs "$wall") | $(secs "$busy") | $(awk -v w="$wall" -v b="$busy" 'BEGIN { printf "%.2f", w / b }') |"
 }
 
+# ---------------------------------------------------------------- builders
+
+# clear_caches: the benchmark's images, and on the dedicated engine BuildKit's
+# build cache (on the shared engine other users' cache stays).
+clear_caches() {
+  remove_images "$ns/"
+  if [ "$dedicated" = 1 ]; then
+    docker builder prune -af >/dev/null 2>&1 || true
+  fi
+}
+
+# builders_one N K TOOL BUILDER: cold, no-op (3 times), one changed, for one
+# tool (strata or loop) and builder (buildkit or classic).
+builders_one() {
+  local n=$1 k=$2 tool=$3 builder=$4 d prefix key flag=0
+  key="$n.$tool-$builder"
+  clear_caches
+  d=$work/b$n-r$k-$tool-$builder
+  prefix="$registry/$ns/b$n-r$k-$tool-$builder"
+  tree "$d" "$prefix" "$n"
+  if [ "$tool" = strata ]; then
+    timed "$key.cold_test" st "$d" test --builder "$builder"
+    for _ in 1 2 3; do timed "$key.noop_test" st "$d" test --builder "$builder"; done
+    requests "$key" st "$d" test --builder "$builder"
+    change_one "$d"
+    timed "$key.one_changed" st "$d" test --builder "$builder"
+  else
+    if [ "$builder" = buildkit ] && ! docker buildx version >/dev/null 2>&1; then
+      echo "bench-engine: the docker client builds with BuildKit through its buildx plugin," \
+        "which is missing (apt-get install docker-buildx): no BuildKit loop figures" >&2
+      return 0
+    fi
+    [ "$builder" = buildkit ] && flag=1
+    export DOCKER_BUILDKIT=$flag
+    timed "$key.cold_test" loop_test "$d" "$prefix" "$n"
+    for _ in 1 2 3; do timed "$key.noop_test" loop_test "$d" "$prefix" "$n"; done
+    change_one "$d"
+    timed "$key.one_changed" loop_test "$d" "$prefix" "$n"
+    export DOCKER_BUILDKIT=0
+  fi
+}
+
+# requests KEY CMD...: runs CMD once more and appends to $work/KEY.requests
+# the engine requests it made: "image lists, all" (dedicated engine only,
+# from its debug log).
+requests() {
+  local key=$1 log=$work/engine/dockerd.log before lists all; shift
+  [ "$dedicated" = 1 ] && [ -f "$log" ] || return 0
+  before=$(wc -l <"$log")
+  "$@" >/dev/null 2>&1
+  lists=$(tail -n +"$((before + 1))" "$log" | grep -c 'Calling GET /v[0-9.]*/images/json' || true)
+  all=$(tail -n +"$((before + 1))" "$log" | grep -c 'Calling [A-Z]* /' || true)
+  echo "$lists $all" >>"$work/$key.requests"
+}
+
+builders() {
+  local n k tool builder row label sb lb sc lc
+  for n in $sizes; do
+    for k in $(seq 1 "$runs"); do
+      echo "== builders, $n images, run $k of $runs" >&2
+      for tool in strata loop; do
+        for builder in buildkit classic; do builders_one "$n" "$k" "$tool" "$builder"; done
+      done
+    done
+    clear_caches
+  done
+  for n in $sizes; do
+    echo
+    echo "$n images (2 RUN layers, 1 test layer, 2 aliases each), -j $jobs, $engine; medians of $runs runs"
+    echo "(strata builds its test layers with the classic builder in both strata columns)"
+    echo
+    echo "| | strata, BuildKit | loop, DOCKER_BUILDKIT=1 | strata, classic | loop, DOCKER_BUILDKIT=0 | BuildKit loop / strata |"
+    echo "|---|---|---|---|---|---|"
+    for row in cold_test noop_test one_changed; do
+      case $row in
+        cold_test) label="cold test" ;;
+        noop_test) label="no-op test" ;;
+        one_changed) label="one file changed" ;;
+      esac
+      sb=$(median "$work/$n.strata-buildkit.$row" 1)
+      lb=$(median "$work/$n.loop-buildkit.$row" 1 2>/dev/null || true)
+      sc=$(median "$work/$n.strata-classic.$row" 1)
+      lc=$(median "$work/$n.loop-classic.$row" 1)
+      echo "| $label | $(secs "$sb") | $(secs "$lb") | $(secs "$sc") | $(secs "$lc") | $(ratio "$lb" "$sb") |"
+    done
+    for builder in buildkit classic; do
+      [ -f "$work/$n.strata-$builder.requests" ] || continue
+      echo
+      echo "strata's no-op test with $builder asked the engine: $(tail -1 "$work/$n.strata-$builder.requests" |
+        awk '{print $1 " image list call(s), " $2 " requests in all"}')"
+    done
+  done
+}
+
+# ---------------------------------------------------------------- cache mount
+
+# apt_tree DIR PREFIX N CACHE: N images on the Debian base, each installing
+# the same packages after a layer of its own (so no image reuses another's
+# install layer); CACHE is the cache mounts' ID prefix, or empty for none.
+apt_tree() {
+  local dir=$1 prefix=$2 n=$3 cache=$4 i mounts=
+  mkdir -p "$dir/tests/tools"
+  printf 'RUN curl --version >/dev/null && git --version >/dev/null\n' >"$dir/tests/tools/Dockerfile"
+  echo "images:" >"$dir/inventory.yml"
+  if [ -n "$cache" ]; then
+    mounts="--mount=type=cache,id=$cache-lists,target=/var/lib/apt/lists,sharing=$apt_sharing"
+    mounts="$mounts --mount=type=cache,id=$cache-archives,target=/var/cache/apt,sharing=$apt_sharing "
+  fi
+  for i in $(seq 0 $((n - 1))); do
+    mkdir -p "$dir/img/$i"
+    {
+      printf 'FROM %s\n' "$apt_base"
+      # The benchmark's namespace in the layer: no run reuses another's
+      # layers from the engine's build cache (kept on the shared engine).
+      printf 'RUN echo "image %s of %s" > /image\n' "$i" "$ns"
+      printf 'RUN %srm -f /etc/apt/apt.conf.d/docker-clean && apt-get update -q' "$mounts"
+      printf ' && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends'
+      printf ' ca-certificates curl git\n'
+    } >"$dir/img/$i/Dockerfile"
+    cat >>"$dir/inventory.yml" <<EOT
+  - name: "$prefix/apt:i$i"
+    path: "./img/$i"
+    test: "./tests/tools"
+EOT
+  done
+}
+
+cache_mount() {
+  local k d kind cache row label with without
+  docker image inspect "$apt_base" >/dev/null 2>&1 || {
+    echo "bench-engine: $apt_base is not on the engine; make it with examples/node/make-bases.sh" >&2
+    exit 3
+  }
+  for k in $(seq 1 "$runs"); do
+    for kind in mount plain; do
+      echo "== cache mount: $apt_images images, $kind, run $k of $runs" >&2
+      clear_caches
+      cache=
+      [ "$kind" = mount ] && cache="$ns-r$k-apt"
+      d=$work/apt-r$k-$kind
+      apt_tree "$d" "$ns/apt-r$k-$kind" "$apt_images" "$cache"
+      timed "apt.$kind.cold_test" st "$d" test --builder buildkit
+      for _ in 1 2 3; do timed "apt.$kind.noop_test" st "$d" test --builder buildkit; done
+      sed -i 's/"image 0 of/"image 0, changed, of/' "$d/img/0/Dockerfile"
+      timed "apt.$kind.one_changed" st "$d" test --builder buildkit
+    done
+  done
+  clear_caches
+  echo
+  echo "$apt_images images on $apt_base, each: apt-get update, then ca-certificates, curl and git installed (caches sharing=$apt_sharing)"
+  echo "from the Debian mirror; 1 test layer each; strata --builder buildkit, -j $jobs, $engine; medians of $runs runs"
+  echo
+  echo "| | with the apt cache mounts | without | without / with |"
+  echo "|---|---|---|---|"
+  for row in cold_test noop_test one_changed; do
+    case $row in
+      cold_test) label="cold test" ;;
+      noop_test) label="no-op test" ;;
+      one_changed) label="one file changed" ;;
+    esac
+    with=$(median "$work/apt.mount.$row" 1)
+    without=$(median "$work/apt.plain.$row" 1)
+    echo "| $label | $(secs "$with") | $(secs "$without") | $(ratio "$without" "$with") |"
+  done
+}
+
 # ---------------------------------------------------------------- main
 
 [ "$dedicated" = 1 ] && start_engine
-engine="Docker $(docker version --format '{{.Server.Version}}') (classic builder)"
+engine="Docker $(docker version --format '{{.Server.Version}}')"
+case $mode in builders | cache_mount) ;; *) engine="$engine (classic builder)" ;; esac
 if [ "$dedicated" = 1 ]; then
   engine="$engine, a dedicated engine"
 else
@@ -394,4 +591,6 @@ case $mode in
     for n in $sizes; do table "$n"; done
     ;;
   bases) bases ;;
+  builders) builders ;;
+  cache_mount) cache_mount ;;
 esac

@@ -129,6 +129,19 @@ pub fn register_token(token: &str) {
     add(encodings(token));
 }
 
+/// Remembers a build secret's value (`secrets:`) for [`redact`]: the value
+/// in every encoding [`encodings`] lists, and also the value without its
+/// surrounding whitespace and each of its lines, as a `RUN` step printing
+/// the file line by line would show them.
+pub fn register_build_secret(value: &str) {
+    let mut values = encodings(value);
+    values.extend(encodings(value.trim()));
+    for line in value.lines().map(str::trim).filter(|l| l.len() >= 8) {
+        values.extend(encodings(line));
+    }
+    add(values);
+}
+
 fn add(values: Vec<String>) {
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
     for v in values {

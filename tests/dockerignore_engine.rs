@@ -111,6 +111,7 @@ async fn strata_listing(dir: &Path) -> BTreeSet<String> {
         timeout: None,
         platform: None,
         builder: None,
+        secrets: Vec::new(),
     };
     let id = engine
         .build(request, &log.sink())

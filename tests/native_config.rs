@@ -855,3 +855,50 @@ fn the_example_fetches_the_arm64_binary_only_where_it_builds_arm64() {
     assert_eq!(platforms("bookworm:22.11.0"), ["linux/amd64"]);
     assert!(platforms("bullseye:22.11.0").is_empty());
 }
+
+#[test]
+fn build_secrets_of_images_and_tests_reach_the_plan_and_bad_ones_are_refused_at_their_line() {
+    let p = Project::new();
+    let yaml = GOOD
+        .replace(
+            "  template: tpl/node\n",
+            "  template: tpl/node\n  secrets: [{id: npm, env: NPM_TOKEN}, {id: key, file: keys/k.pem}]\n",
+        )
+        .replace(
+            "  - tests/plain\n",
+            "  - { path: tests/plain, secrets: [{id: probe, env: PROBE}] }\n",
+        );
+    let plan = p.load(&yaml).unwrap();
+    let node = plan
+        .images
+        .iter()
+        .find(|i| i.name == "reg/bookworm:22.11.0")
+        .expect("a version image");
+    use strata::config::secrets::SecretSource;
+    let ids: Vec<&str> = node.secrets.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["npm", "key"]);
+    assert_eq!(
+        node.secrets[0].source,
+        SecretSource::Env("NPM_TOKEN".into())
+    );
+    assert_eq!(
+        node.secrets[1].source,
+        SecretSource::File(p.path().parent().unwrap().join("keys/k.pem"))
+    );
+    assert!(node.tests[0].secrets.is_empty());
+    assert_eq!(node.tests[1].secrets[0].id, "probe");
+    let base = plan
+        .images
+        .iter()
+        .find(|i| i.name == "reg/base:bookworm")
+        .unwrap();
+    assert!(base.secrets.is_empty());
+
+    let bad = GOOD.replace(
+        "  template: tpl/node\n",
+        "  template: tpl/node\n  secrets: [{id: npm, env: A, file: b}]\n",
+    );
+    let err = error_of(&p, &bad);
+    assert!(err.message.contains("exactly one of"), "{}", err.message);
+    assert_at_line(&err, "strata.yml", 21);
+}

@@ -61,6 +61,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
         timeout: None,
         platform: None,
         builder: None,
+        secrets: Vec::new(),
     };
     let image = engine
         .build(request, &log.sink())

@@ -191,6 +191,7 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
             timeout: None,
             platform: None,
             builder: None,
+            secrets: Vec::new(),
         },
         &|_| {},
     ))
@@ -772,6 +773,7 @@ fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path
             timeout: None,
             platform: None,
             builder: None,
+            secrets: vec![],
         },
         &|_| {},
     ))

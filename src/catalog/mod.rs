@@ -389,6 +389,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         }
     }
 

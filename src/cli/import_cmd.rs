@@ -62,6 +62,7 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
                 timeout: None,
                 platform: Some(platform.clone()),
                 builder: None,
+                secrets: Vec::new(),
             };
             engine.build(request, &|_| {}).await
         }

@@ -32,6 +32,17 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     if let Some(warning) = crate::registry::auth::environment_warning() {
         eprintln!("strata: warning: {warning}");
     }
+    // Build secrets are read before anything is built: a missing variable
+    // or file is bad input. `push` builds nothing and needs none.
+    let builder = s.builder.or(plan.builder).unwrap_or_default();
+    let secrets = match s.command {
+        Command::Test => exec::secrets::Secrets::read(&plan, builder).map_err(|m| {
+            crate::error::InputError::plain(format!("{}: {m}", s.config.display())).with_help(
+                "set each secret's variable, or create its file, before the run (see `secrets:`)",
+            )
+        })?,
+        Command::Push => exec::secrets::Secrets::default(),
+    };
     // A damaged state is named before the engine is asked anything.
     let state = StateFile::open(&s.state_file()).map_err(|e| RunError::State(e.to_string()))?;
     let (world, engine_desc) = connect(&s, &plan).await?;
@@ -46,6 +57,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     let watcher = tokio::spawn(stop_on_signal(stop.clone()));
     let mut options = s.options(stop.clone());
     let mut world = world;
+    options.secrets = Arc::new(secrets);
     if s.command == Command::Test {
         options.provenance = Arc::new(provenance(&plan)?);
         // One list call answers the bases' look-ups and the whole run's.

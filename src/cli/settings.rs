@@ -134,6 +134,7 @@ impl RunSettings {
             failures: Default::default(),
             bases: Default::default(),
             provenance: Default::default(),
+            secrets: Default::default(),
         }
     }
 

@@ -28,7 +28,15 @@ use crate::error::InputError;
 use crate::reference;
 
 /// The keys an image entry may have.
-const IMAGE_KEYS: [&str; 6] = ["name", "path", "test", "alias", "timeout", "platforms"];
+const IMAGE_KEYS: [&str; 7] = [
+    "name",
+    "path",
+    "test",
+    "alias",
+    "timeout",
+    "platforms",
+    "secrets",
+];
 /// The keys the file may have at the top.
 const TOP_KEYS: [&str; 3] = ["images", "pull", "builder"];
 
@@ -63,6 +71,9 @@ pub struct InventoryImage {
     /// The platforms to build the image for (strata's own key). Empty: the
     /// engine's own platform, as Dante built.
     pub platforms: Vec<Located<crate::reference::Platform>>,
+    /// Build secrets of the image and its tests (strata's own key):
+    /// `[{id: NAME, env: VAR}]` or `[{id: NAME, file: PATH}]`.
+    pub secrets: Vec<super::secrets::SecretConfig>,
 }
 
 impl Inventory {
@@ -111,7 +122,7 @@ pub fn parse(file: PathBuf, text: String) -> Result<Inventory, InputError> {
 
 /// Reads the top level: `images`, holding a list of mappings, and strata's
 /// own `pull:` and `builder:`.
-type Images = Vec<Spanned<Entries<Strings>>>;
+type Images = Vec<Spanned<ImageEntries>>;
 
 type Top3 = (
     Images,
@@ -135,7 +146,7 @@ fn read_images(src: &Source) -> Result<Top3, InputError> {
     InputError::collect(problems)?;
     #[derive(Deserialize)]
     struct Top {
-        images: Option<Spanned<Vec<Spanned<Entries<Strings>>>>>,
+        images: Option<Spanned<Vec<Spanned<ImageEntries>>>>,
         pull: Option<super::pull::PullPolicy>,
         builder: Option<crate::config::builder::Builder>,
     }
@@ -183,7 +194,7 @@ fn unknown_key(src: &Source, key: &Spanned<String>, known: &[&str], place: &str)
 /// the same pass; [`parse`] fails if any problem was pushed.
 fn read_image(
     src: &Source,
-    raw: Spanned<Entries<Strings>>,
+    raw: Spanned<ImageEntries>,
     problems: &mut Vec<InputError>,
 ) -> Option<InventoryImage> {
     let entry_span = src.span(&raw.referenced);
@@ -193,8 +204,13 @@ fn read_image(
     let mut aliases = Vec::new();
     let mut timeout = None;
     let mut platforms = Vec::new();
+    let mut secrets = Vec::new();
     // Keys written at all: a `name` of the wrong shape is not also "missing".
-    let written: Vec<String> = raw.value.0.iter().map(|(k, _)| k.value.clone()).collect();
+    let mut written: Vec<String> = raw.value.0.iter().map(|(k, _)| k.value.clone()).collect();
+    written.extend(raw.value.1.iter().map(|_| "secrets".to_string()));
+    if let Some(list) = raw.value.1 {
+        read_secrets(src, list, &mut secrets, problems);
+    }
     for (key, value) in raw.value.0 {
         let value_span = src.span(&value.referenced);
         match key.value.as_str() {
@@ -317,8 +333,93 @@ fn read_image(
             aliases,
             timeout,
             platforms,
+            secrets,
         }),
         _ => None,
+    }
+}
+
+/// An image entry's keys in order, values located: `secrets` (a list of
+/// mappings) apart from the others (a string or a list of strings).
+pub(crate) struct ImageEntries(
+    Vec<(Spanned<String>, Spanned<Strings>)>,
+    Option<Vec<Spanned<SecretMap>>>,
+);
+
+/// One `secrets:` item as written.
+type SecretMap = std::collections::BTreeMap<String, String>;
+
+impl<'de> Deserialize<'de> for ImageEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+            type Value = ImageEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of `key: value` lines")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                let mut secrets = None;
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    if key.value == "secrets" {
+                        secrets = Some(
+                            map.next_value::<Option<Vec<Spanned<SecretMap>>>>()?
+                                .unwrap_or_default(),
+                        );
+                    } else {
+                        entries.push((key, map.next_value::<Spanned<Strings>>()?));
+                    }
+                }
+                Ok(ImageEntries(entries, secrets))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+/// `secrets: [{id: NAME, env: VAR}, {id: NAME, file: PATH}]`, each checked
+/// where it is written.
+fn read_secrets(
+    src: &Source,
+    maps: Vec<Spanned<SecretMap>>,
+    out: &mut Vec<super::secrets::SecretConfig>,
+    problems: &mut Vec<InputError>,
+) {
+    let help = "write `secrets: [{id: NAME, env: VARIABLE}]` or `[{id: NAME, file: PATH}]`";
+    for map in maps {
+        let at = src.span(&map.referenced);
+        let unknown: Vec<&String> = map
+            .value
+            .keys()
+            .filter(|k| !["id", "env", "file"].contains(&k.as_str()))
+            .collect();
+        if let Some(key) = unknown.first() {
+            problems.push(
+                src.error(
+                    at,
+                    format!("unknown key `{key}` in a secret"),
+                    "unknown key",
+                )
+                .with_help(help),
+            );
+            continue;
+        }
+        let secret = super::secrets::SecretConfig {
+            id: map.value.get("id").cloned().unwrap_or_default(),
+            env: map.value.get("env").cloned(),
+            file: map.value.get("file").cloned(),
+        };
+        match secret.check() {
+            Ok(()) if out.iter().any(|s| s.id == secret.id) => problems.push(
+                src.error(at, format!("secret {} is listed twice", secret.id), "again")
+                    .with_help("list each secret id once"),
+            ),
+            Ok(()) => out.push(secret),
+            Err(message) => problems.push(src.error(at, message, "this secret").with_help(help)),
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub mod pull;
 pub mod read;
 pub mod run_file;
 pub mod schema;
+pub mod secrets;
 pub mod timeout;
 pub mod yaml;
 

@@ -365,6 +365,10 @@ pub struct BaseConfig {
     /// Template folder (its `Dockerfile.j2` and files); relative to the config.
     #[schemars(with = "String")]
     pub template: Spanned<String>,
+    /// Build secrets its `RUN --mount=type=secret,id=...` steps read
+    /// (BuildKit): `[{id: NAME, env: VAR}]` or `[{id: NAME, file: PATH}]`.
+    #[serde(default)]
+    pub secrets: Vec<super::secrets::SecretConfig>,
 }
 
 /// The version images.
@@ -380,6 +384,10 @@ pub struct ImageConfig {
     /// Seconds one build of a version image may take (default: `--step-timeout`).
     #[serde(default)]
     pub timeout: Option<super::timeout::StepTimeout>,
+    /// Build secrets its `RUN --mount=type=secret,id=...` steps read
+    /// (BuildKit): `[{id: NAME, env: VAR}]` or `[{id: NAME, file: PATH}]`.
+    #[serde(default)]
+    pub secrets: Vec<super::secrets::SecretConfig>,
 }
 
 /// A file fetched on the host: an npm package tarball or a URL.
@@ -462,9 +470,19 @@ pub struct DetailedTest {
     /// Seconds this test's layer build may take (default: the image's).
     #[serde(default)]
     pub timeout: Option<super::timeout::StepTimeout>,
+    /// Build secrets this test's layer reads, besides the image's.
+    #[serde(default)]
+    pub secrets: Vec<super::secrets::SecretConfig>,
 }
 
 impl TestEntry {
+    /// The test's own build secrets.
+    pub fn secrets(&self) -> &[super::secrets::SecretConfig] {
+        match self {
+            TestEntry::Path(_) => &[],
+            TestEntry::Detailed(d) => &d.secrets,
+        }
+    }
     pub fn path(&self) -> &str {
         match self {
             TestEntry::Path(p) => p,

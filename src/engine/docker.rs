@@ -173,6 +173,8 @@ pub struct DockerEngine {
     ssh: Option<Arc<super::ssh::Tunnel>>,
     /// The builder a request that names none is built with.
     builder: Builder,
+    /// Where a build with secrets opens its BuildKit session.
+    session_address: super::session::SessionAddress,
 }
 
 impl DockerEngine {
@@ -214,6 +216,7 @@ impl DockerEngine {
             Tls::from_env().map_err(&unreachable)?
         };
         let mut ssh = None;
+        let mut session_address = super::session::SessionAddress::of(host, tls.is_some());
         let docker = if host.starts_with("unix://") {
             Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
         } else if let (true, Some(tls)) = (host.starts_with("tcp://"), &tls) {
@@ -253,6 +256,7 @@ impl DockerEngine {
                 unreachable(format!("cannot open a socket for the ssh connection: {e}"))
             })?;
             let docker = Docker::connect_with_unix(&tunnel.address(), timeout, API_DEFAULT_VERSION);
+            session_address = super::session::SessionAddress::of(&tunnel.address(), false);
             ssh = Some(Arc::new(tunnel));
             docker
         } else {
@@ -286,6 +290,7 @@ impl DockerEngine {
             podman: Arc::default(),
             ssh,
             builder: Builder::default(),
+            session_address,
         })
     }
 
@@ -1298,6 +1303,26 @@ impl DockerEngine {
             .await
             .map_err(|e| EngineError::Api(format!("packing the build context failed: {e}")))??;
         let builder = request.builder.unwrap_or(self.builder);
+        if builder == Builder::Classic && !request.secrets.is_empty() {
+            return Err(EngineError::Api(
+                "build secrets need BuildKit: set `builder: buildkit` or --builder buildkit".into(),
+            ));
+        }
+        let session = (builder == Builder::Buildkit).then(session_id);
+        // A build with secrets is served by a session of strata's own,
+        // registered before the build request names it.
+        let _secrets = match (&session, request.secrets.is_empty()) {
+            (Some(id), false) => Some(
+                super::session::open(
+                    &self.session_address,
+                    id,
+                    &request.secrets,
+                    self.timeouts.connect,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let options = BuildImageOptions {
             // BuildKit reads the context tar as a remote context; the session
             // (opened by bollard over `/session`) serves no files.
@@ -1305,7 +1330,7 @@ impl DockerEngine {
                 Builder::Classic => BuilderVersion::BuilderV1,
                 Builder::Buildkit => BuilderVersion::BuilderBuildKit,
             },
-            session: (builder == Builder::Buildkit).then(session_id),
+            session,
             dockerfile: packing.dockerfile.clone(),
             t: request.tag.clone(),
             // Base images must already be local: a build never pulls.

@@ -9,6 +9,7 @@ pub mod context;
 pub mod docker;
 pub mod dockerignore;
 pub mod owner;
+pub mod session;
 pub mod ssh;
 
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub struct BuildRequest {
     pub platform: Option<crate::reference::Platform>,
     /// The builder to use; `None` = the one the run chose (`--builder`).
     pub builder: Option<Builder>,
+    /// Secrets `RUN --mount=type=secret` may read (BuildKit only), served
+    /// on a session of strata's own ([`session`]); never part of the image.
+    pub secrets: Vec<session::BuildSecret>,
 }
 
 pub use crate::config::builder::Builder;

@@ -113,6 +113,8 @@ pub enum ReasonKind {
     /// An image a `FROM` line reads is another image now (a parent rebuilt).
     Base,
     BuildArgs,
+    /// A build secret's value changed (named by ID, never its value).
+    Secrets,
     Labels,
     StrataVersion,
     /// Its inputs changed, and the record is too old to say which.
@@ -135,6 +137,7 @@ impl ReasonKind {
             ReasonKind::BaseMoved => "base moved upstream",
             ReasonKind::Base => "base rebuilt",
             ReasonKind::BuildArgs => "build arguments",
+            ReasonKind::Secrets => "secrets",
             ReasonKind::Labels => "labels",
             ReasonKind::StrataVersion => "strata version",
             ReasonKind::Inputs => "inputs",

@@ -582,6 +582,7 @@ mod tests {
             timeout: None,
             platforms: vec!["linux/arm64".parse().unwrap()],
             rename_bases: Default::default(),
+            secrets: vec![],
         };
         let record = ImageState {
             image_id: crate::reference::ImageId::new(d('1')),

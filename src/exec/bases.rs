@@ -501,6 +501,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         }
     }
 

@@ -126,6 +126,9 @@ pub async fn predict(
                     Some(before) => match super::fingerprint::local_parts(unit, &[]).await {
                         Ok(mut now) => {
                             now.artifacts = artifacts(unit, &before.artifacts);
+                            // Secrets are read only by `test`: a prediction
+                            // cannot say whether one changed.
+                            now.secrets = before.secrets.clone();
                             if !before.files_named || !now.files_named {
                                 // Without names, the context's digest held
                                 // the artifacts too: not comparable here.
@@ -328,6 +331,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: vec![],
         }
     }
 

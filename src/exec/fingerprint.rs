@@ -66,9 +66,15 @@ pub fn provenance_parts(image: &ImagePlan, inputs: &Inputs) -> Parts {
 pub async fn inputs(
     image: &ImagePlan,
     extra_files: &[(String, PathBuf)],
+    secrets: &[crate::engine::session::BuildSecret],
     engine: &dyn Engine,
 ) -> Result<Inputs, StepError> {
     let mut parts = local_parts(image, extra_files).await?;
+    // A changed secret rebuilds; only a digest of its hash is kept.
+    for secret in secrets {
+        let field = super::secrets::fingerprint_field(secret);
+        parts.secrets.insert(secret.id.clone(), sha256_hex(&field));
+    }
     let dockerfile = dockerfile_text(image)?;
     for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
         let id = engine.image_id(&base).await?;
@@ -168,6 +174,9 @@ fn digest_of(image: &ImagePlan, parts: &InputParts) -> String {
     field(&mut h, "image", &parts.context);
     for (k, v) in &parts.args {
         field(&mut h, "arg", &format!("{k}={v}"));
+    }
+    for (k, v) in &parts.secrets {
+        field(&mut h, "secret", &format!("{k}={v}"));
     }
     field(&mut h, "labels", &parts.labels);
     for (base, id) in &parts.from {
@@ -299,6 +308,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         };
         let err = match dockerfile_text(&image) {
             Err(StepError::Input(message)) => message,

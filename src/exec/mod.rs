@@ -38,6 +38,7 @@ mod rules_tests;
 mod run_check;
 mod sbom;
 pub mod schedule;
+pub mod secrets;
 mod skeleton;
 pub mod test_run;
 
@@ -89,6 +90,8 @@ pub struct Options {
     /// Where the config's sources come from (commit, time, repository),
     /// for the OCI labels every build gets (see [`provenance`]).
     pub provenance: Arc<provenance::Provenance>,
+    /// Build secrets' values, read before the run ([`secrets::Secrets::read`]).
+    pub secrets: Arc<secrets::Secrets>,
 }
 
 /// The steps of a run whose last attempt failed, counted by cause: the
@@ -190,6 +193,7 @@ impl Default for Options {
             failures: Failures::default(),
             bases: Arc::default(),
             provenance: Arc::default(),
+            secrets: Arc::default(),
         }
     }
 }

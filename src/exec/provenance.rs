@@ -285,6 +285,7 @@ mod tests {
             timeout: None,
             platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
             rename_bases: Default::default(),
+            secrets: vec![],
         }
     }
 

@@ -143,6 +143,17 @@ pub fn diff(
             ),
         ));
     }
+    let secrets = changed_keys(&before.secrets, &now.secrets);
+    if !secrets.is_empty() {
+        out.push(reason(
+            ReasonKind::Secrets,
+            format!(
+                "build secret{} changed: {}",
+                plural(secrets.len()),
+                named(&secrets)
+            ),
+        ));
+    }
     if before.labels != now.labels {
         out.push(reason(ReasonKind::Labels, "labels changed".into()));
     }
@@ -283,6 +294,7 @@ mod tests {
             .into(),
             tests: [("app-test-1".to_string(), "t1".to_string())].into(),
             args: [("SECRET_ARG".to_string(), "h1".to_string())].into(),
+            secrets: [("npm".to_string(), "s1".to_string())].into(),
             labels: "l1".into(),
             from: [
                 (
@@ -384,6 +396,7 @@ mod tests {
         );
         p.tests.insert("app-test-1".into(), "t2".into());
         p.args.insert("SECRET_ARG".into(), "h2".into());
+        p.secrets.insert("npm".into(), "s2".into());
         p.labels = "l2".into();
         p.from
             .insert("acme/parent:1".into(), "sha256:9999999999999999".into());
@@ -397,6 +410,7 @@ mod tests {
                 ReasonKind::Artifact,
                 ReasonKind::Test,
                 ReasonKind::BuildArgs,
+                ReasonKind::Secrets,
                 ReasonKind::Labels,
                 ReasonKind::Base,
             ]
@@ -414,8 +428,10 @@ mod tests {
         assert_eq!(texts[4], "test changed: app-test-1");
         assert_eq!(texts[5], "build argument changed: SECRET_ARG");
         assert!(!texts[5].contains("h2"));
+        assert_eq!(texts[6], "build secret changed: npm");
+        assert!(!texts[6].contains("s2"));
         assert_eq!(
-            texts[7],
+            texts[8],
             "base acme/parent:1 is another image now (sha256:111111111111 → sha256:999999999999)"
         );
     }

@@ -72,6 +72,7 @@ impl Fixture {
                     path,
                     tag: format!("{name}-test{n}"),
                     timeout: None,
+                    secrets: Vec::new(),
                 }
             })
             .collect();
@@ -87,6 +88,7 @@ impl Fixture {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         }
     }
 

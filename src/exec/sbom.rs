@@ -307,6 +307,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: vec![],
         };
         assert_eq!(
             generic_version(&image, "https://nodejs.org/dist/v22.11.0/x.tgz", "ab"),

@@ -187,11 +187,15 @@ async fn test_image(
     let world = &world.for_platform(image.platforms.first());
     // A failed fetch leaves the inputs unknown; the build step reports it.
     let (inputs, parts) = match fetch_artifacts(image, world, None).await {
-        Ok(files) => match fingerprint::inputs(image, &files, &*world.engine).await {
-            Ok(inputs) => {
-                let parts = fingerprint::provenance_parts(image, &inputs);
-                (Some(inputs), Some((parts, files)))
-            }
+        Ok(files) => match options.secrets.for_build(&image.secrets) {
+            Ok(secrets) => match fingerprint::inputs(image, &files, &secrets, &*world.engine).await
+            {
+                Ok(inputs) => {
+                    let parts = fingerprint::provenance_parts(image, &inputs);
+                    (Some(inputs), Some((parts, files)))
+                }
+                Err(_) => (None, None),
+            },
             Err(_) => (None, None),
         },
         Err(_) => (None, None),
@@ -236,11 +240,14 @@ async fn test_image(
             index: test.index,
             path: test.path.clone(),
         };
+        // A test's layer reads the image's secrets and its own.
+        let secrets: Vec<_> = image.secrets.iter().chain(&test.secrets).collect();
+        let secrets = &secrets;
         let res = run_step(bus, options, &image.name, step, |log| {
             let timeout = test.timeout.or(image.timeout).map(Duration::from_secs);
             let platform = image.platforms.first();
             build_test(
-                &id, &test.path, &test.tag, timeout, platform, world, options, log,
+                &id, &test.path, &test.tag, timeout, platform, secrets, world, options, log,
             )
         })
         .await;
@@ -454,10 +461,18 @@ async fn build_image(
         tag: Some(image.name.clone()),
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
-        no_cache: options.no_cache,
+        // BuildKit's cache key leaves secret values out: a cached step
+        // would not see a changed secret, so an image with secrets (built
+        // only when its inputs, secret hashes included, changed) runs every
+        // step. Its cache mounts are kept all the same.
+        no_cache: options.no_cache || !image.secrets.is_empty(),
         timeout: image.timeout.map(Duration::from_secs),
         platform: image.platforms.first().cloned(),
         builder: None,
+        secrets: options
+            .secrets
+            .for_build(&image.secrets)
+            .map_err(StepError::Input)?,
     };
     let built = world.engine.build(request, &|line| log.line(line)).await;
     // Checked while the pins still hold the parents: removing the last
@@ -578,6 +593,7 @@ async fn build_test(
     tag: &str,
     timeout: Option<Duration>,
     platform: Option<&Platform>,
+    secrets: &[&crate::config::secrets::SecretSpec],
     world: &World,
     options: &Options,
     log: Log,
@@ -596,7 +612,10 @@ async fn build_test(
         )));
     }
     let image = match has_dockerfile {
-        true => build_layer(id, dir, tag, timeout, platform, world, options, &log).await?,
+        true => {
+            let layer = (id, dir, tag);
+            build_layer(layer, timeout, platform, secrets, world, options, &log).await?
+        }
         false => ImageId::new(id),
     };
     if let Some(run) = run {
@@ -623,11 +642,10 @@ async fn build_test(
 /// tree is only read. The result is tagged `tag`.
 #[allow(clippy::too_many_arguments)]
 async fn build_layer(
-    id: &str,
-    dir: &Path,
-    tag: &str,
+    (id, dir, tag): (&str, &Path, &str),
     timeout: Option<Duration>,
     platform: Option<&Platform>,
+    secrets: &[&crate::config::secrets::SecretSpec],
     world: &World,
     options: &Options,
     log: &Log,
@@ -653,6 +671,10 @@ async fn build_layer(
         // The run's builder: `FROM <tested image id>` (classic) or a tag
         // pinned to it for this build (BuildKit), checked below.
         builder: None,
+        secrets: options
+            .secrets
+            .for_build(secrets.iter().copied())
+            .map_err(StepError::Input)?,
     };
     // A failed build reads in the engine's own words (StepError::Build):
     // the step (build or test) is named wherever the message is shown.

@@ -97,6 +97,7 @@ pub fn plan(
                 timeout: None,
                 platforms: Vec::new(),
                 rename_bases: Default::default(),
+                secrets: base.secrets.iter().map(|c| c.plan(&base_dir)).collect(),
             });
         }
     }
@@ -280,6 +281,7 @@ pub fn plan(
                     path,
                     tag,
                     timeout: test.timeout,
+                    secrets: test.secrets.clone(),
                 });
             }
 
@@ -297,6 +299,12 @@ pub fn plan(
                 timeout: config.image.timeout.map(|t| t.0),
                 platforms,
                 rename_bases: Default::default(),
+                secrets: config
+                    .image
+                    .secrets
+                    .iter()
+                    .map(|c| c.plan(&base_dir))
+                    .collect(),
             });
             candidates.push(crate::alias::Candidate {
                 image: name,
@@ -858,6 +866,8 @@ struct TestTemplates {
     kind: TestKind,
     /// Seconds its layer build may take, if the config says.
     timeout: Option<u64>,
+    /// Its own build secrets, planned.
+    secrets: Vec<crate::config::secrets::SecretSpec>,
 }
 
 enum TestKind {
@@ -932,6 +942,7 @@ fn compile_tests(
             when,
             kind,
             timeout: entry.timeout(),
+            secrets: entry.secrets().iter().map(|c| c.plan(base_dir)).collect(),
         });
     }
     Ok(out)

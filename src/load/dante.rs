@@ -15,6 +15,12 @@ use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
 /// `files[i]` belongs to `inventory.images[i]`. A `FROM` cycle between images
 /// is an error naming them.
 pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputError> {
+    // A secret's `file` is relative to the inventory's folder.
+    let config_dir = inventory
+        .file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
     let images: Vec<ImagePlan> = inventory
         .images
         .iter()
@@ -31,6 +37,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                         path: path.clone(),
                         tag: crate::plan::test_tag(&name, t + 1),
                         timeout: None,
+                        secrets: Vec::new(),
                     })
                     .collect(),
                 name,
@@ -43,6 +50,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 timeout: image.timeout.map(|t| t.0),
                 platforms: image.platforms.iter().map(|p| p.value.clone()).collect(),
                 rename_bases: Default::default(),
+                secrets: image.secrets.iter().map(|c| c.plan(&config_dir)).collect(),
             }
         })
         .collect();
@@ -247,12 +255,14 @@ mod tests {
                     path: PathBuf::from("dir/t0"),
                     tag: "acme/app:1-test1".into(),
                     timeout: None,
+                    secrets: Vec::new(),
                 },
                 TestPlan {
                     index: 2,
                     path: PathBuf::from("dir/t1"),
                     tag: "acme/app:1-test2".into(),
                     timeout: None,
+                    secrets: Vec::new(),
                 },
             ]
         );

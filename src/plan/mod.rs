@@ -79,6 +79,10 @@ pub struct ImagePlan {
     /// of its parent. Set by [`platforms::expand`] only.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rename_bases: BTreeMap<String, String>,
+    /// Build secrets `RUN --mount=type=secret` steps of this image may read
+    /// (IDs and sources only; the values are read when the run starts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::config::secrets::SecretSpec>,
 }
 
 /// One test of one image: a Dockerfile without `FROM` built on top of it.
@@ -93,6 +97,9 @@ pub struct TestPlan {
     /// Seconds this test's layer build may take; `None`: the image's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// Build secrets of this test's layer, besides the image's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::config::secrets::SecretSpec>,
 }
 
 /// A moving tag and the images that may carry it.

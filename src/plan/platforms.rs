@@ -191,6 +191,7 @@ mod tests {
                 path: "t".into(),
                 tag: super::super::test_tag(name, 1),
                 timeout: None,
+                secrets: Vec::new(),
             }],
             build_args: BTreeMap::from([("A".into(), "1".into())]),
             artifacts: vec![],
@@ -198,6 +199,7 @@ mod tests {
             timeout: None,
             platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         }
     }
 

@@ -299,6 +299,7 @@ mod tests {
                     path: (*p).into(),
                     tag: super::super::test_tag(name, i + 1),
                     timeout: None,
+                    secrets: Vec::new(),
                 })
                 .collect(),
             build_args: BTreeMap::from([("NODE_VERSION".into(), "22.11.0".into())]),
@@ -307,6 +308,7 @@ mod tests {
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),
+            secrets: Vec::new(),
         }
     }
 

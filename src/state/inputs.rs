@@ -40,6 +40,10 @@ pub struct InputParts {
     /// Each build argument by name: a digest of its value, never the value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
+    /// Each build secret by ID: a digest of its value's hash, never the
+    /// value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
     /// A digest of every label.
     #[serde(default)]
     pub labels: String,

@@ -144,6 +144,7 @@ pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> Build
         timeout: None,
         platform: None,
         builder: None,
+        secrets: Vec::new(),
     }
 }
 

@@ -1,0 +1,132 @@
+//! Build secrets' values, read once before the first build (a missing
+//! variable or file stops the run with exit 2, naming the image), then
+//! handed to each build that lists them and hashed into its fingerprint.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::secrets::SecretSpec;
+use crate::engine::session::BuildSecret;
+use crate::plan::Plan;
+use crate::secret::Secret;
+
+/// Every secret of a plan, by where it was read.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(pub BTreeMap<SecretSpec, Secret>);
+
+impl Secrets {
+    /// Reads every secret the plan's images and tests list. `builder` is
+    /// the run's: secrets need BuildKit. Every problem is named, with its
+    /// image, in one message.
+    pub fn read(plan: &Plan, builder: crate::engine::Builder) -> Result<Secrets, String> {
+        let mut values = BTreeMap::new();
+        let mut problems = Vec::new();
+        for image in &plan.images {
+            let tests = image.tests.iter().flat_map(|t| &t.secrets);
+            for spec in image.secrets.iter().chain(tests) {
+                if builder == crate::engine::Builder::Classic {
+                    problems.push(format!(
+                        "image {}: secret {} needs BuildKit, and this run builds with the \
+                         classic builder: set `builder: buildkit` in the config or pass \
+                         --builder buildkit",
+                        image.name, spec.id
+                    ));
+                    break;
+                }
+                if values.contains_key(spec) {
+                    continue;
+                }
+                match crate::config::secrets::read(spec) {
+                    Ok(value) => {
+                        values.insert(spec.clone(), value);
+                    }
+                    Err(message) => problems.push(format!("image {}: {message}", image.name)),
+                }
+            }
+        }
+        problems.dedup();
+        match problems.is_empty() {
+            true => Ok(Secrets(values)),
+            false => Err(problems.join("\n")),
+        }
+    }
+
+    /// The values a build listing `specs` gets.
+    pub fn for_build<'a>(
+        &self,
+        specs: impl IntoIterator<Item = &'a SecretSpec>,
+    ) -> Result<Vec<BuildSecret>, String> {
+        specs
+            .into_iter()
+            .map(|spec| match self.0.get(spec) {
+                Some(value) => Ok(BuildSecret {
+                    id: spec.id.clone(),
+                    value: value.clone(),
+                }),
+                None => Err(format!("secret {} was not read before the run", spec.id)),
+            })
+            .collect()
+    }
+}
+
+/// What a fingerprint holds of a secret: its ID and its value's SHA-256,
+/// itself hashed again with every other input, never the value.
+pub fn fingerprint_field(secret: &BuildSecret) -> String {
+    let digest = Sha256::digest(secret.value.expose().as_bytes());
+    format!("{}={}", secret.id, hex::encode(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::secrets::SecretSource;
+
+    fn plan_with(spec: SecretSpec) -> Plan {
+        let mut plan = Plan::default();
+        plan.images.push(crate::plan::ImagePlan {
+            name: "acme/app:1".into(),
+            context: "/nowhere".into(),
+            dockerfile: "Dockerfile".into(),
+            needs: vec![],
+            tests: vec![],
+            build_args: Default::default(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
+            secrets: vec![spec],
+        });
+        plan
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_image_and_classic_is_refused() {
+        let spec = SecretSpec {
+            id: "npm".into(),
+            source: SecretSource::Env("STRATA_TEST_UNSET_SECRET_VAR".into()),
+        };
+        let plan = plan_with(spec);
+        let e = Secrets::read(&plan, crate::engine::Builder::Buildkit).unwrap_err();
+        assert!(e.contains("image acme/app:1: secret npm"), "{e}");
+        assert!(e.contains("STRATA_TEST_UNSET_SECRET_VAR is not set"), "{e}");
+        let e = Secrets::read(&plan, crate::engine::Builder::Classic).unwrap_err();
+        assert!(e.contains("needs BuildKit"), "{e}");
+    }
+
+    #[test]
+    fn the_fingerprint_field_holds_a_hash_not_the_value() {
+        let s = BuildSecret {
+            id: "npm".into(),
+            value: Secret::new("value-one-1234"),
+        };
+        let field = fingerprint_field(&s);
+        assert!(!field.contains("value-one-1234"));
+        let t = BuildSecret {
+            id: "npm".into(),
+            value: Secret::new("value-two-1234"),
+        };
+        assert_ne!(field, fingerprint_field(&t));
+    }
+}
