@@ -160,7 +160,16 @@ fn a_run_with_secrets_leaves_the_value_nowhere_and_a_new_value_rebuilds() {
              RUN --mount=type=secret,id=tok cat /run/secrets/tok; echo; echo printed\n"
         ),
     );
-    write(root, "tests/ok/Dockerfile", "RUN test -f /checked\n");
+    // The test's layer reads the image's secret too (BuildKit builds it).
+    write(
+        root,
+        "tests/ok/Dockerfile",
+        &format!(
+            "RUN --mount=type=secret,id=tok,required=true \
+             sha256sum /run/secrets/tok | grep -q {} && test -f /checked\n",
+            sha256_hex(&value)
+        ),
+    );
     write(
         root,
         "inventory.yml",
