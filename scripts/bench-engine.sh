@@ -118,6 +118,25 @@ fi
 strata=$(realpath "$strata")
 export DOCKER_BUILDKIT=0 # the classic builder, as strata uses
 
+# The loop's client. Docker's CLI before 23.0 builds with BuildKit itself
+# (DOCKER_BUILDKIT=1); later ones only through the buildx plugin. So the
+# BuildKit loop takes the first `docker` on the PATH that can.
+docker_bin=$(command -v docker)
+loop_buildkit=0
+if "$docker_bin" buildx version >/dev/null 2>&1; then
+  loop_buildkit=1
+else
+  for candidate in $(type -ap docker); do
+    v=$("$candidate" version --format '{{.Client.Version}}' 2>/dev/null) || continue
+    if [ "${v%%.*}" -lt 23 ] 2>/dev/null; then
+      docker_bin=$candidate
+      loop_buildkit=1
+      break
+    fi
+  done
+fi
+docker() { "$docker_bin" "$@"; }
+
 ns="bench-$$-$(date +%s)"
 work=$(mktemp -d)
 base="strata-bench/$ns-base:busybox"
@@ -435,9 +454,9 @@ builders_one() {
     change_one "$d"
     timed "$key.one_changed" st "$d" test --builder "$builder"
   else
-    if [ "$builder" = buildkit ] && ! docker buildx version >/dev/null 2>&1; then
-      echo "bench-engine: the docker client builds with BuildKit through its buildx plugin," \
-        "which is missing (apt-get install docker-buildx): no BuildKit loop figures" >&2
+    if [ "$builder" = buildkit ] && [ "$loop_buildkit" = 0 ]; then
+      echo "bench-engine: no docker client here builds with BuildKit (23.0 and later need" \
+        "the buildx plugin: apt-get install docker-buildx): no BuildKit loop figures" >&2
       return 0
     fi
     [ "$builder" = buildkit ] && flag=1
@@ -458,7 +477,7 @@ requests() {
   [ "$dedicated" = 1 ] && [ -f "$log" ] || return 0
   before=$(wc -l <"$log")
   "$@" >/dev/null 2>&1
-  lists=$(tail -n +"$((before + 1))" "$log" | grep -c 'Calling GET /v[0-9.]*/images/json' || true)
+  lists=$(tail -n +"$((before + 1))" "$log" | grep -c 'Calling GET /\(v[0-9.]*/\)\?images/json' || true)
   all=$(tail -n +"$((before + 1))" "$log" | grep -c 'Calling [A-Z]* /' || true)
   echo "$lists $all" >>"$work/$key.requests"
 }
