@@ -786,7 +786,13 @@ async fn statement_of(
     key: Option<&PublicKey>,
     predicate_type: &str,
 ) -> Result<crate::attest::statement::Statement, Problem> {
-    let envelope = envelope_of(registry, repository, subject, artifact).await?;
+    // An SBOM lists every package of an image: it may be larger than a
+    // test result.
+    let cap = match predicate_type {
+        SBOM_TYPE => crate::attest::sbom::MAX_ENVELOPE_BYTES,
+        _ => MAX_ENVELOPE,
+    };
+    let envelope = envelope_of(registry, repository, subject, artifact, cap).await?;
     judge_statement(&envelope, subject, key, predicate_type)
         .map(|(s, _)| s)
         .map_err(Rejected)
@@ -814,17 +820,18 @@ async fn judge_one(
     artifact: &str,
     key: Option<&PublicKey>,
 ) -> Result<Judged, Problem> {
-    let envelope = envelope_of(registry, repository, subject, artifact).await?;
+    let envelope = envelope_of(registry, repository, subject, artifact, MAX_ENVELOPE).await?;
     judge(&envelope, subject, key).map_err(Rejected)
 }
 
 /// The DSSE envelope of artifact `artifact`, whose manifest must name
-/// `subject` as its subject.
+/// `subject` as its subject, read up to `cap` bytes.
 async fn envelope_of(
     registry: &dyn Registry,
     repository: &str,
     subject: &Digest,
     artifact: &str,
+    cap: u64,
 ) -> Result<Vec<u8>, Problem> {
     let manifest = registry
         .manifest(&format!("{repository}@{artifact}"))
@@ -840,7 +847,7 @@ async fn envelope_of(
         None => return Err(Rejected("its manifest names no subject".into())),
     }
     let (layer, _) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)).map_err(Rejected)?;
-    Ok(registry.blob(repository, &layer, MAX_ENVELOPE).await?)
+    Ok(registry.blob(repository, &layer, cap).await?)
 }
 
 /// An index's platform images: (platform, digest). `None` for a single
