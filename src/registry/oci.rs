@@ -50,6 +50,9 @@ const DEFAULT_TAGS_PAGE: usize = 1000;
 /// Looks up credentials for a registry host (such as `127.0.0.1:5000` or `docker.io`).
 type CredentialSource = dyn Fn(&str) -> Option<Credentials> + Send + Sync;
 
+/// Held while one task checks for and sends one blob into one repository.
+type UploadLock = Arc<Mutex<()>>;
+
 /// A [`Registry`] speaking the OCI distribution API.
 ///
 /// One HTTP client is kept per registry host, so tokens are fetched once per
@@ -116,7 +119,7 @@ struct HostClient {
     /// that needs the same blob in the same repository waits for the first
     /// upload and then finds it remembered, instead of uploading it at the
     /// same time (which a registry may answer with `DIGEST_INVALID`).
-    uploading: std::sync::Mutex<HashMap<(String, String), Arc<Mutex<()>>>>,
+    uploading: std::sync::Mutex<HashMap<(String, String), UploadLock>>,
     /// Manifests (repository, digest) this run put or read, with their
     /// bytes (checked against the digest): a copy or an attachment that
     /// needs one's bytes does not download them again.
@@ -1222,7 +1225,7 @@ impl HostClient {
     }
 
     /// The lock that serializes sending blob `digest` into `repo`'s repository.
-    fn upload_lock(&self, repo: &Reference, digest: &str) -> Arc<Mutex<()>> {
+    fn upload_lock(&self, repo: &Reference, digest: &str) -> UploadLock {
         let key = (repo.repository().to_string(), digest.to_string());
         self.uploading
             .lock()
