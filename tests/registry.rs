@@ -1093,3 +1093,67 @@ async fn referrers_are_read_page_by_page() {
     assert!(matches!(err, RegistryError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("more than 16 pages"), "{err}");
 }
+
+/// Several images that share a large layer, uploaded into one repository at
+/// once (as `push -j 4` does): every upload succeeds and the shared layer is
+/// sent once; the others wait for that upload and then know it is there.
+/// Two uploads of one blob into one repository at the same time can fail
+/// (`DIGEST_INVALID`).
+#[tokio::test]
+async fn concurrent_uploads_of_a_shared_layer_send_it_once() {
+    let host = env("STRATA_TEST_REGISTRY");
+    require_registry(&host).await;
+    let recorder = Recorder::start(&host).await;
+    let registry = OciRegistry::new(|_| None);
+    let repo = unique_repo(&recorder.host, "shared-layer");
+    let dir = tempfile::tempdir().unwrap();
+    // 16 MiB: its upload lasts while the other uploads ask about it.
+    let shared = format!("shared layer of {repo}\n")
+        .into_bytes()
+        .repeat((16 << 20) / (repo.len() + 17));
+    let shared_digest = sha256(&shared);
+    let archives: Vec<_> = (0..8)
+        .map(|i| {
+            let path = dir.path().join(format!("saved-{i}.tar"));
+            let config =
+                format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"made\":\"{repo} {i}\"}}\n");
+            let own = format!("own layer {i} of {repo}\n");
+            let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+            let mut add = |name: &str, data: &[u8]| {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, name, data).unwrap();
+            };
+            add("config.json", config.as_bytes());
+            add("shared/layer.tar", &shared);
+            add("own/layer.tar", own.as_bytes());
+            add(
+                "manifest.json",
+                br#"[{"Config":"config.json","RepoTags":null,"Layers":["shared/layer.tar","own/layer.tar"]}]"#,
+            );
+            b.finish().unwrap();
+            path
+        })
+        .collect();
+
+    let targets: Vec<String> = (0..archives.len()).map(|i| format!("{repo}:{i}")).collect();
+    let uploads = archives
+        .iter()
+        .zip(&targets)
+        .map(|(a, t)| registry.upload(a, t));
+    let digests = futures_util::future::join_all(uploads).await;
+    for (i, d) in digests.into_iter().enumerate() {
+        let d = d.unwrap_or_else(|e| panic!("upload {i}: {e}"));
+        let held = registry.resolve(&format!("{repo}:{i}")).await.unwrap();
+        assert_eq!(held.unwrap().digest, d);
+    }
+    let requests = recorder.take_requests();
+    let sends = requests
+        .iter()
+        // The digest's colon may be written `%3A`.
+        .filter(|r| r.starts_with("PUT ") && r.contains(&shared_digest["sha256:".len()..]))
+        .count();
+    assert_eq!(sends, 1, "the shared layer is sent once: {requests:?}");
+}

@@ -157,7 +157,12 @@ fn signed_pushes_carry_a_sigstore_bundle_that_sigstore_js_verifies() {
         "{said}"
     );
     // The provenance's bundle too, its subject the same digest.
-    assert_eq!(verified_types(&ok), [TEST_RESULT, PROVENANCE], "{said}");
+    // The provenance's and the SBOM's bundles too.
+    assert_eq!(
+        verified_types(&ok),
+        [TEST_RESULT, PROVENANCE, "https://spdx.dev/Document"],
+        "{said}"
+    );
     let prov = check_provenance(&reg, &repo, "1", &public);
     assert_eq!(prov.status.code(), Some(0), "{}", text(&prov));
     assert!(
@@ -381,7 +386,20 @@ fn an_index_carries_its_own_test_result_and_provenance_and_verify_reports_them()
     for p in platforms {
         assert!(images.contains(&p["digest"].as_str().unwrap()), "{json:#}");
         assert_eq!(p["attestations"]["provenance"]["valid"], true, "{json:#}");
-        assert_eq!(p["attestations"]["sbom"]["present"], false, "{json:#}");
+        // A signed push attaches each platform image's SBOM: reported
+        // present, with its cosign command.
+        assert_eq!(p["attestations"]["sbom"]["present"], true, "{json:#}");
+        assert_eq!(
+            p["attestations"]["sbom"]["rejected"],
+            serde_json::json!([]),
+            "{json:#}"
+        );
+        let spdx = p["cosign"].as_array().unwrap().iter().any(|c| {
+            c.as_str()
+                .unwrap()
+                .contains("--type https://spdx.dev/Document")
+        });
+        assert!(spdx, "{json:#}");
         let kinds: Vec<&str> = p["attestations"]["provenance"]["dependencies"]
             .as_array()
             .unwrap()
@@ -394,69 +412,11 @@ fn an_index_carries_its_own_test_result_and_provenance_and_verify_reports_them()
         let ok = check(&reg, &repo, digest, &public, &[]);
         assert_eq!(
             verified_types(&ok),
-            [TEST_RESULT, PROVENANCE],
+            [TEST_RESULT, PROVENANCE, "https://spdx.dev/Document"],
             "{}",
             text(&ok)
         );
     }
-    // An SBOM attached to one platform's image (as the SBOM attestation
-    // does, through the same attachment path): reported present, with its
-    // cosign command; the other platform's stays absent.
-    let amd64 = platforms
-        .iter()
-        .find(|p| p["platform"] == "linux/amd64")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    block_on(async {
-        let registry = strata::registry::oci::OciRegistry::new(|_| None);
-        let signing = strata::attest::key::SigningKey::read(&key).unwrap();
-        let statement = serde_json::to_vec(&serde_json::json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": format!("{reg}/{repo}"), "digest": {"sha256": &amd64[7..]}}],
-            "predicateType": "https://spdx.dev/Document",
-            "predicate": {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT"},
-        }))
-        .unwrap();
-        let digest = strata::registry::Digest::new(amd64.clone());
-        let repository = format!("{reg}/{repo}");
-        let signed = strata::exec::attach::Signed {
-            repository: &repository,
-            digest: &digest,
-            predicate_type: "https://spdx.dev/Document",
-            statement,
-            annotations: Default::default(),
-            identity: &[],
-        };
-        strata::exec::attach::attach_statement(&registry, signed, Some(&signing), false)
-            .await
-            .unwrap();
-    });
-    let out = strata(
-        &project,
-        &[
-            "verify",
-            "--format",
-            "json",
-            "--key",
-            public.to_str().unwrap(),
-            &reference,
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for p in json["platforms"].as_array().unwrap() {
-        let present = p["digest"] == amd64.as_str();
-        assert_eq!(p["attestations"]["sbom"]["present"], present, "{json:#}");
-        let spdx = p["cosign"].as_array().unwrap().iter().any(|c| {
-            c.as_str()
-                .unwrap()
-                .contains("--type https://spdx.dev/Document")
-        });
-        assert_eq!(spdx, present, "{json:#}");
-    }
-
     // Another key: nothing verifies.
     let out = strata(
         &project,

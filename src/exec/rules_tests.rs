@@ -667,35 +667,6 @@ fn attached_of_kind(
         .collect()
 }
 
-/// The contents of the artifacts of `artifact_type` attached to `digest`
-/// whose predicate type (in-toto's or the Sigstore bundle's annotation) is
-/// `predicate`.
-fn attached_with(
-    fx: &Fixture,
-    digest: &crate::reference::Digest,
-    artifact_type: &str,
-    predicate: &str,
-) -> Vec<Vec<u8>> {
-    let keys = [
-        crate::registry::referrers::PREDICATE_TYPE,
-        crate::attest::bundle::BUNDLE_PREDICATE_TYPE,
-    ];
-    fx.registry
-        .attached
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(d, r, _)| {
-            d == digest
-                && r.artifact_type == artifact_type
-                && keys
-                    .iter()
-                    .any(|k| r.annotations.get(*k).map(String::as_str) == Some(predicate))
-        })
-        .map(|(_, _, c)| c.clone())
-        .collect()
-}
-
 /// The statement inside the one test attestation attached to `digest`, and the envelope.
 fn attestation_of(
     fx: &Fixture,
@@ -704,7 +675,7 @@ fn attestation_of(
     crate::attest::dsse::Envelope,
     crate::attest::statement::Statement,
 ) {
-    let attached = attached_with(
+    let attached = attached_of_kind(
         fx,
         digest,
         crate::attest::IN_TOTO_MEDIA_TYPE,
@@ -764,7 +735,7 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
     assert_eq!(layers, tagged);
 
     // The same envelope, as a Sigstore bundle for cosign.
-    let bundles = attached_with(
+    let bundles = attached_of_kind(
         &fx,
         &digest,
         crate::attest::bundle::BUNDLE_MEDIA_TYPE,
@@ -805,7 +776,7 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
     // The SBOM: signed, about the digest, read from the image by ID, in
     // both forms.
     let spdx = crate::attest::sbom::SPDX_PREDICATE_TYPE;
-    let sboms = attached_with(&fx, &digest, crate::attest::IN_TOTO_MEDIA_TYPE, spdx);
+    let sboms = attached_of_kind(&fx, &digest, crate::attest::IN_TOTO_MEDIA_TYPE, spdx);
     assert_eq!(sboms.len(), 1, "{:?}", fx.registry.writes());
     let sbom = crate::attest::dsse::Envelope::parse(&sboms[0]).unwrap();
     sbom.verify(&key.public()).unwrap();
@@ -821,11 +792,14 @@ async fn push_attaches_a_signed_test_result_to_the_pushed_digest() {
     );
     assert_eq!(fx.engine.calls_of("read_files"), [id.to_string()]);
     let bundle = crate::attest::bundle::BUNDLE_MEDIA_TYPE;
-    assert_eq!(attached_with(&fx, &digest, bundle, spdx).len(), 1);
+    assert_eq!(attached_of_kind(&fx, &digest, bundle, spdx).len(), 1);
 
+    // Test result, provenance and SBOM, each as a DSSE envelope and as a
+    // Sigstore bundle.
+    assert_eq!(fx.registry.attached_to(&digest).len(), 6);
     // Pushed again with nothing changed: nothing attached again.
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
-    assert_eq!(fx.registry.attached_to(&digest).len(), 4);
+    assert_eq!(fx.registry.attached_to(&digest).len(), 6);
 }
 
 #[tokio::test]
@@ -851,11 +825,12 @@ async fn an_unsigned_push_attaches_an_unsigned_attestation() {
     };
     fx.run(Command::Push, &p, &signed).await.0.unwrap();
     let result = crate::attest::TEST_RESULT_TYPE;
-    assert_eq!(attached_with(&fx, &digest, in_toto, result).len(), 2);
-    assert_eq!(attached_with(&fx, &digest, bundle, result).len(), 1);
+    assert_eq!(attached_of_kind(&fx, &digest, in_toto, result).len(), 2);
+    assert_eq!(attached_of_kind(&fx, &digest, bundle, result).len(), 1);
     // And the signed SBOM, in both forms.
-    assert_eq!(attached_of(&fx, &digest, in_toto).len(), 3);
-    assert_eq!(attached_of(&fx, &digest, bundle).len(), 2);
+    let spdx = crate::attest::sbom::SPDX_PREDICATE_TYPE;
+    assert_eq!(attached_of_kind(&fx, &digest, in_toto, spdx).len(), 1);
+    assert_eq!(attached_of_kind(&fx, &digest, bundle, spdx).len(), 1);
 }
 
 #[tokio::test]

@@ -50,6 +50,9 @@ const DEFAULT_TAGS_PAGE: usize = 1000;
 /// Looks up credentials for a registry host (such as `127.0.0.1:5000` or `docker.io`).
 type CredentialSource = dyn Fn(&str) -> Option<Credentials> + Send + Sync;
 
+/// Held while one task checks for and sends one blob into one repository.
+type UploadLock = Arc<Mutex<()>>;
+
 /// A [`Registry`] speaking the OCI distribution API.
 ///
 /// One HTTP client is kept per registry host, so tokens are fetched once per
@@ -112,6 +115,11 @@ struct HostClient {
     /// Blobs (repository, digest) this run saw in, or sent to, a
     /// repository: not asked about again.
     seen_blobs: std::sync::Mutex<HashSet<(String, String)>>,
+    /// One lock per blob (repository, digest) being sent: a second task
+    /// that needs the same blob in the same repository waits for the first
+    /// upload and then finds it remembered, instead of uploading it at the
+    /// same time (which a registry may answer with `DIGEST_INVALID`).
+    uploading: std::sync::Mutex<HashMap<(String, String), UploadLock>>,
     /// Manifests (repository, digest) this run put or read, with their
     /// bytes (checked against the digest): a copy or an attachment that
     /// needs one's bytes does not download them again.
@@ -186,6 +194,7 @@ impl OciRegistry {
             direct: tokio::sync::OnceCell::new(),
             no_referrers_api: AtomicBool::new(false),
             seen_blobs: Default::default(),
+            uploading: Default::default(),
             seen_manifests: Default::default(),
         });
         hosts.insert(host, entry.clone());
@@ -397,6 +406,31 @@ impl OciRegistry {
         Ok(there)
     }
 
+    /// Makes sure `target`'s repository holds blob `digest`, calling `send`
+    /// when it does not. One check-and-send per (repository, digest) at a
+    /// time: concurrent callers wait for the first and then see the blob.
+    async fn ensure_blob<F, Fut>(
+        &self,
+        host: &HostClient,
+        target: &Reference,
+        digest: &str,
+        send: F,
+    ) -> Result<(), RegistryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), RegistryError>>,
+    {
+        if host.seen_blob(target, digest) {
+            return Ok(());
+        }
+        let lock = host.upload_lock(target, digest);
+        let _sending = lock.lock().await;
+        if self.has_blob(host, target, digest).await? {
+            return Ok(());
+        }
+        send().await
+    }
+
     /// Uploads `bytes` as blob `digest` of `target`'s repository.
     async fn put_blob(
         &self,
@@ -496,6 +530,8 @@ impl OciRegistry {
         target: &Reference,
         digest: &str,
     ) -> Result<(), RegistryError> {
+        let lock = host.upload_lock(target, digest);
+        let _sending = lock.lock().await;
         if self.has_blob(host, target, digest).await? {
             return Ok(());
         }
@@ -628,10 +664,10 @@ impl Registry for OciRegistry {
                 |blob| -> futures_util::future::BoxFuture<'_, Result<(), RegistryError>> {
                     let (host, target_ref) = (&host, &target_ref);
                     Box::pin(async move {
-                        if !self.has_blob(host, target_ref, &blob.digest).await? {
-                            self.put_blob_file(host, target_ref, blob).await?;
-                        }
-                        Ok(())
+                        self.ensure_blob(host, target_ref, &blob.digest, || {
+                            self.put_blob_file(host, target_ref, blob)
+                        })
+                        .await
                     })
                 },
             )
@@ -880,10 +916,10 @@ impl Registry for OciRegistry {
         };
         for blob in [referrers::EMPTY_BLOB, artifact.content.as_slice()] {
             let digest = upload::sha256(blob);
-            if !self.has_blob(&host, &subject_ref, &digest).await? {
+            self.ensure_blob(&host, &subject_ref, &digest, || {
                 self.put_blob(&host, &subject_ref, &digest, blob.to_vec())
-                    .await?;
-            }
+            })
+            .await?;
         }
         let manifest = referrers::artifact_manifest(artifact, &descriptor);
         let digest = upload::sha256(&manifest);
@@ -1186,6 +1222,17 @@ impl HostClient {
         request: F,
     ) -> Result<F::Output, RegistryError> {
         direct::answer_within(self.timeouts.connect, &self.registry, what, request).await
+    }
+
+    /// The lock that serializes sending blob `digest` into `repo`'s repository.
+    fn upload_lock(&self, repo: &Reference, digest: &str) -> UploadLock {
+        let key = (repo.repository().to_string(), digest.to_string());
+        self.uploading
+            .lock()
+            .expect("lock")
+            .entry(key)
+            .or_default()
+            .clone()
     }
 
     fn seen_blob(&self, repo: &Reference, digest: &str) -> bool {
