@@ -454,3 +454,19 @@ pub fn architecture_on(reference: &str, docker_host: Option<&str>) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// The body of a plain-HTTP GET of `url` with `accept`, read without
+/// strata; panics unless the registry answers with success.
+pub fn registry_get(url: &str, accept: &str) -> Vec<u8> {
+    let (url, accept) = (url.to_string(), accept.to_string());
+    block_on(async move {
+        let r = reqwest::Client::new()
+            .get(&url)
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("registry answers");
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.bytes().await.unwrap().to_vec()
+    })
+}
