@@ -13,7 +13,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-use common::{block_on, busybox_base, engine, registry, unique, write, BUSYBOX_IMAGE};
+use common::{
+    block_on, busybox_base, engine, registry, registry_get, unique, write, BUSYBOX_IMAGE,
+};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -42,21 +44,6 @@ fn client() -> Client {
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         ..Default::default()
-    })
-}
-
-/// Raw GET from the registry (no strata involved).
-fn get(url: &str, accept: &str) -> Vec<u8> {
-    let (url, accept) = (url.to_string(), accept.to_string());
-    block_on(async move {
-        let r = reqwest::Client::new()
-            .get(&url)
-            .header("Accept", accept)
-            .send()
-            .await
-            .expect("registry answers");
-        assert!(r.status().is_success(), "GET {url}: {}", r.status());
-        r.bytes().await.unwrap().to_vec()
     })
 }
 
@@ -195,7 +182,7 @@ fn pushed_images_carry_signed_attestations_that_verify_and_tampering_fails() {
         report.contains(&format!("strata {}", env!("CARGO_PKG_VERSION"))),
         "{report}"
     );
-    let manifest = get(&format!("http://{reg}/v2/{ns}/app/manifests/1"), MANIFEST);
+    let manifest = registry_get(&format!("http://{reg}/v2/{ns}/app/manifests/1"), MANIFEST);
     let digest = sha256(&manifest);
     assert!(report.contains(&digest), "{report}");
 
@@ -235,9 +222,9 @@ fn pushed_images_carry_signed_attestations_that_verify_and_tampering_fails() {
         "http://{reg}/v2/{ns}/app/manifests/{}",
         digest.replacen(':', "-", 1)
     );
-    let index: serde_json::Value = serde_json::from_slice(&get(&tag_url, INDEX)).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&registry_get(&tag_url, INDEX)).unwrap();
     let entry = index["manifests"][0].clone();
-    let art_bytes = get(
+    let art_bytes = registry_get(
         &format!(
             "http://{reg}/v2/{ns}/app/manifests/{}",
             entry["digest"].as_str().unwrap()
@@ -246,7 +233,7 @@ fn pushed_images_carry_signed_attestations_that_verify_and_tampering_fails() {
     );
     let mut art: serde_json::Value = serde_json::from_slice(&art_bytes).unwrap();
     let layer = art["layers"][0]["digest"].as_str().unwrap().to_string();
-    let envelope = get(&format!("http://{reg}/v2/{ns}/app/blobs/{layer}"), "*/*");
+    let envelope = registry_get(&format!("http://{reg}/v2/{ns}/app/blobs/{layer}"), "*/*");
     let mut envelope: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -7,24 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{block_on, busybox_base, engine, request, unique, write, Log, BUSYBOX_IMAGE};
+use common::{
+    block_on, busybox_base, engine, request, strata_with, unique, write, Log, BUSYBOX_IMAGE,
+};
 use strata::engine::session::BuildSecret;
 use strata::engine::{Builder, Dockerfile, Engine};
 use strata::secret::Secret;
-
-fn strata(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
-    cmd.current_dir(dir)
-        .env("STRATA_RETRY_BACKOFF_MS", "10")
-        .env_remove("STRATA_BUILDER")
-        .args(args);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -182,7 +171,7 @@ fn a_run_with_secrets_leaves_the_value_nowhere_and_a_new_value_rebuilds() {
         ),
     );
     let envs = [("STRATA_TEST_TOKEN", value.as_str())];
-    let out = strata(root, &["test", "inventory.yml"], &envs);
+    let out = strata_with(root, &["test", "inventory.yml"], &envs);
     let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(!all.contains(&value), "{all}");
@@ -201,16 +190,16 @@ fn a_run_with_secrets_leaves_the_value_nowhere_and_a_new_value_rebuilds() {
     }
 
     // `push` builds nothing: it needs no secret.
-    let out = strata(root, &["push", "inventory.yml"], &[]);
+    let out = strata_with(root, &["push", "inventory.yml"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     // Unchanged: up to date. A new value: rebuilt (and the old hash fails it).
-    let out = strata(root, &["test", "inventory.yml"], &envs);
+    let out = strata_with(root, &["test", "inventory.yml"], &envs);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let again = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
     assert!(again.contains("up to date"), "{again}");
     let other = secret_value();
-    let out = strata(
+    let out = strata_with(
         root,
         &["test", "inventory.yml"],
         &[("STRATA_TEST_TOKEN", other.as_str())],
@@ -239,7 +228,7 @@ fn a_missing_secret_is_bad_input_naming_the_image_before_any_build() {
              \x20   secrets: [{{id: tok, env: STRATA_TEST_SURELY_UNSET}}, {{id: key, file: key.txt}}]\n"
         ),
     );
-    let out = strata(
+    let out = strata_with(
         root,
         &["test", "inventory.yml", "--builder", "buildkit"],
         &[],
@@ -252,7 +241,7 @@ fn a_missing_secret_is_bad_input_naming_the_image_before_any_build() {
     assert!(!root.join(".strata/runs").exists(), "no run was started");
 
     // With the classic builder, secrets are refused up front.
-    let out = strata(
+    let out = strata_with(
         root,
         &["test", "inventory.yml", "--builder", "classic"],
         &[("STRATA_TEST_SURELY_UNSET", "abcdefgh")],
@@ -267,7 +256,7 @@ fn a_missing_secret_is_bad_input_naming_the_image_before_any_build() {
         "inventory.yml",
         &format!("images:\n  - name: {name}\n    path: ./img\n    secrets: [{{id: tok}}]\n"),
     );
-    let out = strata(root, &["test", "inventory.yml"], &[]);
+    let out = strata_with(root, &["test", "inventory.yml"], &[]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("inventory.yml:"), "{err}");

@@ -6,9 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{block_on, busybox_base, engine, request, unique, write, Log, BUSYBOX_IMAGE};
+use common::{
+    block_on, busybox_base, engine, request, strata_with, unique, write, Log, BUSYBOX_IMAGE,
+};
 use strata::engine::{Builder, Dockerfile, Engine, EngineError};
 
 /// A Dockerfile only BuildKit reads: a cache mount.
@@ -17,18 +18,6 @@ fn cache_mount_dockerfile() -> String {
         "FROM {BUSYBOX_IMAGE}\n\
          RUN --mount=type=cache,target=/cache echo cached > /cache/x && cat /cache/x > /seen\n"
     )
-}
-
-fn strata(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
-    cmd.current_dir(dir)
-        .env("STRATA_RETRY_BACKOFF_MS", "10")
-        .env_remove("STRATA_BUILDER")
-        .args(args);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -144,7 +133,7 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     // Default: BuildKit, which this engine offers: the cache mount builds.
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "");
-    let out = strata(dir.path(), &["test", "inventory.yml"], &[]);
+    let out = strata_with(dir.path(), &["test", "inventory.yml"], &[]);
     let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("builder buildkit"), "{all}");
@@ -152,7 +141,7 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     // --builder classic: the cache mount fails the build.
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "");
-    let out = strata(
+    let out = strata_with(
         dir.path(),
         &["test", "inventory.yml", "--builder", "classic"],
         &[],
@@ -162,7 +151,7 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     assert!(all.contains("builder classic"), "{all}");
 
     // --builder buildkit: built, and its test layer passes on it.
-    let out = strata(
+    let out = strata_with(
         dir.path(),
         &["test", "inventory.yml", "--builder", "buildkit"],
         &[],
@@ -179,7 +168,7 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     // STRATA_BUILDER, and the config's key.
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "");
-    let out = strata(
+    let out = strata_with(
         dir.path(),
         &["test", "inventory.yml"],
         &[("STRATA_BUILDER", "classic")],
@@ -187,12 +176,12 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "builder: classic\n");
-    let out = strata(dir.path(), &["test", "inventory.yml"], &[]);
+    let out = strata_with(dir.path(), &["test", "inventory.yml"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     // The flag wins over the config.
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "builder: buildkit\n");
-    let out = strata(
+    let out = strata_with(
         dir.path(),
         &["test", "inventory.yml", "--builder", "classic"],
         &[],
@@ -204,7 +193,7 @@ fn the_run_uses_the_builder_the_flag_env_or_config_names() {
 fn an_unknown_builder_in_the_inventory_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "builder: fast\n");
-    let out = strata(dir.path(), &["test", "inventory.yml"], &[]);
+    let out = strata_with(dir.path(), &["test", "inventory.yml"], &[]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("inventory.yml"), "{err}");
@@ -216,7 +205,7 @@ fn podman_asked_for_buildkit_is_an_environment_error() {
     let host = std::env::var("STRATA_TEST_PODMAN_HOST").expect("STRATA_TEST_PODMAN_HOST");
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "");
-    let out = strata(
+    let out = strata_with(
         dir.path(),
         &["test", "inventory.yml", "--builder", "buildkit"],
         &[("DOCKER_HOST", &host)],
@@ -237,7 +226,7 @@ fn podman_builds_the_cache_mount_inventory_with_buildah() {
     });
     let dir = tempfile::tempdir().unwrap();
     cache_mount_inventory(dir.path(), "");
-    let out = strata(
+    let out = strata_with(
         dir.path(),
         &["test", "inventory.yml"],
         &[("DOCKER_HOST", &host), ("STRATA_PULL", "never")],

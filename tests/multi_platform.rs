@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{block_on, busybox_rootfs, engine, unique, write};
+use common::{architecture, arm64_rootfs, block_on, busybox_rootfs, engine, unique, write};
 use strata::engine::Engine;
 
 fn strata(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -27,41 +27,6 @@ fn strata_on(dir: &Path, args: &[&str], host: Option<&str>) -> std::process::Out
     cmd.output().unwrap()
 }
 
-/// The arm64 busybox that the setup script fetched.
-fn arm64_busybox() -> std::path::PathBuf {
-    let path = std::env::var("STRATA_TEST_BUSYBOX_ARM64")
-        .expect("STRATA_TEST_BUSYBOX_ARM64 is unset: run scripts/setup.sh and source its env file");
-    let path = std::path::PathBuf::from(path);
-    assert!(
-        path.is_file(),
-        "{} is missing (scripts/setup.sh)",
-        path.display()
-    );
-    path
-}
-
-/// The host's busybox root filesystem with its binary swapped for `binary`.
-fn rootfs_with(binary: &Path) -> Vec<u8> {
-    let host = busybox_rootfs();
-    let mut archive = tar::Archive::new(host.as_slice());
-    let mut out = tar::Builder::new(Vec::new());
-    let replacement = std::fs::read(binary).unwrap();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut header = entry.header().clone();
-        if entry.path().unwrap().to_str() == Some("bin/busybox") {
-            header.set_size(replacement.len() as u64);
-            header.set_cksum();
-            out.append(&header, replacement.as_slice()).unwrap();
-        } else {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
-            out.append(&header, data.as_slice()).unwrap();
-        }
-    }
-    out.into_inner().unwrap()
-}
-
 /// Base images for amd64 and arm64, made as `strata import --platform`
 /// makes them (the engine's import call would record its own architecture).
 fn import_bases(root: &Path, ns: &str) {
@@ -73,7 +38,7 @@ fn import_bases_on(root: &Path, ns: &str, arm64_host: Option<&str>) {
     let amd64 = root.join("rootfs-amd64.tar");
     let arm64 = root.join("rootfs-arm64.tar");
     std::fs::write(&amd64, busybox_rootfs()).unwrap();
-    std::fs::write(&arm64, rootfs_with(&arm64_busybox())).unwrap();
+    std::fs::write(&arm64, arm64_rootfs()).unwrap();
     for (tar, platform, arch, host) in [
         (&amd64, "linux/amd64", "amd64", None),
         (&arm64, "linux/arm64", "arm64", arm64_host),
@@ -146,20 +111,6 @@ fn project_files(root: &Path, ns: &str, app_test: &str) {
             "images:\n  - name: {ns}/base:1\n    path: base\n    platforms: [linux/amd64, linux/arm64]\n    test: tests/arch\n  - name: {ns}/app:1\n    path: app\n    platforms: [linux/amd64, linux/arm64]\n    test: [tests/arch, tests/app]\n    alias: {ns}/app:latest\n"
         ),
     );
-}
-
-fn architecture(reference: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "--format",
-            "{{.Architecture}}",
-            reference,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]

@@ -48,21 +48,11 @@ async fn engine_runs_containers(engine: &DockerEngine) {
         &format!("FROM {BUSYBOX_IMAGE}\nRUN echo {marker} > /marker\n"),
     );
     let log = common::Log::default();
-    let request = strata::engine::BuildRequest {
-        context: strata::engine::BuildContext {
-            dir: dir.path().to_owned(),
-            dockerfile: strata::engine::Dockerfile::Path("Dockerfile".into()),
-            extra_files: vec![],
-        },
-        tag: None,
-        build_args: Default::default(),
-        labels: Default::default(),
-        no_cache: false,
-        timeout: None,
-        platform: None,
-        builder: None,
-        secrets: Vec::new(),
-    };
+    let request = common::request(
+        dir.path(),
+        strata::engine::Dockerfile::Path("Dockerfile".into()),
+        None,
+    );
     let image = engine
         .build(request, &log.sink())
         .await

@@ -20,7 +20,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    block_on, busybox_base, engine, registry, request, unique, write, Log, BUSYBOX_IMAGE,
+    block_on, busybox_base, engine, registry, registry_get, request, unique, write, Log,
+    BUSYBOX_IMAGE,
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -292,20 +293,6 @@ fn strata(dir: &Path, proxy: &str, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), all)
 }
 
-fn get(url: &str, accept: &str) -> Vec<u8> {
-    let (url, accept) = (url.to_string(), accept.to_string());
-    block_on(async move {
-        let r = reqwest::Client::new()
-            .get(&url)
-            .header("Accept", accept)
-            .send()
-            .await
-            .expect("registry answers");
-        assert!(r.status().is_success(), "GET {url}: {}", r.status());
-        r.bytes().await.unwrap().to_vec()
-    })
-}
-
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const SPDX: &str = "https://spdx.dev/Document";
@@ -314,7 +301,7 @@ const SPDX: &str = "https://spdx.dev/Document";
 /// the OCI 1.1 tag schema), read without strata.
 fn referrers(reg: &str, repo: &str, digest: &str) -> Vec<Value> {
     let tag = digest.replacen(':', "-", 1);
-    let index: Value = serde_json::from_slice(&get(
+    let index: Value = serde_json::from_slice(&registry_get(
         &format!("http://{reg}/v2/{repo}/manifests/{tag}"),
         INDEX,
     ))
@@ -333,7 +320,7 @@ fn sboms(reg: &str, repo: &str, digest: &str, public: &Path) -> Vec<Vec<u8>> {
                 && e["annotations"]["in-toto.io/predicate-type"] == SPDX
         })
         .map(|e| {
-            let art = get(
+            let art = registry_get(
                 &format!(
                     "http://{reg}/v2/{repo}/manifests/{}",
                     e["digest"].as_str().unwrap()
@@ -343,7 +330,7 @@ fn sboms(reg: &str, repo: &str, digest: &str, public: &Path) -> Vec<Vec<u8>> {
             let art: Value = serde_json::from_slice(&art).unwrap();
             assert_eq!(art["subject"]["digest"], digest);
             let layer = art["layers"][0]["digest"].as_str().unwrap();
-            let envelope = get(&format!("http://{reg}/v2/{repo}/blobs/{layer}"), "*/*");
+            let envelope = registry_get(&format!("http://{reg}/v2/{repo}/blobs/{layer}"), "*/*");
             let envelope = strata::attest::dsse::Envelope::parse(&envelope).unwrap();
             envelope
                 .verify(&key)

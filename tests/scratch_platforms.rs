@@ -10,59 +10,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{busybox_rootfs, unique, write};
-
-fn strata(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
-    cmd.current_dir(dir)
-        .env("STRATA_RETRY_BACKOFF_MS", "10")
-        .env_remove("STRATA_BUILDER")
-        .args(args);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn arm64_busybox() -> PathBuf {
-    let path = std::env::var("STRATA_TEST_BUSYBOX_ARM64")
-        .expect("STRATA_TEST_BUSYBOX_ARM64 is unset: run scripts/setup.sh and source its env file");
-    PathBuf::from(path)
-}
-
-/// The host's busybox root filesystem with its binary swapped for `binary`.
-fn rootfs_with(binary: &Path) -> Vec<u8> {
-    let host = busybox_rootfs();
-    let mut archive = tar::Archive::new(host.as_slice());
-    let mut out = tar::Builder::new(Vec::new());
-    let replacement = std::fs::read(binary).unwrap();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut header = entry.header().clone();
-        if entry.path().unwrap().to_str() == Some("bin/busybox") {
-            header.set_size(replacement.len() as u64);
-            header.set_cksum();
-            out.append(&header, replacement.as_slice()).unwrap();
-        } else {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
-            out.append(&header, data.as_slice()).unwrap();
-        }
-    }
-    out.into_inner().unwrap()
-}
+use common::{architecture_on, arm64_rootfs, busybox_rootfs, strata_with, unique, write};
 
 /// The inventory; returns the base's and the app's names.
 fn project(root: &Path, ns: &str) -> (String, String) {
     std::fs::create_dir_all(root.join("base")).unwrap();
     std::fs::write(root.join("base/rootfs-amd64.tar"), busybox_rootfs()).unwrap();
-    std::fs::write(
-        root.join("base/rootfs-arm64.tar"),
-        rootfs_with(&arm64_busybox()),
-    )
-    .unwrap();
+    std::fs::write(root.join("base/rootfs-arm64.tar"), arm64_rootfs()).unwrap();
     write(
         root,
         "base/Dockerfile",
@@ -96,24 +52,6 @@ fn project(root: &Path, ns: &str) -> (String, String) {
     (base, app)
 }
 
-fn architecture(reference: &str, docker_host: Option<&str>) -> String {
-    let mut cmd = std::process::Command::new("docker");
-    if let Some(host) = docker_host {
-        cmd.env("DOCKER_HOST", host);
-    }
-    let out = cmd
-        .args([
-            "image",
-            "inspect",
-            "--format",
-            "{{.Architecture}}",
-            reference,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Every file of the run folders, as one text.
 fn run_logs(root: &Path) -> String {
     fn walk(dir: &Path, out: &mut String) {
@@ -144,7 +82,7 @@ fn passes_on(builder: Option<&str>, docker_host: Option<&str>) -> String {
     if let Some(host) = docker_host {
         envs.push(("DOCKER_HOST", host));
     }
-    let out = strata(root, &args, &envs);
+    let out = strata_with(root, &args, &envs);
     let all = format!(
         "{}\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -155,7 +93,7 @@ fn passes_on(builder: Option<&str>, docker_host: Option<&str>) -> String {
     for (suffix, arch) in [("linux-amd64", "amd64"), ("linux-arm64", "arm64")] {
         for image in [&base, &app] {
             let unit = format!("{image}-{suffix}");
-            assert_eq!(architecture(&unit, docker_host), arch, "{unit}");
+            assert_eq!(architecture_on(&unit, docker_host), arch, "{unit}");
         }
     }
     all

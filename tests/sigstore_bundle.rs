@@ -19,7 +19,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{block_on, busybox_base, engine, registry, unique, write, BUSYBOX_IMAGE};
+use common::{
+    arm64_rootfs, block_on, busybox_base, engine, registry, unique, write, BUSYBOX_IMAGE,
+};
 
 fn strata(dir: &Path, args: &[&str]) -> Output {
     assert_cmd::Command::cargo_bin("strata")
@@ -201,31 +203,6 @@ fn signed_pushes_carry_a_sigstore_bundle_that_sigstore_js_verifies() {
         "{}",
         text(&none)
     );
-}
-
-/// The host's busybox root filesystem with its binary swapped for the arm64
-/// one `scripts/setup.sh` fetched.
-fn arm64_rootfs() -> Vec<u8> {
-    let binary = std::env::var("STRATA_TEST_BUSYBOX_ARM64")
-        .expect("STRATA_TEST_BUSYBOX_ARM64 is unset: run scripts/setup.sh and source its env file");
-    let replacement = std::fs::read(binary).unwrap();
-    let host = common::busybox_rootfs();
-    let mut archive = tar::Archive::new(host.as_slice());
-    let mut out = tar::Builder::new(Vec::new());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut header = entry.header().clone();
-        if entry.path().unwrap().to_str() == Some("bin/busybox") {
-            header.set_size(replacement.len() as u64);
-            header.set_cksum();
-            out.append(&header, replacement.as_slice()).unwrap();
-        } else {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
-            out.append(&header, data.as_slice()).unwrap();
-        }
-    }
-    out.into_inner().unwrap()
 }
 
 #[test]

@@ -8,8 +8,10 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{block_on, busybox_base, engine, unique, write, BUSYBOX_IMAGE};
-use strata::engine::{BuildContext, BuildRequest, Dockerfile, Engine};
+use common::{
+    architecture, arm64_rootfs, block_on, busybox_base, engine, unique, write, BUSYBOX_IMAGE,
+};
+use strata::engine::{Dockerfile, Engine};
 
 fn strata(dir: &Path, args: &[&str]) -> Output {
     assert_cmd::Command::cargo_bin("strata")
@@ -175,24 +177,11 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     // is not on the engine.
     let v1 = block_on(engine.image_id(&pinned)).unwrap().unwrap();
     let v2 = block_on(engine.build(
-        BuildRequest {
-            context: BuildContext {
-                dir: root.join("t"),
-                dockerfile: Dockerfile::Inline(format!(
-                    "FROM {}\nRUN echo v2 > /v2\n",
-                    v1.as_str()
-                )),
-                extra_files: vec![],
-            },
-            tag: Some(base.clone()),
-            build_args: Default::default(),
-            labels: Default::default(),
-            no_cache: false,
-            timeout: None,
-            platform: None,
-            builder: None,
-            secrets: Vec::new(),
-        },
+        common::request(
+            &root.join("t"),
+            Dockerfile::Inline(format!("FROM {}\nRUN echo v2 > /v2\n", v1.as_str())),
+            Some(base.clone()),
+        ),
         &|_| {},
     ))
     .unwrap();
@@ -387,37 +376,6 @@ fn an_unreachable_or_refusing_upstream_stops_the_run_before_any_build() {
     }
 }
 
-/// The arm64 busybox that the setup script fetched.
-fn arm64_busybox() -> std::path::PathBuf {
-    let path = std::env::var("STRATA_TEST_BUSYBOX_ARM64")
-        .expect("STRATA_TEST_BUSYBOX_ARM64 is unset: run scripts/setup.sh and source its env file");
-    let path = std::path::PathBuf::from(path);
-    assert!(path.is_file(), "{} is missing", path.display());
-    path
-}
-
-/// The host's busybox root filesystem with its binary swapped for `binary`.
-fn rootfs_with(binary: &Path) -> Vec<u8> {
-    let host = common::busybox_rootfs();
-    let mut archive = tar::Archive::new(host.as_slice());
-    let mut out = tar::Builder::new(Vec::new());
-    let replacement = std::fs::read(binary).unwrap();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut header = entry.header().clone();
-        if entry.path().unwrap().to_str() == Some("bin/busybox") {
-            header.set_size(replacement.len() as u64);
-            header.set_cksum();
-            out.append(&header, replacement.as_slice()).unwrap();
-        } else {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
-            out.append(&header, data.as_slice()).unwrap();
-        }
-    }
-    out.into_inner().unwrap()
-}
-
 /// `rootfs` with one more file, `/etc/strata-test`, holding `marker`.
 fn with_marker(rootfs: Vec<u8>, marker: &str) -> Vec<u8> {
     let mut archive = tar::Archive::new(rootfs.as_slice());
@@ -437,20 +395,6 @@ fn with_marker(rootfs: Vec<u8>, marker: &str) -> Vec<u8> {
     out.into_inner().unwrap()
 }
 
-fn architecture(reference: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "--format",
-            "{{.Architecture}}",
-            reference,
-        ])
-        .output()
-        .unwrap();
-    text(&out.stdout).trim().to_string()
-}
-
 /// Upstream `{registry}/{path}/base:stable`: a two-platform index (amd64
 /// and arm64 busybox), put together over plain HTTP as another tool would,
 /// then gone from the engine. Returns the index's digest and each
@@ -461,7 +405,7 @@ fn two_platform_base(root: &Path, registry: &str, path: &str) -> (String, String
     let mut children = Vec::new();
     for (arch, rootfs) in [
         ("amd64", common::busybox_rootfs()),
-        ("arm64", rootfs_with(&arm64_busybox())),
+        ("arm64", arm64_rootfs()),
     ] {
         let tar = root.join(format!("rootfs-{arch}.tar"));
         // Content of its own: an import of the same files would be the
@@ -757,24 +701,11 @@ fn pushed_images_and_indexes_say_what_they_are_built_on() {
 fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path) -> String {
     let v1 = block_on(engine.image_id(base)).unwrap().unwrap();
     let v2 = block_on(engine.build(
-        BuildRequest {
-            context: BuildContext {
-                dir: dir.to_path_buf(),
-                dockerfile: Dockerfile::Inline(format!(
-                    "FROM {}\nRUN echo v2 > /v2\n",
-                    v1.as_str()
-                )),
-                extra_files: vec![],
-            },
-            tag: Some(base.to_string()),
-            build_args: Default::default(),
-            labels: Default::default(),
-            no_cache: false,
-            timeout: None,
-            platform: None,
-            builder: None,
-            secrets: vec![],
-        },
+        common::request(
+            dir,
+            Dockerfile::Inline(format!("FROM {}\nRUN echo v2 > /v2\n", v1.as_str())),
+            Some(base.to_string()),
+        ),
         &|_| {},
     ))
     .unwrap();

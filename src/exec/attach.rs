@@ -101,6 +101,22 @@ pub enum Attached {
     },
 }
 
+/// The in-toto attestations the registry lists as referring to `digest`
+/// in `repository`.
+pub(super) async fn held_attestations(
+    registry: &dyn Registry,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Vec<crate::registry::referrers::Referrer>, StepError> {
+    registry
+        .referrers(repository, digest, IN_TOTO_MEDIA_TYPE)
+        .await
+        .map_err(|source| StepError::Attestation {
+            doing: format!("cannot list the attestations of {digest}"),
+            source,
+        })
+}
+
 /// Attaches `signed` to its digest as an in-toto artifact (a DSSE envelope,
 /// signed with `key` when given) and, when signed, as a Sigstore bundle
 /// referrer too, unless the registry holds the same statement already (and
@@ -123,13 +139,7 @@ pub async fn attach_statement(
     annotations.insert(PREDICATE_TYPE.to_string(), predicate_type.to_string());
     annotations.insert(KEY_ID.to_string(), key_id);
     if !again {
-        let held = registry
-            .referrers(repository, digest, IN_TOTO_MEDIA_TYPE)
-            .await
-            .map_err(|source| StepError::Attestation {
-                doing: format!("cannot list the attestations of {digest}"),
-                source,
-            })?;
+        let held = held_attestations(registry, repository, digest).await?;
         let same = |a: &BTreeMap<String, String>| {
             // An attestation written before strata named the predicate
             // type on it is a test result.

@@ -225,24 +225,9 @@ async fn one_base(
     };
     let manifest = match upstream {
         Some(m) => m,
-        None => {
-            let reg_err =
-                |e: RegistryError| BaseError::Environment(format!("base image {reference}: {e}"));
-            let read = registry
-                .manifest(reference)
-                .await
-                .map_err(reg_err)?
-                .ok_or_else(|| {
-                    BaseError::Input(format!(
-                        "base image {reference} is not in its registry ({}); check the name and tag",
-                        crate::reference::registry_of(reference)
-                    ))
-                })?;
-            upstream.insert(read)
-        }
+        None => upstream.insert(upstream_manifest(registry, reference).await?),
     };
     let name = Reference::split(reference).name;
-    let host = crate::reference::registry_of(reference).to_string();
     let digest = platform_digest(reference, manifest, platform.as_ref())?;
     let pinned = format!("{name}@{digest}");
     let held = match &local {
@@ -255,13 +240,10 @@ async fn one_base(
     };
     let (image_id, pulled) = match held {
         Some(id) => (id, false),
-        None => {
-            let id = engine
-                .pull(&pinned, platform.as_ref(), credentials(&host).as_ref())
-                .await
-                .map_err(engine_err)?;
-            (id, true)
-        }
+        None => (
+            pull(engine, reference, &pinned, platform.as_ref(), credentials).await?,
+            true,
+        ),
     };
     Ok(Base {
         reference: reference.to_string(),
@@ -271,6 +253,41 @@ async fn one_base(
         image_id,
         pulled,
     })
+}
+
+/// The manifest `reference` names in its registry: an environment error
+/// when the registry cannot answer, an input error when it has no such
+/// manifest.
+pub(super) async fn upstream_manifest(
+    registry: &dyn Registry,
+    reference: &str,
+) -> Result<crate::registry::Manifest, BaseError> {
+    registry
+        .manifest(reference)
+        .await
+        .map_err(|e: RegistryError| BaseError::Environment(format!("base image {reference}: {e}")))?
+        .ok_or_else(|| {
+            BaseError::Input(format!(
+                "base image {reference} is not in its registry ({}); check the name and tag",
+                crate::reference::registry_of(reference)
+            ))
+        })
+}
+
+/// Pulls the base `reference` by its `pinned` name, with the credentials
+/// of `reference`'s registry, and returns the image's ID.
+async fn pull(
+    engine: &dyn Engine,
+    reference: &str,
+    pinned: &str,
+    platform: Option<&Platform>,
+    credentials: &super::CredentialLookup,
+) -> Result<ImageId, BaseError> {
+    let host = crate::reference::registry_of(reference);
+    engine
+        .pull(pinned, platform, credentials(host).as_ref())
+        .await
+        .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))
 }
 
 /// The digest the engine recorded for `reference`'s repository among
@@ -302,35 +319,35 @@ pub async fn pins(
         by_reference.entry(reference).or_default().push(platform);
     }
     let results: Vec<Result<Vec<crate::config::lock::Pin>, BaseError>> =
-        futures_util::stream::iter(by_reference.into_iter().map(|(reference, platforms)| async move {
-            let pin = |platform: &Option<Platform>, digest: Option<Digest>| crate::config::lock::Pin {
-                reference: reference.clone(),
-                platform: platform.as_ref().map(|p| p.to_string()),
-                local: digest.is_none(),
-                digest,
-            };
-            let local = engine
-                .local_image(&reference)
-                .await
-                .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?;
-            if local.is_some_and(|l| l.repo_digests.is_empty()) {
-                return Ok(platforms.iter().map(|p| pin(p, None)).collect());
-            }
-            let manifest = registry
-                .manifest(&reference)
-                .await
-                .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?
-                .ok_or_else(|| {
-                    BaseError::Input(format!(
-                        "base image {reference} is not in its registry ({}); check the name and tag",
-                        crate::reference::registry_of(&reference)
-                    ))
-                })?;
-            platforms
-                .iter()
-                .map(|p| Ok(pin(p, Some(platform_digest(&reference, &manifest, p.as_ref())?))))
-                .collect()
-        }))
+        futures_util::stream::iter(by_reference.into_iter().map(
+            |(reference, platforms)| async move {
+                let pin = |platform: &Option<Platform>, digest: Option<Digest>| {
+                    crate::config::lock::Pin {
+                        reference: reference.clone(),
+                        platform: platform.as_ref().map(|p| p.to_string()),
+                        local: digest.is_none(),
+                        digest,
+                    }
+                };
+                let local = engine
+                    .local_image(&reference)
+                    .await
+                    .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?;
+                if local.is_some_and(|l| l.repo_digests.is_empty()) {
+                    return Ok(platforms.iter().map(|p| pin(p, None)).collect());
+                }
+                let manifest = upstream_manifest(registry, &reference).await?;
+                platforms
+                    .iter()
+                    .map(|p| {
+                        Ok(pin(
+                            p,
+                            Some(platform_digest(&reference, &manifest, p.as_ref())?),
+                        ))
+                    })
+                    .collect()
+            },
+        ))
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
@@ -382,11 +399,7 @@ async fn pinned_base(
             )))
         }
         (None, _) => {
-            let host = crate::reference::registry_of(reference).to_string();
-            let id = engine
-                .pull(&pinned, platform.as_ref(), (world.credentials)(&host).as_ref())
-                .await
-                .map_err(engine_err)?;
+            let id = pull(engine, reference, &pinned, platform.as_ref(), &world.credentials).await?;
             (id, true)
         }
     };
@@ -486,22 +499,9 @@ mod tests {
         {"digest":"sha256:arm","platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
 
     fn image(dir: &std::path::Path, name: &str, dockerfile: &str) -> crate::plan::ImagePlan {
-        let context = dir.join(name.replace(['/', ':'], "_"));
-        std::fs::create_dir_all(&context).unwrap();
-        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
         crate::plan::ImagePlan {
-            name: name.into(),
-            context,
-            dockerfile: "Dockerfile".into(),
-            needs: vec![],
-            tests: vec![],
             build_args: [("V".to_string(), "2".to_string())].into(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
-            secrets: Vec::new(),
+            ..crate::plan::ImagePlan::with_dockerfile(dir, name, dockerfile)
         }
     }
 

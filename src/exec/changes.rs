@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::bases::{platform_digest, BaseError};
+use super::bases::{platform_digest, upstream_manifest, BaseError};
 use super::reasons::{self, reason};
 use crate::events::{Reason, ReasonKind};
 use crate::plan::Plan;
@@ -218,18 +218,9 @@ async fn digests(
         by_reference.entry(reference).or_default().push(platform);
     }
     let results: Vec<Result<Vec<_>, BaseError>> =
-        futures_util::stream::iter(by_reference.into_iter().map(|(reference, platforms)| {
-            async move {
-                let manifest = registry
-                    .manifest(&reference)
-                    .await
-                    .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?
-                    .ok_or_else(|| {
-                        BaseError::Input(format!(
-                            "base image {reference} is not in its registry ({}); check the name and tag",
-                            crate::reference::registry_of(&reference)
-                        ))
-                    })?;
+        futures_util::stream::iter(by_reference.into_iter().map(
+            |(reference, platforms)| async move {
+                let manifest = upstream_manifest(registry, &reference).await?;
                 let mut out = Vec::with_capacity(platforms.len());
                 for platform in platforms {
                     let parsed = match &platform {
@@ -242,8 +233,8 @@ async fn digests(
                     out.push(((reference.clone(), platform), digest));
                 }
                 Ok(out)
-            }
-        }))
+            },
+        ))
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
@@ -316,22 +307,9 @@ mod tests {
     use crate::state::ImageState;
 
     fn image(dir: &std::path::Path, name: &str, dockerfile: &str, needs: &[&str]) -> ImagePlan {
-        let context = dir.join(name.replace(['/', ':'], "_"));
-        std::fs::create_dir_all(&context).unwrap();
-        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
         ImagePlan {
-            name: name.into(),
-            context,
-            dockerfile: "Dockerfile".into(),
             needs: needs.iter().map(|n| n.to_string()).collect(),
-            tests: vec![],
-            build_args: Default::default(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
-            secrets: vec![],
+            ..ImagePlan::with_dockerfile(dir, name, dockerfile)
         }
     }
 

@@ -296,20 +296,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        let image = ImagePlan {
-            name: "acme/a:1".into(),
-            context: dir.path().to_path_buf(),
-            dockerfile: "Dockerfile".into(),
-            needs: vec![],
-            tests: vec![],
-            build_args: Default::default(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
-            secrets: Vec::new(),
-        };
+        let image = ImagePlan::for_test("acme/a:1", dir.path());
         let err = match dockerfile_text(&image) {
             Err(StepError::Input(message)) => message,
             other => panic!("expected a refusal, got {other:?}"),

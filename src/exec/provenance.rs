@@ -270,22 +270,10 @@ mod tests {
     }
 
     fn image(dir: &Path, name: &str, dockerfile: &str, platforms: &[&str]) -> ImagePlan {
-        let context = dir.join(name.replace(['/', ':'], "_"));
-        std::fs::create_dir_all(&context).unwrap();
-        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
         ImagePlan {
-            name: name.into(),
-            context,
-            dockerfile: "Dockerfile".into(),
-            needs: vec![],
-            tests: vec![],
             build_args: [("V".to_string(), "2".to_string())].into(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
             platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
-            rename_bases: Default::default(),
-            secrets: vec![],
+            ..ImagePlan::with_dockerfile(dir, name, dockerfile)
         }
     }
 

@@ -77,18 +77,8 @@ impl Fixture {
             })
             .collect();
         ImagePlan {
-            name,
-            context: folder,
-            dockerfile: "Dockerfile".into(),
-            needs: vec![],
             tests,
-            build_args: Default::default(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
-            secrets: Vec::new(),
+            ..ImagePlan::for_test(&name, folder)
         }
     }
 

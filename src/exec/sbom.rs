@@ -114,13 +114,7 @@ pub async fn attach(
         (SBOM_DIGEST.to_string(), statement_digest),
     ]);
     if !again {
-        let held = registry
-            .referrers(repository, digest, IN_TOTO_MEDIA_TYPE)
-            .await
-            .map_err(|source| StepError::Attestation {
-                doing: format!("cannot list the attestations of {digest}"),
-                source,
-            })?;
+        let held = super::attach::held_attestations(registry, repository, digest).await?;
         let same = |a: &BTreeMap<String, String>| {
             [
                 referrers::PREDICATE_TYPE,
@@ -296,18 +290,8 @@ mod tests {
         );
         assert_eq!(generic_name(".tgz"), ".tgz");
         let image = ImagePlan {
-            name: "acme/app:1".into(),
-            context: "app".into(),
-            dockerfile: "Dockerfile".into(),
-            needs: vec![],
-            tests: vec![],
-            build_args: Default::default(),
-            artifacts: vec![],
             labels: BTreeMap::from([("version".into(), "22.11.0".into())]),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
-            secrets: vec![],
+            ..ImagePlan::for_test("acme/app:1", "app")
         };
         assert_eq!(
             generic_version(&image, "https://nodejs.org/dist/v22.11.0/x.tgz", "ab"),

@@ -85,18 +85,8 @@ mod tests {
     fn plan_with(spec: SecretSpec) -> Plan {
         let mut plan = Plan::default();
         plan.images.push(crate::plan::ImagePlan {
-            name: "acme/app:1".into(),
-            context: "/nowhere".into(),
-            dockerfile: "Dockerfile".into(),
-            needs: vec![],
-            tests: vec![],
-            build_args: Default::default(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
             secrets: vec![spec],
+            ..crate::plan::ImagePlan::for_test("acme/app:1", "/nowhere")
         });
         plan
     }

@@ -214,6 +214,37 @@ impl ImagePlan {
     }
 }
 
+#[cfg(test)]
+impl ImagePlan {
+    /// For unit tests: `name`, built from the `Dockerfile` of `context`,
+    /// with nothing else set.
+    pub(crate) fn for_test(name: &str, context: impl Into<PathBuf>) -> Self {
+        ImagePlan {
+            name: name.into(),
+            context: context.into(),
+            dockerfile: "Dockerfile".into(),
+            needs: vec![],
+            tests: vec![],
+            build_args: Default::default(),
+            artifacts: vec![],
+            labels: Default::default(),
+            timeout: None,
+            platforms: vec![],
+            rename_bases: Default::default(),
+            secrets: vec![],
+        }
+    }
+
+    /// For unit tests: [`ImagePlan::for_test`] with `dockerfile` written
+    /// into a context folder of its own under `dir`.
+    pub(crate) fn with_dockerfile(dir: &std::path::Path, name: &str, dockerfile: &str) -> Self {
+        let context = dir.join(name.replace(['/', ':'], "_"));
+        std::fs::create_dir_all(&context).unwrap();
+        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+        Self::for_test(name, context)
+    }
+}
+
 impl Plan {
     /// The image called `name`, if the plan has it.
     pub fn image(&self, name: &str) -> Option<&ImagePlan> {

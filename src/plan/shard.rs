@@ -118,18 +118,8 @@ mod tests {
 
     fn image(name: &str, needs: &[&str]) -> ImagePlan {
         ImagePlan {
-            name: name.into(),
-            context: name.into(),
-            dockerfile: "Dockerfile".into(),
             needs: needs.iter().map(|s| s.to_string()).collect(),
-            tests: vec![],
-            build_args: Default::default(),
-            artifacts: vec![],
-            labels: Default::default(),
-            timeout: None,
-            platforms: vec![],
-            rename_bases: Default::default(),
-            secrets: Vec::new(),
+            ..ImagePlan::for_test(name, name)
         }
     }
 

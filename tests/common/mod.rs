@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -372,5 +372,101 @@ pub fn registry_retag(registry: &str, repo: &str, from: &str, to: &str) {
             "PUT {repo}:{to}: {}",
             put.status()
         );
+    })
+}
+
+/// Runs the `strata` binary in `dir` with `args` and the extra `envs`, with
+/// short retry pauses and no `STRATA_BUILDER` from the caller's shell.
+pub fn strata_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
+    cmd.current_dir(dir)
+        .env("STRATA_RETRY_BACKOFF_MS", "10")
+        .env_remove("STRATA_BUILDER")
+        .args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The arm64 busybox that the setup script fetched
+/// (`STRATA_TEST_BUSYBOX_ARM64`).
+pub fn arm64_busybox() -> PathBuf {
+    let path = std::env::var("STRATA_TEST_BUSYBOX_ARM64")
+        .expect("STRATA_TEST_BUSYBOX_ARM64 is unset: run scripts/setup.sh and source its env file");
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "{} is missing (scripts/setup.sh)",
+        path.display()
+    );
+    path
+}
+
+/// The host's busybox root filesystem with its binary swapped for `binary`.
+pub fn rootfs_with(binary: &Path) -> Vec<u8> {
+    let host = busybox_rootfs();
+    let mut archive = tar::Archive::new(host.as_slice());
+    let mut out = tar::Builder::new(Vec::new());
+    let replacement = std::fs::read(binary).unwrap();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        if entry.path().unwrap().to_str() == Some("bin/busybox") {
+            header.set_size(replacement.len() as u64);
+            header.set_cksum();
+            out.append(&header, replacement.as_slice()).unwrap();
+        } else {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            out.append(&header, data.as_slice()).unwrap();
+        }
+    }
+    out.into_inner().unwrap()
+}
+
+/// The host's busybox root filesystem with the arm64 busybox in it.
+pub fn arm64_rootfs() -> Vec<u8> {
+    rootfs_with(&arm64_busybox())
+}
+
+/// The architecture the engine records for the local image `reference`
+/// (`docker image inspect`, read without strata); empty when it has none.
+pub fn architecture(reference: &str) -> String {
+    architecture_on(reference, None)
+}
+
+/// [`architecture`] on the engine at `docker_host` (`None`: the default).
+pub fn architecture_on(reference: &str, docker_host: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new("docker");
+    if let Some(host) = docker_host {
+        cmd.env("DOCKER_HOST", host);
+    }
+    let out = cmd
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Architecture}}",
+            reference,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The body of a plain-HTTP GET of `url` with `accept`, read without
+/// strata; panics unless the registry answers with success.
+pub fn registry_get(url: &str, accept: &str) -> Vec<u8> {
+    let (url, accept) = (url.to_string(), accept.to_string());
+    block_on(async move {
+        let r = reqwest::Client::new()
+            .get(&url)
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("registry answers");
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.bytes().await.unwrap().to_vec()
     })
 }
