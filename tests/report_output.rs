@@ -44,7 +44,17 @@ fn plain_terminal_prints_one_line_per_finished_step() {
         lines[0],
         "strata: testing 4 images (4 tests) on Docker Engine 20.10.24"
     );
-    assert_eq!(lines[1], format!("[1/4] build {BOOKWORM} … ok (12.3s)"));
+    // An image rebuilt says why first, then how its build went.
+    assert_eq!(
+        lines[1],
+        format!(
+            "[1/4] rebuild {BOOKWORM} … base debian:bookworm-slim moved: sha256:{} → sha256:{}; \
+             build argument changed: NODE_VERSION",
+            "1".repeat(64),
+            "2".repeat(64)
+        )
+    );
+    assert_eq!(lines[2], format!("[1/4] build {BOOKWORM} … ok (12.3s)"));
     assert!(
         text.contains(&format!(
         "[2/4] build {ALPINE} … FAILED: temporary failure resolving dl-cdn.alpinelinux.org (4.0s)\n\
