@@ -136,6 +136,9 @@ else
   done
 fi
 docker() { "$docker_bin" "$@"; }
+# the loops run in `bash -c` under xargs: they need the choice too
+export docker_bin
+export -f docker
 
 ns="bench-$$-$(date +%s)"
 work=$(mktemp -d)
