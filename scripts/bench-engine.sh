@@ -63,7 +63,10 @@
 # NAT, so run it with --shared-engine. The caches are mounted
 # `sharing=private` by default: builds running at once each get a cache of
 # their own (apt locks its folders), later ones reuse them; `locked` makes
-# them wait for one another instead.
+# them wait for one another instead. The packages are fetched once, untimed,
+# before the first run (a mirror behind a cache of its own would otherwise
+# favour whichever kind runs second), and the two kinds take turns going
+# first.
 #
 # Everything made is removed at the end: local images, and the manifests
 # pushed to the registry (when it allows deletes).
@@ -563,8 +566,16 @@ cache_mount() {
     echo "bench-engine: $apt_base is not on the engine; make it with examples/node/make-bases.sh" >&2
     exit 3
   }
+  # The mirror may sit behind a cache of its own: fetch the packages once,
+  # untimed, so that neither kind pays for warming it.
+  echo "== cache mount: warming the mirror" >&2
+  docker run --rm "$apt_base" sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only --no-install-recommends ca-certificates curl git' >/dev/null
+  local order
   for k in $(seq 1 "$runs"); do
-    for kind in mount plain; do
+    # The kinds take turns going first, run by run.
+    order="mount plain"
+    [ $((k % 2)) = 0 ] && order="plain mount"
+    for kind in $order; do
       echo "== cache mount: $apt_images images, $kind, run $k of $runs" >&2
       clear_caches
       cache=
