@@ -219,7 +219,10 @@ fn header(o: &GithubOptions) -> String {
 # One run at a time (concurrency), so two publish jobs never move the same alias.
 ",
         shards = o.shards,
-        config = quoted(&o.config),
+        // YAML 1.1 readers end a comment at U+2028 and U+2029 too.
+        config = quoted(&o.config)
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029"),
     )
 }
 
@@ -566,7 +569,7 @@ mod tests {
     fn values_yaml_reads_something_into_read_back_as_they_are() {
         let install = "  curl -fsS https://example.com/i.sh | sh # indented first line\n\nstrata: --version #2\n  - not: a list\n";
         let o = GithubOptions {
-            config: "images: all #1/a: b.yml".into(),
+            config: "images: all #1/a: b\u{2028}c.yml".into(),
             state_dir: "x: y/.strata".into(),
             shards: 2,
             runner: "self-hosted: x #1".into(),
@@ -618,6 +621,9 @@ mod tests {
         assert!(w["on"]["workflow_dispatch"].is_object(), "{text}");
         assert_eq!(w["on"]["schedule"][0]["cron"], "17 4 * * *");
         assert_eq!(w["concurrency"]["cancel-in-progress"], false);
+        for line in text.lines().filter(|l| l.trim_start().starts_with('#')) {
+            assert!(!line.contains(['\u{2028}', '\u{2029}']), "{line}");
+        }
         let at = |job: &str| text.find(&format!("\n  {job}:\n")).expect(job);
         assert!(
             at("plan") < at("test") && at("test") < at("publish"),
