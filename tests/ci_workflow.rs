@@ -280,6 +280,13 @@ fn the_written_workflow_runs_shards_then_publish() {
         assert_eq!(jobs[job]["env"]["STRATA_CONFIG"], config.as_str(), "{job}");
     }
     assert_eq!(jobs["publish"]["env"]["STRATA_VERIFY_KEY"], "keys/ci.pub");
+    // publish signs the indexes it puts together with the same secret.
+    for job in ["test", "publish"] {
+        assert_eq!(
+            jobs[job]["env"]["STRATA_SIGNING_KEY"], "${{ secrets.STRATA_SIGNING_KEY }}",
+            "{job}"
+        );
+    }
     assert_eq!(jobs["test"]["needs"], "plan");
     assert_eq!(jobs["publish"]["needs"], "test");
     assert_eq!(jobs["publish"]["if"], "${{ !cancelled() }}");
@@ -330,7 +337,11 @@ fn the_written_workflow_runs_shards_then_publish() {
     }
 
     // publish: every alias on its image's digest, the signatures checked.
-    runner.run_job("publish", &jobs["publish"], &BTreeMap::new());
+    runner.run_job(
+        "publish",
+        &jobs["publish"],
+        &BTreeMap::from([("secrets.STRATA_SIGNING_KEY", signing_key.clone())]),
+    );
     // Nothing in the folder name was run by a shell.
     assert!(walk(&runner.jobs_dir).iter().all(|p| !p.ends_with("pwned")));
     assert!(!walk(&runner.jobs_dir).is_empty());
