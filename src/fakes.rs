@@ -1,6 +1,7 @@
 //! In-memory fakes of the engine and the registry, for unit tests of the
-//! executor's rules (see `rules_tests.rs`). Integration tests use the real
-//! ones; these only model what the rules depend on:
+//! executor's, `publish`'s and `verify`'s rules (`exec/rules_tests.rs`).
+//! Integration tests use the real ones; these only model what the rules
+//! depend on:
 //!
 //! * an image ID is the digest of what was built (the Dockerfile's text, or
 //!   the inline text of a test layer), so an unchanged image rebuilds to the
