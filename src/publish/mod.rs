@@ -860,6 +860,9 @@ async fn carry(
 }
 
 #[cfg(test)]
+mod rules_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
