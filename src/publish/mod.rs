@@ -119,21 +119,23 @@ pub fn decide(
     fallback: bool,
 ) -> Decision {
     let qualified = |name: &str| match images.get(name) {
-        Some(Qualified::Yes(d)) => Ok(d.clone()),
-        Some(Qualified::No(why)) => Err(why.clone()),
-        None => Err("it is not in this plan".to_string()),
+        Some(Qualified::Yes(d)) => Some(d.clone()),
+        _ => None,
     };
     let Some(preferred) = alias.candidates.first() else {
         return Decision::Withheld {
             reason: "the alias has no candidate images".into(),
         };
     };
-    let why = |newest: &str| match qualified(newest) {
-        Ok(_) => String::new(),
-        Err(why) => format!("its newest image {newest} did not qualify: {why}"),
+    let why = |newest: &str| {
+        let why = match images.get(newest) {
+            Some(Qualified::No(why)) => why.as_str(),
+            _ => "it is not in this plan",
+        };
+        format!("its newest image {newest} did not qualify: {why}")
     };
-    if let AliasChoice::To { index, image } = alias.choose(|c| qualified(c).is_ok(), fallback) {
-        if let Ok(digest) = qualified(image) {
+    if let AliasChoice::To { index, image } = alias.choose(|c| qualified(c).is_some(), fallback) {
+        if let Some(digest) = qualified(image) {
             let image = image.to_string();
             return if index > 0 {
                 Decision::Point {
