@@ -37,6 +37,8 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod exec;
+#[cfg(test)]
+pub(crate) mod fakes;
 pub mod feed;
 pub mod generate;
 pub mod init;

@@ -5,7 +5,7 @@
 use super::dsse::Envelope;
 use super::key::PublicKey;
 use super::statement::{Statement, Summary};
-use super::{IN_TOTO_MEDIA_TYPE, TEST_RESULT_TYPE};
+use super::{Rejection, IN_TOTO_MEDIA_TYPE, TEST_RESULT_TYPE};
 
 /// A well-formed attestation about the digest asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +26,7 @@ impl Judged {
 
 /// Checks the envelope `bytes` as an attestation about manifest `digest`.
 /// `Err` says why it cannot be trusted at all.
-pub fn judge(bytes: &[u8], digest: &str, key: Option<&PublicKey>) -> Result<Judged, String> {
+pub fn judge(bytes: &[u8], digest: &str, key: Option<&PublicKey>) -> Result<Judged, Rejection> {
     let (statement, envelope) = judge_statement(bytes, digest, key, TEST_RESULT_TYPE)?;
     Ok(Judged {
         summary: statement.summary(),
@@ -42,34 +42,33 @@ pub fn judge_statement(
     digest: &str,
     key: Option<&PublicKey>,
     predicate_type: &str,
-) -> Result<(Statement, Envelope), String> {
+) -> Result<(Statement, Envelope), Rejection> {
     let envelope = Envelope::parse(bytes)?;
     if envelope.payload_type != IN_TOTO_MEDIA_TYPE {
-        return Err(format!(
-            "the envelope's payload type is {:?}, not {IN_TOTO_MEDIA_TYPE}",
-            crate::text::cut(&envelope.payload_type, 100)
+        return Err(Rejection::PayloadType(
+            crate::text::cut(&envelope.payload_type, 100).into_owned(),
         ));
     }
     if let Some(key) = key {
-        envelope.verify(key).map_err(|p| p.to_string())?;
+        envelope.verify(key)?;
     }
     let statement = Statement::parse(&envelope.payload_bytes()?)?;
     if statement.predicate_type != predicate_type {
-        return Err(format!(
-            "the statement's predicate type is {:?}, not {predicate_type}",
-            crate::text::cut(&statement.predicate_type, 100)
-        ));
+        return Err(Rejection::PredicateType {
+            found: crate::text::cut(&statement.predicate_type, 100).into_owned(),
+            wanted: predicate_type.to_string(),
+        });
     }
     if !statement.names_digest(digest) {
         let subjects = statement.subject_digests();
-        return Err(format!(
-            "the statement is about {}, not {digest}: it belongs to another image",
-            if subjects.is_empty() {
+        return Err(Rejection::Subject {
+            about: if subjects.is_empty() {
                 "no digest".to_string()
             } else {
                 crate::text::cut(&subjects.join(", "), 300).into_owned()
-            }
-        ));
+            },
+            digest: digest.to_string(),
+        });
     }
     Ok((statement, envelope))
 }
@@ -111,9 +110,9 @@ mod tests {
         assert_eq!(judge(&env, &d, None).unwrap().checked_key, None);
 
         let e = judge(&env, &other, Some(&key.public())).unwrap_err();
-        assert!(e.contains("another image"), "{e}");
+        assert!(e.to_string().contains("another image"), "{e}");
         let e = judge(&env, &d, Some(&SigningKey::generate().public())).unwrap_err();
-        assert!(e.contains("another key"), "{e}");
+        assert!(e.to_string().contains("another key"), "{e}");
 
         let failed = Envelope::seal(&build(&tested(&d, false)), Some(&key)).to_bytes();
         assert!(!judge(&failed, &d, Some(&key.public())).unwrap().passing());
@@ -123,12 +122,12 @@ mod tests {
     fn foreign_content_is_named() {
         let d = format!("sha256:{}", "a".repeat(64));
         let e = judge(b"{}", &d, None).unwrap_err();
-        assert!(e.contains("not a DSSE envelope"), "{e}");
+        assert!(e.to_string().contains("not a DSSE envelope"), "{e}");
         let wrong = Envelope::seal(
             br#"{"_type":"x","subject":[],"predicateType":"https://slsa.dev/provenance/v1","predicate":{}}"#,
             None,
         );
         let e = judge(&wrong.to_bytes(), &d, None).unwrap_err();
-        assert!(e.contains("predicate type"), "{e}");
+        assert!(e.to_string().contains("predicate type"), "{e}");
     }
 }

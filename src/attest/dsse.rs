@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::key::{PublicKey, SigningKey};
-use super::IN_TOTO_MEDIA_TYPE;
+use super::{Rejection, IN_TOTO_MEDIA_TYPE};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -57,6 +57,8 @@ impl std::fmt::Display for SignatureProblem {
     }
 }
 
+impl std::error::Error for SignatureProblem {}
+
 /// DSSE's pre-authentication encoding of `payload` of type `payload_type`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -90,14 +92,14 @@ impl Envelope {
         serde_json::to_vec(self).expect("an envelope serializes")
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("not a DSSE envelope: {e}"))
+    pub fn parse(bytes: &[u8]) -> Result<Envelope, Rejection> {
+        serde_json::from_slice(bytes).map_err(Rejection::NotEnvelope)
     }
 
     /// The payload's bytes.
-    pub fn payload_bytes(&self) -> Result<Vec<u8>, String> {
+    pub fn payload_bytes(&self) -> Result<Vec<u8>, Rejection> {
         B64.decode(self.payload.trim())
-            .map_err(|e| format!("the envelope's payload is not base64: {e}"))
+            .map_err(Rejection::PayloadNotBase64)
     }
 
     /// Key IDs of the signatures, for reports.

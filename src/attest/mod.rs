@@ -44,3 +44,36 @@ pub const PROVENANCE_TYPE: &str = "https://slsa.dev/provenance/v1";
 pub const SBOM_TYPE: &str = "https://spdx.dev/Document";
 /// The version of strata that writes an attestation.
 pub const STRATA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why an attestation read back (an envelope, its statement, a provenance)
+/// cannot be trusted. The text is what `verify` reports for it.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("not a DSSE envelope: {0}")]
+    NotEnvelope(#[source] serde_json::Error),
+    #[error("the envelope's payload is not base64: {0}")]
+    PayloadNotBase64(#[source] base64::DecodeError),
+    /// The payload type (cut to 100 characters).
+    #[error("the envelope's payload type is {0:?}, not {IN_TOTO_MEDIA_TYPE}")]
+    PayloadType(String),
+    #[error(transparent)]
+    Signature(#[from] dsse::SignatureProblem),
+    #[error("the statement is not valid: {0}")]
+    Statement(#[source] serde_json::Error),
+    /// `found` is cut to 100 characters.
+    #[error("the statement's predicate type is {found:?}, not {wanted}")]
+    PredicateType { found: String, wanted: String },
+    /// `about`: the subjects' digests (cut), or "no digest".
+    #[error("the statement is about {about}, not {digest}: it belongs to another image")]
+    Subject { about: String, digest: String },
+    /// A provenance's build type (cut) is not one strata writes.
+    #[error("its build type is {0:?}, not strata's")]
+    BuildType(String),
+    #[error("it names no builder")]
+    NoBuilder,
+    #[error("it lists no resolved dependencies")]
+    NoDependencies,
+    /// A provenance dependency (its name, cut) without a digest.
+    #[error("its dependency {0:?} has no digest")]
+    DependencyDigest(String),
+}

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::statement::Statement;
-use super::{PROVENANCE_TYPE, STATEMENT_TYPE, STRATA_VERSION};
+use super::{Rejection, PROVENANCE_TYPE, STATEMENT_TYPE, STRATA_VERSION};
 
 /// The build type of one image strata built from a Dockerfile.
 pub const IMAGE_BUILD_TYPE: &str = "urn:strata:build-type:image:v1";
@@ -153,33 +153,32 @@ pub struct Summary {
 /// Reads a provenance statement, or says why it is not one strata can
 /// trust: its predicate type, a build type of strata's, a builder, and a
 /// digest for every dependency.
-pub fn summary(statement: &Statement) -> Result<Summary, String> {
+pub fn summary(statement: &Statement) -> Result<Summary, Rejection> {
     if statement.predicate_type != PROVENANCE_TYPE {
-        return Err(format!(
-            "the statement's predicate type is {:?}, not {PROVENANCE_TYPE}",
-            crate::text::cut(&statement.predicate_type, 100)
-        ));
+        return Err(Rejection::PredicateType {
+            found: crate::text::cut(&statement.predicate_type, 100).into_owned(),
+            wanted: PROVENANCE_TYPE.to_string(),
+        });
     }
     let p = &statement.predicate;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
     let definition = p.get("buildDefinition");
     let build_type = text(definition.and_then(|d| d.get("buildType")));
     if build_type != IMAGE_BUILD_TYPE && build_type != INDEX_BUILD_TYPE {
-        return Err(format!(
-            "its build type is {:?}, not strata's",
-            crate::text::cut(&build_type, 100)
+        return Err(Rejection::BuildType(
+            crate::text::cut(&build_type, 100).into_owned(),
         ));
     }
     let run = p.get("runDetails");
     let builder = text(run.and_then(|r| r.get("builder")).and_then(|b| b.get("id")));
     if builder.is_empty() {
-        return Err("it names no builder".into());
+        return Err(Rejection::NoBuilder);
     }
     let mut dependencies = Vec::new();
     let listed = definition
         .and_then(|d| d.get("resolvedDependencies"))
         .and_then(Value::as_array)
-        .ok_or("it lists no resolved dependencies")?;
+        .ok_or(Rejection::NoDependencies)?;
     for d in listed {
         let name = text(d.get("name").or(d.get("uri")));
         let digest = d
@@ -190,10 +189,7 @@ pub fn summary(statement: &Statement) -> Result<Summary, String> {
                     .find_map(|(a, h)| Some(format!("{a}:{}", h.as_str()?)))
             })
             .ok_or_else(|| {
-                format!(
-                    "its dependency {:?} has no digest",
-                    crate::text::cut(&name, 100)
-                )
+                Rejection::DependencyDigest(crate::text::cut(&name, 100).into_owned())
             })?;
         let kind = text(d.get("annotations").and_then(|a| a.get("kind")));
         dependencies.push((kind, name, digest));
@@ -305,14 +301,21 @@ mod tests {
 
         let mut other = s.clone();
         other.predicate["buildDefinition"]["resolvedDependencies"][0]["digest"] = json!({});
-        assert!(super::summary(&other).unwrap_err().contains("no digest"));
+        assert!(super::summary(&other)
+            .unwrap_err()
+            .to_string()
+            .contains("no digest"));
         let mut other = s.clone();
         other.predicate["buildDefinition"]["buildType"] = json!("https://example.com/x");
-        assert!(super::summary(&other).unwrap_err().contains("build type"));
+        assert!(super::summary(&other)
+            .unwrap_err()
+            .to_string()
+            .contains("build type"));
         let mut other = s;
         other.predicate_type = "https://in-toto.io/attestation/test-result/v0.1".into();
         assert!(super::summary(&other)
             .unwrap_err()
+            .to_string()
             .contains("predicate type"));
     }
 }

@@ -278,8 +278,8 @@ fn digest_map(digest: &str) -> Option<Value> {
 
 impl Statement {
     /// Reads a statement from the DSSE payload.
-    pub fn parse(payload: &[u8]) -> Result<Statement, String> {
-        serde_json::from_slice(payload).map_err(|e| format!("the statement is not valid: {e}"))
+    pub fn parse(payload: &[u8]) -> Result<Statement, super::Rejection> {
+        serde_json::from_slice(payload).map_err(super::Rejection::Statement)
     }
 
     /// Whether some subject has manifest digest `digest` (`sha256:<hex>`).

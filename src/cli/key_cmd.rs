@@ -1,6 +1,8 @@
 //! `strata key generate`: a key pair for signing test attestations.
 
-use crate::attest::key::{generate, KeyFiles};
+use std::path::Path;
+
+use crate::attest::key::{generate, KeyFiles, PublicKey};
 use crate::error::{InputError, RunError, EXIT_OK};
 
 use super::args::{KeyArgs, KeyCmd};
@@ -27,5 +29,31 @@ pub fn run(args: &KeyArgs) -> Result<i32, RunError> {
             ));
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// The public key `--key PUB` names (`verify`, `publish`): one that cannot
+/// be read or is no P-256 public key is bad input, naming the file.
+pub(super) fn public_key(path: &Path) -> Result<PublicKey, InputError> {
+    PublicKey::read(path).map_err(|e| {
+        InputError::plain(format!("public key {e}"))
+            .with_help("give the PREFIX.pub that `strata key generate` wrote")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_key_that_cannot_be_read_is_bad_input_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("release.pub");
+        let e = public_key(&missing).unwrap_err().to_string();
+        assert!(e.starts_with("public key "), "{e}");
+        assert!(e.contains("release.pub"), "{e}");
+        let files = KeyFiles::for_prefix(&dir.path().join("k"));
+        let made = generate(&files).unwrap();
+        assert_eq!(public_key(&files.public).unwrap(), made);
     }
 }

@@ -1,7 +1,6 @@
 //! `strata publish`: aliases pointed from the registry's test attestations,
 //! without an engine (see `crate::publish`).
 
-use crate::attest::key::PublicKey;
 use crate::error::{InputError, RunError, EXIT_FAILED, EXIT_OK};
 use crate::registry::oci::OciRegistry;
 use crate::state::State;
@@ -13,10 +12,7 @@ use super::settings::{config_path, load_plan};
 pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
     let plan = load_plan(&config_path(&args.config)?, args.config.as_of)?;
     let key = match &args.key {
-        Some(path) => Some(PublicKey::read(path).map_err(|e| {
-            InputError::plain(format!("public key {e}"))
-                .with_help("give the PREFIX.pub that `strata key generate` wrote")
-        })?),
+        Some(path) => Some(super::key_cmd::public_key(path)?),
         None if args.allow_unsigned => None,
         None => {
             return Err(InputError::plain(

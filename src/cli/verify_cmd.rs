@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use crate::attest::key::PublicKey;
 use crate::error::{InputError, RunError, EXIT_FAILED, EXIT_OK};
 use crate::registry::oci::{OciRegistry, Timeouts};
 use crate::registry::RegistryError;
@@ -20,10 +19,7 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         ))
     })?;
     let key = match &args.key {
-        Some(path) => Some(PublicKey::read(path).map_err(|e| {
-            InputError::plain(format!("public key {e}"))
-                .with_help("give the PREFIX.pub that `strata key generate` wrote")
-        })?),
+        Some(path) => Some(super::key_cmd::public_key(path)?),
         None => None,
     };
     let registry =

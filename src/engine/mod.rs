@@ -3,7 +3,7 @@
 //! The executor never talks to Docker directly: it calls [`Engine`], which
 //! [`docker::DockerEngine`] implements over the Docker Engine API (and Podman's
 //! compatible service). Unit tests of the executor's rules use the in-memory
-//! fake in `exec/fake.rs`; integration tests use the real engine.
+//! fake in `fakes.rs`; integration tests use the real engine.
 
 pub mod context;
 pub mod docker;

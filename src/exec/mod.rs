@@ -24,8 +24,6 @@ pub mod bus;
 pub mod changes;
 pub mod containers;
 mod error;
-#[cfg(test)]
-mod fake;
 pub mod fingerprint;
 pub mod known;
 pub mod matrix;

@@ -1,5 +1,5 @@
 //! The rules that make "ship what was tested" true, checked on in-memory
-//! fakes (`fake.rs`) so every branch can be reached on purpose: refusals,
+//! fakes (`crate::fakes`) so every branch can be reached on purpose: refusals,
 //! alias choice, holding and withholding, the up-to-date skip, interrupts
 //! and state writes. The same pipelines run on the real engine and registry
 //! in the integration tests.
@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fake::{FakeEngine, FakeRegistry};
 use super::{push_run, test_run, Bus, Options, World};
 use crate::events::record::{RunRecord, Verdict};
 use crate::events::{Command, Outcome, Step};
+use crate::fakes::{FakeEngine, FakeRegistry};
 use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
 use crate::reference::ImageId;
 use crate::state::{StateError, StateFile};

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::attest::key::PublicKey;
-use crate::plan::{AliasPlan, Plan};
+use crate::plan::{AliasChoice, AliasPlan, Plan};
 use crate::reference::{registry_of, Reference};
 use crate::registry::{Digest, Registry, RegistryError};
 use crate::state::State;
@@ -28,6 +28,57 @@ use crate::state::State;
 /// The first line of the report of a `publish --allow-unsigned` without a key.
 pub const UNSIGNED_NOTICE: &str = "nothing was checked cryptographically: no --key given \
 (--allow-unsigned), so any attestation counted, signed or not";
+
+/// Why `publish` could not move an alias or attest an index it put
+/// together (the report names the alias or index).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(
+        "{alias} is on another registry than {image}; publish copies no image between \
+         registries (push does)"
+    )]
+    OtherRegistry { alias: String, image: String },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The image put by digest into the alias's repository is not there.
+    #[error("{0} is not in the registry after copying it")]
+    NotCopied(String),
+    /// The alias read back names another digest (or nothing).
+    #[error("{alias} resolves to {now} instead of {digest}")]
+    Moved {
+        alias: String,
+        now: String,
+        digest: Digest,
+    },
+    #[error("{0} is no longer in the registry")]
+    Gone(String),
+    #[error("copying the test attestations to {repository}: {source}")]
+    CopyAttestations {
+        repository: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("attesting the index failed: {0}")]
+    AttestIndex(#[source] crate::exec::StepError),
+}
+
+/// Two state files that record one image differently: one of them is stale
+/// or forged, and the newer `tested_at` proves nothing (anyone can write it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the state files {} and {} disagree about {unit} (image {first_image} or {second_image}): \
+     give only the state of the machine that tested it",
+    .first.display(),
+    .second.display()
+)]
+pub struct Disagreement {
+    pub first: std::path::PathBuf,
+    pub second: std::path::PathBuf,
+    pub unit: String,
+    /// Each file's image ID, short.
+    pub first_image: String,
+    pub second_image: String,
+}
 
 /// Whether an image's registry digest may carry aliases, and why not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +106,12 @@ pub enum Decision {
     Withheld { reason: String },
 }
 
-/// The alias rule: the preferred candidate if it qualifies; else, with
-/// `fallback`, the next that does; else stay at `current` if that digest
-/// carries a passing attestation; else nothing.
+/// What `publish` does with one alias: where it goes is the plan's rule
+/// ([`AliasPlan::choose`]: its newest candidate if that one qualifies; an
+/// older one only with `fallback`; never an image that does not qualify).
+/// What is `publish`'s own: an alias already at that digest is up to date,
+/// and one whose newest image did not qualify stays at `current` if that
+/// digest carries a passing attestation (held), else goes nowhere.
 pub fn decide(
     alias: &AliasPlan,
     images: &BTreeMap<String, Qualified>,
@@ -65,43 +119,44 @@ pub fn decide(
     fallback: bool,
 ) -> Decision {
     let qualified = |name: &str| match images.get(name) {
-        Some(Qualified::Yes(d)) => Ok(d.clone()),
-        Some(Qualified::No(why)) => Err(why.clone()),
-        None => Err("it is not in this plan".to_string()),
+        Some(Qualified::Yes(d)) => Some(d.clone()),
+        _ => None,
     };
     let Some(preferred) = alias.candidates.first() else {
         return Decision::Withheld {
             reason: "the alias has no candidate images".into(),
         };
     };
-    let why = match qualified(preferred) {
-        Ok(digest) => {
-            return if current.is_some_and(|(c, _)| *c == digest) {
-                Decision::UpToDate {
-                    image: preferred.clone(),
+    let why = |newest: &str| {
+        let why = match images.get(newest) {
+            Some(Qualified::No(why)) => why.as_str(),
+            _ => "it is not in this plan",
+        };
+        format!("its newest image {newest} did not qualify: {why}")
+    };
+    if let AliasChoice::To { index, image } = alias.choose(|c| qualified(c).is_some(), fallback) {
+        if let Some(digest) = qualified(image) {
+            let image = image.to_string();
+            return if index > 0 {
+                Decision::Point {
+                    image,
                     digest,
+                    note: Some(format!("fell back (opted in): {}", why(preferred))),
                 }
+            } else if current.is_some_and(|(c, _)| *c == digest) {
+                Decision::UpToDate { image, digest }
             } else {
                 Decision::Point {
-                    image: preferred.clone(),
+                    image,
                     digest,
                     note: None,
                 }
             };
         }
-        Err(why) => format!("its newest image {preferred} did not qualify: {why}"),
-    };
-    if fallback {
-        for older in &alias.candidates[1..] {
-            if let Ok(digest) = qualified(older) {
-                return Decision::Point {
-                    image: older.clone(),
-                    digest,
-                    note: Some(format!("fell back (opted in): {why}")),
-                };
-            }
-        }
     }
+    // Not to an older image (unless opted in), nor to one that did not
+    // qualify: held where it is, or nowhere.
+    let why = why(preferred);
     match current {
         Some((digest, true)) => Decision::Held {
             digest: digest.clone(),
@@ -109,7 +164,8 @@ pub fn decide(
         },
         Some((digest, false)) => Decision::Withheld {
             reason: format!(
-                "{why}; and where it points now ({digest}) carries no valid passing test attestation"
+                "{why}; and where it points now ({digest}) carries no valid passing test \
+                 attestation"
             ),
         },
         None => Decision::Withheld { reason: why },
@@ -316,7 +372,7 @@ pub async fn run(
         match (&decision, options.dry_run) {
             (Decision::Point { image, digest, .. }, false) => {
                 if let Err(e) = point(registry, image, digest, &alias.tag).await {
-                    report.failed.push((alias.tag.clone(), e));
+                    report.failed.push((alias.tag.clone(), e.to_string()));
                     continue;
                 }
             }
@@ -328,11 +384,11 @@ pub async fn run(
             {
                 let copied = match registry.resolve(&alias.tag).await {
                     Ok(Some(r)) => carry(registry, image, &alias.tag, &r).await,
-                    Ok(None) => Err(format!("{} is no longer in the registry", alias.tag)),
-                    Err(e) => Err(e.to_string()),
+                    Ok(None) => Err(PublishError::Gone(alias.tag.clone())),
+                    Err(e) => Err(e.into()),
                 };
                 if let Err(e) = copied {
-                    report.failed.push((alias.tag.clone(), e));
+                    report.failed.push((alias.tag.clone(), e.to_string()));
                     continue;
                 }
             }
@@ -360,7 +416,7 @@ async fn assemble(
     for platform in &image.platforms {
         let unit = unit_name(&image.name, platform);
         match recorded(options, &unit) {
-            Err(conflict) => return Ok(Some(Assembled::NotPut(conflict))),
+            Err(conflict) => return Ok(Some(Assembled::NotPut(conflict.to_string()))),
             Ok(Some(r)) if r.passed && r.pushed.is_some() => {
                 children.push((platform.clone(), unit, r))
             }
@@ -395,7 +451,7 @@ async fn assemble(
                         // entry in the index will say.
                         None => match crate::verify::image_platform(registry, &repo, &digest).await
                         {
-                            Err(why) => Some(why),
+                            Err(why) => Some(why.to_string()),
                             Ok(actual)
                                 if !crate::verify::same_platform(
                                     &actual,
@@ -445,7 +501,7 @@ async fn assemble(
             // Its attestations, if a run stopped before attaching them.
             if let Err(why) = attest_index(registry, image, &held.digest, &children, options).await
             {
-                return Ok(Some(Assembled::NotPut(why)));
+                return Ok(Some(Assembled::NotPut(why.to_string())));
             }
             return Ok(Some(Assembled::UpToDate(held.digest)));
         }
@@ -490,7 +546,7 @@ async fn attest_index(
         &crate::state::ImageState,
     )],
     options: &Options,
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     use crate::exec::attach;
     let Some(key) = options.signing_key.as_ref() else {
         return Ok(());
@@ -530,7 +586,7 @@ async fn attest_index(
         digest: digest.to_string(),
         platforms: tested,
     };
-    let failed = |e: crate::exec::StepError| format!("attesting the index failed: {e}");
+    let failed = PublishError::AttestIndex;
     attach::attach_index(registry, &index, Some(key), false, &|_| {})
         .await
         .map_err(failed)?;
@@ -648,7 +704,7 @@ fn qualified(
         let record = match recorded(options, &unit) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
-            Err(conflict) => return Qualified::No(conflict),
+            Err(conflict) => return Qualified::No(conflict.to_string()),
         };
         let s = &p.finding.passing.as_ref().expect("checked above").summary;
         if !record.passed {
@@ -678,7 +734,7 @@ type PlatformOf = crate::verify::PlatformReport;
 fn recorded<'a>(
     options: &'a Options,
     unit: &str,
-) -> Result<Option<&'a crate::state::ImageState>, String> {
+) -> Result<Option<&'a crate::state::ImageState>, Disagreement> {
     let mut found: Option<(&std::path::Path, &crate::state::ImageState)> = None;
     for (path, state) in &options.states {
         let Some(record) = state.images.get(unit) else {
@@ -693,14 +749,13 @@ fn recorded<'a>(
                     && held.pushed.as_ref().map(|p| &p.digest)
                         == record.pushed.as_ref().map(|p| &p.digest);
                 if !same {
-                    return Err(format!(
-                        "the state files {} and {} disagree about {unit} (image {} or {}): \
-                         give only the state of the machine that tested it",
-                        first.display(),
-                        path.display(),
-                        crate::state::short_id(&held.image_id),
-                        crate::state::short_id(&record.image_id),
-                    ));
+                    return Err(Disagreement {
+                        first: first.to_path_buf(),
+                        second: path.clone(),
+                        unit: unit.to_string(),
+                        first_image: crate::state::short_id(&held.image_id).to_string(),
+                        second_image: crate::state::short_id(&record.image_id).to_string(),
+                    });
                 }
             }
         }
@@ -744,11 +799,12 @@ async fn point(
     image: &str,
     digest: &Digest,
     alias: &str,
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     if registry_of(image) != registry_of(alias) {
-        return Err(format!(
-            "{alias} is on another registry than {image}; publish copies no image between registries (push does)"
-        ));
+        return Err(PublishError::OtherRegistry {
+            alias: alias.to_string(),
+            image: image.to_string(),
+        });
     }
     let repo = Reference::split(image).name;
     // In another repository, the image is put there by digest and given its
@@ -757,28 +813,22 @@ async fn point(
     let there = Reference::split(alias).name;
     if there != repo {
         let staged = format!("{there}@{digest}");
-        registry
-            .retag(repo, digest, &staged)
-            .await
-            .map_err(|e| e.to_string())?;
-        match registry.resolve(&staged).await.map_err(|e| e.to_string())? {
+        registry.retag(repo, digest, &staged).await?;
+        match registry.resolve(&staged).await? {
             Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await?,
-            _ => return Err(format!("{staged} is not in the registry after copying it")),
+            _ => return Err(PublishError::NotCopied(staged)),
         }
     }
-    registry
-        .retag(repo, digest, alias)
-        .await
-        .map_err(|e| e.to_string())?;
-    let now = registry.resolve(alias).await.map_err(|e| e.to_string())?;
-    match now {
+    registry.retag(repo, digest, alias).await?;
+    match registry.resolve(alias).await? {
         Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await,
-        other => Err(format!(
-            "{alias} resolves to {} instead of {digest}",
-            other
+        other => Err(PublishError::Moved {
+            alias: alias.to_string(),
+            now: other
                 .map(|r| r.digest.to_string())
-                .unwrap_or("nothing".into())
-        )),
+                .unwrap_or("nothing".into()),
+            digest: digest.clone(),
+        }),
     }
 }
 
@@ -789,7 +839,7 @@ async fn carry(
     image: &str,
     alias: &str,
     r: &crate::registry::Resolved,
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     let repo = Reference::split(image).name;
     let there = Reference::split(alias).name;
     if there == repo {
@@ -803,10 +853,16 @@ async fn carry(
     for subject in &subjects {
         crate::verify::copy_attestations(registry, repo, there, subject)
             .await
-            .map_err(|e| format!("copying the test attestations to {there}: {e}"))?;
+            .map_err(|source| PublishError::CopyAttestations {
+                repository: there.to_string(),
+                source,
+            })?;
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod rules_tests;
 
 #[cfg(test)]
 mod tests {
@@ -922,7 +978,7 @@ mod tests {
             states: vec![("a.json".into(), genuine), ("forged.json".into(), forged)],
             ..Options::default()
         };
-        let why = recorded(&options, unit).unwrap_err();
+        let why = recorded(&options, unit).unwrap_err().to_string();
         assert!(
             why.contains("a.json") && why.contains("forged.json") && why.contains(unit),
             "{why}"

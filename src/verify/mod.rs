@@ -589,7 +589,7 @@ pub async fn verify(
             // digest, checked against it) whose config names this platform.
             Some(listed) => {
                 let wrong = match image_platform(registry, &repository, &digest).await {
-                    Err(why) => Some(why),
+                    Err(why) => Some(why.to_string()),
                     Ok(actual) if !same_platform(&actual, &listed) => Some(format!(
                         "the index lists it as {}, but its image config says {}",
                         untrusted(&listed),
@@ -723,7 +723,8 @@ pub async fn extras(
                 )
                 .await
                 .and_then(|s| {
-                    let summary = crate::attest::provenance::summary(&s).map_err(Rejected)?;
+                    let summary = crate::attest::provenance::summary(&s)
+                        .map_err(|e| Rejected(e.to_string()))?;
                     match children {
                         Some(children) => index_dependencies(&summary, children).map(|_| summary),
                         None => Ok(summary),
@@ -795,7 +796,7 @@ async fn statement_of(
     let envelope = envelope_of(registry, repository, subject, artifact, cap).await?;
     judge_statement(&envelope, subject, key, predicate_type)
         .map(|(s, _)| s)
-        .map_err(Rejected)
+        .map_err(|e| Rejected(e.to_string()))
 }
 
 enum Problem {
@@ -821,7 +822,7 @@ async fn judge_one(
     key: Option<&PublicKey>,
 ) -> Result<Judged, Problem> {
     let envelope = envelope_of(registry, repository, subject, artifact, MAX_ENVELOPE).await?;
-    judge(&envelope, subject, key).map_err(Rejected)
+    judge(&envelope, subject, key).map_err(|e| Rejected(e.to_string()))
 }
 
 /// The DSSE envelope of artifact `artifact`, whose manifest must name
@@ -846,7 +847,8 @@ async fn envelope_of(
         }
         None => return Err(Rejected("its manifest names no subject".into())),
     }
-    let (layer, _) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)).map_err(Rejected)?;
+    let (layer, _) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE))
+        .map_err(|e| Rejected(e.to_string()))?;
     Ok(registry.blob(repository, &layer, cap).await?)
 }
 
@@ -907,6 +909,26 @@ async fn config_platform(registry: &dyn Registry, repository: &str, digest: &Dig
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
+/// Why the manifest at an index entry (or a platform's pushed digest) is not
+/// an image whose platform can be told.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAnImage {
+    #[error("its manifest is not in the registry")]
+    Missing,
+    #[error("its manifest cannot be read: {0}")]
+    Manifest(#[source] RegistryError),
+    #[error("it is an index, not a platform's image")]
+    Index,
+    #[error("its manifest names no image config")]
+    NoConfig,
+    #[error("its image config cannot be read: {0}")]
+    Config(#[source] RegistryError),
+    #[error("its image config is not JSON")]
+    ConfigNotJson(#[source] serde_json::Error),
+    #[error("its image config names no platform")]
+    NoPlatform,
+}
+
 /// The platform the image config of manifest `digest` names, or why it
 /// cannot be told: the manifest (read by its digest, checked against it)
 /// must be an image, not an index, and its config must name its platform.
@@ -914,30 +936,28 @@ pub async fn image_platform(
     registry: &dyn Registry,
     repository: &str,
     digest: &Digest,
-) -> Result<String, String> {
-    let m = match registry.manifest(&format!("{repository}@{digest}")).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return Err("its manifest is not in the registry".into()),
-        Err(e) => return Err(format!("its manifest cannot be read: {e}")),
-    };
+) -> Result<String, NotAnImage> {
+    let m = registry
+        .manifest(&format!("{repository}@{digest}"))
+        .await
+        .map_err(NotAnImage::Manifest)?
+        .ok_or(NotAnImage::Missing)?;
     if is_index_media_type(&m.media_type) {
-        return Err("it is an index, not a platform's image".into());
+        return Err(NotAnImage::Index);
     }
     let config = serde_json::from_slice::<serde_json::Value>(&m.bytes)
         .ok()
         .and_then(|v| Some(v.get("config")?.get("digest")?.as_str()?.to_string()))
-        .ok_or("its manifest names no image config")?;
+        .ok_or(NotAnImage::NoConfig)?;
     let bytes = registry
         .blob(repository, &config, MAX_CONFIG)
         .await
-        .map_err(|e| format!("its image config cannot be read: {e}"))?;
-    let v = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .map_err(|_| "its image config is not JSON".to_string())?;
+        .map_err(NotAnImage::Config)?;
+    let v =
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(NotAnImage::ConfigNotJson)?;
     let part = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
     match (part("os"), part("architecture"), part("variant")) {
-        (os, arch, _) if os.is_empty() || arch.is_empty() => {
-            Err("its image config names no platform".into())
-        }
+        (os, arch, _) if os.is_empty() || arch.is_empty() => Err(NotAnImage::NoPlatform),
         (os, arch, variant) if variant.is_empty() => Ok(format!("{os}/{arch}")),
         (os, arch, variant) => Ok(format!("{os}/{arch}/{variant}")),
     }
@@ -992,6 +1012,9 @@ pub async fn copy_attestations(
     }
     Ok(copied)
 }
+
+#[cfg(test)]
+mod rules_tests;
 
 #[cfg(test)]
 mod tests {

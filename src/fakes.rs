@@ -1,6 +1,7 @@
 //! In-memory fakes of the engine and the registry, for unit tests of the
-//! executor's rules (see `rules_tests.rs`). Integration tests use the real
-//! ones; these only model what the rules depend on:
+//! executor's, `publish`'s and `verify`'s rules (`exec/rules_tests.rs`).
+//! Integration tests use the real ones; these only model what the rules
+//! depend on:
 //!
 //! * an image ID is the digest of what was built (the Dockerfile's text, or
 //!   the inline text of a test layer), so an unchanged image rebuilds to the
@@ -25,7 +26,7 @@ use crate::engine::{
 use crate::reference::{normalize, Reference};
 use crate::registry::referrers::{
     artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
-    MANIFEST_MEDIA_TYPE,
+    INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 use crate::registry::{Digest, Registry, RegistryError, Resolved};
 use crate::secret::Credentials;
@@ -304,7 +305,19 @@ pub struct FakeRegistry {
     putting: Mutex<BTreeSet<Digest>>,
     /// Re-tagging to this reference fails this many more times.
     pub failing_retags: Mutex<BTreeMap<String, u32>>,
+    /// Manifests held as bytes (indexes, artifact manifests, forged ones),
+    /// by digest: (media type, bytes).
+    pub raw: Mutex<BTreeMap<String, (String, Vec<u8>)>>,
+    /// Blobs by digest (attached layers, forged configs).
+    pub blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// The platform each image's config names (`linux/amd64` if not here).
+    pub platforms: Mutex<BTreeMap<ImageId, String>>,
+    /// Listing referrers fails with what this makes of the repository.
+    pub failing_referrers: Mutex<Option<ReferrersFailure>>,
 }
+
+/// The error a registry's referrers listing gives, made from the repository.
+pub type ReferrersFailure = Box<dyn Fn(&str) -> RegistryError + Send>;
 
 impl FakeRegistry {
     /// The manifest digest of an image ID's manifest.
@@ -370,6 +383,194 @@ impl FakeRegistry {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Stores a manifest as bytes (an index, an artifact manifest, or one
+    /// forged) under its digest, and under `tag` when given.
+    pub fn put_raw(&self, tag: Option<&str>, media_type: &str, bytes: Vec<u8>) -> Digest {
+        let digest = Digest::new(sha256(&bytes));
+        self.raw
+            .lock()
+            .unwrap()
+            .insert(digest.to_string(), (media_type.to_string(), bytes));
+        if let Some(tag) = tag {
+            self.tags
+                .lock()
+                .unwrap()
+                .insert(tag.to_string(), digest.clone());
+        }
+        digest
+    }
+
+    /// Stores a blob under its digest, which it returns.
+    pub fn put_blob(&self, bytes: Vec<u8>) -> String {
+        let digest = sha256(&bytes);
+        self.blobs.lock().unwrap().insert(digest.clone(), bytes);
+        digest
+    }
+
+    /// Lists `entry` among `subject`'s referrers in `repository`, as anyone
+    /// who can push there can (its manifest need not be held, nor name
+    /// `subject`).
+    pub fn list_referrer(&self, repository: &str, subject: &Digest, entry: Referrer) {
+        self.attached
+            .lock()
+            .unwrap()
+            .push((subject.clone(), entry, Vec::new()));
+        self.attached_in
+            .lock()
+            .unwrap()
+            .push(repository.to_string());
+    }
+
+    /// The digest `reference` (a tag, or `repo@digest`) names among every
+    /// manifest held, images' and raw ones.
+    fn held(&self, reference: &str) -> Option<Digest> {
+        if let Some((_, digest)) = reference.split_once('@') {
+            let known = self.manifests.lock().unwrap().contains_key(digest)
+                || self.raw.lock().unwrap().contains_key(digest);
+            return known.then(|| Digest::new(digest.to_string()));
+        }
+        self.tags.lock().unwrap().get(reference).cloned()
+    }
+
+    /// The manifest `reference` names: one held as bytes, or an image's
+    /// (an OCI image manifest whose config digest is its image ID, the
+    /// digest being the fake's own, not its bytes').
+    fn manifest_of(&self, reference: &str) -> Option<crate::registry::Manifest> {
+        let digest = self.held(reference)?;
+        if let Some((media_type, bytes)) = self.raw.lock().unwrap().get(digest.as_str()) {
+            return Some(crate::registry::Manifest {
+                digest,
+                media_type: media_type.clone(),
+                bytes: bytes.clone(),
+            });
+        }
+        let id = self
+            .manifests
+            .lock()
+            .unwrap()
+            .get(digest.as_str())
+            .cloned()?;
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": id.as_str(),
+                "size": 0,
+            },
+            "layers": [],
+        }))
+        .unwrap();
+        Some(crate::registry::Manifest {
+            digest,
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            bytes,
+        })
+    }
+
+    /// Blob `digest`: one held, or an image's config (its platform), at
+    /// most `max` bytes, as the real client caps it.
+    fn blob_of(&self, repository: &str, digest: &str, max: u64) -> Result<Vec<u8>, RegistryError> {
+        let config = || {
+            let id = ImageId::new(digest.to_string());
+            let known = self.manifests.lock().unwrap().values().any(|i| *i == id);
+            known.then(|| {
+                let platform = self.platforms.lock().unwrap().get(&id).cloned();
+                let platform = platform.unwrap_or_else(|| "linux/amd64".into());
+                let mut parts = platform.splitn(3, '/');
+                let mut config = serde_json::json!({
+                    "os": parts.next().unwrap_or_default(),
+                    "architecture": parts.next().unwrap_or_default(),
+                });
+                if let Some(variant) = parts.next() {
+                    config["variant"] = variant.into();
+                }
+                serde_json::to_vec(&config).unwrap()
+            })
+        };
+        let held = self.blobs.lock().unwrap().get(digest).cloned();
+        let bytes = held.or_else(config).ok_or_else(|| RegistryError::Other {
+            reference: format!("{repository}@{digest}"),
+            message: "blob unknown".into(),
+        })?;
+        if bytes.len() as u64 > max {
+            return Err(RegistryError::Other {
+                reference: format!("{repository}@{digest}"),
+                message: format!("the blob is larger than {max} bytes"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Puts an OCI index of `children` under `target`, as a registry holds it.
+    fn index_of(&self, target: &str, children: &[(Digest, crate::reference::Platform)]) -> Digest {
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(digest, platform)| {
+                let mut entry = serde_json::json!({
+                    "mediaType": MANIFEST_MEDIA_TYPE,
+                    "digest": digest.as_str(),
+                    "size": 1,
+                    "platform": { "architecture": platform.architecture, "os": platform.os },
+                });
+                if let Some(v) = &platform.variant {
+                    entry["platform"]["variant"] = v.clone().into();
+                }
+                entry
+            })
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": manifests,
+        });
+        self.put_raw(
+            Some(target),
+            INDEX_MEDIA_TYPE,
+            serde_json::to_vec(&index).unwrap(),
+        )
+    }
+
+    /// What `digest` resolves to: an index's children, or an image's ID.
+    fn resolved(&self, digest: Digest) -> Resolved {
+        let config = self.manifests.lock().unwrap().get(digest.as_str()).cloned();
+        let children = match self.raw.lock().unwrap().get(digest.as_str()) {
+            Some((media_type, bytes)) if media_type == INDEX_MEDIA_TYPE => {
+                let index: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+                index["manifests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| {
+                        let p = &m["platform"];
+                        let part = |k: &str| p[k].as_str().map(str::to_string);
+                        let platform = match (part("os"), part("architecture"), part("variant")) {
+                            (Some(os), Some(arch), Some(v)) => Some(format!("{os}/{arch}/{v}")),
+                            (Some(os), Some(arch), None) => Some(format!("{os}/{arch}")),
+                            _ => None,
+                        };
+                        crate::registry::IndexChild {
+                            digest: Digest::new(m["digest"].as_str().unwrap_or_default()),
+                            platform,
+                        }
+                    })
+                    .collect()
+            }
+            _ => vec![],
+        };
+        Resolved {
+            digest,
+            config_digest: config,
+            children,
+        }
+    }
+
+    /// Keeps an attached artifact's manifest and layer, to be read back.
+    fn keep_artifact(&self, manifest: Vec<u8>, content: &[u8]) {
+        self.put_raw(None, MANIFEST_MEDIA_TYPE, manifest);
+        self.put_blob(content.to_vec());
+    }
+
     /// The contents of the artifacts attached to `subject`, oldest first.
     pub fn attached_to(&self, subject: &Digest) -> Vec<Vec<u8>> {
         self.attached
@@ -390,15 +591,7 @@ impl Registry for FakeRegistry {
             .unwrap()
             .push(format!("resolve {reference}"));
         self.request().await;
-        let Some(digest) = self.get(reference) else {
-            return Ok(None);
-        };
-        let config = self.manifests.lock().unwrap().get(digest.as_str()).cloned();
-        Ok(Some(Resolved {
-            digest,
-            config_digest: config,
-            children: vec![],
-        }))
+        Ok(self.held(reference).map(|d| self.resolved(d)))
     }
 
     async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
@@ -499,12 +692,7 @@ impl Registry for FakeRegistry {
                 message: "503 Service Unavailable".into(),
             });
         }
-        if !self
-            .manifests
-            .lock()
-            .unwrap()
-            .contains_key(subject.as_str())
-        {
+        if self.held(&format!("{repository}@{subject}")).is_none() {
             return Err(RegistryError::Other {
                 reference: format!("{repository}@{subject}"),
                 message: "manifest unknown".into(),
@@ -515,7 +703,9 @@ impl Registry for FakeRegistry {
             digest: subject.to_string(),
             size: 1,
         };
-        let digest = sha256(&artifact_manifest(artifact, &descriptor));
+        let manifest = artifact_manifest(artifact, &descriptor);
+        let digest = sha256(&manifest);
+        self.keep_artifact(manifest, &artifact.content);
         let entry = Referrer {
             digest: digest.clone(),
             artifact_type: artifact.artifact_type.clone(),
@@ -537,6 +727,9 @@ impl Registry for FakeRegistry {
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
+        if let Some(fail) = &*self.failing_referrers.lock().unwrap() {
+            return Err(fail(repository));
+        }
         let attached = self.attached.lock().unwrap();
         let repositories = self.attached_in.lock().unwrap();
         Ok(attached
@@ -547,6 +740,34 @@ impl Registry for FakeRegistry {
             })
             .map(|((_, r, _), _)| r.clone())
             .collect())
+    }
+
+    async fn manifest(
+        &self,
+        reference: &str,
+    ) -> Result<Option<crate::registry::Manifest>, RegistryError> {
+        Ok(self.manifest_of(reference))
+    }
+
+    async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        self.blob_of(repository, digest, max)
+    }
+
+    async fn put_index(
+        &self,
+        target: &str,
+        children: &[(Digest, crate::reference::Platform)],
+    ) -> Result<Digest, RegistryError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("put_index {target}"));
+        Ok(self.index_of(target, children))
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
