@@ -220,7 +220,7 @@ pub trait Engine: Send + Sync {
 
     /// Writes the image `id` (by ID, never by a name someone could re-tag)
     /// to the file `dest`, in `docker save` format, for
-    /// [`crate::registry::Registry::upload`].
+    /// [`crate::registry::RegistryWrite::upload`].
     async fn export(&self, id: &ImageId, dest: &std::path::Path) -> Result<(), EngineError> {
         let _ = dest;
         Err(EngineError::Api(format!(

@@ -27,7 +27,7 @@ use crate::registry::referrers::{
     artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
     MANIFEST_MEDIA_TYPE,
 };
-use crate::registry::{Digest, Registry, RegistryError, Resolved};
+use crate::registry::{Digest, Manifest, RegistryError, RegistryRead, RegistryWrite, Resolved};
 use crate::secret::Credentials;
 
 fn sha(text: &str) -> String {
@@ -383,7 +383,7 @@ impl FakeRegistry {
 }
 
 #[async_trait]
-impl Registry for FakeRegistry {
+impl RegistryRead for FakeRegistry {
     async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
         self.reads
             .lock()
@@ -410,6 +410,52 @@ impl Registry for FakeRegistry {
         Ok(self.get(reference))
     }
 
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<Referrer>, RegistryError> {
+        let attached = self.attached.lock().unwrap();
+        let repositories = self.attached_in.lock().unwrap();
+        Ok(attached
+            .iter()
+            .zip(repositories.iter())
+            .filter(|((s, r, _), repo)| {
+                s == subject && r.artifact_type == artifact_type && *repo == repository
+            })
+            .map(|((_, r, _), _)| r.clone())
+            .collect())
+    }
+
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let prefix = format!("{repository}:");
+        Ok(self
+            .tags
+            .lock()
+            .unwrap()
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
+    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        Err(RegistryError::Other {
+            reference: reference.to_string(),
+            message: "the fake registry holds no manifest bytes".into(),
+        })
+    }
+
+    async fn blob(&self, repository: &str, _: &str, _: u64) -> Result<Vec<u8>, RegistryError> {
+        Err(RegistryError::Other {
+            reference: repository.to_string(),
+            message: "the fake registry holds no blobs".into(),
+        })
+    }
+}
+
+#[async_trait]
+impl RegistryWrite for FakeRegistry {
     /// Like a registry's file storage, fails a put of a manifest while the
     /// same manifest is being put under another tag.
     async fn retag(
@@ -531,32 +577,18 @@ impl Registry for FakeRegistry {
         Ok((Digest::new(digest), Listed::ByTag(fallback_tag(subject))))
     }
 
-    async fn referrers(
-        &self,
-        repository: &str,
-        subject: &Digest,
-        artifact_type: &str,
-    ) -> Result<Vec<Referrer>, RegistryError> {
-        let attached = self.attached.lock().unwrap();
-        let repositories = self.attached_in.lock().unwrap();
-        Ok(attached
-            .iter()
-            .zip(repositories.iter())
-            .filter(|((s, r, _), repo)| {
-                s == subject && r.artifact_type == artifact_type && *repo == repository
-            })
-            .map(|((_, r, _), _)| r.clone())
-            .collect())
+    async fn check(&self, _reference: &str) -> Result<(), RegistryError> {
+        Ok(())
     }
 
-    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let prefix = format!("{repository}:");
-        Ok(self
-            .tags
-            .lock()
-            .unwrap()
-            .keys()
-            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
-            .collect())
+    async fn put_index(
+        &self,
+        target: &str,
+        _children: &[(Digest, crate::reference::Platform)],
+    ) -> Result<Digest, RegistryError> {
+        Err(RegistryError::Other {
+            reference: target.to_string(),
+            message: "the fake registry does not hold image indexes".into(),
+        })
     }
 }
