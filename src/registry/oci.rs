@@ -736,9 +736,9 @@ impl RegistryRead for OciRegistry {
                 }
             }
         };
-        referrers::entries(&index, artifact_type).map_err(|message| RegistryError::Other {
+        referrers::entries(&index, artifact_type).map_err(|e| RegistryError::Other {
             reference: subject_ref.whole(),
-            message: message.to_string(),
+            message: e.to_string(),
         })
     }
 }

@@ -846,7 +846,8 @@ async fn envelope_of(
         }
         None => return Err(Rejected("its manifest names no subject".into())),
     }
-    let (layer, _) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)).map_err(Rejected)?;
+    let (layer, _) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE))
+        .map_err(|e| Rejected(e.to_string()))?;
     Ok(registry.blob(repository, &layer, cap).await?)
 }
 
