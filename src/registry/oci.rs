@@ -36,6 +36,7 @@ use super::{
     auth, referrers, upload, Digest, ImageId, IndexChild, Manifest, RegistryError, RegistryRead,
     RegistryWrite, Resolved,
 };
+use crate::reference::ImageRef;
 use crate::secret::{Credentials, Secret};
 
 /// Blobs of one image uploaded at once.
@@ -565,7 +566,7 @@ impl RegistryRead for OciRegistry {
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let repo = parse(crate::reference::Reference::split(repository).name)?;
+        let repo = parse(&name_of(repository)?)?;
         let host = self.host(&repo).await?;
         // Sorted and free of repeats, whatever order the registry pages in.
         let mut tags = std::collections::BTreeSet::new();
@@ -681,10 +682,7 @@ impl RegistryRead for OciRegistry {
         digest: &str,
         max: u64,
     ) -> Result<Vec<u8>, RegistryError> {
-        let at = format!(
-            "{}@{digest}",
-            crate::reference::Reference::split(repository).name
-        );
+        let at = format!("{}@{digest}", name_of(repository)?);
         let image = parse(&at)?;
         let host = self.host(&image).await?;
         let other = |message: String| RegistryError::Other {
@@ -719,7 +717,7 @@ impl RegistryRead for OciRegistry {
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<referrers::Referrer>, RegistryError> {
-        let name = crate::reference::Reference::split(repository).name;
+        let name = name_of(repository)?;
         let subject_ref = parse(&format!("{name}@{subject}"))?;
         let host = self.host(&subject_ref).await?;
         let index = match host.referrers_api(&subject_ref).await? {
@@ -746,7 +744,7 @@ impl RegistryRead for OciRegistry {
 #[async_trait]
 impl RegistryWrite for OciRegistry {
     async fn check(&self, reference: &str) -> Result<(), RegistryError> {
-        let repo = parse(crate::reference::Reference::split(reference).name)?;
+        let repo = parse(&name_of(reference)?)?;
         let host = self.host(&repo).await?;
         host.transport().await?.check(&repo).await
     }
@@ -757,10 +755,7 @@ impl RegistryWrite for OciRegistry {
         digest: &Digest,
         target: &str,
     ) -> Result<Digest, RegistryError> {
-        let source = parse(&format!(
-            "{}@{digest}",
-            crate::reference::Reference::split(source_repo).name
-        ))?;
+        let source = parse(&format!("{}@{digest}", name_of(source_repo)?))?;
         let target_ref = parse(target)?;
         if source.resolve_registry() != target_ref.resolve_registry() {
             return Err(RegistryError::Other {
@@ -797,7 +792,7 @@ impl RegistryWrite for OciRegistry {
             .await
             .map_err(|e| other(format!("unpacking the exported image failed: {e}")))?
             .map_err(|e| other(e.to_string()))?;
-        let r = crate::reference::Reference::split(target);
+        let r = image_ref(target)?;
         let target_ref = parse(target)?;
         let host = self.host(&target_ref).await?;
         let transport = host.transport().await?;
@@ -823,7 +818,7 @@ impl RegistryWrite for OciRegistry {
         let manifest = image.manifest();
         let digest = upload::sha256(&manifest);
         // No tag: the manifest is stored under its digest alone.
-        let put_ref = if r.tag.is_none() && r.digest.is_none() {
+        let put_ref = if r.tag().is_none() && r.digest().is_none() {
             target_ref.clone_with_digest(digest.clone())
         } else {
             target_ref.clone()
@@ -887,7 +882,7 @@ impl RegistryWrite for OciRegistry {
         subject: &Digest,
         artifact: &referrers::Artifact,
     ) -> Result<(Digest, referrers::Listed), RegistryError> {
-        let name = crate::reference::Reference::split(repository).name;
+        let name = name_of(repository)?;
         let subject_ref = parse(&format!("{name}@{subject}"))?;
         let host = self.host(&subject_ref).await?;
         let other = |message: String| RegistryError::Other {
@@ -992,49 +987,33 @@ fn media_type_of(raw: &[u8]) -> Result<String, ManifestError> {
         .to_string())
 }
 
-/// Parses a reference the way Docker does (a bare name is on Docker Hub).
-///
-/// A reference strata's own parser accepts is put together from its parts:
-/// oci-client's parser runs a large regular expression whose scratch space
-/// (megabytes, one per thread that used it) would stay for the whole run.
-fn parse(reference: &str) -> Result<Reference, RegistryError> {
-    if let Ok(r) = crate::reference::parse(reference) {
-        if r.name.len() <= 255 {
-            // Docker's rule: the first part is a registry if it looks like a host.
-            let (registry, repository) = match r.name.split_once('/') {
-                Some((first, rest))
-                    if first.contains('.') || first.contains(':') || first == "localhost" =>
-                {
-                    (first.to_string(), rest.to_string())
-                }
-                _ => ("docker.io".to_string(), r.name.to_string()),
-            };
-            let registry = match registry.as_str() {
-                "index.docker.io" => "docker.io".to_string(),
-                _ => registry,
-            };
-            let repository = match (registry.as_str(), repository.contains('/')) {
-                ("docker.io", false) => format!("library/{repository}"),
-                _ => repository,
-            };
-            let tag = r.tag.map(str::to_string);
-            return Ok(match (tag, r.digest) {
-                (Some(tag), Some(digest)) => {
-                    Reference::with_tag_and_digest(registry, repository, tag, digest.to_string())
-                }
-                (None, Some(digest)) => {
-                    Reference::with_digest(registry, repository, digest.to_string())
-                }
-                (tag, None) => {
-                    Reference::with_tag(registry, repository, tag.unwrap_or("latest".into()))
-                }
-            });
-        }
-    }
-    reference.parse().map_err(|e| RegistryError::Other {
+/// `reference` as strata's own reference type, checked.
+fn image_ref(reference: &str) -> Result<ImageRef, RegistryError> {
+    ImageRef::parse(reference).map_err(|e| RegistryError::Other {
         reference: reference.to_string(),
         message: format!("not an image reference: {e}"),
     })
+}
+
+/// The repository name (`host/repo`) of `reference`, without tag or digest.
+fn name_of(reference: &str) -> Result<String, RegistryError> {
+    Ok(image_ref(reference)?.name().to_string())
+}
+
+/// Parses a reference the way Docker does (a bare name is on Docker Hub),
+/// into `oci-client`'s type through [`ImageRef::to_oci`], the one
+/// conversion between the two (`oci-client`'s own parser runs a large
+/// regular expression whose scratch space, megabytes per thread that used
+/// it, would stay for the whole run).
+fn parse(reference: &str) -> Result<Reference, RegistryError> {
+    let r = image_ref(reference)?;
+    if r.name().len() > 255 {
+        return Err(RegistryError::Other {
+            reference: reference.to_string(),
+            message: "not an image reference: the name is longer than 255 characters".into(),
+        });
+    }
+    Ok(r.to_oci())
 }
 
 /// Registries on this machine, which Docker talks to over plain HTTP.
