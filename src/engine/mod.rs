@@ -206,14 +206,6 @@ pub trait Engine: Send + Sync {
     /// Points `reference` (`repo:tag`) at the image `id`.
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError>;
 
-    /// Pushes `reference` (`repo:tag`) to its registry.
-    async fn push(
-        &self,
-        reference: &str,
-        credentials: Option<&Credentials>,
-        log: LogSink<'_>,
-    ) -> Result<(), EngineError>;
-
     /// Creates an image from a root filesystem tarball (the engine's import
     /// call). Used to make base images where nothing can be pulled.
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError>;

@@ -28,7 +28,6 @@ use crate::registry::referrers::{
     MANIFEST_MEDIA_TYPE,
 };
 use crate::registry::{Digest, Manifest, RegistryError, RegistryRead, RegistryWrite, Resolved};
-use crate::secret::Credentials;
 
 fn sha(text: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
@@ -207,17 +206,6 @@ impl Engine for FakeEngine {
             hook(reference);
         }
         Ok(())
-    }
-
-    async fn push(
-        &self,
-        reference: &str,
-        _credentials: Option<&Credentials>,
-        _log: LogSink<'_>,
-    ) -> Result<(), EngineError> {
-        Err(EngineError::Api(format!(
-            "the fake engine does not push by name ({reference}); strata ships by ID"
-        )))
     }
 
     async fn import(&self, _rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
