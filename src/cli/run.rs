@@ -210,8 +210,8 @@ async fn follow_bases(
     let policy = s.pull.or(plan.pull).unwrap_or_default();
     let (units, _) = exec::units(plan, options);
     let wanted = exec::bases::external(plan, &units).map_err(bases_error)?;
-    let registry: Option<Arc<dyn RegistryRead>> = (policy != crate::config::pull::PullPolicy::Never)
-        .then(|| {
+    let registry: Option<Arc<dyn RegistryRead>> =
+        (policy != crate::config::pull::PullPolicy::Never).then(|| {
             Arc::new(
                 OciRegistry::new(crate::registry::auth::credentials_for)
                     .with_timeouts(s.registry_timeouts),

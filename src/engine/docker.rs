@@ -21,9 +21,8 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{BuildInfoAux, ContainerCreateBody};
 use bollard::query_parameters::{
     BuildImageOptions, BuilderVersion, CreateContainerOptions, CreateImageOptions,
-    ListContainersOptions, ListImagesOptions, LogsOptions,
-    RemoveContainerOptions, RemoveImageOptions, StartContainerOptions, TagImageOptions,
-    WaitContainerOptions,
+    ListContainersOptions, ListImagesOptions, LogsOptions, RemoveContainerOptions,
+    RemoveImageOptions, StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;

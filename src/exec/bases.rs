@@ -19,7 +19,7 @@ use crate::config::pull::PullPolicy;
 use crate::engine::{Engine, LocalImage};
 use crate::plan::Plan;
 use crate::reference::{Digest, ImageId, Platform, Reference};
-use crate::registry::{RegistryRead, RegistryError};
+use crate::registry::{RegistryError, RegistryRead};
 
 /// One external base for one platform, as this run builds on it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

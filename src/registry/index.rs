@@ -237,7 +237,10 @@ mod tests {
         assert!(matches!(e, IndexError::Missing { .. }), "{e}");
 
         // Someone else's index under the name, or ours listing other entries.
-        for after in [index("sha256:theirs", BOTH), index("sha256:index", &BOTH[..1])] {
+        for after in [
+            index("sha256:theirs", BOTH),
+            index("sha256:index", &BOTH[..1]),
+        ] {
             let moved = registry(None, Some(after));
             let e = put(&moved, "r/app:1", &children()).await.unwrap_err();
             assert!(matches!(e, IndexError::Differs { .. }), "{e}");

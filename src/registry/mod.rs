@@ -93,8 +93,12 @@ pub trait RegistryRead: Send + Sync {
 
     /// Blob `digest` of `repository`, at most `max` bytes, checked against
     /// its digest.
-    async fn blob(&self, repository: &str, digest: &str, max: u64)
-        -> Result<Vec<u8>, RegistryError>;
+    async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RegistryError>;
 
     /// The artifacts of `artifact_type` that refer to manifest `subject` of
     /// `repository`: from the referrers API, else the referrers tag schema.

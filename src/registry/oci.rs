@@ -198,9 +198,13 @@ impl Host {
         let transport = self
             .transport
             .get_or_try_init(|| async {
-                let access =
-                    plain::probe(&self.http, &self.base, &self.registry, self.timeouts.connect)
-                        .await?;
+                let access = plain::probe(
+                    &self.http,
+                    &self.base,
+                    &self.registry,
+                    self.timeouts.connect,
+                )
+                .await?;
                 let plain = |basic| -> Box<dyn Transport> {
                     Box::new(Plain::new(
                         self.http.clone(),
@@ -431,13 +435,9 @@ impl Host {
         loop {
             pages += 1;
             let next = transport::header(&response, "link").and_then(|l| next_link(&l));
-            let page = transport::read_capped(
-                response,
-                super::MAX_REFERRERS_PAGE,
-                &self.registry,
-                &what,
-            )
-            .await?;
+            let page =
+                transport::read_capped(response, super::MAX_REFERRERS_PAGE, &self.registry, &what)
+                    .await?;
             // One page alone is passed on as it is (its own checks apply).
             if next.is_none() && pages == 1 {
                 return Ok(page);
@@ -912,7 +912,11 @@ impl RegistryWrite for OciRegistry {
         let digest = upload::sha256(&manifest);
         let artifact_ref = subject_ref.clone_with_digest(digest.clone());
         let answer = host
-            .put_manifest(&artifact_ref, manifest.clone(), referrers::MANIFEST_MEDIA_TYPE)
+            .put_manifest(
+                &artifact_ref,
+                manifest.clone(),
+                referrers::MANIFEST_MEDIA_TYPE,
+            )
             .await?;
 
         // A registry with the referrers API lists it now, by its subject,
@@ -1061,7 +1065,8 @@ struct ManifestJson {
 
 impl ManifestJson {
     fn parse(raw: &[u8]) -> Result<Self, ManifestError> {
-        let json: serde_json::Value = serde_json::from_slice(raw).map_err(ManifestError::NotJson)?;
+        let json: serde_json::Value =
+            serde_json::from_slice(raw).map_err(ManifestError::NotJson)?;
         let digest_of = |v: &serde_json::Value| v.get("digest")?.as_str().map(str::to_string);
         let children: Vec<String> = json
             .get("manifests")
@@ -1192,7 +1197,10 @@ mod tests {
                       {"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","size":1,"digest":"sha256:f"},
                       {"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":1,"digest":"sha256:l2"}]}"#;
         let m = ManifestJson::parse(raw).unwrap();
-        assert_eq!(m.media_type, oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE);
+        assert_eq!(
+            m.media_type,
+            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE
+        );
         assert_eq!(m.config.as_deref(), Some("sha256:c"));
         assert_eq!(m.blobs, ["sha256:c", "sha256:l1", "sha256:l2"]);
         assert!(m.children.is_empty());
@@ -1219,7 +1227,10 @@ mod tests {
             "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1,"digest":"sha256:a",
                           "platform":{"os":"linux","architecture":"amd64"}}]}"#;
         let m = ManifestJson::parse(raw).unwrap();
-        assert_eq!(m.media_type, oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE);
+        assert_eq!(
+            m.media_type,
+            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE
+        );
         assert_eq!(m.config.as_deref(), Some("sha256:c"));
         assert!(m.children.is_empty() && m.platforms.is_empty());
     }

@@ -226,12 +226,13 @@ impl Plain {
             return Err(self.refused(response, reference).await);
         }
         let location = self.location(&response, reference)?;
-        let url = reqwest::Url::parse_with_params(&location, &[("digest", digest)]).map_err(|e| {
-            RegistryError::Other {
-                reference: reference.whole(),
-                message: format!("the registry gave an unusable upload location: {e}"),
-            }
-        })?;
+        let url =
+            reqwest::Url::parse_with_params(&location, &[("digest", digest)]).map_err(|e| {
+                RegistryError::Other {
+                    reference: reference.whole(),
+                    message: format!("the registry gave an unusable upload location: {e}"),
+                }
+            })?;
         let mut request = self
             .request(Method::PUT, url.as_str())
             .header(CONTENT_TYPE, "application/octet-stream");
@@ -248,7 +249,11 @@ impl Plain {
 
     /// The upload location an answer names, made absolute (it may be a
     /// path on the same host).
-    fn location(&self, response: &Response, reference: &Reference) -> Result<String, RegistryError> {
+    fn location(
+        &self,
+        response: &Response,
+        reference: &Reference,
+    ) -> Result<String, RegistryError> {
         let Some(location) = header(response, LOCATION.as_str()) else {
             return Err(RegistryError::Other {
                 reference: reference.whole(),

@@ -58,7 +58,9 @@ impl Token {
             ClientProtocol::Https
         };
         let auth = match &credentials {
-            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.expose().to_string()),
+            Some((user, password)) => {
+                RegistryAuth::Basic(user.clone(), password.expose().to_string())
+            }
             None => RegistryAuth::Anonymous,
         };
         Token {

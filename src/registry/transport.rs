@@ -88,8 +88,11 @@ pub(super) trait Transport: Send + Sync {
     async fn put_blob_file(&self, reference: &Reference, blob: &Blob) -> Result<(), RegistryError>;
 
     /// Blob `digest` of `reference`'s repository, as it arrives.
-    async fn get_blob(&self, reference: &Reference, digest: &str)
-        -> Result<BlobStream, RegistryError>;
+    async fn get_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<BlobStream, RegistryError>;
 
     /// Makes blob `digest` of `source`'s repository available in
     /// `target`'s: a cross-repository mount if the registry allows one,

@@ -91,8 +91,7 @@ impl Saved {
             .prefix("strata-push-")
             .tempdir()
             .map_err(UnpackError::Folder)?;
-        let file = std::fs::File::open(archive)
-            .map_err(UnpackError::Open)?;
+        let file = std::fs::File::open(archive).map_err(UnpackError::Open)?;
         // One pass: each file is written out and hashed as it is read.
         let mut hashed: HashMap<PathBuf, (String, u64)> = HashMap::new();
         let unreadable = UnpackError::Unreadable;
@@ -129,10 +128,10 @@ impl Saved {
             #[serde(rename = "Layers")]
             layers: Vec<String>,
         }
-        let manifest = std::fs::read(dir.path().join("manifest.json"))
-            .map_err(UnpackError::NoManifest)?;
-        let entries: Vec<Entry> = serde_json::from_slice(&manifest)
-            .map_err(UnpackError::BadManifest)?;
+        let manifest =
+            std::fs::read(dir.path().join("manifest.json")).map_err(UnpackError::NoManifest)?;
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&manifest).map_err(UnpackError::BadManifest)?;
         let [entry] = entries.as_slice() else {
             return Err(UnpackError::Images(entries.len()));
         };
