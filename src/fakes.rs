@@ -28,8 +28,7 @@ use crate::registry::referrers::{
     artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
     INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
-use crate::registry::{Digest, Registry, RegistryError, Resolved};
-use crate::secret::Credentials;
+use crate::registry::{Digest, Manifest, RegistryError, RegistryRead, RegistryWrite, Resolved};
 
 fn sha(text: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
@@ -208,17 +207,6 @@ impl Engine for FakeEngine {
             hook(reference);
         }
         Ok(())
-    }
-
-    async fn push(
-        &self,
-        reference: &str,
-        _credentials: Option<&Credentials>,
-        _log: LogSink<'_>,
-    ) -> Result<(), EngineError> {
-        Err(EngineError::Api(format!(
-            "the fake engine does not push by name ({reference}); strata ships by ID"
-        )))
     }
 
     async fn import(&self, _rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
@@ -584,7 +572,7 @@ impl FakeRegistry {
 }
 
 #[async_trait]
-impl Registry for FakeRegistry {
+impl RegistryRead for FakeRegistry {
     async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
         self.reads
             .lock()
@@ -603,6 +591,54 @@ impl Registry for FakeRegistry {
         Ok(self.get(reference))
     }
 
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<Referrer>, RegistryError> {
+        if let Some(fail) = &*self.failing_referrers.lock().unwrap() {
+            return Err(fail(repository));
+        }
+        let attached = self.attached.lock().unwrap();
+        let repositories = self.attached_in.lock().unwrap();
+        Ok(attached
+            .iter()
+            .zip(repositories.iter())
+            .filter(|((s, r, _), repo)| {
+                s == subject && r.artifact_type == artifact_type && *repo == repository
+            })
+            .map(|((_, r, _), _)| r.clone())
+            .collect())
+    }
+
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let prefix = format!("{repository}:");
+        Ok(self
+            .tags
+            .lock()
+            .unwrap()
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
+    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        Ok(self.manifest_of(reference))
+    }
+
+    async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        self.blob_of(repository, digest, max)
+    }
+}
+
+#[async_trait]
+impl RegistryWrite for FakeRegistry {
     /// Like a registry's file storage, fails a put of a manifest while the
     /// same manifest is being put under another tag.
     async fn retag(
@@ -721,41 +757,8 @@ impl Registry for FakeRegistry {
         Ok((Digest::new(digest), Listed::ByTag(fallback_tag(subject))))
     }
 
-    async fn referrers(
-        &self,
-        repository: &str,
-        subject: &Digest,
-        artifact_type: &str,
-    ) -> Result<Vec<Referrer>, RegistryError> {
-        if let Some(fail) = &*self.failing_referrers.lock().unwrap() {
-            return Err(fail(repository));
-        }
-        let attached = self.attached.lock().unwrap();
-        let repositories = self.attached_in.lock().unwrap();
-        Ok(attached
-            .iter()
-            .zip(repositories.iter())
-            .filter(|((s, r, _), repo)| {
-                s == subject && r.artifact_type == artifact_type && *repo == repository
-            })
-            .map(|((_, r, _), _)| r.clone())
-            .collect())
-    }
-
-    async fn manifest(
-        &self,
-        reference: &str,
-    ) -> Result<Option<crate::registry::Manifest>, RegistryError> {
-        Ok(self.manifest_of(reference))
-    }
-
-    async fn blob(
-        &self,
-        repository: &str,
-        digest: &str,
-        max: u64,
-    ) -> Result<Vec<u8>, RegistryError> {
-        self.blob_of(repository, digest, max)
+    async fn check(&self, _reference: &str) -> Result<(), RegistryError> {
+        Ok(())
     }
 
     async fn put_index(
@@ -768,16 +771,5 @@ impl Registry for FakeRegistry {
             .unwrap()
             .push(format!("put_index {target}"));
         Ok(self.index_of(target, children))
-    }
-
-    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let prefix = format!("{repository}:");
-        Ok(self
-            .tags
-            .lock()
-            .unwrap()
-            .keys()
-            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
-            .collect())
     }
 }

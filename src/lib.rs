@@ -18,7 +18,7 @@
 //! * [`plan`] is a pure value: images in build order, their tests and aliases,
 //!   what was excluded and why. It can be printed without an engine.
 //! * [`exec`] is the only stage with side effects. It talks to the world through
-//!   the [`engine::Engine`] and [`registry::Registry`] traits and emits [`events`].
+//!   the [`engine::Engine`], [`registry::RegistryRead`] and [`registry::RegistryWrite`] traits and emits [`events`].
 //! * [`report`] only listens to events and renders them.
 //! * [`state`] records what was tested and pushed between `strata test` and
 //!   `strata push`.

@@ -25,7 +25,6 @@ use strata::events::record::RunRecord;
 use strata::events::Step;
 use strata::exec::{self, Bus, Options, World};
 use strata::load::{self, LoadOptions};
-use strata::secret::Credentials;
 use strata::state::StateFile;
 
 /// What the wrapper does to a name just before a build reads it.
@@ -116,15 +115,6 @@ impl Engine for Forging {
 
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
         self.inner.tag(id, reference).await
-    }
-
-    async fn push(
-        &self,
-        reference: &str,
-        credentials: Option<&Credentials>,
-        log: LogSink<'_>,
-    ) -> Result<(), EngineError> {
-        self.inner.push(reference, credentials, log).await
     }
 
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {

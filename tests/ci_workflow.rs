@@ -580,7 +580,7 @@ fn a_scheduled_run_follows_moved_bases_and_builds_nothing_when_nothing_moved() {
     let base = format!("{reg}/{ns}/base:stable");
     let engine = block_on(engine());
     let v1 = block_on(busybox_base(&engine, &base));
-    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    common::docker_push(&base);
 
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
@@ -676,7 +676,7 @@ fn a_scheduled_run_follows_moved_bases_and_builds_nothing_when_nothing_moved() {
         &|_| {},
     ))
     .unwrap();
-    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    common::docker_push(&base);
     let d2 = common::manifest_digest(&reg, &format!("{ns}/base"), "stable").unwrap();
     block_on(engine.tag(&v1, &base)).unwrap();
     block_on(engine.remove(v2.as_str())).ok();

@@ -10,7 +10,6 @@ use std::fs;
 use common::{request, write, Log, BUSYBOX_IMAGE};
 use strata::engine::docker::DockerEngine;
 use strata::engine::{Dockerfile, Engine, EngineError, ImageId};
-use strata::secret::{Credentials, Secret};
 
 /// Builds an image from a folder with a `.dockerignore`, returning
 /// (engine, folder, image id, tag).
@@ -197,86 +196,6 @@ async fn tag_image_id_and_remove() {
     // Removing what is not there is fine; the base image is untouched.
     engine.remove(&reference).await.unwrap();
     assert_eq!(engine.image_id(BUSYBOX_IMAGE).await.unwrap(), Some(base));
-}
-
-/// The manifest status the registry gives for `repo:tag` (anonymous, or
-/// with basic auth).
-async fn manifest_status(registry: &str, repo: &str, tag: &str, auth: Option<&Credentials>) -> u16 {
-    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
-    let mut req = reqwest::Client::new().head(url).header(
-        "Accept",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    );
-    if let Some(c) = auth {
-        req = req.basic_auth(&c.username, Some(c.password.expose()));
-    }
-    req.send().await.unwrap().status().as_u16()
-}
-
-#[tokio::test]
-async fn push_to_the_open_registry() {
-    let registry = common::registry();
-    let engine = common::engine().await;
-    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
-    let repo = format!("strata-test/{}", common::unique("push"));
-    let reference = format!("{registry}/{repo}:1");
-    engine.tag(&base, &reference).await.unwrap();
-    assert_eq!(manifest_status(&registry, &repo, "1", None).await, 404);
-    let log = Log::default();
-    engine
-        .push(&reference, None, &log.sink())
-        .await
-        .unwrap_or_else(|e| panic!("push failed: {e}\n{}", log.text()));
-    assert_eq!(manifest_status(&registry, &repo, "1", None).await, 200);
-    assert!(!log.lines().is_empty());
-    engine.remove(&reference).await.unwrap();
-}
-
-#[tokio::test]
-async fn push_to_the_auth_registry_needs_credentials_and_hides_them() {
-    let (registry, credentials) = common::auth_registry();
-    let engine = common::engine().await;
-    let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
-    let repo = format!("strata-test/{}", common::unique("auth"));
-    let reference = format!("{registry}/{repo}:1");
-    engine.tag(&base, &reference).await.unwrap();
-    let log = Log::default();
-
-    let err = engine
-        .push(&reference, None, &log.sink())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, EngineError::PushFailed { .. }), "{err:?}");
-
-    let wrong = Credentials {
-        username: credentials.username.clone(),
-        password: Secret::new("wrong-Pa55-for-test"),
-    };
-    let err = engine
-        .push(&reference, Some(&wrong), &log.sink())
-        .await
-        .unwrap_err();
-    let shown = format!("{err} {err:?} {}", log.text());
-    assert!(matches!(err, EngineError::PushFailed { .. }), "{shown}");
-    assert!(!shown.contains("wrong-Pa55-for-test"), "{shown}");
-    assert_eq!(
-        manifest_status(&registry, &repo, "1", Some(&credentials)).await,
-        404
-    );
-
-    engine
-        .push(&reference, Some(&credentials), &log.sink())
-        .await
-        .unwrap_or_else(|e| panic!("push with credentials failed: {e}\n{}", log.text()));
-    assert_eq!(
-        manifest_status(&registry, &repo, "1", Some(&credentials)).await,
-        200
-    );
-    assert!(
-        !log.text().contains(credentials.password.expose()),
-        "the log shows the password"
-    );
-    engine.remove(&reference).await.unwrap();
 }
 
 #[tokio::test]

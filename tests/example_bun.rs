@@ -120,7 +120,7 @@ fn bun_example_builds_tests_and_pushes_real_images() {
             );
         }
         let registry_client = strata::registry::oci::OciRegistry::new(|_| None);
-        use strata::registry::Registry;
+        use strata::registry::RegistryRead;
         for (tag, image) in [
             (format!("{repo}/bun:1"), &images[0]),
             (format!("{repo}/bun:1.4"), &images[0]),

@@ -171,7 +171,7 @@ fn node_example_builds_tests_and_pushes_real_images() {
             }
         }
         let registry_client = strata::registry::oci::OciRegistry::new(|_| None);
-        use strata::registry::Registry;
+        use strata::registry::RegistryRead;
         for (tag, image) in [
             (format!("{repo}/bookworm:22"), &images[0]),
             (format!("{repo}/bookworm:20"), &images[1]),

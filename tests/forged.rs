@@ -32,7 +32,7 @@ use strata::attest::key::SigningKey;
 use strata::attest::statement::{build, TestRecord, Tested};
 use strata::registry::oci::OciRegistry;
 use strata::registry::referrers::Artifact;
-use strata::registry::{Digest, Registry};
+use strata::registry::{Digest, RegistryWrite};
 
 fn strata(dir: &Path, args: &[&str]) -> Output {
     assert_cmd::Command::cargo_bin("strata")

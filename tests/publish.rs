@@ -281,7 +281,7 @@ fn copy_into(reg: &str, ns: &str, digest: &str, into: &str) -> String {
             let target = format!("{reg}/{ns}/{into}:copy-{}", &digest[7..19]);
             let d = strata::registry::Digest::new(digest.to_string());
             block_on(async move {
-                use strata::registry::Registry as _;
+                use strata::registry::RegistryWrite as _;
                 registry.retag(&source, &d, &target).await.unwrap();
             });
             return digest.to_string();

@@ -7,7 +7,7 @@ mod common;
 use common::{busybox_base, engine, request, unique, write, BUSYBOX_IMAGE};
 use strata::engine::{Dockerfile, Engine};
 use strata::registry::oci::OciRegistry;
-use strata::registry::Registry;
+use strata::registry::{RegistryRead, RegistryWrite};
 
 #[tokio::test]
 async fn a_retag_during_the_push_does_not_change_what_ships() {

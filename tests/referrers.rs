@@ -14,7 +14,7 @@ use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 use strata::registry::oci::OciRegistry;
 use strata::registry::referrers::{fallback_tag, Artifact, Listed};
-use strata::registry::{Digest, Registry};
+use strata::registry::{Digest, RegistryRead, RegistryWrite};
 use strata::secret::{Credentials, Secret};
 
 const SETUP_HINT: &str = "run `bash scripts/setup.sh` and `source target/strata-test-env` first";

@@ -13,7 +13,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 use strata::registry::oci::OciRegistry;
-use strata::registry::{Digest, ImageId, Registry, RegistryError};
+use strata::registry::{Digest, ImageId, RegistryError, RegistryRead, RegistryWrite};
 use strata::secret::{Credentials, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

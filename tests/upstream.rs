@@ -108,7 +108,7 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     block_on(busybox_base(&engine, BUSYBOX_IMAGE));
     // v1, pushed upstream, then gone from the engine.
     let v1 = block_on(busybox_base(&engine, &base));
-    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    common::docker_push(&base);
     let d1 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
     block_on(engine.remove(&base)).unwrap();
     block_on(engine.remove(v1.as_str())).ok();
@@ -185,7 +185,7 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         &|_| {},
     ))
     .unwrap();
-    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    common::docker_push(&base);
     let d2 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
     assert_ne!(d1, d2);
     block_on(engine.tag(&v1, &base)).unwrap();
@@ -426,7 +426,7 @@ fn two_platform_base(root: &Path, registry: &str, path: &str) -> (String, String
         );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         assert_eq!(architecture(&tag), arch);
-        block_on(engine.push(&tag, None, &|_| {})).unwrap();
+        common::docker_push(&tag);
         let digest = common::manifest_digest(registry, &format!("{path}/base"), arch).unwrap();
         let id = block_on(engine.image_id(&tag)).unwrap().unwrap();
         block_on(engine.remove(&tag)).unwrap();
@@ -709,7 +709,7 @@ fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path
         &|_| {},
     ))
     .unwrap();
-    block_on(engine.push(base, None, &|_| {})).unwrap();
+    common::docker_push(base);
     block_on(engine.tag(&v1, base)).unwrap();
     block_on(engine.remove(v2.as_str())).ok();
     let (registry, rest) = base.split_once('/').unwrap();
@@ -729,7 +729,7 @@ fn pins_hold_a_build_on_v1_until_pins_update() {
     let engine = block_on(engine());
     block_on(busybox_base(&engine, BUSYBOX_IMAGE));
     block_on(busybox_base(&engine, &base));
-    block_on(engine.push(&base, None, &|_| {})).unwrap();
+    common::docker_push(&base);
     let d1 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
 
     let dir = tempfile::tempdir().unwrap();

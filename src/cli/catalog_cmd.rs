@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::catalog::{self, Published, END_MARKER, START_MARKER};
 use crate::error::{InputError, RunError, EXIT_OK};
 use crate::registry::oci::OciRegistry;
-use crate::registry::Registry as _;
+use crate::registry::RegistryRead as _;
 
 use super::args::{CatalogArgs, CatalogFormat};
 use super::output::print_stdout;

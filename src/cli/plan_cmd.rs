@@ -56,7 +56,7 @@ pub async fn changes(args: &PlanArgs) -> Result<i32, RunError> {
         .or(plan.pull)
         .unwrap_or_default();
     let registry = crate::registry::oci::OciRegistry::new(crate::registry::auth::credentials_for);
-    let registry: Option<&dyn crate::registry::Registry> =
+    let registry: Option<&dyn crate::registry::RegistryRead> =
         (policy != crate::config::pull::PullPolicy::Never).then_some(&registry as _);
     let jobs = std::thread::available_parallelism().map_or(4, |n| n.get());
     let lock = crate::config::lock::Lock::load(&crate::config::lock::path_for(&config))?;

@@ -14,7 +14,7 @@ use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, World};
 use crate::plan::Plan;
 use crate::registry::oci::OciRegistry;
-use crate::registry::Registry;
+use crate::registry::{RegistryRead, RegistryWrite};
 use crate::report;
 use crate::state::StateFile;
 
@@ -151,11 +151,11 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
         "{} (API {}) at {}, builder {builder}",
         info.version, info.api_version, info.endpoint
     );
-    let registry: Option<Arc<dyn Registry>> = (s.command == Command::Push).then(|| {
+    let registry: Option<Arc<dyn RegistryWrite>> = (s.command == Command::Push).then(|| {
         Arc::new(
             OciRegistry::new(crate::registry::auth::credentials_for)
                 .with_timeouts(s.registry_timeouts),
-        ) as Arc<dyn Registry>
+        ) as Arc<dyn RegistryWrite>
     });
     if let Some(registry) = &registry {
         check_registries(plan, registry.as_ref()).await?;
@@ -210,12 +210,12 @@ async fn follow_bases(
     let policy = s.pull.or(plan.pull).unwrap_or_default();
     let (units, _) = exec::units(plan, options);
     let wanted = exec::bases::external(plan, &units).map_err(bases_error)?;
-    let registry: Option<Arc<dyn Registry>> = (policy != crate::config::pull::PullPolicy::Never)
-        .then(|| {
+    let registry: Option<Arc<dyn RegistryRead>> =
+        (policy != crate::config::pull::PullPolicy::Never).then(|| {
             Arc::new(
                 OciRegistry::new(crate::registry::auth::credentials_for)
                     .with_timeouts(s.registry_timeouts),
-            ) as Arc<dyn Registry>
+            ) as Arc<dyn RegistryRead>
         });
     // A lock file pins every base: checked against the config first.
     let lock = crate::config::lock::Lock::load(&crate::config::lock::path_for(&s.config))?;
@@ -336,7 +336,7 @@ fn report_results(record: &RunRecord, run_dir: &Path, outcome: &mut Outcome) {
 /// Asks every registry the plan pushes to whether it answers and accepts
 /// strata's credentials, before anything is pushed: a registry that is down
 /// or refuses the login is an environment problem (exit 3), not a failed push.
-async fn check_registries(plan: &Plan, registry: &dyn Registry) -> Result<(), RunError> {
+async fn check_registries(plan: &Plan, registry: &dyn RegistryWrite) -> Result<(), RunError> {
     use crate::reference::registry_of;
     let mut seen = std::collections::BTreeSet::new();
     let names = plan

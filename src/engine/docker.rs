@@ -21,9 +21,8 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{BuildInfoAux, ContainerCreateBody};
 use bollard::query_parameters::{
     BuildImageOptions, BuilderVersion, CreateContainerOptions, CreateImageOptions,
-    ListContainersOptions, ListImagesOptions, LogsOptions, PushImageOptions,
-    RemoveContainerOptions, RemoveImageOptions, StartContainerOptions, TagImageOptions,
-    WaitContainerOptions,
+    ListContainersOptions, ListImagesOptions, LogsOptions, RemoveContainerOptions,
+    RemoveImageOptions, StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
@@ -1621,68 +1620,6 @@ impl Engine for DockerEngine {
                 }
                 other => other,
             })
-    }
-
-    async fn push(
-        &self,
-        reference: &str,
-        credentials: Option<&Credentials>,
-        log: LogSink<'_>,
-    ) -> Result<(), EngineError> {
-        let r = Reference::split(reference);
-        let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
-        if let Some(c) = credentials {
-            crate::secret::register(c);
-        }
-        let auth = credentials.map(|c| DockerCredentials {
-            username: Some(c.username.clone()),
-            password: Some(c.password.expose().to_string()),
-            serveraddress: Some(registry_of(reference).to_string()),
-            ..Default::default()
-        });
-        let failed = |message: String| EngineError::PushFailed {
-            reference: reference.to_string(),
-            message: redact(message.trim(), credentials),
-        };
-        let options = PushImageOptions {
-            tag: Some(tag),
-            platform: None,
-        };
-        let mut stream = self.docker.push_image(&repo, Some(options), auth);
-        loop {
-            let Ok(item) = tokio::time::timeout(self.timeouts.io, stream.next()).await else {
-                return Err(EngineError::TimedOut {
-                    what: format!("the push of {reference}"),
-                    after: self.timeouts.io,
-                    hint: "the engine said nothing for that long; set --io-timeout to wait longer"
-                        .into(),
-                });
-            };
-            let Some(item) = item else { break };
-            let info = match item {
-                Ok(info) => info,
-                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
-                Err(BollardError::DockerResponseServerError { message, .. }) => {
-                    return Err(failed(message))
-                }
-                Err(other) => {
-                    return Err(match self.error(other) {
-                        EngineError::Api(message) => failed(message),
-                        unreachable => unreachable,
-                    })
-                }
-            };
-            // Progress updates repeat their status many times a second;
-            // the log keeps the steps, not the bars.
-            let is_progress = info
-                .progress_detail
-                .as_ref()
-                .is_some_and(|p| p.current.is_some());
-            if let (Some(status), false) = (&info.status, is_progress) {
-                log(&redact(status, credentials));
-            }
-        }
-        Ok(())
     }
 
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {

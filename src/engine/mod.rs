@@ -206,21 +206,13 @@ pub trait Engine: Send + Sync {
     /// Points `reference` (`repo:tag`) at the image `id`.
     async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError>;
 
-    /// Pushes `reference` (`repo:tag`) to its registry.
-    async fn push(
-        &self,
-        reference: &str,
-        credentials: Option<&Credentials>,
-        log: LogSink<'_>,
-    ) -> Result<(), EngineError>;
-
     /// Creates an image from a root filesystem tarball (the engine's import
     /// call). Used to make base images where nothing can be pulled.
     async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError>;
 
     /// Writes the image `id` (by ID, never by a name someone could re-tag)
     /// to the file `dest`, in `docker save` format, for
-    /// [`crate::registry::Registry::upload`].
+    /// [`crate::registry::RegistryWrite::upload`].
     async fn export(&self, id: &ImageId, dest: &std::path::Path) -> Result<(), EngineError> {
         let _ = dest;
         Err(EngineError::Api(format!(

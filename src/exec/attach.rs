@@ -21,7 +21,7 @@ use crate::attest::statement::{self, TestRecord, Tested};
 use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, PROVENANCE_TYPE, TEST_RESULT_TYPE};
 use crate::reference::Reference;
 use crate::registry::referrers::{Artifact, Listed};
-use crate::registry::{Digest, Registry};
+use crate::registry::{Digest, RegistryRead, RegistryWrite};
 use crate::state::ImageState;
 
 /// Annotations strata puts on its attestation manifests, and so on their
@@ -104,7 +104,7 @@ pub enum Attached {
 /// The in-toto attestations the registry lists as referring to `digest`
 /// in `repository`.
 pub(super) async fn held_attestations(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     digest: &Digest,
 ) -> Result<Vec<crate::registry::referrers::Referrer>, StepError> {
@@ -122,7 +122,7 @@ pub(super) async fn held_attestations(
 /// referrer too, unless the registry holds the same statement already (and
 /// `again` is false).
 pub async fn attach_statement(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     signed: Signed<'_>,
     key: Option<&SigningKey>,
     again: bool,
@@ -216,7 +216,7 @@ pub fn kind_of(predicate_type: &str) -> &str {
 /// registry holds one for the same test run and key already (and `again` is
 /// false). Says what it did on `log`.
 pub async fn attach(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     tested: &Tested,
     key: Option<&SigningKey>,
     again: bool,
@@ -264,7 +264,7 @@ pub async fn attach(
 /// Attaches the test result of index `index` to the index's digest, unless
 /// the registry holds the same one (same test times, same key) already.
 pub async fn attach_index(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     index: &statement::IndexTested,
     key: Option<&SigningKey>,
     again: bool,
@@ -522,7 +522,7 @@ pub fn index_provenance(
 /// Attaches provenance `build` to its first subject's digest (signed like
 /// the test result), unless the registry holds the same one already.
 pub async fn attach_provenance(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     build: &provenance::Build,
     key: Option<&SigningKey>,
     again: bool,

@@ -19,7 +19,7 @@ use crate::config::pull::PullPolicy;
 use crate::engine::{Engine, LocalImage};
 use crate::plan::Plan;
 use crate::reference::{Digest, ImageId, Platform, Reference};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{RegistryError, RegistryRead};
 
 /// One external base for one platform, as this run builds on it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -113,7 +113,7 @@ pub fn external(plan: &Plan, units: &Plan) -> Result<Vec<(String, Option<Platfor
 pub async fn resolve(
     wanted: Vec<(String, Option<Platform>)>,
     world: &super::World,
-    registry: Option<Arc<dyn Registry>>,
+    registry: Option<Arc<dyn RegistryRead>>,
     policy: PullPolicy,
     jobs: usize,
     lock: Option<&crate::config::lock::Lock>,
@@ -176,7 +176,7 @@ async fn one_base(
     reference: &str,
     platform: Option<Platform>,
     engine: &dyn Engine,
-    registry: Option<&dyn Registry>,
+    registry: Option<&dyn RegistryRead>,
     credentials: &super::CredentialLookup,
     policy: PullPolicy,
     upstream: &mut Option<crate::registry::Manifest>,
@@ -259,7 +259,7 @@ async fn one_base(
 /// when the registry cannot answer, an input error when it has no such
 /// manifest.
 pub(super) async fn upstream_manifest(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     reference: &str,
 ) -> Result<crate::registry::Manifest, BaseError> {
     registry
@@ -311,7 +311,7 @@ fn own_digest(reference: &str, repo_digests: &[String]) -> Option<Digest> {
 pub async fn pins(
     wanted: Vec<(String, Option<Platform>)>,
     engine: &dyn Engine,
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     jobs: usize,
 ) -> Result<Vec<crate::config::lock::Pin>, BaseError> {
     let mut by_reference: BTreeMap<String, Vec<Option<Platform>>> = BTreeMap::new();

@@ -18,7 +18,7 @@ use super::bases::{platform_digest, upstream_manifest, BaseError};
 use super::reasons::{self, reason};
 use crate::events::{Reason, ReasonKind};
 use crate::plan::Plan;
-use crate::registry::Registry;
+use crate::registry::RegistryRead;
 use crate::state::{ArtifactPart, BaseState, State};
 
 /// One unit (an image, or one platform of it) and what would happen to it.
@@ -59,7 +59,7 @@ pub async fn predict(
     plan: &Plan,
     state: &State,
     lock: Option<&crate::config::lock::Lock>,
-    registry: Option<&dyn Registry>,
+    registry: Option<&dyn RegistryRead>,
     jobs: usize,
 ) -> Result<Prediction, BaseError> {
     let (units, _) = super::units(plan, &super::Options::default());
@@ -210,7 +210,7 @@ fn artifacts(
 /// per base, `jobs` at a time.
 async fn digests(
     followed: BTreeSet<(String, Option<String>)>,
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     jobs: usize,
 ) -> Result<BTreeMap<(String, Option<String>), crate::reference::Digest>, BaseError> {
     let mut by_reference: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();

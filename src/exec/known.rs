@@ -187,15 +187,6 @@ impl Engine for Known {
         result
     }
 
-    async fn push(
-        &self,
-        reference: &str,
-        credentials: Option<&Credentials>,
-        log: LogSink<'_>,
-    ) -> Result<(), EngineError> {
-        self.inner.push(reference, credentials, log).await
-    }
-
     async fn import(
         &self,
         rootfs_tar: std::path::PathBuf,

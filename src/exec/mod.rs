@@ -49,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::plan::{Artifact, Plan};
-use crate::registry::Registry;
+use crate::registry::RegistryWrite;
 use crate::secret::Credentials;
 
 pub use bus::Bus;
@@ -219,7 +219,7 @@ pub struct World {
     pub engine: Arc<dyn Engine>,
     /// Engines for some platforms (a native arm64 machine builds arm64).
     pub platform_engines: std::collections::BTreeMap<crate::reference::Platform, Arc<dyn Engine>>,
-    pub registry: Option<Arc<dyn Registry>>,
+    pub registry: Option<Arc<dyn RegistryWrite>>,
     pub fetch: Option<Arc<dyn Fetch>>,
     pub credentials: CredentialLookup,
 }

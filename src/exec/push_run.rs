@@ -23,7 +23,8 @@ use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
 use crate::reference::{registry_of, Reference};
-use crate::registry::{Digest, ImageId, Registry};
+use crate::registry::index::{self, IndexError};
+use crate::registry::{Digest, ImageId, RegistryWrite};
 use crate::state::{PushState, StateError, StateFile};
 
 /// An image pushed in this run: where it is and what it is.
@@ -275,7 +276,7 @@ async fn push_image(
     image: &ImagePlan,
     place: Place<'_>,
     world: &World,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     options: &Options,
     bus: &Bus,
     state: &StateFile,
@@ -399,7 +400,7 @@ async fn attest_index(
     group: &crate::plan::platforms::Group,
     digest: &Digest,
     shipped: &HashMap<String, Shipped>,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     options: &Options,
     log: &Log,
 ) -> Result<(), StepError> {
@@ -456,7 +457,7 @@ async fn push_and_verify(
     reference: &str,
     image_id: &ImageId,
     world: &World,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     always_push: bool,
     log: Log,
 ) -> Result<(Done, Option<Option<crate::registry::Resolved>>), StepError> {
@@ -492,7 +493,7 @@ async fn move_tag(
     image_id: &ImageId,
     digest: &Digest,
     before: Option<crate::registry::Resolved>,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     log: &Log,
 ) -> Result<(), StepError> {
     let repo = Reference::split(reference).name;
@@ -532,7 +533,7 @@ async fn push_by_digest(
     image_id: &ImageId,
     before: Option<Digest>,
     world: &World,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     log: Log,
 ) -> Result<Done, StepError> {
     // Incremental: the registry still holds this very image at the digest
@@ -576,7 +577,7 @@ async fn push_by_digest(
 async fn publish_index(
     group: &crate::plan::platforms::Group,
     shipped: &HashMap<String, Shipped>,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     always: bool,
     log: Log,
 ) -> Result<Done, StepError> {
@@ -585,45 +586,42 @@ async fn publish_index(
         .iter()
         .map(|(p, unit)| (shipped[unit].digest.clone(), p.clone()))
         .collect();
-    let planned: Vec<(Digest, Option<String>)> = children
-        .iter()
-        .map(|(d, p)| (d.clone(), Some(p.to_string())))
-        .collect();
-    let listed = |r: &crate::registry::Resolved| -> Vec<(Digest, Option<String>)> {
-        r.children
-            .iter()
-            .map(|c| (c.digest.clone(), c.platform.clone()))
-            .collect()
-    };
-    let before = registry.resolve(&group.name).await.ok().flatten();
-    if let (false, Some(held)) = (always, &before) {
-        if listed(held) == planned {
-            log.line(&format!(
-                "up to date: the registry already holds this index at {}",
-                held.digest
-            ));
-            return Ok(Done {
-                image_id: None,
-                digest: Some(held.digest.clone()),
-            });
-        }
+    let before = index::held(registry, &group.name, &children)
+        .await
+        .ok()
+        .flatten();
+    if let (false, Some(held)) = (always, before) {
+        log.line(&format!(
+            "up to date: the registry already holds this index at {held}"
+        ));
+        return Ok(Done {
+            image_id: None,
+            digest: Some(held),
+        });
     }
-    let digest = registry.put_index(&group.name, &children).await?;
+    let digest = index::put(registry, &group.name, &children)
+        .await
+        .map_err(|e| {
+            if let Some(digest) = e.put_digest() {
+                log.line(&format!("put index {digest} under {}", group.name));
+            }
+            match e {
+                IndexError::Put(e) | IndexError::Read { source: e, .. } => StepError::Registry(e),
+                IndexError::Missing { .. } => StepError::Mismatch(format!(
+                    "the registry does not have {} after the push",
+                    group.name
+                )),
+                IndexError::Differs {
+                    digest,
+                    now,
+                    listed,
+                } => StepError::Mismatch(format!(
+                    "{} resolves to {now} listing {listed:?}, not the index just pushed ({digest})",
+                    group.name
+                )),
+            }
+        })?;
     log.line(&format!("put index {digest} under {}", group.name));
-    let after = registry.resolve(&group.name).await?.ok_or_else(|| {
-        StepError::Mismatch(format!(
-            "the registry does not have {} after the push",
-            group.name
-        ))
-    })?;
-    if after.digest != digest || listed(&after) != planned {
-        return Err(StepError::Mismatch(format!(
-            "{} resolves to {} listing {:?}, not the index just pushed ({digest})",
-            group.name,
-            after.digest,
-            listed(&after)
-        )));
-    }
     let repo = Reference::split(&group.name).name;
     for (platform, unit) in &group.units {
         let s = &shipped[unit];
@@ -652,7 +650,7 @@ async fn publish_index(
 /// and strata uploads its config and layers and puts the manifest.
 async fn ship(
     world: &World,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     id: &ImageId,
     target: &str,
     log: &(dyn Fn(&str) + Send + Sync),
@@ -676,7 +674,7 @@ async fn ship(
 /// Puts `reference` back where it was before a push whose read-back showed
 /// another image, and says what was done.
 async fn restore(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     reference: &str,
     before: Option<&crate::registry::Resolved>,
 ) -> String {
@@ -702,7 +700,7 @@ async fn point_alias(
     image: &str,
     s: &Shipped,
     world: &World,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     options: &Options,
     log: &Log,
 ) -> Result<(), StepError> {
@@ -737,7 +735,7 @@ async fn stage_in(
     image: &str,
     digest: &Digest,
     alias: &str,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
 ) -> Result<bool, StepError> {
     let (repo, there) = (Reference::split(image).name, Reference::split(alias).name);
     if repo == there || registry_of(image) != registry_of(alias) {
@@ -757,7 +755,7 @@ async fn carry_attestations(
     image: &str,
     shipped: &Shipped,
     alias: &str,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     options: &Options,
 ) -> Result<(), StepError> {
     let repository = Reference::split(alias).name;
@@ -799,7 +797,7 @@ async fn retag(
     shipped: &Shipped,
     alias: &str,
     world: &World,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
 ) -> Result<(), StepError> {
     let repo = Reference::split(image).name;
     if registry_of(image) == registry_of(alias) {

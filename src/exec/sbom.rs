@@ -27,7 +27,7 @@ use crate::attest::statement::Tested;
 use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE};
 use crate::plan::{Artifact, ArtifactSource, ImagePlan};
 use crate::registry::referrers::{self, Artifact as Referrer};
-use crate::registry::{Digest, ImageId, Registry};
+use crate::registry::{Digest, ImageId, RegistryWrite};
 
 /// The annotation that names the SHA-256 of the SBOM statement, so the
 /// same SBOM is found again without downloading it.
@@ -91,7 +91,7 @@ pub async fn make(
 /// unless the registry holds the same statement signed with the same key
 /// there already (and `again` is false).
 pub async fn attach(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     repository: &str,
     made: &Made,
     key: &SigningKey,

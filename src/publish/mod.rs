@@ -22,7 +22,8 @@ use std::fmt::Write as _;
 use crate::attest::key::PublicKey;
 use crate::plan::{AliasChoice, AliasPlan, Plan};
 use crate::reference::{registry_of, Reference};
-use crate::registry::{Digest, Registry, RegistryError};
+use crate::registry::index::{self, IndexError};
+use crate::registry::{Digest, RegistryError, RegistryRead, RegistryWrite};
 use crate::state::State;
 
 /// The first line of the report of a `publish --allow-unsigned` without a key.
@@ -300,7 +301,7 @@ impl Report {
 /// refused credentials are errors; everything else is in the report.
 pub async fn run(
     plan: &Plan,
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     options: &Options,
 ) -> Result<Report, RegistryError> {
     let mut report = Report::default();
@@ -405,7 +406,7 @@ pub async fn run(
 /// image ID its machine recorded. `None` without state files or when they
 /// hold none of the image's platforms; otherwise what was done, or why not.
 async fn assemble(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     image: &crate::plan::ImagePlan,
     options: &Options,
 ) -> Result<Option<Assembled>, RegistryError> {
@@ -480,55 +481,41 @@ async fn assemble(
         }
         entries.push((digest, platform.clone()));
     }
-    let planned: Vec<(Digest, Option<String>)> = entries
-        .iter()
-        .map(|(d, p)| (d.clone(), Some(p.to_string())))
-        .collect();
-    let listed = |r: &crate::registry::Resolved| -> Vec<(Digest, Option<String>)> {
-        r.children
-            .iter()
-            .map(|c| (c.digest.clone(), c.platform.clone()))
-            .collect()
-    };
     let platforms = image
         .platforms
         .iter()
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    if let Some(held) = registry.resolve(&image.name).await? {
-        if listed(&held) == planned {
-            // Its attestations, if a run stopped before attaching them.
-            if let Err(why) = attest_index(registry, image, &held.digest, &children, options).await
-            {
-                return Ok(Some(Assembled::NotPut(why.to_string())));
-            }
-            return Ok(Some(Assembled::UpToDate(held.digest)));
+    if let Some(held) = index::held(registry, &image.name, &entries).await? {
+        // Its attestations, if a run stopped before attaching them.
+        if let Err(why) = attest_index(registry, image, &held, &children, options).await {
+            return Ok(Some(Assembled::NotPut(why.to_string())));
         }
+        return Ok(Some(Assembled::UpToDate(held)));
     }
     if options.dry_run {
         return Ok(Some(Assembled::WouldPut { platforms }));
     }
-    let digest = match registry.put_index(&image.name, &entries).await {
-        Ok(d) => d,
-        Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
-            return Err(e)
-        }
-        Err(e) => return Ok(Some(Assembled::NotPut(e.to_string()))),
-    };
-    match registry.resolve(&image.name).await? {
-        Some(r) if r.digest == digest && listed(&r) == planned => {
+    match index::put(registry, &image.name, &entries).await {
+        Ok(digest) => {
             if let Err(why) = attest_index(registry, image, &digest, &children, options).await {
                 return Ok(Some(Assembled::NotPut(format!("put {digest}, but {why}"))));
             }
             Ok(Some(Assembled::Put { digest, platforms }))
         }
-        other => Ok(Some(Assembled::NotPut(format!(
-            "put {digest}, but {} then resolved to {}",
-            image.name,
-            other
-                .map(|r| r.digest.to_string())
-                .unwrap_or("nothing".into())
+        Err(IndexError::Put(
+            e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. }),
+        )) => Err(e),
+        Err(IndexError::Put(e)) => Ok(Some(Assembled::NotPut(e.to_string()))),
+        Err(IndexError::Read { source, .. }) => Err(source),
+        Err(IndexError::Missing { digest }) => Ok(Some(Assembled::NotPut(format!(
+            "put {digest}, but {} then resolved to nothing",
+            image.name
+        )))),
+        Err(IndexError::Differs { digest, now, .. }) => Ok(Some(Assembled::NotPut(format!(
+            "put {digest}, but {} then resolved to {now}",
+            image.name
         )))),
     }
 }
@@ -537,7 +524,7 @@ async fn assemble(
 /// made from what each platform's machine recorded (`children`: platform,
 /// unit name, record), signed with `--sign-key`; nothing without it.
 async fn attest_index(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     image: &crate::plan::ImagePlan,
     digest: &Digest,
     children: &[(
@@ -600,7 +587,7 @@ async fn attest_index(
 /// and (when a shard's state records the image) one for the image ID and
 /// input fingerprint that shard tested.
 async fn qualify(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     image: &crate::plan::ImagePlan,
     options: &Options,
 ) -> Result<(Qualified, Option<crate::verify::Report>), RegistryError> {
@@ -795,7 +782,7 @@ fn mismatch(
 
 /// Points `alias` at `digest` of `image`'s repository and reads it back.
 async fn point(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     image: &str,
     digest: &Digest,
     alias: &str,
@@ -835,7 +822,7 @@ async fn point(
 /// In another repository than `image`'s, the alias `alias` (resolved as
 /// `r`) carries the test attestations too: those it lacks are copied.
 async fn carry(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     image: &str,
     alias: &str,
     r: &crate::registry::Resolved,

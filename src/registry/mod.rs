@@ -1,14 +1,19 @@
-//! The registry, seen through one narrow trait: read digests, point tags.
+//! The registry, seen through two traits: [`RegistryRead`] (what a tag
+//! resolves to, manifests, blobs, referrers) and [`RegistryWrite`] (uploads,
+//! re-tags, indexes, attachments). Callers take the narrower one they need.
 //!
-//! Pushing an image's layers goes through the engine; what the registry holds
-//! afterwards is read back here, so strata checks what it shipped instead of
-//! trusting the engine's progress messages.
+//! The client (`oci`) is written once over a narrow per-host `transport`,
+//! which has two implementations: plain requests (`plain`, an open or HTTP
+//! Basic registry) and `oci-client` (`token`, a registry that wants tokens).
 
 pub mod annotations;
 pub mod auth;
-mod direct;
+pub mod index;
 pub mod oci;
+mod plain;
 pub mod referrers;
+mod token;
+mod transport;
 pub mod upload;
 
 use async_trait::async_trait;
@@ -68,18 +73,50 @@ pub struct Manifest {
     pub bytes: Vec<u8>,
 }
 
-/// The operations strata needs from an image registry.
+/// What strata reads from an image registry.
 #[async_trait]
-pub trait Registry: Send + Sync {
+pub trait RegistryRead: Send + Sync {
     /// What `reference` (`host/repo:tag`) resolves to, or `None` if the tag is absent.
     async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError>;
 
     /// The manifest digest `reference` resolves to, or `None` if the tag is
-    /// absent: what [`Registry::resolve`] says, without reading the manifest
-    /// (one `HEAD` request where the registry allows it).
-    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
-        Ok(self.resolve(reference).await?.map(|r| r.digest))
-    }
+    /// absent: what [`RegistryRead::resolve`] says, without reading the
+    /// manifest (one `HEAD` request where the registry allows it).
+    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError>;
+
+    /// The tags of a repository (`host/repo`).
+    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
+
+    /// The manifest `reference` (`host/repo:tag` or `host/repo@digest`)
+    /// names, or `None` if there is none.
+    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError>;
+
+    /// Blob `digest` of `repository`, at most `max` bytes, checked against
+    /// its digest.
+    async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RegistryError>;
+
+    /// The artifacts of `artifact_type` that refer to manifest `subject` of
+    /// `repository`: from the referrers API, else the referrers tag schema.
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<referrers::Referrer>, RegistryError>;
+}
+
+/// What strata writes to an image registry (and reads back: every writer
+/// checks what it wrote).
+#[async_trait]
+pub trait RegistryWrite: RegistryRead {
+    /// Checks that the registry `reference` lives on answers and accepts
+    /// strata's credentials for its repository, before anything is pushed.
+    async fn check(&self, reference: &str) -> Result<(), RegistryError>;
 
     /// Points tag `target` at the manifest `digest` of `source_repo`
     /// (both full references on the same registry), without uploading layers
@@ -91,25 +128,12 @@ pub trait Registry: Send + Sync {
         target: &str,
     ) -> Result<Digest, RegistryError>;
 
-    /// Checks that the registry `reference` lives on answers and accepts
-    /// strata's credentials for its repository, before anything is pushed.
-    async fn check(&self, reference: &str) -> Result<(), RegistryError> {
-        let _ = reference;
-        Ok(())
-    }
-
     /// Uploads the image exported (by ID, `docker save` format) to the file
     /// `saved` and puts its manifest under `target`: a `host/repo:tag`, or a
     /// bare `host/repo` to store it by digest only (no tag moves). Blobs the
     /// repository holds already are not sent again. Returns the manifest
     /// digest, whose config digest is the exported image's ID.
-    async fn upload(&self, saved: &std::path::Path, target: &str) -> Result<Digest, RegistryError> {
-        let _ = saved;
-        Err(RegistryError::Other {
-            reference: target.to_string(),
-            message: "this registry client cannot upload images".into(),
-        })
-    }
+    async fn upload(&self, saved: &std::path::Path, target: &str) -> Result<Digest, RegistryError>;
 
     /// Puts an OCI image index under `target` (`host/repo:tag`) listing the
     /// manifests `children` (already in the repository), each with its
@@ -118,34 +142,7 @@ pub trait Registry: Send + Sync {
         &self,
         target: &str,
         children: &[(Digest, crate::reference::Platform)],
-    ) -> Result<Digest, RegistryError> {
-        let _ = children;
-        Err(RegistryError::Other {
-            reference: target.to_string(),
-            message: "this registry client cannot write image indexes".into(),
-        })
-    }
-
-    /// The tags of a repository (`host/repo`).
-    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
-
-    /// The manifest `reference` (`host/repo:tag` or `host/repo@digest`)
-    /// names, or `None` if there is none.
-    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
-        Err(unsupported(reference, "read manifests"))
-    }
-
-    /// Blob `digest` of `repository`, at most `max` bytes, checked against
-    /// its digest.
-    async fn blob(
-        &self,
-        repository: &str,
-        digest: &str,
-        max: u64,
-    ) -> Result<Vec<u8>, RegistryError> {
-        let _ = (digest, max);
-        Err(unsupported(repository, "read blobs"))
-    }
+    ) -> Result<Digest, RegistryError>;
 
     /// Stores `artifact` in `repository` as an artifact manifest whose
     /// subject is the manifest `subject` of the same repository, and makes
@@ -156,27 +153,5 @@ pub trait Registry: Send + Sync {
         repository: &str,
         subject: &Digest,
         artifact: &referrers::Artifact,
-    ) -> Result<(Digest, referrers::Listed), RegistryError> {
-        let _ = (subject, artifact);
-        Err(unsupported(repository, "attach artifacts"))
-    }
-
-    /// The artifacts of `artifact_type` that refer to manifest `subject` of
-    /// `repository`: from the referrers API, else the referrers tag schema.
-    async fn referrers(
-        &self,
-        repository: &str,
-        subject: &Digest,
-        artifact_type: &str,
-    ) -> Result<Vec<referrers::Referrer>, RegistryError> {
-        let _ = (subject, artifact_type);
-        Err(unsupported(repository, "list referrers"))
-    }
-}
-
-fn unsupported(reference: &str, what: &str) -> RegistryError {
-    RegistryError::Other {
-        reference: reference.to_string(),
-        message: format!("this registry client cannot {what}"),
-    }
+    ) -> Result<(Digest, referrers::Listed), RegistryError>;
 }

@@ -161,16 +161,36 @@ pub fn artifact_manifest(artifact: &Artifact, subject: &Descriptor) -> Vec<u8> {
     serde_json::to_vec(&m).expect("a manifest serializes")
 }
 
+/// Why an artifact manifest or a referrers index is not one strata reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferrersError {
+    #[error("{what} is not JSON: {source}")]
+    NotJson {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Shape(&'static str),
+    #[error("the artifact manifest has {found} layers of type {media_type}, expected one")]
+    Layers { found: usize, media_type: String },
+}
+
 /// The layer an artifact manifest holds: its digest and size, if it is an
 /// artifact manifest with exactly one layer of `media_type` (or of any type
 /// when `media_type` is `None`).
-pub fn artifact_layer(manifest: &[u8], media_type: Option<&str>) -> Result<(String, u64), String> {
-    let m: Value =
-        serde_json::from_slice(manifest).map_err(|e| format!("manifest is not JSON: {e}"))?;
+pub fn artifact_layer(
+    manifest: &[u8],
+    media_type: Option<&str>,
+) -> Result<(String, u64), ReferrersError> {
+    let m: Value = serde_json::from_slice(manifest).map_err(|source| ReferrersError::NotJson {
+        what: "manifest",
+        source,
+    })?;
     let layers = m
         .get("layers")
         .and_then(Value::as_array)
-        .ok_or("the artifact manifest has no layers")?;
+        .ok_or(ReferrersError::Shape("the artifact manifest has no layers"))?;
     let wanted: Vec<&Value> = layers
         .iter()
         .filter(|l| {
@@ -178,16 +198,15 @@ pub fn artifact_layer(manifest: &[u8], media_type: Option<&str>) -> Result<(Stri
         })
         .collect();
     let [layer] = wanted.as_slice() else {
-        return Err(format!(
-            "the artifact manifest has {} layers of type {}, expected one",
-            wanted.len(),
-            media_type.unwrap_or("any")
-        ));
+        return Err(ReferrersError::Layers {
+            found: wanted.len(),
+            media_type: media_type.unwrap_or("any").to_string(),
+        });
     };
     let digest = layer
         .get("digest")
         .and_then(Value::as_str)
-        .ok_or("the artifact's layer has no digest")?;
+        .ok_or(ReferrersError::Shape("the artifact's layer has no digest"))?;
     let size = layer.get("size").and_then(Value::as_u64).unwrap_or(0);
     Ok((digest.to_string(), size))
 }
@@ -205,17 +224,21 @@ pub fn index_with(
     index: Option<&[u8]>,
     manifest: &[u8],
     artifact: &Artifact,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, ReferrersError> {
     let digest = sha256(manifest);
     let mut index: Value = match index {
-        Some(raw) => serde_json::from_slice(raw)
-            .map_err(|e| format!("the referrers index is not JSON: {e}"))?,
+        Some(raw) => serde_json::from_slice(raw).map_err(|source| ReferrersError::NotJson {
+            what: "the referrers index",
+            source,
+        })?,
         None => json!({ "schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [] }),
     };
     let manifests = index
         .get_mut("manifests")
         .and_then(Value::as_array_mut)
-        .ok_or("the referrers index has no list of manifests")?;
+        .ok_or(ReferrersError::Shape(
+            "the referrers index has no list of manifests",
+        ))?;
     if manifests
         .iter()
         .any(|m| m.get("digest").and_then(Value::as_str) == Some(digest.as_str()))
@@ -239,13 +262,17 @@ pub fn index_with(
 
 /// The entries of a referrers index (from the API or the tag schema) of
 /// `artifact_type`.
-pub fn entries(index: &[u8], artifact_type: &str) -> Result<Vec<Referrer>, String> {
-    let v: Value = serde_json::from_slice(index)
-        .map_err(|e| format!("the referrers index is not JSON: {e}"))?;
+pub fn entries(index: &[u8], artifact_type: &str) -> Result<Vec<Referrer>, ReferrersError> {
+    let v: Value = serde_json::from_slice(index).map_err(|source| ReferrersError::NotJson {
+        what: "the referrers index",
+        source,
+    })?;
     let list = v
         .get("manifests")
         .and_then(Value::as_array)
-        .ok_or("the referrers index has no list of manifests")?;
+        .ok_or(ReferrersError::Shape(
+            "the referrers index has no list of manifests",
+        ))?;
     Ok(list
         .iter()
         .filter_map(|m| {

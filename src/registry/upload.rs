@@ -36,6 +36,41 @@ pub struct Blob {
     pub size: u64,
 }
 
+/// Why an exported image could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("cannot make a folder to unpack the image: {0}")]
+    Folder(#[source] std::io::Error),
+    #[error("cannot read the exported image: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("the exported image is not a readable archive: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("the exported image holds a path outside it: {0:?}")]
+    HoldsOutside(String),
+    #[error("cannot unpack the exported image: {0}")]
+    Write(#[source] std::io::Error),
+    #[error("the exported image has no manifest.json: {0}")]
+    NoManifest(#[source] std::io::Error),
+    #[error("the exported image's manifest.json is not valid: {0}")]
+    BadManifest(#[source] serde_json::Error),
+    #[error("the exported archive holds {0} images, expected one")]
+    Images(usize),
+    #[error("the exported image names a path outside it: {0:?}")]
+    NamesOutside(String),
+    #[error("the exported image lacks {}: {source}", path.display())]
+    Lacks {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// An exported image, unpacked: its config and its layers, bottom first.
 #[derive(Debug)]
 pub struct Saved {
@@ -51,17 +86,15 @@ pub struct Saved {
 impl Saved {
     /// Unpacks the `docker save` archive at `archive` (blocking: run it on a
     /// blocking thread) and checks it holds exactly one image.
-    pub fn unpack(archive: &Path) -> Result<Saved, String> {
+    pub fn unpack(archive: &Path) -> Result<Saved, UnpackError> {
         let dir = tempfile::Builder::new()
             .prefix("strata-push-")
             .tempdir()
-            .map_err(|e| format!("cannot make a folder to unpack the image: {e}"))?;
-        let file = std::fs::File::open(archive)
-            .map_err(|e| format!("cannot read the exported image: {e}"))?;
+            .map_err(UnpackError::Folder)?;
+        let file = std::fs::File::open(archive).map_err(UnpackError::Open)?;
         // One pass: each file is written out and hashed as it is read.
         let mut hashed: HashMap<PathBuf, (String, u64)> = HashMap::new();
-        let unreadable =
-            |e: std::io::Error| format!("the exported image is not a readable archive: {e}");
+        let unreadable = UnpackError::Unreadable;
         let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(BUFFER, file));
         for entry in tar.entries().map_err(unreadable)? {
             let mut entry = entry.map_err(unreadable)?;
@@ -75,18 +108,13 @@ impl Saved {
                 .components()
                 .any(|c| !matches!(c, std::path::Component::Normal(_)))
             {
-                return Err(format!(
-                    "the exported image holds a path outside it: {:?}",
-                    rel.display().to_string()
-                ));
+                return Err(UnpackError::HoldsOutside(rel.display().to_string()));
             }
             let path = dir.path().join(&rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot unpack the exported image: {e}"))?;
+                std::fs::create_dir_all(parent).map_err(UnpackError::Write)?;
             }
-            let out = std::fs::File::create(&path)
-                .map_err(|e| format!("cannot unpack the exported image: {e}"))?;
+            let out = std::fs::File::create(&path).map_err(UnpackError::Write)?;
             let mut out = Hashing::new(std::io::BufWriter::with_capacity(BUFFER, out));
             std::io::copy(&mut entry, &mut out).map_err(unreadable)?;
             let (digest, size) = out.finish().map_err(unreadable)?;
@@ -100,30 +128,25 @@ impl Saved {
             #[serde(rename = "Layers")]
             layers: Vec<String>,
         }
-        let manifest = std::fs::read(dir.path().join("manifest.json"))
-            .map_err(|e| format!("the exported image has no manifest.json: {e}"))?;
-        let entries: Vec<Entry> = serde_json::from_slice(&manifest)
-            .map_err(|e| format!("the exported image's manifest.json is not valid: {e}"))?;
+        let manifest =
+            std::fs::read(dir.path().join("manifest.json")).map_err(UnpackError::NoManifest)?;
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&manifest).map_err(UnpackError::BadManifest)?;
         let [entry] = entries.as_slice() else {
-            return Err(format!(
-                "the exported archive holds {} images, expected one",
-                entries.len()
-            ));
+            return Err(UnpackError::Images(entries.len()));
         };
-        let inside = |rel: &str| -> Result<PathBuf, String> {
+        let inside = |rel: &str| -> Result<PathBuf, UnpackError> {
             // Names come from the engine; still, nothing outside the folder.
             if Path::new(rel)
                 .components()
                 .any(|c| !matches!(c, std::path::Component::Normal(_)))
             {
-                return Err(format!(
-                    "the exported image names a path outside it: {rel:?}"
-                ));
+                return Err(UnpackError::NamesOutside(rel.to_string()));
             }
             Ok(dir.path().join(rel))
         };
         // Digests from the unpacking pass; a file it did not see is read again.
-        let known = |rel: &str| -> Result<Blob, String> {
+        let known = |rel: &str| -> Result<Blob, UnpackError> {
             let path = inside(rel)?;
             match hashed.get(Path::new(rel)) {
                 Some((digest, size)) => Ok(Blob {
@@ -216,16 +239,19 @@ pub fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Digest and size of the file at `path`, read in pieces.
-fn blob(path: &Path) -> Result<Blob, String> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| format!("the exported image lacks {}: {e}", path.display()))?;
+fn blob(path: &Path) -> Result<Blob, UnpackError> {
+    let mut file = std::fs::File::open(path).map_err(|source| UnpackError::Lacks {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut size = 0u64;
     loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let n = file.read(&mut buffer).map_err(|source| UnpackError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -292,7 +318,7 @@ mod tests {
         h.set_cksum();
         b.append_data(&mut h, "manifest.json", &data[..]).unwrap();
         b.finish().unwrap();
-        let err = Saved::unpack(&path).unwrap_err();
+        let err = Saved::unpack(&path).unwrap_err().to_string();
         assert!(err.contains("outside"), "{err}");
     }
 }

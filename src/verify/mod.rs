@@ -21,7 +21,7 @@ use crate::registry::referrers::PREDICATE_TYPE;
 const CREATED: &str = "org.opencontainers.image.created";
 use crate::reference::Reference;
 use crate::registry::referrers::{artifact_layer, is_index, is_index_media_type, subject_of};
-use crate::registry::{Digest, Registry, RegistryError};
+use crate::registry::{Digest, RegistryError, RegistryRead, RegistryWrite};
 
 /// The largest envelope strata reads (a test result is a few KiB).
 const MAX_ENVELOPE: u64 = 4 << 20;
@@ -565,7 +565,7 @@ fn short_key(id: &str) -> &str {
 /// Resolves `reference` and judges the attestations of each platform's
 /// image. `Ok(None)` when the registry has no such tag.
 pub async fn verify(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     reference: &str,
     key: Option<&PublicKey>,
 ) -> Result<Option<Report>, RegistryError> {
@@ -634,7 +634,7 @@ pub async fn verify(
 /// concern one attestation reject it; only an unreachable registry or
 /// refused credentials end the search.
 pub async fn find(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     digest: &Digest,
     key: Option<&PublicKey>,
@@ -689,7 +689,7 @@ pub async fn find(
 /// have a digest, and an index's (`children`: its platforms' digests) must
 /// name exactly its platforms' images.
 pub async fn extras(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     digest: &Digest,
     key: Option<&PublicKey>,
@@ -780,7 +780,7 @@ fn index_dependencies(
 /// The statement of `predicate_type` in artifact `artifact` about `subject`,
 /// judged as [`judge_statement`] does.
 async fn statement_of(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     subject: &Digest,
     artifact: &str,
@@ -815,7 +815,7 @@ impl From<RegistryError> for Problem {
 }
 
 async fn judge_one(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     subject: &Digest,
     artifact: &str,
@@ -828,7 +828,7 @@ async fn judge_one(
 /// The DSSE envelope of artifact `artifact`, whose manifest must name
 /// `subject` as its subject, read up to `cap` bytes.
 async fn envelope_of(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     subject: &Digest,
     artifact: &str,
@@ -903,7 +903,7 @@ pub fn same_platform(a: &str, b: &str) -> bool {
 }
 
 /// A single image's platform, from its config (`unknown` if unreadable).
-async fn config_platform(registry: &dyn Registry, repository: &str, digest: &Digest) -> String {
+async fn config_platform(registry: &dyn RegistryRead, repository: &str, digest: &Digest) -> String {
     image_platform(registry, repository, digest)
         .await
         .unwrap_or_else(|_| "unknown".to_string())
@@ -933,7 +933,7 @@ pub enum NotAnImage {
 /// cannot be told: the manifest (read by its digest, checked against it)
 /// must be an image, not an index, and its config must name its platform.
 pub async fn image_platform(
-    registry: &dyn Registry,
+    registry: &dyn RegistryRead,
     repository: &str,
     digest: &Digest,
 ) -> Result<String, NotAnImage> {
@@ -969,7 +969,7 @@ pub async fn image_platform(
 /// another repository, so the alias verifies where users pull it. Returns
 /// how many were copied.
 pub async fn copy_attestations(
-    registry: &dyn Registry,
+    registry: &dyn RegistryWrite,
     from: &str,
     to: &str,
     subject: &Digest,

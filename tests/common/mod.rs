@@ -470,3 +470,18 @@ pub fn registry_get(url: &str, accept: &str) -> Vec<u8> {
         r.bytes().await.unwrap().to_vec()
     })
 }
+
+/// Pushes `reference`, held by the engine at `DOCKER_HOST`, to its registry
+/// with the Docker CLI: how tests put an upstream base where strata finds it
+/// (strata itself ships by image ID, never pushes a name).
+pub fn docker_push(reference: &str) {
+    let out = std::process::Command::new("docker")
+        .args(["push", reference])
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker push {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
