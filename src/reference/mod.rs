@@ -22,11 +22,13 @@
 //! instead, which is what such a name almost always is.)
 
 mod id;
+mod image_ref;
 pub mod platform;
 
 use std::fmt;
 
 pub use id::{Digest, ImageId};
+pub use image_ref::{ImageRef, Repository};
 pub use platform::Platform;
 
 /// Longest repository name (domain and path) Docker accepts.
@@ -122,6 +124,8 @@ pub enum ReferenceError {
     BadTag(String),
     BadDigest(String),
     NameTooLong(usize),
+    /// A repository name (no tag, no digest) was expected.
+    NotARepository(String),
 }
 
 impl fmt::Display for ReferenceError {
@@ -148,6 +152,11 @@ impl fmt::Display for ReferenceError {
             ReferenceError::NameTooLong(n) => write!(
                 f,
                 "repository name is {n} characters long; at most {NAME_TOTAL_MAX} are allowed"
+            ),
+            ReferenceError::NotARepository(r) => write!(
+                f,
+                "`{}` is not a repository name: a repository has no tag or digest",
+                quoted(r)
             ),
         }
     }
