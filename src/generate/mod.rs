@@ -757,11 +757,14 @@ fn compile_platforms(
     let mut rules: Vec<PlatformRule> = Vec::new();
     for entry in entries {
         let text = entry.value.platform().trim();
-        let platform: crate::reference::Platform = text.parse().map_err(|m: String| {
-            source.error_at(entry, m, "not a platform").with_help(
-                "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
-            )
-        })?;
+        let platform: crate::reference::Platform =
+            text.parse().map_err(|m: crate::reference::PlatformError| {
+                source
+                    .error_at(entry, m.to_string(), "not a platform")
+                    .with_help(
+                    "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
+                )
+            })?;
         if rules.iter().any(|r| r.platform == platform) {
             return Err(source
                 .error_at(
