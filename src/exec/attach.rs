@@ -581,7 +581,7 @@ mod tests {
         let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let root = Path::new("/config");
         let image = crate::plan::ImagePlan {
-            name: "r.example/acme/app:1-linux-arm64".into(),
+            name: "r.example/acme/app:1-linux-arm64".parse().unwrap(),
             context: root.join("app"),
             dockerfile: "Dockerfile".into(),
             needs: vec!["r.example/acme/base:1-linux-arm64".into()],

@@ -94,11 +94,11 @@ pub async fn run(
                     registry.clone(),
                 );
                 let (shipped, config_dir) = (shipped.clone(), config_dir.clone());
-                let by_digest = repo_of_unit.get(&image.name).cloned();
+                let by_digest = repo_of_unit.get(image.name.as_str()).cloned();
                 let published = published_as
-                    .get(&image.name)
+                    .get(image.name.as_str())
                     .cloned()
-                    .unwrap_or_else(|| image.name.clone());
+                    .unwrap_or_else(|| image.name.to_string());
                 let source = source.clone();
                 async move {
                     let place = Place {
@@ -113,7 +113,10 @@ pub async fn run(
                         return false;
                     };
                     record_push(&state, &image.name, &s.digest);
-                    shipped.lock().expect("lock").insert(image.name.clone(), s);
+                    shipped
+                        .lock()
+                        .expect("lock")
+                        .insert(image.name.to_string(), s);
                     true
                 }
             },
@@ -327,7 +330,11 @@ async fn push_image(
                 Some(repo) => {
                     // The digest this platform's image was pushed as before, if any.
                     let before = state
-                        .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
+                        .read(|st| {
+                            st.images
+                                .get(image.name.as_str())
+                                .and_then(|e| e.pushed.clone())
+                        })
                         .filter(|_| !options.no_cache)
                         .map(|p| p.digest);
                     let done =
@@ -438,7 +445,7 @@ fn refuse(bus: &Bus, options: &Options, image: &ImagePlan, why: StepError) {
         other => format!("refused: {other}"),
     };
     bus.emit(Event::StepFinished {
-        image: image.name.clone(),
+        image: image.name.to_string(),
         step: Step::Push,
         attempt: 1,
         outcome: crate::events::Outcome::Failed { message },

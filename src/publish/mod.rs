@@ -250,18 +250,18 @@ pub async fn run(
     let mut report = Report::default();
     for image in plan.images.iter().filter(|i| !i.platforms.is_empty()) {
         if let Some(what) = assemble(registry, image, options).await? {
-            report.indexes.push((image.name.clone(), what));
+            report.indexes.push((image.name.to_string(), what));
         }
     }
     let mut images = BTreeMap::new();
     let mut tested = BTreeMap::new();
     for image in &plan.images {
         let (q, verified) = qualify(registry, image, options).await?;
-        images.insert(image.name.clone(), q.clone());
+        images.insert(image.name.to_string(), q.clone());
         if let Some(v) = verified {
-            tested.insert(image.name.clone(), tested_at_by_name(&v));
+            tested.insert(image.name.to_string(), tested_at_by_name(&v));
         }
-        report.images.push((image.name.clone(), q));
+        report.images.push((image.name.to_string(), q));
     }
     for alias in &plan.aliases {
         let mut current_tested = BTreeMap::new();
@@ -486,7 +486,7 @@ async fn attest_index(
     digest: &Digest,
     children: &[(
         crate::reference::Platform,
-        String,
+        crate::reference::ImageRef,
         &crate::state::ImageState,
     )],
     options: &Options,
@@ -525,7 +525,7 @@ async fn attest_index(
         ));
     }
     let index = crate::attest::statement::IndexTested {
-        image: image.name.clone(),
+        image: image.name.to_string(),
         repository: Reference::split(&image.name).name.to_string(),
         digest: digest.to_string(),
         platforms: tested,
@@ -635,7 +635,10 @@ fn qualified(
             .platforms
             .iter()
             .zip(&image.platforms)
-            .map(|(p, platform)| (crate::plan::platforms::unit_name(name, platform), p))
+            .map(|(p, platform)| {
+                let unit = crate::plan::platforms::unit_name(&image.name, platform);
+                (unit.into(), p)
+            })
             .collect()
     } else {
         report
