@@ -22,7 +22,7 @@ use super::skeleton::{Readiness, Run};
 use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
-use crate::reference::{registry_of, Reference};
+use crate::reference::{registry_of, ImageRef, Reference};
 use crate::registry::{Digest, ImageId, Registry};
 use crate::state::{PushState, StateError, StateFile};
 
@@ -60,12 +60,12 @@ pub async fn run(
     let repo_of_unit: HashMap<String, String> = groups
         .iter()
         .flat_map(|g| {
-            let repo = Reference::split(&g.name).name.to_string();
+            let repo = g.name.name().to_string();
             g.unit_names().map(move |u| (u.to_string(), repo.clone()))
         })
         .collect();
     // The name each unit is published under (its index's, for a platform).
-    let published_as: HashMap<String, String> = groups
+    let published_as: HashMap<String, ImageRef> = groups
         .iter()
         .flat_map(|g| g.unit_names().map(|u| (u.to_string(), g.name.clone())))
         .collect();
@@ -97,8 +97,8 @@ pub async fn run(
                 let by_digest = repo_of_unit.get(image.name.as_str()).cloned();
                 let published = published_as
                     .get(image.name.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| image.name.to_string());
+                    .unwrap_or(&image.name)
+                    .clone();
                 let source = source.clone();
                 async move {
                     let place = Place {
@@ -136,7 +136,7 @@ pub async fn run(
         let missing = group.missing(|u| shipped.contains_key(u));
         if !missing.is_empty() {
             bus.emit(Event::ImageSkipped {
-                image: group.name.clone(),
+                image: group.name.to_string(),
                 reason: format!(
                     "not every platform was pushed ({} missing); no index is published",
                     missing.join(", ")
@@ -172,7 +172,7 @@ pub async fn run(
                     .flat_map(|u| shipped[u].sboms.clone())
                     .collect(),
             };
-            shipped.insert(group.name.clone(), index);
+            shipped.insert(group.name.to_string(), index);
         }
     }
     let shipped = &shipped;
@@ -267,7 +267,7 @@ struct Place<'a> {
     /// Test names are their folders relative to this one (the config's).
     config_dir: &'a Path,
     /// The name it is published under (its index's, for a platform's image).
-    published: &'a str,
+    published: &'a ImageRef,
     /// The config's place in its repository, for the provenance.
     source: &'a super::attach::Source,
 }
@@ -416,8 +416,8 @@ async fn attest_index(
         .map(|(p, unit)| (p.to_string(), &shipped[unit]))
         .collect();
     let index = crate::attest::statement::IndexTested {
-        image: group.name.clone(),
-        repository: Reference::split(&group.name).name.to_string(),
+        image: group.name.to_string(),
+        repository: group.name.name().to_string(),
         digest: digest.to_string(),
         platforms: platforms
             .iter()
@@ -631,7 +631,7 @@ async fn publish_index(
             listed(&after)
         )));
     }
-    let repo = Reference::split(&group.name).name;
+    let repo = group.name.name();
     for (platform, unit) in &group.units {
         let s = &shipped[unit];
         let child = registry.resolve(&format!("{repo}@{}", s.digest)).await?;

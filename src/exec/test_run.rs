@@ -92,7 +92,7 @@ pub async fn run(
         let id = id.clone();
         if let Err(e) = tag_unless_there(world, &id, &group.name).await {
             bus.emit(Event::ImageSkipped {
-                image: group.name.clone(),
+                image: group.name.to_string(),
                 reason: format!(
                     "all its platforms passed, but tagging {} failed: {e}",
                     group.name
@@ -100,7 +100,7 @@ pub async fn run(
             });
             continue;
         }
-        passed.insert(group.name.clone(), id);
+        passed.insert(group.name.to_string(), id);
     }
     let passed = &passed;
     run.move_aliases(

@@ -21,7 +21,7 @@ use crate::reference::{ImageRef, Platform};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
     /// The image's name, under which the index is published.
-    pub name: String,
+    pub name: ImageRef,
     /// (platform, unit name), in the order the platforms were written.
     pub units: Vec<(Platform, String)>,
 }
@@ -80,7 +80,7 @@ pub fn expand(plan: &Plan, host: &Platform) -> (Plan, Vec<Group>) {
             continue;
         }
         let mut group = Group {
-            name: image.name.to_string(),
+            name: image.name.clone(),
             units: vec![],
         };
         for platform in &image.platforms {

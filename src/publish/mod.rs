@@ -354,7 +354,7 @@ async fn assemble(
     options: &Options,
 ) -> Result<Option<Assembled>, RegistryError> {
     use crate::plan::platforms::unit_name;
-    let repo = Reference::split(&image.name).name.to_string();
+    let repo = image.name.name().to_string();
     let mut children = Vec::new();
     let mut missing = Vec::new();
     for platform in &image.platforms {
@@ -526,7 +526,7 @@ async fn attest_index(
     }
     let index = crate::attest::statement::IndexTested {
         image: image.name.to_string(),
-        repository: Reference::split(&image.name).name.to_string(),
+        repository: image.name.name().to_string(),
         digest: digest.to_string(),
         platforms: tested,
     };
