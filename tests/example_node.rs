@@ -163,7 +163,7 @@ fn node_example_builds_tests_and_pushes_real_images() {
                 "{image} was not built"
             );
             for n in 1..=5 {
-                let test = strata::plan::test_tag(image, n);
+                let test = strata::plan::test_tag(&image.parse().unwrap(), n);
                 assert!(
                     engine.image_id(&test).await.unwrap().is_some(),
                     "test {test} did not pass"

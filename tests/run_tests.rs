@@ -243,7 +243,7 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
 
     block_on(async {
         let id = engine.image_id(&name).await.unwrap().expect("image built");
-        let tag_of = |n| strata::plan::test_tag(&name, n);
+        let tag_of = |n| strata::plan::test_tag(&name.parse().unwrap(), n);
         let layer_tag = tag_of(4);
         let layer_id = engine.image_id(&layer_tag).await.unwrap();
         assert!(
@@ -322,7 +322,7 @@ fn strata_test_runs_a_run_yml_and_reports_its_output() {
     );
     block_on(async {
         let engine = common::engine().await;
-        let test_tag = strata::plan::test_tag(&name, 1);
+        let test_tag = strata::plan::test_tag(&name.parse().unwrap(), 1);
         assert!(
             engine.image_id(&test_tag).await.unwrap().is_some(),
             "the passing test is tagged {test_tag}"

@@ -81,7 +81,7 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
                 rule: rule.rule.tag.clone(),
                 tag: crate::text::escape(&tag).into_owned(),
                 image: image.image.clone(),
-                reason,
+                reason: reason.to_string(),
             })?;
             let hits = tags.entry(tag).or_default();
             // Images are visited one at a time, so an image already holding

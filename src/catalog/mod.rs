@@ -106,16 +106,16 @@ impl Published {
             let Some(digest) = pushed(state, image) else {
                 continue;
             };
-            published.images.insert(image.name.clone(), digest);
+            published.images.insert(image.name.to_string(), digest);
             // The records an alias pointed at this image is written on: the
             // image's own, or each of its platforms'.
             let records: Vec<String> = if image.platforms.is_empty() {
-                vec![image.name.clone()]
+                vec![image.name.to_string()]
             } else {
                 image
                     .platforms
                     .iter()
-                    .map(|p| crate::plan::platforms::unit_name(&image.name, p))
+                    .map(|p| crate::plan::platforms::unit_name(&image.name, p).into())
                     .collect()
             };
             for alias in &plan.aliases {
@@ -125,7 +125,7 @@ impl Published {
                 if owned {
                     published
                         .aliases
-                        .insert(alias.tag.clone(), image.name.clone());
+                        .insert(alias.tag.clone(), image.name.to_string());
                 }
             }
         }
@@ -141,10 +141,10 @@ impl Published {
     pub fn from_registry(plan: &Plan, digests: &BTreeMap<String, String>) -> Published {
         let mut published = Published::default();
         for image in &plan.images {
-            if let Some(digest) = digests.get(&image.name) {
+            if let Some(digest) = digests.get(image.name.as_str()) {
                 published
                     .images
-                    .insert(image.name.clone(), Some(digest.clone()));
+                    .insert(image.name.to_string(), Some(digest.clone()));
             }
         }
         for alias in &plan.aliases {
@@ -156,10 +156,13 @@ impl Published {
             let owner = alias
                 .candidates
                 .iter()
-                .chain(plan.images.iter().map(|i| &i.name))
+                .map(String::as_str)
+                .chain(plan.images.iter().map(|i| i.name.as_str()))
                 .find(|c| digests.get(*c) == Some(at));
             if let Some(owner) = owner {
-                published.aliases.insert(alias.tag.clone(), owner.clone());
+                published
+                    .aliases
+                    .insert(alias.tag.clone(), owner.to_string());
             }
         }
         published
@@ -171,7 +174,7 @@ impl Published {
         let mut all: Vec<String> = plan
             .images
             .iter()
-            .map(|i| i.name.clone())
+            .map(|i| i.name.to_string())
             .chain(plan.aliases.iter().map(|a| a.tag.clone()))
             .collect();
         all.sort();
@@ -185,14 +188,19 @@ impl Published {
 pub fn build(plan: &Plan, published: &Published, relative_to: &Path) -> Catalog {
     let mut repositories: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for image in &plan.images {
-        let Some(digest) = published.images.get(&image.name) else {
+        let Some(digest) = published.images.get(image.name.as_str()) else {
             continue;
         };
         let mut tags = vec![image.name.as_str()];
         tags.extend(
             plan.aliases
                 .iter()
-                .filter(|a| published.aliases.get(&a.tag) == Some(&image.name))
+                .filter(|a| {
+                    published
+                        .aliases
+                        .get(&a.tag)
+                        .is_some_and(|i| *i == image.name)
+                })
                 .map(|a| a.tag.as_str()),
         );
         let dockerfile = relative(&image.context.join(&image.dockerfile), relative_to);
@@ -209,7 +217,7 @@ pub fn build(plan: &Plan, published: &Published, relative_to: &Path) -> Catalog 
                 .entry(repo.to_string())
                 .or_default()
                 .push(Entry {
-                    image: image.name.clone(),
+                    image: image.name.to_string(),
                     tags,
                     dockerfile: dockerfile.clone(),
                     digest: digest.clone(),
@@ -230,7 +238,7 @@ pub fn build(plan: &Plan, published: &Published, relative_to: &Path) -> Catalog 
 /// digest is not recorded, hence `None` inside).
 fn pushed(state: &State, image: &crate::plan::ImagePlan) -> Option<Option<String>> {
     if image.platforms.is_empty() {
-        let pushed = state.images.get(&image.name)?.pushed.as_ref()?;
+        let pushed = state.images.get(image.name.as_str())?.pushed.as_ref()?;
         return Some(Some(pushed.digest.to_string()));
     }
     image
@@ -238,7 +246,10 @@ fn pushed(state: &State, image: &crate::plan::ImagePlan) -> Option<Option<String
         .iter()
         .all(|p| {
             let unit = crate::plan::platforms::unit_name(&image.name, p);
-            state.images.get(&unit).is_some_and(|s| s.pushed.is_some())
+            state
+                .images
+                .get(unit.as_str())
+                .is_some_and(|s| s.pushed.is_some())
         })
         .then_some(None)
 }
@@ -378,7 +389,7 @@ mod tests {
 
     fn image(name: &str, context: &str) -> ImagePlan {
         ImagePlan {
-            name: name.into(),
+            name: crate::reference::ImageRef::parse(name).unwrap(),
             context: PathBuf::from("/repo").join(context),
             dockerfile: "Dockerfile".into(),
             needs: vec![],
@@ -526,7 +537,10 @@ mod tests {
         p.images[0].platforms = platforms.clone();
         let units: Vec<String> = platforms
             .iter()
-            .map(|pl| crate::plan::platforms::unit_name("reg/acme/bookworm:22.11.0", pl))
+            .map(|pl| {
+                let image = "reg/acme/bookworm:22.11.0".parse().unwrap();
+                crate::plan::platforms::unit_name(&image, pl).into()
+            })
             .collect();
         let mut state = State::default();
         state
@@ -626,9 +640,10 @@ mod tests {
         let evil = format!("app/{END_MARKER}x/22");
         plan.images[0].context = PathBuf::from(&evil);
         let mut published = Published::default();
-        published
-            .images
-            .insert(plan.images[0].name.clone(), Some("sha256:1".to_string()));
+        published.images.insert(
+            plan.images[0].name.to_string(),
+            Some("sha256:1".to_string()),
+        );
         let md = markdown(&build(&plan, &published, Path::new(".")));
         assert!(!md.contains("<!--"), "{md}");
         assert!(

@@ -129,7 +129,11 @@ fn parse_platform_runner(text: &str) -> Result<(crate::reference::Platform, Stri
     if label.is_empty() {
         return Err(format!("`{text}`: the runner label is empty"));
     }
-    Ok((platform.trim().parse()?, label.to_string()))
+    let platform = platform
+        .trim()
+        .parse()
+        .map_err(|e: crate::reference::PlatformError| e.to_string())?;
+    Ok((platform, label.to_string()))
 }
 
 #[derive(Debug, Args)]
@@ -239,7 +243,10 @@ fn parse_platform_engine(text: &str) -> Result<(crate::reference::Platform, Stri
     let (platform, host) = text.split_once('=').ok_or_else(|| {
         format!("`{text}`: write PLATFORM=HOST, such as linux/arm64=tcp://arm-builder:2375")
     })?;
-    let platform = platform.trim().parse()?;
+    let platform = platform
+        .trim()
+        .parse()
+        .map_err(|e: crate::reference::PlatformError| e.to_string())?;
     let host = host.trim();
     if host.is_empty() {
         return Err(format!("`{text}`: the engine address is empty"));

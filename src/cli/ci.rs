@@ -82,7 +82,7 @@ impl Locator {
             images: executed
                 .images
                 .into_iter()
-                .map(|i| (i.name.clone(), i))
+                .map(|i| (i.name.to_string(), i))
                 .collect(),
             config: plan.source.clone(),
             root,

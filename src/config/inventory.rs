@@ -271,7 +271,7 @@ fn read_image(
                             span: item.span,
                         }),
                         Err(message) => problems.push(
-                            src.error(item.span, message, "not a platform").with_help(
+                            src.error(item.span, message.to_string(), "not a platform").with_help(
                                 "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
                             ),
                         ),

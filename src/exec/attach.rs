@@ -19,7 +19,7 @@ use crate::attest::key::SigningKey;
 use crate::attest::provenance::{self, Dependency};
 use crate::attest::statement::{self, TestRecord, Tested};
 use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, PROVENANCE_TYPE, TEST_RESULT_TYPE};
-use crate::reference::Reference;
+use crate::reference::{ImageRef, Reference};
 use crate::registry::referrers::{Artifact, Listed};
 use crate::registry::{Digest, RegistryRead, RegistryWrite};
 use crate::state::ImageState;
@@ -39,10 +39,10 @@ const CREATED: &str = "org.opencontainers.image.created";
 
 /// The statement for `record` about `digest`; test names are their folders
 /// relative to `config_dir`.
-pub fn tested(name: &str, digest: &Digest, record: &ImageState, config_dir: &Path) -> Tested {
+pub fn tested(name: &ImageRef, digest: &Digest, record: &ImageState, config_dir: &Path) -> Tested {
     Tested {
         image: name.to_string(),
-        repository: Reference::split(name).name.to_string(),
+        repository: name.name().to_string(),
         digest: digest.to_string(),
         image_id: record.image_id.to_string(),
         tested_at: record.tested_at,
@@ -397,7 +397,7 @@ pub fn source_of(config: &Path) -> Source {
 /// Names of files are relative to `config_dir`.
 pub fn provenance(
     image: &crate::plan::ImagePlan,
-    published: &str,
+    published: &ImageRef,
     digest: &Digest,
     record: &ImageState,
     parents: &[(String, Digest)],
@@ -459,10 +459,7 @@ pub fn provenance(
     }
     provenance::Build {
         index: false,
-        subjects: vec![(
-            Reference::split(published).name.to_string(),
-            digest.to_string(),
-        )],
+        subjects: vec![(published.name().to_string(), digest.to_string())],
         config_file: source.config_file.clone(),
         revision: source.revision.clone(),
         image: published.to_string(),
@@ -479,11 +476,11 @@ pub fn provenance(
 /// provenance): its subjects are the index and every image; its
 /// dependencies every image and all of theirs.
 pub fn index_provenance(
-    name: &str,
+    name: &ImageRef,
     digest: &Digest,
     platforms: &[(String, provenance::Build)],
 ) -> provenance::Build {
-    let repository = Reference::split(name).name.to_string();
+    let repository = name.name().to_string();
     let mut subjects = vec![(repository.clone(), digest.to_string())];
     let mut dependencies = Vec::new();
     for (platform, b) in platforms {
@@ -581,7 +578,7 @@ mod tests {
         let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let root = Path::new("/config");
         let image = crate::plan::ImagePlan {
-            name: "r.example/acme/app:1-linux-arm64".into(),
+            name: "r.example/acme/app:1-linux-arm64".parse().unwrap(),
             context: root.join("app"),
             dockerfile: "Dockerfile".into(),
             needs: vec!["r.example/acme/base:1-linux-arm64".into()],
@@ -628,9 +625,10 @@ mod tests {
             config_file: "images/inventory.yml".into(),
             revision: None,
         };
+        let published = "r.example/acme/app:1".parse().unwrap();
         let b = provenance(
             &image,
-            "r.example/acme/app:1",
+            &published,
             &Digest::new(d('a')),
             &record,
             &parents,
@@ -689,7 +687,7 @@ mod tests {
         // The index: its own digest first, then each platform's image; its
         // dependencies those images and all of theirs, once each.
         let index = index_provenance(
-            "r.example/acme/app:1",
+            &published,
             &Digest::new(d('i')),
             &[
                 ("linux/arm64".to_string(), b.clone()),

@@ -68,7 +68,7 @@ pub async fn predict(
     let mut followed: BTreeSet<(String, Option<String>)> = units
         .images
         .iter()
-        .filter_map(|u| state.images.get(&u.name))
+        .filter_map(|u| state.images.get(u.name.as_str()))
         .flat_map(|r| r.bases.iter())
         .map(|b| (b.reference.clone(), b.platform.clone()))
         .collect();
@@ -102,7 +102,7 @@ pub async fn predict(
     }
     let mut changes = Vec::with_capacity(units.images.len());
     for unit in &units.images {
-        let prior = state.images.get(&unit.name);
+        let prior = state.images.get(unit.name.as_str());
         let mut why = Vec::new();
         match prior {
             None => why.push(reason(ReasonKind::FirstBuild, "first build".into())),
@@ -146,7 +146,7 @@ pub async fn predict(
             }
         }
         changes.push(Change {
-            image: unit.name.clone(),
+            image: unit.name.to_string(),
             rebuild: !why.is_empty(),
             reasons: why,
         });
@@ -339,7 +339,7 @@ mod tests {
         let c = image(dir.path(), "acme/c:1", "FROM up/base:1\nRUN true\n", &[]);
         let mut state = State::default();
         for i in [&a, &b, &c] {
-            state.images.insert(i.name.clone(), passed(i).await);
+            state.images.insert(i.name.to_string(), passed(i).await);
         }
         let plan = Plan {
             images: vec![a.clone(), b.clone(), c.clone()],

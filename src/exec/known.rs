@@ -94,7 +94,7 @@ impl Known {
 pub fn references(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     for image in &plan.images {
-        out.push(image.name.clone());
+        out.push(image.name.to_string());
         out.extend(image.tests.iter().map(|t| t.tag.clone()));
         let path = image.context.join(&image.dockerfile);
         if let Ok(text) = crate::config::read::read_text(&path, None, "Dockerfile") {

@@ -37,10 +37,10 @@ fn all_cells(plan: &Plan) -> Vec<MatrixCell> {
             row: version.clone(),
             column: column.clone(),
             platform: platform.map(ToString::to_string),
-            image: image.name.clone(),
+            image: image.name.to_string(),
             unit: match platform {
-                Some(p) => crate::plan::platforms::unit_name(&image.name, p),
-                None => image.name.clone(),
+                Some(p) => crate::plan::platforms::unit_name(&image.name, p).into(),
+                None => image.name.to_string(),
             },
         };
         if image.platforms.is_empty() {
@@ -61,7 +61,7 @@ mod tests {
 
     fn image(name: &str, labels: &[(&str, &str)], platforms: &[&str]) -> ImagePlan {
         ImagePlan {
-            name: name.into(),
+            name: crate::reference::ImageRef::parse(name).unwrap(),
             context: "ctx".into(),
             dockerfile: "Dockerfile".into(),
             needs: vec![],

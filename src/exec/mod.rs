@@ -126,20 +126,27 @@ pub fn units(plan: &Plan, options: &Options) -> (Plan, Vec<crate::plan::platform
 /// Every unit with its OCI labels ([`provenance`]): what its final stage is
 /// built on, its version, and where and when its sources come from.
 fn label(mut units: Plan, groups: &[crate::plan::platforms::Group], options: &Options) -> Plan {
-    let published: std::collections::BTreeMap<&str, &str> = groups
+    let published: std::collections::BTreeMap<&str, &crate::reference::ImageRef> = groups
         .iter()
-        .flat_map(|g| g.unit_names().map(|u| (u, g.name.as_str())))
+        .flat_map(|g| g.unit_names().map(|u| (u, &g.name)))
         .collect();
-    let published = |unit: &str| published.get(unit).copied().unwrap_or(unit).to_string();
+    let published_as = |unit: &str| {
+        published
+            .get(unit)
+            .map_or(unit.to_string(), |g| g.to_string())
+    };
     let mut labelled = Vec::with_capacity(units.images.len());
     for unit in &units.images {
         let base = fingerprint::dockerfile_text(unit)
             .ok()
             .and_then(|text| final_base(unit, &text, options));
-        let base = base.map(|(name, digest)| (published(&name), digest));
+        let base = base.map(|(name, digest)| (published_as(&name), digest));
         labelled.push(provenance::labels(
             unit,
-            &published(&unit.name),
+            published
+                .get(unit.name.as_str())
+                .copied()
+                .unwrap_or(&unit.name),
             base,
             &options.provenance,
         ));

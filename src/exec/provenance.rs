@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::plan::ImagePlan;
+use crate::reference::ImageRef;
 
 /// The annotation keys strata writes.
 pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
@@ -152,7 +153,7 @@ pub fn public_address(remote: &str) -> Option<String> {
 /// final stage is built on: `(name, digest)`.
 pub fn labels(
     unit: &ImagePlan,
-    published: &str,
+    published: &ImageRef,
     base: Option<(String, Option<String>)>,
     provenance: &Provenance,
 ) -> BTreeMap<String, String> {
@@ -163,11 +164,11 @@ pub fn labels(
             out.insert(BASE_DIGEST.to_string(), d);
         }
     }
-    let version = unit.labels.get("version").cloned().or_else(|| {
-        crate::reference::Reference::split(published)
-            .tag
-            .map(str::to_string)
-    });
+    let version = unit
+        .labels
+        .get("version")
+        .cloned()
+        .or_else(|| published.tag().map(str::to_string));
     if let Some(v) = version {
         out.insert(VERSION.to_string(), v);
     }

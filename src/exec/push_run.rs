@@ -22,7 +22,7 @@ use super::skeleton::{Readiness, Run};
 use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
-use crate::reference::{registry_of, Reference};
+use crate::reference::{registry_of, ImageRef, Reference};
 use crate::registry::index::{self, IndexError};
 use crate::registry::{Digest, ImageId, RegistryWrite};
 use crate::state::{PushState, StateError, StateFile};
@@ -61,12 +61,12 @@ pub async fn run(
     let repo_of_unit: HashMap<String, String> = groups
         .iter()
         .flat_map(|g| {
-            let repo = Reference::split(&g.name).name.to_string();
+            let repo = g.name.name().to_string();
             g.unit_names().map(move |u| (u.to_string(), repo.clone()))
         })
         .collect();
     // The name each unit is published under (its index's, for a platform).
-    let published_as: HashMap<String, String> = groups
+    let published_as: HashMap<String, ImageRef> = groups
         .iter()
         .flat_map(|g| g.unit_names().map(|u| (u.to_string(), g.name.clone())))
         .collect();
@@ -95,11 +95,11 @@ pub async fn run(
                     registry.clone(),
                 );
                 let (shipped, config_dir) = (shipped.clone(), config_dir.clone());
-                let by_digest = repo_of_unit.get(&image.name).cloned();
+                let by_digest = repo_of_unit.get(image.name.as_str()).cloned();
                 let published = published_as
-                    .get(&image.name)
-                    .cloned()
-                    .unwrap_or_else(|| image.name.clone());
+                    .get(image.name.as_str())
+                    .unwrap_or(&image.name)
+                    .clone();
                 let source = source.clone();
                 async move {
                     let place = Place {
@@ -114,7 +114,10 @@ pub async fn run(
                         return false;
                     };
                     record_push(&state, &image.name, &s.digest);
-                    shipped.lock().expect("lock").insert(image.name.clone(), s);
+                    shipped
+                        .lock()
+                        .expect("lock")
+                        .insert(image.name.to_string(), s);
                     true
                 }
             },
@@ -134,7 +137,7 @@ pub async fn run(
         let missing = group.missing(|u| shipped.contains_key(u));
         if !missing.is_empty() {
             bus.emit(Event::ImageSkipped {
-                image: group.name.clone(),
+                image: group.name.to_string(),
                 reason: format!(
                     "not every platform was pushed ({} missing); no index is published",
                     missing.join(", ")
@@ -170,7 +173,7 @@ pub async fn run(
                     .flat_map(|u| shipped[u].sboms.clone())
                     .collect(),
             };
-            shipped.insert(group.name.clone(), index);
+            shipped.insert(group.name.to_string(), index);
         }
     }
     let shipped = &shipped;
@@ -265,7 +268,7 @@ struct Place<'a> {
     /// Test names are their folders relative to this one (the config's).
     config_dir: &'a Path,
     /// The name it is published under (its index's, for a platform's image).
-    published: &'a str,
+    published: &'a ImageRef,
     /// The config's place in its repository, for the provenance.
     source: &'a super::attach::Source,
 }
@@ -328,7 +331,11 @@ async fn push_image(
                 Some(repo) => {
                     // The digest this platform's image was pushed as before, if any.
                     let before = state
-                        .read(|st| st.images.get(&image.name).and_then(|e| e.pushed.clone()))
+                        .read(|st| {
+                            st.images
+                                .get(image.name.as_str())
+                                .and_then(|e| e.pushed.clone())
+                        })
                         .filter(|_| !options.no_cache)
                         .map(|p| p.digest);
                     let done =
@@ -410,8 +417,8 @@ async fn attest_index(
         .map(|(p, unit)| (p.to_string(), &shipped[unit]))
         .collect();
     let index = crate::attest::statement::IndexTested {
-        image: group.name.clone(),
-        repository: Reference::split(&group.name).name.to_string(),
+        image: group.name.to_string(),
+        repository: group.name.name().to_string(),
         digest: digest.to_string(),
         platforms: platforms
             .iter()
@@ -439,7 +446,7 @@ fn refuse(bus: &Bus, options: &Options, image: &ImagePlan, why: StepError) {
         other => format!("refused: {other}"),
     };
     bus.emit(Event::StepFinished {
-        image: image.name.clone(),
+        image: image.name.to_string(),
         step: Step::Push,
         attempt: 1,
         outcome: crate::events::Outcome::Failed { message },
@@ -622,7 +629,7 @@ async fn publish_index(
             }
         })?;
     log.line(&format!("put index {digest} under {}", group.name));
-    let repo = Reference::split(&group.name).name;
+    let repo = group.name.name();
     for (platform, unit) in &group.units {
         let s = &shipped[unit];
         let child = registry.resolve(&format!("{repo}@{}", s.digest)).await?;

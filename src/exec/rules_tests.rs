@@ -137,7 +137,7 @@ fn options() -> Options {
 fn alias(tag: &str, candidates: &[&ImagePlan]) -> AliasPlan {
     AliasPlan {
         tag: format!("{REG}/acme/{tag}"),
-        candidates: candidates.iter().map(|i| i.name.clone()).collect(),
+        candidates: candidates.iter().map(|i| i.name.to_string()).collect(),
         rule: None,
         fallback: false,
     }
@@ -246,7 +246,7 @@ async fn a_tag_moved_during_the_push_is_put_back_and_the_push_fails() {
     let p = plan(vec![a.clone()], vec![]);
     fx.test(&p).await.0.unwrap();
     let before = fx.registry.put(&a.name, &ImageId::new("sha256:previous"));
-    *fx.registry.hijack.lock().unwrap() = Some((a.name.clone(), ImageId::new("sha256:evil")));
+    *fx.registry.hijack.lock().unwrap() = Some((a.name.to_string(), ImageId::new("sha256:evil")));
     let (_, record) = fx.push(&p).await;
     let message = push_failure(&record, &a.name).expect("the push fails");
     assert!(message.contains("not the tested"), "{message}");
@@ -332,7 +332,7 @@ async fn an_alias_goes_to_its_newest_image_when_it_passed() {
         vec![alias("a:latest", &[&new, &old])],
     );
     let (_, record) = fx.test(&p).await;
-    assert_eq!(alias_of(&record, "a:latest").0, Some(new.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(new.name.to_string()));
     assert_eq!(
         fx.engine.get(&format!("{REG}/acme/a:latest")),
         fx.engine.get(&new.name)
@@ -368,12 +368,12 @@ async fn test_holds_a_local_alias_back_when_its_newest_image_failed_unless_it_op
         ..options()
     };
     let (_, record) = fx.test_with(&p, &opts).await;
-    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.to_string()));
     assert_eq!(fx.engine.get(&tag), fx.engine.get(&old.name));
     fx.engine.set(&tag, &ImageId::new("sha256:earlier"));
     p.aliases[0].fallback = true;
     let (_, record) = fx.test(&p).await;
-    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.to_string()));
     assert_eq!(fx.engine.get(&tag), fx.engine.get(&old.name));
 }
 
@@ -496,7 +496,7 @@ async fn an_unchanged_image_is_not_rebuilt_and_an_edited_one_is() {
     write(&a.context.join("Dockerfile"), "FROM scratch\nRUN edited\n");
     fx.test(&p).await.0.unwrap();
     let rebuilt: Vec<_> = fx.engine.calls_of("build")[builds_before..].to_vec();
-    assert_eq!(rebuilt, vec![a.name.clone(), a.tests[0].tag.clone()]);
+    assert_eq!(rebuilt, vec![a.name.to_string(), a.tests[0].tag.clone()]);
 }
 
 #[tokio::test]
@@ -542,7 +542,7 @@ async fn a_stop_during_the_alias_phase_finishes_the_alias_in_flight_and_moves_no
     *fx.engine.on_tag.lock().unwrap() = Some(Box::new(move |_| stop.cancel()));
     let (_, record) = fx.test_with(&p, &opts).await;
     assert_eq!(record.verdict(), Verdict::Interrupted);
-    assert_eq!(alias_of(&record, "a:latest").0, Some(a.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(a.name.to_string()));
     assert!(
         !record.aliases.iter().any(|r| r.tag.ends_with("a:stable")),
         "{:?}",
@@ -853,7 +853,7 @@ async fn push_holds_an_alias_back_when_its_newest_image_was_not_pushed() {
         ..options()
     };
     let (_, record) = fx.run(Command::Push, &p, &opted).await;
-    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.to_string()));
     assert_eq!(fx.registry.get(&tag), fx.registry.get(&old.name));
 
     // Or opted in by the rule that made the alias (`fallback: true`).
@@ -861,7 +861,7 @@ async fn push_holds_an_alias_back_when_its_newest_image_was_not_pushed() {
     let mut by_rule = p.clone();
     by_rule.aliases[0].fallback = true;
     let (_, record) = fx.push(&by_rule).await;
-    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.clone()));
+    assert_eq!(alias_of(&record, "a:latest").0, Some(old.name.to_string()));
     assert_eq!(fx.registry.get(&tag), fx.registry.get(&old.name));
 }
 
@@ -982,7 +982,10 @@ async fn a_second_push_asks_about_aliases_jobs_at_a_time_and_moves_none() {
     assert!(second.aliases.iter().all(|a| a.withheld.is_none()));
     assert_eq!(fx.state_file(), before, "nothing changed, nothing written");
     let state = crate::state::State::load(&fx.state_path()).unwrap();
-    let pushed = state.images[&p.images[0].name].pushed.clone().unwrap();
+    let pushed = state.images[p.images[0].name.as_str()]
+        .pushed
+        .clone()
+        .unwrap();
     assert_eq!(
         pushed.aliases,
         [
@@ -1038,7 +1041,7 @@ async fn a_rebuild_into_the_same_image_keeps_its_push_record() {
     fx.test(&p).await.0.unwrap();
     fx.push(&p).await.0.unwrap();
     let pushed = || {
-        crate::state::State::load(&fx.state_path()).unwrap().images[&a.name]
+        crate::state::State::load(&fx.state_path()).unwrap().images[a.name.as_str()]
             .pushed
             .clone()
     };

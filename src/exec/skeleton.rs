@@ -104,7 +104,7 @@ impl<'a> Run<'a> {
             .images
             .iter()
             .map(|i| Node {
-                name: i.name.clone(),
+                name: i.name.to_string(),
                 needs: if ordered { i.needs.clone() } else { vec![] },
                 cost: cost(i),
             })

@@ -50,14 +50,17 @@ pub async fn run(
                     (world.clone(), options.clone(), bus.clone(), state.clone());
                 let passed = passed.clone();
                 async move {
-                    let prior = state.read(|st| st.images.get(&image.name).cloned());
+                    let prior = state.read(|st| st.images.get(image.name.as_str()).cloned());
                     let built = passed.lock().expect("lock").clone();
                     let (result, changed) =
                         test_image(&image, &world, &options, &bus, prior, &built).await;
                     let ok = result.passed;
                     if ok {
                         let id = result.image_id.clone();
-                        passed.lock().expect("lock").insert(image.name.clone(), id);
+                        passed
+                            .lock()
+                            .expect("lock")
+                            .insert(image.name.to_string(), id);
                     }
                     // An up-to-date image keeps its record as it is: nothing to write.
                     if changed {
@@ -68,7 +71,7 @@ pub async fn run(
             },
             |i, parent| {
                 bus.emit(Event::ImageSkipped {
-                    image: plan.images[i].name.clone(),
+                    image: plan.images[i].name.to_string(),
                     reason: format!("it is built from {parent}, which did not pass"),
                 });
             },
@@ -89,7 +92,7 @@ pub async fn run(
         let id = id.clone();
         if let Err(e) = tag_unless_there(world, &id, &group.name).await {
             bus.emit(Event::ImageSkipped {
-                image: group.name.clone(),
+                image: group.name.to_string(),
                 reason: format!(
                     "all its platforms passed, but tagging {} failed: {e}",
                     group.name
@@ -97,7 +100,7 @@ pub async fn run(
             });
             continue;
         }
-        passed.insert(group.name.clone(), id);
+        passed.insert(group.name.to_string(), id);
     }
     let passed = &passed;
     run.move_aliases(
@@ -222,7 +225,7 @@ async fn test_image(
         ));
     }
     bus.emit(Event::Rebuilding {
-        image: image.name.clone(),
+        image: image.name.to_string(),
         reasons,
     });
     let built = run_step(bus, options, &image.name, Step::Build, |log| {
@@ -361,7 +364,7 @@ fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageState {
         prior.tested_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     bus.emit(Event::UpToDate {
-        image: image.name.clone(),
+        image: image.name.to_string(),
         since: prior.tested_at,
     });
     let steps = std::iter::once(Step::Build).chain(image.tests.iter().map(|t| Step::Test {
@@ -370,7 +373,7 @@ fn up_to_date(image: &ImagePlan, prior: ImageState, bus: &Bus) -> ImageState {
     }));
     for step in steps {
         bus.emit(Event::StepFinished {
-            image: image.name.clone(),
+            image: image.name.to_string(),
             step,
             attempt: 1,
             outcome: Outcome::Passed,
@@ -458,7 +461,7 @@ async fn build_image(
             dockerfile,
             extra_files,
         },
-        tag: Some(image.name.clone()),
+        tag: Some(image.name.to_string()),
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
         // BuildKit's cache key leaves secret values out: a cached step

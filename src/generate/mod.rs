@@ -78,10 +78,10 @@ pub fn plan(
             ctx.insert("os".into(), cells::axis_object(os));
             let ctx = Value::Object(ctx);
             let name = templates.render(&name_key, &ctx)?.trim().to_string();
-            check_reference(source, &base.name, "base name", &name, &os.name.value)?;
+            let name = check_reference(source, &base.name, "base name", &name, &os.name.value)?;
             let rel = PathBuf::from("base").join(&os.name.value);
             push_files(&mut plan, &rel, dir.render(&templates, &ctx)?);
-            bases.insert(os.name.value.clone(), name.clone());
+            bases.insert(os.name.value.clone(), name.to_string());
             plan.images.push(ImagePlan {
                 name,
                 context: out_dir.join(&rel),
@@ -202,7 +202,7 @@ pub fn plan(
                 .render(&image_name, &Value::Object(facts.clone()))?
                 .trim()
                 .to_string();
-            check_reference(source, &config.image.name, "image name", &name, &what)?;
+            let parsed = check_reference(source, &config.image.name, "image name", &name, &what)?;
             if let Some(other) = seen.insert(name.clone(), what.clone()) {
                 return Err(source
                     .error_at(
@@ -274,7 +274,7 @@ pub fn plan(
                         out_dir.join(test_rel)
                     }
                 };
-                let tag = test_tag(&name, index);
+                let tag = test_tag(&parsed, index);
                 check_reference(source, &config.image.name, "test tag", &tag, &what)?;
                 image_tests.push(TestPlan {
                     index,
@@ -288,7 +288,7 @@ pub fn plan(
             let mut labels = point.labels();
             labels.insert("version".into(), release.text.clone());
             plan.images.push(ImagePlan {
-                name: name.clone(),
+                name: parsed.clone(),
                 context: out_dir.join(&rel),
                 dockerfile: "Dockerfile".into(),
                 needs: Vec::new(),
@@ -376,7 +376,7 @@ fn order_images(plan: &mut Plan, out_dir: &Path) -> Result<(), InputError> {
                 .unwrap_or("")
         })
         .collect();
-    let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
+    let names: Vec<String> = plan.images.iter().map(|i| i.name.to_string()).collect();
     plan.images = crate::plan::order::order_by_from(std::mem::take(&mut plan.images), &dockerfiles)
         .map_err(|cycle| {
             let chain: Vec<String> = cycle.0.iter().map(|&i| format!("`{}`", names[i])).collect();
@@ -390,23 +390,20 @@ fn order_images(plan: &mut Plan, out_dir: &Path) -> Result<(), InputError> {
     Ok(())
 }
 
-/// Checks a reference rendered for `cell` from the template at `at`: one
-/// the engine or a registry would refuse is an input error now, naming the
-/// cell and the rule, not a failed build later.
+/// Checks a reference rendered for `cell` from the template at `at` and
+/// returns it parsed: one the engine or a registry would refuse is an input
+/// error now, naming the cell and the rule, not a failed build later.
 fn check_reference(
     source: &Source,
     at: &serde_saphyr::Spanned<String>,
     what: &str,
     rendered: &str,
     cell: &str,
-) -> Result<(), InputError> {
-    let problem = match crate::reference::parse(rendered) {
-        Ok(r) if r.digest.is_some() => Some("a name to build cannot carry a digest".to_string()),
-        Ok(_) => None,
-        Err(e) => Some(e.to_string()),
-    };
-    let Some(rule) = problem else {
-        return Ok(());
+) -> Result<crate::reference::ImageRef, InputError> {
+    let rule = match crate::reference::ImageRef::parse(rendered) {
+        Ok(r) if r.digest().is_some() => "a name to build cannot carry a digest".to_string(),
+        Ok(r) => return Ok(r),
+        Err(e) => e.to_string(),
     };
     Err(source
         .error_at(
@@ -757,11 +754,14 @@ fn compile_platforms(
     let mut rules: Vec<PlatformRule> = Vec::new();
     for entry in entries {
         let text = entry.value.platform().trim();
-        let platform: crate::reference::Platform = text.parse().map_err(|m: String| {
-            source.error_at(entry, m, "not a platform").with_help(
-                "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
-            )
-        })?;
+        let platform: crate::reference::Platform =
+            text.parse().map_err(|m: crate::reference::PlatformError| {
+                source
+                    .error_at(entry, m.to_string(), "not a platform")
+                    .with_help(
+                    "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
+                )
+            })?;
         if rules.iter().any(|r| r.platform == platform) {
             return Err(source
                 .error_at(

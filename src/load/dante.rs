@@ -26,8 +26,19 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         .iter()
         .zip(files)
         .map(|(image, files)| {
-            let name = image.name.value.clone();
-            ImagePlan {
+            // The inventory's check refused a name that does not parse; the
+            // name is parsed here once, for the rest of the run.
+            let name = crate::reference::ImageRef::parse(&image.name.value).map_err(|e| {
+                inventory.error(
+                    image.name.span,
+                    format!(
+                        "image `{}` is not a valid image reference: {e}",
+                        image.name.value
+                    ),
+                    "invalid reference",
+                )
+            })?;
+            Ok(ImagePlan {
                 tests: files
                     .tests
                     .iter()
@@ -51,9 +62,9 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 platforms: image.platforms.iter().map(|p| p.value.clone()).collect(),
                 rename_bases: Default::default(),
                 secrets: image.secrets.iter().map(|c| c.plan(&config_dir)).collect(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, InputError>>()?;
     let dockerfiles: Vec<&str> = files.iter().map(|f| f.dockerfile.as_str()).collect();
     let images = order::order_by_from(images, &dockerfiles)
         .map_err(|cycle| cycle_error(inventory, &cycle))?;

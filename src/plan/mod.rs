@@ -48,7 +48,7 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ImagePlan {
     /// Full image reference the image is tagged with, such as `acme/app:server`.
-    pub name: String,
+    pub name: crate::reference::ImageRef,
     /// The build context folder.
     pub context: PathBuf,
     /// The Dockerfile's path relative to `context`; usually `Dockerfile`.
@@ -220,7 +220,7 @@ impl ImagePlan {
     /// with nothing else set.
     pub(crate) fn for_test(name: &str, context: impl Into<PathBuf>) -> Self {
         ImagePlan {
-            name: name.into(),
+            name: crate::reference::ImageRef::parse(name).unwrap(),
             context: context.into(),
             dockerfile: "Dockerfile".into(),
             needs: vec![],
@@ -266,9 +266,8 @@ impl Plan {
 
 /// The tag a passing test image gets, following Dante: `<name>-test<N>`.
 /// A name without a tag is treated as `:latest`.
-pub fn test_tag(image: &str, index: usize) -> String {
-    let r = crate::reference::Reference::split(image);
-    format!("{}:{}-test{index}", r.name, r.tag_or_latest())
+pub fn test_tag(image: &crate::reference::ImageRef, index: usize) -> String {
+    image.with_derived_tag(&format!("test{index}")).into()
 }
 
 #[cfg(test)]
@@ -277,10 +276,11 @@ mod tests {
 
     #[test]
     fn test_tags_follow_dante() {
-        assert_eq!(test_tag("acme/app:server", 2), "acme/app:server-test2");
-        assert_eq!(test_tag("acme/app", 1), "acme/app:latest-test1");
+        let tag = |image: &str, index| test_tag(&image.parse().unwrap(), index);
+        assert_eq!(tag("acme/app:server", 2), "acme/app:server-test2");
+        assert_eq!(tag("acme/app", 1), "acme/app:latest-test1");
         assert_eq!(
-            test_tag("127.0.0.1:5000/acme/app:1.0", 1),
+            tag("127.0.0.1:5000/acme/app:1.0", 1),
             "127.0.0.1:5000/acme/app:1.0-test1"
         );
     }

@@ -29,7 +29,7 @@ pub fn order_by_from(
         .map(|text| base_images(text).iter().filter_map(|b| find(b)).collect())
         .collect();
     let order = build_order(&deps)?;
-    let names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
+    let names: Vec<String> = images.iter().map(|i| i.name.to_string()).collect();
     let mut slots: Vec<Option<super::ImagePlan>> = images.into_iter().map(Some).collect();
     Ok(order
         .into_iter()

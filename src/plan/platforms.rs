@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{ImagePlan, Plan, TestPlan};
-use crate::reference::{Platform, Reference};
+use crate::reference::{ImageRef, Platform};
 
 /// An image built for several platforms, and the unit of each.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
     /// The image's name, under which the index is published.
-    pub name: String,
+    pub name: ImageRef,
     /// (platform, unit name), in the order the platforms were written.
     pub units: Vec<(Platform, String)>,
 }
@@ -48,9 +48,8 @@ impl Group {
 }
 
 /// The local name of `image`'s build for `platform`: its tag, suffixed.
-pub fn unit_name(image: &str, platform: &Platform) -> String {
-    let r = Reference::split(image);
-    format!("{}:{}-{}", r.name, r.tag_or_latest(), platform.tag_suffix())
+pub fn unit_name(image: &ImageRef, platform: &Platform) -> ImageRef {
+    image.with_derived_tag(&platform.tag_suffix())
 }
 
 /// The executed plan: every image with platforms replaced by its units (in
@@ -59,17 +58,17 @@ pub fn unit_name(image: &str, platform: &Platform) -> String {
 /// built on a multi-platform parent is built on the parent's unit for the
 /// engine's own platform (the loader has checked the parent has one).
 pub fn expand(plan: &Plan, host: &Platform) -> (Plan, Vec<Group>) {
-    let platforms_of: BTreeMap<&str, &[Platform]> = plan
+    let platforms_of: BTreeMap<&str, (&ImageRef, &[Platform])> = plan
         .images
         .iter()
-        .map(|i| (i.name.as_str(), i.platforms.as_slice()))
+        .map(|i| (i.name.as_str(), (&i.name, i.platforms.as_slice())))
         .collect();
     // The unit a child built for `platform` uses in place of parent `name`.
     let parent_for = |name: &str, platform: &Platform| -> Option<String> {
         platforms_of
             .get(name)
-            .filter(|ps| !ps.is_empty())
-            .map(|_| unit_name(name, platform))
+            .filter(|(_, ps)| !ps.is_empty())
+            .map(|(parent, _)| unit_name(parent, platform).into())
     };
     let mut images = Vec::with_capacity(plan.images.len());
     let mut groups = Vec::new();
@@ -100,7 +99,7 @@ pub fn expand(plan: &Plan, host: &Platform) -> (Plan, Vec<Group>) {
             unit.labels.insert("platform".into(), platform.to_string());
             unit.name = name.clone();
             rebase(&mut unit, platform, &parent_for);
-            group.units.push((platform.clone(), name));
+            group.units.push((platform.clone(), name.into()));
             images.push(unit);
         }
         groups.push(group);
@@ -182,14 +181,14 @@ mod tests {
 
     fn image(name: &str, needs: &[&str], platforms: &[&str]) -> ImagePlan {
         ImagePlan {
-            name: name.into(),
+            name: crate::reference::ImageRef::parse(name).unwrap(),
             context: "ctx".into(),
             dockerfile: "Dockerfile".into(),
             needs: needs.iter().map(|s| s.to_string()).collect(),
             tests: vec![TestPlan {
                 index: 1,
                 path: "t".into(),
-                tag: super::super::test_tag(name, 1),
+                tag: super::super::test_tag(&name.parse().unwrap(), 1),
                 timeout: None,
                 secrets: Vec::new(),
             }],
@@ -326,7 +325,7 @@ mod tests {
         assert_eq!(run, plan);
         assert!(groups.is_empty());
         assert_eq!(
-            unit_name("acme/b", &host),
+            unit_name(&"acme/b".parse().unwrap(), &host).to_string(),
             format!("acme/b:latest-{}", host.tag_suffix())
         );
     }

@@ -288,7 +288,7 @@ mod tests {
     fn image(name: &str, parent: Option<&str>, tests: &[&str]) -> ImagePlan {
         ImagePlan {
             needs: parent.map(String::from).into_iter().collect(),
-            name: name.into(),
+            name: crate::reference::ImageRef::parse(name).unwrap(),
             context: format!("images/{}", name.rsplit(':').next().unwrap()).into(),
             dockerfile: "Dockerfile".into(),
             tests: tests
@@ -297,7 +297,7 @@ mod tests {
                 .map(|(i, p)| TestPlan {
                     index: i + 1,
                     path: (*p).into(),
-                    tag: super::super::test_tag(name, i + 1),
+                    tag: super::super::test_tag(&name.parse().unwrap(), i + 1),
                     timeout: None,
                     secrets: Vec::new(),
                 })

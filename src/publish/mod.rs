@@ -307,18 +307,18 @@ pub async fn run(
     let mut report = Report::default();
     for image in plan.images.iter().filter(|i| !i.platforms.is_empty()) {
         if let Some(what) = assemble(registry, image, options).await? {
-            report.indexes.push((image.name.clone(), what));
+            report.indexes.push((image.name.to_string(), what));
         }
     }
     let mut images = BTreeMap::new();
     let mut tested = BTreeMap::new();
     for image in &plan.images {
         let (q, verified) = qualify(registry, image, options).await?;
-        images.insert(image.name.clone(), q.clone());
+        images.insert(image.name.to_string(), q.clone());
         if let Some(v) = verified {
-            tested.insert(image.name.clone(), tested_at_by_name(&v));
+            tested.insert(image.name.to_string(), tested_at_by_name(&v));
         }
-        report.images.push((image.name.clone(), q));
+        report.images.push((image.name.to_string(), q));
     }
     for alias in &plan.aliases {
         let mut current_tested = BTreeMap::new();
@@ -411,7 +411,7 @@ async fn assemble(
     options: &Options,
 ) -> Result<Option<Assembled>, RegistryError> {
     use crate::plan::platforms::unit_name;
-    let repo = Reference::split(&image.name).name.to_string();
+    let repo = image.name.name().to_string();
     let mut children = Vec::new();
     let mut missing = Vec::new();
     for platform in &image.platforms {
@@ -529,7 +529,7 @@ async fn attest_index(
     digest: &Digest,
     children: &[(
         crate::reference::Platform,
-        String,
+        crate::reference::ImageRef,
         &crate::state::ImageState,
     )],
     options: &Options,
@@ -568,8 +568,8 @@ async fn attest_index(
         ));
     }
     let index = crate::attest::statement::IndexTested {
-        image: image.name.clone(),
-        repository: Reference::split(&image.name).name.to_string(),
+        image: image.name.to_string(),
+        repository: image.name.name().to_string(),
         digest: digest.to_string(),
         platforms: tested,
     };
@@ -678,7 +678,10 @@ fn qualified(
             .platforms
             .iter()
             .zip(&image.platforms)
-            .map(|(p, platform)| (crate::plan::platforms::unit_name(name, platform), p))
+            .map(|(p, platform)| {
+                let unit = crate::plan::platforms::unit_name(&image.name, platform);
+                (unit.into(), p)
+            })
             .collect()
     } else {
         report

@@ -314,7 +314,10 @@ async fn machines(
     let mut states = Vec::new();
     let repo = Reference::split(APP).name;
     for (platform, c) in platforms().iter().zip(['a', 'b']) {
-        let unit = crate::plan::platforms::unit_name(APP, platform);
+        let unit = crate::plan::platforms::unit_name(
+            &crate::reference::ImageRef::parse(APP).unwrap(),
+            platform,
+        );
         if c == 'b' {
             f.registry
                 .platforms
@@ -324,7 +327,7 @@ async fn machines(
         }
         // Pushed by digest alone: no tag names it.
         let digest = f.pushed(&unit, &id(c), &unit, true).await;
-        f.registry.tags.lock().unwrap().remove(&unit);
+        f.registry.tags.lock().unwrap().remove(unit.as_str());
         assert!(f.registry.get(&format!("{repo}@{digest}")).is_some());
         states.push((
             format!("{}.json", platform.tag_suffix()).into(),
@@ -397,7 +400,10 @@ async fn an_index_is_not_put_over_an_image_its_machine_did_not_test() {
     // digest's attestation is for (stale, or forged).
     let f = Fixture::new();
     let (digests, mut states) = machines(&f, "linux/arm64").await;
-    let unit = crate::plan::platforms::unit_name(APP, &platforms()[1]);
+    let unit = crate::plan::platforms::unit_name(
+        &crate::reference::ImageRef::parse(APP).unwrap(),
+        &platforms()[1],
+    );
     states[1].1 = state(&unit, &id('f'), &digests[1]);
     let options = Options {
         states,
@@ -435,7 +441,10 @@ async fn an_index_is_not_put_over_an_image_its_machine_did_not_test() {
 async fn state_files_that_disagree_put_no_index() {
     let f = Fixture::new();
     let (digests, mut states) = machines(&f, "linux/arm64").await;
-    let unit = crate::plan::platforms::unit_name(APP, &platforms()[1]);
+    let unit = crate::plan::platforms::unit_name(
+        &crate::reference::ImageRef::parse(APP).unwrap(),
+        &platforms()[1],
+    );
     states.push(("forged.json".into(), state(&unit, &id('f'), &digests[1])));
     let options = Options {
         states,

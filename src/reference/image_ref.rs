@@ -130,6 +130,21 @@ impl ImageRef {
         self.repository().with_tag(tag)
     }
 
+    /// The same repository with a tag strata derives from this one's (the
+    /// tag or `latest`, then `-` and tag characters, such as a test's
+    /// `-test1` or a platform's `-linux-arm64`), without a digest. Its
+    /// length is not checked, as it never was: an engine refuses a derived
+    /// tag longer than 128 characters when it is used.
+    pub(crate) fn with_derived_tag(&self, suffix: &str) -> ImageRef {
+        let text = format!("{}:{}-{suffix}", self.name(), self.tag_or_latest());
+        ImageRef {
+            text,
+            path_start: self.path_start,
+            name_end: self.name_end,
+            digest_start: None,
+        }
+    }
+
     /// The same repository at `digest`, without a tag: `acme/app@sha256:…`.
     pub fn with_digest(&self, digest: &Digest) -> Result<ImageRef, ReferenceError> {
         self.repository().with_digest(digest)
@@ -446,6 +461,10 @@ mod tests {
             let pinned = owned.with_digest(&Digest::new(digest.clone())).unwrap();
             assert_eq!(pinned.to_string(), format!("{}@{digest}", owned.name()));
             assert_eq!(pinned, r(pinned.as_str()), "{text}");
+            let derived = owned.with_derived_tag("test1");
+            let want = format!("{}:{}-test1", owned.name(), owned.tag_or_latest());
+            assert_eq!(derived.as_str(), want);
+            assert_eq!(derived, r(&want), "{text}");
         }
     }
 

@@ -29,7 +29,7 @@ use std::fmt;
 
 pub use id::{Digest, ImageId};
 pub use image_ref::{ImageRef, Repository};
-pub use platform::Platform;
+pub use platform::{Platform, PlatformError};
 
 /// Longest repository name (domain and path) Docker accepts.
 const NAME_TOTAL_MAX: usize = 255;
@@ -197,15 +197,26 @@ pub fn parse(text: &str) -> Result<Reference<'_>, ReferenceError> {
     Ok(r)
 }
 
+/// Why a rendered or written alias cannot be a moving tag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AliasRefusal {
+    #[error("it has surrounding whitespace")]
+    Whitespace,
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("an alias cannot carry a digest (`@sha256:…`); it is a moving tag")]
+    Digest,
+}
+
 /// Checks a rendered or written alias: a reference (`[registry/]repo[:tag]`)
 /// that is a moving tag, so it has no digest. Explains what is wrong.
-pub fn validate_alias(text: &str) -> Result<(), String> {
+pub fn validate_alias(text: &str) -> Result<(), AliasRefusal> {
     if text.trim() != text {
-        return Err("it has surrounding whitespace".into());
+        return Err(AliasRefusal::Whitespace);
     }
-    let parsed = parse(text).map_err(|e| e.to_string())?;
+    let parsed = parse(text)?;
     if parsed.digest.is_some() {
-        return Err("an alias cannot carry a digest (`@sha256:…`); it is a moving tag".into());
+        return Err(AliasRefusal::Digest);
     }
     Ok(())
 }
@@ -453,15 +464,18 @@ mod tests {
         ] {
             assert_eq!(validate_alias(ok), Ok(()), "{ok}");
         }
-        let upper = validate_alias("Acme/node:1").unwrap_err();
+        let refusal = |text: &str| validate_alias(text).unwrap_err().to_string();
+        let upper = refusal("Acme/node:1");
         assert!(upper.contains("must be lowercase"), "{upper}");
-        let plus = validate_alias("acme/node:1.0+build").unwrap_err();
+        let plus = refusal("acme/node:1.0+build");
         assert!(plus.contains("tag `1.0+build`"), "{plus}");
-        let dash = validate_alias("acme/node:-x").unwrap_err();
+        let dash = refusal("acme/node:-x");
         assert!(dash.contains("must start with"), "{dash}");
         let digest = format!("acme/node@sha256:{}", "a".repeat(64));
-        assert!(validate_alias(&digest).unwrap_err().contains("moving tag"));
-        assert!(validate_alias(" acme/node").is_err());
+        assert_eq!(validate_alias(&digest), Err(AliasRefusal::Digest));
+        assert!(refusal(&digest).contains("moving tag"));
+        assert_eq!(validate_alias(" acme/node"), Err(AliasRefusal::Whitespace));
+        assert_eq!(refusal(" acme/node"), "it has surrounding whitespace");
     }
 
     #[test]

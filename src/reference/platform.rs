@@ -78,30 +78,45 @@ impl fmt::Display for Platform {
     }
 }
 
-impl FromStr for Platform {
-    type Err = String;
+/// Why a text is not a platform strata can build for; the message says
+/// what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    #[error("`{0}` is not a platform; write os/architecture[/variant], such as linux/arm64")]
+    Form(String),
+    #[error("`{text}`: only linux images can be built (the os is `{os}`)")]
+    Os { text: String, os: String },
+    #[error("`{text}`: unknown architecture `{architecture}`; known: {}", ARCHITECTURES.join(", "))]
+    Architecture { text: String, architecture: String },
+    #[error("`{text}`: `{variant}` is not a variant of {architecture}")]
+    Variant {
+        text: String,
+        variant: String,
+        architecture: String,
+    },
+}
 
-    fn from_str(text: &str) -> Result<Platform, String> {
+impl FromStr for Platform {
+    type Err = PlatformError;
+
+    fn from_str(text: &str) -> Result<Platform, PlatformError> {
         let parts: Vec<&str> = text.split('/').collect();
         let (os, architecture, variant) = match parts.as_slice() {
             [os, arch] => (*os, *arch, None),
             [os, arch, variant] => (*os, *arch, Some(*variant)),
-            _ => {
-                return Err(format!(
-                "`{text}` is not a platform; write os/architecture[/variant], such as linux/arm64"
-            ))
-            }
+            _ => return Err(PlatformError::Form(text.to_string())),
         };
         if os != "linux" {
-            return Err(format!(
-                "`{text}`: only linux images can be built (the os is `{os}`)"
-            ));
+            return Err(PlatformError::Os {
+                text: text.to_string(),
+                os: os.to_string(),
+            });
         }
         if !ARCHITECTURES.contains(&architecture) {
-            return Err(format!(
-                "`{text}`: unknown architecture `{architecture}`; known: {}",
-                ARCHITECTURES.join(", ")
-            ));
+            return Err(PlatformError::Architecture {
+                text: text.to_string(),
+                architecture: architecture.to_string(),
+            });
         }
         let variant = match (architecture, variant) {
             // arm64's only variant is its default.
@@ -110,9 +125,11 @@ impl FromStr for Platform {
             ("arm", Some(v @ ("v5" | "v6" | "v7"))) => Some(v.to_string()),
             (_, None) => None,
             (_, Some(v)) => {
-                return Err(format!(
-                    "`{text}`: `{v}` is not a variant of {architecture}"
-                ))
+                return Err(PlatformError::Variant {
+                    text: text.to_string(),
+                    variant: v.to_string(),
+                    architecture: architecture.to_string(),
+                })
             }
         };
         Ok(Platform {
@@ -134,7 +151,9 @@ mod tests {
     use super::*;
 
     fn p(text: &str) -> Result<String, String> {
-        text.parse::<Platform>().map(|p| p.to_string())
+        text.parse::<Platform>()
+            .map(|p| p.to_string())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -156,6 +175,19 @@ mod tests {
         assert!(p("linux/amd64/v9").unwrap_err().contains("not a variant"));
         assert!(p("linux/arm/v9").unwrap_err().contains("not a variant"));
         assert!(p("linux/a/b/c").is_err());
+        assert_eq!(
+            p("linux/x86_64").unwrap_err(),
+            "`linux/x86_64`: unknown architecture `x86_64`; known: amd64, arm64, arm, 386, \
+             ppc64le, s390x, riscv64, mips64le, loong64"
+        );
+        assert_eq!(
+            "linux/arm/v9".parse::<Platform>(),
+            Err(PlatformError::Variant {
+                text: "linux/arm/v9".into(),
+                variant: "v9".into(),
+                architecture: "arm".into()
+            })
+        );
     }
 
     #[test]

@@ -210,9 +210,12 @@ impl Report {
             .filter_map(|p| {
                 let tested = &p.finding.passing.as_ref()?.summary.image;
                 let expected = if self.index {
-                    match p.platform.parse::<crate::reference::Platform>() {
-                        Ok(platform) => crate::plan::platforms::unit_name(name, &platform),
-                        Err(_) => return Some((p.platform.clone(), tested.clone())),
+                    let platform = p.platform.parse::<crate::reference::Platform>();
+                    match (platform, name.parse::<crate::reference::ImageRef>()) {
+                        (Ok(platform), Ok(name)) => {
+                            crate::plan::platforms::unit_name(&name, &platform).to_string()
+                        }
+                        _ => return Some((p.platform.clone(), tested.clone())),
                     }
                 } else {
                     name.to_string()

@@ -143,7 +143,7 @@ fn check_machines(plan: &Plan, o: &GithubOptions) -> Result<(), WorkflowError> {
     }
     if let Some(image) = plan.images.iter().find(|i| i.platforms.is_empty()) {
         return Err(WorkflowError::NoPlatforms {
-            image: image.name.clone(),
+            image: image.name.to_string(),
         });
     }
     let uncovered: BTreeSet<String> = plan
