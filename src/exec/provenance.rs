@@ -163,7 +163,8 @@ pub fn labels(
             out.insert(BASE_DIGEST.to_string(), d);
         }
     }
-    let version = unit.labels.get("version").cloned().or_else(|| {
+    let release = unit.cell.as_ref().and_then(|c| c.version());
+    let version = release.map(str::to_string).or_else(|| {
         crate::reference::Reference::split(published)
             .tag
             .map(str::to_string)

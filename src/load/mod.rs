@@ -64,7 +64,8 @@ pub fn detect(text: &str) -> ConfigFormat {
 pub fn inventory(path: &Path, text: String) -> Result<Plan, InputError> {
     let inventory = config::inventory::parse(path.to_path_buf(), text)?;
     let files = config::files::check(&inventory)?;
-    dante::plan(&inventory, &files)
+    let tests = dante::read_tests(&inventory, &files)?;
+    dante::plan(&inventory, &files, &tests)
 }
 
 /// Parses and checks the native matrix file `path` whose contents are `text`,
