@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use crate::config::pull::PullPolicy;
 pub use crate::config::run_file::{Expect, RunCommand, RunTest};
 pub use crate::config::secrets::SecretSpec;
 
@@ -40,11 +41,11 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     /// The config's `pull:` policy, if it sets one (`--pull` wins).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull: Option<crate::config::pull::PullPolicy>,
+    pub pull: Option<PullPolicy>,
     /// The config's `builder:`; `--builder` overrides it, and without
     /// either the classic builder builds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub builder: Option<crate::config::builder::Builder>,
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// One image to build.
@@ -91,7 +92,7 @@ pub struct ImagePlan {
     /// Build secrets `RUN --mount=type=secret` steps of this image may read
     /// (IDs and sources only; the values are read when the run starts).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<crate::config::secrets::SecretSpec>,
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// One test of one image: a Dockerfile without `FROM` built on top of it.
@@ -108,7 +109,7 @@ pub struct TestPlan {
     pub timeout: Option<u64>,
     /// Build secrets of this test's layer, besides the image's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<crate::config::secrets::SecretSpec>,
+    pub secrets: Vec<SecretSpec>,
     /// The folder's Dockerfile as read (or rendered) when the config was
     /// loaded, checked to have no `FROM`: built as a layer on the image.
     /// `None`: the folder has none.
