@@ -649,12 +649,121 @@ fn resolve_as_of(
 }
 
 fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<Feed, InputError> {
-    use crate::config::native::FeedKind;
-    let f = &config.feed.value;
-    let kind = f.kind;
-    // A key another kind reads is a mistake worth naming: it would be ignored.
-    let misplaced = |key: &str, at: &dyn Fn() -> InputError| -> InputError {
-        at().with_help(format!(
+    let feed = FeedEntry {
+        config,
+        source,
+        base_dir,
+    };
+    feed.check_keys()?;
+    feed.read()
+}
+
+/// The config's `feed:` entry, read into a [`Feed`] of its kind.
+struct FeedEntry<'a> {
+    config: &'a NativeConfig,
+    source: &'a Source,
+    base_dir: &'a Path,
+}
+
+type At = serde_saphyr::Spanned<String>;
+
+impl FeedEntry<'_> {
+    /// A key another kind reads is a mistake worth naming: it would be ignored.
+    fn check_keys(&self) -> Result<(), InputError> {
+        use crate::config::native::FeedKind;
+        let f = &self.config.feed.value;
+        if f.kind != FeedKind::Node {
+            for (key, at) in [("index", &f.index), ("schedule", &f.schedule)] {
+                if let Some(at) = at {
+                    return Err(self.misplaced(key, at));
+                }
+            }
+        }
+        if f.kind != FeedKind::List {
+            if let Some(at) = &f.versions {
+                return Err(self.misplaced("versions", at));
+            }
+        }
+        if f.kind == FeedKind::Node {
+            if let Some(at) = &f.source {
+                return Err(self.misplaced("source", at));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the feed's files or URLs (or its `versions`) and parses them.
+    fn read(&self) -> Result<Feed, InputError> {
+        use crate::config::native::FeedKind;
+        let f = &self.config.feed.value;
+        let required = |at: &Option<At>, key: &str| at.clone().ok_or_else(|| self.missing(key));
+        match f.kind {
+            FeedKind::Node => {
+                let index_at = required(&f.index, "index")?;
+                let sched_at = required(&f.schedule, "schedule")?;
+                let index_text = self.text(&index_at, "release index")?;
+                let releases =
+                    feed::index::parse(&index_text).map_err(|e| self.parsed(&index_at, e))?;
+                let sched_text = self.text(&sched_at, "release schedule")?;
+                let schedule = feed::release_schedule::parse(&sched_text)
+                    .map_err(|e| self.parsed(&sched_at, e))?;
+                Ok(Feed::Node { releases, schedule })
+            }
+            FeedKind::Endoflife => {
+                let at = required(&f.source, "source")?;
+                let body = self.text(&at, "endoflife.date product")?;
+                feed::endoflife::parse(&body)
+                    .map(Feed::Generic)
+                    .map_err(|e| self.parsed(&at, e))
+            }
+            FeedKind::Npm => {
+                let at = required(&f.source, "source")?;
+                let body = self.text(&at, "npm package document")?;
+                feed::npm::parse(&body, f.cycle)
+                    .map(Feed::Generic)
+                    .map_err(|e| self.parsed(&at, e))
+            }
+            FeedKind::List => self.read_list(),
+        }
+    }
+
+    /// A `list` feed: its `versions`, or the file or URL of its `source`.
+    fn read_list(&self) -> Result<Feed, InputError> {
+        let f = &self.config.feed.value;
+        match (&f.versions, &f.source) {
+            (Some(at), None) => feed::list::parse(&at.value, f.cycle)
+                .map(Feed::Generic)
+                .map_err(|e| {
+                    (self.source).error_at(at, format!("feed.versions: {e}"), "these versions")
+                }),
+            (None, Some(at)) => {
+                let body = self.text(at, "list of versions")?;
+                feed::list::parse_text(&body, f.cycle)
+                    .map(Feed::Generic)
+                    .map_err(|e| self.parsed(at, e))
+            }
+            (Some(_), Some(at)) => Err(self
+                .source
+                .error_at(
+                    at,
+                    "a `list` feed has `versions` and `source`",
+                    "one too many",
+                )
+                .with_help("keep the versions in `strata.yml` or in a file, not both")),
+            (None, None) => Err(self.missing("versions")),
+        }
+    }
+
+    /// `feed.KEY`, written at `at`, belongs to another kind of feed.
+    fn misplaced<T>(&self, key: &str, at: &serde_saphyr::Spanned<T>) -> InputError {
+        use crate::config::native::FeedKind;
+        let kind = self.config.feed.value.kind;
+        let err = self.source.error_at(
+            at,
+            format!("`feed.{key}` does not belong to a `{}` feed", kind.name()),
+            "not for this kind",
+        );
+        err.with_help(format!(
             "`{key}` is read by {}; the `{}` kind reads {}",
             match key {
                 "index" | "schedule" => "the `node` kind",
@@ -668,20 +777,15 @@ fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<
                 _ => "`source`",
             }
         ))
-    };
-    let wrong = |key: &str, at: &serde_saphyr::Spanned<String>| {
-        misplaced(key, &|| {
-            source.error_at(
-                at,
-                format!("`feed.{key}` does not belong to a `{}` feed", kind.name()),
-                "not for this kind",
-            )
-        })
-    };
-    let missing = |what: &str| {
-        source
+    }
+
+    /// The feed lacks `what`, which its kind needs.
+    fn missing(&self, what: &str) -> InputError {
+        use crate::config::native::FeedKind;
+        let kind = self.config.feed.value.kind;
+        self.source
             .error_at(
-                &config.feed,
+                &self.config.feed,
                 format!("a `{}` feed needs `{what}`", kind.name()),
                 "this feed",
             )
@@ -691,11 +795,14 @@ fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<
                 FeedKind::Npm => "add `source:` with an npm package document file or URL, such as https://registry.npmjs.org/bun",
                 FeedKind::List => "add `versions:` (a list of maps with `version`) or `source:` (a YAML or JSON file holding one)",
             })
-    };
-    // Reads a feed file or URL through the feed loader.
-    let text = |at: &serde_saphyr::Spanned<String>, what: &str| {
-        feed::load(&at.value, base_dir).map_err(|e| {
-            let err = source.error_at(at, format!("{what}: {e}"), "this feed");
+    }
+
+    /// Reads a feed file or URL through the feed loader.
+    fn text(&self, at: &At, what: &str) -> Result<String, InputError> {
+        feed::load(&at.value, self.base_dir).map_err(|e| {
+            let err = self
+                .source
+                .error_at(at, format!("{what}: {e}"), "this feed");
             // A feed URL that cannot be reached is the environment's fault (exit 3).
             if e.is_environment() {
                 err.unreachable()
@@ -703,78 +810,11 @@ fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<
                 err
             }
         })
-    };
-    let parsed = |at: &serde_saphyr::Spanned<String>, e: feed::FeedError| {
-        source.error_at(at, format!("{}: {e}", at.value), "this feed")
-    };
-    if kind != FeedKind::Node {
-        for (key, at) in [("index", &f.index), ("schedule", &f.schedule)] {
-            if let Some(at) = at {
-                return Err(wrong(key, at));
-            }
-        }
     }
-    if kind != FeedKind::List {
-        if let Some(at) = &f.versions {
-            return Err(misplaced("versions", &|| {
-                source.error_at(
-                    at,
-                    format!(
-                        "`feed.versions` does not belong to a `{}` feed",
-                        kind.name()
-                    ),
-                    "not for this kind",
-                )
-            }));
-        }
-    }
-    match kind {
-        FeedKind::Node => {
-            if let Some(at) = &f.source {
-                return Err(wrong("source", at));
-            }
-            let index_at = f.index.as_ref().ok_or_else(|| missing("index"))?;
-            let sched_at = f.schedule.as_ref().ok_or_else(|| missing("schedule"))?;
-            let index_text = text(index_at, "release index")?;
-            let releases = feed::index::parse(&index_text).map_err(|e| parsed(index_at, e))?;
-            let sched_text = text(sched_at, "release schedule")?;
-            let schedule =
-                feed::release_schedule::parse(&sched_text).map_err(|e| parsed(sched_at, e))?;
-            Ok(Feed::Node { releases, schedule })
-        }
-        FeedKind::Endoflife => {
-            let at = f.source.as_ref().ok_or_else(|| missing("source"))?;
-            let body = text(at, "endoflife.date product")?;
-            feed::endoflife::parse(&body)
-                .map(Feed::Generic)
-                .map_err(|e| parsed(at, e))
-        }
-        FeedKind::Npm => {
-            let at = f.source.as_ref().ok_or_else(|| missing("source"))?;
-            let body = text(at, "npm package document")?;
-            feed::npm::parse(&body, f.cycle)
-                .map(Feed::Generic)
-                .map_err(|e| parsed(at, e))
-        }
-        FeedKind::List => match (&f.versions, &f.source) {
-            (Some(at), None) => feed::list::parse(&at.value, f.cycle)
-                .map(Feed::Generic)
-                .map_err(|e| source.error_at(at, format!("feed.versions: {e}"), "these versions")),
-            (None, Some(at)) => {
-                let body = text(at, "list of versions")?;
-                feed::list::parse_text(&body, f.cycle)
-                    .map(Feed::Generic)
-                    .map_err(|e| parsed(at, e))
-            }
-            (Some(_), Some(at)) => Err(source
-                .error_at(
-                    at,
-                    "a `list` feed has `versions` and `source`",
-                    "one too many",
-                )
-                .with_help("keep the versions in `strata.yml` or in a file, not both")),
-            (None, None) => Err(missing("versions")),
-        },
+
+    fn parsed(&self, at: &At, e: feed::FeedError) -> InputError {
+        self.source
+            .error_at(at, format!("{}: {e}", at.value), "this feed")
     }
 }
 
