@@ -53,13 +53,12 @@ mod tests {
     use super::*;
     use crate::plan::{Cell, ImagePlan, Role};
 
+    /// A cell: OS value, version (none for a base), other axes.
+    type CellOf<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
+
     /// An image of cell `os` × `version` (a base without a version) with
     /// further `axes`, labelled as a matrix labels it.
-    fn image(
-        name: &str,
-        cell: Option<(&str, Option<&str>, &[(&str, &str)])>,
-        platforms: &[&str],
-    ) -> ImagePlan {
+    fn image(name: &str, cell: Option<CellOf<'_>>, platforms: &[&str]) -> ImagePlan {
         let cell = cell.map(|(os, version, axes)| Cell {
             os: os.into(),
             role: match version {
