@@ -45,6 +45,7 @@ pub mod init;
 pub mod load;
 pub mod plan;
 pub mod publish;
+pub mod read;
 pub mod reference;
 pub mod registry;
 pub mod report;

@@ -379,6 +379,18 @@ fn matrix_tests_may_be_run_files_and_are_checked_when_planned() {
         rendered.content
     );
     assert_eq!(image.tests[1].path, root.join("tests/plain"));
+    // The plan carries the checks as they were rendered and parsed: the run
+    // reads no config file.
+    let run = |i: usize| image.tests[i].run.as_ref().expect("a parsed run.yml");
+    assert_eq!(run(0).expect.stdout.as_deref(), Some("v22.11.0\n"));
+    assert_eq!(run(1).command, shell("true"));
+    assert!(image.tests.iter().all(|t| t.dockerfile.is_none()));
+    // And the image's cell as typed fields.
+    let cell = image.cell.as_ref().expect("a matrix image has a cell");
+    assert_eq!(
+        (cell.os.as_str(), cell.version()),
+        ("bookworm", Some("22.11.0"))
+    );
 
     put(
         root,
@@ -456,4 +468,81 @@ fn a_test_with_an_escape_directive_is_built_as_it_was_checked() {
     let image = &record.images[0];
     let test = image.tests().next().expect("the test ran");
     assert!(test.outcome.passed(), "{:?}\n{}", test.outcome, test.log);
+}
+
+/// A Dante inventory's test folders are read at load: the plan holds each
+/// test's Dockerfile and parsed `run.yml`.
+#[test]
+fn an_inventory_plan_holds_its_tests_dockerfiles_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    put(root, "img/Dockerfile", "FROM busybox\n");
+    put(root, "t/layer/Dockerfile", "RUN test -d /\n");
+    put(root, "t/layer/run.yml", "command: [\"true\"]\ntimeout: 9\n");
+    put(root, "t/check/run.yml", "command: echo hi\n");
+    let inventory = "images:\n  - name: acme/a:1\n    path: img\n    test: [t/layer, t/check]\n  - name: acme/b:1\n    path: img\n    test: t/layer\n";
+    put(root, "inventory.yml", inventory);
+    let plan = load::plan(&root.join("inventory.yml"), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", strata::error::render_with(&e, false)));
+    let a = plan.image("acme/a:1").unwrap();
+    assert_eq!(a.tests[0].dockerfile.as_deref(), Some("RUN test -d /\n"));
+    let layer_run = a.tests[0].run.as_ref().unwrap();
+    assert_eq!(layer_run.timeout, Duration::from_secs(9));
+    assert_eq!(a.tests[1].dockerfile, None);
+    assert_eq!(a.tests[1].run.as_ref().unwrap().command, shell("echo hi"));
+    // A shared folder is the same test for every image.
+    assert_eq!(
+        plan.image("acme/b:1").unwrap().tests[0].run.as_ref(),
+        Some(layer_run)
+    );
+    assert!(plan.images.iter().all(|i| i.cell.is_none()));
+}
+
+/// A bad `run.yml` is refused when the config is loaded, with its file and
+/// line and exit 2, before any image is built: the image it would test is
+/// not on the engine afterwards.
+#[test]
+fn a_bad_run_yml_is_refused_before_any_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let name = format!("strata-test/{}:1", unique("badrun"));
+    put(
+        root,
+        "img/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN true\n"),
+    );
+    put(root, "t/ok/Dockerfile", "RUN true\n");
+    put(
+        root,
+        "t/bad/run.yml",
+        "command: [echo]\nexpect:\n  exit: 0\n  stdot: x\n",
+    );
+    put(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{name}\"\n    path: img\n    test: [t/ok, t/bad]\n"),
+    );
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .args(["test"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("t/bad/run.yml:4:3"),
+        "names file and line:\n{stderr}"
+    );
+    assert!(stderr.contains("did you mean `stdout`?"), "{stderr}");
+    assert!(!root.join(".strata").exists(), "nothing ran");
+    block_on(async {
+        let engine = common::engine().await;
+        assert_eq!(
+            engine.image_id(&name).await.unwrap(),
+            None,
+            "nothing was built"
+        );
+    });
 }

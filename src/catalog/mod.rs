@@ -397,6 +397,7 @@ mod tests {
             build_args: BTreeMap::new(),
             artifacts: vec![],
             labels: BTreeMap::new(),
+            cell: None,
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),

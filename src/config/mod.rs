@@ -20,7 +20,9 @@ pub mod inventory;
 pub mod lock;
 pub mod native;
 pub mod pull;
-pub mod read;
+/// The one reader of files strata is given, a leaf every stage uses (the
+/// engine included, which imports nothing of `config`).
+pub use crate::read;
 pub mod run_file;
 pub mod schema;
 pub mod secrets;

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::yaml::Source;
+pub use crate::engine::RunCommand;
 use crate::error::InputError;
 
 /// The file that makes a folder a run test.
@@ -35,40 +36,6 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// The longest `timeout` a `run.yml` may give, in seconds: a day. Larger
 /// values are almost certainly mistakes, and would overflow time arithmetic.
 pub const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
-
-/// The command a test container runs, as a `run.yml` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunCommand {
-    /// Run as given (exec form): no shell stands between strata and the
-    /// program, so arguments need no quoting.
-    Exec(Vec<String>),
-    /// A command line run with `sh -c`, for pipes, `&&` and variables.
-    Shell(String),
-}
-
-impl RunCommand {
-    /// The container's command: the list itself, or `sh -c LINE`.
-    pub fn argv(&self) -> Vec<String> {
-        match self {
-            RunCommand::Exec(args) => args.clone(),
-            RunCommand::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
-        }
-    }
-}
-
-impl std::fmt::Display for RunCommand {
-    /// How logs show the command: a shell line as written, a list as JSON
-    /// (which is how the user wrote it, and unambiguous about spaces).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunCommand::Shell(line) => write!(f, "sh -c {line:?}"),
-            RunCommand::Exec(args) => {
-                let json = serde_json::to_string(args).map_err(|_| std::fmt::Error)?;
-                f.write_str(&json)
-            }
-        }
-    }
-}
 
 /// A parsed and checked `run.yml`.
 #[derive(Debug, Clone, PartialEq, Eq)]

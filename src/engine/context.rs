@@ -175,12 +175,11 @@ fn read_dockerignore(dir: &Path) -> Result<DockerIgnore, EngineError> {
         Ok(_) => {}
     }
     // A regular file under the config cap: a FIFO would block the read.
-    let text = crate::config::read::read_text(&path, None, ".dockerignore").map_err(|e| {
-        EngineError::Context {
+    let text =
+        crate::read::read_text(&path, None, ".dockerignore").map_err(|e| EngineError::Context {
             path: path.clone(),
             message: e.message.clone(),
-        }
-    })?;
+        })?;
     DockerIgnore::parse(&text).map_err(|e| EngineError::Context {
         path,
         message: e.to_string(),

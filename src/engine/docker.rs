@@ -88,9 +88,7 @@ impl Tls {
         for path in [&self.ca, &self.cert, &self.key] {
             // Read here, under the cap, so the client library only ever
             // opens a file that passed.
-            if let Err(e) =
-                crate::config::read::read_bytes(path, None, "TLS file", MAX_TLS_FILE_BYTES)
-            {
+            if let Err(e) = crate::read::read_bytes(path, None, "TLS file", MAX_TLS_FILE_BYTES) {
                 return Err(format!(
                     "DOCKER_TLS_VERIFY is set but {}: set DOCKER_CERT_PATH to the folder \
                      with ca.pem, cert.pem and key.pem",
@@ -530,7 +528,7 @@ fn global_args(context: &crate::engine::BuildContext) -> Vec<String> {
     let text = match &context.dockerfile {
         crate::engine::Dockerfile::Inline(text) => text.clone(),
         crate::engine::Dockerfile::Path(path) => {
-            match crate::config::read::read_text(&context.dir.join(path), None, "Dockerfile") {
+            match crate::read::read_text(&context.dir.join(path), None, "Dockerfile") {
                 Ok(text) => text,
                 Err(_) => return Vec::new(),
             }
@@ -1192,7 +1190,7 @@ impl DockerEngine {
             crate::engine::Dockerfile::Inline(text) => text.clone(),
             crate::engine::Dockerfile::Path(path) => {
                 let file = request.context.dir.join(path);
-                match crate::config::read::read_text(&file, None, "Dockerfile") {
+                match crate::read::read_text(&file, None, "Dockerfile") {
                     Ok(text) => text,
                     // The build reports an unreadable Dockerfile itself.
                     Err(_) => return Ok(()),

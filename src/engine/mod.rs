@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use crate::config::run_file::RunCommand;
 use crate::secret::Credentials;
 
 pub use crate::reference::ImageId;
@@ -81,7 +80,78 @@ pub struct BuildRequest {
     pub secrets: Vec<session::BuildSecret>,
 }
 
-pub use crate::config::builder::Builder;
+/// Which of Docker's builders builds.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    /// Docker's classic builder (`/build`): every engine has it.
+    #[default]
+    Classic,
+    /// BuildKit through the Engine API (`/build?version=2`): reads
+    /// `RUN --mount` and the other syntax publishers write for it.
+    Buildkit,
+}
+
+impl Builder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Builder::Classic => "classic",
+            Builder::Buildkit => "buildkit",
+        }
+    }
+}
+
+impl std::fmt::Display for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The command a test container runs, as a test's `run.yml` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCommand {
+    /// Run as given (exec form): no shell stands between strata and the
+    /// program, so arguments need no quoting.
+    Exec(Vec<String>),
+    /// A command line run with `sh -c`, for pipes, `&&` and variables.
+    Shell(String),
+}
+
+impl RunCommand {
+    /// The container's command: the list itself, or `sh -c LINE`.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            RunCommand::Exec(args) => args.clone(),
+            RunCommand::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+        }
+    }
+}
+
+impl std::fmt::Display for RunCommand {
+    /// How logs show the command: a shell line as written, a list as JSON
+    /// (which is how the user wrote it, and unambiguous about spaces).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunCommand::Shell(line) => write!(f, "sh -c {line:?}"),
+            RunCommand::Exec(args) => {
+                let json = serde_json::to_string(args).map_err(|_| std::fmt::Error)?;
+                f.write_str(&json)
+            }
+        }
+    }
+}
 
 /// What a test container did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -586,6 +586,7 @@ mod tests {
             build_args: [("NODE_VERSION".to_string(), "secret-ish".to_string())].into(),
             artifacts: vec![],
             labels: Default::default(),
+            cell: None,
             timeout: None,
             platforms: vec!["linux/arm64".parse().unwrap()],
             rename_bases: Default::default(),

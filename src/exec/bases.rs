@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use crate::config::pull::PullPolicy;
 use crate::engine::{Engine, LocalImage};
 use crate::plan::Plan;
+use crate::plan::PullPolicy;
 use crate::reference::{Digest, ImageId, Platform, Reference};
 use crate::registry::{RegistryError, RegistryRead};
 

@@ -128,7 +128,7 @@ pub async fn local_parts(
         }
     }
     let path = image.context.join(&image.dockerfile);
-    let written = crate::config::read::read_text(&path, None, "Dockerfile")
+    let written = crate::read::read_text(&path, None, "Dockerfile")
         .map_err(|e| StepError::Input(e.message.clone()))?;
     parts.dockerfile = sha256_hex(&written);
     for (k, v) in &image.build_args {
@@ -209,7 +209,7 @@ pub fn dockerfile_text(image: &ImagePlan) -> Result<String, StepError> {
     let path = image.context.join(&image.dockerfile);
     // A regular file under the config cap, as at load: a Dockerfile swapped
     // for a FIFO since would block the run.
-    let text = crate::config::read::read_text(&path, None, "Dockerfile")
+    let text = crate::read::read_text(&path, None, "Dockerfile")
         .map_err(|e| StepError::Input(e.message.clone()))?;
     crate::dockerfile::rename_bases(&text, &image.rename_bases)
         .map_err(|e| StepError::Input(format!("{}: {e}", path.display())))

@@ -97,7 +97,7 @@ pub fn references(plan: &Plan) -> Vec<String> {
         out.push(image.name.to_string());
         out.extend(image.tests.iter().map(|t| t.tag.clone()));
         let path = image.context.join(&image.dockerfile);
-        if let Ok(text) = crate::config::read::read_text(&path, None, "Dockerfile") {
+        if let Ok(text) = crate::read::read_text(&path, None, "Dockerfile") {
             out.extend(crate::dockerfile::base_images(&text));
         }
     }

@@ -164,10 +164,9 @@ pub fn labels(
             out.insert(BASE_DIGEST.to_string(), d);
         }
     }
-    let version = unit
-        .labels
-        .get("version")
-        .cloned()
+    let release = unit.cell.as_ref().and_then(|c| c.version());
+    let version = release
+        .map(str::to_string)
         .or_else(|| published.tag().map(str::to_string));
     if let Some(v) = version {
         out.insert(VERSION.to_string(), v);

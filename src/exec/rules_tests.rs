@@ -73,6 +73,8 @@ impl Fixture {
                     tag: format!("{name}-test{n}"),
                     timeout: None,
                     secrets: Vec::new(),
+                    dockerfile: Some(format!("RUN check {n}\n")),
+                    run: None,
                 }
             })
             .collect();
@@ -1053,4 +1055,30 @@ async fn a_rebuild_into_the_same_image_keeps_its_push_record() {
     };
     fx.test_with(&p, &again).await.0.unwrap();
     assert_eq!(pushed(), Some(before), "the registry still holds it");
+}
+
+#[tokio::test]
+async fn a_test_is_built_and_run_as_the_plan_holds_it_not_as_the_disk_has_it_now() {
+    let fx = Fixture::new();
+    let mut a = fx.image("a:1", "RUN one", 2);
+    // Edited after the config was loaded: the run builds what was checked.
+    write(&a.tests[0].path.join("Dockerfile"), "RUN edited since\n");
+    // A `run.yml` test whose file is gone since: it still runs its check.
+    std::fs::remove_file(a.tests[1].path.join("Dockerfile")).unwrap();
+    a.tests[1].dockerfile = None;
+    a.tests[1].run = Some(crate::plan::RunTest::parse("run.yml", "command: [node, -v]\n").unwrap());
+    let (result, record) = fx.test(&plan(vec![a.clone()], vec![])).await;
+    result.unwrap();
+    assert_eq!(record.verdict(), Verdict::Passed);
+    let layers = fx.engine.inline.lock().unwrap().clone();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    assert!(layers[0].ends_with("RUN check 1\n"), "{}", layers[0]);
+    let id = fx.engine.get(&a.name).unwrap();
+    assert_eq!(fx.engine.calls_of("run"), [id.to_string()]);
+    let state = crate::state::State::load(&fx.state_path()).unwrap();
+    let run = state.images[a.name.as_str()].tests[1]
+        .run
+        .clone()
+        .expect("its check is recorded");
+    assert_eq!(run["command"], serde_json::json!(["node", "-v"]));
 }

@@ -1,7 +1,7 @@
 //! Judging a `run.yml` test: what the container did against what the file expects.
 
-use crate::config::run_file::RunTest;
 use crate::engine::RunOutput;
+use crate::plan::RunTest;
 
 /// How much of an expected or actual output a failure message quotes.
 const PREVIEW_CHARS: usize = 200;

@@ -255,8 +255,8 @@ fn generic_name(file_name: &str) -> String {
 /// A URL artifact's version: the image's release version when the URL
 /// names it (the URL was made for that release), else its content digest.
 fn generic_version(image: &ImagePlan, url: &str, sha256: &str) -> String {
-    match image.labels.get("version") {
-        Some(v) if !v.is_empty() && url.contains(v.as_str()) => v.clone(),
+    match image.cell.as_ref().and_then(|c| c.version()) {
+        Some(v) if !v.is_empty() && url.contains(v) => v.to_string(),
         _ => format!("sha256:{sha256}"),
     }
 }
@@ -290,7 +290,14 @@ mod tests {
         );
         assert_eq!(generic_name(".tgz"), ".tgz");
         let image = ImagePlan {
-            labels: BTreeMap::from([("version".into(), "22.11.0".into())]),
+            cell: Some(crate::plan::Cell {
+                os: "bookworm".into(),
+                role: crate::plan::Role::Image {
+                    version: "22.11.0".into(),
+                },
+                axes: BTreeMap::new(),
+                platform: None,
+            }),
             ..ImagePlan::for_test("acme/app:1", "app")
         };
         assert_eq!(

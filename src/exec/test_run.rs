@@ -15,12 +15,9 @@ use super::run_check;
 use super::schedule;
 use super::skeleton::{Readiness, Run};
 use super::{Bus, Options, StepError, World};
-use crate::config::files::DOCKERFILE;
-use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId};
-use crate::error::render_with;
 use crate::events::{Command, Event, Outcome, Step};
-use crate::plan::{ImagePlan, Plan};
+use crate::plan::{ImagePlan, Plan, RunTest, SecretSpec, TestPlan};
 use crate::reference::Platform;
 use crate::state::{short_id, ImageState, StateError, StateFile, TestState};
 
@@ -249,17 +246,14 @@ async fn test_image(
         let res = run_step(bus, options, &image.name, step, |log| {
             let timeout = test.timeout.or(image.timeout).map(Duration::from_secs);
             let platform = image.platforms.first();
-            build_test(
-                &id, &test.path, &test.tag, timeout, platform, secrets, world, options, log,
-            )
+            build_test(&id, test, timeout, platform, secrets, world, options, log)
         })
         .await;
-        let run = RunTest::load(&test.path, None).ok().flatten();
         tests.push(TestState {
             path: test.path.clone(),
             passed: res.is_ok(),
             layer: res.ok().and_then(|done| done.image_id),
-            run: run.map(|r| r.describe()),
+            run: test.run.as_ref().map(RunTest::describe),
         });
     }
     let passed = tests.iter().all(|t| t.passed);
@@ -584,45 +578,42 @@ async fn check_layers(
     )))
 }
 
-/// Runs one test folder against the image `id`. Its Dockerfile, if any, is
-/// built as a layer on the exact ID; its `run.yml`, if any, then runs in a
-/// container from that layer (or from `id` itself when there is no
-/// Dockerfile). `tag` names the test image (or, without a Dockerfile, the
-/// image itself) only if the whole test passes.
+/// Runs one test against the image `id`, as the plan holds it: its
+/// Dockerfile, if any, is built as a layer on the exact ID; its `run.yml`,
+/// if any, then runs in a container from that layer (or from `id` itself
+/// when there is no Dockerfile). Its tag names the test image (or, without
+/// a Dockerfile, the image itself) only if the whole test passes.
 #[allow(clippy::too_many_arguments)]
 async fn build_test(
     id: &str,
-    dir: &Path,
-    tag: &str,
+    test: &TestPlan,
     timeout: Option<Duration>,
     platform: Option<&Platform>,
-    secrets: &[&crate::config::secrets::SecretSpec],
+    secrets: &[&SecretSpec],
     world: &World,
     options: &Options,
     log: Log,
 ) -> Result<Done, StepError> {
+    let (dir, tag) = (test.path.as_path(), test.tag.as_str());
     // A stale tag from an earlier run must not look like this run's pass.
     world.engine.remove(tag).await?;
-    // Parsed when the config was loaded too; parsed again here so a file
-    // edited since is judged as it is now.
-    let run = RunTest::load(dir, None)
-        .map_err(|e| StepError::Input(render_with(&e, false).trim().to_string()))?;
-    let has_dockerfile = dir.join(DOCKERFILE).is_file();
-    if !has_dockerfile && run.is_none() {
+    // Read and checked when the config was loaded: a test is run as planned.
+    if test.dockerfile.is_none() && test.run.is_none() {
         return Err(StepError::Input(format!(
-            "test folder {} has no {DOCKERFILE} or {RUN_FILE}",
+            "test folder {} has no Dockerfile or run.yml",
             dir.display()
         )));
     }
-    let image = match has_dockerfile {
-        true => {
-            let layer = (id, dir, tag);
+    let image = match &test.dockerfile {
+        Some(body) => {
+            let layer = (id, dir, body.as_str(), tag);
             build_layer(layer, timeout, platform, secrets, world, options, &log).await?
         }
-        false => ImageId::new(id),
+        None => ImageId::new(id),
     };
-    if let Some(run) = run {
-        if let Err(e) = run_container(&image, &run, platform, world, &log).await {
+    let has_dockerfile = test.dockerfile.is_some();
+    if let Some(run) = &test.run {
+        if let Err(e) = run_container(&image, run, platform, world, &log).await {
             if has_dockerfile {
                 // Best effort: the failure is what matters, not the cleanup.
                 let _ = world.engine.remove(tag).await;
@@ -641,28 +632,26 @@ async fn build_test(
     })
 }
 
-/// Builds a test folder's Dockerfile on top of `id`, in memory: the user's
+/// Builds a test's Dockerfile (`body`, as the plan holds it) on top of
+/// `id`, in memory, with the test folder `dir` as its context: the user's
 /// tree is only read. The result is tagged `tag`.
 #[allow(clippy::too_many_arguments)]
 async fn build_layer(
-    (id, dir, tag): (&str, &Path, &str),
+    (id, dir, body, tag): (&str, &Path, &str, &str),
     timeout: Option<Duration>,
     platform: Option<&Platform>,
-    secrets: &[&crate::config::secrets::SecretSpec],
+    secrets: &[&SecretSpec],
     world: &World,
     options: &Options,
     log: &Log,
 ) -> Result<ImageId, StepError> {
-    let dockerfile = dir.join(DOCKERFILE);
-    let body = crate::config::read::read_text(&dockerfile, None, "test Dockerfile")
-        .map_err(|e| StepError::Input(e.message.clone()))?;
     let tested = ImageId::new(id);
     let mut pins = Pins::new(world);
     let base = pins.pin(&tested).await?;
     let request = BuildRequest {
         context: BuildContext {
             dir: dir.to_owned(),
-            dockerfile: Dockerfile::Inline(crate::dockerfile::layer_on(&base, &body)),
+            dockerfile: Dockerfile::Inline(crate::dockerfile::layer_on(&base, body)),
             extra_files: vec![],
         },
         tag: Some(tag.to_owned()),

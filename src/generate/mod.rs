@@ -25,7 +25,9 @@ use crate::config::run_file::{RunTest, RUN_FILE};
 use crate::config::yaml::{suggest, Source};
 use crate::error::InputError;
 use crate::feed::{self, kind::Feed, kind::Selected};
-use crate::plan::{test_tag, Artifact, ArtifactSource, GeneratedFile, ImagePlan, Plan, TestPlan};
+use crate::plan::{
+    test_tag, Artifact, ArtifactSource, Cell, GeneratedFile, ImagePlan, Plan, Role, TestPlan,
+};
 
 use cells::Exclusions;
 use render::{TemplateDir, Templates};
@@ -55,275 +57,112 @@ pub fn plan(
 
     let mut templates = Templates::new(source);
     let exclusions = Exclusions::compile(config, source, &axes, &mut templates)?;
-    let out_rel = PathBuf::from(&config.output);
-    let out_dir = base_dir.join(&out_rel);
+    let out_dir = base_dir.join(PathBuf::from(&config.output));
     let mut plan = Plan {
         source: source.path.clone(),
         pull: config.pull,
         builder: config.builder,
         ..Plan::default()
     };
-
     // Per-OS base images, built first.
-    let mut bases: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(base) = &config.base {
-        let name_key = templates.add_inline("base.name", &base.name)?;
-        for os in &config.os {
-            let folder = os.template.as_ref().unwrap_or(&base.template);
-            let dir = TemplateDir::read(&base_dir, &folder.value, &mut templates, &|m| {
-                source.error_at(folder, m, "this folder")
-            })?;
-            require_dockerfile(&dir, source, folder)?;
-            let mut ctx = Map::new();
-            ctx.insert("os".into(), cells::axis_object(os));
-            let ctx = Value::Object(ctx);
-            let name = templates.render(&name_key, &ctx)?.trim().to_string();
-            let name = check_reference(source, &base.name, "base name", &name, &os.name.value)?;
-            let rel = PathBuf::from("base").join(&os.name.value);
-            push_files(&mut plan, &rel, dir.render(&templates, &ctx)?);
-            bases.insert(os.name.value.clone(), name.to_string());
-            plan.images.push(ImagePlan {
-                name,
-                context: out_dir.join(&rel),
-                dockerfile: "Dockerfile".into(),
-                needs: Vec::new(),
-                tests: Vec::new(),
-                build_args: BTreeMap::new(),
-                artifacts: Vec::new(),
-                labels: BTreeMap::from([
-                    ("os".to_string(), os.name.value.clone()),
-                    ("role".to_string(), "base".to_string()),
-                ]),
-                timeout: None,
-                platforms: Vec::new(),
-                rename_bases: Default::default(),
-                secrets: base.secrets.iter().map(|c| c.plan(&base_dir)).collect(),
-            });
-        }
-    }
-
-    let image_name = templates.add_inline("image.name", &config.image.name)?;
-    let image_dir = TemplateDir::read(
-        &base_dir,
-        &config.image.template.value,
-        &mut templates,
-        &|m| source.error_at(&config.image.template, m, "this folder"),
-    )?;
-    require_dockerfile(&image_dir, source, &config.image.template)?;
-    let artifacts = compile_artifacts(config, &mut templates)?;
-    let default_platforms = compile_platforms(&config.platforms, source, &mut templates)?;
-    let mut os_platforms: BTreeMap<String, Vec<PlatformRule>> = BTreeMap::new();
-    for os in &config.os {
-        if let Some(entries) = &os.platforms {
-            let rules = compile_platforms(entries, source, &mut templates)?;
-            os_platforms.insert(os.name.value.clone(), rules);
-        }
-    }
-    let tests = compile_tests(config, source, &base_dir, &mut templates)?;
-
-    let mut candidates = Vec::new();
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut folders: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut used_exclusions = std::collections::BTreeSet::new();
+    let bases = plan_bases(config, source, &out_dir, &mut templates, &mut plan)?;
+    let images = ImageTemplates::compile(config, source, &base_dir, &mut templates)?;
+    let expansion = Expansion {
+        config,
+        source,
+        base_dir: &base_dir,
+        out_dir: &out_dir,
+        templates: &templates,
+        exclusions: &exclusions,
+        images: &images,
+        bases: &bases,
+    };
+    let mut walk = Walk::default();
     for release in &selected {
-        let release_facts = &release.facts;
         for point in cells::points(&axes) {
-            let what = point.describe(&release.text);
-            let os = point.os();
-            let mut facts = release_facts.clone();
-            point.add_facts(&mut facts);
-            let base = bases
-                .get(os)
-                .cloned()
-                .or_else(|| point.os_from().map(str::to_string));
-            facts.insert(
-                feed::facts::BASE.into(),
-                base.clone().map_or(Value::Null, Value::from),
-            );
-            let cell_facts = Value::Object(facts.clone());
-            if let Some((rule, reason)) =
-                exclusions.reason_for(&point, &release.order, &cell_facts, &templates)?
-            {
-                used_exclusions.insert(rule);
-                plan.excluded.push(crate::plan::Excluded {
-                    what,
-                    reason: reason.to_string(),
-                });
-                continue;
-            }
-            let rules = os_platforms.get(os).unwrap_or(&default_platforms);
-            let mut platforms = Vec::new();
-            for rule in rules {
-                let holds = match &rule.when {
-                    None => true,
-                    Some(key) => {
-                        let mut f = facts.clone();
-                        f.insert(
-                            feed::facts::PLATFORM.into(),
-                            rule.platform.to_string().into(),
-                        );
-                        templates.holds(key, &Value::Object(f))?
-                    }
-                };
-                match holds {
-                    true => platforms.push(rule.platform.clone()),
-                    false => plan.excluded.push(crate::plan::Excluded {
-                        what: format!("{what} on {}", rule.platform),
-                        reason: "its platform's `when` is false".into(),
-                    }),
-                }
-            }
-            if !rules.is_empty() && platforms.is_empty() {
-                plan.excluded.push(crate::plan::Excluded {
-                    what,
-                    reason: "none of its platforms applies".into(),
-                });
-                continue;
-            }
-
-            let mut files = Map::new();
-            let mut image_artifacts = Vec::new();
-            let ctx = Value::Object(facts.clone());
-            for a in &artifacts {
-                if let Some(when) = &a.when {
-                    if !templates.holds(when, &ctx)? {
-                        continue;
-                    }
-                }
-                let (file, source) = a.render(&templates, &ctx)?;
-                files.insert(a.name.clone(), Value::from(file.clone()));
-                image_artifacts.push(Artifact {
-                    file_name: file,
-                    source,
-                });
-            }
-            facts.insert(feed::facts::ARTIFACTS.into(), Value::Object(files));
-            let name = templates
-                .render(&image_name, &Value::Object(facts.clone()))?
-                .trim()
-                .to_string();
-            let parsed = check_reference(source, &config.image.name, "image name", &name, &what)?;
-            if let Some(other) = seen.insert(name.clone(), what.clone()) {
-                return Err(source
-                    .error_at(
-                        &config.image.name,
-                        format!("the image name template gives `{name}` for both {other} and {what}"),
-                        "not unique",
-                    )
-                    .with_help("use every axis in the name, such as `{{ version }}-{{ os.name }}-{{ variant.name }}`"));
-            }
-            facts.insert(feed::facts::IMAGE.into(), Value::from(name.clone()));
-            let ctx = Value::Object(facts.clone());
-
-            let rel = PathBuf::from("images")
-                .join(os)
-                .join(point.slug(&release.text));
-            let slug = point.slug(&release.text);
-            if slug.len() > MAX_FOLDER_NAME {
-                return Err(source
-                    .error_at(
-                        point.last_value(),
-                        format!(
-                            "the folder of cell {} would be {} bytes long, more than the {MAX_FOLDER_NAME} a file system allows",
-                            crate::text::quote(&what),
-                            slug.len()
-                        ),
-                        "folder name too long",
-                    )
-                    .with_help("use shorter axis value names (the folder is `<version>-<value>-<value>…`)"));
-            }
-            // Case folded: on a case-insensitive disk `A` and `a` are one folder.
-            let folder_key = rel.to_string_lossy().to_lowercase();
-            if let Some((other, other_lines)) =
-                folders.insert(folder_key, (what.clone(), point.lines(source)))
-            {
-                return Err(source
-                    .error_at(
-                        point.last_value(),
-                        format!(
-                            "cells {} ({other_lines}) and {} ({}) both render into {}",
-                            crate::text::quote(&other),
-                            crate::text::quote(&what),
-                            point.lines(source),
-                            crate::text::quote(&rel.to_string_lossy())
-                        ),
-                        "same folder as another cell",
-                    )
-                    .with_help("rename an axis value so each cell has its own folder (`images/<os>/<version>-<values…>`)"));
-            }
-            push_files(&mut plan, &rel, image_dir.render(&templates, &ctx)?);
-
-            let mut image_tests = Vec::new();
-            for test in &tests {
-                if let Some(when) = &test.when {
-                    if !templates.holds(when, &ctx)? {
-                        continue;
-                    }
-                }
-                let index = image_tests.len() + 1;
-                let path = match &test.kind {
-                    TestKind::Static(path) => path.clone(),
-                    TestKind::Template(dir) => {
-                        let test_rel = PathBuf::from("tests")
-                            .join(os)
-                            .join(point.slug(&release.text))
-                            .join(&test.name);
-                        let files = dir.render(&templates, &ctx)?;
-                        check_test_files(&out_dir.join(&test_rel), &files, &name)?;
-                        push_files(&mut plan, &test_rel, files);
-                        out_dir.join(test_rel)
-                    }
-                };
-                let tag = test_tag(&parsed, index);
-                check_reference(source, &config.image.name, "test tag", &tag, &what)?;
-                image_tests.push(TestPlan {
-                    index,
-                    path,
-                    tag,
-                    timeout: test.timeout,
-                    secrets: test.secrets.clone(),
-                });
-            }
-
-            let mut labels = point.labels();
-            labels.insert("version".into(), release.text.clone());
-            plan.images.push(ImagePlan {
-                name: parsed.clone(),
-                context: out_dir.join(&rel),
-                dockerfile: "Dockerfile".into(),
-                needs: Vec::new(),
-                tests: image_tests,
-                build_args: BTreeMap::new(),
-                artifacts: image_artifacts,
-                labels,
-                timeout: config.image.timeout.map(|t| t.0),
-                platforms,
-                rename_bases: Default::default(),
-                secrets: config
-                    .image
-                    .secrets
-                    .iter()
-                    .map(|c| c.plan(&base_dir))
-                    .collect(),
-            });
-            candidates.push(crate::alias::Candidate {
-                image: name,
-                version: release.order.clone(),
-                facts: Value::Object(facts),
-            });
+            expansion.plan_cell(release, &point, &mut plan, &mut walk)?;
         }
     }
+    platform_bases(&mut plan, &images.platforms);
 
-    // A base is built for every platform an image on it is.
+    plan.aliases = crate::alias::compute(&config.aliases, &walk.candidates).map_err(|e| {
+        InputError::plain(format!("{}: aliases: {e}", source.name()))
+            .with_help("alias rules see the same facts as the templates")
+    })?;
+    plan.warnings = exclusions.unused(&walk.used_exclusions);
+    order_images(&mut plan, &out_dir)?;
+    plan.files.sort_by(|a, b| a.path.cmp(&b.path));
+    plan.output = Some(out_dir);
+    Ok(plan)
+}
+
+/// Plans the per-OS base images of `config.base`, if it has one: each
+/// OS's base folder rendered under `base/<os>` and its image added to
+/// `plan`. Returns each OS's base image name.
+fn plan_bases(
+    config: &NativeConfig,
+    source: &Source,
+    out_dir: &Path,
+    templates: &mut Templates<'_>,
+    plan: &mut Plan,
+) -> Result<BTreeMap<String, String>, InputError> {
+    let mut bases = BTreeMap::new();
+    let Some(base) = &config.base else {
+        return Ok(bases);
+    };
+    let base_dir = source.base_dir();
+    let name_key = templates.add_inline("base.name", &base.name)?;
+    for os in &config.os {
+        let folder = os.template.as_ref().unwrap_or(&base.template);
+        let dir = TemplateDir::read(&base_dir, &folder.value, templates, &|m| {
+            source.error_at(folder, m, "this folder")
+        })?;
+        require_dockerfile(&dir, source, folder)?;
+        let mut ctx = Map::new();
+        ctx.insert("os".into(), cells::axis_object(os));
+        let ctx = Value::Object(ctx);
+        let name = templates.render(&name_key, &ctx)?.trim().to_string();
+        let name = check_reference(source, &base.name, "base name", &name, &os.name.value)?;
+        let rel = PathBuf::from("base").join(&os.name.value);
+        push_files(plan, &rel, dir.render(templates, &ctx)?);
+        bases.insert(os.name.value.clone(), name.to_string());
+        plan.images.push(ImagePlan {
+            name,
+            context: out_dir.join(&rel),
+            dockerfile: "Dockerfile".into(),
+            needs: Vec::new(),
+            tests: Vec::new(),
+            build_args: BTreeMap::new(),
+            artifacts: Vec::new(),
+            // Written on the image as they always were.
+            labels: BTreeMap::from([
+                ("os".to_string(), os.name.value.clone()),
+                ("role".to_string(), "base".to_string()),
+            ]),
+            cell: Some(Cell {
+                os: os.name.value.clone(),
+                role: Role::Base,
+                axes: BTreeMap::new(),
+                platform: None,
+            }),
+            timeout: None,
+            platforms: Vec::new(),
+            rename_bases: Default::default(),
+            secrets: base.secrets.iter().map(|c| c.plan(&base_dir)).collect(),
+        });
+    }
+    Ok(bases)
+}
+
+/// A base is built for every platform an image on it is, in the order its
+/// OS's platforms are written.
+fn platform_bases(plan: &mut Plan, rules: &PlatformRules) {
     let mut wanted: BTreeMap<String, Vec<crate::reference::Platform>> = BTreeMap::new();
     for image in &plan.images {
-        let Some(os) = image.labels.get("os") else {
+        let Some(cell) = image.cell.as_ref().filter(|c| !c.is_base()) else {
             continue;
         };
-        if image.labels.get("role").map(String::as_str) == Some("base") {
-            continue;
-        }
-        let list = wanted.entry(os.clone()).or_default();
+        let list = wanted.entry(cell.os.clone()).or_default();
         for p in &image.platforms {
             if !list.contains(p) {
                 list.push(p.clone());
@@ -331,30 +170,370 @@ pub fn plan(
         }
     }
     for image in plan.images.iter_mut() {
-        if image.labels.get("role").map(String::as_str) == Some("base") {
-            if let Some(list) = image.labels.get("os").and_then(|os| wanted.get(os)) {
-                let rules = os_platforms
-                    .get(&image.labels["os"])
-                    .unwrap_or(&default_platforms);
-                // In the order the platforms were written.
-                image.platforms = rules
-                    .iter()
-                    .map(|r| r.platform.clone())
-                    .filter(|p| list.contains(p))
-                    .collect();
-            }
+        let Some(cell) = image.cell.as_ref().filter(|c| c.is_base()) else {
+            continue;
+        };
+        if let Some(list) = wanted.get(&cell.os) {
+            image.platforms = rules
+                .of(&cell.os)
+                .iter()
+                .map(|r| r.platform.clone())
+                .filter(|p| list.contains(p))
+                .collect();
         }
     }
+}
 
-    plan.aliases = crate::alias::compute(&config.aliases, &candidates).map_err(|e| {
-        InputError::plain(format!("{}: aliases: {e}", source.name()))
-            .with_help("alias rules see the same facts as the templates")
-    })?;
-    plan.warnings = exclusions.unused(&used_exclusions);
-    order_images(&mut plan, &out_dir)?;
-    plan.files.sort_by(|a, b| a.path.cmp(&b.path));
-    plan.output = Some(out_dir);
-    Ok(plan)
+/// The image side of a matrix config, compiled once: what every cell renders.
+struct ImageTemplates {
+    /// The key of the image name template.
+    name: String,
+    /// The image template folder.
+    dir: TemplateDir,
+    artifacts: Vec<ArtifactTemplates>,
+    platforms: PlatformRules,
+    tests: Vec<TestTemplates>,
+}
+
+impl ImageTemplates {
+    fn compile(
+        config: &NativeConfig,
+        source: &Source,
+        base_dir: &Path,
+        templates: &mut Templates<'_>,
+    ) -> Result<ImageTemplates, InputError> {
+        let name = templates.add_inline("image.name", &config.image.name)?;
+        let dir = TemplateDir::read(base_dir, &config.image.template.value, templates, &|m| {
+            source.error_at(&config.image.template, m, "this folder")
+        })?;
+        require_dockerfile(&dir, source, &config.image.template)?;
+        let artifacts = compile_artifacts(config, templates)?;
+        let default = compile_platforms(&config.platforms, source, templates)?;
+        let mut by_os = BTreeMap::new();
+        for os in &config.os {
+            if let Some(entries) = &os.platforms {
+                let rules = compile_platforms(entries, source, templates)?;
+                by_os.insert(os.name.value.clone(), rules);
+            }
+        }
+        let tests = compile_tests(config, source, base_dir, templates)?;
+        Ok(ImageTemplates {
+            name,
+            dir,
+            artifacts,
+            platforms: PlatformRules { default, by_os },
+            tests,
+        })
+    }
+}
+
+/// The config's platforms: its own list, and an OS's list where it has one.
+struct PlatformRules {
+    default: Vec<PlatformRule>,
+    by_os: BTreeMap<String, Vec<PlatformRule>>,
+}
+
+impl PlatformRules {
+    /// The platforms the cells of OS value `os` may be built for.
+    fn of(&self, os: &str) -> &[PlatformRule] {
+        self.by_os.get(os).unwrap_or(&self.default)
+    }
+}
+
+/// What the walk over the cells has met so far.
+#[derive(Default)]
+struct Walk {
+    /// Each image name given, and the cell it was given to.
+    names: BTreeMap<String, String>,
+    /// Each cell folder (case folded), and its cell and lines.
+    folders: BTreeMap<String, (String, String)>,
+    /// The exclusion rules that left a cell out.
+    used_exclusions: BTreeSet<usize>,
+    /// Every planned image, for the alias rules.
+    candidates: Vec<crate::alias::Candidate>,
+}
+
+/// Everything one cell of the matrix is planned from.
+struct Expansion<'a, 's> {
+    config: &'a NativeConfig,
+    source: &'a Source,
+    base_dir: &'a Path,
+    out_dir: &'a Path,
+    templates: &'a Templates<'s>,
+    exclusions: &'a Exclusions,
+    images: &'a ImageTemplates,
+    /// Each OS's base image name.
+    bases: &'a BTreeMap<String, String>,
+}
+
+impl Expansion<'_, '_> {
+    /// Plans the cell `point` × `release`: left out (and why), or its image,
+    /// rendered files and tests added to `plan`.
+    fn plan_cell(
+        &self,
+        release: &Selected,
+        point: &cells::AxisPoint<'_>,
+        plan: &mut Plan,
+        walk: &mut Walk,
+    ) -> Result<(), InputError> {
+        let what = point.describe(&release.text);
+        let os = point.os();
+        let mut facts = release.facts.clone();
+        point.add_facts(&mut facts);
+        let base = self
+            .bases
+            .get(os)
+            .cloned()
+            .or_else(|| point.os_from().map(str::to_string));
+        facts.insert(
+            feed::facts::BASE.into(),
+            base.map_or(Value::Null, Value::from),
+        );
+        let cell_facts = Value::Object(facts.clone());
+        let excluded =
+            self.exclusions
+                .reason_for(point, &release.order, &cell_facts, self.templates)?;
+        if let Some((rule, reason)) = excluded {
+            walk.used_exclusions.insert(rule);
+            plan.excluded.push(crate::plan::Excluded {
+                what,
+                reason: reason.to_string(),
+            });
+            return Ok(());
+        }
+        let Some(platforms) = self.cell_platforms(os, &facts, &what, &mut plan.excluded)? else {
+            return Ok(());
+        };
+        let artifacts = self.cell_artifacts(&mut facts)?;
+        let name = self.cell_name(&facts, &what, walk)?;
+        facts.insert(feed::facts::IMAGE.into(), Value::from(name.to_string()));
+        let ctx = Value::Object(facts.clone());
+        let rel = self.cell_folder(point, &release.text, &what, walk)?;
+        push_files(plan, &rel, self.images.dir.render(self.templates, &ctx)?);
+        let tests = self.cell_tests(point, &release.text, (&name, &what), &ctx, plan)?;
+
+        // Written on the image as they always were; read from `cell`.
+        let mut labels = point.labels();
+        labels.insert("version".into(), release.text.clone());
+        let mut axes = point.labels();
+        axes.remove("os");
+        plan.images.push(ImagePlan {
+            name: name.clone(),
+            context: self.out_dir.join(&rel),
+            dockerfile: "Dockerfile".into(),
+            needs: Vec::new(),
+            tests,
+            build_args: BTreeMap::new(),
+            artifacts,
+            labels,
+            cell: Some(Cell {
+                os: os.to_string(),
+                role: Role::Image {
+                    version: release.text.clone(),
+                },
+                axes,
+                platform: None,
+            }),
+            timeout: self.config.image.timeout.map(|t| t.0),
+            platforms,
+            rename_bases: Default::default(),
+            secrets: (self.config.image.secrets.iter())
+                .map(|c| c.plan(self.base_dir))
+                .collect(),
+        });
+        walk.candidates.push(crate::alias::Candidate {
+            image: name.to_string(),
+            version: release.order.clone(),
+            facts: Value::Object(facts),
+        });
+        Ok(())
+    }
+
+    /// The platforms a cell of OS value `os` is built for, each left out
+    /// by its `when` noted in `excluded`; `None` when none applies (the
+    /// cell is left out).
+    fn cell_platforms(
+        &self,
+        os: &str,
+        facts: &Map<String, Value>,
+        what: &str,
+        excluded: &mut Vec<crate::plan::Excluded>,
+    ) -> Result<Option<Vec<crate::reference::Platform>>, InputError> {
+        let rules = self.images.platforms.of(os);
+        let mut platforms = Vec::new();
+        for rule in rules {
+            let holds = match &rule.when {
+                None => true,
+                Some(key) => {
+                    let mut f = facts.clone();
+                    let platform = rule.platform.to_string();
+                    f.insert(feed::facts::PLATFORM.into(), platform.into());
+                    self.templates.holds(key, &Value::Object(f))?
+                }
+            };
+            match holds {
+                true => platforms.push(rule.platform.clone()),
+                false => excluded.push(crate::plan::Excluded {
+                    what: format!("{what} on {}", rule.platform),
+                    reason: "its platform's `when` is false".into(),
+                }),
+            }
+        }
+        if !rules.is_empty() && platforms.is_empty() {
+            excluded.push(crate::plan::Excluded {
+                what: what.to_string(),
+                reason: "none of its platforms applies".into(),
+            });
+            return Ok(None);
+        }
+        Ok(Some(platforms))
+    }
+
+    /// The artifacts whose `when` holds for the cell, rendered; their file
+    /// names are added to its `facts`.
+    fn cell_artifacts(&self, facts: &mut Map<String, Value>) -> Result<Vec<Artifact>, InputError> {
+        let mut files = Map::new();
+        let mut artifacts = Vec::new();
+        let ctx = Value::Object(facts.clone());
+        for a in &self.images.artifacts {
+            if let Some(when) = &a.when {
+                if !self.templates.holds(when, &ctx)? {
+                    continue;
+                }
+            }
+            let (file, source) = a.render(self.templates, &ctx)?;
+            files.insert(a.name.clone(), Value::from(file.clone()));
+            artifacts.push(Artifact {
+                file_name: file,
+                source,
+            });
+        }
+        facts.insert(feed::facts::ARTIFACTS.into(), Value::Object(files));
+        Ok(artifacts)
+    }
+
+    /// The cell's image name, rendered and checked: a valid reference no
+    /// other cell has.
+    fn cell_name(
+        &self,
+        facts: &Map<String, Value>,
+        what: &str,
+        walk: &mut Walk,
+    ) -> Result<crate::reference::ImageRef, InputError> {
+        let at = &self.config.image.name;
+        let name = (self.templates)
+            .render(&self.images.name, &Value::Object(facts.clone()))?
+            .trim()
+            .to_string();
+        let parsed = check_reference(self.source, at, "image name", &name, what)?;
+        if let Some(other) = walk.names.insert(name.clone(), what.to_string()) {
+            return Err(self.source
+                .error_at(
+                    at,
+                    format!("the image name template gives `{name}` for both {other} and {what}"),
+                    "not unique",
+                )
+                .with_help("use every axis in the name, such as `{{ version }}-{{ os.name }}-{{ variant.name }}`"));
+        }
+        Ok(parsed)
+    }
+
+    /// The cell's folder in the output tree, `images/<os>/<version>-<values…>`:
+    /// a name a file system allows, and no other cell's (case folded).
+    fn cell_folder(
+        &self,
+        point: &cells::AxisPoint<'_>,
+        version: &str,
+        what: &str,
+        walk: &mut Walk,
+    ) -> Result<PathBuf, InputError> {
+        let source = self.source;
+        let slug = point.slug(&version);
+        let rel = PathBuf::from("images").join(point.os()).join(&slug);
+        if slug.len() > MAX_FOLDER_NAME {
+            return Err(source
+                .error_at(
+                    point.last_value(),
+                    format!(
+                        "the folder of cell {} would be {} bytes long, more than the {MAX_FOLDER_NAME} a file system allows",
+                        crate::text::quote(what),
+                        slug.len()
+                    ),
+                    "folder name too long",
+                )
+                .with_help("use shorter axis value names (the folder is `<version>-<value>-<value>…`)"));
+        }
+        // Case folded: on a case-insensitive disk `A` and `a` are one folder.
+        let folder_key = rel.to_string_lossy().to_lowercase();
+        if let Some((other, other_lines)) = walk
+            .folders
+            .insert(folder_key, (what.to_string(), point.lines(source)))
+        {
+            return Err(source
+                .error_at(
+                    point.last_value(),
+                    format!(
+                        "cells {} ({other_lines}) and {} ({}) both render into {}",
+                        crate::text::quote(&other),
+                        crate::text::quote(what),
+                        point.lines(source),
+                        crate::text::quote(&rel.to_string_lossy())
+                    ),
+                    "same folder as another cell",
+                )
+                .with_help("rename an axis value so each cell has its own folder (`images/<os>/<version>-<values…>`)"));
+        }
+        Ok(rel)
+    }
+
+    /// The tests whose `when` holds for the cell's image `name`, each with
+    /// its Dockerfile and `run.yml` as the run will use them: a template
+    /// folder rendered (and checked) into `tests/<os>/<cell>/<test>` of
+    /// `plan`'s files, a plain folder as read when compiled.
+    fn cell_tests(
+        &self,
+        point: &cells::AxisPoint<'_>,
+        version: &str,
+        (name, what): (&crate::reference::ImageRef, &str),
+        ctx: &Value,
+        plan: &mut Plan,
+    ) -> Result<Vec<TestPlan>, InputError> {
+        let mut tests = Vec::new();
+        for test in &self.images.tests {
+            if let Some(when) = &test.when {
+                if !self.templates.holds(when, ctx)? {
+                    continue;
+                }
+            }
+            let index = tests.len() + 1;
+            let (path, files) = match &test.kind {
+                TestKind::Static { path, files } => (path.clone(), files.clone()),
+                TestKind::Template(dir) => {
+                    let test_rel = PathBuf::from("tests")
+                        .join(point.os())
+                        .join(point.slug(&version))
+                        .join(&test.name);
+                    let rendered = dir.render(self.templates, ctx)?;
+                    let files =
+                        check_test_files(&self.out_dir.join(&test_rel), &rendered, name.as_str())?;
+                    push_files(plan, &test_rel, rendered);
+                    (self.out_dir.join(test_rel), files)
+                }
+            };
+            let tag = test_tag(name, index);
+            check_reference(self.source, &self.config.image.name, "test tag", &tag, what)?;
+            tests.push(TestPlan {
+                index,
+                path,
+                tag,
+                timeout: test.timeout,
+                secrets: test.secrets.clone(),
+                dockerfile: files.dockerfile,
+                run: files.run,
+            });
+        }
+        Ok(tests)
+    }
 }
 
 /// Orders images by what their rendered Dockerfiles say, not by how the
@@ -468,12 +647,121 @@ fn resolve_as_of(
 }
 
 fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<Feed, InputError> {
-    use crate::config::native::FeedKind;
-    let f = &config.feed.value;
-    let kind = f.kind;
-    // A key another kind reads is a mistake worth naming: it would be ignored.
-    let misplaced = |key: &str, at: &dyn Fn() -> InputError| -> InputError {
-        at().with_help(format!(
+    let feed = FeedEntry {
+        config,
+        source,
+        base_dir,
+    };
+    feed.check_keys()?;
+    feed.read()
+}
+
+/// The config's `feed:` entry, read into a [`Feed`] of its kind.
+struct FeedEntry<'a> {
+    config: &'a NativeConfig,
+    source: &'a Source,
+    base_dir: &'a Path,
+}
+
+type At = serde_saphyr::Spanned<String>;
+
+impl FeedEntry<'_> {
+    /// A key another kind reads is a mistake worth naming: it would be ignored.
+    fn check_keys(&self) -> Result<(), InputError> {
+        use crate::config::native::FeedKind;
+        let f = &self.config.feed.value;
+        if f.kind != FeedKind::Node {
+            for (key, at) in [("index", &f.index), ("schedule", &f.schedule)] {
+                if let Some(at) = at {
+                    return Err(self.misplaced(key, at));
+                }
+            }
+        }
+        if f.kind != FeedKind::List {
+            if let Some(at) = &f.versions {
+                return Err(self.misplaced("versions", at));
+            }
+        }
+        if f.kind == FeedKind::Node {
+            if let Some(at) = &f.source {
+                return Err(self.misplaced("source", at));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the feed's files or URLs (or its `versions`) and parses them.
+    fn read(&self) -> Result<Feed, InputError> {
+        use crate::config::native::FeedKind;
+        let f = &self.config.feed.value;
+        let required = |at: &Option<At>, key: &str| at.clone().ok_or_else(|| self.missing(key));
+        match f.kind {
+            FeedKind::Node => {
+                let index_at = required(&f.index, "index")?;
+                let sched_at = required(&f.schedule, "schedule")?;
+                let index_text = self.text(&index_at, "release index")?;
+                let releases =
+                    feed::index::parse(&index_text).map_err(|e| self.parsed(&index_at, e))?;
+                let sched_text = self.text(&sched_at, "release schedule")?;
+                let schedule = feed::release_schedule::parse(&sched_text)
+                    .map_err(|e| self.parsed(&sched_at, e))?;
+                Ok(Feed::Node { releases, schedule })
+            }
+            FeedKind::Endoflife => {
+                let at = required(&f.source, "source")?;
+                let body = self.text(&at, "endoflife.date product")?;
+                feed::endoflife::parse(&body)
+                    .map(Feed::Generic)
+                    .map_err(|e| self.parsed(&at, e))
+            }
+            FeedKind::Npm => {
+                let at = required(&f.source, "source")?;
+                let body = self.text(&at, "npm package document")?;
+                feed::npm::parse(&body, f.cycle)
+                    .map(Feed::Generic)
+                    .map_err(|e| self.parsed(&at, e))
+            }
+            FeedKind::List => self.read_list(),
+        }
+    }
+
+    /// A `list` feed: its `versions`, or the file or URL of its `source`.
+    fn read_list(&self) -> Result<Feed, InputError> {
+        let f = &self.config.feed.value;
+        match (&f.versions, &f.source) {
+            (Some(at), None) => feed::list::parse(&at.value, f.cycle)
+                .map(Feed::Generic)
+                .map_err(|e| {
+                    (self.source).error_at(at, format!("feed.versions: {e}"), "these versions")
+                }),
+            (None, Some(at)) => {
+                let body = self.text(at, "list of versions")?;
+                feed::list::parse_text(&body, f.cycle)
+                    .map(Feed::Generic)
+                    .map_err(|e| self.parsed(at, e))
+            }
+            (Some(_), Some(at)) => Err(self
+                .source
+                .error_at(
+                    at,
+                    "a `list` feed has `versions` and `source`",
+                    "one too many",
+                )
+                .with_help("keep the versions in `strata.yml` or in a file, not both")),
+            (None, None) => Err(self.missing("versions")),
+        }
+    }
+
+    /// `feed.KEY`, written at `at`, belongs to another kind of feed.
+    fn misplaced<T>(&self, key: &str, at: &serde_saphyr::Spanned<T>) -> InputError {
+        use crate::config::native::FeedKind;
+        let kind = self.config.feed.value.kind;
+        let err = self.source.error_at(
+            at,
+            format!("`feed.{key}` does not belong to a `{}` feed", kind.name()),
+            "not for this kind",
+        );
+        err.with_help(format!(
             "`{key}` is read by {}; the `{}` kind reads {}",
             match key {
                 "index" | "schedule" => "the `node` kind",
@@ -487,20 +775,15 @@ fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<
                 _ => "`source`",
             }
         ))
-    };
-    let wrong = |key: &str, at: &serde_saphyr::Spanned<String>| {
-        misplaced(key, &|| {
-            source.error_at(
-                at,
-                format!("`feed.{key}` does not belong to a `{}` feed", kind.name()),
-                "not for this kind",
-            )
-        })
-    };
-    let missing = |what: &str| {
-        source
+    }
+
+    /// The feed lacks `what`, which its kind needs.
+    fn missing(&self, what: &str) -> InputError {
+        use crate::config::native::FeedKind;
+        let kind = self.config.feed.value.kind;
+        self.source
             .error_at(
-                &config.feed,
+                &self.config.feed,
                 format!("a `{}` feed needs `{what}`", kind.name()),
                 "this feed",
             )
@@ -510,11 +793,14 @@ fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<
                 FeedKind::Npm => "add `source:` with an npm package document file or URL, such as https://registry.npmjs.org/bun",
                 FeedKind::List => "add `versions:` (a list of maps with `version`) or `source:` (a YAML or JSON file holding one)",
             })
-    };
-    // Reads a feed file or URL through the feed loader.
-    let text = |at: &serde_saphyr::Spanned<String>, what: &str| {
-        feed::load(&at.value, base_dir).map_err(|e| {
-            let err = source.error_at(at, format!("{what}: {e}"), "this feed");
+    }
+
+    /// Reads a feed file or URL through the feed loader.
+    fn text(&self, at: &At, what: &str) -> Result<String, InputError> {
+        feed::load(&at.value, self.base_dir).map_err(|e| {
+            let err = self
+                .source
+                .error_at(at, format!("{what}: {e}"), "this feed");
             // A feed URL that cannot be reached is the environment's fault (exit 3).
             if e.is_environment() {
                 err.unreachable()
@@ -522,78 +808,11 @@ fn load_feed(config: &NativeConfig, source: &Source, base_dir: &Path) -> Result<
                 err
             }
         })
-    };
-    let parsed = |at: &serde_saphyr::Spanned<String>, e: feed::FeedError| {
-        source.error_at(at, format!("{}: {e}", at.value), "this feed")
-    };
-    if kind != FeedKind::Node {
-        for (key, at) in [("index", &f.index), ("schedule", &f.schedule)] {
-            if let Some(at) = at {
-                return Err(wrong(key, at));
-            }
-        }
     }
-    if kind != FeedKind::List {
-        if let Some(at) = &f.versions {
-            return Err(misplaced("versions", &|| {
-                source.error_at(
-                    at,
-                    format!(
-                        "`feed.versions` does not belong to a `{}` feed",
-                        kind.name()
-                    ),
-                    "not for this kind",
-                )
-            }));
-        }
-    }
-    match kind {
-        FeedKind::Node => {
-            if let Some(at) = &f.source {
-                return Err(wrong("source", at));
-            }
-            let index_at = f.index.as_ref().ok_or_else(|| missing("index"))?;
-            let sched_at = f.schedule.as_ref().ok_or_else(|| missing("schedule"))?;
-            let index_text = text(index_at, "release index")?;
-            let releases = feed::index::parse(&index_text).map_err(|e| parsed(index_at, e))?;
-            let sched_text = text(sched_at, "release schedule")?;
-            let schedule =
-                feed::release_schedule::parse(&sched_text).map_err(|e| parsed(sched_at, e))?;
-            Ok(Feed::Node { releases, schedule })
-        }
-        FeedKind::Endoflife => {
-            let at = f.source.as_ref().ok_or_else(|| missing("source"))?;
-            let body = text(at, "endoflife.date product")?;
-            feed::endoflife::parse(&body)
-                .map(Feed::Generic)
-                .map_err(|e| parsed(at, e))
-        }
-        FeedKind::Npm => {
-            let at = f.source.as_ref().ok_or_else(|| missing("source"))?;
-            let body = text(at, "npm package document")?;
-            feed::npm::parse(&body, f.cycle)
-                .map(Feed::Generic)
-                .map_err(|e| parsed(at, e))
-        }
-        FeedKind::List => match (&f.versions, &f.source) {
-            (Some(at), None) => feed::list::parse(&at.value, f.cycle)
-                .map(Feed::Generic)
-                .map_err(|e| source.error_at(at, format!("feed.versions: {e}"), "these versions")),
-            (None, Some(at)) => {
-                let body = text(at, "list of versions")?;
-                feed::list::parse_text(&body, f.cycle)
-                    .map(Feed::Generic)
-                    .map_err(|e| parsed(at, e))
-            }
-            (Some(_), Some(at)) => Err(source
-                .error_at(
-                    at,
-                    "a `list` feed has `versions` and `source`",
-                    "one too many",
-                )
-                .with_help("keep the versions in `strata.yml` or in a file, not both")),
-            (None, None) => Err(missing("versions")),
-        },
+
+    fn parsed(&self, at: &At, e: feed::FeedError) -> InputError {
+        self.source
+            .error_at(at, format!("{}: {e}", at.value), "this feed")
     }
 }
 
@@ -871,10 +1090,19 @@ struct TestTemplates {
 }
 
 enum TestKind {
-    /// A folder used in place (its Dockerfile has no template).
-    Static(PathBuf),
+    /// A folder used in place (its Dockerfile has no template), with its
+    /// files as read.
+    Static { path: PathBuf, files: TestFiles },
     /// A folder rendered per image into the output tree.
     Template(TemplateDir),
+}
+
+/// A test folder's Dockerfile (checked to have no `FROM`) and `run.yml`
+/// (parsed), as the run uses them.
+#[derive(Debug, Clone, Default)]
+struct TestFiles {
+    dockerfile: Option<String>,
+    run: Option<RunTest>,
 }
 
 fn compile_tests(
@@ -915,13 +1143,18 @@ fn compile_tests(
         } else if is_test {
             // Checked here, before any build, like a rendered one.
             let folder = base_dir.join(path);
-            RunTest::load(&folder, Some(base_dir))?;
+            let run = RunTest::load(&folder, Some(base_dir))?;
+            let mut dockerfile = None;
             for file in dir.files.iter().filter(|f| f.rel == Path::new(DOCKERFILE)) {
                 if let render::FileKind::Copy(text) = &file.kind {
                     reject_from(&folder, text, "each image of the matrix")?;
+                    dockerfile = Some(text.clone());
                 }
             }
-            TestKind::Static(base_dir.join(path))
+            TestKind::Static {
+                path: folder,
+                files: TestFiles { dockerfile, run },
+            }
         } else {
             return Err(InputError::plain(format!(
                 "{}: test folder {path} has no Dockerfile or {RUN_FILE} (or their .j2 templates)",
@@ -951,20 +1184,22 @@ fn compile_tests(
 /// Checks a test folder's rendered `files` before anything is built, each
 /// reported at its line in the rendered file, named as it will be written to
 /// `dir`: a `run.yml` must parse, and a Dockerfile must have no `FROM` (it is
-/// built on `image`).
+/// built on `image`). Returns the two as the run uses them.
 fn check_test_files(
     dir: &Path,
     files: &[(PathBuf, String)],
     image: &str,
-) -> Result<(), InputError> {
+) -> Result<TestFiles, InputError> {
+    let mut out = TestFiles::default();
     for (rel, text) in files {
         if rel == Path::new(RUN_FILE) {
-            RunTest::parse(&dir.join(rel).display().to_string(), text)?;
+            out.run = Some(RunTest::parse(&dir.join(rel).display().to_string(), text)?);
         } else if rel == Path::new(DOCKERFILE) {
             reject_from(dir, text, image)?;
+            out.dockerfile = Some(text.clone());
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 impl Templates<'_> {

@@ -3,8 +3,12 @@
 //! Pure: the Dockerfiles were read while checking the inventory's files. The
 //! only decision made here is the build order, from the `FROM` lines.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
 use crate::config::files::{ImageFiles, DOCKERFILE};
 use crate::config::inventory::Inventory;
+use crate::config::run_file::RunTest;
 use crate::error::InputError;
 use crate::plan::order;
 use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
@@ -14,7 +18,11 @@ use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
 ///
 /// `files[i]` belongs to `inventory.images[i]`. A `FROM` cycle between images
 /// is an error naming them.
-pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputError> {
+pub fn plan(
+    inventory: &Inventory,
+    files: &[ImageFiles],
+    tests: &TestFolders,
+) -> Result<Plan, InputError> {
     // A secret's `file` is relative to the inventory's folder.
     let config_dir = inventory
         .file
@@ -43,12 +51,17 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                     .tests
                     .iter()
                     .enumerate()
-                    .map(|(t, path)| TestPlan {
-                        index: t + 1,
-                        path: path.clone(),
-                        tag: crate::plan::test_tag(&name, t + 1),
-                        timeout: None,
-                        secrets: Vec::new(),
+                    .map(|(t, path)| {
+                        let (dockerfile, run) = tests.get(path).cloned().unwrap_or_default();
+                        TestPlan {
+                            index: t + 1,
+                            path: path.clone(),
+                            tag: crate::plan::test_tag(&name, t + 1),
+                            timeout: None,
+                            secrets: Vec::new(),
+                            dockerfile,
+                            run,
+                        }
                     })
                     .collect(),
                 name,
@@ -58,6 +71,7 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
                 build_args: Default::default(),
                 artifacts: Vec::new(),
                 labels: Default::default(),
+                cell: None,
                 timeout: image.timeout.map(|t| t.0),
                 platforms: image.platforms.iter().map(|p| p.value.clone()).collect(),
                 rename_bases: Default::default(),
@@ -95,6 +109,36 @@ pub fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputEr
         pull: inventory.pull,
         builder: inventory.builder,
     })
+}
+
+/// Each test folder of an inventory: its Dockerfile's text and its parsed
+/// `run.yml`, each `None` when the folder has none.
+pub type TestFolders = BTreeMap<PathBuf, (Option<String>, Option<RunTest>)>;
+
+/// Reads every test folder `files` name, once each (Dante inventories
+/// share test folders between hundreds of images), so the plan carries
+/// what the run builds and runs; [`crate::config::files::check`] has
+/// checked them. A file that became unreadable since is an error naming it.
+pub fn read_tests(inventory: &Inventory, files: &[ImageFiles]) -> Result<TestFolders, InputError> {
+    let tree = inventory.file.parent().unwrap_or(Path::new(""));
+    let mut out = TestFolders::new();
+    for folder in files.iter().flat_map(|f| &f.tests) {
+        if out.contains_key(folder) {
+            continue;
+        }
+        let file = folder.join(DOCKERFILE);
+        let dockerfile = match std::fs::symlink_metadata(&file) {
+            Ok(_) => Some(crate::config::read::read_text(
+                &file,
+                Some(tree),
+                "Dockerfile",
+            )?),
+            Err(_) => None,
+        };
+        let run = RunTest::load(folder, Some(tree))?;
+        out.insert(folder.clone(), (dockerfile, run));
+    }
+    Ok(out)
 }
 
 /// An image is built for each of its platforms on that platform's build of
@@ -192,6 +236,11 @@ mod tests {
     use super::*;
     use crate::config::inventory;
 
+    /// The plan of test folders that hold nothing.
+    fn plan(inventory: &Inventory, files: &[ImageFiles]) -> Result<Plan, InputError> {
+        super::plan(inventory, files, &TestFolders::new())
+    }
+
     fn inv(yaml: &str) -> Inventory {
         inventory::parse(PathBuf::from("dir/inv.yml"), yaml.to_string()).unwrap()
     }
@@ -267,6 +316,8 @@ mod tests {
                     tag: "acme/app:1-test1".into(),
                     timeout: None,
                     secrets: Vec::new(),
+                    dockerfile: None,
+                    run: None,
                 },
                 TestPlan {
                     index: 2,
@@ -274,6 +325,8 @@ mod tests {
                     tag: "acme/app:1-test2".into(),
                     timeout: None,
                     secrets: Vec::new(),
+                    dockerfile: None,
+                    run: None,
                 },
             ]
         );

@@ -64,7 +64,8 @@ pub fn detect(text: &str) -> ConfigFormat {
 pub fn inventory(path: &Path, text: String) -> Result<Plan, InputError> {
     let inventory = config::inventory::parse(path.to_path_buf(), text)?;
     let files = config::files::check(&inventory)?;
-    dante::plan(&inventory, &files)
+    let tests = dante::read_tests(&inventory, &files)?;
+    dante::plan(&inventory, &files, &tests)
 }
 
 /// Parses and checks the native matrix file `path` whose contents are `text`,
@@ -132,5 +133,57 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_feed_key_of_another_kind_or_a_missing_one_is_named_with_its_help() {
+        let cases = [
+            (
+                "kind: list\n  index: i.tab\n  versions: [{version: 1.0.0}]",
+                "`feed.index` does not belong to a `list` feed",
+                "`index` is read by the `node` kind; the `list` kind reads `versions` or `source`",
+            ),
+            (
+                "index: i.tab\n  schedule: s.json\n  versions: [{version: 1.0.0}]",
+                "`feed.versions` does not belong to a `node` feed",
+                "`versions` is read by the `list` kind; the `node` kind reads `index` and `schedule`",
+            ),
+            (
+                "index: i.tab\n  schedule: s.json\n  source: x.json",
+                "`feed.source` does not belong to a `node` feed",
+                "`source` is read by the `endoflife`, `npm` and `list` kinds",
+            ),
+            (
+                "schedule: s.json",
+                "a `node` feed needs `index`",
+                "add `index: feed/index.tab`",
+            ),
+            (
+                "kind: npm",
+                "a `npm` feed needs `source`",
+                "https://registry.npmjs.org/bun",
+            ),
+            (
+                "kind: list\n  versions: [{version: 1.0.0}]\n  source: v.yml",
+                "a `list` feed has `versions` and `source`",
+                "keep the versions in `strata.yml` or in a file, not both",
+            ),
+            (
+                "kind: list\n  source: missing.yml",
+                "list of versions: ",
+                "",
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (feed, message, help) in cases {
+            let text = format!(
+                "as_of: 2024-10-30\noutput: out\nfeed:\n  {feed}\n  range: \"*\"\nos:\n  - {{ name: bookworm, from: \"debian:bookworm\" }}\nimage:\n  name: \"acme/a:{{{{ version }}}}\"\n  template: tpl\n"
+            );
+            let err = native(&dir.path().join("strata.yml"), text, None).unwrap_err();
+            let out = crate::error::render_with(&err, false);
+            assert!(out.contains(message), "{feed}: {out}");
+            assert!(out.contains(help), "{feed}: {out}");
+            assert!(out.contains("strata.yml:"), "{feed}: {out}");
+        }
     }
 }

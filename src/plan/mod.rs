@@ -14,6 +14,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use crate::config::pull::PullPolicy;
+pub use crate::config::run_file::{Expect, RunCommand, RunTest};
+pub use crate::config::secrets::SecretSpec;
+
 /// Everything a run will build, test, tag and push, in order.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Plan {
@@ -37,11 +41,11 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     /// The config's `pull:` policy, if it sets one (`--pull` wins).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull: Option<crate::config::pull::PullPolicy>,
+    pub pull: Option<PullPolicy>,
     /// The config's `builder:`; `--builder` overrides it, and without
     /// either the classic builder builds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub builder: Option<crate::config::builder::Builder>,
+    pub builder: Option<crate::engine::Builder>,
 }
 
 /// One image to build.
@@ -64,8 +68,14 @@ pub struct ImagePlan {
     pub build_args: BTreeMap<String, String>,
     /// Files downloaded on the host and added to the build context.
     pub artifacts: Vec<Artifact>,
-    /// Free-form facts about the image (os, version, variant) for reports.
+    /// The labels the image is built with (for a matrix cell: its OS value,
+    /// version, other axes' values, role and platform, as written on the
+    /// image). strata reads the cell from [`ImagePlan::cell`], never from these.
     pub labels: BTreeMap<String, String>,
+    /// The matrix cell a native matrix made this image for; `None` for an
+    /// image of a Dante inventory.
+    #[serde(skip)]
+    pub cell: Option<Cell>,
     /// Seconds one build of this image may take; `None`: `--step-timeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
@@ -82,7 +92,7 @@ pub struct ImagePlan {
     /// Build secrets `RUN --mount=type=secret` steps of this image may read
     /// (IDs and sources only; the values are read when the run starts).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<crate::config::secrets::SecretSpec>,
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// One test of one image: a Dockerfile without `FROM` built on top of it.
@@ -99,7 +109,53 @@ pub struct TestPlan {
     pub timeout: Option<u64>,
     /// Build secrets of this test's layer, besides the image's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<crate::config::secrets::SecretSpec>,
+    pub secrets: Vec<SecretSpec>,
+    /// The folder's Dockerfile as read (or rendered) when the config was
+    /// loaded, checked to have no `FROM`: built as a layer on the image.
+    /// `None`: the folder has none.
+    #[serde(skip)]
+    pub dockerfile: Option<String>,
+    /// The folder's `run.yml`, parsed when the config was loaded: run in a
+    /// container from the layer (or the image). `None`: the folder has none.
+    #[serde(skip)]
+    pub run: Option<RunTest>,
+}
+
+/// A matrix cell: the values a native matrix made an image for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// The OS value's name, such as `bookworm`.
+    pub os: String,
+    /// What the image is in the matrix.
+    pub role: Role,
+    /// The values of the axes besides `os`, by axis name.
+    pub axes: BTreeMap<String, String>,
+    /// The platform of one platform's unit (see [`platforms::expand`]).
+    pub platform: Option<crate::reference::Platform>,
+}
+
+/// What a matrix image is: a per-OS base, or a cell's image of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The per-OS base image the OS's cells are built on.
+    Base,
+    /// The image of one release (its version as the feed writes it).
+    Image { version: String },
+}
+
+impl Cell {
+    /// The release version of a cell's image; `None` for a base.
+    pub fn version(&self) -> Option<&str> {
+        match &self.role {
+            Role::Image { version } => Some(version),
+            Role::Base => None,
+        }
+    }
+
+    /// True for a per-OS base image.
+    pub fn is_base(&self) -> bool {
+        self.role == Role::Base
+    }
 }
 
 /// A moving tag and the images that may carry it.
@@ -228,6 +284,7 @@ impl ImagePlan {
             build_args: Default::default(),
             artifacts: vec![],
             labels: Default::default(),
+            cell: None,
             timeout: None,
             platforms: vec![],
             rename_bases: Default::default(),

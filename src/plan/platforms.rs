@@ -97,6 +97,9 @@ pub fn expand(plan: &Plan, host: &Platform) -> (Plan, Vec<Group>) {
                 .collect();
             unit.build_args.extend(platform.build_args(host));
             unit.labels.insert("platform".into(), platform.to_string());
+            if let Some(cell) = &mut unit.cell {
+                cell.platform = Some(platform.clone());
+            }
             unit.name = name.clone();
             rebase(&mut unit, platform, &parent_for);
             group.units.push((platform.clone(), name.into()));
@@ -191,10 +194,13 @@ mod tests {
                 tag: super::super::test_tag(&name.parse().unwrap(), 1),
                 timeout: None,
                 secrets: Vec::new(),
+                dockerfile: None,
+                run: None,
             }],
             build_args: BTreeMap::from([("A".into(), "1".into())]),
             artifacts: vec![],
             labels: Default::default(),
+            cell: None,
             timeout: None,
             platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
             rename_bases: Default::default(),
