@@ -13,7 +13,7 @@ use tar::EntryType;
 
 use crate::engine::docker::DockerEngine;
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, Engine};
-use crate::error::{InputError, RunError, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_OK};
 
 use super::args::ImportArgs;
 
@@ -38,17 +38,17 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
     let rootfs = args.rootfs.clone();
     tokio::task::spawn_blocking(move || check_rootfs(&rootfs))
         .await
-        .map_err(|e| RunError::Environment(format!("checking the tarball failed: {e}")))??;
+        .map_err(|e| RunError::Environment(Failure::caused("checking the tarball failed", e)))??;
     let engine = DockerEngine::connect()
         .await
-        .map_err(|e| RunError::Environment(e.to_string()))?;
+        .map_err(RunError::environment)?;
     let id = match &args.platform {
         None => engine.import(args.rootfs.clone(), &args.reference).await,
         // The import call records the engine's own architecture whatever it
         // is told; a build from scratch with the platform set records it.
         Some(platform) => {
             let empty = tempfile::tempdir()
-                .map_err(|e| RunError::Environment(format!("cannot make a folder: {e}")))?;
+                .map_err(|e| RunError::Environment(Failure::caused("cannot make a folder", e)))?;
             let request = BuildRequest {
                 context: BuildContext {
                     dir: empty.path().to_owned(),
@@ -67,7 +67,7 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
             engine.build(request, &|_| {}).await
         }
     }
-    .map_err(|e| RunError::Environment(e.to_string()))?;
+    .map_err(RunError::environment)?;
     println!("{id}");
     Ok(EXIT_OK)
 }
