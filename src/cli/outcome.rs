@@ -180,7 +180,9 @@ mod tests {
 
         let mut outcome = Outcome::default();
         outcome.state_result(Err(write_error()));
-        outcome.unwritten.push("could not write report.md".to_string());
+        outcome
+            .unwritten
+            .push("could not write report.md".to_string());
         let err = outcome.exit_code(Verdict::Passed).unwrap_err();
         assert_eq!(
             err.render(),
