@@ -117,7 +117,10 @@ mod tests {
     fn damaged() -> StateError {
         StateError::Invalid {
             path: "state.json".into(),
-            message: "damaged".into(),
+            damage: crate::state::Damage::ImageId {
+                image: "a".into(),
+                id: "damaged".into(),
+            },
         }
     }
 
@@ -173,7 +176,8 @@ mod tests {
         let err = outcome.exit_code(Verdict::Passed).unwrap_err();
         assert_eq!(
             err.render(),
-            "strata: state file state.json is damaged: damaged; move it aside to start afresh\n"
+            "strata: state file state.json is damaged: image \"a\" has image_id \"damaged\", \
+             which is not sha256: and 64 hex digits; move it aside to start afresh\n"
         );
         let cause = err.source().and_then(|s| s.downcast_ref::<StateError>());
         assert!(matches!(cause, Some(StateError::Invalid { .. })), "{err:?}");

@@ -302,7 +302,7 @@ async fn push_image(
     let record = match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
         Ok(record) => record,
         Err(reason) => {
-            refuse(bus, options, image, StepError::Refused(reason));
+            refuse(bus, options, image, StepError::Refused(reason.to_string()));
             return None;
         }
     };
