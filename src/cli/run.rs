@@ -239,7 +239,7 @@ async fn follow_bases(
 fn provenance(plan: &Plan) -> Result<exec::provenance::Provenance, RunError> {
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let created = exec::provenance::source_date_epoch(epoch.as_deref())
-        .map_err(|m| RunError::from(crate::error::InputError::plain(m)))?;
+        .map_err(|e| RunError::from(crate::error::InputError::plain(e.to_string())))?;
     let dir = plan
         .source
         .parent()
