@@ -78,6 +78,7 @@ impl StepError {
                     source: RegistryError::Unreachable { .. },
                     ..
                 }
+                | StepError::Fetch(ArtifactError::Client { .. })
         )
     }
 
@@ -123,6 +124,15 @@ mod tests {
         .into();
         assert!(engine.environment());
         assert!(!StepError::Build("RUN false".into()).environment());
+        // No HTTP client on this machine (no CA certificates): its setup.
+        let client = reqwest::Client::builder()
+            .user_agent("\u{7f}")
+            .build()
+            .unwrap_err();
+        assert!(StepError::Fetch(ArtifactError::Client {
+            source: std::sync::Arc::new(client)
+        })
+        .environment());
         assert!(!StepError::Check("exit 1".into()).environment());
         assert!(!StepError::Registry(RegistryError::Other {
             reference: "x".into(),
