@@ -74,7 +74,7 @@ pub async fn run(
     let registry = world
         .registry
         .clone()
-        .expect("push needs a registry client");
+        .expect("push needs a registry client: the command line makes one for every push");
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
     // Test names in attestations are their folders relative to the config.
     let config_dir = plan.source.parent().unwrap_or(Path::new("")).to_path_buf();
