@@ -166,7 +166,15 @@ fn no_ca_certificates_is_said_and_exits_3() {
     let out = assert_cmd::Command::cargo_bin("strata")
         .unwrap()
         .current_dir(root)
-        .args(["test", "--pull", "never", "--retries", "0", "-f", "strata.yml"])
+        .args([
+            "test",
+            "--pull",
+            "never",
+            "--retries",
+            "0",
+            "-f",
+            "strata.yml",
+        ])
         .env("SSL_CERT_FILE", root.join("no-certs.pem"))
         .env("SSL_CERT_DIR", root.join("no-certs"))
         .timeout(Duration::from_secs(120))

@@ -141,8 +141,8 @@ pub enum FlagError {
 
 fn platform_of(text: &str) -> Result<crate::reference::Platform, FlagError> {
     text.trim()
-        .parse()
-        .map_err(|e| FlagError::Platform(format!("{e}")))
+        .parse::<crate::reference::Platform>()
+        .map_err(|e| FlagError::Platform(e.to_string()))
 }
 
 fn parse_platform_runner(text: &str) -> Result<(crate::reference::Platform, String), FlagError> {
@@ -257,7 +257,7 @@ fn parse_platform(text: &str) -> Result<crate::reference::Platform, FlagError> {
     text.parse::<crate::reference::Platform>()
         .map_err(|e| FlagError::NotPlatform {
             text: text.to_string(),
-            reason: format!("{e}"),
+            reason: e.to_string(),
         })
 }
 
