@@ -44,17 +44,22 @@ pub const EXIT_CODES: [(i32, &str); 8] = [
 ];
 
 /// Why a command could not do its work, or could not keep its results. Each
-/// kind owns its exit code, so the command line maps nothing by hand.
-#[derive(Debug)]
+/// kind owns its exit code, so the command line maps nothing by hand. Every
+/// kind keeps the error that caused it as its source.
+#[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// What the user gave strata is wrong: nothing was built or changed.
+    #[error(transparent)]
     Input(Box<InputError>),
     /// The engine or a registry cannot be reached, timed out, or refused us.
-    Environment(String),
+    #[error(transparent)]
+    Environment(Failure),
     /// The state file is damaged, unsupported or locked.
-    State(String),
+    #[error(transparent)]
+    State(Failure),
     /// A result (the state file, a report, a generated file) could not be written.
-    Results(String),
+    #[error(transparent)]
+    Results(Failure),
 }
 
 impl RunError {
@@ -72,10 +77,25 @@ impl RunError {
     pub fn render(&self) -> String {
         match self {
             RunError::Input(e) => render(e),
-            RunError::Environment(m) | RunError::State(m) | RunError::Results(m) => {
-                format!("strata: {m}\n")
+            RunError::Environment(f) | RunError::State(f) | RunError::Results(f) => {
+                format!("strata: {f}\n")
             }
         }
+    }
+
+    /// The engine or a registry failed with `cause`, which says it all.
+    pub fn environment(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        RunError::Environment(Failure::of(cause))
+    }
+
+    /// The state file could not be used, as `cause` says.
+    pub fn state(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        RunError::State(Failure::of(cause))
+    }
+
+    /// A result could not be written, as `cause` says.
+    pub fn results(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        RunError::Results(Failure::of(cause))
     }
 }
 
@@ -85,12 +105,99 @@ impl From<InputError> for RunError {
             // Found while reading the input (a feed URL), but the network,
             // not what the user wrote, is at fault.
             // Its message already names the file and line.
-            return RunError::Environment(match &e.help {
+            let line = match &e.help {
                 Some(help) => format!("{}; {help}", e.message),
                 None => e.message.clone(),
-            });
+            };
+            return RunError::Environment(Failure::said(line).because(e));
         }
         RunError::Input(Box::new(e))
+    }
+}
+
+/// An error that stopped strata, boxed: what a [`Failure`] keeps.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// One line saying what failed, with the error that caused it kept as its
+/// [`source`](std::error::Error::source), so nothing below is lost to a
+/// string. It reads `DOING: CAUSE`, `CAUSE` or `MESSAGE` (see the
+/// constructors).
+#[derive(Debug)]
+pub struct Failure {
+    /// What strata was doing, or the whole message.
+    doing: String,
+    cause: Option<Cause>,
+    /// Whether the cause's own words follow `doing` (`false` when the
+    /// message already says them in its own way).
+    shown: bool,
+}
+
+impl Failure {
+    /// A failure `cause` describes by itself.
+    pub fn of(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Failure {
+            doing: String::new(),
+            cause: Some(Box::new(cause)),
+            shown: true,
+        }
+    }
+
+    /// `DOING: CAUSE`: what strata was doing when `cause` stopped it.
+    pub fn caused(
+        doing: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Failure {
+            doing: doing.into(),
+            cause: Some(Box::new(cause)),
+            shown: true,
+        }
+    }
+
+    /// A failure said in `message` alone, with no error below it (or one
+    /// added with [`Failure::because`] that the message already words).
+    pub fn said(message: impl Into<String>) -> Self {
+        Failure {
+            doing: message.into(),
+            cause: None,
+            shown: false,
+        }
+    }
+
+    /// Keeps `cause` as the source of a message that already says it.
+    pub fn because(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// The error below this one, if it was kept.
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.cause.as_deref()
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::said(message)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.cause, self.shown) {
+            (Some(cause), true) if self.doing.is_empty() => write!(f, "{cause}"),
+            (Some(cause), true) => write!(f, "{}: {cause}", self.doing),
+            _ => f.write_str(&self.doing),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            Some(cause) => Some(cause.as_ref()),
+            None => None,
+        }
     }
 }
 
@@ -383,6 +490,46 @@ mod tests {
             assert!(out.contains("rename one of them"), "{out}");
         }
         assert!(render_with(&sample(), false).is_ascii());
+    }
+
+    #[test]
+    fn a_failure_reads_as_before_and_keeps_its_cause() {
+        use std::error::Error as _;
+        let io = || std::io::Error::other("disk full");
+        let err = RunError::Results(Failure::caused("cannot write out.md", io()));
+        assert_eq!(err.render(), "strata: cannot write out.md: disk full\n");
+        assert_eq!(err.exit_code(), EXIT_RESULTS);
+        assert!(err.source().unwrap().is::<std::io::Error>());
+
+        let err = RunError::environment(io());
+        assert_eq!(err.render(), "strata: disk full\n");
+        assert_eq!(err.exit_code(), EXIT_ENVIRONMENT);
+        assert!(err.source().unwrap().is::<std::io::Error>());
+
+        let err = RunError::State(Failure::said("locked (disk full); wait").because(io()));
+        assert_eq!(err.render(), "strata: locked (disk full); wait\n");
+        assert_eq!(err.exit_code(), EXIT_STATE);
+        assert!(err.source().unwrap().is::<std::io::Error>());
+
+        let err = RunError::Environment(Failure::said("no answer"));
+        assert_eq!(err.render(), "strata: no answer\n");
+        assert!(err.source().is_none());
+    }
+
+    #[test]
+    fn an_unreachable_input_exits_3_and_keeps_the_input_error() {
+        use std::error::Error as _;
+        let err = RunError::from(
+            InputError::plain("feed.yml: cannot reach the feed")
+                .with_help("try again")
+                .unreachable(),
+        );
+        assert_eq!(err.exit_code(), EXIT_ENVIRONMENT);
+        assert_eq!(
+            err.render(),
+            "strata: feed.yml: cannot reach the feed; try again\n"
+        );
+        assert!(err.source().unwrap().is::<InputError>());
     }
 
     #[test]

@@ -152,3 +152,40 @@ fn a_redirect_to_another_host_is_said_with_verbose() {
         "{all}"
     );
 }
+
+/// A machine without usable CA certificates cannot make an HTTP client:
+/// the run says what to install and exits 3 (its setup, not the image),
+/// where it used to panic.
+#[test]
+fn no_ca_certificates_is_said_and_exits_3() {
+    let url = format!("{}/node.tgz", serve(|_| {}));
+    let dir = project(&url, &"ab".repeat(32));
+    let root = dir.path();
+    std::fs::write(root.join("no-certs.pem"), "").unwrap();
+    std::fs::create_dir_all(root.join("no-certs")).unwrap();
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .current_dir(root)
+        .args([
+            "test",
+            "--pull",
+            "never",
+            "--retries",
+            "0",
+            "-f",
+            "strata.yml",
+        ])
+        .env("SSL_CERT_FILE", root.join("no-certs.pem"))
+        .env("SSL_CERT_DIR", root.join("no-certs"))
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("panicked"), "{all}");
+    assert!(all.contains("CA certificates"), "{all}");
+    assert_eq!(out.status.code(), Some(3), "{all}");
+}

@@ -142,10 +142,19 @@ pub fn show(algorithm: Algorithm, bytes: &[u8]) -> String {
     display(algorithm, bytes)
 }
 
+/// A checksum list that names a file twice with different sums.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lists {file} twice with different sums ({first} and {second}); fix the list")]
+pub struct TwoSums {
+    pub file: String,
+    pub first: String,
+    pub second: String,
+}
+
 /// The SHA-256 listed for `file_name` in a `SHASUMS256.txt` (`<hex>  <name>`
 /// lines). A name listed twice with different sums is an error (which one
 /// is right cannot be known), not "the first wins".
-pub fn from_shasums(text: &str, file_name: &str) -> Result<Option<Expected>, String> {
+pub fn from_shasums(text: &str, file_name: &str) -> Result<Option<Expected>, TwoSums> {
     let mut found: Option<Expected> = None;
     for line in text.lines() {
         let mut parts = line.split_whitespace();
@@ -160,11 +169,11 @@ pub fn from_shasums(text: &str, file_name: &str) -> Result<Option<Expected>, Str
         };
         match &found {
             Some(first) if first.bytes != expected.bytes => {
-                return Err(format!(
-                    "lists {file_name} twice with different sums ({} and {}); fix the list",
-                    first.hex(),
-                    expected.hex()
-                ))
+                return Err(TwoSums {
+                    file: file_name.to_string(),
+                    first: first.hex(),
+                    second: expected.hex(),
+                })
             }
             Some(_) => {}
             None => found = Some(expected),
@@ -221,7 +230,9 @@ mod tests {
             "ab".repeat(32),
             "cd".repeat(32)
         );
-        let err = from_shasums(&text, "node-v1.tar.gz").unwrap_err();
+        let err = from_shasums(&text, "node-v1.tar.gz")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("twice with different sums"), "{err}");
         // The same sum twice is only a repetition.
         let text = format!("{0}  a.tgz\n{0}  a.tgz\n", "ab".repeat(32));

@@ -135,6 +135,7 @@ impl Fetcher {
         self.requests.fetch_add(1, Ordering::SeqCst);
         let response = self
             .client()
+            .map_err(Attempt::Fatal)?
             .get(url)
             .send()
             .await
@@ -214,7 +215,7 @@ impl Fetcher {
 
 /// reqwest's error with its causes, which carry the useful part
 /// ("connection refused", "certificate unknown").
-fn error_chain(error: &reqwest::Error) -> String {
+pub(super) fn error_chain(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(s) = source {

@@ -82,6 +82,18 @@ pub enum ArtifactError {
         url: String,
         limit: std::time::Duration,
     },
+    /// No HTTP client could be made: this machine's TLS setup (its CA
+    /// certificates) is not usable. An environment problem, like an
+    /// unreachable engine.
+    #[error(
+        "cannot make an HTTP client to download artifacts ({}); install the system's CA \
+         certificates, or point SSL_CERT_FILE at a bundle",
+        download::error_chain(source)
+    )]
+    Client {
+        #[source]
+        source: std::sync::Arc<reqwest::Error>,
+    },
     /// The cache could not be read or written.
     #[error("artifact cache {path}: {source}")]
     Io {
@@ -96,7 +108,7 @@ pub struct Fetcher {
     cache_dir: PathBuf,
     /// Made at the first download: making one loads the system's TLS
     /// roots, which a run whose artifacts are all cached never needs.
-    client: std::sync::OnceLock<reqwest::Client>,
+    client: std::sync::OnceLock<Result<reqwest::Client, std::sync::Arc<reqwest::Error>>>,
     npm_registry: String,
     /// One lock per artifact, so concurrent fetches of the same file wait for
     /// the first and then find it cached instead of downloading it again.
@@ -192,16 +204,20 @@ impl Fetcher {
         self.requests.load(Ordering::SeqCst)
     }
 
-    /// The HTTP client, made at the first call.
-    fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(self.connect_timeout)
-                .read_timeout(self.read_timeout)
-                .build()
-                .expect("an HTTP client with default TLS settings can be built")
-        })
+    /// The HTTP client, made at the first call. Making one fails on a
+    /// machine without usable CA certificates: said, not a panic.
+    fn client(&self) -> Result<&reqwest::Client, ArtifactError> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(self.connect_timeout)
+                    .read_timeout(self.read_timeout)
+                    .build()
+                    .map_err(std::sync::Arc::new)
+            })
+            .as_ref()
+            .map_err(|e| ArtifactError::Client { source: e.clone() })
     }
 
     pub fn cache_dir(&self) -> &Path {

@@ -121,19 +121,39 @@ pub struct CiGithubArgs {
     pub platform_runners: Vec<(crate::reference::Platform, String)>,
 }
 
-fn parse_platform_runner(text: &str) -> Result<(crate::reference::Platform, String), String> {
-    let (platform, label) = text.split_once('=').ok_or_else(|| {
-        format!("`{text}`: write PLATFORM=LABEL, such as linux/arm64=ubuntu-24.04-arm")
-    })?;
+/// Why a platform flag's value was refused; clap prints it after the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("`{0}`: write PLATFORM=LABEL, such as linux/arm64=ubuntu-24.04-arm")]
+    RunnerForm(String),
+    #[error("`{0}`: the runner label is empty")]
+    EmptyLabel(String),
+    #[error("`{0}`: write PLATFORM=HOST, such as linux/arm64=tcp://arm-builder:2375")]
+    EngineForm(String),
+    #[error("`{0}`: the engine address is empty")]
+    EmptyHost(String),
+    /// The platform's own words.
+    #[error("{0}")]
+    Platform(String),
+    #[error("`{text}` is not a platform ({reason}): write os/arch, such as linux/arm64")]
+    NotPlatform { text: String, reason: String },
+}
+
+fn platform_of(text: &str) -> Result<crate::reference::Platform, FlagError> {
+    text.trim()
+        .parse::<crate::reference::Platform>()
+        .map_err(|e| FlagError::Platform(e.to_string()))
+}
+
+fn parse_platform_runner(text: &str) -> Result<(crate::reference::Platform, String), FlagError> {
+    let (platform, label) = text
+        .split_once('=')
+        .ok_or_else(|| FlagError::RunnerForm(text.to_string()))?;
     let label = label.trim();
     if label.is_empty() {
-        return Err(format!("`{text}`: the runner label is empty"));
+        return Err(FlagError::EmptyLabel(text.to_string()));
     }
-    let platform = platform
-        .trim()
-        .parse()
-        .map_err(|e: crate::reference::PlatformError| e.to_string())?;
-    Ok((platform, label.to_string()))
+    Ok((platform_of(platform)?, label.to_string()))
 }
 
 #[derive(Debug, Args)]
@@ -233,23 +253,22 @@ pub struct RunArgs {
 }
 
 /// A platform such as `linux/arm64`, checked.
-fn parse_platform(text: &str) -> Result<crate::reference::Platform, String> {
-    text.parse().map_err(|e| {
-        format!("`{text}` is not a platform ({e}): write os/arch, such as linux/arm64")
-    })
+fn parse_platform(text: &str) -> Result<crate::reference::Platform, FlagError> {
+    text.parse::<crate::reference::Platform>()
+        .map_err(|e| FlagError::NotPlatform {
+            text: text.to_string(),
+            reason: e.to_string(),
+        })
 }
 
-fn parse_platform_engine(text: &str) -> Result<(crate::reference::Platform, String), String> {
-    let (platform, host) = text.split_once('=').ok_or_else(|| {
-        format!("`{text}`: write PLATFORM=HOST, such as linux/arm64=tcp://arm-builder:2375")
-    })?;
-    let platform = platform
-        .trim()
-        .parse()
-        .map_err(|e: crate::reference::PlatformError| e.to_string())?;
+fn parse_platform_engine(text: &str) -> Result<(crate::reference::Platform, String), FlagError> {
+    let (platform, host) = text
+        .split_once('=')
+        .ok_or_else(|| FlagError::EngineForm(text.to_string()))?;
+    let platform = platform_of(platform)?;
     let host = host.trim();
     if host.is_empty() {
-        return Err(format!("`{text}`: the engine address is empty"));
+        return Err(FlagError::EmptyHost(text.to_string()));
     }
     Ok((platform, host.to_string()))
 }

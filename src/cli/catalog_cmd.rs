@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use crate::catalog::{self, Published, END_MARKER, START_MARKER};
-use crate::error::{InputError, RunError, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_OK};
 use crate::registry::oci::OciRegistry;
 use crate::registry::RegistryRead as _;
 
@@ -31,8 +31,7 @@ pub async fn run(args: &CatalogArgs) -> Result<i32, RunError> {
         from_registry(&plan).await?
     } else {
         let state_file = state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
-        let state =
-            crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+        let state = crate::state::State::load(&state_file).map_err(RunError::state)?;
         Published::from_state(&plan, &state)
     };
     match target {
@@ -51,10 +50,13 @@ pub async fn run(args: &CatalogArgs) -> Result<i32, RunError> {
             // What is written must leave the file writable next time (the
             // catalog escapes marker-like text, so this only guards).
             if let Err(e) = catalog::replace_between_markers(&new, "") {
-                return Err(RunError::Results(format!(
-                    "the catalog for {} would make the file unusable ({e}); nothing was written",
-                    path.display()
-                )));
+                return Err(RunError::Results(
+                    Failure::said(format!(
+                        "the catalog for {} would make the file unusable ({e}); nothing was written",
+                        path.display()
+                    ))
+                    .because(e),
+                ));
             }
             let (images, tags) = catalog.counts();
             if new == text {
@@ -98,7 +100,7 @@ async fn from_registry(plan: &crate::plan::Plan) -> Result<Published, RunError> 
                 digests.insert(reference, digest.to_string());
             }
             Ok(None) => {}
-            Err(e) => return Err(RunError::Environment(e.to_string())),
+            Err(e) => return Err(RunError::environment(e)),
         }
     }
     Ok(Published::from_registry(plan, &digests))
@@ -135,20 +137,18 @@ fn marker_error(path: &Path, e: catalog::MarkerError) -> RunError {
 /// Replaces `path` at once: a temporary file beside it, with the same
 /// permissions, renamed over it. A reader sees the old file or the new one.
 fn replace_file(path: &Path, text: &str) -> Result<(), RunError> {
-    let failed = |e: &dyn std::fmt::Display| {
-        RunError::Results(format!(
-            "cannot write the catalog into {}: {e}",
-            path.display()
+    let failed = |e: std::io::Error| {
+        RunError::Results(Failure::caused(
+            format!("cannot write the catalog into {}", path.display()),
+            e,
         ))
     };
     let folder = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(folder).map_err(|e| failed(&e))?;
-    tmp.write_all(text.as_bytes()).map_err(|e| failed(&e))?;
-    tmp.as_file().sync_all().map_err(|e| failed(&e))?;
-    let permissions = std::fs::metadata(path)
-        .map_err(|e| failed(&e))?
-        .permissions();
-    std::fs::set_permissions(tmp.path(), permissions).map_err(|e| failed(&e))?;
-    tmp.persist(path).map_err(|e| failed(&e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(folder).map_err(failed)?;
+    tmp.write_all(text.as_bytes()).map_err(failed)?;
+    tmp.as_file().sync_all().map_err(failed)?;
+    let permissions = std::fs::metadata(path).map_err(failed)?.permissions();
+    std::fs::set_permissions(tmp.path(), permissions).map_err(failed)?;
+    tmp.persist(path).map_err(|e| failed(e.error))?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use tar::EntryType;
 
 use crate::engine::docker::DockerEngine;
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, Engine};
-use crate::error::{InputError, RunError, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_OK};
 
 use super::args::ImportArgs;
 
@@ -38,17 +38,17 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
     let rootfs = args.rootfs.clone();
     tokio::task::spawn_blocking(move || check_rootfs(&rootfs))
         .await
-        .map_err(|e| RunError::Environment(format!("checking the tarball failed: {e}")))??;
+        .map_err(|e| RunError::Environment(Failure::caused("checking the tarball failed", e)))??;
     let engine = DockerEngine::connect()
         .await
-        .map_err(|e| RunError::Environment(e.to_string()))?;
+        .map_err(RunError::environment)?;
     let id = match &args.platform {
         None => engine.import(args.rootfs.clone(), &args.reference).await,
         // The import call records the engine's own architecture whatever it
         // is told; a build from scratch with the platform set records it.
         Some(platform) => {
             let empty = tempfile::tempdir()
-                .map_err(|e| RunError::Environment(format!("cannot make a folder: {e}")))?;
+                .map_err(|e| RunError::Environment(Failure::caused("cannot make a folder", e)))?;
             let request = BuildRequest {
                 context: BuildContext {
                     dir: empty.path().to_owned(),
@@ -67,7 +67,7 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
             engine.build(request, &|_| {}).await
         }
     }
-    .map_err(|e| RunError::Environment(e.to_string()))?;
+    .map_err(RunError::environment)?;
     println!("{id}");
     Ok(EXIT_OK)
 }
@@ -86,7 +86,31 @@ fn check_rootfs(path: &Path) -> Result<(), InputError> {
         )));
     }
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    check_tar(file).map_err(fail)
+    check_tar(file).map_err(|e| fail(e.to_string()))
+}
+
+/// Why a tarball is not a root filesystem strata imports; the words follow
+/// the tarball's path.
+#[derive(Debug, thiserror::Error)]
+enum RootfsError {
+    #[error(
+        "not a tar archive (no valid tar header after {0} entries); \
+         give a tar of a root filesystem"
+    )]
+    NotTar(usize),
+    #[error("holds no files; give a tar of a root filesystem")]
+    Empty,
+    #[error("cannot read it: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error(
+        "a long-name or PAX header over {} KiB: not a root filesystem",
+        MAX_NAME_HEADER / 1024
+    )]
+    LongHeader,
+    #[error("entry `{0}` leads outside the root; give a tar of a root filesystem")]
+    Outside(String),
+    #[error("entry `{name}` links to `{link}`, outside the root; give a tar of a root filesystem")]
+    LinksOutside { name: String, link: String },
 }
 
 fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -116,14 +140,9 @@ fn compression(magic: &[u8]) -> Option<&'static str> {
 /// Walks the tar's headers: every one must be a valid tar header, there must
 /// be at least one entry, and no entry's name, hard link or symbolic link may
 /// lead above the root (the engine refuses those as a "breakout").
-fn check_tar<R: Read + std::io::Seek>(reader: R) -> Result<(), String> {
+fn check_tar<R: Read + std::io::Seek>(reader: R) -> Result<(), RootfsError> {
     // The tar crate's words quote the bad header's bytes: not shown.
-    let not_tar = |entries: usize| {
-        format!(
-            "not a tar archive (no valid tar header after {entries} entries); \
-             give a tar of a root filesystem"
-        )
-    };
+    let not_tar = RootfsError::NotTar;
     let mut archive = tar::Archive::new(reader);
     let mut entries = archive
         .entries_with_seek()
@@ -163,23 +182,20 @@ fn check_tar<R: Read + std::io::Seek>(reader: R) -> Result<(), String> {
         }
     }
     if count == 0 {
-        return Err("holds no files; give a tar of a root filesystem".into());
+        return Err(RootfsError::Empty);
     }
     Ok(())
 }
 
 /// The contents of a long-name or PAX header, at most [`MAX_NAME_HEADER`] bytes.
-fn read_name_header(entry: &mut impl Read) -> Result<Vec<u8>, String> {
+fn read_name_header(entry: &mut impl Read) -> Result<Vec<u8>, RootfsError> {
     let mut data = Vec::new();
     entry
         .take(MAX_NAME_HEADER + 1)
         .read_to_end(&mut data)
-        .map_err(|e| format!("cannot read it: {e}"))?;
+        .map_err(RootfsError::Unreadable)?;
     if data.len() as u64 > MAX_NAME_HEADER {
-        return Err(format!(
-            "a long-name or PAX header over {} KiB: not a root filesystem",
-            MAX_NAME_HEADER / 1024
-        ));
+        return Err(RootfsError::LongHeader);
     }
     while data.last() == Some(&0) {
         data.pop();
@@ -190,13 +206,10 @@ fn read_name_header(entry: &mut impl Read) -> Result<Vec<u8>, String> {
 /// Refuses an entry whose name leads above the root, a hard link whose
 /// target does, or a symbolic link whose target does from the link's folder
 /// (what the engine checks when it unpacks).
-fn check_entry(name: &[u8], kind: EntryType, link: Option<&[u8]>) -> Result<(), String> {
+fn check_entry(name: &[u8], kind: EntryType, link: Option<&[u8]>) -> Result<(), RootfsError> {
     let show = |b: &[u8]| String::from_utf8_lossy(b).escape_debug().to_string();
     if climbs_out(0, bytes_path(name)) {
-        return Err(format!(
-            "entry `{}` leads outside the root; give a tar of a root filesystem",
-            show(name)
-        ));
+        return Err(RootfsError::Outside(show(name)));
     }
     let Some(link) = link else { return Ok(()) };
     let escapes = match kind {
@@ -208,11 +221,10 @@ fn check_entry(name: &[u8], kind: EntryType, link: Option<&[u8]>) -> Result<(), 
         _ => false,
     };
     if escapes {
-        return Err(format!(
-            "entry `{}` links to `{}`, outside the root; give a tar of a root filesystem",
-            show(name),
-            show(link)
-        ));
+        return Err(RootfsError::LinksOutside {
+            name: show(name),
+            link: show(link),
+        });
     }
     Ok(())
 }
@@ -272,7 +284,7 @@ mod tests {
     }
 
     fn check(bytes: Vec<u8>) -> Result<(), String> {
-        check_tar(Cursor::new(bytes))
+        check_tar(Cursor::new(bytes)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::{InputError, RunError, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_OK};
 
 use super::args::InitArgs;
 
@@ -30,11 +30,14 @@ pub fn run(args: &InitArgs) -> Result<i32, RunError> {
 /// not refused as "not empty".
 fn write_all(dir: &Path, files: &[(std::path::PathBuf, String)]) -> Result<(), RunError> {
     let failed = |what: &Path, e: std::io::Error| {
-        RunError::Results(format!(
-            "cannot write {}: {e}; {} was left as it was",
-            what.display(),
-            dir.display()
-        ))
+        RunError::Results(
+            Failure::said(format!(
+                "cannot write {}: {e}; {} was left as it was",
+                what.display(),
+                dir.display()
+            ))
+            .because(e),
+        )
     };
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::error::{InputError, RunError, EXIT_CODES, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_CODES, EXIT_OK};
 
 use super::args::{Cli, ManArgs};
 use super::output::print_stdout;
@@ -20,7 +20,7 @@ pub fn run(args: &ManArgs) -> Result<i32, RunError> {
 }
 
 fn render_error(e: std::io::Error) -> RunError {
-    RunError::Results(format!("cannot render the manual: {e}"))
+    RunError::Results(Failure::caused("cannot render the manual", e))
 }
 
 /// `strata(1)`: clap_mangen's sections, then EXIT STATUS, then the version.
@@ -68,9 +68,9 @@ fn write_pages(cmd: clap::Command, dir: &Path) -> Result<(), RunError> {
         );
     }
     let failed = |e: std::io::Error| {
-        RunError::Results(format!(
-            "cannot write the manual pages to {}: {e}",
-            dir.display()
+        RunError::Results(Failure::caused(
+            format!("cannot write the manual pages to {}", dir.display()),
+            e,
         ))
     };
     clap_mangen::generate_to(cmd.clone(), dir).map_err(failed)?;

@@ -59,8 +59,9 @@ pub fn main() -> i32 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("strata: cannot start: {e}");
-            return RunError::Environment(String::new()).exit_code();
+            let e = RunError::Environment(crate::error::Failure::caused("cannot start", e));
+            eprint!("{}", e.render());
+            return e.exit_code();
         }
     };
     match runtime.block_on(dispatch(cli)) {

@@ -5,7 +5,7 @@
 //! (or did not answer in time) exits 3, as when that is found before the
 //! first build; any other failure makes it 1.
 
-use crate::error::{RunError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED};
+use crate::error::{Failure, RunError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED};
 use crate::events::record::Verdict;
 
 use super::signal::Signal;
@@ -16,10 +16,10 @@ pub struct Outcome {
     /// The signal that stopped the run, if one did.
     pub signal: Option<Signal>,
     /// Results that could not be written: the state file, a report, a log.
-    pub unwritten: Vec<String>,
+    pub unwritten: Unwritten,
     /// A state that another run kept locked past the wait, or that was
     /// damaged meanwhile.
-    pub state_problem: Option<String>,
+    pub state_problem: Option<crate::state::StateError>,
     /// Every step that failed failed for the environment (the engine or a
     /// registry unreachable): `exec::Failures::environment_only`.
     pub environment_only: bool,
@@ -30,29 +30,68 @@ impl Outcome {
     /// not kept (exit 5); anything else about the state is a state problem (4).
     pub fn state_result(&mut self, result: Result<(), crate::state::StateError>) {
         match result {
-            Err(e @ crate::state::StateError::Write { .. }) => self.unwritten.push(e.to_string()),
-            Err(e) => self.state_problem = Some(e.to_string()),
+            Err(e @ crate::state::StateError::Write { .. }) => self.unwritten.push(Failure::of(e)),
+            Err(e) => self.state_problem = Some(e),
             Ok(()) => {}
         }
     }
 
     pub fn exit_code(self, verdict: Verdict) -> Result<i32, RunError> {
-        match (self.signal, verdict) {
-            (Some(Signal::Terminate), _) => Ok(EXIT_TERMINATED),
-            (Some(Signal::Interrupt), _) => Ok(EXIT_INTERRUPTED),
-            // Results that were not kept fail the run, whatever it did.
-            _ if !self.unwritten.is_empty() => Err(RunError::Results(self.unwritten.join("; "))),
-            (None, _) if self.state_problem.is_some() => {
-                Err(RunError::State(self.state_problem.unwrap_or_default()))
-            }
-            (None, Verdict::Passed) => Ok(EXIT_OK),
-            (None, Verdict::Failed) if self.environment_only => Err(RunError::Environment(
-                "every step that failed could not reach the engine or a registry, or got no \
-                 answer in time (see above); run again once they answer"
-                    .into(),
-            )),
-            (None, _) => Ok(EXIT_FAILED),
+        match self.signal {
+            Some(Signal::Terminate) => return Ok(EXIT_TERMINATED),
+            Some(Signal::Interrupt) => return Ok(EXIT_INTERRUPTED),
+            None => {}
         }
+        // Results that were not kept fail the run, whatever it did.
+        if !self.unwritten.is_empty() {
+            return Err(RunError::results(self.unwritten));
+        }
+        if let Some(problem) = self.state_problem {
+            return Err(RunError::state(problem));
+        }
+        match verdict {
+            Verdict::Passed => Ok(EXIT_OK),
+            Verdict::Failed if self.environment_only => Err(RunError::Environment(Failure::said(
+                "every step that failed could not reach the engine or a registry, or got no \
+                 answer in time (see above); run again once they answer",
+            ))),
+            _ => Ok(EXIT_FAILED),
+        }
+    }
+}
+
+/// Every result a run could not write, in the order found; said together,
+/// joined by `; `, with the first as the source.
+#[derive(Debug, Default)]
+pub struct Unwritten(Vec<Failure>);
+
+impl Unwritten {
+    /// Adds a result not written: a [`Failure`] keeping its cause, or a
+    /// message that says it all.
+    pub fn push(&mut self, failure: impl Into<Failure>) {
+        self.0.push(failure.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Unwritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, failure) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{failure}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Unwritten {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.first().map(|f| f as _)
     }
 }
 
@@ -66,6 +105,22 @@ mod tests {
         match outcome.exit_code(verdict) {
             Ok(code) => code,
             Err(e) => e.exit_code(),
+        }
+    }
+
+    fn unwritten(message: &str) -> Unwritten {
+        let mut all = Unwritten::default();
+        all.push(message.to_string());
+        all
+    }
+
+    fn damaged() -> StateError {
+        StateError::Invalid {
+            path: "state.json".into(),
+            damage: crate::state::Damage::ImageId {
+                image: "a".into(),
+                id: "damaged".into(),
+            },
         }
     }
 
@@ -92,7 +147,7 @@ mod tests {
         // Results not kept and signals still outrank it.
         let outcome = Outcome {
             environment_only: true,
-            unwritten: vec!["report.md".into()],
+            unwritten: unwritten("report.md"),
             ..Outcome::default()
         };
         assert_eq!(code(outcome, Verdict::Failed), EXIT_RESULTS);
@@ -114,6 +169,39 @@ mod tests {
     }
 
     #[test]
+    fn the_errors_behind_an_exit_code_are_kept_as_its_source() {
+        use std::error::Error as _;
+        let mut outcome = Outcome::default();
+        outcome.state_result(Err(damaged()));
+        let err = outcome.exit_code(Verdict::Passed).unwrap_err();
+        assert_eq!(
+            err.render(),
+            "strata: state file state.json is damaged: image \"a\" has image_id \"damaged\", \
+             which is not sha256: and 64 hex digits; move it aside to start afresh\n"
+        );
+        let cause = err.source().and_then(|s| s.downcast_ref::<StateError>());
+        assert!(matches!(cause, Some(StateError::Invalid { .. })), "{err:?}");
+
+        let mut outcome = Outcome::default();
+        outcome.state_result(Err(write_error()));
+        outcome
+            .unwritten
+            .push("could not write report.md".to_string());
+        let err = outcome.exit_code(Verdict::Passed).unwrap_err();
+        assert_eq!(
+            err.render(),
+            "strata: cannot write state file state.json: No space left on device; \
+             could not write report.md\n"
+        );
+        // The first result not written, then the state error under it, then
+        // the I/O error under that.
+        let first = err.source().and_then(|s| s.source()).unwrap();
+        let state = first.source().and_then(|s| s.downcast_ref::<StateError>());
+        assert!(matches!(state, Some(StateError::Write { .. })), "{err:?}");
+        assert!(state.unwrap().source().unwrap().is::<std::io::Error>());
+    }
+
+    #[test]
     fn a_state_that_could_not_be_merged_is_a_state_problem() {
         let mut outcome = Outcome::default();
         outcome.state_result(Err(StateError::Locked {
@@ -127,8 +215,8 @@ mod tests {
     #[test]
     fn an_unwritten_report_outranks_a_state_problem_and_a_failure() {
         let mut outcome = Outcome::default();
-        outcome.unwritten.push("cannot write report.md".into());
-        outcome.state_problem = Some("damaged".into());
+        outcome.unwritten.push("cannot write report.md".to_string());
+        outcome.state_problem = Some(damaged());
         assert_eq!(code(outcome, Verdict::Failed), EXIT_RESULTS);
     }
 
@@ -140,8 +228,8 @@ mod tests {
         ] {
             let outcome = Outcome {
                 signal: Some(signal),
-                unwritten: vec!["x".into()],
-                state_problem: Some("y".into()),
+                unwritten: unwritten("x"),
+                state_problem: Some(damaged()),
                 environment_only: true,
             };
             assert_eq!(code(outcome, Verdict::Interrupted), expected);

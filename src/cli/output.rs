@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::{InputError, RunError};
+use crate::error::{Failure, InputError, RunError};
 use crate::generate::write::WriteSummary;
 use crate::plan::Plan;
 
@@ -28,8 +28,12 @@ pub fn write_new_file(path: &Path, text: &str) -> Result<(), RunError> {
             InputError::plain(format!("cannot create {}: {e}", path.display()))
                 .with_help("choose a file that does not exist yet; strata never overwrites it")
         })?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| RunError::Results(format!("cannot write {}: {e}", path.display())))
+    f.write_all(text.as_bytes()).map_err(|e| {
+        RunError::Results(Failure::caused(
+            format!("cannot write {}", path.display()),
+            e,
+        ))
+    })
 }
 
 /// Writes a matrix plan's rendered files into the folder strata owns. The
@@ -52,10 +56,13 @@ fn generate_error(e: crate::generate::write::WriteError) -> RunError {
     use crate::generate::write::WriteError;
     match e {
         // Paths come from the tree and the templates: shown, never acted on.
-        WriteError::Io { .. } => RunError::Results(format!(
-            "cannot write the generated files: {}",
-            crate::text::escape(&e.to_string())
-        )),
+        WriteError::Io { .. } => RunError::Results(
+            Failure::said(format!(
+                "cannot write the generated files: {}",
+                crate::text::escape(&e.to_string())
+            ))
+            .because(e),
+        ),
         other => InputError::plain(crate::text::escape(&other.to_string()))
             .with_help("strata writes only into a folder it generated before, or an empty one")
             .into(),

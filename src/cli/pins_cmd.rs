@@ -4,7 +4,7 @@ use std::io::Write;
 
 use crate::config::lock::{self, Pin};
 use crate::engine::docker::DockerEngine;
-use crate::error::{InputError, RunError, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_OK};
 use crate::exec;
 use crate::registry::oci::OciRegistry;
 
@@ -20,7 +20,7 @@ pub async fn update(args: &PinsUpdateArgs) -> Result<i32, RunError> {
     // one a registry has.
     let engine = DockerEngine::connect()
         .await
-        .map_err(|e| RunError::Environment(e.to_string()))?;
+        .map_err(RunError::environment)?;
     let registry = OciRegistry::new(crate::registry::auth::credentials_for);
     let jobs = std::thread::available_parallelism().map_or(4, |n| n.get());
     let pins: Vec<Pin> = exec::bases::pins(wanted, &engine, &registry, jobs)
@@ -28,8 +28,12 @@ pub async fn update(args: &PinsUpdateArgs) -> Result<i32, RunError> {
         .map_err(base_error)?;
     let path = lock::path_for(&config);
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let write_err =
-        |e: std::io::Error| RunError::Environment(format!("cannot write {}: {e}", path.display()));
+    let write_err = |e: std::io::Error| {
+        RunError::Environment(Failure::caused(
+            format!("cannot write {}", path.display()),
+            e,
+        ))
+    };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
     tmp.write_all(lock::render(pins.clone()).as_bytes())
         .map_err(write_err)?;
@@ -46,7 +50,7 @@ pub async fn update(args: &PinsUpdateArgs) -> Result<i32, RunError> {
 
 fn base_error(e: exec::bases::BaseError) -> RunError {
     match e {
-        exec::bases::BaseError::Environment(m) => RunError::Environment(m),
+        e @ exec::bases::BaseError::Environment(_) => RunError::environment(e),
         exec::bases::BaseError::Input(m) => InputError::plain(m).into(),
     }
 }

@@ -47,8 +47,7 @@ pub async fn changes(args: &PlanArgs) -> Result<i32, RunError> {
     let plan = apply_shard(load_plan(&config, args.config.as_of)?, args.shard.shard);
     let state_file =
         super::settings::state_dir_for(&config, args.state_dir.as_deref()).join("state.json");
-    let state =
-        crate::state::State::load(&state_file).map_err(|e| RunError::State(e.to_string()))?;
+    let state = crate::state::State::load(&state_file).map_err(RunError::state)?;
     let policy = args
         .pull
         .as_deref()
@@ -63,7 +62,7 @@ pub async fn changes(args: &PlanArgs) -> Result<i32, RunError> {
     let changes = crate::exec::changes::predict(&plan, &state, lock.as_ref(), registry, jobs)
         .await
         .map_err(|e| match e {
-            crate::exec::bases::BaseError::Environment(m) => RunError::Environment(m),
+            e @ crate::exec::bases::BaseError::Environment(_) => RunError::environment(e),
             crate::exec::bases::BaseError::Input(m) => InputError::plain(m).into(),
         })?;
     print_stdout(&match args.format {

@@ -43,10 +43,7 @@ pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
             ))
             .into());
         }
-        states.push((
-            path.clone(),
-            State::load(path).map_err(|e| RunError::State(e.to_string()))?,
-        ));
+        states.push((path.clone(), State::load(path).map_err(RunError::state)?));
     }
     if let Some(warning) = crate::registry::auth::environment_warning() {
         eprintln!("strata: warning: {warning}");
@@ -78,7 +75,7 @@ pub async fn run(args: &PublishArgs) -> Result<i32, RunError> {
     let registry = OciRegistry::new(crate::registry::auth::credentials_for);
     let report = crate::publish::run(&plan, &registry, &options)
         .await
-        .map_err(|e| RunError::Environment(e.to_string()))?;
+        .map_err(RunError::environment)?;
     let mut out = String::new();
     if options.key.is_none() {
         out.push_str(crate::publish::UNSIGNED_NOTICE);

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
-use crate::error::{RunError, EXIT_OK};
+use crate::error::{Failure, RunError, EXIT_OK};
 use crate::events::record::RunRecord;
 use crate::events::{Command, Listener};
 use crate::exec::{self, Bus, World};
@@ -44,7 +44,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
         Command::Push => exec::secrets::Secrets::default(),
     };
     // A damaged state is named before the engine is asked anything.
-    let state = StateFile::open(&s.state_file()).map_err(|e| RunError::State(e.to_string()))?;
+    let state = StateFile::open(&s.state_file()).map_err(RunError::state)?;
     let (world, engine_desc) = connect(&s, &plan).await?;
     let run_dir = open_run_folder(&s)?;
     remove_leftovers(world.engine.as_ref()).await;
@@ -88,7 +88,7 @@ pub async fn run(s: RunSettings) -> Result<i32, RunError> {
     outcome.state_result(result);
     for listener in listeners {
         if let Err(e) = listener.finish() {
-            outcome.unwritten.push(e.to_string());
+            outcome.unwritten.push(Failure::of(e));
         }
     }
     report_results(&record, &run_dir, &mut outcome);
@@ -122,8 +122,7 @@ fn prepare_plan(
 fn dry_run(s: &RunSettings, plan: &Plan) -> Result<i32, RunError> {
     let mut text = crate::plan::print::text(plan);
     if s.command == Command::Push {
-        let state = crate::state::State::load(&s.state_file())
-            .map_err(|e| RunError::State(e.to_string()))?;
+        let state = crate::state::State::load(&s.state_file()).map_err(RunError::state)?;
         text.push_str(&push_preview(plan, &state, &s.platforms));
     }
     print_stdout(&text);
@@ -133,18 +132,17 @@ fn dry_run(s: &RunSettings, plan: &Plan) -> Result<i32, RunError> {
 /// The engine (and for `push` the registries, checked before anything is
 /// pushed); the engine described for the reports.
 async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunError> {
-    let environment = |e: &dyn std::fmt::Display| RunError::Environment(e.to_string());
     let engine = DockerEngine::connect_with(s.engine_timeouts)
         .await
-        .map_err(|e| environment(&e))?;
+        .map_err(RunError::environment)?;
     // Unless chosen: BuildKit where the engine offers it, else classic.
     let chosen = s.builder.or(plan.builder);
     let engine = engine
         .with_builder_or_default(chosen)
         .await
-        .map_err(|e| environment(&e))?;
+        .map_err(RunError::environment)?;
     let builder = engine.builder();
-    let info = engine.info().await.map_err(|e| environment(&e))?;
+    let info = engine.info().await.map_err(RunError::environment)?;
     // The builder rides in the engine's description: the run header, every
     // report and `report.json` show it.
     let described = format!(
@@ -162,16 +160,16 @@ async fn connect(s: &RunSettings, plan: &Plan) -> Result<(World, String), RunErr
     }
     let mut platform_engines = std::collections::BTreeMap::new();
     for (platform, host) in &s.platform_engines {
+        let failed = |e: crate::engine::EngineError| {
+            RunError::Environment(Failure::caused(format!("the engine for {platform}"), e))
+        };
         let other = DockerEngine::connect_to_with(host, s.engine_timeouts)
             .await
-            .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?
+            .map_err(failed)?
             .with_builder_or_default(chosen)
             .await
-            .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?;
-        let info = other
-            .info()
-            .await
-            .map_err(|e| RunError::Environment(format!("the engine for {platform}: {e}")))?;
+            .map_err(failed)?;
+        let info = other.info().await.map_err(failed)?;
         eprintln!(
             "strata: {platform} is built on {} (API {}) at {}",
             info.version, info.api_version, info.endpoint
@@ -241,7 +239,7 @@ async fn follow_bases(
 fn provenance(plan: &Plan) -> Result<exec::provenance::Provenance, RunError> {
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let created = exec::provenance::source_date_epoch(epoch.as_deref())
-        .map_err(|m| RunError::from(crate::error::InputError::plain(m)))?;
+        .map_err(|e| RunError::from(crate::error::InputError::plain(e.to_string())))?;
     let dir = plan
         .source
         .parent()
@@ -252,7 +250,7 @@ fn provenance(plan: &Plan) -> Result<exec::provenance::Provenance, RunError> {
 
 fn bases_error(e: exec::bases::BaseError) -> RunError {
     match e {
-        exec::bases::BaseError::Environment(m) => RunError::Environment(m),
+        e @ exec::bases::BaseError::Environment(_) => RunError::environment(e),
         exec::bases::BaseError::Input(m) => crate::error::InputError::plain(m).into(),
     }
 }
@@ -261,9 +259,9 @@ fn bases_error(e: exec::bases::BaseError) -> RunError {
 fn open_run_folder(s: &RunSettings) -> Result<PathBuf, RunError> {
     let runs = s.runs_dir();
     let dir = crate::runs::create(&runs, s.command_name()).map_err(|e| {
-        RunError::Results(format!(
-            "cannot create a run folder under {}: {e}",
-            runs.display()
+        RunError::Results(Failure::caused(
+            format!("cannot create a run folder under {}", runs.display()),
+            e,
         ))
     })?;
     if let Err(e) = crate::runs::prune(&runs, s.keep_runs) {
@@ -320,9 +318,9 @@ fn report_results(record: &RunRecord, run_dir: &Path, outcome: &mut Outcome) {
     let written = match report::write_all(record, run_dir) {
         Ok(paths) => paths,
         Err(e) => {
-            outcome.unwritten.push(format!(
-                "could not write reports to {}: {e}",
-                run_dir.display()
+            outcome.unwritten.push(Failure::caused(
+                format!("could not write reports to {}", run_dir.display()),
+                e,
             ));
             vec![]
         }
@@ -346,10 +344,7 @@ async fn check_registries(plan: &Plan, registry: &dyn RegistryWrite) -> Result<(
         .chain(plan.aliases.iter().map(|a| a.tag.as_str()));
     for name in names {
         if seen.insert(registry_of(name).to_string()) {
-            registry
-                .check(name)
-                .await
-                .map_err(|e| RunError::Environment(e.to_string()))?;
+            registry.check(name).await.map_err(RunError::environment)?;
         }
     }
     Ok(())

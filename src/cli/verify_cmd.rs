@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::error::{InputError, RunError, EXIT_FAILED, EXIT_OK};
+use crate::error::{Failure, InputError, RunError, EXIT_FAILED, EXIT_OK};
 use crate::registry::oci::{OciRegistry, Timeouts};
 use crate::registry::RegistryError;
 
@@ -32,13 +32,13 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
         .map_err(|e| {
             // What the registry said is escaped like everything it sends.
             let said = crate::verify::untrusted(&e.to_string());
-            match e {
-                RegistryError::Other { .. } => RunError::Environment(format!(
-                    "cannot read {} from its registry: {said}",
-                    args.reference
-                )),
-                _ => RunError::Environment(said),
-            }
+            let said = match e {
+                RegistryError::Other { .. } => {
+                    format!("cannot read {} from its registry: {said}", args.reference)
+                }
+                _ => said,
+            };
+            RunError::Environment(Failure::said(said).because(e))
         })?;
     let Some(report) = report else {
         eprintln!(

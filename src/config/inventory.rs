@@ -246,7 +246,9 @@ fn read_image(
             }
             "timeout" => {
                 let parsed = match &value.value {
-                    Strings::One(text) => super::timeout::StepTimeout::parse(text),
+                    Strings::One(text) => {
+                        super::timeout::StepTimeout::parse(text).map_err(|e| e.to_string())
+                    }
                     _ => Err("`timeout` must be whole seconds, such as 600".to_string()),
                 };
                 match parsed {
@@ -418,7 +420,7 @@ fn read_secrets(
                     .with_help("list each secret id once"),
             ),
             Ok(()) => out.push(secret),
-            Err(message) => problems.push(src.error(at, message, "this secret").with_help(help)),
+            Err(e) => problems.push(src.error(at, e.to_string(), "this secret").with_help(help)),
         }
     }
 }

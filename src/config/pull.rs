@@ -19,16 +19,19 @@ pub enum PullPolicy {
     Never,
 }
 
+/// A pull policy that is not one of the three.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown pull policy {0:?}; use always, missing or never")]
+pub struct UnknownPullPolicy(pub String);
+
 impl std::str::FromStr for PullPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPullPolicy;
+    fn from_str(s: &str) -> Result<Self, UnknownPullPolicy> {
         match s {
             "always" => Ok(PullPolicy::Always),
             "missing" => Ok(PullPolicy::Missing),
             "never" => Ok(PullPolicy::Never),
-            other => Err(format!(
-                "unknown pull policy {other:?}; use always, missing or never"
-            )),
+            other => Err(UnknownPullPolicy(other.to_string())),
         }
     }
 }

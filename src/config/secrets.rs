@@ -14,6 +14,43 @@ use crate::secret::Secret;
 /// The largest secret strata reads: BuildKit's own limit (500 KiB).
 pub const MAX_SECRET_BYTES: u64 = 500 * 1024;
 
+/// Why a secret in a config is refused, or its value could not be read. The
+/// words name the secret and where its value comes from, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "secret {id}: `env: {var}` is not an environment variable name \
+         (letters, digits and `_`, not starting with a digit)",
+        var = crate::text::escape(var)
+    )]
+    BadVariable { id: String, var: String },
+    #[error("secret {id}: `file` is empty")]
+    EmptyFile { id: String },
+    #[error("secret {id}: give exactly one of `env: VARIABLE` or `file: PATH`")]
+    Sources { id: String },
+    #[error(
+        "secret id {:?} must be 1 to 128 letters, digits, `_`, `-` or `.` \
+         (not starting with `.`)",
+        crate::text::escape(id)
+    )]
+    BadId { id: String },
+    #[error("secret {id}: {place} is not set")]
+    Unset { id: String, place: SecretSource },
+    #[error("secret {id}: {place} is not UTF-8 text")]
+    NotText { id: String, place: SecretSource },
+    #[error("secret {id}: {}", reason.message)]
+    Unreadable {
+        id: String,
+        #[source]
+        reason: crate::error::InputError,
+    },
+    #[error(
+        "secret {id}: {place} holds more than {} KiB, BuildKit's limit",
+        MAX_SECRET_BYTES / 1024
+    )]
+    TooLarge { id: String, place: SecretSource },
+}
+
 /// One secret as written in a config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, try_from = "RawSecret")]
@@ -44,8 +81,8 @@ struct RawSecret {
 }
 
 impl TryFrom<RawSecret> for SecretConfig {
-    type Error = String;
-    fn try_from(raw: RawSecret) -> Result<Self, String> {
+    type Error = SecretError;
+    fn try_from(raw: RawSecret) -> Result<Self, SecretError> {
         let secret = SecretConfig {
             id: raw.id,
             env: raw.env,
@@ -58,22 +95,18 @@ impl TryFrom<RawSecret> for SecretConfig {
 
 impl SecretConfig {
     /// Checks the ID and that exactly one source is named.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SecretError> {
         check_id(&self.id)?;
+        let id = self.id.clone();
         match (&self.env, &self.file) {
             (Some(var), None) if valid_env_name(var) => Ok(()),
-            (Some(var), None) => Err(format!(
-                "secret {}: `env: {}` is not an environment variable name \
-                 (letters, digits and `_`, not starting with a digit)",
-                self.id,
-                crate::text::escape(var)
-            )),
+            (Some(var), None) => Err(SecretError::BadVariable {
+                id,
+                var: var.clone(),
+            }),
             (None, Some(file)) if !file.trim().is_empty() => Ok(()),
-            (None, Some(_)) => Err(format!("secret {}: `file` is empty", self.id)),
-            _ => Err(format!(
-                "secret {}: give exactly one of `env: VARIABLE` or `file: PATH`",
-                self.id
-            )),
+            (None, Some(_)) => Err(SecretError::EmptyFile { id }),
+            _ => Err(SecretError::Sources { id }),
         }
     }
 
@@ -91,7 +124,7 @@ impl SecretConfig {
 }
 
 /// A secret ID: what BuildKit accepts in `id=` and a file name can hold.
-pub fn check_id(id: &str) -> Result<(), String> {
+pub fn check_id(id: &str) -> Result<(), SecretError> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id
@@ -100,11 +133,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
         && !id.starts_with('.');
     match ok {
         true => Ok(()),
-        false => Err(format!(
-            "secret id {:?} must be 1 to 128 letters, digits, `_`, `-` or `.` \
-             (not starting with `.`)",
-            crate::text::escape(id)
-        )),
+        false => Err(SecretError::BadId { id: id.to_string() }),
     }
 }
 
@@ -145,28 +174,34 @@ impl std::fmt::Display for SecretSource {
 /// regular file under [`MAX_SECRET_BYTES`]; both must be UTF-8 text. The
 /// value is registered with the process-wide redactor, so no printed text
 /// carries it. The error names the source only.
-pub fn read(spec: &SecretSpec) -> Result<Secret, String> {
+pub fn read(spec: &SecretSpec) -> Result<Secret, SecretError> {
+    let id = || spec.id.clone();
+    let place = || spec.source.clone();
+    let not_text = |_| SecretError::NotText {
+        id: id(),
+        place: place(),
+    };
     let value = match &spec.source {
         SecretSource::Env(var) => match std::env::var_os(var) {
-            None => return Err(format!("secret {}: {} is not set", spec.id, spec.source)),
-            Some(v) => v
-                .into_string()
-                .map_err(|_| format!("secret {}: {} is not UTF-8 text", spec.id, spec.source))?,
+            None => {
+                return Err(SecretError::Unset {
+                    id: id(),
+                    place: place(),
+                })
+            }
+            Some(v) => v.into_string().map_err(|_| not_text(()))?,
         },
         SecretSource::File(path) => {
             let bytes = super::read::read_bytes(path, None, "secret file", MAX_SECRET_BYTES)
-                .map_err(|e| format!("secret {}: {}", spec.id, e.message))?;
-            String::from_utf8(bytes)
-                .map_err(|_| format!("secret {}: {} is not UTF-8 text", spec.id, spec.source))?
+                .map_err(|reason| SecretError::Unreadable { id: id(), reason })?;
+            String::from_utf8(bytes).map_err(|_| not_text(()))?
         }
     };
     if value.len() as u64 > MAX_SECRET_BYTES {
-        return Err(format!(
-            "secret {}: {} holds more than {} KiB, BuildKit's limit",
-            spec.id,
-            spec.source,
-            MAX_SECRET_BYTES / 1024
-        ));
+        return Err(SecretError::TooLarge {
+            id: id(),
+            place: place(),
+        });
     }
     crate::secret::register_build_secret(&value);
     Ok(Secret::new(value))
@@ -207,7 +242,7 @@ mod tests {
             id: "tok".into(),
             source: SecretSource::Env("STRATA_TEST_SURELY_UNSET_VAR_42".into()),
         };
-        let e = read(&spec).unwrap_err();
+        let e = read(&spec).unwrap_err().to_string();
         assert!(
             e.contains("STRATA_TEST_SURELY_UNSET_VAR_42 is not set"),
             "{e}"
@@ -227,6 +262,6 @@ mod tests {
             id: "tok".into(),
             source: SecretSource::File(dir.path().join("nope")),
         };
-        assert!(read(&missing).unwrap_err().contains("tok"));
+        assert!(read(&missing).unwrap_err().to_string().contains("tok"));
     }
 }

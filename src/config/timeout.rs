@@ -7,28 +7,37 @@ use serde::{Deserialize, Deserializer};
 
 use super::run_file::MAX_TIMEOUT_SECS;
 
+/// Why a timeout was refused; each says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeoutError {
+    #[error("`timeout` must be at least 1 second")]
+    Zero,
+    #[error("`timeout` is {0} seconds, more than the limit of {MAX_TIMEOUT_SECS} (a day)")]
+    TooLong(u64),
+    #[error("`timeout` must be whole seconds, such as 600, not `{0}`")]
+    NotSeconds(String),
+}
+
 /// Whole seconds a build step may take, checked when read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepTimeout(pub u64);
 
 impl StepTimeout {
     /// Checks `secs` against the bounds; the error says what to write.
-    pub fn new(secs: u64) -> Result<StepTimeout, String> {
+    pub fn new(secs: u64) -> Result<StepTimeout, TimeoutError> {
         match secs {
-            0 => Err("`timeout` must be at least 1 second".into()),
-            s if s > MAX_TIMEOUT_SECS => Err(format!(
-                "`timeout` is {s} seconds, more than the limit of {MAX_TIMEOUT_SECS} (a day)"
-            )),
+            0 => Err(TimeoutError::Zero),
+            s if s > MAX_TIMEOUT_SECS => Err(TimeoutError::TooLong(s)),
             s => Ok(StepTimeout(s)),
         }
     }
 
     /// Reads a timeout written as text (`600`).
-    pub fn parse(text: &str) -> Result<StepTimeout, String> {
+    pub fn parse(text: &str) -> Result<StepTimeout, TimeoutError> {
         let secs = text
             .trim()
             .parse::<u64>()
-            .map_err(|_| format!("`timeout` must be whole seconds, such as 600, not `{text}`"))?;
+            .map_err(|_| TimeoutError::NotSeconds(text.to_string()))?;
         StepTimeout::new(secs)
     }
 }
@@ -61,11 +70,18 @@ mod tests {
     #[test]
     fn bounds_and_text() {
         assert_eq!(StepTimeout::parse("600"), Ok(StepTimeout(600)));
-        assert!(StepTimeout::parse("0").unwrap_err().contains("at least 1"));
-        assert!(StepTimeout::parse("86401").unwrap_err().contains("limit"));
+        assert!(StepTimeout::parse("0")
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
+        assert!(StepTimeout::parse("86401")
+            .unwrap_err()
+            .to_string()
+            .contains("limit"));
         assert!(StepTimeout::parse("18446744073709551615").is_err());
         assert!(StepTimeout::parse("10m")
             .unwrap_err()
+            .to_string()
             .contains("whole seconds"));
     }
 }

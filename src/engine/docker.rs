@@ -46,20 +46,35 @@ pub struct Tls {
     pub key: PathBuf,
 }
 
+/// Why the TLS settings of the environment cannot reach an engine; each
+/// says what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(
+        "DOCKER_TLS asks for TLS without checking the engine's certificate, \
+         which strata does not do: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH \
+         to the folder with ca.pem, cert.pem and key.pem"
+    )]
+    Unverified,
+    #[error("DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is")]
+    NoFolder,
+    #[error(
+        "DOCKER_TLS_VERIFY is set but {}: set DOCKER_CERT_PATH to the folder \
+         with ca.pem, cert.pem and key.pem",
+        .0.message
+    )]
+    Unreadable(#[source] crate::error::InputError),
+}
+
 impl Tls {
     /// What the environment asks for: `None` for plain TCP. `DOCKER_TLS`
     /// without verification is refused: strata does not talk to an engine it
     /// cannot authenticate.
-    pub fn from_env() -> Result<Option<Tls>, String> {
+    pub fn from_env() -> Result<Option<Tls>, TlsError> {
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         if !set("DOCKER_TLS_VERIFY") {
             if set("DOCKER_TLS") {
-                return Err(
-                    "DOCKER_TLS asks for TLS without checking the engine's certificate, \
-                            which strata does not do: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH \
-                            to the folder with ca.pem, cert.pem and key.pem"
-                        .into(),
-                );
+                return Err(TlsError::Unverified);
             }
             return Ok(None);
         }
@@ -67,7 +82,7 @@ impl Tls {
             Some(dir) => PathBuf::from(dir),
             None => std::env::var_os("HOME")
                 .map(|home| PathBuf::from(home).join(".docker"))
-                .ok_or("DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is")?,
+                .ok_or(TlsError::NoFolder)?,
         };
         Ok(Some(Tls::in_dir(&dir)))
     }
@@ -84,17 +99,12 @@ impl Tls {
     /// Every file is a readable regular file of at most [`MAX_TLS_FILE_BYTES`]
     /// (each is read through the one capped reader); else which one is not,
     /// and what to do. A FIFO would block the read, `/dev/zero` never ends.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), TlsError> {
         for path in [&self.ca, &self.cert, &self.key] {
             // Read here, under the cap, so the client library only ever
             // opens a file that passed.
-            if let Err(e) = crate::read::read_bytes(path, None, "TLS file", MAX_TLS_FILE_BYTES) {
-                return Err(format!(
-                    "DOCKER_TLS_VERIFY is set but {}: set DOCKER_CERT_PATH to the folder \
-                     with ca.pem, cert.pem and key.pem",
-                    e.message
-                ));
-            }
+            crate::read::read_bytes(path, None, "TLS file", MAX_TLS_FILE_BYTES)
+                .map_err(TlsError::Unreadable)?;
         }
         Ok(())
     }
@@ -210,14 +220,14 @@ impl DockerEngine {
         let tls = if host.starts_with("unix://") {
             None
         } else {
-            Tls::from_env().map_err(&unreachable)?
+            Tls::from_env().map_err(|e| unreachable(e.to_string()))?
         };
         let mut ssh = None;
         let mut session_address = super::session::SessionAddress::of(host, tls.is_some());
         let docker = if host.starts_with("unix://") {
             Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
         } else if let (true, Some(tls)) = (host.starts_with("tcp://"), &tls) {
-            tls.check().map_err(&unreachable)?;
+            tls.check().map_err(|e| unreachable(e.to_string()))?;
             Docker::connect_with_ssl(
                 host,
                 &tls.key,
@@ -233,7 +243,7 @@ impl DockerEngine {
                      DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem"
                 ))
             })?;
-            tls.check().map_err(&unreachable)?;
+            tls.check().map_err(|e| unreachable(e.to_string()))?;
             Docker::connect_with_ssl(
                 host,
                 &tls.key,
@@ -248,7 +258,7 @@ impl DockerEngine {
             // The system's ssh client (its config, keys, agent and known
             // hosts) runs `docker system dial-stdio` on the remote machine,
             // one process per connection, served on a socket of strata's.
-            let target = super::ssh::Target::parse(host).map_err(&unreachable)?;
+            let target = super::ssh::Target::parse(host).map_err(|e| unreachable(e.to_string()))?;
             let tunnel = super::ssh::Tunnel::start(&target, timeouts.connect).map_err(|e| {
                 unreachable(format!("cannot open a socket for the ssh connection: {e}"))
             })?;

@@ -16,6 +16,21 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::process::Command;
 
+/// What is wrong with an `ssh://` address; each names the address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("{0:?} is not an ssh:// address")]
+    NotSsh(String),
+    #[error("{0}: an ssh:// address has no path (write ssh://user@host or ssh://user@host:port)")]
+    Path(String),
+    #[error("{0}: an unclosed [ in the host")]
+    Unclosed(String),
+    #[error("{address}: the port {port:?} is not a number from 1 to 65535")]
+    Port { address: String, port: String },
+    #[error("{0}: the host (or the user before @) is empty")]
+    Empty(String),
+}
+
 /// Where an `ssh://` address points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -26,15 +41,13 @@ pub struct Target {
 
 impl Target {
     /// Reads `ssh://[user@]host[:port][/]`; `Err` says what is wrong.
-    pub fn parse(address: &str) -> Result<Target, String> {
+    pub fn parse(address: &str) -> Result<Target, AddressError> {
         let rest = address
             .strip_prefix("ssh://")
-            .ok_or_else(|| format!("{address:?} is not an ssh:// address"))?;
+            .ok_or_else(|| AddressError::NotSsh(address.to_string()))?;
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains('/') {
-            return Err(format!(
-                "{address}: an ssh:// address has no path (write ssh://user@host or ssh://user@host:port)"
-            ));
+            return Err(AddressError::Path(address.to_string()));
         }
         let (user, machine) = match authority.rsplit_once('@') {
             Some((user, machine)) => (Some(user.to_string()), machine),
@@ -45,7 +58,7 @@ impl Target {
             Some(bracketed) => match bracketed.split_once(']') {
                 Some((host, "")) => (host, None),
                 Some((host, port)) => (host, Some(port.strip_prefix(':').unwrap_or(port))),
-                None => return Err(format!("{address}: an unclosed [ in the host")),
+                None => return Err(AddressError::Unclosed(address.to_string())),
             },
             None => match machine.rsplit_once(':') {
                 Some((host, port)) => (host, Some(port)),
@@ -54,15 +67,17 @@ impl Target {
         };
         let port = port
             .map(|p| {
-                p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                    format!("{address}: the port {p:?} is not a number from 1 to 65535")
-                })
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| AddressError::Port {
+                        address: address.to_string(),
+                        port: p.to_string(),
+                    })
             })
             .transpose()?;
         if host.is_empty() || user.as_deref() == Some("") {
-            return Err(format!(
-                "{address}: the host (or the user before @) is empty"
-            ));
+            return Err(AddressError::Empty(address.to_string()));
         }
         Ok(Target {
             user,
@@ -238,7 +253,7 @@ mod tests {
             ("ssh://host/var/run", "no path"),
             ("ssh://[::1", "unclosed"),
         ] {
-            let e = Target::parse(address).unwrap_err();
+            let e = Target::parse(address).unwrap_err().to_string();
             assert!(e.contains(says), "{address}: {e}");
         }
     }

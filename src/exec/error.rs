@@ -32,6 +32,10 @@ pub enum StepError {
     /// in it, a file that no longer parses): no retry can fix it.
     #[error("{0}")]
     Input(String),
+    /// A secret the build lists was not read before the run: like
+    /// [`StepError::Input`], no retry can fix it.
+    #[error(transparent)]
+    Secret(#[from] crate::exec::secrets::SecretProblem),
     /// The registry holds something other than what was tested or pushed,
     /// or a build stands on another image than the one it was given.
     #[error("{0}")]
@@ -74,13 +78,17 @@ impl StepError {
                     source: RegistryError::Unreachable { .. },
                     ..
                 }
+                | StepError::Fetch(ArtifactError::Client { .. })
         )
     }
 
     /// True when another attempt may pass: everything but input no attempt
     /// can change and a push refused for what the state records.
     pub fn retryable(&self) -> bool {
-        !matches!(self, StepError::Input(_) | StepError::Refused(_))
+        !matches!(
+            self,
+            StepError::Input(_) | StepError::Secret(_) | StepError::Refused(_)
+        )
     }
 }
 
@@ -116,6 +124,15 @@ mod tests {
         .into();
         assert!(engine.environment());
         assert!(!StepError::Build("RUN false".into()).environment());
+        // No HTTP client on this machine (no CA certificates): its setup.
+        let client = reqwest::Client::builder()
+            .user_agent("\u{7f}")
+            .build()
+            .unwrap_err();
+        assert!(StepError::Fetch(ArtifactError::Client {
+            source: std::sync::Arc::new(client)
+        })
+        .environment());
         assert!(!StepError::Check("exit 1".into()).environment());
         assert!(!StepError::Registry(RegistryError::Other {
             reference: "x".into(),
@@ -128,6 +145,8 @@ mod tests {
     fn input_and_refusals_are_not_retried() {
         assert!(!StepError::Input("empty test folder".into()).retryable());
         assert!(!StepError::Refused("untested".into()).retryable());
+        let unread = crate::exec::secrets::SecretProblem::NotRead { id: "npm".into() };
+        assert!(!StepError::from(unread).retryable());
         assert!(StepError::Check("exit code 1".into()).retryable());
         assert!(StepError::Build("RUN false".into()).retryable());
     }

@@ -54,22 +54,31 @@ pub struct Provenance {
     pub source: Option<String>,
 }
 
+/// A `SOURCE_DATE_EPOCH` that is not a date; each says what to write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EpochError {
+    #[error(
+        "SOURCE_DATE_EPOCH is {}, not a number of seconds since 1970; \
+         set it to one (for example `git log -1 --format=%ct`) or unset it",
+        crate::text::quote(.0)
+    )]
+    NotSeconds(String),
+    #[error("SOURCE_DATE_EPOCH {0} is out of range; set it to a date's seconds")]
+    OutOfRange(i64),
+}
+
 /// `SOURCE_DATE_EPOCH` read: `Ok(None)` when unset or empty, an error
 /// saying what to write when it is not a whole number of seconds.
-pub fn source_date_epoch(value: Option<&str>) -> Result<Option<String>, String> {
+pub fn source_date_epoch(value: Option<&str>) -> Result<Option<String>, EpochError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let seconds: i64 = value.parse().map_err(|_| {
-        format!(
-            "SOURCE_DATE_EPOCH is {}, not a number of seconds since 1970; \
-             set it to one (for example `git log -1 --format=%ct`) or unset it",
-            crate::text::quote(value)
-        )
-    })?;
-    Ok(Some(rfc3339(seconds).ok_or_else(|| {
-        format!("SOURCE_DATE_EPOCH {seconds} is out of range; set it to a date's seconds")
-    })?))
+    let seconds: i64 = value
+        .parse()
+        .map_err(|_| EpochError::NotSeconds(value.to_string()))?;
+    Ok(Some(
+        rfc3339(seconds).ok_or(EpochError::OutOfRange(seconds))?,
+    ))
 }
 
 fn rfc3339(seconds: i64) -> Option<String> {
@@ -195,7 +204,9 @@ mod tests {
             source_date_epoch(Some("1700000000")).unwrap().unwrap(),
             "2023-11-14T22:13:20Z"
         );
-        let e = source_date_epoch(Some("yesterday")).unwrap_err();
+        let e = source_date_epoch(Some("yesterday"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SOURCE_DATE_EPOCH"), "{e}");
     }
 

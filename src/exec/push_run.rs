@@ -75,7 +75,7 @@ pub async fn run(
     let registry = world
         .registry
         .clone()
-        .expect("push needs a registry client");
+        .expect("push needs a registry client: the command line makes one for every push");
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
     // Test names in attestations are their folders relative to the config.
     let config_dir = plan.source.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -306,7 +306,7 @@ async fn push_image(
     let record = match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
         Ok(record) => record,
         Err(reason) => {
-            refuse(bus, options, image, StepError::Refused(reason));
+            refuse(bus, options, image, StepError::Refused(reason.to_string()));
             return None;
         }
     };

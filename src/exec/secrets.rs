@@ -11,6 +11,30 @@ use crate::engine::session::BuildSecret;
 use crate::plan::Plan;
 use crate::secret::Secret;
 
+/// A secret a plan's image lists that cannot be handed to its build.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretProblem {
+    #[error(
+        "image {image}: secret {id} needs BuildKit, and this run builds with the \
+         classic builder: set `builder: buildkit` in the config or pass \
+         --builder buildkit"
+    )]
+    NeedsBuildkit { image: String, id: String },
+    #[error("image {image}: {reason}")]
+    Unreadable {
+        image: String,
+        #[source]
+        reason: crate::config::secrets::SecretError,
+    },
+    #[error("secret {id} was not read before the run")]
+    NotRead { id: String },
+}
+
+/// Every problem found reading a plan's secrets, one a line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct SecretsError(pub Vec<SecretProblem>);
+
 /// Every secret of a plan, by where it was read.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets(pub BTreeMap<SecretSpec, Secret>);
@@ -19,19 +43,17 @@ impl Secrets {
     /// Reads every secret the plan's images and tests list. `builder` is
     /// the run's: secrets need BuildKit. Every problem is named, with its
     /// image, in one message.
-    pub fn read(plan: &Plan, builder: crate::engine::Builder) -> Result<Secrets, String> {
+    pub fn read(plan: &Plan, builder: crate::engine::Builder) -> Result<Secrets, SecretsError> {
         let mut values = BTreeMap::new();
         let mut problems = Vec::new();
         for image in &plan.images {
             let tests = image.tests.iter().flat_map(|t| &t.secrets);
             for spec in image.secrets.iter().chain(tests) {
                 if builder == crate::engine::Builder::Classic {
-                    problems.push(format!(
-                        "image {}: secret {} needs BuildKit, and this run builds with the \
-                         classic builder: set `builder: buildkit` in the config or pass \
-                         --builder buildkit",
-                        image.name, spec.id
-                    ));
+                    problems.push(SecretProblem::NeedsBuildkit {
+                        image: image.name.to_string(),
+                        id: spec.id.clone(),
+                    });
                     break;
                 }
                 if values.contains_key(spec) {
@@ -41,14 +63,17 @@ impl Secrets {
                     Ok(value) => {
                         values.insert(spec.clone(), value);
                     }
-                    Err(message) => problems.push(format!("image {}: {message}", image.name)),
+                    Err(reason) => problems.push(SecretProblem::Unreadable {
+                        image: image.name.to_string(),
+                        reason,
+                    }),
                 }
             }
         }
-        problems.dedup();
+        problems.dedup_by(|a, b| a.to_string() == b.to_string());
         match problems.is_empty() {
             true => Ok(Secrets(values)),
-            false => Err(problems.join("\n")),
+            false => Err(SecretsError(problems)),
         }
     }
 
@@ -56,7 +81,7 @@ impl Secrets {
     pub fn for_build<'a>(
         &self,
         specs: impl IntoIterator<Item = &'a SecretSpec>,
-    ) -> Result<Vec<BuildSecret>, String> {
+    ) -> Result<Vec<BuildSecret>, SecretProblem> {
         specs
             .into_iter()
             .map(|spec| match self.0.get(spec) {
@@ -64,7 +89,9 @@ impl Secrets {
                     id: spec.id.clone(),
                     value: value.clone(),
                 }),
-                None => Err(format!("secret {} was not read before the run", spec.id)),
+                None => Err(SecretProblem::NotRead {
+                    id: spec.id.clone(),
+                }),
             })
             .collect()
     }
@@ -98,10 +125,14 @@ mod tests {
             source: SecretSource::Env("STRATA_TEST_UNSET_SECRET_VAR".into()),
         };
         let plan = plan_with(spec);
-        let e = Secrets::read(&plan, crate::engine::Builder::Buildkit).unwrap_err();
+        let e = Secrets::read(&plan, crate::engine::Builder::Buildkit)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("image acme/app:1: secret npm"), "{e}");
         assert!(e.contains("STRATA_TEST_UNSET_SECRET_VAR is not set"), "{e}");
-        let e = Secrets::read(&plan, crate::engine::Builder::Classic).unwrap_err();
+        let e = Secrets::read(&plan, crate::engine::Builder::Classic)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs BuildKit"), "{e}");
     }
 

@@ -469,7 +469,7 @@ async fn build_image(
         secrets: options
             .secrets
             .for_build(&image.secrets)
-            .map_err(StepError::Input)?,
+            .map_err(StepError::Secret)?,
     };
     let built = world.engine.build(request, &|line| log.line(line)).await;
     // Checked while the pins still hold the parents: removing the last
@@ -666,7 +666,7 @@ async fn build_layer(
         secrets: options
             .secrets
             .for_build(secrets.iter().copied())
-            .map_err(StepError::Input)?,
+            .map_err(StepError::Secret)?,
     };
     // A failed build reads in the engine's own words (StepError::Build):
     // the step (build or test) is named wherever the message is shown.

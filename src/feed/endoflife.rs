@@ -45,7 +45,8 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, FeedError> {
             Value::Null => continue,
             other => return Err(fail(format!("`latest` must be a version, found {other}"))),
         };
-        let version = FeedVersion::parse(latest, Scheme::Pep440).map_err(&fail)?;
+        let version =
+            FeedVersion::parse(latest, Scheme::Pep440).map_err(|e| fail(e.to_string()))?;
         let mut entry = Entry::new(version, cycle.clone());
         let date = |key: &str| -> Result<Option<chrono::NaiveDate>, FeedError> {
             match &c[key] {

@@ -8,7 +8,7 @@
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use super::version::FeedVersion;
+use super::version::{FeedVersion, ValueError};
 use crate::config::native::CycleBy;
 
 /// A fact that is a date, a plain yes or no, or unknown: endoflife.date's
@@ -24,14 +24,12 @@ pub enum Flag {
 
 impl Flag {
     /// Reads `true`/`false`, a `YYYY-MM-DD` date or `null`.
-    pub fn from_json(value: &Value) -> Result<Flag, String> {
+    pub fn from_json(value: &Value) -> Result<Flag, ValueError> {
         match value {
             Value::Null => Ok(Flag::Unknown),
             Value::Bool(b) => Ok(Flag::Bool(*b)),
             Value::String(s) => parse_date(s).map(Flag::Date),
-            other => Err(format!(
-                "expected a date (YYYY-MM-DD), true or false, found {other}"
-            )),
+            other => Err(ValueError::Flag(other.clone())),
         }
     }
 
@@ -55,10 +53,12 @@ impl Flag {
 }
 
 /// Reads a `YYYY-MM-DD` date (a longer timestamp is cut to its date).
-pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+pub fn parse_date(text: &str) -> Result<NaiveDate, ValueError> {
     let day = text.get(..10).unwrap_or(text);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .map_err(|e| format!("`{text}` is not a date (YYYY-MM-DD): {e}"))
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|reason| ValueError::Date {
+        text: text.to_string(),
+        reason,
+    })
 }
 
 /// One release of a generic feed.

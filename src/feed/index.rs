@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use super::version::ValueError;
 use super::{FeedError, Release};
 
 /// Parses either format, telling them apart by the first non-blank character:
@@ -66,8 +67,8 @@ pub fn parse_tab(text: &str) -> Result<Vec<Release>, FeedError> {
         }
         let none_if_dash = |s: &str| (s != "-" && !s.is_empty()).then(|| s.to_string());
         releases.push(Release {
-            version: parse_version(cells[version]).map_err(&fail)?,
-            date: parse_date(cells[date]).map_err(&fail)?,
+            version: parse_version(cells[version]).map_err(|e| fail(e.to_string()))?,
+            date: parse_date(cells[date]).map_err(|e| fail(e.to_string()))?,
             lts: none_if_dash(cells[lts]),
             security: match cells[security] {
                 "-" | "" | "false" => false,
@@ -137,8 +138,8 @@ pub fn parse_json(text: &str) -> Result<Vec<Release>, FeedError> {
                 }
             };
             Ok(Release {
-                version: parse_version(&entry.version).map_err(fail)?,
-                date: parse_date(&entry.date).map_err(fail)?,
+                version: parse_version(&entry.version).map_err(|e| fail(e.to_string()))?,
+                date: parse_date(&entry.date).map_err(|e| fail(e.to_string()))?,
                 lts,
                 security: entry.security,
                 npm: entry.npm.clone().filter(|n| !n.is_empty()),
@@ -170,15 +171,19 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-fn parse_version(text: &str) -> Result<semver::Version, String> {
+fn parse_version(text: &str) -> Result<semver::Version, ValueError> {
     let bare = text.strip_prefix('v').unwrap_or(text);
-    semver::Version::parse(bare)
-        .map_err(|e| format!("version `{text}` is not a semver version: {e}"))
+    semver::Version::parse(bare).map_err(|reason| ValueError::IndexVersion {
+        text: text.to_string(),
+        reason,
+    })
 }
 
-pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|e| format!("date `{text}` is not a YYYY-MM-DD date: {e}"))
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, ValueError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|reason| ValueError::IndexDate {
+        text: text.to_string(),
+        reason,
+    })
 }
 
 fn split_files(cell: &str) -> Vec<String> {

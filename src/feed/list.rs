@@ -71,7 +71,7 @@ pub fn parse(entries: &[BTreeMap<String, Value>], cycle: CycleBy) -> Result<Vec<
         };
         let version = FeedVersion::parse(&text, Scheme::Pep440)
             .or_else(|e| FeedVersion::parse(&text, Scheme::Semver).map_err(|_| e))
-            .map_err(&fail)?;
+            .map_err(|e| fail(e.to_string()))?;
         if let Some(other) = out.iter().find(|e| e.version.order == version.order) {
             return Err(fail(format!(
                 "is listed twice (as `{}` before)",
@@ -92,13 +92,15 @@ pub fn parse(entries: &[BTreeMap<String, Value>], cycle: CycleBy) -> Result<Vec<
                 "released" => {
                     entry.released = match value {
                         Value::Null => None,
-                        Value::String(s) => Some(parse_date(s).map_err(fact)?),
+                        Value::String(s) => Some(parse_date(s).map_err(|e| fact(e.to_string()))?),
                         other => return Err(fact(format!("expected a date, found {other}"))),
                     }
                 }
-                "eol" => entry.eol = Flag::from_json(value).map_err(fact)?,
-                "lts" => entry.lts = Flag::from_json(value).map_err(fact)?,
-                "support" => entry.support = Flag::from_json(value).map_err(fact)?,
+                "eol" => entry.eol = Flag::from_json(value).map_err(|e| fact(e.to_string()))?,
+                "lts" => entry.lts = Flag::from_json(value).map_err(|e| fact(e.to_string()))?,
+                "support" => {
+                    entry.support = Flag::from_json(value).map_err(|e| fact(e.to_string()))?
+                }
                 "codename" => {
                     entry.codename = match value {
                         Value::Null => None,

@@ -55,7 +55,7 @@ pub fn parse(text: &str, cycle: CycleBy) -> Result<Vec<Entry>, FeedError> {
             entry: format!("`{text}`"),
             message: m,
         };
-        let version = FeedVersion::parse(text, Scheme::Semver).map_err(&fail)?;
+        let version = FeedVersion::parse(text, Scheme::Semver).map_err(|e| fail(e.to_string()))?;
         let line = cycle_of(&version.order, cycle);
         let mut entry = Entry::new(version, line);
         entry.released = doc

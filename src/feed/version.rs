@@ -29,24 +29,60 @@ pub enum Scheme {
     Pep440,
 }
 
+/// A value in a feed that is not what its field holds: a version, a date,
+/// a flag. The words quote the value; the parser's error is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{text}` is not a semantic version: {reason}")]
+    Semver {
+        text: String,
+        #[source]
+        reason: semver::Error,
+    },
+    #[error("`{0}` is not a version such as 3.13.0, 3.14.0a1 or 3.4.0-preview1")]
+    Pep440(String),
+    /// An index's version column (`v22.1.0`).
+    #[error("version `{text}` is not a semver version: {reason}")]
+    IndexVersion {
+        text: String,
+        #[source]
+        reason: semver::Error,
+    },
+    /// An index's date column.
+    #[error("date `{text}` is not a YYYY-MM-DD date: {reason}")]
+    IndexDate {
+        text: String,
+        #[source]
+        reason: chrono::ParseError,
+    },
+    #[error("`{text}` is not a date (YYYY-MM-DD): {reason}")]
+    Date {
+        text: String,
+        #[source]
+        reason: chrono::ParseError,
+    },
+    #[error("expected a date (YYYY-MM-DD), true or false, found {0}")]
+    Flag(serde_json::Value),
+}
+
 impl FeedVersion {
     /// Reads `text` by `scheme`; the message says what was expected.
-    pub fn parse(text: &str, scheme: Scheme) -> Result<FeedVersion, String> {
+    pub fn parse(text: &str, scheme: Scheme) -> Result<FeedVersion, ValueError> {
         let trimmed = text.trim();
         match scheme {
             Scheme::Semver => {
                 let bare = trimmed.strip_prefix('v').unwrap_or(trimmed);
-                let order = semver::Version::parse(bare)
-                    .map_err(|e| format!("`{text}` is not a semantic version: {e}"))?;
+                let order = semver::Version::parse(bare).map_err(|reason| ValueError::Semver {
+                    text: text.to_string(),
+                    reason,
+                })?;
                 Ok(FeedVersion {
                     text: bare.to_string(),
                     prerelease: order.pre.to_string(),
                     order,
                 })
             }
-            Scheme::Pep440 => pep440(trimmed).ok_or_else(|| {
-                format!("`{text}` is not a version such as 3.13.0, 3.14.0a1 or 3.4.0-preview1")
-            }),
+            Scheme::Pep440 => pep440(trimmed).ok_or_else(|| ValueError::Pep440(text.to_string())),
         }
     }
 
@@ -164,7 +200,9 @@ mod tests {
     #[test]
     fn what_is_not_a_version_is_refused_with_the_text() {
         for bad in ["", "latest", "3.13.0x1", "1.2.3.4", "3..1", "3.13.0rc1x"] {
-            let err = FeedVersion::parse(bad, Scheme::Pep440).unwrap_err();
+            let err = FeedVersion::parse(bad, Scheme::Pep440)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(&format!("`{bad}`")), "{err}");
         }
         assert!(FeedVersion::parse("1.2", Scheme::Semver).is_err());

@@ -145,8 +145,8 @@ pub enum StateError {
     },
     #[error("state file {path} has format version {found}, but this strata reads version {STATE_VERSION}; use the strata that wrote it, or move the file aside to start afresh")]
     Version { path: PathBuf, found: u32 },
-    #[error("state file {path} is damaged: {message}; move it aside to start afresh")]
-    Invalid { path: PathBuf, message: String },
+    #[error("state file {path} is damaged: {damage}; move it aside to start afresh")]
+    Invalid { path: PathBuf, damage: Damage },
     #[error("cannot write state file {path}: {source}")]
     Write {
         path: PathBuf,
@@ -158,6 +158,38 @@ pub enum StateError {
         holder: String,
         waited: Duration,
     },
+}
+
+/// What is wrong in a state file that parses: a value of the wrong shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    #[error(
+        "image {:?} has image_id {:?}, which is not sha256: and 64 hex digits",
+        crate::text::cut(image, 200),
+        crate::text::cut(id, 100)
+    )]
+    ImageId { image: String, id: String },
+    #[error(
+        "image {:?} has pushed digest {:?}, which is not sha256: and 64 hex digits",
+        crate::text::cut(image, 200),
+        crate::text::cut(digest, 100)
+    )]
+    PushedDigest { image: String, digest: String },
+}
+
+/// Why the state lets no image be pushed under a name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotPassed {
+    #[error("no test result recorded; run `strata test` first")]
+    Untested,
+    #[error("its build or tests failed in the last `strata test`")]
+    Failed,
+    #[error(
+        "the image now behind this name ({}) is not the one tested ({}); run `strata test` again",
+        short_id(current),
+        short_id(tested)
+    )]
+    Changed { current: String, tested: String },
 }
 
 /// The largest state file strata reads: 64 MiB (a state of 700 images is a
@@ -210,31 +242,30 @@ impl State {
             });
         }
         let state: State = serde_json::from_str(&text).map_err(parse_err)?;
-        state.validate().map_err(|message| StateError::Invalid {
+        state.validate().map_err(|damage| StateError::Invalid {
             path: path.to_owned(),
-            message,
+            damage,
         })?;
         Ok(state)
     }
 
     /// Checks what `serde` cannot: IDs and digests have their one shape.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Damage> {
         for (name, image) in &self.images {
-            let shown = crate::text::cut(name, 200);
             // A build that failed produced no image: its ID is empty.
             let no_image = image.image_id.is_empty() && !image.passed;
             if !no_image && !is_sha256(&image.image_id) {
-                return Err(format!(
-                    "image {shown:?} has image_id {:?}, which is not sha256: and 64 hex digits",
-                    crate::text::cut(&image.image_id, 100)
-                ));
+                return Err(Damage::ImageId {
+                    image: name.clone(),
+                    id: image.image_id.to_string(),
+                });
             }
             if let Some(pushed) = &image.pushed {
                 if !is_sha256(&pushed.digest) {
-                    return Err(format!(
-                        "image {shown:?} has pushed digest {:?}, which is not sha256: and 64 hex digits",
-                        crate::text::cut(&pushed.digest, 100)
-                    ));
+                    return Err(Damage::PushedDigest {
+                        image: name.clone(),
+                        digest: pushed.digest.to_string(),
+                    });
                 }
             }
         }
@@ -263,12 +294,12 @@ impl State {
     /// (what `push --dry-run` can judge without an engine).
     ///
     /// Returns `Err(reason)` saying why the image may not be pushed.
-    pub fn recorded_pass(&self, name: &str) -> Result<&ImageState, String> {
+    pub fn recorded_pass(&self, name: &str) -> Result<&ImageState, NotPassed> {
         let Some(st) = self.images.get(name) else {
-            return Err("no test result recorded; run `strata test` first".into());
+            return Err(NotPassed::Untested);
         };
         if !st.passed {
-            return Err("its build or tests failed in the last `strata test`".into());
+            return Err(NotPassed::Failed);
         }
         Ok(st)
     }
@@ -276,14 +307,13 @@ impl State {
     /// The recorded pass for `name`, if its image ID is `current_id`.
     ///
     /// Returns `Err(reason)` saying why the image may not be pushed.
-    pub fn tested_pass(&self, name: &str, current_id: &str) -> Result<&ImageState, String> {
+    pub fn tested_pass(&self, name: &str, current_id: &str) -> Result<&ImageState, NotPassed> {
         let st = self.recorded_pass(name)?;
         if st.image_id != current_id {
-            return Err(format!(
-                "the image now behind this name ({}) is not the one tested ({}); run `strata test` again",
-                short_id(current_id),
-                short_id(&st.image_id)
-            ));
+            return Err(NotPassed::Changed {
+                current: current_id.to_string(),
+                tested: st.image_id.to_string(),
+            });
         }
         Ok(st)
     }
@@ -498,14 +528,17 @@ mod tests {
         assert!(st
             .tested_pass("a:1", "sha256:zzz")
             .unwrap_err()
+            .to_string()
             .contains("not the one tested"));
         assert!(st
             .tested_pass("b:1", "sha256:bbb")
             .unwrap_err()
+            .to_string()
             .contains("failed"));
         assert!(st
             .tested_pass("c:1", "sha256:ccc")
             .unwrap_err()
+            .to_string()
             .contains("no test result"));
     }
 
