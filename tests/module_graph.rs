@@ -106,7 +106,6 @@ fn what_is_no_circle_passes() {
 
 /// This repository: no module cycle and no circle of files.
 #[test]
-#[ignore = "src/registry/direct.rs and src/registry/oci.rs still use each other"]
 fn this_repository_has_no_cycle_and_no_circle_of_files() {
     let out = run_script(Path::new(env!("CARGO_MANIFEST_DIR")));
     let text = String::from_utf8_lossy(&out.stdout);

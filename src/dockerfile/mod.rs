@@ -432,6 +432,16 @@ pub fn layer_on(base: &str, test: &str) -> String {
     out
 }
 
+/// A `FROM` whose image is not on its first line, which
+/// [`rename_bases`] cannot rewrite.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: the image of this FROM is not on its first line; write `FROM {image}` on one line")]
+pub struct SplitFrom {
+    /// The `FROM` instruction's first line (1-based).
+    pub line: usize,
+    pub image: String,
+}
+
 /// The Dockerfile with the images some `FROM` lines name replaced, as
 /// `rename` maps them (a stage of the same name is not an image and is left
 /// alone). Used to build an image for one platform on that platform's build
@@ -440,7 +450,7 @@ pub fn layer_on(base: &str, test: &str) -> String {
 pub fn rename_bases(
     dockerfile: &str,
     rename: &std::collections::BTreeMap<String, String>,
-) -> Result<String, String> {
+) -> Result<String, SplitFrom> {
     if rename.is_empty() {
         return Ok(dockerfile.to_string());
     }
@@ -463,10 +473,10 @@ pub fn rename_bases(
             .map(|i| i + 1)
             .filter(|&i| words[i] == from.image);
         let Some(at) = at else {
-            return Err(format!(
-                "line {}: the image of this FROM is not on its first line; write `FROM {}` on one line",
-                from.line, from.image
-            ));
+            return Err(SplitFrom {
+                line: from.line,
+                image: from.image.clone(),
+            });
         };
         let mut rebuilt: Vec<&str> = words.clone();
         rebuilt[at] = new;

@@ -175,7 +175,7 @@ fn rename_bases_rewrites_images_not_stages() {
         "FROM acme/base:1-linux-arm64 AS build\nRUN make\nFROM --platform=$TARGETPLATFORM acme/base:1-linux-arm64\nCOPY --from=build /out /\nFROM build\n"
     );
     let split = "FROM \\\n  acme/base:1\n";
-    let err = rename_bases(split, &map).unwrap_err();
+    let err = rename_bases(split, &map).unwrap_err().to_string();
     assert!(err.contains("line 1"), "{err}");
 }
 

@@ -1223,7 +1223,7 @@ impl DockerEngine {
         let text =
             crate::dockerfile::rename_bases(&text, &rename).map_err(|e| EngineError::Context {
                 path: request.context.dir.clone(),
-                message: e,
+                message: e.to_string(),
             })?;
         request.context.dockerfile = crate::engine::Dockerfile::Inline(text);
         Ok(())

@@ -6,14 +6,24 @@ use crate::plan::RunTest;
 /// How much of an expected or actual output a failure message quotes.
 const PREVIEW_CHARS: usize = 200;
 
+/// Why a run did not pass its `run.yml`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Missed {
+    /// The command outlived its timeout (seconds) and was killed.
+    #[error(
+        "the command did not finish within {0}s and was killed (its output so far is in the log)"
+    )]
+    TimedOut(u64),
+    /// Each expectation missed, with what was expected and what came.
+    #[error("{}", .0.join("; "))]
+    Expectations(Vec<String>),
+}
+
 /// Judges a run: `Err` lists every expectation `output` missed, each
 /// with what was expected and what came (quoted, and cut when long).
-pub fn judge(test: &RunTest, output: &RunOutput) -> Result<(), String> {
+pub fn judge(test: &RunTest, output: &RunOutput) -> Result<(), Missed> {
     let Some(code) = output.exit_code else {
-        return Err(format!(
-            "the command did not finish within {}s and was killed (its output so far is in the log)",
-            test.timeout.as_secs()
-        ));
+        return Err(Missed::TimedOut(test.timeout.as_secs()));
     };
     let e = &test.expect;
     let mut misses = Vec::new();
@@ -48,7 +58,7 @@ pub fn judge(test: &RunTest, output: &RunOutput) -> Result<(), String> {
             crate::engine::docker::MAX_OUTPUT
         ));
     }
-    Err(misses.join("; "))
+    Err(Missed::Expectations(misses))
 }
 
 /// `text` quoted with escapes (so a missing newline shows), cut to
@@ -92,7 +102,9 @@ mod tests {
             "command: [x]\nexpect:\n  stdout: \"v22\\n\"\n  stderr_contains: [ok]\n",
         )
         .unwrap();
-        let err = judge(&t, &output(Some(2), "v20\n", "")).unwrap_err();
+        let err = judge(&t, &output(Some(2), "v20\n", ""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("exit code: expected 0, got 2"), "{err}");
         assert!(
             err.contains(r#"stdout: expected "v22\n", got "v20\n""#),
@@ -107,12 +119,14 @@ mod tests {
     #[test]
     fn timeouts_fail_and_long_output_is_cut() {
         let t = RunTest::parse("run.yml", "command: [x]\ntimeout: 7\n").unwrap();
-        let err = judge(&t, &output(None, "", "")).unwrap_err();
+        let err = judge(&t, &output(None, "", "")).unwrap_err().to_string();
         assert!(err.contains("within 7s"), "{err}");
 
         let long = "x".repeat(10_000);
         let t = RunTest::parse("run.yml", "command: [x]\nexpect:\n  stdout: y\n").unwrap();
-        let err = judge(&t, &output(Some(0), &long, "")).unwrap_err();
+        let err = judge(&t, &output(Some(0), &long, ""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("(10000 characters in all)"), "{err}");
         assert!(err.len() < 600, "{err}");
     }

@@ -445,7 +445,7 @@ async fn build_image(
             Ok(text) => Dockerfile::Inline(text),
             Err(e) => {
                 pins.release().await;
-                return Err(StepError::Input(e));
+                return Err(StepError::Input(e.to_string()));
             }
         },
     };
@@ -714,7 +714,7 @@ async fn run_container(
         Some(code) => log.line(&format!("exit code {code}")),
         None => log.line("timed out; the container was killed"),
     }
-    run_check::judge(run, &output).map_err(StepError::Check)
+    run_check::judge(run, &output).map_err(|m| StepError::Check(m.to_string()))
 }
 
 /// Points `reference` at `id`, unless it already points there: the run's

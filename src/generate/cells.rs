@@ -79,25 +79,38 @@ pub fn axes<'a>(config: &'a NativeConfig, source: &Source) -> Result<Vec<Axis<'a
 /// The longest axis value name, in characters.
 pub const MAX_VALUE_NAME: usize = 128;
 
+/// Why a name is not one safe path segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it has {0} characters, more than {MAX_VALUE_NAME}")]
+    TooLong(usize),
+    #[error("`{0}` is not a folder name")]
+    Dots(String),
+    #[error("it holds a path separator")]
+    Separator,
+    #[error("it holds a control character")]
+    Control,
+}
+
 /// Why `name` is not one safe path segment, if it is not.
-pub fn check_segment(name: &str) -> Result<(), String> {
+pub fn check_segment(name: &str) -> Result<(), SegmentError> {
     let len = name.chars().count();
     if name.is_empty() {
-        return Err("it is empty".into());
+        return Err(SegmentError::Empty);
     }
     if len > MAX_VALUE_NAME {
-        return Err(format!(
-            "it has {len} characters, more than {MAX_VALUE_NAME}"
-        ));
+        return Err(SegmentError::TooLong(len));
     }
     if name == "." || name == ".." {
-        return Err(format!("`{name}` is not a folder name"));
+        return Err(SegmentError::Dots(name.to_string()));
     }
     if name.contains(['/', '\\']) {
-        return Err("it holds a path separator".into());
+        return Err(SegmentError::Separator);
     }
     if name.chars().any(char::is_control) {
-        return Err("it holds a control character".into());
+        return Err(SegmentError::Control);
     }
     Ok(())
 }
