@@ -45,7 +45,9 @@ struct Shipped {
     sboms: Vec<super::sbom::Made>,
 }
 
-/// Runs `strata push` over the whole plan.
+/// Runs `strata push` over the whole plan: every unit pushed by digest
+/// and attested, then each image of several platforms put together as an
+/// index, then the aliases moved, and what was pushed recorded.
 pub async fn run(
     plan: &Plan,
     world: &World,
@@ -57,6 +59,30 @@ pub async fn run(
     // An image with platforms ships as one manifest per platform (stored by
     // digest), then one index under its name.
     let run = Run::start(Command::Push, plan, world, options, bus, engine_desc).await;
+    let registry = world
+        .registry
+        .clone()
+        .expect("push needs a registry client: the command line makes one for every push");
+    let Some(mut shipped) = push_units(&run, &registry, options, bus, state).await else {
+        return state.first_error();
+    };
+    if !publish_indexes(&run.groups, &mut shipped, &*registry, options, bus).await {
+        return state.first_error();
+    }
+    move_aliases(&run, &shipped, &*registry, options, state).await;
+    state.first_error()
+}
+
+/// Pushes every unit of the plan by digest, at most `-j` at a time, each
+/// attested before anything names it; what was shipped by unit name, or
+/// `None` when the run stopped.
+async fn push_units(
+    run: &Run<'_>,
+    registry: &Arc<dyn RegistryWrite>,
+    options: &Options,
+    bus: &Bus,
+    state: &StateFile,
+) -> Option<HashMap<String, Shipped>> {
     let (plan, world, groups) = (&run.plan, &run.world, &run.groups);
     let repo_of_unit: HashMap<String, String> = groups
         .iter()
@@ -72,10 +98,6 @@ pub async fn run(
         .collect();
     // The config's place in its repository, for provenance.
     let source = Arc::new(super::attach::source_of(&plan.source));
-    let registry = world
-        .registry
-        .clone()
-        .expect("push needs a registry client: the command line makes one for every push");
     let shipped: Arc<Mutex<HashMap<String, Shipped>>> = Arc::default();
     // Test names in attestations are their folders relative to the config.
     let config_dir = plan.source.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -124,15 +146,25 @@ pub async fn run(
             |_, _| {},
         )
         .await;
-    if !finished {
-        return state.first_error();
-    }
+    let shipped = shipped.lock().expect("lock").clone();
+    finished.then_some(shipped)
+}
 
-    let mut shipped = shipped.lock().expect("lock").clone();
+/// Puts together the index of each image of several platforms whose
+/// platforms were all pushed, attests it, and adds it to `shipped` under
+/// the image's name (standing, locally, for the engine's own platform);
+/// `false` when the run stopped.
+async fn publish_indexes(
+    groups: &[crate::plan::platforms::Group],
+    shipped: &mut HashMap<String, Shipped>,
+    registry: &dyn RegistryWrite,
+    options: &Options,
+    bus: &Bus,
+) -> bool {
     let host = crate::reference::Platform::host();
     for group in groups {
         if super::stopped(&options.stop, bus) {
-            return state.first_error();
+            return false;
         }
         let missing = group.missing(|u| shipped.contains_key(u));
         if !missing.is_empty() {
@@ -146,7 +178,7 @@ pub async fn run(
             continue;
         }
         let done = run_step(bus, options, &group.name, Step::Push, |log| {
-            let (shipped, registry) = (&shipped, &*registry);
+            let shipped = &*shipped;
             async move {
                 let done =
                     publish_index(group, shipped, registry, options.no_cache, log.clone()).await?;
@@ -176,8 +208,19 @@ pub async fn run(
             shipped.insert(group.name.to_string(), index);
         }
     }
-    let shipped = &shipped;
-    let registry = &*registry;
+    true
+}
+
+/// Moves every alias to the image the one alias rule picks among those
+/// shipped, then records on each pushed record the aliases it carries now.
+async fn move_aliases(
+    run: &Run<'_>,
+    shipped: &HashMap<String, Shipped>,
+    registry: &dyn RegistryWrite,
+    options: &Options,
+    state: &StateFile,
+) {
+    let (world, groups) = (&run.world, &run.groups);
     let applied = run
         .move_aliases(
             |image| shipped.contains_key(image),
@@ -210,7 +253,6 @@ pub async fn run(
         }
     }
     record_aliases(state, on_record);
-    state.first_error()
 }
 
 /// Records where an image was pushed, unless the state says so already (a
