@@ -502,7 +502,7 @@ builders() {
   for n in $sizes; do
     echo
     echo "$n images (2 RUN layers, 1 test layer, 2 aliases each), -j $jobs, $engine; medians of $runs runs"
-    echo "(strata builds its test layers with the classic builder in both strata columns)"
+    echo "(each column builds images and test layers with its one builder)"
     echo
     echo "| | strata, BuildKit | loop, DOCKER_BUILDKIT=1 | strata, classic | loop, DOCKER_BUILDKIT=0 | BuildKit loop / strata |"
     echo "|---|---|---|---|---|---|"
