@@ -11,6 +11,7 @@
 #   bash scripts/bench-engine.sh --builders [--sizes 50] [--runs 1] [--jobs 2]
 #   bash scripts/bench-engine.sh --cache-mount --shared-engine [--apt-base debian:bookworm]
 #                                [--apt-images 6] [--apt-sharing private|locked] [--runs 1] [--jobs 2]
+#                                [--mirror-rate 20mbit]
 #
 # By default both tools run on a dedicated engine the benchmark starts for
 # itself (a second `dockerd`, as root, with its own data root, exec root,
@@ -66,7 +67,11 @@
 # them wait for one another instead. The packages are fetched once, untimed,
 # before the first run (a mirror behind a cache of its own would otherwise
 # favour whichever kind runs second), and the two kinds take turns going
-# first.
+# first. Each run's layers carry the run and the kind, so no build reuses
+# another's from the shared engine's cache. --mirror-rate RATE (a `tc`
+# rate such as 20mbit; root) caps what the containers receive through the
+# engine's bridge (docker0) while the mode runs, to stand for a slower
+# mirror; the cap is removed at the end.
 #
 # Everything made is removed at the end: local images, and the manifests
 # pushed to the registry (when it allows deletes).
@@ -83,6 +88,7 @@ dedicated=1
 apt_base=debian:bookworm
 apt_images=6
 apt_sharing=private
+mirror_rate=
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
@@ -96,6 +102,7 @@ while [ $# -gt 0 ]; do
     --apt-base) apt_base=$2; shift 2 ;;
     --apt-images) apt_images=$2; shift 2 ;;
     --apt-sharing) apt_sharing=$2; shift 2 ;;
+    --mirror-rate) mirror_rate=$2; shift 2 ;;
     --shared-engine) dedicated=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench-engine: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -150,6 +157,7 @@ engine_pid=""
 bridge=""
 cleanup() {
   local status=$? clean=0
+  [ -z "$mirror_rate" ] || tc qdisc del dev docker0 root >/dev/null 2>&1 || true
   if [ -n "$engine_pid" ]; then
     stop_engine
   else
@@ -545,9 +553,9 @@ apt_tree() {
     mkdir -p "$dir/img/$i"
     {
       printf 'FROM %s\n' "$apt_base"
-      # The benchmark's namespace in the layer: no run reuses another's
+      # The run's prefix (namespace, run, kind) in the layer: no run reuses another's
       # layers from the engine's build cache (kept on the shared engine).
-      printf 'RUN echo "image %s of %s" > /image\n' "$i" "$ns"
+      printf 'RUN echo "image %s of %s" > /image\n' "$i" "$prefix"
       printf 'RUN %srm -f /etc/apt/apt.conf.d/docker-clean && apt-get update -q' "$mounts"
       printf ' && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends'
       printf ' ca-certificates curl git\n'
@@ -566,6 +574,13 @@ cache_mount() {
     echo "bench-engine: $apt_base is not on the engine; make it with examples/node/make-bases.sh" >&2
     exit 3
   }
+  if [ -n "$mirror_rate" ]; then
+    command -v tc >/dev/null || { echo "bench-engine: --mirror-rate needs tc (apt-get install iproute2)" >&2; exit 3; }
+    tc qdisc replace dev docker0 root tbf rate "$mirror_rate" burst 64kb latency 400ms || {
+      echo "bench-engine: could not cap docker0 at $mirror_rate (needs root and the engine's default bridge)" >&2
+      exit 3
+    }
+  fi
   # The mirror may sit behind a cache of its own: fetch the packages once,
   # untimed, so that neither kind pays for warming it.
   echo "== cache mount: warming the mirror" >&2
@@ -591,6 +606,7 @@ cache_mount() {
   clear_caches
   echo
   echo "$apt_images images on $apt_base, each: apt-get update, then ca-certificates, curl and git installed (caches sharing=$apt_sharing)"
+  [ -z "$mirror_rate" ] || echo "what the containers receive capped at $mirror_rate (tc on docker0)"
   echo "from the Debian mirror; 1 test layer each; strata --builder buildkit, -j $jobs, $engine; medians of $runs runs"
   echo
   echo "| | with the apt cache mounts | without | without / with |"
