@@ -210,8 +210,14 @@ fn build_and_test(dir: &Path, registry: &str) {
     assert_eq!(code, 0, "{all}");
 }
 
+/// Removes the test's tag. The tests of this file build images of the same
+/// content, so another test may have removed the image behind the tag a
+/// moment before (Docker then says "unrecognized image ID"): cleanup only,
+/// never the test's verdict.
 fn remove(name: &str) {
-    common::block_on(async { engine().await.remove(name).await.unwrap() });
+    common::block_on(async {
+        let _ = engine().await.remove(name).await;
+    });
 }
 
 #[test]
