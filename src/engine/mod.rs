@@ -187,9 +187,6 @@ pub enum EngineError {
         after: Duration,
         hint: String,
     },
-    /// Pushing to a registry failed.
-    #[error("push of {reference} failed: {message}")]
-    PushFailed { reference: String, message: String },
     /// Anything else the engine answered with an error.
     #[error("{0}")]
     Api(String),
