@@ -88,9 +88,19 @@ wait_for() { # wait_for SECONDS CMD...
 
 # --- Docker engine -----------------------------------------------------------
 docker_ok() { curl -fs -o /dev/null --unix-socket /var/run/docker.sock http://localhost/_ping; }
+# BuildKit keeps every build's cache until it is pruned; a test run builds a
+# few thousand unique layers, so an engine this script starts collects its
+# garbage past a bound (STRATA_BUILD_CACHE, default 5GB) instead of filling
+# the disk run after run. A machine's own /etc/docker/daemon.json wins.
+engine_config=()
+if [ ! -e /etc/docker/daemon.json ]; then
+  printf '{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "%s"}}}\n' \
+    "${STRATA_BUILD_CACHE:-5GB}" >"$state/daemon.json"
+  engine_config=(--config-file "$state/daemon.json")
+fi
 if ! docker_ok; then
   log "starting dockerd (log: $state/dockerd.log)"
-  nohup dockerd >"$state/dockerd.log" 2>&1 &
+  nohup dockerd "${engine_config[@]}" >"$state/dockerd.log" 2>&1 &
   wait_for 60 docker_ok || { tail -30 "$state/dockerd.log" >&2; log "dockerd did not start"; exit 1; }
 fi
 
