@@ -239,18 +239,7 @@ impl Report {
     /// than `expect_name` (`--expect-name`), which then does not verify.
     pub fn render_expecting(&self, expect_name: Option<&str>) -> String {
         let mut out = String::new();
-        let what = if self.index {
-            format!("an index of {} platform(s)", self.platforms.len())
-        } else {
-            "one image".to_string()
-        };
-        let _ = writeln!(
-            out,
-            "{} is {} at {}",
-            untrusted(&self.reference),
-            what,
-            untrusted(&self.digest)
-        );
+        self.render_header(&mut out);
         let width = self
             .platforms
             .iter()
@@ -258,108 +247,13 @@ impl Report {
             .max()
             .unwrap_or(0);
         for p in &self.platforms {
-            let platform = untrusted(&p.platform);
-            let problem = p.wrong.clone().or_else(|| p.finding.problem());
-            match (&p.finding.passing, problem) {
-                (Some(j), None) => {
-                    let s = &j.summary;
-                    let when = s
-                        .tested_at
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                        .unwrap_or_else(|| "at an unknown time".into());
-                    let by = if s.strata_version.is_empty() {
-                        "another tool".to_string()
-                    } else {
-                        format!("strata {}", untrusted(&s.strata_version))
-                    };
-                    let signed = match &j.checked_key {
-                        Some(k) => format!("signature valid (key {})", untrusted(short_key(k))),
-                        None => "signature not checked (no --key)".to_string(),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "  {:width$}  {}  PASSED  tested {when} with {by}; {signed}",
-                        platform,
-                        untrusted(&short(&p.digest)),
-                    );
-                    let _ = writeln!(
-                        out,
-                        "  {:width$}    tested as {}",
-                        "",
-                        if s.image.is_empty() {
-                            "(no name given)".to_string()
-                        } else {
-                            untrusted(&s.image)
-                        }
-                    );
-                    let _ = writeln!(
-                        out,
-                        "  {:width$}    {} test(s) passed: {}",
-                        "",
-                        s.passed_tests.len(),
-                        if s.passed_tests.is_empty() {
-                            "(none)".to_string()
-                        } else {
-                            untrusted(&s.passed_tests.join(", "))
-                        }
-                    );
-                    let _ = writeln!(out, "  {:width$}    {}", "", p.extras.describe());
-                }
-                (_, problem) => {
-                    let _ = writeln!(
-                        out,
-                        "  {:width$}  {}  NOT VERIFIED  {}",
-                        platform,
-                        untrusted(&short(&p.digest)),
-                        untrusted(&problem.unwrap_or_default())
-                    );
-                }
-            }
+            render_platform(&mut out, p, width);
         }
         if let Some(i) = &self.index_attestations {
-            let test = match (&i.finding.passing, i.finding.problem()) {
-                (Some(j), _) => format!(
-                    "test result PASSED for {} platform(s) ({} test(s)); {}",
-                    self.platforms.len(),
-                    j.summary.passed_tests.len(),
-                    match &j.checked_key {
-                        Some(k) => format!("signature valid (key {})", untrusted(short_key(k))),
-                        None => "signature not checked (no --key)".to_string(),
-                    }
-                ),
-                (None, _) if i.finding.failing.is_empty() && i.finding.rejected.is_empty() => {
-                    "no test result of its own".to_string()
-                }
-                (None, problem) => {
-                    format!("NOT VERIFIED  {}", untrusted(&problem.unwrap_or_default()))
-                }
-            };
-            let _ = writeln!(out, "  index {}  {test}", untrusted(&short(&self.digest)));
-            let _ = writeln!(
-                out,
-                "  index {}  {}",
-                untrusted(&short(&self.digest)),
-                i.extras.describe()
-            );
-            if let Some(why) = i.extras.problem() {
-                let _ = writeln!(
-                    out,
-                    "  index {}  NOT VERIFIED  {}",
-                    untrusted(&short(&self.digest)),
-                    untrusted(&why)
-                );
-            }
+            self.render_index(&mut out, i);
         }
         for p in &self.platforms {
-            if let (Some(why), true) = (p.extras.problem(), p.finding.passing.is_some()) {
-                let _ = writeln!(
-                    out,
-                    "  {:width$}  {}  NOT VERIFIED  {}",
-                    untrusted(&p.platform),
-                    untrusted(&short(&p.digest)),
-                    untrusted(&why)
-                );
-            }
+            render_extras_problem(&mut out, p, width);
         }
         let misnamed = expect_name
             .map(|n| self.tested_as_other(n))
@@ -373,6 +267,69 @@ impl Report {
                 untrusted(expect_name.unwrap_or_default())
             );
         }
+        self.render_verdict(&mut out, expect_name, &misnamed);
+        out
+    }
+
+    /// The first line: the reference, what it is (an index or one image)
+    /// and its digest.
+    fn render_header(&self, out: &mut String) {
+        let what = if self.index {
+            format!("an index of {} platform(s)", self.platforms.len())
+        } else {
+            "one image".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{} is {} at {}",
+            untrusted(&self.reference),
+            what,
+            untrusted(&self.digest)
+        );
+    }
+
+    /// The index's own lines: its test result, its extras and, when they
+    /// fail, why.
+    fn render_index(&self, out: &mut String, i: &IndexAttestations) {
+        let test = match (&i.finding.passing, i.finding.problem()) {
+            (Some(j), _) => format!(
+                "test result PASSED for {} platform(s) ({} test(s)); {}",
+                self.platforms.len(),
+                j.summary.passed_tests.len(),
+                signature_status(j)
+            ),
+            (None, _) if i.finding.failing.is_empty() && i.finding.rejected.is_empty() => {
+                "no test result of its own".to_string()
+            }
+            (None, problem) => {
+                format!("NOT VERIFIED  {}", untrusted(&problem.unwrap_or_default()))
+            }
+        };
+        let _ = writeln!(out, "  index {}  {test}", untrusted(&short(&self.digest)));
+        let _ = writeln!(
+            out,
+            "  index {}  {}",
+            untrusted(&short(&self.digest)),
+            i.extras.describe()
+        );
+        if let Some(why) = i.extras.problem() {
+            let _ = writeln!(
+                out,
+                "  index {}  NOT VERIFIED  {}",
+                untrusted(&short(&self.digest)),
+                untrusted(&why)
+            );
+        }
+    }
+
+    /// The last line: verified, or how many platforms are not (tested as
+    /// `expect_name` when given).
+    fn render_verdict(
+        &self,
+        out: &mut String,
+        expect_name: Option<&str>,
+        misnamed: &[(String, String)],
+    ) {
         if self.verified_as(expect_name) {
             let _ = writeln!(
                 out,
@@ -399,7 +356,90 @@ impl Report {
                 }
             );
         }
-        out
+    }
+}
+
+/// One platform's lines: PASSED with when, by what, under which name and
+/// which tests, or NOT VERIFIED with why.
+fn render_platform(out: &mut String, p: &PlatformReport, width: usize) {
+    let problem = p.wrong.clone().or_else(|| p.finding.problem());
+    match (&p.finding.passing, problem) {
+        (Some(j), None) => render_passed(out, p, j, width),
+        (_, problem) => {
+            let _ = writeln!(
+                out,
+                "  {:width$}  {}  NOT VERIFIED  {}",
+                untrusted(&p.platform),
+                untrusted(&short(&p.digest)),
+                untrusted(&problem.unwrap_or_default())
+            );
+        }
+    }
+}
+
+/// A platform's lines when its passing test result holds: the PASSED line,
+/// the name it was tested as, its tests and its extras.
+fn render_passed(out: &mut String, p: &PlatformReport, j: &Judged, width: usize) {
+    let s = &j.summary;
+    let when = s
+        .tested_at
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "at an unknown time".into());
+    let by = if s.strata_version.is_empty() {
+        "another tool".to_string()
+    } else {
+        format!("strata {}", untrusted(&s.strata_version))
+    };
+    let signed = signature_status(j);
+    let _ = writeln!(
+        out,
+        "  {:width$}  {}  PASSED  tested {when} with {by}; {signed}",
+        untrusted(&p.platform),
+        untrusted(&short(&p.digest)),
+    );
+    let _ = writeln!(
+        out,
+        "  {:width$}    tested as {}",
+        "",
+        if s.image.is_empty() {
+            "(no name given)".to_string()
+        } else {
+            untrusted(&s.image)
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  {:width$}    {} test(s) passed: {}",
+        "",
+        s.passed_tests.len(),
+        if s.passed_tests.is_empty() {
+            "(none)".to_string()
+        } else {
+            untrusted(&s.passed_tests.join(", "))
+        }
+    );
+    let _ = writeln!(out, "  {:width$}    {}", "", p.extras.describe());
+}
+
+/// A NOT VERIFIED line for a platform whose test result passed but whose
+/// extras (provenance, SBOM) fail.
+fn render_extras_problem(out: &mut String, p: &PlatformReport, width: usize) {
+    if let (Some(why), true) = (p.extras.problem(), p.finding.passing.is_some()) {
+        let _ = writeln!(
+            out,
+            "  {:width$}  {}  NOT VERIFIED  {}",
+            untrusted(&p.platform),
+            untrusted(&short(&p.digest)),
+            untrusted(&why)
+        );
+    }
+}
+
+/// Whether a test result's signature was checked, and with which key.
+fn signature_status(j: &Judged) -> String {
+    match &j.checked_key {
+        Some(k) => format!("signature valid (key {})", untrusted(short_key(k))),
+        None => "signature not checked (no --key)".to_string(),
     }
 }
 
