@@ -289,6 +289,9 @@ fn checksum(sha256: &str) -> Value {
     json!([{ "algorithm": "SHA256", "checksumValue": sha256 }])
 }
 
+/// The image's own package's SPDX ID.
+const IMAGE_ID: &str = "SPDXRef-Image";
+
 /// The SPDX 2.3 document for `image`.
 pub fn document(image: &Image) -> Value {
     let [dpkg, apk, release] = &image.files;
@@ -298,13 +301,64 @@ pub fn document(image: &Image) -> Value {
         .split_once(':')
         .map(|(_, h)| h)
         .unwrap_or(&image.digest);
-    let image_id = "SPDXRef-Image".to_string();
+    let mut packages = vec![image_package(image)];
+    let mut relationships = vec![json!({
+        "spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES",
+        "relatedSpdxElement": IMAGE_ID,
+    })];
+    let databases = [
+        (Db::Dpkg, dpkg, "debian", "Debian"),
+        (Db::Apk, apk, "alpine", "Alpine Linux"),
+    ];
+    for (db, text, default_id, default_name) in databases {
+        let Some(text) = text else { continue };
+        let installed = match db {
+            Db::Dpkg => parse_dpkg_status(text),
+            Db::Apk => parse_apk_installed(text),
+        };
+        let os = os_id.as_deref().unwrap_or(default_id);
+        let distribution = os_name.as_deref().unwrap_or(default_name);
+        for p in &installed {
+            let (id, package) = installed_package(db, os, distribution, p);
+            relationships.push(image_contains(&id));
+            packages.push(package);
+        }
+    }
+    for a in &image.artifacts {
+        let (id, package) = artifact_package(a);
+        packages.push(package);
+        relationships.push(image_contains(&id));
+    }
+    json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{}@{}", image.repository, image.digest),
+        // SPDX's own form for a tool without a domain of its own; unique
+        // per manifest digest, and the same for the same digest.
+        "documentNamespace": format!(
+            "https://spdx.org/spdxdocs/strata/{}-{digest_hex}",
+            id_part(&image.repository)
+        ),
+        "creationInfo": {
+            "created": image.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "creators": [format!("Tool: strata-{STRATA_VERSION}")],
+        },
+        "packages": packages,
+        "relationships": relationships,
+    })
+}
+
+/// The image's own package: the container, named by its repository and
+/// manifest digest, with its image ID (and platform) as a comment.
+fn image_package(image: &Image) -> Value {
     let (_, short_name) = image
         .repository
         .rsplit_once('/')
         .unwrap_or(("", &image.repository));
     let mut image_package = json!({
-        "SPDXID": image_id,
+        "SPDXID": IMAGE_ID,
         "name": image.repository,
         "versionInfo": image.digest,
         "supplier": format!("Organization: {}", image.repository),
@@ -330,122 +384,92 @@ pub fn document(image: &Image) -> Value {
         image_package["comment"] =
             json!(format!("image ID {}, platform {platform}", image.image_id));
     }
-    let mut packages = vec![image_package];
-    let mut relationships = vec![json!({
-        "spdxElementId": "SPDXRef-DOCUMENT",
-        "relationshipType": "DESCRIBES",
-        "relatedSpdxElement": image_id,
-    })];
-    let databases = [
-        (Db::Dpkg, dpkg, "debian", "Debian"),
-        (Db::Apk, apk, "alpine", "Alpine Linux"),
-    ];
-    for (db, text, default_id, default_name) in databases {
-        let Some(text) = text else { continue };
-        let installed = match db {
-            Db::Dpkg => parse_dpkg_status(text),
-            Db::Apk => parse_apk_installed(text),
-        };
-        let os = os_id.as_deref().unwrap_or(default_id);
-        let distribution = os_name.as_deref().unwrap_or(default_name);
-        let prefix = match db {
-            Db::Dpkg => "deb",
-            Db::Apk => "apk",
-        };
-        for p in &installed {
-            let id = format!(
-                "SPDXRef-Package-{prefix}-{}-{}",
-                id_part(&p.name),
-                id_part(p.arch.as_deref().unwrap_or("any"))
-            );
-            let mut package = json!({
-                "SPDXID": id,
-                "name": p.name,
-                "versionInfo": p.version,
-                "supplier": format!("Organization: {distribution}"),
-                "downloadLocation": "NOASSERTION",
-                "filesAnalyzed": false,
-                "licenseConcluded": "NOASSERTION",
-                "licenseDeclared": "NOASSERTION",
-                "copyrightText": "NOASSERTION",
-                "externalRefs": [{
-                    "referenceCategory": "PACKAGE-MANAGER",
-                    "referenceType": "purl",
-                    "referenceLocator": os_purl(db, os, p),
-                }],
-                "sourceInfo": format!("listed in {}", match db {
-                    Db::Dpkg => DPKG_STATUS,
-                    Db::Apk => APK_INSTALLED,
-                }),
-            });
-            if let Some(originator) = p.maintainer.as_deref().and_then(person) {
-                package["originator"] = json!(originator);
-            }
-            if let Some(homepage) = &p.homepage {
-                package["homepage"] = json!(homepage);
-            }
-            if let Some(license) = &p.license {
-                // apk's `L:` is free text, not always an SPDX expression.
-                package["comment"] = json!(format!("license as packaged: {license}"));
-            }
-            relationships.push(json!({
-                "spdxElementId": image_id,
-                "relationshipType": "CONTAINS",
-                "relatedSpdxElement": id,
-            }));
-            packages.push(package);
-        }
+    image_package
+}
+
+/// A package the OS package database `db` lists as installed: its SPDX ID
+/// and its package entry, supplied by `distribution`.
+fn installed_package(db: Db, os: &str, distribution: &str, p: &Installed) -> (String, Value) {
+    let prefix = match db {
+        Db::Dpkg => "deb",
+        Db::Apk => "apk",
+    };
+    let id = format!(
+        "SPDXRef-Package-{prefix}-{}-{}",
+        id_part(&p.name),
+        id_part(p.arch.as_deref().unwrap_or("any"))
+    );
+    let mut package = json!({
+        "SPDXID": id,
+        "name": p.name,
+        "versionInfo": p.version,
+        "supplier": format!("Organization: {distribution}"),
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "externalRefs": [{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": os_purl(db, os, p),
+        }],
+        "sourceInfo": format!("listed in {}", match db {
+            Db::Dpkg => DPKG_STATUS,
+            Db::Apk => APK_INSTALLED,
+        }),
+    });
+    if let Some(originator) = p.maintainer.as_deref().and_then(person) {
+        package["originator"] = json!(originator);
     }
-    for a in &image.artifacts {
-        let id = format!("SPDXRef-Artifact-{}", id_part(&a.file_name));
-        let supplier = host_of(&a.download_location)
-            .map(|h| format!("Organization: {h}"))
-            .unwrap_or_else(|| "NOASSERTION".into());
-        packages.push(json!({
-            "SPDXID": id,
-            "name": a.name,
-            "versionInfo": a.version,
-            "packageFileName": a.file_name,
-            "supplier": supplier,
-            "downloadLocation": a.download_location,
-            "filesAnalyzed": false,
-            "checksums": checksum(&a.sha256),
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION",
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": artifact_purl(a),
-            }],
-            "sourceInfo": format!(
-                "downloaded and verified by strata, put into the build context as {}",
-                a.file_name
-            ),
-        }));
-        relationships.push(json!({
-            "spdxElementId": image_id,
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
+    if let Some(homepage) = &p.homepage {
+        package["homepage"] = json!(homepage);
     }
-    json!({
-        "spdxVersion": "SPDX-2.3",
-        "dataLicense": "CC0-1.0",
-        "SPDXID": "SPDXRef-DOCUMENT",
-        "name": format!("{}@{}", image.repository, image.digest),
-        // SPDX's own form for a tool without a domain of its own; unique
-        // per manifest digest, and the same for the same digest.
-        "documentNamespace": format!(
-            "https://spdx.org/spdxdocs/strata/{}-{digest_hex}",
-            id_part(&image.repository)
+    if let Some(license) = &p.license {
+        // apk's `L:` is free text, not always an SPDX expression.
+        package["comment"] = json!(format!("license as packaged: {license}"));
+    }
+    (id, package)
+}
+
+/// A file strata downloaded into the build context: its SPDX ID and its
+/// package entry, with its checksum and where it came from.
+fn artifact_package(a: &ArtifactEntry) -> (String, Value) {
+    let id = format!("SPDXRef-Artifact-{}", id_part(&a.file_name));
+    let supplier = host_of(&a.download_location)
+        .map(|h| format!("Organization: {h}"))
+        .unwrap_or_else(|| "NOASSERTION".into());
+    let package = json!({
+        "SPDXID": id,
+        "name": a.name,
+        "versionInfo": a.version,
+        "packageFileName": a.file_name,
+        "supplier": supplier,
+        "downloadLocation": a.download_location,
+        "filesAnalyzed": false,
+        "checksums": checksum(&a.sha256),
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "externalRefs": [{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": artifact_purl(a),
+        }],
+        "sourceInfo": format!(
+            "downloaded and verified by strata, put into the build context as {}",
+            a.file_name
         ),
-        "creationInfo": {
-            "created": image.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "creators": [format!("Tool: strata-{STRATA_VERSION}")],
-        },
-        "packages": packages,
-        "relationships": relationships,
+    });
+    (id, package)
+}
+
+/// The relationship saying the image contains the package `id`.
+fn image_contains(id: &str) -> Value {
+    json!({
+        "spdxElementId": IMAGE_ID,
+        "relationshipType": "CONTAINS",
+        "relatedSpdxElement": id,
     })
 }
 
