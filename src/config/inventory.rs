@@ -189,6 +189,17 @@ fn unknown_key(src: &Source, key: &Spanned<String>, known: &[&str], place: &str)
         .with_help(help)
 }
 
+/// An image entry's values as read, before the checks that need them all.
+#[derive(Default)]
+struct ImageFields {
+    name: Option<Located<String>>,
+    path: Option<Located<String>>,
+    tests: Vec<Located<String>>,
+    aliases: Vec<Located<String>>,
+    timeout: Option<super::timeout::StepTimeout>,
+    platforms: Vec<Located<crate::reference::Platform>>,
+}
+
 /// Reads one image entry and pushes its problems. Returns the image if it has
 /// a name and a path, even with other problems, so name clashes are found in
 /// the same pass; [`parse`] fails if any problem was pushed.
@@ -198,12 +209,7 @@ fn read_image(
     problems: &mut Vec<InputError>,
 ) -> Option<InventoryImage> {
     let entry_span = src.span(&raw.referenced);
-    let mut name = None;
-    let mut path = None;
-    let mut tests = Vec::new();
-    let mut aliases = Vec::new();
-    let mut timeout = None;
-    let mut platforms = Vec::new();
+    let mut fields = ImageFields::default();
     let mut secrets = Vec::new();
     // Keys written at all: a `name` of the wrong shape is not also "missing".
     let mut written: Vec<String> = raw.value.0.iter().map(|(k, _)| k.value.clone()).collect();
@@ -212,77 +218,142 @@ fn read_image(
         read_secrets(src, list, &mut secrets, problems);
     }
     for (key, value) in raw.value.0 {
-        let value_span = src.span(&value.referenced);
-        match key.value.as_str() {
-            "name" | "path" => {
-                let Strings::One(text) = value.value else {
-                    problems.push(
-                        src.error(
-                            value_span,
-                            format!("`{}` must be a single string", key.value),
-                            "not a string",
-                        )
-                        .with_help(format!("write `{}: <text>` on one line", key.value)),
-                    );
-                    continue;
-                };
-                let located = Located {
-                    value: text,
-                    span: value_span,
-                };
-                if key.value == "name" {
-                    name = Some(located);
-                } else {
-                    path = Some(located);
-                }
+        read_image_key(src, key, value, &mut fields, problems);
+    }
+    check_name_and_path(src, entry_span, &fields, &written, problems);
+    for t in fields.tests.iter().filter(|t| t.value.trim().is_empty()) {
+        problems.push(
+            src.error(t.span, "test path is empty", "empty path")
+                .with_help(
+                    "give the folder holding the test's Dockerfile, relative to the inventory",
+                ),
+        );
+    }
+    for a in &fields.aliases {
+        check_reference(src, a, "alias", problems);
+    }
+    // Repeating an alias on one image is harmless; keep the first.
+    let mut seen = std::collections::HashSet::new();
+    fields
+        .aliases
+        .retain(|a| seen.insert(reference::normalize(&a.value)));
+    match (fields.name, fields.path) {
+        (Some(name), Some(path)) => Some(InventoryImage {
+            name,
+            path,
+            tests: fields.tests,
+            aliases: fields.aliases,
+            timeout: fields.timeout,
+            platforms: fields.platforms,
+            secrets,
+        }),
+        _ => None,
+    }
+}
+
+/// Reads one `key: value` of an image entry (all but `secrets`) into
+/// `fields`, pushing a problem for a value of the wrong shape or an
+/// unknown key.
+fn read_image_key(
+    src: &Source,
+    key: Spanned<String>,
+    value: Spanned<Strings>,
+    fields: &mut ImageFields,
+    problems: &mut Vec<InputError>,
+) {
+    let value_span = src.span(&value.referenced);
+    match key.value.as_str() {
+        "name" | "path" => {
+            let Strings::One(text) = value.value else {
+                problems.push(
+                    src.error(
+                        value_span,
+                        format!("`{}` must be a single string", key.value),
+                        "not a string",
+                    )
+                    .with_help(format!("write `{}: <text>` on one line", key.value)),
+                );
+                return;
+            };
+            let located = Located {
+                value: text,
+                span: value_span,
+            };
+            if key.value == "name" {
+                fields.name = Some(located);
+            } else {
+                fields.path = Some(located);
             }
-            "test" | "alias" => {
-                let list = located_list(src, value.value, value_span);
-                if key.value == "test" {
-                    tests = list;
-                } else {
-                    aliases = list;
-                }
+        }
+        "test" | "alias" => {
+            let list = located_list(src, value.value, value_span);
+            if key.value == "test" {
+                fields.tests = list;
+            } else {
+                fields.aliases = list;
             }
-            "timeout" => {
-                let parsed = match &value.value {
-                    Strings::One(text) => {
-                        super::timeout::StepTimeout::parse(text).map_err(|e| e.to_string())
-                    }
-                    _ => Err("`timeout` must be whole seconds, such as 600".to_string()),
-                };
-                match parsed {
-                    Ok(t) => timeout = Some(t),
-                    Err(message) => problems.push(
-                        src.error(value_span, message, "not a timeout")
-                            .with_help("give the seconds one build may take, from 1 to 86400"),
-                    ),
-                }
-            }
-            "platforms" => {
-                let list = located_list(src, value.value, value_span);
-                for item in list {
-                    match item.value.trim().parse::<crate::reference::Platform>() {
-                        Ok(p) if platforms.iter().any(|q: &Located<_>| q.value == p) => problems
-                            .push(
-                                src.error(item.span, format!("platform {p} is listed twice"), "again")
-                                    .with_help("list each platform once"),
-                            ),
-                        Ok(p) => platforms.push(Located {
-                            value: p,
-                            span: item.span,
-                        }),
-                        Err(message) => problems.push(
-                            src.error(item.span, message.to_string(), "not a platform").with_help(
-                                "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
-                            ),
-                        ),
-                    }
-                }
-            }
-            _ => problems.push(unknown_key(src, &key, &IMAGE_KEYS, "in an image")),
+        }
+        "timeout" => match read_timeout(&value.value) {
+            Ok(t) => fields.timeout = Some(t),
+            Err(message) => problems.push(
+                src.error(value_span, message, "not a timeout")
+                    .with_help("give the seconds one build may take, from 1 to 86400"),
+            ),
+        },
+        "platforms" => {
+            let list = located_list(src, value.value, value_span);
+            read_platforms(src, list, &mut fields.platforms, problems);
+        }
+        _ => problems.push(unknown_key(src, &key, &IMAGE_KEYS, "in an image")),
+    }
+}
+
+/// An image's `timeout:`, or the message saying why it is not one.
+fn read_timeout(value: &Strings) -> Result<super::timeout::StepTimeout, String> {
+    match value {
+        Strings::One(text) => super::timeout::StepTimeout::parse(text).map_err(|e| e.to_string()),
+        _ => Err("`timeout` must be whole seconds, such as 600".to_string()),
+    }
+}
+
+/// Parses an image's `platforms:` items into `platforms`, pushing a problem
+/// for each one that is not a platform or is listed twice.
+fn read_platforms(
+    src: &Source,
+    list: Vec<Located<String>>,
+    platforms: &mut Vec<Located<crate::reference::Platform>>,
+    problems: &mut Vec<InputError>,
+) {
+    for item in list {
+        match item.value.trim().parse::<crate::reference::Platform>() {
+            Ok(p) if platforms.iter().any(|q| q.value == p) => problems.push(
+                src.error(item.span, format!("platform {p} is listed twice"), "again")
+                    .with_help("list each platform once"),
+            ),
+            Ok(p) => platforms.push(Located {
+                value: p,
+                span: item.span,
+            }),
+            Err(message) => problems.push(
+                src.error(item.span, message.to_string(), "not a platform")
+                    .with_help(
+                    "write platforms as the engine does: linux/amd64, linux/arm64, linux/arm/v7",
+                ),
+            ),
         }
     }
+}
+
+/// Pushes a problem for a missing or empty `name` or `path` (not when the
+/// key was written with a value of the wrong shape: that has its own), and
+/// checks the name is a reference.
+fn check_name_and_path(
+    src: &Source,
+    entry_span: SourceSpan,
+    fields: &ImageFields,
+    written: &[String],
+    problems: &mut Vec<InputError>,
+) {
     let missing = |what: &str| {
         src.error(
             entry_span,
@@ -293,7 +364,7 @@ fn read_image(
             "every image needs `name` (its reference) and `path` (its folder); add `{what}:`"
         ))
     };
-    match &name {
+    match &fields.name {
         None if written.iter().any(|k| k == "name") => {}
         None => problems.push(missing("name")),
         Some(n) if n.value.trim().is_empty() => problems.push(
@@ -302,7 +373,7 @@ fn read_image(
         ),
         Some(n) => check_reference(src, n, "image name", problems),
     }
-    match &path {
+    match &fields.path {
         None if written.iter().any(|k| k == "path") => {}
         None => problems.push(missing("path")),
         Some(p) if p.value.trim().is_empty() => problems.push(
@@ -312,32 +383,6 @@ fn read_image(
                 ),
         ),
         Some(_) => {}
-    }
-    for t in tests.iter().filter(|t| t.value.trim().is_empty()) {
-        problems.push(
-            src.error(t.span, "test path is empty", "empty path")
-                .with_help(
-                    "give the folder holding the test's Dockerfile, relative to the inventory",
-                ),
-        );
-    }
-    for a in &aliases {
-        check_reference(src, a, "alias", problems);
-    }
-    // Repeating an alias on one image is harmless; keep the first.
-    let mut seen = std::collections::HashSet::new();
-    aliases.retain(|a| seen.insert(reference::normalize(&a.value)));
-    match (name, path) {
-        (Some(name), Some(path)) => Some(InventoryImage {
-            name,
-            path,
-            tests,
-            aliases,
-            timeout,
-            platforms,
-            secrets,
-        }),
-        _ => None,
     }
 }
 
