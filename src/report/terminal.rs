@@ -127,27 +127,7 @@ impl Listener for Terminal {
                 tests,
                 engine,
                 ..
-            } => {
-                self.total_images = *images;
-                let steps = match command {
-                    Command::Test => images + tests,
-                    Command::Push => *images,
-                };
-                if let Output::Bar(bar) = &self.out {
-                    bar.set_length(steps as u64);
-                }
-                let what = match command {
-                    Command::Test => format!(
-                        "testing {images} image{} ({tests} test{})",
-                        view::plural(*images),
-                        view::plural(*tests)
-                    ),
-                    Command::Push => {
-                        format!("pushing {images} image{}", view::plural(*images))
-                    }
-                };
-                self.line(format!("strata: {what} on {engine}"));
-            }
+            } => self.run_started(command, *images, *tests, engine),
             // An alias's attempts show only when one fails: where it ended
             // is the line that follows them.
             Event::StepStarted {
@@ -185,22 +165,8 @@ impl Listener for Terminal {
                 image,
                 step,
                 attempt,
-            } => {
-                let pos = self.position(image);
-                let label = view::step_label(step);
-                if *attempt > 1 {
-                    self.line(format!("{pos} {label} {image} … attempt {attempt}"));
-                }
-                self.running.insert(image.clone(), label);
-                self.refresh_message();
-            }
-            Event::Log { image, step, line } => {
-                if self.verbose {
-                    let pos = self.position(image);
-                    let label = view::step_label(step);
-                    self.line(format!("{pos} {label} {image} | {}", line.trim_end()));
-                }
-            }
+            } => self.step_started(image, step, *attempt),
+            Event::Log { image, step, line } => self.log(image, step, line),
             Event::StepFinished {
                 image,
                 step,
@@ -208,27 +174,7 @@ impl Listener for Terminal {
                 outcome,
                 duration,
                 ..
-            } => {
-                let pos = self.position(image);
-                let label = view::step_label(step);
-                let result = match outcome {
-                    Outcome::Passed if *attempt > 1 => format!("ok on attempt {attempt}"),
-                    Outcome::Passed => "ok".to_owned(),
-                    Outcome::Failed { message } => {
-                        format!("FAILED: {}", view::one_line(message))
-                    }
-                    Outcome::Skipped { reason } => format!("skipped: {}", view::one_line(reason)),
-                };
-                self.line(format!(
-                    "{pos} {label} {image} … {result} ({})",
-                    view::human_duration(*duration)
-                ));
-                self.running.remove(image);
-                if self.settled.insert((image.clone(), label)) {
-                    self.advance(1);
-                }
-                self.refresh_message();
-            }
+            } => self.step_finished(image, step, *attempt, outcome, *duration),
             Event::ImageSkipped { image, reason } => {
                 let pos = self.position(image);
                 self.line(format!("{pos} skip {image} … {}", view::one_line(reason)));
@@ -249,16 +195,97 @@ impl Listener for Terminal {
             Event::Interrupted => {
                 self.line("strata: interrupted; steps in flight were abandoned".to_string());
             }
-            Event::RunFinished { duration } => {
-                if let Output::Bar(bar) = &self.out {
-                    bar.finish_and_clear();
-                }
-                self.line(format!(
-                    "strata: finished in {}",
-                    view::human_duration(*duration)
-                ));
-            }
+            Event::RunFinished { duration } => self.run_finished(*duration),
         }
+    }
+}
+
+impl Terminal {
+    /// Sizes the progress bar to the run's steps and says what the run does
+    /// and on which engine.
+    fn run_started(&mut self, command: &Command, images: usize, tests: usize, engine: &str) {
+        self.total_images = images;
+        let steps = match command {
+            Command::Test => images + tests,
+            Command::Push => images,
+        };
+        if let Output::Bar(bar) = &self.out {
+            bar.set_length(steps as u64);
+        }
+        let what = match command {
+            Command::Test => format!(
+                "testing {images} image{} ({tests} test{})",
+                view::plural(images),
+                view::plural(tests)
+            ),
+            Command::Push => {
+                format!("pushing {images} image{}", view::plural(images))
+            }
+        };
+        self.line(format!("strata: {what} on {engine}"));
+    }
+
+    /// A step (not an alias's) started: a line for a retry, and the step
+    /// shown as running.
+    fn step_started(&mut self, image: &str, step: &Step, attempt: u32) {
+        let pos = self.position(image);
+        let label = view::step_label(step);
+        if attempt > 1 {
+            self.line(format!("{pos} {label} {image} … attempt {attempt}"));
+        }
+        self.running.insert(image.to_string(), label);
+        self.refresh_message();
+    }
+
+    /// A step's output line, shown only when verbose.
+    fn log(&mut self, image: &str, step: &Step, line: &str) {
+        if self.verbose {
+            let pos = self.position(image);
+            let label = view::step_label(step);
+            self.line(format!("{pos} {label} {image} | {}", line.trim_end()));
+        }
+    }
+
+    /// A step (not an alias's) finished: its result and duration, and the
+    /// progress bar advanced the first time the step settles.
+    fn step_finished(
+        &mut self,
+        image: &str,
+        step: &Step,
+        attempt: u32,
+        outcome: &Outcome,
+        duration: Duration,
+    ) {
+        let pos = self.position(image);
+        let label = view::step_label(step);
+        let result = match outcome {
+            Outcome::Passed if attempt > 1 => format!("ok on attempt {attempt}"),
+            Outcome::Passed => "ok".to_owned(),
+            Outcome::Failed { message } => {
+                format!("FAILED: {}", view::one_line(message))
+            }
+            Outcome::Skipped { reason } => format!("skipped: {}", view::one_line(reason)),
+        };
+        self.line(format!(
+            "{pos} {label} {image} … {result} ({})",
+            view::human_duration(duration)
+        ));
+        self.running.remove(image);
+        if self.settled.insert((image.to_string(), label)) {
+            self.advance(1);
+        }
+        self.refresh_message();
+    }
+
+    /// The run finished: the bar cleared and the run's duration.
+    fn run_finished(&mut self, duration: Duration) {
+        if let Output::Bar(bar) = &self.out {
+            bar.finish_and_clear();
+        }
+        self.line(format!(
+            "strata: finished in {}",
+            view::human_duration(duration)
+        ));
     }
 }
 
