@@ -19,7 +19,7 @@ use super::reasons::{self, reason};
 use crate::events::{Reason, ReasonKind};
 use crate::plan::Plan;
 use crate::registry::RegistryRead;
-use crate::state::{ArtifactPart, BaseState, State};
+use crate::state::{ArtifactPart, BaseState, ImageState, State};
 
 /// One unit (an image, or one platform of it) and what would happen to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +52,9 @@ pub struct Prediction {
     pub drift: Vec<Drift>,
 }
 
+/// A base as a record or the lock names it: its reference and platform.
+type BaseKey = (String, Option<String>);
+
 /// What `test` would do to every unit of `plan`, given the `state`, the
 /// lock file if there is one, and (unless `None`: `--pull never`) the
 /// registry the bases are asked of.
@@ -65,30 +68,58 @@ pub async fn predict(
     let (units, _) = super::units(plan, &super::Options::default());
     // The bases worth asking about: those a record says were followed,
     // and those the lock pins to a digest.
-    let mut followed: BTreeSet<(String, Option<String>)> = units
+    let mut followed: BTreeSet<BaseKey> = units
         .images
         .iter()
         .filter_map(|u| state.images.get(u.name.as_str()))
         .flat_map(|r| r.bases.iter())
         .map(|b| (b.reference.clone(), b.platform.clone()))
         .collect();
-    let pinned: BTreeMap<(String, Option<String>), crate::reference::Digest> = lock
-        .map(|l| {
-            l.pins
-                .iter()
-                .filter_map(|p| {
-                    Some(((p.reference.clone(), p.platform.clone()), p.digest.clone()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let pinned = pinned_digests(lock);
     followed.extend(pinned.keys().cloned());
     let mut upstream = match registry {
         Some(registry) => digests(followed, registry, jobs).await?,
         None => BTreeMap::new(),
     };
+    let drift = apply_pins(&pinned, &mut upstream);
+    let mut changes = Vec::with_capacity(units.images.len());
+    for unit in &units.images {
+        let prior = state.images.get(unit.name.as_str());
+        let why = unit_reasons(unit, prior, &upstream).await;
+        changes.push(Change {
+            image: unit.name.to_string(),
+            rebuild: !why.is_empty(),
+            reasons: why,
+        });
+    }
+    propagate_rebuilds(&mut changes, &units.images);
+    Ok(Prediction {
+        images: changes,
+        drift,
+    })
+}
+
+/// The digests the lock pins, by base.
+fn pinned_digests(
+    lock: Option<&crate::config::lock::Lock>,
+) -> BTreeMap<BaseKey, crate::reference::Digest> {
+    lock.map(|l| {
+        l.pins
+            .iter()
+            .filter_map(|p| Some(((p.reference.clone(), p.platform.clone()), p.digest.clone()?)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Puts the pinned digests in place of what upstream says (builds read the
+/// pins), and returns the pins upstream has moved away from.
+fn apply_pins(
+    pinned: &BTreeMap<BaseKey, crate::reference::Digest>,
+    upstream: &mut BTreeMap<BaseKey, crate::reference::Digest>,
+) -> Vec<Drift> {
     let mut drift = Vec::new();
-    for (key, digest) in &pinned {
+    for (key, digest) in pinned {
         if let Some(now) = upstream.get(key).filter(|now| *now != digest) {
             drift.push(Drift {
                 reference: key.0.clone(),
@@ -100,58 +131,72 @@ pub async fn predict(
         // Builds read the pinned digest, whatever upstream says.
         upstream.insert(key.clone(), digest.clone());
     }
-    let mut changes = Vec::with_capacity(units.images.len());
-    for unit in &units.images {
-        let prior = state.images.get(unit.name.as_str());
-        let mut why = Vec::new();
-        match prior {
-            None => why.push(reason(ReasonKind::FirstBuild, "first build".into())),
-            Some(p) if !p.passed => why.push(reason(
-                ReasonKind::LastFailed,
-                "its last build or a test failed".into(),
-            )),
-            Some(p) => {
-                let now_bases: Vec<BaseState> = p
-                    .bases
-                    .iter()
-                    .filter_map(|b| {
-                        let digest = upstream.get(&(b.reference.clone(), b.platform.clone()))?;
-                        Some(BaseState {
-                            digest: digest.clone(),
-                            ..b.clone()
-                        })
-                    })
-                    .collect();
-                match &p.parts {
-                    Some(before) => match super::fingerprint::local_parts(unit, &[]).await {
-                        Ok(mut now) => {
-                            now.artifacts = artifacts(unit, &before.artifacts);
-                            // Secrets are read only by `test`: a prediction
-                            // cannot say whether one changed.
-                            now.secrets = before.secrets.clone();
-                            if !before.files_named || !now.files_named {
-                                // Without names, the context's digest held
-                                // the artifacts too: not comparable here.
-                                now.context = before.context.clone();
-                            }
-                            why.extend(reasons::diff(before, &now, &p.bases, &now_bases, false));
+    drift
+}
+
+/// Why `unit` would be rebuilt, given its last record (`prior`) and the
+/// bases' digests now; empty: it is up to date.
+async fn unit_reasons(
+    unit: &crate::plan::ImagePlan,
+    prior: Option<&ImageState>,
+    upstream: &BTreeMap<BaseKey, crate::reference::Digest>,
+) -> Vec<Reason> {
+    let mut why = Vec::new();
+    match prior {
+        None => why.push(reason(ReasonKind::FirstBuild, "first build".into())),
+        Some(p) if !p.passed => why.push(reason(
+            ReasonKind::LastFailed,
+            "its last build or a test failed".into(),
+        )),
+        Some(p) => {
+            let now_bases = bases_now(&p.bases, upstream);
+            match &p.parts {
+                Some(before) => match super::fingerprint::local_parts(unit, &[]).await {
+                    Ok(mut now) => {
+                        now.artifacts = artifacts(unit, &before.artifacts);
+                        // Secrets are read only by `test`: a prediction
+                        // cannot say whether one changed.
+                        now.secrets = before.secrets.clone();
+                        if !before.files_named || !now.files_named {
+                            // Without names, the context's digest held
+                            // the artifacts too: not comparable here.
+                            now.context = before.context.clone();
                         }
-                        Err(e) => why.push(reason(
-                            ReasonKind::Inputs,
-                            format!("its inputs cannot be read: {e}"),
-                        )),
-                    },
-                    None => why.extend(reasons::moved(&p.bases, &now_bases)),
-                }
+                        why.extend(reasons::diff(before, &now, &p.bases, &now_bases, false));
+                    }
+                    Err(e) => why.push(reason(
+                        ReasonKind::Inputs,
+                        format!("its inputs cannot be read: {e}"),
+                    )),
+                },
+                None => why.extend(reasons::moved(&p.bases, &now_bases)),
             }
         }
-        changes.push(Change {
-            image: unit.name.to_string(),
-            rebuild: !why.is_empty(),
-            reasons: why,
-        });
     }
-    // An image built on one that would be rebuilt would be rebuilt too.
+    why
+}
+
+/// The recorded bases with the digests they have now (those whose digest
+/// is known).
+fn bases_now(
+    recorded: &[BaseState],
+    upstream: &BTreeMap<BaseKey, crate::reference::Digest>,
+) -> Vec<BaseState> {
+    recorded
+        .iter()
+        .filter_map(|b| {
+            let digest = upstream.get(&(b.reference.clone(), b.platform.clone()))?;
+            Some(BaseState {
+                digest: digest.clone(),
+                ..b.clone()
+            })
+        })
+        .collect()
+}
+
+/// An image built on one that would be rebuilt would be rebuilt too: adds
+/// that reason until no more change does (`changes` in the order of `units`).
+fn propagate_rebuilds(changes: &mut [Change], units: &[crate::plan::ImagePlan]) {
     loop {
         let rebuilt: BTreeSet<String> = changes
             .iter()
@@ -159,7 +204,7 @@ pub async fn predict(
             .map(|c| c.image.clone())
             .collect();
         let mut grew = false;
-        for (change, unit) in changes.iter_mut().zip(&units.images) {
+        for (change, unit) in changes.iter_mut().zip(units) {
             let parents: Vec<&String> = unit
                 .needs
                 .iter()
@@ -181,10 +226,6 @@ pub async fn predict(
             break;
         }
     }
-    Ok(Prediction {
-        images: changes,
-        drift,
-    })
 }
 
 /// The artifacts `unit` would get: unchanged (the recorded content) while
