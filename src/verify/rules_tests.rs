@@ -358,42 +358,38 @@ async fn a_failed_result_is_refused_and_a_newer_failure_hides_an_older_pass() {
     );
 
     // An older pass, then a newer failure: the failure decides.
-    let (registry, digest) = one_image();
-    let older = build(&tested(&digest, true, "2026-01-01T00:00:00Z"));
-    let newer = build(&tested(&digest, false, "2026-02-01T00:00:00Z"));
-    attach(
-        &registry,
-        &digest,
-        Envelope::seal(&older, Some(&key)).to_bytes(),
-    )
-    .await;
-    attach(
-        &registry,
-        &digest,
-        Envelope::seal(&newer, Some(&key)).to_bytes(),
-    )
-    .await;
+    let registry = older_and_newer_result(&key, true, false).await;
     let report = verdict(&registry, Some(&key)).await;
     assert!(report.platforms[0].finding.passing.is_none());
     assert!(refusal(&report).contains("FAILED"));
 
     // A newer pass after an older failure verifies.
-    let (registry, digest) = one_image();
-    let older = build(&tested(&digest, false, "2026-01-01T00:00:00Z"));
-    let newer = build(&tested(&digest, true, "2026-02-01T00:00:00Z"));
-    attach(
-        &registry,
-        &digest,
-        Envelope::seal(&older, Some(&key)).to_bytes(),
-    )
-    .await;
-    attach(
-        &registry,
-        &digest,
-        Envelope::seal(&newer, Some(&key)).to_bytes(),
-    )
-    .await;
+    let registry = older_and_newer_result(&key, false, true).await;
     assert!(report_verified(&registry, &key).await);
+}
+
+/// One image with two test results signed with `key` attached: an older
+/// one (January) that says `older_passed` and a newer one (February) that
+/// says `newer_passed`.
+async fn older_and_newer_result(
+    key: &SigningKey,
+    older_passed: bool,
+    newer_passed: bool,
+) -> FakeRegistry {
+    let (registry, digest) = one_image();
+    for (passed, at) in [
+        (older_passed, "2026-01-01T00:00:00Z"),
+        (newer_passed, "2026-02-01T00:00:00Z"),
+    ] {
+        let statement = build(&tested(&digest, passed, at));
+        attach(
+            &registry,
+            &digest,
+            Envelope::seal(&statement, Some(key)).to_bytes(),
+        )
+        .await;
+    }
+    registry
 }
 
 async fn report_verified(registry: &FakeRegistry, key: &SigningKey) -> bool {
