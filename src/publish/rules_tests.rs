@@ -378,11 +378,7 @@ async fn an_index_is_not_put_without_every_platforms_state() {
     let f = Fixture::new();
     let (_, mut states) = machines(&f, "linux/arm64").await;
     states.pop();
-    let options = Options {
-        states,
-        ..f.options()
-    };
-    let report = f.publish(&app(), &options).await;
+    let report = publish_app(&f, states).await;
     assert_eq!(
         report.indexes,
         [(
@@ -394,25 +390,43 @@ async fn an_index_is_not_put_without_every_platforms_state() {
     assert!(!report.complete());
 }
 
+/// A state file saying the arm64 unit was tested as image `f` (not the
+/// image its pushed digest's attestation is for) and pushed as `digests[1]`.
+fn arm64_state_of_another_image(digests: &[Digest]) -> State {
+    let unit = crate::plan::platforms::unit_name(
+        &crate::reference::ImageRef::parse(APP).unwrap(),
+        &platforms()[1],
+    );
+    state(&unit, &id('f'), &digests[1])
+}
+
+/// `app()` published with `states` as the machines' state files.
+async fn publish_app(f: &Fixture, states: Vec<(std::path::PathBuf, State)>) -> Report {
+    let options = Options {
+        states,
+        ..f.options()
+    };
+    f.publish(&app(), &options).await
+}
+
+/// Why the report's one index was not put; panics with the report if it
+/// was (or there is not one index).
+fn not_put(report: &Report) -> &str {
+    let [(_, Assembled::NotPut(why))] = report.indexes.as_slice() else {
+        panic!("{}", report.render(false))
+    };
+    why
+}
+
 #[tokio::test]
 async fn an_index_is_not_put_over_an_image_its_machine_did_not_test() {
     // The arm64 machine's state names another image ID than the one its
     // digest's attestation is for (stale, or forged).
     let f = Fixture::new();
     let (digests, mut states) = machines(&f, "linux/arm64").await;
-    let unit = crate::plan::platforms::unit_name(
-        &crate::reference::ImageRef::parse(APP).unwrap(),
-        &platforms()[1],
-    );
-    states[1].1 = state(&unit, &id('f'), &digests[1]);
-    let options = Options {
-        states,
-        ..f.options()
-    };
-    let report = f.publish(&app(), &options).await;
-    let [(_, Assembled::NotPut(why))] = report.indexes.as_slice() else {
-        panic!("{}", report.render(false))
-    };
+    states[1].1 = arm64_state_of_another_image(&digests);
+    let report = publish_app(&f, states).await;
+    let why = not_put(&report);
     assert!(
         why.starts_with("linux/arm64") && why.contains("its attestation is for image"),
         "{why}"
@@ -422,14 +436,8 @@ async fn an_index_is_not_put_over_an_image_its_machine_did_not_test() {
     // Its image's config names another platform than its entry would.
     let f = Fixture::new();
     let (_, states) = machines(&f, "linux/amd64").await;
-    let options = Options {
-        states,
-        ..f.options()
-    };
-    let report = f.publish(&app(), &options).await;
-    let [(_, Assembled::NotPut(why))] = report.indexes.as_slice() else {
-        panic!("{}", report.render(false))
-    };
+    let report = publish_app(&f, states).await;
+    let why = not_put(&report);
     assert!(
         why.contains("its image config says linux/amd64, not linux/arm64"),
         "{why}"
@@ -441,19 +449,9 @@ async fn an_index_is_not_put_over_an_image_its_machine_did_not_test() {
 async fn state_files_that_disagree_put_no_index() {
     let f = Fixture::new();
     let (digests, mut states) = machines(&f, "linux/arm64").await;
-    let unit = crate::plan::platforms::unit_name(
-        &crate::reference::ImageRef::parse(APP).unwrap(),
-        &platforms()[1],
-    );
-    states.push(("forged.json".into(), state(&unit, &id('f'), &digests[1])));
-    let options = Options {
-        states,
-        ..f.options()
-    };
-    let report = f.publish(&app(), &options).await;
-    let [(_, Assembled::NotPut(why))] = report.indexes.as_slice() else {
-        panic!("{}", report.render(false))
-    };
+    states.push(("forged.json".into(), arm64_state_of_another_image(&digests)));
+    let report = publish_app(&f, states).await;
+    let why = not_put(&report);
     assert!(
         why.contains("linux-arm64.json") && why.contains("forged.json"),
         "{why}"
