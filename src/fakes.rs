@@ -23,7 +23,7 @@ use crate::engine::{
     BuildRequest, Dockerfile, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand,
     RunContainer, RunOutput,
 };
-use crate::reference::{normalize, Reference};
+use crate::reference::{normalize, ImageRef, Reference, Repository};
 use crate::registry::referrers::{
     artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
     INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
@@ -573,7 +573,7 @@ impl FakeRegistry {
 
 #[async_trait]
 impl RegistryRead for FakeRegistry {
-    async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
+    async fn resolve(&self, reference: &ImageRef) -> Result<Option<Resolved>, RegistryError> {
         self.reads
             .lock()
             .unwrap()
@@ -582,7 +582,7 @@ impl RegistryRead for FakeRegistry {
         Ok(self.held(reference).map(|d| self.resolved(d)))
     }
 
-    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
+    async fn digest(&self, reference: &ImageRef) -> Result<Option<Digest>, RegistryError> {
         self.reads
             .lock()
             .unwrap()
@@ -593,10 +593,11 @@ impl RegistryRead for FakeRegistry {
 
     async fn referrers(
         &self,
-        repository: &str,
+        repository: &Repository,
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
+        let repository = repository.as_str();
         if let Some(fail) = &*self.failing_referrers.lock().unwrap() {
             return Err(fail(repository));
         }
@@ -612,7 +613,7 @@ impl RegistryRead for FakeRegistry {
             .collect())
     }
 
-    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+    async fn tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
         let prefix = format!("{repository}:");
         Ok(self
             .tags
@@ -623,13 +624,13 @@ impl RegistryRead for FakeRegistry {
             .collect())
     }
 
-    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+    async fn manifest(&self, reference: &ImageRef) -> Result<Option<Manifest>, RegistryError> {
         Ok(self.manifest_of(reference))
     }
 
     async fn blob(
         &self,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         max: u64,
     ) -> Result<Vec<u8>, RegistryError> {
@@ -643,10 +644,11 @@ impl RegistryWrite for FakeRegistry {
     /// same manifest is being put under another tag.
     async fn retag(
         &self,
-        _source_repo: &str,
+        _source_repo: &Repository,
         digest: &Digest,
-        target: &str,
+        target: &ImageRef,
     ) -> Result<Digest, RegistryError> {
+        let target = target.as_str();
         self.calls.lock().unwrap().push(format!("retag {target}"));
         if let Some(n) = self.failing_retags.lock().unwrap().get_mut(target) {
             if *n > 0 {
@@ -684,7 +686,9 @@ impl RegistryWrite for FakeRegistry {
         Ok(digest.clone())
     }
 
-    async fn upload(&self, saved: &Path, target: &str) -> Result<Digest, RegistryError> {
+    async fn upload(&self, saved: &Path, target: &ImageRef) -> Result<Digest, RegistryError> {
+        let tagged = target.tag().is_some();
+        let target = target.as_str();
         self.calls.lock().unwrap().push(format!("upload {target}"));
         let id = std::fs::read_to_string(saved).map_err(|e| RegistryError::Other {
             reference: target.into(),
@@ -697,7 +701,7 @@ impl RegistryWrite for FakeRegistry {
             .lock()
             .unwrap()
             .insert(digest.to_string(), id);
-        if Reference::split(target).tag.is_some() {
+        if tagged {
             self.tags
                 .lock()
                 .unwrap()
@@ -712,10 +716,11 @@ impl RegistryWrite for FakeRegistry {
 
     async fn attach(
         &self,
-        repository: &str,
+        repository: &Repository,
         subject: &Digest,
         artifact: &Artifact,
     ) -> Result<(Digest, Listed), RegistryError> {
+        let repository = repository.as_str();
         self.calls
             .lock()
             .unwrap()
@@ -757,13 +762,13 @@ impl RegistryWrite for FakeRegistry {
         Ok((Digest::new(digest), Listed::ByTag(fallback_tag(subject))))
     }
 
-    async fn check(&self, _reference: &str) -> Result<(), RegistryError> {
+    async fn check(&self, _reference: &ImageRef) -> Result<(), RegistryError> {
         Ok(())
     }
 
     async fn put_index(
         &self,
-        target: &str,
+        target: &ImageRef,
         children: &[(Digest, crate::reference::Platform)],
     ) -> Result<Digest, RegistryError> {
         self.calls

@@ -127,8 +127,14 @@ fn bun_example_builds_tests_and_pushes_real_images() {
             (format!("{repo}/bun:latest"), &images[0]),
             (format!("{repo}/bun:1.3"), &images[1]),
         ] {
-            let alias = registry_client.resolve(&tag).await.unwrap();
-            let target = registry_client.resolve(image).await.unwrap();
+            let alias = registry_client
+                .resolve(&tag.parse().unwrap())
+                .await
+                .unwrap();
+            let target = registry_client
+                .resolve(&image.parse().unwrap())
+                .await
+                .unwrap();
             let alias = alias.unwrap_or_else(|| panic!("alias {tag} was not pushed"));
             let target = target.unwrap_or_else(|| panic!("{image} was not pushed"));
             assert_eq!(alias.digest, target.digest, "{tag} must point at {image}");

@@ -178,8 +178,14 @@ fn node_example_builds_tests_and_pushes_real_images() {
             (format!("{repo}/node:latest"), &images[0]),
             (format!("{repo}/official:lts-bookworm"), &images[0]),
         ] {
-            let alias = registry_client.resolve(&tag).await.unwrap();
-            let target = registry_client.resolve(image).await.unwrap();
+            let alias = registry_client
+                .resolve(&tag.parse().unwrap())
+                .await
+                .unwrap();
+            let target = registry_client
+                .resolve(&image.parse().unwrap())
+                .await
+                .unwrap();
             let alias = alias.unwrap_or_else(|| panic!("alias {tag} was not pushed"));
             let target = target.unwrap_or_else(|| panic!("{image} was not pushed"));
             assert_eq!(alias.digest, target.digest, "{tag} must point at {image}");

@@ -164,7 +164,7 @@ fn attest(
 ) {
     let tested = Tested {
         image: image.to_string(),
-        repository: format!("{reg}/{repo}"),
+        repository: format!("{reg}/{repo}").parse().unwrap(),
         digest: digest.to_string(),
         image_id: format!("sha256:{}", "1".repeat(64)),
         tested_at,
@@ -184,11 +184,11 @@ fn attest(
         content,
         annotations: BTreeMap::from([("dev.strata.tested-at".to_string(), tested_at.to_rfc3339())]),
     };
-    let (reg, repo, digest) = (reg.to_string(), repo.to_string(), digest.to_string());
+    let (repository, digest) = (tested.repository, digest.to_string());
     block_on(async move {
         let registry = OciRegistry::new(|_| None);
         registry
-            .attach(&format!("{reg}/{repo}"), &Digest::new(digest), &artifact)
+            .attach(&repository, &Digest::new(digest), &artifact)
             .await
             .expect("attach");
     });

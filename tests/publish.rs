@@ -277,8 +277,12 @@ fn copy_into(reg: &str, ns: &str, digest: &str, into: &str) -> String {
         });
         if found {
             let registry = strata::registry::oci::OciRegistry::new(|_| None);
-            let source = format!("{reg}/{ns}/{repo}");
-            let target = format!("{reg}/{ns}/{into}:copy-{}", &digest[7..19]);
+            let source: strata::reference::Repository =
+                format!("{reg}/{ns}/{repo}").parse().unwrap();
+            let target: strata::reference::ImageRef =
+                format!("{reg}/{ns}/{into}:copy-{}", &digest[7..19])
+                    .parse()
+                    .unwrap();
             let d = strata::registry::Digest::new(digest.to_string());
             block_on(async move {
                 use strata::registry::RegistryWrite as _;

@@ -6,6 +6,7 @@ mod common;
 
 use common::{busybox_base, engine, request, unique, write, BUSYBOX_IMAGE};
 use strata::engine::{Dockerfile, Engine};
+use strata::reference::ImageRef;
 use strata::registry::oci::OciRegistry;
 use strata::registry::{RegistryRead, RegistryWrite};
 
@@ -39,7 +40,7 @@ async fn a_retag_during_the_push_does_not_change_what_ships() {
 
     let archive = dir.path().join("image.tar");
     engine.export(&tested, &archive).await.unwrap();
-    let target = format!("{registry_host}/{name}");
+    let target: ImageRef = format!("{registry_host}/{name}").parse().unwrap();
     let registry = OciRegistry::new(|_| None);
     let digest = registry.upload(&archive, &target).await.unwrap();
     let held = registry.resolve(&target).await.unwrap().unwrap();
@@ -55,11 +56,14 @@ async fn a_retag_during_the_push_does_not_change_what_ships() {
     assert_eq!(again, digest);
 
     // By digest, with no tag: the manifest is there, and no tag moved.
-    let repo = target.rsplit_once(':').unwrap().0.to_string();
+    let repo = target.repository();
     engine.export(&other, &archive).await.unwrap();
-    let untagged = registry.upload(&archive, &repo).await.unwrap();
+    let untagged = registry
+        .upload(&archive, &repo.to_image_ref())
+        .await
+        .unwrap();
     let by_digest = registry
-        .resolve(&format!("{repo}@{untagged}"))
+        .resolve(&repo.with_digest(&untagged).unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -93,32 +93,41 @@ async fn artifacts_are_listed_under_the_referrers_tag_schema() {
     let registry = OciRegistry::new(|_| None);
     let kind = "application/vnd.in-toto+json";
     assert!(registry
-        .referrers(&repo, &subject, kind)
+        .referrers(&repo_of(&repo), &subject, kind)
         .await
         .unwrap()
         .is_empty());
 
     let first = artifact(r#"{"n":1}"#, "one");
-    let (a1, listed) = registry.attach(&repo, &subject, &first).await.unwrap();
+    let (a1, listed) = registry
+        .attach(&repo_of(&repo), &subject, &first)
+        .await
+        .unwrap();
     // Debian's registry has no referrers API: the tag schema is used.
     assert_eq!(listed, Listed::ByTag(fallback_tag(&subject)));
-    let tags = registry.tags(&repo).await.unwrap();
+    let tags = registry.tags(&repo_of(&repo)).await.unwrap();
     assert!(tags.contains(&fallback_tag(&subject)), "{tags:?}");
 
     let (a2, _) = registry
-        .attach(&repo, &subject, &artifact(r#"{"n":2}"#, "two"))
+        .attach(&repo_of(&repo), &subject, &artifact(r#"{"n":2}"#, "two"))
         .await
         .unwrap();
     // Attaching the same artifact again adds no entry.
-    let (again, _) = registry.attach(&repo, &subject, &first).await.unwrap();
+    let (again, _) = registry
+        .attach(&repo_of(&repo), &subject, &first)
+        .await
+        .unwrap();
     assert_eq!(again, a1);
 
-    let found = registry.referrers(&repo, &subject, kind).await.unwrap();
+    let found = registry
+        .referrers(&repo_of(&repo), &subject, kind)
+        .await
+        .unwrap();
     let digests: Vec<_> = found.iter().map(|r| r.digest.clone()).collect();
     assert_eq!(digests, [a1.to_string(), a2.to_string()]);
     assert_eq!(found[0].annotations["dev.strata.note"], "one");
     assert!(registry
-        .referrers(&repo, &subject, "application/other")
+        .referrers(&repo_of(&repo), &subject, "application/other")
         .await
         .unwrap()
         .is_empty());
@@ -126,7 +135,7 @@ async fn artifacts_are_listed_under_the_referrers_tag_schema() {
     // The artifact manifest names the image as its subject, and its layer
     // is the content, byte for byte.
     let manifest = registry
-        .manifest(&format!("{repo}@{a1}"))
+        .manifest(&r(&format!("{repo}@{a1}")))
         .await
         .unwrap()
         .expect("artifact manifest stored");
@@ -140,14 +149,14 @@ async fn artifacts_are_listed_under_the_referrers_tag_schema() {
         Some("application/vnd.dsse.envelope.v1+json"),
     )
     .unwrap();
-    let content = registry.blob(&repo, &layer, 1024).await.unwrap();
+    let content = registry.blob(&repo_of(&repo), &layer, 1024).await.unwrap();
     assert_eq!(content, first.content);
     // A blob larger than allowed is refused, not read to the end.
-    let e = registry.blob(&repo, &layer, 3).await.unwrap_err();
+    let e = registry.blob(&repo_of(&repo), &layer, 3).await.unwrap_err();
     assert!(e.to_string().contains("larger than 3 bytes"), "{e}");
     // The tag still names the image.
     let image = registry
-        .manifest(&format!("{repo}:1"))
+        .manifest(&r(&format!("{repo}:1")))
         .await
         .unwrap()
         .unwrap();
@@ -162,11 +171,11 @@ async fn attaching_to_a_missing_image_fails() {
     let registry = OciRegistry::new(|_| None);
     let missing = Digest::new(format!("sha256:{}", "0".repeat(64)));
     assert!(registry
-        .attach(&repo, &missing, &artifact("{}", "x"))
+        .attach(&repo_of(&repo), &missing, &artifact("{}", "x"))
         .await
         .is_err());
     assert!(registry
-        .manifest(&format!("{repo}@{missing}"))
+        .manifest(&r(&format!("{repo}@{missing}")))
         .await
         .unwrap()
         .is_none());
@@ -189,12 +198,12 @@ async fn artifacts_on_a_registry_with_a_password() {
     };
     let registry = OciRegistry::new(move |_| Some(credentials.clone()));
     let (digest, listed) = registry
-        .attach(&repo, &subject, &artifact("{}", "auth"))
+        .attach(&repo_of(&repo), &subject, &artifact("{}", "auth"))
         .await
         .unwrap();
     assert!(matches!(listed, Listed::ByTag(_)), "{listed:?}");
     let found = registry
-        .referrers(&repo, &subject, "application/vnd.in-toto+json")
+        .referrers(&repo_of(&repo), &subject, "application/vnd.in-toto+json")
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
@@ -202,7 +211,17 @@ async fn artifacts_on_a_registry_with_a_password() {
     // Without credentials, the registry refuses: an error, not "no referrers".
     let anonymous = OciRegistry::new(|_| None);
     assert!(anonymous
-        .referrers(&repo, &subject, "application/vnd.in-toto+json")
+        .referrers(&repo_of(&repo), &subject, "application/vnd.in-toto+json")
         .await
         .is_err());
+}
+
+/// `text` as the registry client takes an image reference.
+fn r(text: &str) -> strata::reference::ImageRef {
+    text.parse().expect("an image reference")
+}
+
+/// `text` as the registry client takes a repository.
+fn repo_of(text: &str) -> strata::reference::Repository {
+    text.parse().expect("a repository")
 }

@@ -212,7 +212,7 @@ async fn resolves_digest_and_config_digest() {
 
     let registry = OciRegistry::new(|_| None);
     let resolved = registry
-        .resolve(&format!("{repo}:1.0"))
+        .resolve(&r(&format!("{repo}:1.0")))
         .await
         .expect("resolve")
         .expect("the tag exists");
@@ -224,12 +224,12 @@ async fn resolves_digest_and_config_digest() {
     assert_ne!(pushed.config, pushed.layer);
 
     assert!(registry
-        .resolve(&format!("{repo}:missing"))
+        .resolve(&r(&format!("{repo}:missing")))
         .await
         .expect("a missing tag is not an error")
         .is_none());
     assert!(registry
-        .resolve(&format!("{}:1.0", unique_repo(&host, "never-pushed")))
+        .resolve(&r(&format!("{}:1.0", unique_repo(&host, "never-pushed"))))
         .await
         .expect("a missing repository is not an error")
         .is_none());
@@ -245,10 +245,13 @@ async fn a_digest_is_asked_with_one_head_request() {
     recorder.take_requests();
 
     let registry = OciRegistry::new(|_| None);
-    let digest = registry.digest(&format!("{repo}:1.0")).await.unwrap();
+    let digest = registry.digest(&r(&format!("{repo}:1.0"))).await.unwrap();
     assert_eq!(digest.as_deref(), Some(pushed.manifest.as_str()));
     assert_eq!(
-        registry.digest(&format!("{repo}:missing")).await.unwrap(),
+        registry
+            .digest(&r(&format!("{repo}:missing")))
+            .await
+            .unwrap(),
         None
     );
     let path = repo.split_once('/').unwrap().1;
@@ -288,9 +291,9 @@ async fn retag_in_same_repository_uploads_no_blob() {
     let registry = OciRegistry::new(|_| None);
     let digest = registry
         .retag(
-            &repo,
+            &repo_of(&repo),
             &Digest::new(pushed.manifest.clone()),
-            &format!("{repo}:1"),
+            &r(&format!("{repo}:1")),
         )
         .await
         .expect("retag");
@@ -310,7 +313,7 @@ async fn retag_in_same_repository_uploads_no_blob() {
     );
 
     let resolved = registry
-        .resolve(&format!("{repo}:1"))
+        .resolve(&r(&format!("{repo}:1")))
         .await
         .unwrap()
         .unwrap();
@@ -331,9 +334,9 @@ async fn retag_into_another_repository_mounts_blobs() {
     let registry = OciRegistry::new(|_| None);
     let digest = registry
         .retag(
-            &format!("{source}:1.0.0"),
+            &r(&format!("{source}:1.0.0")).repository(),
             &Digest::new(pushed.manifest.clone()),
-            &format!("{target}:latest"),
+            &r(&format!("{target}:latest")),
         )
         .await
         .expect("retag across repositories");
@@ -348,7 +351,7 @@ async fn retag_into_another_repository_mounts_blobs() {
     );
 
     let resolved = registry
-        .resolve(&format!("{target}:latest"))
+        .resolve(&r(&format!("{target}:latest")))
         .await
         .unwrap()
         .expect("the target tag exists");
@@ -408,7 +411,7 @@ async fn retag_of_a_multi_platform_list_copies_its_manifests() {
 
     let registry = OciRegistry::new(|_| None);
     let resolved = registry
-        .resolve(&format!("{source}:multi"))
+        .resolve(&r(&format!("{source}:multi")))
         .await
         .unwrap()
         .unwrap();
@@ -417,9 +420,9 @@ async fn retag_of_a_multi_platform_list_copies_its_manifests() {
 
     let digest = registry
         .retag(
-            &source,
+            &repo_of(&source),
             &Digest::new(index_digest.clone()),
-            &format!("{target}:multi"),
+            &r(&format!("{target}:multi")),
         )
         .await
         .expect("retag a list across repositories");
@@ -427,7 +430,7 @@ async fn retag_of_a_multi_platform_list_copies_its_manifests() {
     // Each platform's manifest is now in the target repository too.
     for platform in [&amd64, &arm64] {
         let child = registry
-            .resolve(&format!("{target}@{}", platform.manifest))
+            .resolve(&r(&format!("{target}@{}", platform.manifest)))
             .await
             .unwrap()
             .expect("platform manifest copied");
@@ -446,7 +449,11 @@ async fn retag_of_an_unknown_digest_fails() {
     push_tiny_image(&format!("{repo}:1"), RegistryAuth::Anonymous).await;
     let bogus = sha256(b"not a manifest that exists");
     let err = OciRegistry::new(|_| None)
-        .retag(&repo, &Digest::new(bogus.clone()), &format!("{repo}:2"))
+        .retag(
+            &repo_of(&repo),
+            &Digest::new(bogus.clone()),
+            &r(&format!("{repo}:2")),
+        )
         .await
         .expect_err("an unknown digest cannot be tagged");
     assert!(matches!(err, RegistryError::Other { .. }), "{err:?}");
@@ -462,15 +469,15 @@ async fn lists_tags() {
     for tag in ["1.0", "1", "latest"] {
         registry
             .retag(
-                &repo,
+                &repo_of(&repo),
                 &Digest::new(pushed.manifest.clone()),
-                &format!("{repo}:{tag}"),
+                &r(&format!("{repo}:{tag}")),
             )
             .await
             .unwrap();
     }
 
-    let tags = registry.tags(&repo).await.expect("tags");
+    let tags = registry.tags(&repo_of(&repo)).await.expect("tags");
     assert_eq!(tags, ["1", "1.0", "1.0.0", "latest"]);
 
     // Cross-check with the registry's own answer.
@@ -504,7 +511,13 @@ async fn lists_tags() {
     let recorder = Recorder::start(&host).await;
     let paged = OciRegistry::new(|_| None).with_tags_page(1);
     let via_recorder = repo.replacen(&host, &recorder.host, 1);
-    assert_eq!(paged.tags(&via_recorder).await.expect("paged tags"), tags);
+    assert_eq!(
+        paged
+            .tags(&repo_of(&via_recorder))
+            .await
+            .expect("paged tags"),
+        tags
+    );
     let requests = recorder
         .take_requests()
         .into_iter()
@@ -516,7 +529,7 @@ async fn lists_tags() {
     assert_eq!(requests, expected, "tag list requests");
 
     let none = registry
-        .tags(&unique_repo(&host, "empty"))
+        .tags(&repo_of(&unique_repo(&host, "empty")))
         .await
         .expect("a repository without pushes has no tags");
     assert!(none.is_empty());
@@ -539,35 +552,35 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
     let (u, p) = (user.clone(), password.clone());
     let registry = OciRegistry::new(move |_| Some(credentials(&u, &p)));
     let resolved = registry
-        .resolve(&format!("{repo}:1.0"))
+        .resolve(&r(&format!("{repo}:1.0")))
         .await
         .expect("resolve with credentials")
         .expect("the tag exists");
     assert_eq!(resolved.digest, pushed.manifest);
-    let digest = registry.digest(&format!("{repo}:1.0")).await.unwrap();
+    let digest = registry.digest(&r(&format!("{repo}:1.0"))).await.unwrap();
     assert_eq!(digest.as_deref(), Some(pushed.manifest.as_str()));
     assert_eq!(
-        registry.digest(&format!("{repo}:none")).await.unwrap(),
+        registry.digest(&r(&format!("{repo}:none"))).await.unwrap(),
         None
     );
     let other = unique_repo(&host, "auth-target");
     let digest = registry
         .retag(
-            &repo,
+            &repo_of(&repo),
             &Digest::new(pushed.manifest.clone()),
-            &format!("{other}:1"),
+            &r(&format!("{other}:1")),
         )
         .await
         .expect("retag with credentials");
     assert_eq!(digest, pushed.manifest);
-    assert_eq!(registry.tags(&repo).await.unwrap(), ["1.0"]);
+    assert_eq!(registry.tags(&repo_of(&repo)).await.unwrap(), ["1.0"]);
 
     // Errors with the right credentials do not show them either.
     let err = registry
         .retag(
-            &repo,
+            &repo_of(&repo),
             &Digest::new(sha256(b"nothing")),
-            &format!("{repo}:2"),
+            &r(&format!("{repo}:2")),
         )
         .await
         .unwrap_err();
@@ -575,17 +588,23 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
 
     // Without credentials: Unauthorized, for every operation.
     let anonymous = OciRegistry::new(|_| None);
-    let err = anonymous.resolve(&format!("{repo}:1.0")).await.unwrap_err();
+    let err = anonymous
+        .resolve(&r(&format!("{repo}:1.0")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
-    let err = anonymous.tags(&repo).await.unwrap_err();
+    let err = anonymous.tags(&repo_of(&repo)).await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
-    let err = anonymous.digest(&format!("{repo}:1.0")).await.unwrap_err();
+    let err = anonymous
+        .digest(&r(&format!("{repo}:1.0")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     let err = anonymous
         .retag(
-            &repo,
+            &repo_of(&repo),
             &Digest::new(pushed.manifest.clone()),
-            &format!("{repo}:2"),
+            &r(&format!("{repo}:2")),
         )
         .await
         .unwrap_err();
@@ -596,13 +615,16 @@ async fn auth_registry_needs_credentials_and_never_shows_the_password() {
     let (u, w) = (user.clone(), wrong.clone());
     let refused = OciRegistry::new(move |_| Some(credentials(&u, &w)));
     for err in [
-        refused.resolve(&format!("{repo}:1.0")).await.unwrap_err(),
-        refused.tags(&repo).await.unwrap_err(),
+        refused
+            .resolve(&r(&format!("{repo}:1.0")))
+            .await
+            .unwrap_err(),
+        refused.tags(&repo_of(&repo)).await.unwrap_err(),
         refused
             .retag(
-                &repo,
+                &repo_of(&repo),
                 &Digest::new(pushed.manifest.clone()),
-                &format!("{repo}:3"),
+                &r(&format!("{repo}:3")),
             )
             .await
             .unwrap_err(),
@@ -625,7 +647,7 @@ async fn unreachable_registry_is_not_unauthorized() {
     let host = listener.local_addr().unwrap().to_string();
     drop(listener);
     let err = OciRegistry::new(|_| None)
-        .tags(&format!("{host}/acme/app"))
+        .tags(&repo_of(&format!("{host}/acme/app")))
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
@@ -672,7 +694,7 @@ async fn one_request_per_question(host: &str, credentials: Option<Credentials>) 
 
     // An upload: each blob checked, then sent in one POST and one PUT.
     let digest = registry
-        .upload(&archive, &format!("{repo}:1"))
+        .upload(&archive, &r(&format!("{repo}:1")))
         .await
         .unwrap();
     let requests = recorder.take_requests();
@@ -693,7 +715,7 @@ async fn one_request_per_question(host: &str, credentials: Option<Credentials>) 
     // manifest is put.
     assert_eq!(
         registry
-            .upload(&archive, &format!("{repo}:2"))
+            .upload(&archive, &r(&format!("{repo}:2")))
             .await
             .unwrap(),
         digest
@@ -706,7 +728,10 @@ async fn one_request_per_question(host: &str, credentials: Option<Credentials>) 
     // none is sent again.
     let again = OciRegistry::new(move |_| credentials_again.clone());
     assert_eq!(
-        again.upload(&archive, &format!("{repo}:3")).await.unwrap(),
+        again
+            .upload(&archive, &r(&format!("{repo}:3")))
+            .await
+            .unwrap(),
         digest
     );
     let mut requests = recorder.take_requests();
@@ -726,12 +751,12 @@ async fn one_request_per_question(host: &str, credentials: Option<Credentials>) 
 
     // A no-op push's questions, three times over: one request each.
     for _ in 0..3 {
-        let resolved = registry.resolve(&format!("{repo}:1")).await.unwrap();
+        let resolved = registry.resolve(&r(&format!("{repo}:1"))).await.unwrap();
         assert_eq!(resolved.unwrap().config_digest.unwrap(), config.as_str());
-        let now = registry.digest(&format!("{repo}:2")).await.unwrap();
+        let now = registry.digest(&r(&format!("{repo}:2"))).await.unwrap();
         assert_eq!(now.as_ref(), Some(&digest));
         let found = registry
-            .referrers(&repo, &digest, "application/vnd.in-toto+json")
+            .referrers(&repo_of(&repo), &digest, "application/vnd.in-toto+json")
             .await
             .unwrap();
         assert!(found.is_empty());
@@ -984,7 +1009,7 @@ async fn an_endless_tag_list_is_cut_at_the_cap() {
         let (host, sent) = endless_registry("tags", false, token);
         let registry = OciRegistry::new(|_| None);
         let err = registry
-            .tags(&format!("{host}/hostile/app"))
+            .tags(&repo_of(&format!("{host}/hostile/app")))
             .await
             .unwrap_err();
         assert!(
@@ -1069,7 +1094,7 @@ async fn referrers_are_read_page_by_page() {
     let registry = OciRegistry::new(|_| None);
     let found = registry
         .referrers(
-            &format!("{host}/hostile/app"),
+            &repo_of(&format!("{host}/hostile/app")),
             &subject,
             "application/vnd.in-toto+json",
         )
@@ -1084,7 +1109,7 @@ async fn referrers_are_read_page_by_page() {
     let host = paging_referrers_registry(1000);
     let err = registry
         .referrers(
-            &format!("{host}/hostile/app"),
+            &repo_of(&format!("{host}/hostile/app")),
             &subject,
             "application/vnd.in-toto+json",
         )
@@ -1138,7 +1163,9 @@ async fn concurrent_uploads_of_a_shared_layer_send_it_once() {
         })
         .collect();
 
-    let targets: Vec<String> = (0..archives.len()).map(|i| format!("{repo}:{i}")).collect();
+    let targets: Vec<strata::reference::ImageRef> = (0..archives.len())
+        .map(|i| r(&format!("{repo}:{i}")))
+        .collect();
     let uploads = archives
         .iter()
         .zip(&targets)
@@ -1146,7 +1173,7 @@ async fn concurrent_uploads_of_a_shared_layer_send_it_once() {
     let digests = futures_util::future::join_all(uploads).await;
     for (i, d) in digests.into_iter().enumerate() {
         let d = d.unwrap_or_else(|e| panic!("upload {i}: {e}"));
-        let held = registry.resolve(&format!("{repo}:{i}")).await.unwrap();
+        let held = registry.resolve(&r(&format!("{repo}:{i}"))).await.unwrap();
         assert_eq!(held.unwrap().digest, d);
     }
     let requests = recorder.take_requests();
@@ -1156,4 +1183,14 @@ async fn concurrent_uploads_of_a_shared_layer_send_it_once() {
         .filter(|r| r.starts_with("PUT ") && r.contains(&shared_digest["sha256:".len()..]))
         .count();
     assert_eq!(sends, 1, "the shared layer is sent once: {requests:?}");
+}
+
+/// `text` as the registry client takes an image reference.
+fn r(text: &str) -> strata::reference::ImageRef {
+    text.parse().expect("an image reference")
+}
+
+/// `text` as the registry client takes a repository.
+fn repo_of(text: &str) -> strata::reference::Repository {
+    text.parse().expect("a repository")
 }

@@ -82,7 +82,7 @@ mod tests {
     fn tested(digest: &str, passed: bool) -> Tested {
         Tested {
             image: "r/a:1".into(),
-            repository: "r/a".into(),
+            repository: "r/a".parse().unwrap(),
             digest: digest.into(),
             image_id: format!("sha256:{}", "1".repeat(64)),
             tested_at: chrono::Utc::now(),

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{STATEMENT_TYPE, STRATA_VERSION, TEST_RESULT_TYPE};
+use crate::reference::Repository;
 
 /// What was tested, as the attestation states it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ pub struct Tested {
     /// The image's name as tested, such as `127.0.0.1:5000/acme/app:1`.
     pub image: String,
     /// The repository the subject lives in (the name without tag).
-    pub repository: String,
+    pub repository: Repository,
     /// The manifest digest in the registry (the subject).
     pub digest: String,
     /// The image ID (config digest) that was built and tested.
@@ -163,7 +164,7 @@ pub struct IndexTested {
     /// The index's name, such as `127.0.0.1:5000/acme/app:1`.
     pub image: String,
     /// The repository (the name without tag).
-    pub repository: String,
+    pub repository: Repository,
     /// The index's manifest digest.
     pub digest: String,
     /// Each platform (`linux/arm64`) and what its image's attestation states.
@@ -359,7 +360,7 @@ mod tests {
     fn sample() -> Tested {
         Tested {
             image: "127.0.0.1:5000/acme/app:1".into(),
-            repository: "127.0.0.1:5000/acme/app".into(),
+            repository: "127.0.0.1:5000/acme/app".parse().unwrap(),
             digest: format!("sha256:{}", hex('d')),
             image_id: format!("sha256:{}", hex('1')),
             tested_at: "2026-03-01T12:00:00Z".parse().unwrap(),
@@ -449,7 +450,7 @@ mod tests {
     fn an_index_statement_names_the_index_and_every_platform() {
         let mut index = IndexTested {
             image: "127.0.0.1:5000/acme/app:1".into(),
-            repository: "127.0.0.1:5000/acme/app".into(),
+            repository: "127.0.0.1:5000/acme/app".parse().unwrap(),
             digest: format!("sha256:{}", hex('a')),
             platforms: vec![
                 platform("linux/amd64", 'b', true),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::plan::Plan;
-use crate::reference::Reference;
+use crate::reference::{ImageRef, Reference};
 use crate::state::State;
 
 /// The comment a README's catalog starts after.
@@ -170,12 +170,17 @@ impl Published {
 
     /// Every reference [`Published::from_registry`] needs resolved: each
     /// image's name and each alias's tag, once.
-    pub fn references(plan: &Plan) -> Vec<String> {
-        let mut all: Vec<String> = plan
+    pub fn references(plan: &Plan) -> Vec<ImageRef> {
+        let mut all: Vec<ImageRef> = plan
             .images
             .iter()
-            .map(|i| i.name.to_string())
-            .chain(plan.aliases.iter().map(|a| a.tag.clone()))
+            .map(|i| i.name.clone())
+            // An alias was checked as a reference when the plan was made.
+            .chain(
+                plan.aliases
+                    .iter()
+                    .filter_map(|a| ImageRef::parse(&a.tag).ok()),
+            )
             .collect();
         all.sort();
         all.dedup();

@@ -97,7 +97,7 @@ async fn from_registry(plan: &crate::plan::Plan) -> Result<Published, RunError> 
     for (reference, answer) in answers {
         match answer {
             Ok(Some(digest)) => {
-                digests.insert(reference, digest.to_string());
+                digests.insert(reference.to_string(), digest.to_string());
             }
             Ok(None) => {}
             Err(e) => return Err(RunError::environment(e)),

@@ -335,15 +335,16 @@ fn report_results(record: &RunRecord, run_dir: &Path, outcome: &mut Outcome) {
 /// strata's credentials, before anything is pushed: a registry that is down
 /// or refuses the login is an environment problem (exit 3), not a failed push.
 async fn check_registries(plan: &Plan, registry: &dyn RegistryWrite) -> Result<(), RunError> {
-    use crate::reference::registry_of;
     let mut seen = std::collections::BTreeSet::new();
-    let names = plan
-        .images
+    // An alias was checked as a reference when the plan was made.
+    let aliases: Vec<crate::reference::ImageRef> = plan
+        .aliases
         .iter()
-        .map(|i| i.name.as_str())
-        .chain(plan.aliases.iter().map(|a| a.tag.as_str()));
+        .filter_map(|a| a.tag.parse().ok())
+        .collect();
+    let names = plan.images.iter().map(|i| &i.name).chain(&aliases);
     for name in names {
-        if seen.insert(registry_of(name).to_string()) {
+        if seen.insert(name.registry().to_string()) {
             registry.check(name).await.map_err(RunError::environment)?;
         }
     }

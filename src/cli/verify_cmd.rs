@@ -12,7 +12,7 @@ use super::args::VerifyArgs;
 use super::output::print_stdout;
 
 pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
-    crate::reference::parse(&args.reference).map_err(|m| {
+    let reference = crate::reference::ImageRef::parse(&args.reference).map_err(|m| {
         InputError::plain(format!(
             "`{}` is not a valid image reference: {m}",
             crate::text::cut(&args.reference, 200)
@@ -27,7 +27,7 @@ pub async fn run(args: &VerifyArgs) -> Result<i32, RunError> {
             connect: Duration::from_secs(args.connect_timeout),
             io: Duration::from_secs(args.io_timeout),
         });
-    let report = crate::verify::verify(&registry, &args.reference, key.as_ref())
+    let report = crate::verify::verify(&registry, &reference, key.as_ref())
         .await
         .map_err(|e| {
             // What the registry said is escaped like everything it sends.

@@ -19,7 +19,7 @@ use crate::attest::key::SigningKey;
 use crate::attest::provenance::{self, Dependency};
 use crate::attest::statement::{self, TestRecord, Tested};
 use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, PROVENANCE_TYPE, TEST_RESULT_TYPE};
-use crate::reference::{ImageRef, Reference};
+use crate::reference::{ImageRef, Reference, Repository};
 use crate::registry::referrers::{Artifact, Listed};
 use crate::registry::{Digest, RegistryRead, RegistryWrite};
 use crate::state::ImageState;
@@ -42,7 +42,7 @@ const CREATED: &str = "org.opencontainers.image.created";
 pub fn tested(name: &ImageRef, digest: &Digest, record: &ImageState, config_dir: &Path) -> Tested {
     Tested {
         image: name.to_string(),
-        repository: name.name().to_string(),
+        repository: name.repository(),
         digest: digest.to_string(),
         image_id: record.image_id.to_string(),
         tested_at: record.tested_at,
@@ -71,7 +71,7 @@ pub fn tested(name: &ImageRef, digest: &Digest, record: &ImageState, config_dir:
 /// provenance or any other statement (see [`attach_statement`]).
 pub struct Signed<'a> {
     /// The repository the subject lives in (`host/repo`).
-    pub repository: &'a str,
+    pub repository: &'a Repository,
     /// The manifest digest the artifact refers to (its `subject`).
     pub digest: &'a Digest,
     /// The statement's predicate type, such as [`TEST_RESULT_TYPE`].
@@ -105,7 +105,7 @@ pub enum Attached {
 /// in `repository`.
 pub(super) async fn held_attestations(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
 ) -> Result<Vec<crate::registry::referrers::Referrer>, StepError> {
     registry
@@ -516,16 +516,18 @@ pub fn index_provenance(
     }
 }
 
-/// Attaches provenance `build` to its first subject's digest (signed like
-/// the test result), unless the registry holds the same one already.
+/// Attaches provenance `build` to its first subject's digest in
+/// `repository`, where that subject lives (signed like the test result),
+/// unless the registry holds the same one already.
 pub async fn attach_provenance(
     registry: &dyn RegistryWrite,
+    repository: &Repository,
     build: &provenance::Build,
     key: Option<&SigningKey>,
     again: bool,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), StepError> {
-    let Some((repository, digest)) = build.subjects.first() else {
+    let Some((_, digest)) = build.subjects.first() else {
         return Ok(());
     };
     let digest = &Digest::new(digest.clone());

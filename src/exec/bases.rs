@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use crate::engine::{Engine, LocalImage};
 use crate::plan::Plan;
 use crate::plan::PullPolicy;
-use crate::reference::{Digest, ImageId, Platform, Reference};
+use crate::reference::{Digest, ImageId, ImageRef, Platform, Reference};
 use crate::registry::{RegistryError, RegistryRead};
 
 /// One external base for one platform, as this run builds on it.
@@ -255,21 +255,30 @@ async fn one_base(
     })
 }
 
-/// The manifest `reference` names in its registry: an environment error
-/// when the registry cannot answer, an input error when it has no such
-/// manifest.
+/// The manifest `reference` (a `FROM` line's base, as written) names in
+/// its registry: an environment error when the registry cannot answer (or
+/// the name is none it could be asked for), an input error when it has no
+/// such manifest.
 pub(super) async fn upstream_manifest(
     registry: &dyn RegistryRead,
     reference: &str,
 ) -> Result<crate::registry::Manifest, BaseError> {
+    let environment =
+        |e: RegistryError| BaseError::Environment(format!("base image {reference}: {e}"));
+    let image = ImageRef::parse(reference).map_err(|e| {
+        environment(RegistryError::Other {
+            reference: reference.to_string(),
+            message: format!("not an image reference: {e}"),
+        })
+    })?;
     registry
-        .manifest(reference)
+        .manifest(&image)
         .await
-        .map_err(|e: RegistryError| BaseError::Environment(format!("base image {reference}: {e}")))?
+        .map_err(environment)?
         .ok_or_else(|| {
             BaseError::Input(format!(
                 "base image {reference} is not in its registry ({}); check the name and tag",
-                crate::reference::registry_of(reference)
+                image.registry()
             ))
         })
 }

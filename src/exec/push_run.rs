@@ -22,14 +22,16 @@ use super::skeleton::{Readiness, Run};
 use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
-use crate::reference::{registry_of, ImageRef, Reference};
+use crate::reference::{ImageRef, Repository};
 use crate::registry::index::{self, IndexError};
-use crate::registry::{Digest, ImageId, RegistryWrite};
+use crate::registry::{at_digest, Digest, ImageId, RegistryWrite};
 use crate::state::{PushState, StateError, StateFile};
 
 /// An image pushed in this run: where it is and what it is.
 #[derive(Debug, Clone)]
 struct Shipped {
+    /// The name it was pushed as (an index: the image's name).
+    name: ImageRef,
     image_id: ImageId,
     digest: Digest,
     /// The digest is an index of several platforms' images.
@@ -84,10 +86,10 @@ async fn push_units(
     state: &StateFile,
 ) -> Option<HashMap<String, Shipped>> {
     let (plan, world, groups) = (&run.plan, &run.world, &run.groups);
-    let repo_of_unit: HashMap<String, String> = groups
+    let repo_of_unit: HashMap<String, Repository> = groups
         .iter()
         .flat_map(|g| {
-            let repo = g.name.name().to_string();
+            let repo = g.name.repository();
             g.unit_names().map(move |u| (u.to_string(), repo.clone()))
         })
         .collect();
@@ -125,7 +127,7 @@ async fn push_units(
                 let source = source.clone();
                 async move {
                     let place = Place {
-                        by_digest: by_digest.as_deref(),
+                        by_digest: by_digest.as_ref(),
                         config_dir: &config_dir,
                         published: &published,
                         source: &source,
@@ -192,6 +194,7 @@ async fn publish_indexes(
         let local = group.local_unit(&host).and_then(|u| shipped.get(u));
         if let (Ok(done), Some(local)) = (done, local) {
             let index = Shipped {
+                name: group.name.clone(),
                 image_id: local.image_id.clone(),
                 digest: done.digest.expect("a published index has a digest"),
                 index: true,
@@ -227,7 +230,11 @@ async fn move_aliases(
             Readiness::PUSHED,
             |tag, image, log| async move {
                 let s = &shipped[&image];
-                point_alias(&tag, &image, s, world, registry, options, &log).await?;
+                // An alias was checked as a reference when the plan was made.
+                let tag: ImageRef = tag
+                    .parse()
+                    .map_err(|e| StepError::Input(format!("alias {tag}: {e}")))?;
+                point_alias(&tag, s, world, registry, options, &log).await?;
                 Ok(Done {
                     image_id: Some(s.image_id.clone()),
                     digest: Some(s.digest.clone()),
@@ -306,7 +313,7 @@ fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<String>>) {
 #[derive(Clone, Copy)]
 struct Place<'a> {
     /// A platform's image: stored by digest alone in this repository.
-    by_digest: Option<&'a str>,
+    by_digest: Option<&'a Repository>,
     /// Test names are their folders relative to this one (the config's).
     config_dir: &'a Path,
     /// The name it is published under (its index's, for a platform's image).
@@ -407,6 +414,7 @@ async fn push_image(
             // How it was built, from what: signed like the test result.
             super::attach::attach_provenance(
                 registry,
+                &published.repository(),
                 &built(&digest),
                 key,
                 options.no_cache,
@@ -417,7 +425,7 @@ async fn push_image(
             if let Some(key) = key {
                 let sbom = super::sbom::make(image, current, &tested, world).await?;
                 let again = options.no_cache;
-                let repository = tested.repository.as_str();
+                let repository = &tested.repository;
                 super::sbom::attach(registry, repository, &sbom, key, again, &|l| log.line(l))
                     .await?;
                 *made.lock().expect("lock") = Some(sbom);
@@ -433,6 +441,7 @@ async fn push_image(
     let digest = done.digest.expect("a verified push has a digest");
     let tested = super::attach::tested(&image.name, &digest, &record, config_dir);
     Some(Shipped {
+        name: image.name.clone(),
         image_id: current,
         built: vec![built(&digest)],
         digest,
@@ -460,7 +469,7 @@ async fn attest_index(
         .collect();
     let index = crate::attest::statement::IndexTested {
         image: group.name.to_string(),
-        repository: group.name.name().to_string(),
+        repository: group.name.repository(),
         digest: digest.to_string(),
         platforms: platforms
             .iter()
@@ -474,9 +483,15 @@ async fn attest_index(
         .flat_map(|(p, s)| s.built.iter().map(|b| (p.clone(), b.clone())))
         .collect();
     let provenance = super::attach::index_provenance(&group.name, digest, &built);
-    super::attach::attach_provenance(registry, &provenance, key, options.no_cache, &|l| {
-        log.line(l)
-    })
+    let repository = group.name.repository();
+    super::attach::attach_provenance(
+        registry,
+        &repository,
+        &provenance,
+        key,
+        options.no_cache,
+        &|l| log.line(l),
+    )
     .await
 }
 
@@ -503,7 +518,7 @@ fn refuse(bus: &Bus, options: &Options, image: &ImagePlan, why: StepError) {
 /// the tag holds it already). Returns what was pushed and, when the tag is
 /// still to be moved there, where it pointed before (see [`move_tag`]).
 async fn push_and_verify(
-    reference: &str,
+    reference: &ImageRef,
     image_id: &ImageId,
     world: &World,
     registry: &dyn RegistryWrite,
@@ -529,8 +544,15 @@ async fn push_and_verify(
             ));
         }
     }
-    let repo = Reference::split(reference).name;
-    let done = push_by_digest(repo, image_id, None, world, registry, log).await?;
+    let done = push_by_digest(
+        &reference.repository(),
+        image_id,
+        None,
+        world,
+        registry,
+        log,
+    )
+    .await?;
     Ok((done, Some(before)))
 }
 
@@ -538,15 +560,16 @@ async fn push_and_verify(
 /// reads it back; a tag someone else moved meanwhile is put back to
 /// `before`.
 async fn move_tag(
-    reference: &str,
+    reference: &ImageRef,
     image_id: &ImageId,
     digest: &Digest,
     before: Option<crate::registry::Resolved>,
     registry: &dyn RegistryWrite,
     log: &Log,
 ) -> Result<(), StepError> {
-    let repo = Reference::split(reference).name;
-    registry.retag(repo, digest, reference).await?;
+    registry
+        .retag(&reference.repository(), digest, reference)
+        .await?;
     let resolved = registry.resolve(reference).await?.ok_or_else(|| {
         StepError::Mismatch(format!(
             "the registry does not have {reference} after the push"
@@ -578,7 +601,7 @@ async fn move_tag(
 /// One platform's image, stored in `repo` under its digest alone (its index
 /// gets the name), then read back by that digest.
 async fn push_by_digest(
-    repo: &str,
+    repo: &Repository,
     image_id: &ImageId,
     before: Option<Digest>,
     world: &World,
@@ -588,21 +611,23 @@ async fn push_by_digest(
     // Incremental: the registry still holds this very image at the digest
     // it was pushed as, so nothing is exported or sent again.
     if let Some(digest) = before {
-        let at = format!("{repo}@{digest}");
-        if let Ok(Some(held)) = registry.resolve(&at).await {
-            if held.config_digest.as_ref() == Some(image_id) {
-                log.line(&format!(
-                    "up to date: the registry already holds this image at {at}"
-                ));
-                return Ok(Done {
-                    image_id: Some(image_id.clone()),
-                    digest: Some(digest),
-                });
+        if let Ok(at) = at_digest(repo, &digest) {
+            if let Ok(Some(held)) = registry.resolve(&at).await {
+                if held.config_digest.as_ref() == Some(image_id) {
+                    log.line(&format!(
+                        "up to date: the registry already holds this image at {at}"
+                    ));
+                    return Ok(Done {
+                        image_id: Some(image_id.clone()),
+                        digest: Some(digest),
+                    });
+                }
             }
         }
     }
-    let digest = ship(world, registry, image_id, repo, &|l| log.line(l)).await?;
-    let at = format!("{repo}@{digest}");
+    let target = repo.to_image_ref();
+    let digest = ship(world, registry, image_id, &target, &|l| log.line(l)).await?;
+    let at = at_digest(repo, &digest)?;
     let resolved = registry.resolve(&at).await?.ok_or_else(|| {
         StepError::Mismatch(format!("the registry does not have {at} after the push"))
     })?;
@@ -671,10 +696,10 @@ async fn publish_index(
             }
         })?;
     log.line(&format!("put index {digest} under {}", group.name));
-    let repo = group.name.name();
+    let repo = group.name.repository();
     for (platform, unit) in &group.units {
         let s = &shipped[unit];
-        let child = registry.resolve(&format!("{repo}@{}", s.digest)).await?;
+        let child = registry.resolve(&at_digest(&repo, &s.digest)?).await?;
         let config = child.and_then(|c| c.config_digest);
         if config.as_ref() != Some(&s.image_id) {
             return Err(StepError::Mismatch(format!(
@@ -701,7 +726,7 @@ async fn ship(
     world: &World,
     registry: &dyn RegistryWrite,
     id: &ImageId,
-    target: &str,
+    target: &ImageRef,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Digest, StepError> {
     let dir = tempfile::Builder::new()
@@ -724,12 +749,14 @@ async fn ship(
 /// another image, and says what was done.
 async fn restore(
     registry: &dyn RegistryWrite,
-    reference: &str,
+    reference: &ImageRef,
     before: Option<&crate::registry::Resolved>,
 ) -> String {
-    let repo = Reference::split(reference).name;
     match before {
-        Some(prev) => match registry.retag(repo, &prev.digest, reference).await {
+        Some(prev) => match registry
+            .retag(&reference.repository(), &prev.digest, reference)
+            .await
+        {
             Ok(_) => format!("{reference} was put back to its previous {}", prev.digest),
             Err(e) => format!("putting {reference} back to {} failed: {e}", prev.digest),
         },
@@ -740,19 +767,19 @@ async fn restore(
     }
 }
 
-/// Points the alias `tag` at `image`, shipped in this run as `s`, and checks
-/// it resolves to that digest. One attempt of the alias's step: the
+/// Points the alias `tag` at the image shipped in this run as `s`, and
+/// checks it resolves to that digest. One attempt of the alias's step: the
 /// executor's retry path runs it again if it fails. An alias the registry
 /// already resolves to that digest is not moved (unless `--no-cache`).
 async fn point_alias(
-    tag: &str,
-    image: &str,
+    tag: &ImageRef,
     s: &Shipped,
     world: &World,
     registry: &dyn RegistryWrite,
     options: &Options,
     log: &Log,
 ) -> Result<(), StepError> {
+    let image = &s.name;
     if !options.no_cache {
         let now = registry.digest(tag).await.ok().flatten();
         if now.as_ref() == Some(&s.digest)
@@ -781,17 +808,17 @@ async fn point_alias(
 /// alone (no tag moves), when the alias is in another repository of the
 /// same registry. Says whether it did.
 async fn stage_in(
-    image: &str,
+    image: &ImageRef,
     digest: &Digest,
-    alias: &str,
+    alias: &ImageRef,
     registry: &dyn RegistryWrite,
 ) -> Result<bool, StepError> {
-    let (repo, there) = (Reference::split(image).name, Reference::split(alias).name);
-    if repo == there || registry_of(image) != registry_of(alias) {
+    let (repo, there) = (image.repository(), alias.repository());
+    if repo == there || image.registry() != alias.registry() {
         return Ok(false);
     }
     registry
-        .retag(repo, digest, &format!("{there}@{digest}"))
+        .retag(&repo, digest, &at_digest(&there, digest)?)
         .await?;
     Ok(true)
 }
@@ -801,27 +828,28 @@ async fn stage_in(
 /// repository), so `strata verify ALIAS` and `publish` find them. Nothing
 /// to do within the image's own repository.
 async fn carry_attestations(
-    image: &str,
+    image: &ImageRef,
     shipped: &Shipped,
-    alias: &str,
+    alias: &ImageRef,
     registry: &dyn RegistryWrite,
     options: &Options,
 ) -> Result<(), StepError> {
-    let repository = Reference::split(alias).name;
-    if repository == Reference::split(image).name {
+    let repository = alias.repository();
+    if repository == image.repository() {
         return Ok(());
     }
     let key = options.signing_key.as_deref();
     for tested in &shipped.tested {
         let there = crate::attest::statement::Tested {
-            repository: repository.to_string(),
+            repository: repository.clone(),
             ..tested.clone()
         };
         super::attach::attach(registry, &there, key, options.no_cache, &|_| {}).await?;
     }
     if let Some(key) = key {
         for sbom in &shipped.sboms {
-            super::sbom::attach(registry, repository, sbom, key, options.no_cache, &|_| {}).await?;
+            super::sbom::attach(registry, &repository, sbom, key, options.no_cache, &|_| {})
+                .await?;
         }
     }
     Ok(())
@@ -842,15 +870,16 @@ async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), StepE
 /// again); across registries the engine pushes the alias tag. Either way the
 /// alias must then resolve to the image's digest.
 async fn retag(
-    image: &str,
+    image: &ImageRef,
     shipped: &Shipped,
-    alias: &str,
+    alias: &ImageRef,
     world: &World,
     registry: &dyn RegistryWrite,
 ) -> Result<(), StepError> {
-    let repo = Reference::split(image).name;
-    if registry_of(image) == registry_of(alias) {
-        registry.retag(repo, &shipped.digest, alias).await?;
+    if image.registry() == alias.registry() {
+        registry
+            .retag(&image.repository(), &shipped.digest, alias)
+            .await?;
     } else if shipped.index {
         return Err(StepError::Input(format!(
             "{alias} is on another registry than {image}; an image of several platforms is only re-tagged within its registry"

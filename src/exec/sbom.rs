@@ -27,7 +27,7 @@ use crate::attest::statement::Tested;
 use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE};
 use crate::plan::{Artifact, ArtifactSource, ImagePlan};
 use crate::registry::referrers::{self, Artifact as Referrer};
-use crate::registry::{Digest, ImageId, RegistryWrite};
+use crate::registry::{Digest, ImageId, RegistryWrite, Repository};
 
 /// The annotation that names the SHA-256 of the SBOM statement, so the
 /// same SBOM is found again without downloading it.
@@ -69,7 +69,7 @@ pub async fn make(
         artifacts.push(entry(image, artifact, world).await?);
     }
     let input = sbom::Image {
-        repository: tested.repository.clone(),
+        repository: tested.repository.to_string(),
         digest: tested.digest.clone(),
         image_id: id.to_string(),
         created: tested.tested_at,
@@ -92,7 +92,7 @@ pub async fn make(
 /// there already (and `again` is false).
 pub async fn attach(
     registry: &dyn RegistryWrite,
-    repository: &str,
+    repository: &Repository,
     made: &Made,
     key: &SigningKey,
     again: bool,

@@ -21,9 +21,9 @@ use std::fmt::Write as _;
 
 use crate::attest::key::PublicKey;
 use crate::plan::{AliasChoice, AliasPlan, Plan};
-use crate::reference::{registry_of, Reference};
+use crate::reference::ImageRef;
 use crate::registry::index::{self, IndexError};
-use crate::registry::{Digest, RegistryError, RegistryRead, RegistryWrite};
+use crate::registry::{at_digest, Digest, RegistryError, RegistryRead, RegistryWrite};
 use crate::state::State;
 
 /// The first line of the report of a `publish --allow-unsigned` without a key.
@@ -320,10 +320,29 @@ pub async fn run(
         }
         report.images.push((image.name.to_string(), q));
     }
+    // The image a decision names, as the plan holds it.
+    let typed = |name: &str| {
+        plan.images
+            .iter()
+            .map(|i| &i.name)
+            .find(|n| n.as_str() == name)
+            .expect("a decision names an image of the plan")
+    };
     for alias in &plan.aliases {
+        // An alias was checked as a reference when the plan was made.
+        let tag = match ImageRef::parse(&alias.tag) {
+            Ok(tag) => tag,
+            Err(e) => {
+                let e = RegistryError::Other {
+                    reference: alias.tag.clone(),
+                    message: format!("not an image reference: {e}"),
+                };
+                report.failed.push((alias.tag.clone(), e.to_string()));
+                continue;
+            }
+        };
         let mut current_tested = BTreeMap::new();
-        let current = match crate::verify::verify(registry, &alias.tag, options.key.as_ref()).await
-        {
+        let current = match crate::verify::verify(registry, &tag, options.key.as_ref()).await {
             Ok(Some(r)) => {
                 if r.verified() {
                     current_tested = tested_at_by_name(&r);
@@ -372,7 +391,7 @@ pub async fn run(
         }
         match (&decision, options.dry_run) {
             (Decision::Point { image, digest, .. }, false) => {
-                if let Err(e) = point(registry, image, digest, &alias.tag).await {
+                if let Err(e) = point(registry, typed(image), digest, &tag).await {
                     report.failed.push((alias.tag.clone(), e.to_string()));
                     continue;
                 }
@@ -383,8 +402,8 @@ pub async fn run(
             (Decision::UpToDate { image, .. }, false)
                 if current.as_ref().is_some_and(|(_, verified)| !verified) =>
             {
-                let copied = match registry.resolve(&alias.tag).await {
-                    Ok(Some(r)) => carry(registry, image, &alias.tag, &r).await,
+                let copied = match registry.resolve(&tag).await {
+                    Ok(Some(r)) => carry(registry, typed(image), &tag, &r).await,
                     Ok(None) => Err(PublishError::Gone(alias.tag.clone())),
                     Err(e) => Err(e.into()),
                 };
@@ -411,7 +430,7 @@ async fn assemble(
     options: &Options,
 ) -> Result<Option<Assembled>, RegistryError> {
     use crate::plan::platforms::unit_name;
-    let repo = image.name.name().to_string();
+    let repo = image.name.repository();
     let mut children = Vec::new();
     let mut missing = Vec::new();
     for platform in &image.platforms {
@@ -441,8 +460,11 @@ async fn assemble(
             .expect("filtered above")
             .digest
             .clone();
-        let at = format!("{repo}@{digest}");
-        let why = match crate::verify::verify(registry, &at, options.key.as_ref()).await {
+        let verified = match at_digest(&repo, &digest) {
+            Ok(at) => crate::verify::verify(registry, &at, options.key.as_ref()).await,
+            Err(e) => Err(e),
+        };
+        let why = match verified {
             Ok(Some(r)) if r.index => Some("it is an index, not a platform's image".into()),
             Ok(Some(r)) => match r.platforms.first().map(|p| &p.finding) {
                 Some(f) => match (&f.passing, f.problem()) {
@@ -569,7 +591,7 @@ async fn attest_index(
     }
     let index = crate::attest::statement::IndexTested {
         image: image.name.to_string(),
-        repository: image.name.name().to_string(),
+        repository: image.name.repository(),
         digest: digest.to_string(),
         platforms: tested,
     };
@@ -578,9 +600,17 @@ async fn attest_index(
         .await
         .map_err(failed)?;
     let provenance = attach::index_provenance(&image.name, digest, &built);
-    attach::attach_provenance(registry, &provenance, Some(key), false, &|_| {})
-        .await
-        .map_err(failed)
+    let repository = image.name.repository();
+    attach::attach_provenance(
+        registry,
+        &repository,
+        &provenance,
+        Some(key),
+        false,
+        &|_| {},
+    )
+    .await
+    .map_err(failed)
 }
 
 /// Whether `name`'s registry digest carries a valid passing attestation,
@@ -591,8 +621,7 @@ async fn qualify(
     image: &crate::plan::ImagePlan,
     options: &Options,
 ) -> Result<(Qualified, Option<crate::verify::Report>), RegistryError> {
-    let name = image.name.as_str();
-    let report = match crate::verify::verify(registry, name, options.key.as_ref()).await {
+    let report = match crate::verify::verify(registry, &image.name, options.key.as_ref()).await {
         Ok(Some(r)) => r,
         Ok(None) => return Ok((Qualified::No("the registry does not have it".into()), None)),
         Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. })) => {
@@ -786,30 +815,30 @@ fn mismatch(
 /// Points `alias` at `digest` of `image`'s repository and reads it back.
 async fn point(
     registry: &dyn RegistryWrite,
-    image: &str,
+    image: &ImageRef,
     digest: &Digest,
-    alias: &str,
+    alias: &ImageRef,
 ) -> Result<(), PublishError> {
-    if registry_of(image) != registry_of(alias) {
+    if image.registry() != alias.registry() {
         return Err(PublishError::OtherRegistry {
             alias: alias.to_string(),
             image: image.to_string(),
         });
     }
-    let repo = Reference::split(image).name;
+    let repo = image.repository();
     // In another repository, the image is put there by digest and given its
     // attestations before the alias tag moves, so the alias never names a
     // digest without them there.
-    let there = Reference::split(alias).name;
+    let there = alias.repository();
     if there != repo {
-        let staged = format!("{there}@{digest}");
-        registry.retag(repo, digest, &staged).await?;
+        let staged = at_digest(&there, digest)?;
+        registry.retag(&repo, digest, &staged).await?;
         match registry.resolve(&staged).await? {
             Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await?,
-            _ => return Err(PublishError::NotCopied(staged)),
+            _ => return Err(PublishError::NotCopied(staged.to_string())),
         }
     }
-    registry.retag(repo, digest, alias).await?;
+    registry.retag(&repo, digest, alias).await?;
     match registry.resolve(alias).await? {
         Some(r) if r.digest == *digest => carry(registry, image, alias, &r).await,
         other => Err(PublishError::Moved {
@@ -826,12 +855,12 @@ async fn point(
 /// `r`) carries the test attestations too: those it lacks are copied.
 async fn carry(
     registry: &dyn RegistryWrite,
-    image: &str,
-    alias: &str,
+    image: &ImageRef,
+    alias: &ImageRef,
     r: &crate::registry::Resolved,
 ) -> Result<(), PublishError> {
-    let repo = Reference::split(image).name;
-    let there = Reference::split(alias).name;
+    let repo = image.repository();
+    let there = alias.repository();
     if there == repo {
         return Ok(());
     }
@@ -841,7 +870,7 @@ async fn carry(
         r.children.iter().map(|c| c.digest.clone()).collect()
     };
     for subject in &subjects {
-        crate::verify::copy_attestations(registry, repo, there, subject)
+        crate::verify::copy_attestations(registry, &repo, &there, subject)
             .await
             .map_err(|source| PublishError::CopyAttestations {
                 repository: there.to_string(),

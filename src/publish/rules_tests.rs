@@ -49,7 +49,7 @@ impl Fixture {
         passed: bool,
     ) -> Digest {
         let digest = self.registry.put(reference, image);
-        let repository = Reference::split(reference).name.to_string();
+        let repository = ImageRef::parse(reference).unwrap().repository();
         let statement = build(&Tested {
             image: tested_as.into(),
             repository: repository.clone(),
@@ -312,7 +312,7 @@ async fn machines(
 ) -> (Vec<Digest>, Vec<(std::path::PathBuf, State)>) {
     let mut digests = Vec::new();
     let mut states = Vec::new();
-    let repo = Reference::split(APP).name;
+    let repo = ImageRef::parse(APP).unwrap().repository();
     for (platform, c) in platforms().iter().zip(['a', 'b']) {
         let unit = crate::plan::platforms::unit_name(
             &crate::reference::ImageRef::parse(APP).unwrap(),
@@ -352,7 +352,8 @@ async fn an_index_is_put_together_from_each_machines_state_file() {
     };
     assert_eq!(name, APP);
     assert_eq!(platforms, "linux/amd64, linux/arm64");
-    let held = f.registry.resolve(APP).await.unwrap().unwrap();
+    let app_ref = ImageRef::parse(APP).unwrap();
+    let held = f.registry.resolve(&app_ref).await.unwrap().unwrap();
     assert_eq!(&held.digest, digest);
     let children: Vec<Digest> = held.children.iter().map(|c| c.digest.clone()).collect();
     assert_eq!(children, digests);

@@ -222,6 +222,18 @@ impl Repository {
         registry_of_domain(self.domain())
     }
 
+    /// The repository as an image reference without tag or digest: what a
+    /// registry reads as its `latest` tag, and an upload as "by digest
+    /// alone".
+    pub fn to_image_ref(&self) -> ImageRef {
+        ImageRef {
+            text: self.text.clone(),
+            path_start: self.path_start,
+            name_end: self.text.len(),
+            digest_start: None,
+        }
+    }
+
     /// `tag` in this repository, checked as a tag.
     pub fn with_tag(&self, tag: &str) -> Result<ImageRef, ReferenceError> {
         check_tag(tag)?;
@@ -449,6 +461,7 @@ mod tests {
             assert_eq!(r(owned.as_str()), owned);
             let repo = Repository::parse(owned.name()).unwrap();
             assert_eq!(repo, owned.repository(), "{text}");
+            assert_eq!(repo.to_image_ref(), r(owned.name()), "{text}");
             assert_eq!(
                 serde_json::to_string(&repo).unwrap(),
                 format!("{:?}", owned.name())

@@ -3,7 +3,7 @@
 //! `publish`.
 
 use super::{Digest, RegistryError, RegistryRead, RegistryWrite, Resolved};
-use crate::reference::Platform;
+use crate::reference::{ImageRef, Platform};
 
 /// Why an index was not put, or not found as put when read back.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ pub fn lists(resolved: &Resolved, children: &[(Digest, Platform)]) -> bool {
 /// `children` (so putting it again would change nothing).
 pub async fn held(
     registry: &dyn RegistryRead,
-    name: &str,
+    name: &ImageRef,
     children: &[(Digest, Platform)],
 ) -> Result<Option<Digest>, RegistryError> {
     Ok(registry
@@ -73,7 +73,7 @@ pub async fn held(
 /// Returns the index's digest.
 pub async fn put(
     registry: &dyn RegistryWrite,
-    name: &str,
+    name: &ImageRef,
     children: &[(Digest, Platform)],
 ) -> Result<Digest, IndexError> {
     let digest = registry
@@ -110,7 +110,7 @@ impl IndexError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{referrers, IndexChild, Manifest};
+    use crate::registry::{referrers, IndexChild, Manifest, Repository};
     use async_trait::async_trait;
     use std::sync::Mutex;
 
@@ -124,27 +124,27 @@ mod tests {
 
     #[async_trait]
     impl RegistryRead for Registry {
-        async fn resolve(&self, _: &str) -> Result<Option<Resolved>, RegistryError> {
+        async fn resolve(&self, _: &ImageRef) -> Result<Option<Resolved>, RegistryError> {
             Ok(match *self.put.lock().unwrap() {
                 true => self.after.clone(),
                 false => self.held.clone(),
             })
         }
-        async fn digest(&self, _: &str) -> Result<Option<Digest>, RegistryError> {
+        async fn digest(&self, _: &ImageRef) -> Result<Option<Digest>, RegistryError> {
             unreachable!()
         }
-        async fn tags(&self, _: &str) -> Result<Vec<String>, RegistryError> {
+        async fn tags(&self, _: &Repository) -> Result<Vec<String>, RegistryError> {
             unreachable!()
         }
-        async fn manifest(&self, _: &str) -> Result<Option<Manifest>, RegistryError> {
+        async fn manifest(&self, _: &ImageRef) -> Result<Option<Manifest>, RegistryError> {
             unreachable!()
         }
-        async fn blob(&self, _: &str, _: &str, _: u64) -> Result<Vec<u8>, RegistryError> {
+        async fn blob(&self, _: &Repository, _: &str, _: u64) -> Result<Vec<u8>, RegistryError> {
             unreachable!()
         }
         async fn referrers(
             &self,
-            _: &str,
+            _: &Repository,
             _: &Digest,
             _: &str,
         ) -> Result<Vec<referrers::Referrer>, RegistryError> {
@@ -154,18 +154,23 @@ mod tests {
 
     #[async_trait]
     impl RegistryWrite for Registry {
-        async fn check(&self, _: &str) -> Result<(), RegistryError> {
+        async fn check(&self, _: &ImageRef) -> Result<(), RegistryError> {
             unreachable!()
         }
-        async fn retag(&self, _: &str, _: &Digest, _: &str) -> Result<Digest, RegistryError> {
+        async fn retag(
+            &self,
+            _: &Repository,
+            _: &Digest,
+            _: &ImageRef,
+        ) -> Result<Digest, RegistryError> {
             unreachable!()
         }
-        async fn upload(&self, _: &std::path::Path, _: &str) -> Result<Digest, RegistryError> {
+        async fn upload(&self, _: &std::path::Path, _: &ImageRef) -> Result<Digest, RegistryError> {
             unreachable!()
         }
         async fn put_index(
             &self,
-            _: &str,
+            _: &ImageRef,
             _: &[(Digest, Platform)],
         ) -> Result<Digest, RegistryError> {
             *self.put.lock().unwrap() = true;
@@ -173,7 +178,7 @@ mod tests {
         }
         async fn attach(
             &self,
-            _: &str,
+            _: &Repository,
             _: &Digest,
             _: &referrers::Artifact,
         ) -> Result<(Digest, referrers::Listed), RegistryError> {
@@ -210,30 +215,34 @@ mod tests {
         }
     }
 
+    fn app() -> ImageRef {
+        ImageRef::parse("r/app:1").unwrap()
+    }
+
     const BOTH: &[(&str, &str)] = &[("sha256:a", "linux/amd64"), ("sha256:b", "linux/arm64")];
 
     #[tokio::test]
     async fn an_index_is_held_only_when_it_lists_exactly_the_platforms_in_order() {
         let same = registry(Some(index("sha256:old", BOTH)), None);
-        let found = held(&same, "r/app:1", &children()).await.unwrap();
+        let found = held(&same, &app(), &children()).await.unwrap();
         assert_eq!(found, Some(Digest::new("sha256:old")));
         let swapped = [BOTH[1], BOTH[0]];
         for listing in [&BOTH[..1], &swapped[..], &[][..]] {
             let other = registry(Some(index("sha256:old", listing)), None);
-            assert_eq!(held(&other, "r/app:1", &children()).await.unwrap(), None);
+            assert_eq!(held(&other, &app(), &children()).await.unwrap(), None);
         }
         let absent = registry(None, None);
-        assert_eq!(held(&absent, "r/app:1", &children()).await.unwrap(), None);
+        assert_eq!(held(&absent, &app(), &children()).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn an_index_put_is_read_back() {
         let fine = registry(None, Some(index("sha256:index", BOTH)));
-        let put_at = put(&fine, "r/app:1", &children()).await.unwrap();
+        let put_at = put(&fine, &app(), &children()).await.unwrap();
         assert_eq!(put_at, Digest::new("sha256:index"));
 
         let gone = registry(None, None);
-        let e = put(&gone, "r/app:1", &children()).await.unwrap_err();
+        let e = put(&gone, &app(), &children()).await.unwrap_err();
         assert!(matches!(e, IndexError::Missing { .. }), "{e}");
 
         // Someone else's index under the name, or ours listing other entries.
@@ -242,7 +251,7 @@ mod tests {
             index("sha256:index", &BOTH[..1]),
         ] {
             let moved = registry(None, Some(after));
-            let e = put(&moved, "r/app:1", &children()).await.unwrap_err();
+            let e = put(&moved, &app(), &children()).await.unwrap_err();
             assert!(matches!(e, IndexError::Differs { .. }), "{e}");
             assert_eq!(e.put_digest(), Some(&Digest::new("sha256:index")));
         }

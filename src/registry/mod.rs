@@ -18,7 +18,7 @@ pub mod upload;
 
 use async_trait::async_trait;
 
-pub use crate::reference::{Digest, ImageId};
+pub use crate::reference::{Digest, ImageId, ImageRef, Repository};
 
 /// What a tag resolves to in its registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,17 @@ pub const MAX_TAGS_PAGE: usize = 4 << 20;
 /// The most tags strata lists of one repository, over all pages.
 pub const MAX_TAGS: usize = 200_000;
 
+/// The manifest or blob `digest` (as a registry listed it, unchecked) in
+/// `repository`: the reference to ask a registry for it, the digest checked.
+pub fn at_digest(repository: &Repository, digest: &str) -> Result<ImageRef, RegistryError> {
+    repository
+        .with_digest(&Digest::new(digest))
+        .map_err(|e| RegistryError::Other {
+            reference: format!("{repository}@{digest}"),
+            message: format!("not an image reference: {e}"),
+        })
+}
+
 /// A manifest as the registry holds it, with the digest of its bytes
 /// (computed here, not taken from the registry's word).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,25 +88,25 @@ pub struct Manifest {
 #[async_trait]
 pub trait RegistryRead: Send + Sync {
     /// What `reference` (`host/repo:tag`) resolves to, or `None` if the tag is absent.
-    async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError>;
+    async fn resolve(&self, reference: &ImageRef) -> Result<Option<Resolved>, RegistryError>;
 
     /// The manifest digest `reference` resolves to, or `None` if the tag is
     /// absent: what [`RegistryRead::resolve`] says, without reading the
     /// manifest (one `HEAD` request where the registry allows it).
-    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError>;
+    async fn digest(&self, reference: &ImageRef) -> Result<Option<Digest>, RegistryError>;
 
     /// The tags of a repository (`host/repo`).
-    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
+    async fn tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError>;
 
     /// The manifest `reference` (`host/repo:tag` or `host/repo@digest`)
     /// names, or `None` if there is none.
-    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError>;
+    async fn manifest(&self, reference: &ImageRef) -> Result<Option<Manifest>, RegistryError>;
 
     /// Blob `digest` of `repository`, at most `max` bytes, checked against
     /// its digest.
     async fn blob(
         &self,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         max: u64,
     ) -> Result<Vec<u8>, RegistryError>;
@@ -104,7 +115,7 @@ pub trait RegistryRead: Send + Sync {
     /// `repository`: from the referrers API, else the referrers tag schema.
     async fn referrers(
         &self,
-        repository: &str,
+        repository: &Repository,
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<referrers::Referrer>, RegistryError>;
@@ -116,16 +127,17 @@ pub trait RegistryRead: Send + Sync {
 pub trait RegistryWrite: RegistryRead {
     /// Checks that the registry `reference` lives on answers and accepts
     /// strata's credentials for its repository, before anything is pushed.
-    async fn check(&self, reference: &str) -> Result<(), RegistryError>;
+    async fn check(&self, reference: &ImageRef) -> Result<(), RegistryError>;
 
-    /// Points tag `target` at the manifest `digest` of `source_repo`
-    /// (both full references on the same registry), without uploading layers
-    /// again. Returns the digest `target` now resolves to.
+    /// Points `target` (a tag, or a digest in another repository) at the
+    /// manifest `digest` of `source_repo` (both on the same registry),
+    /// without uploading layers again. Returns the digest `target` now
+    /// resolves to.
     async fn retag(
         &self,
-        source_repo: &str,
+        source_repo: &Repository,
         digest: &Digest,
-        target: &str,
+        target: &ImageRef,
     ) -> Result<Digest, RegistryError>;
 
     /// Uploads the image exported (by ID, `docker save` format) to the file
@@ -133,14 +145,18 @@ pub trait RegistryWrite: RegistryRead {
     /// bare `host/repo` to store it by digest only (no tag moves). Blobs the
     /// repository holds already are not sent again. Returns the manifest
     /// digest, whose config digest is the exported image's ID.
-    async fn upload(&self, saved: &std::path::Path, target: &str) -> Result<Digest, RegistryError>;
+    async fn upload(
+        &self,
+        saved: &std::path::Path,
+        target: &ImageRef,
+    ) -> Result<Digest, RegistryError>;
 
     /// Puts an OCI image index under `target` (`host/repo:tag`) listing the
     /// manifests `children` (already in the repository), each with its
     /// platform. Returns the index's digest.
     async fn put_index(
         &self,
-        target: &str,
+        target: &ImageRef,
         children: &[(Digest, crate::reference::Platform)],
     ) -> Result<Digest, RegistryError>;
 
@@ -150,8 +166,31 @@ pub trait RegistryWrite: RegistryRead {
     /// digest and how it is listed.
     async fn attach(
         &self,
-        repository: &str,
+        repository: &Repository,
         subject: &Digest,
         artifact: &referrers::Artifact,
     ) -> Result<(Digest, referrers::Listed), RegistryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_in_a_repository_is_checked_before_it_is_asked_for() {
+        let repo: Repository = "127.0.0.1:5000/acme/app".parse().unwrap();
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let at = at_digest(&repo, &digest).unwrap();
+        assert_eq!(at.as_str(), format!("127.0.0.1:5000/acme/app@{digest}"));
+        assert_eq!(at.repository(), repo);
+        // A digest a registry listed that is none: refused as before, as a
+        // reference the registry cannot be asked for.
+        let e = at_digest(&repo, "sha256:../../x").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "127.0.0.1:5000/acme/app@sha256:../../x: not an image reference: digest"
+            ),
+            "{e}"
+        );
+    }
 }

@@ -33,10 +33,10 @@ use super::plain::{self, Access, Plain};
 use super::token::Token;
 use super::transport::{self, Transport};
 use super::{
-    auth, referrers, upload, Digest, ImageId, IndexChild, Manifest, RegistryError, RegistryRead,
-    RegistryWrite, Resolved,
+    at_digest, auth, referrers, upload, Digest, ImageId, IndexChild, Manifest, RegistryError,
+    RegistryRead, RegistryWrite, Resolved,
 };
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, Repository};
 use crate::secret::{Credentials, Secret};
 
 /// Blobs of one image uploaded at once.
@@ -393,16 +393,7 @@ impl Host {
             subject.repository(),
             subject.digest().unwrap_or_default()
         );
-        let response = self
-            .transport()
-            .await?
-            .get(
-                subject,
-                &url,
-                referrers::INDEX_MEDIA_TYPE,
-                "GET of the referrers list",
-            )
-            .await?;
+        let response = self.referrers_get(subject, &url).await?;
         match response.status().as_u16() {
             200 => Ok(Some(self.referrers_pages(subject, response).await?)),
             // No referrers API; a token-based registry that wants a token
@@ -417,6 +408,25 @@ impl Host {
                 message: format!("the referrers API answered HTTP {code}"),
             }),
         }
+    }
+
+    /// One page of the referrers API's list for `subject`, at `url` (the
+    /// first page's address, or the one the previous page's `Link` named),
+    /// whatever the registry answers.
+    async fn referrers_get(
+        &self,
+        subject: &Reference,
+        url: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.transport()
+            .await?
+            .get(
+                subject,
+                url,
+                referrers::INDEX_MEDIA_TYPE,
+                "GET of the referrers list",
+            )
+            .await
     }
 
     /// The referrers API's list for `subject`, from its first page
@@ -476,16 +486,7 @@ impl Host {
                     ),
                 });
             }
-            response = self
-                .transport()
-                .await?
-                .get(
-                    subject,
-                    &url,
-                    referrers::INDEX_MEDIA_TYPE,
-                    "GET of the referrers list",
-                )
-                .await?;
+            response = self.referrers_get(subject, &url).await?;
             if response.status().as_u16() != 200 {
                 return Err(RegistryError::Other {
                     reference: subject.whole(),
@@ -545,8 +546,8 @@ const TAG_SCHEMA_TRIES: usize = 8;
 
 #[async_trait]
 impl RegistryRead for OciRegistry {
-    async fn resolve(&self, reference: &str) -> Result<Option<Resolved>, RegistryError> {
-        let image = parse(reference)?;
+    async fn resolve(&self, reference: &ImageRef) -> Result<Option<Resolved>, RegistryError> {
+        let image = reference.to_oci();
         let host = self.host(&image).await?;
         let Some((raw, digest)) = host.get_manifest(&image).await? else {
             return Ok(None);
@@ -559,14 +560,14 @@ impl RegistryRead for OciRegistry {
         }))
     }
 
-    async fn digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
-        let image = parse(reference)?;
+    async fn digest(&self, reference: &ImageRef) -> Result<Option<Digest>, RegistryError> {
+        let image = reference.to_oci();
         let host = self.host(&image).await?;
         Ok(host.head_manifest(&image).await?.map(Digest::new))
     }
 
-    async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        let repo = parse(&name_of(repository)?)?;
+    async fn tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
+        let repo = repository.to_image_ref().to_oci();
         let host = self.host(&repo).await?;
         // Sorted and free of repeats, whatever order the registry pages in.
         let mut tags = std::collections::BTreeSet::new();
@@ -650,8 +651,8 @@ impl RegistryRead for OciRegistry {
         Ok(tags.into_iter().collect())
     }
 
-    async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
-        let image = parse(reference)?;
+    async fn manifest(&self, reference: &ImageRef) -> Result<Option<Manifest>, RegistryError> {
+        let image = reference.to_oci();
         let host = self.host(&image).await?;
         let Some((raw, _)) = host.get_manifest(&image).await? else {
             return Ok(None);
@@ -678,12 +679,12 @@ impl RegistryRead for OciRegistry {
 
     async fn blob(
         &self,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         max: u64,
     ) -> Result<Vec<u8>, RegistryError> {
-        let at = format!("{}@{digest}", name_of(repository)?);
-        let image = parse(&at)?;
+        let at = format!("{repository}@{digest}");
+        let image = at_digest(repository, digest)?.to_oci();
         let host = self.host(&image).await?;
         let other = |message: String| RegistryError::Other {
             reference: at.clone(),
@@ -713,12 +714,11 @@ impl RegistryRead for OciRegistry {
 
     async fn referrers(
         &self,
-        repository: &str,
+        repository: &Repository,
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<referrers::Referrer>, RegistryError> {
-        let name = name_of(repository)?;
-        let subject_ref = parse(&format!("{name}@{subject}"))?;
+        let subject_ref = at_digest(repository, subject)?.to_oci();
         let host = self.host(&subject_ref).await?;
         let index = match host.referrers_api(&subject_ref).await? {
             Some(index) => index,
@@ -743,20 +743,20 @@ impl RegistryRead for OciRegistry {
 
 #[async_trait]
 impl RegistryWrite for OciRegistry {
-    async fn check(&self, reference: &str) -> Result<(), RegistryError> {
-        let repo = parse(&name_of(reference)?)?;
+    async fn check(&self, reference: &ImageRef) -> Result<(), RegistryError> {
+        let repo = reference.repository().to_image_ref().to_oci();
         let host = self.host(&repo).await?;
         host.transport().await?.check(&repo).await
     }
 
     async fn retag(
         &self,
-        source_repo: &str,
+        source_repo: &Repository,
         digest: &Digest,
-        target: &str,
+        target: &ImageRef,
     ) -> Result<Digest, RegistryError> {
-        let source = parse(&format!("{}@{digest}", name_of(source_repo)?))?;
-        let target_ref = parse(target)?;
+        let source = at_digest(source_repo, digest)?.to_oci();
+        let target_ref = target.to_oci();
         if source.resolve_registry() != target_ref.resolve_registry() {
             return Err(RegistryError::Other {
                 reference: target.to_string(),
@@ -782,7 +782,11 @@ impl RegistryWrite for OciRegistry {
         Ok(Digest::new(now))
     }
 
-    async fn upload(&self, saved: &std::path::Path, target: &str) -> Result<Digest, RegistryError> {
+    async fn upload(
+        &self,
+        saved: &std::path::Path,
+        target: &ImageRef,
+    ) -> Result<Digest, RegistryError> {
         let other = |message: String| RegistryError::Other {
             reference: target.to_string(),
             message,
@@ -792,8 +796,7 @@ impl RegistryWrite for OciRegistry {
             .await
             .map_err(|e| other(format!("unpacking the exported image failed: {e}")))?
             .map_err(|e| other(e.to_string()))?;
-        let r = image_ref(target)?;
-        let target_ref = parse(target)?;
+        let target_ref = target.to_oci();
         let host = self.host(&target_ref).await?;
         let transport = host.transport().await?;
         // A few blobs at once: each is checked, and sent only if missing.
@@ -818,7 +821,7 @@ impl RegistryWrite for OciRegistry {
         let manifest = image.manifest();
         let digest = upload::sha256(&manifest);
         // No tag: the manifest is stored under its digest alone.
-        let put_ref = if r.tag().is_none() && r.digest().is_none() {
+        let put_ref = if target.tag().is_none() && target.digest().is_none() {
             target_ref.clone_with_digest(digest.clone())
         } else {
             target_ref.clone()
@@ -830,10 +833,10 @@ impl RegistryWrite for OciRegistry {
 
     async fn put_index(
         &self,
-        target: &str,
+        target: &ImageRef,
         children: &[(Digest, crate::reference::Platform)],
     ) -> Result<Digest, RegistryError> {
-        let target_ref = parse(target)?;
+        let target_ref = target.to_oci();
         let host = self.host(&target_ref).await?;
         let mut manifests = Vec::with_capacity(children.len());
         let mut raws = Vec::with_capacity(children.len());
@@ -878,12 +881,11 @@ impl RegistryWrite for OciRegistry {
 
     async fn attach(
         &self,
-        repository: &str,
+        repository: &Repository,
         subject: &Digest,
         artifact: &referrers::Artifact,
     ) -> Result<(Digest, referrers::Listed), RegistryError> {
-        let name = name_of(repository)?;
-        let subject_ref = parse(&format!("{name}@{subject}"))?;
+        let subject_ref = at_digest(repository, subject)?.to_oci();
         let host = self.host(&subject_ref).await?;
         let other = |message: String| RegistryError::Other {
             reference: subject_ref.whole(),
@@ -989,35 +991,6 @@ fn media_type_of(raw: &[u8]) -> Result<String, ManifestError> {
         .and_then(|m| m.as_str())
         .unwrap_or(OCI_IMAGE_MEDIA_TYPE)
         .to_string())
-}
-
-/// `reference` as strata's own reference type, checked.
-fn image_ref(reference: &str) -> Result<ImageRef, RegistryError> {
-    ImageRef::parse(reference).map_err(|e| RegistryError::Other {
-        reference: reference.to_string(),
-        message: format!("not an image reference: {e}"),
-    })
-}
-
-/// The repository name (`host/repo`) of `reference`, without tag or digest.
-fn name_of(reference: &str) -> Result<String, RegistryError> {
-    Ok(image_ref(reference)?.name().to_string())
-}
-
-/// Parses a reference the way Docker does (a bare name is on Docker Hub),
-/// into `oci-client`'s type through [`ImageRef::to_oci`], the one
-/// conversion between the two (`oci-client`'s own parser runs a large
-/// regular expression whose scratch space, megabytes per thread that used
-/// it, would stay for the whole run).
-fn parse(reference: &str) -> Result<Reference, RegistryError> {
-    let r = image_ref(reference)?;
-    if r.name().len() > 255 {
-        return Err(RegistryError::Other {
-            reference: reference.to_string(),
-            message: "not an image reference: the name is longer than 255 characters".into(),
-        });
-    }
-    Ok(r.to_oci())
 }
 
 /// Registries on this machine, which Docker talks to over plain HTTP.
@@ -1164,7 +1137,7 @@ mod tests {
             format!("127.0.0.1:5000/acme/app@{digest}"),
             format!("127.0.0.1:5000/acme/app:1@{digest}"),
         ] {
-            let ours = parse(&text).unwrap();
+            let ours = ImageRef::parse(&text).unwrap().to_oci();
             let theirs: Reference = text.parse().unwrap();
             assert_eq!(ours.registry(), theirs.registry(), "{text}");
             assert_eq!(ours.repository(), theirs.repository(), "{text}");
@@ -1172,7 +1145,6 @@ mod tests {
             assert_eq!(ours.digest(), theirs.digest(), "{text}");
             assert_eq!(ours.whole(), theirs.whole(), "{text}");
         }
-        assert!(parse("Not A Reference").is_err());
     }
     #[test]
     fn the_next_page_is_read_from_the_link_header() {
@@ -1268,10 +1240,8 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let registry = OciRegistry::new(|_| None);
-        let err = registry
-            .resolve(&format!("127.0.0.1:{port}/acme/app:1"))
-            .await
-            .unwrap_err();
+        let reference = ImageRef::parse(&format!("127.0.0.1:{port}/acme/app:1")).unwrap();
+        let err = registry.resolve(&reference).await.unwrap_err();
         assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
     }
 }

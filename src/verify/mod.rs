@@ -19,9 +19,9 @@ use crate::registry::referrers::PREDICATE_TYPE;
 
 /// When an attestation was attached (its manifest's annotation).
 const CREATED: &str = "org.opencontainers.image.created";
-use crate::reference::Reference;
+use crate::reference::{ImageRef, Repository};
 use crate::registry::referrers::{artifact_layer, is_index, is_index_media_type, subject_of};
-use crate::registry::{Digest, RegistryError, RegistryRead, RegistryWrite};
+use crate::registry::{at_digest, Digest, RegistryError, RegistryRead, RegistryWrite};
 
 /// The largest envelope strata reads (a test result is a few KiB).
 const MAX_ENVELOPE: u64 = 4 << 20;
@@ -31,7 +31,7 @@ const MAX_CONFIG: u64 = 1 << 20;
 /// What a reference resolved to, and each platform's finding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    pub reference: String,
+    pub reference: ImageRef,
     pub digest: Digest,
     /// The reference names an index of platform images.
     pub index: bool,
@@ -449,7 +449,7 @@ impl Report {
     /// an index's own), its test result and, where there is one, its
     /// provenance. `key_file` is the public key's path as the user gave it.
     pub fn cosign_commands(&self, key_file: &str) -> Vec<(String, String)> {
-        let repository = Reference::split(&self.reference).name.to_string();
+        let repository = self.reference.repository();
         let command = |kind: &str, digest: &Digest| {
             format!(
                 "cosign verify-attestation --key {} --type {kind} --insecure-ignore-tlog=true {}@{digest}",
@@ -609,13 +609,13 @@ fn short_key(id: &str) -> &str {
 /// image. `Ok(None)` when the registry has no such tag.
 pub async fn verify(
     registry: &dyn RegistryRead,
-    reference: &str,
+    reference: &ImageRef,
     key: Option<&PublicKey>,
 ) -> Result<Option<Report>, RegistryError> {
     let Some(top) = registry.manifest(reference).await? else {
         return Ok(None);
     };
-    let repository = Reference::split(reference).name.to_string();
+    let repository = reference.repository();
     let mut platforms = Vec::new();
     // Index or image by the media type the registry returned, never by
     // which fields the manifest holds.
@@ -664,7 +664,7 @@ pub async fn verify(
         None
     };
     Ok(Some(Report {
-        reference: reference.to_string(),
+        reference: reference.clone(),
         digest: top.digest,
         index,
         platforms,
@@ -678,7 +678,7 @@ pub async fn verify(
 /// refused credentials end the search.
 pub async fn find(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
     key: Option<&PublicKey>,
 ) -> Result<Finding, RegistryError> {
@@ -733,7 +733,7 @@ pub async fn find(
 /// name exactly its platforms' images.
 pub async fn extras(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
     key: Option<&PublicKey>,
     children: Option<&[String]>,
@@ -824,7 +824,7 @@ fn index_dependencies(
 /// judged as [`judge_statement`] does.
 async fn statement_of(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     subject: &Digest,
     artifact: &str,
     key: Option<&PublicKey>,
@@ -859,7 +859,7 @@ impl From<RegistryError> for Problem {
 
 async fn judge_one(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     subject: &Digest,
     artifact: &str,
     key: Option<&PublicKey>,
@@ -872,13 +872,13 @@ async fn judge_one(
 /// `subject` as its subject, read up to `cap` bytes.
 async fn envelope_of(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     subject: &Digest,
     artifact: &str,
     cap: u64,
 ) -> Result<Vec<u8>, Problem> {
     let manifest = registry
-        .manifest(&format!("{repository}@{artifact}"))
+        .manifest(&at_digest(repository, artifact)?)
         .await?
         .ok_or_else(|| Rejected("listed, but its manifest is not in the registry".into()))?;
     match subject_of(&manifest.bytes) {
@@ -946,7 +946,11 @@ pub fn same_platform(a: &str, b: &str) -> bool {
 }
 
 /// A single image's platform, from its config (`unknown` if unreadable).
-async fn config_platform(registry: &dyn RegistryRead, repository: &str, digest: &Digest) -> String {
+async fn config_platform(
+    registry: &dyn RegistryRead,
+    repository: &Repository,
+    digest: &Digest,
+) -> String {
     image_platform(registry, repository, digest)
         .await
         .unwrap_or_else(|_| "unknown".to_string())
@@ -977,11 +981,11 @@ pub enum NotAnImage {
 /// must be an image, not an index, and its config must name its platform.
 pub async fn image_platform(
     registry: &dyn RegistryRead,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
 ) -> Result<String, NotAnImage> {
     let m = registry
-        .manifest(&format!("{repository}@{digest}"))
+        .manifest(&at_digest(repository, digest).map_err(NotAnImage::Manifest)?)
         .await
         .map_err(NotAnImage::Manifest)?
         .ok_or(NotAnImage::Missing)?;
@@ -1013,8 +1017,8 @@ pub async fn image_platform(
 /// how many were copied.
 pub async fn copy_attestations(
     registry: &dyn RegistryWrite,
-    from: &str,
-    to: &str,
+    from: &Repository,
+    to: &Repository,
     subject: &Digest,
 ) -> Result<usize, RegistryError> {
     let held = registry.referrers(to, subject, IN_TOTO_MEDIA_TYPE).await?;
@@ -1026,7 +1030,7 @@ pub async fn copy_attestations(
         if held.iter().any(|h| h.annotations == r.annotations) {
             continue;
         }
-        let reference = format!("{from}@{}", r.digest);
+        let reference = at_digest(from, &r.digest)?;
         let Some(manifest) = registry.manifest(&reference).await? else {
             continue;
         };
@@ -1134,7 +1138,7 @@ mod tests {
             ..Extras::default()
         };
         let report = Report {
-            reference: "127.0.0.1:5000/acme/app:1".into(),
+            reference: "127.0.0.1:5000/acme/app:1".parse().unwrap(),
             digest: d('a'),
             index: true,
             platforms: vec![PlatformReport {

@@ -20,6 +20,16 @@ fn tag() -> String {
     format!("{REPO}:1")
 }
 
+/// `REPO` as the registry takes it.
+fn repo() -> Repository {
+    REPO.parse().unwrap()
+}
+
+/// `text` as the registry takes it.
+fn at(text: &str) -> ImageRef {
+    text.parse().unwrap()
+}
+
 fn id(c: char) -> ImageId {
     ImageId::new(format!("sha256:{}", c.to_string().repeat(64)))
 }
@@ -35,7 +45,7 @@ fn one_image() -> (FakeRegistry, Digest) {
 fn tested(digest: &Digest, passed: bool, at: &str) -> Tested {
     Tested {
         image: tag(),
-        repository: REPO.into(),
+        repository: repo(),
         digest: digest.to_string(),
         image_id: id('a').to_string(),
         tested_at: at.parse().unwrap(),
@@ -68,7 +78,7 @@ fn artifact(content: Vec<u8>, predicate: &str) -> Artifact {
 /// Attaches `envelope` to `subject` as a test result.
 async fn attach(registry: &FakeRegistry, subject: &Digest, envelope: Vec<u8>) {
     let artifact = artifact(envelope, TEST_RESULT_TYPE);
-    registry.attach(REPO, subject, &artifact).await.unwrap();
+    registry.attach(&repo(), subject, &artifact).await.unwrap();
 }
 
 /// A signed test result about `subject`.
@@ -78,7 +88,7 @@ fn signed(subject: &Digest, passed: bool, key: &SigningKey) -> Vec<u8> {
 
 async fn verdict(registry: &FakeRegistry, key: Option<&SigningKey>) -> Report {
     let public = key.map(SigningKey::public);
-    verify(registry, &tag(), public.as_ref())
+    verify(registry, &at(&tag()), public.as_ref())
         .await
         .unwrap()
         .expect("the tag is in the registry")
@@ -110,7 +120,9 @@ async fn a_signed_passing_attestation_verifies() {
 #[tokio::test]
 async fn a_tag_the_registry_lacks_is_nothing_to_verify() {
     let (registry, _) = one_image();
-    let got = verify(&registry, &format!("{REPO}:2"), None).await.unwrap();
+    let got = verify(&registry, &at(&format!("{REPO}:2")), None)
+        .await
+        .unwrap();
     assert_eq!(got, None);
 }
 
@@ -261,7 +273,7 @@ async fn a_layer_of_another_media_type_is_refused() {
         media_type: "application/json".into(),
         ..artifact(signed(&digest, true, &key), TEST_RESULT_TYPE)
     };
-    registry.attach(REPO, &digest, &artifact).await.unwrap();
+    registry.attach(&repo(), &digest, &artifact).await.unwrap();
     let why = refusal(&verdict(&registry, Some(&key)).await);
     assert!(
         why.contains(&format!("0 layers of type {DSSE_MEDIA_TYPE}, expected one")),
@@ -321,7 +333,7 @@ async fn registry_with_envelope(forge: impl FnOnce(&mut Envelope)) -> (FakeRegis
     let mut envelope = Envelope::seal(&build(&tested(&digest, true, AT)), None);
     forge(&mut envelope);
     let artifact = artifact(envelope.to_bytes(), TEST_RESULT_TYPE);
-    registry.attach(REPO, &digest, &artifact).await.unwrap();
+    registry.attach(&repo(), &digest, &artifact).await.unwrap();
     (registry, digest)
 }
 
@@ -338,7 +350,7 @@ async fn a_statement_of_another_predicate_type_is_refused_as_a_test_result() {
         annotations: BTreeMap::new(),
         ..artifact(envelope.to_bytes(), TEST_RESULT_TYPE)
     };
-    registry.attach(REPO, &digest, &artifact).await.unwrap();
+    registry.attach(&repo(), &digest, &artifact).await.unwrap();
     let why = refusal(&verdict(&registry, Some(&key)).await);
     assert!(
         why.contains("the statement's predicate type is \"https://example.com/anything\""),
@@ -418,7 +430,9 @@ async fn referrers_that_cannot_be_listed_refuse_and_an_unreachable_registry_is_a
             message: "connection refused".into(),
         }));
     let public = key.public();
-    let e = verify(&registry, &tag(), Some(&public)).await.unwrap_err();
+    let e = verify(&registry, &at(&tag()), Some(&public))
+        .await
+        .unwrap_err();
     assert!(matches!(e, RegistryError::Unreachable { .. }), "{e}");
 }
 
@@ -452,7 +466,7 @@ async fn index(b_config: &str, key: &SigningKey) -> (FakeRegistry, Digest, Diges
         (a.clone(), "linux/amd64".parse().unwrap()),
         (b.clone(), "linux/arm64".parse().unwrap()),
     ];
-    registry.put_index(&tag(), &platforms).await.unwrap();
+    registry.put_index(&at(&tag()), &platforms).await.unwrap();
     for (digest, unit) in [(&a, "1-linux-amd64"), (&b, "1-linux-arm64")] {
         let statement = build(&Tested {
             image: format!("{REPO}:{unit}"),
@@ -538,7 +552,7 @@ async fn an_index_entry_that_is_no_image_is_refused_for_what_it_lacks() {
             (a.clone(), "linux/amd64".parse().unwrap()),
             (b, "linux/arm64".parse().unwrap()),
         ];
-        registry.put_index(&tag(), &platforms).await.unwrap();
+        registry.put_index(&at(&tag()), &platforms).await.unwrap();
         let report = verdict(&registry, Some(&key)).await;
         assert!(!report.verified(), "{expected}: {}", report.render());
         let wrong = report.platforms[1].wrong.clone().unwrap_or_default();
@@ -626,7 +640,7 @@ async fn a_forged_provenance_or_sbom_beside_a_passing_result_is_refused() {
     let sealed = |s: &[u8], k: &SigningKey| Envelope::seal(s, Some(k)).to_bytes();
     registry
         .attach(
-            REPO,
+            &repo(),
             &digest,
             &artifact(sealed(&genuine(&digest), &key), PROVENANCE_TYPE),
         )
@@ -638,7 +652,7 @@ async fn a_forged_provenance_or_sbom_beside_a_passing_result_is_refused() {
         serde_json::json!({"spdxVersion": "SPDX-2.3"}),
     );
     registry
-        .attach(REPO, &digest, &artifact(sealed(&sbom, &key), SBOM_TYPE))
+        .attach(&repo(), &digest, &artifact(sealed(&sbom, &key), SBOM_TYPE))
         .await
         .unwrap();
     let report = verdict(&registry, Some(&key)).await;
@@ -677,7 +691,7 @@ async fn a_forged_provenance_or_sbom_beside_a_passing_result_is_refused() {
         let (registry, digest) = one_image();
         attach(&registry, &digest, signed(&digest, true, &key)).await;
         registry
-            .attach(REPO, &digest, &artifact(envelope, kind))
+            .attach(&repo(), &digest, &artifact(envelope, kind))
             .await
             .unwrap();
         let why = refusal(&verdict(&registry, Some(&key)).await);
@@ -704,7 +718,7 @@ async fn an_index_provenance_naming_other_images_is_refused() {
         artifact(Envelope::seal(&s, Some(&key)).to_bytes(), PROVENANCE_TYPE)
     };
     registry
-        .attach(REPO, &top, &names(&[&a, &b]))
+        .attach(&repo(), &top, &names(&[&a, &b]))
         .await
         .unwrap();
     let report = verdict(&registry, Some(&key)).await;
@@ -715,7 +729,7 @@ async fn an_index_provenance_naming_other_images_is_refused() {
     let _ = &top;
     let stranger = registry.put(&format!("{REPO}:x"), &id('c'));
     registry
-        .attach(REPO, &top, &names(&[&a, &stranger]))
+        .attach(&repo(), &top, &names(&[&a, &stranger]))
         .await
         .unwrap();
     let report = verdict(&registry, Some(&key)).await;
