@@ -386,6 +386,34 @@ fn an_unreachable_or_refusing_upstream_stops_the_run_before_any_build() {
     }
 }
 
+/// A `FROM` line naming no valid image reference (build arguments
+/// replaced) is bad input, told before any build, as a reference the
+/// engine is never asked about.
+#[test]
+fn a_from_line_naming_no_valid_reference_stops_the_run_as_bad_input() {
+    let ns = format!("127.0.0.1:5000/{}", unique("bad-from"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "app/Dockerfile", "FROM Upper/Case:1\nRUN true\n");
+    write(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{ns}/app:1\"\n    path: ./app\n"),
+    );
+    let out = strata(root, &["test"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("base image Upper/Case:1 is not a valid image reference"),
+        "{stderr}"
+    );
+    let engine = block_on(engine());
+    assert_eq!(
+        block_on(engine.image_id(&common::image_ref(&format!("{ns}/app:1")))).unwrap(),
+        None
+    );
+}
+
 /// `rootfs` with one more file, `/etc/strata-test`, holding `marker`.
 fn with_marker(rootfs: Vec<u8>, marker: &str) -> Vec<u8> {
     let mut archive = tar::Archive::new(rootfs.as_slice());
