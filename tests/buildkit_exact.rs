@@ -421,6 +421,6 @@ fn under_buildkit_a_plan_built_parent_is_the_image_the_run_built() {
         ] {
             let _ = e.remove(&common::image_ref(&name)).await;
         }
-        let _ = e.remove_id(&built_base).await;
+        let _ = e.remove_id(built_base).await;
     });
 }
