@@ -20,10 +20,10 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use crate::engine::{
-    BuildRequest, Dockerfile, Engine, EngineError, EngineInfo, ImageId, LogSink, RunCommand,
-    RunContainer, RunOutput,
+    BuildRequest, Dockerfile, Engine, EngineError, EngineInfo, ImageId, ImageRef, LogSink,
+    Repository, RunCommand, RunContainer, RunOutput,
 };
-use crate::reference::{normalize, ImageRef, Reference, Repository};
+use crate::reference::{normalize, Reference};
 use crate::registry::referrers::{
     artifact_manifest, fallback_tag, sha256, Artifact, Descriptor, Listed, Referrer,
     INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
@@ -113,7 +113,11 @@ impl Engine for FakeEngine {
     }
 
     async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError> {
-        let tag = request.tag.clone().unwrap_or_default();
+        let tag = request
+            .tag
+            .as_ref()
+            .map(ImageRef::to_string)
+            .unwrap_or_default();
         self.log(format!("build {tag}"));
         let text = match &request.context.dockerfile {
             Dockerfile::Path(p) => std::fs::read_to_string(request.context.dir.join(p))
@@ -147,26 +151,19 @@ impl Engine for FakeEngine {
         Ok(id)
     }
 
-    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
-        self.log(format!("layers {reference}"));
-        let id = match reference.starts_with("sha256:") {
-            true => ImageId::new(reference),
-            false => match self.get(reference) {
-                Some(id) => id,
-                None => return Ok(None),
-            },
-        };
+    async fn layers(&self, id: &ImageId) -> Result<Option<Vec<String>>, EngineError> {
+        self.log(format!("layers {id}"));
         Ok(Some(
             self.layers
                 .lock()
                 .unwrap()
-                .get(&id)
+                .get(id)
                 .cloned()
                 .unwrap_or_default(),
         ))
     }
 
-    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
+    async fn image_id(&self, reference: &ImageRef) -> Result<Option<ImageId>, EngineError> {
         self.log(format!("inspect {reference}"));
         Ok(self.get(reference))
     }
@@ -174,16 +171,14 @@ impl Engine for FakeEngine {
     /// Tags are held as given; they are matched and answered normalized.
     async fn tags_of(
         &self,
-        repositories: &[String],
+        repositories: &[Repository],
     ) -> Result<Vec<(String, ImageId)>, EngineError> {
-        self.log(format!("tags_of {}", repositories.join(" ")));
+        let names: Vec<&str> = repositories.iter().map(Repository::as_str).collect();
+        self.log(format!("tags_of {}", names.join(" ")));
         if self.hidden.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(vec![]);
         }
-        let wanted: Vec<String> = repositories
-            .iter()
-            .map(|r| Reference::split(&normalize(r)).name.to_string())
-            .collect();
+        let wanted: Vec<String> = repositories.iter().map(Repository::normalized).collect();
         Ok(self
             .tags
             .lock()
@@ -194,9 +189,14 @@ impl Engine for FakeEngine {
             .collect())
     }
 
-    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
+    async fn tag(&self, id: &ImageId, reference: &ImageRef) -> Result<(), EngineError> {
         self.log(format!("tag {reference}"));
-        if let Some(n) = self.failing_tags.lock().unwrap().get_mut(reference) {
+        if let Some(n) = self
+            .failing_tags
+            .lock()
+            .unwrap()
+            .get_mut(reference.as_str())
+        {
             if *n > 0 {
                 *n -= 1;
                 return Err(EngineError::Api(format!("tagging {reference}: busy")));
@@ -209,7 +209,11 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
-    async fn import(&self, _rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
+    async fn import(
+        &self,
+        _rootfs_tar: PathBuf,
+        reference: &ImageRef,
+    ) -> Result<ImageId, EngineError> {
         let id = ImageId::new(sha(reference));
         self.set(reference, &id);
         Ok(id)
@@ -232,9 +236,16 @@ impl Engine for FakeEngine {
         Ok(paths.iter().map(|p| files.get(*p).cloned()).collect())
     }
 
-    async fn remove(&self, reference: &str) -> Result<(), EngineError> {
+    async fn remove(&self, reference: &ImageRef) -> Result<(), EngineError> {
         self.log(format!("remove {reference}"));
-        self.tags.lock().unwrap().remove(reference);
+        self.tags.lock().unwrap().remove(reference.as_str());
+        Ok(())
+    }
+
+    /// Removes every tag on `id`, as removing an image does.
+    async fn remove_id(&self, id: &ImageId) -> Result<(), EngineError> {
+        self.log(format!("remove {id}"));
+        self.tags.lock().unwrap().retain(|_, held| held != id);
         Ok(())
     }
 

@@ -108,7 +108,10 @@ fn a_secret_mount_builds_through_strata_s_own_session() {
             .build(req, &log.sink())
             .await
             .unwrap_or_else(|err| panic!("{err}\n{}", log.text()));
-        assert_eq!(e.image_id(&tag).await.unwrap(), Some(id));
+        assert_eq!(
+            e.image_id(&common::image_ref(&tag)).await.unwrap(),
+            Some(id)
+        );
         assert!(!log.text().contains(&value), "{}", log.text());
         let saved = saved_bytes(&tag);
         assert!(contains(&saved, "engine"), "the step ran");
@@ -120,7 +123,7 @@ fn a_secret_mount_builds_through_strata_s_own_session() {
         req.no_cache = true;
         let refused = e.build(req, &log.sink()).await;
         assert!(refused.is_err(), "{}", log.text());
-        let _ = e.remove(&tag).await;
+        let _ = e.remove(&common::image_ref(&tag)).await;
     });
 }
 

@@ -79,7 +79,10 @@ fn buildkit_builds_a_cache_mount_that_classic_refuses() {
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
         // The ID is the one the aux message named, and the tag holds it.
-        assert_eq!(buildkit.image_id(&tag).await.unwrap(), Some(id.clone()));
+        assert_eq!(
+            buildkit.image_id(&common::image_ref(&tag)).await.unwrap(),
+            Some(id.clone())
+        );
         // Progress decoded into numbered steps, as `--progress=plain` shows.
         let lines = log.lines();
         assert!(
@@ -89,7 +92,7 @@ fn buildkit_builds_a_cache_mount_that_classic_refuses() {
             "{lines:#?}"
         );
         assert!(lines.iter().any(|l| l.ends_with(" DONE")), "{lines:#?}");
-        let _ = buildkit.remove(&tag).await;
+        let _ = buildkit.remove(&common::image_ref(&tag)).await;
     });
 }
 

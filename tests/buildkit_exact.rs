@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use common::{block_on, busybox_base, engine, unique, write, BUSYBOX_IMAGE};
 use strata::engine::docker::DockerEngine;
 use strata::engine::{
-    BuildRequest, Builder, Dockerfile, Engine, EngineError, EngineInfo, ImageId, LogSink,
+    BuildRequest, Builder, Dockerfile, Engine, EngineError, EngineInfo, ImageId, ImageRef, LogSink,
     RunCommand, RunContainer, RunOutput,
 };
 use strata::events::record::RunRecord;
@@ -78,9 +78,13 @@ impl Engine for Forging {
                     Dockerfile::Path(_) => String::new(),
                 };
                 if let Some(pin) = pinned_from(&text) {
-                    let held = self.inner.image_id(&pin).await?.expect("the pin exists");
+                    let held = self
+                        .inner
+                        .image_id(&common::image_ref(&pin))
+                        .await?
+                        .expect("the pin exists");
                     self.moved.lock().unwrap().push((pin.clone(), held.clone()));
-                    self.inner.tag(decoy, &pin).await?;
+                    self.inner.tag(decoy, &common::image_ref(&pin)).await?;
                     restore = Some((pin, held));
                 }
             }
@@ -90,39 +94,51 @@ impl Engine for Forging {
                 decoy,
             } => {
                 if request.tag.as_deref() == Some(when_building.as_str()) {
-                    let held = self.inner.image_id(name).await?.expect("the name exists");
-                    let layers = self.inner.layers(name).await?.expect("the name exists");
+                    let held = self
+                        .inner
+                        .image_id(&common::image_ref(name))
+                        .await?
+                        .expect("the name exists");
+                    let layers = self.inner.layers(&held).await?.expect("the name exists");
                     *self.layers_moved.lock().unwrap() = layers;
                     self.moved.lock().unwrap().push((name.clone(), held));
-                    self.inner.tag(decoy, name).await?;
+                    self.inner.tag(decoy, &common::image_ref(name)).await?;
                 }
             }
         }
         let built = self.inner.build(request, log).await;
         if let Some((pin, held)) = restore {
-            self.inner.tag(&held, &pin).await?;
+            self.inner.tag(&held, &common::image_ref(&pin)).await?;
         }
         built
     }
 
-    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
+    async fn image_id(&self, reference: &ImageRef) -> Result<Option<ImageId>, EngineError> {
         self.inner.image_id(reference).await
     }
 
-    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
-        self.inner.layers(reference).await
+    async fn layers(&self, id: &ImageId) -> Result<Option<Vec<String>>, EngineError> {
+        self.inner.layers(id).await
     }
 
-    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
+    async fn tag(&self, id: &ImageId, reference: &ImageRef) -> Result<(), EngineError> {
         self.inner.tag(id, reference).await
     }
 
-    async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
+    async fn import(
+        &self,
+        rootfs_tar: PathBuf,
+        reference: &ImageRef,
+    ) -> Result<ImageId, EngineError> {
         self.inner.import(rootfs_tar, reference).await
     }
 
-    async fn remove(&self, reference: &str) -> Result<(), EngineError> {
+    async fn remove(&self, reference: &ImageRef) -> Result<(), EngineError> {
         self.inner.remove(reference).await
+    }
+
+    async fn remove_id(&self, id: &ImageId) -> Result<(), EngineError> {
+        self.inner.remove_id(id).await
     }
 
     async fn run(
@@ -177,7 +193,12 @@ async fn buildkit() -> DockerEngine {
 }
 
 async fn layers(e: &DockerEngine, reference: &str) -> Vec<String> {
-    e.layers(reference).await.unwrap().expect(reference)
+    let id = e
+        .image_id(&common::image_ref(reference))
+        .await
+        .unwrap()
+        .expect(reference);
+    e.layers(&id).await.unwrap().expect(reference)
 }
 
 /// The tags the engine holds for `reference`'s image.
@@ -218,7 +239,11 @@ fn under_buildkit_a_test_built_on_a_moved_pin_fails() {
     );
     let (record, forging) = block_on(async {
         let e = buildkit().await;
-        let decoy = e.image_id(BUSYBOX_IMAGE).await.unwrap().unwrap();
+        let decoy = e
+            .image_id(&common::image_ref(BUSYBOX_IMAGE))
+            .await
+            .unwrap()
+            .unwrap();
         let forging = Arc::new(Forging {
             inner: e,
             forge: Forge::PinnedTags { decoy },
@@ -244,11 +269,26 @@ fn under_buildkit_a_test_built_on_a_moved_pin_fails() {
     let test_tag = format!("{name}-test1");
     block_on(async {
         // …no tag says the test passed, and no pin is left behind.
-        assert_eq!(forging.inner.image_id(&test_tag).await.unwrap(), None);
+        assert_eq!(
+            forging
+                .inner
+                .image_id(&common::image_ref(&test_tag))
+                .await
+                .unwrap(),
+            None
+        );
         for (pin, _) in &moved {
-            assert_eq!(forging.inner.image_id(pin).await.unwrap(), None, "{pin}");
+            assert_eq!(
+                forging
+                    .inner
+                    .image_id(&common::image_ref(pin))
+                    .await
+                    .unwrap(),
+                None,
+                "{pin}"
+            );
         }
-        let _ = forging.inner.remove(&name).await;
+        let _ = forging.inner.remove(&common::image_ref(&name)).await;
     });
 }
 
@@ -299,8 +339,8 @@ fn under_buildkit_test_layers_stand_on_the_tested_image_and_pins_are_removed() {
             "{}",
             repo_tags(&name)
         );
-        let _ = e.remove(&format!("{name}-test1")).await;
-        let _ = e.remove(&name).await;
+        let _ = e.remove(&common::image_ref(&format!("{name}-test1"))).await;
+        let _ = e.remove(&common::image_ref(&name)).await;
     });
 }
 
@@ -330,7 +370,11 @@ fn under_buildkit_a_plan_built_parent_is_the_image_the_run_built() {
     );
     block_on(async {
         let e = buildkit().await;
-        let decoy = e.image_id(BUSYBOX_IMAGE).await.unwrap().unwrap();
+        let decoy = e
+            .image_id(&common::image_ref(BUSYBOX_IMAGE))
+            .await
+            .unwrap()
+            .unwrap();
         let forging = Arc::new(Forging {
             inner: e.clone(),
             // Just before the child is built, its parent's name is moved.
@@ -375,8 +419,8 @@ fn under_buildkit_a_plan_built_parent_is_the_image_the_run_built() {
             format!("{base}-test1"),
             base.clone(),
         ] {
-            let _ = e.remove(&name).await;
+            let _ = e.remove(&common::image_ref(&name)).await;
         }
-        let _ = e.remove(built_base.as_str()).await;
+        let _ = e.remove_id(built_base).await;
     });
 }

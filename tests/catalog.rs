@@ -222,7 +222,7 @@ fn the_catalog_lists_what_was_pushed_and_goes_between_the_markers() {
             "app:0.9-test1",
             "broken:1",
         ] {
-            let _ = e.remove(&format!("{base}/{tag}")).await;
+            let _ = e.remove(&common::image_ref(&format!("{base}/{tag}"))).await;
         }
     });
 }

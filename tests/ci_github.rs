@@ -174,7 +174,7 @@ fn failures_are_annotated_and_the_summary_is_appended() {
 
     block_on(async {
         for tag in ["good", "layer", "command", "good-test1", "layer-test1"] {
-            let _ = e.remove(&format!("{repo}:{tag}")).await;
+            let _ = e.remove(&common::image_ref(&format!("{repo}:{tag}"))).await;
         }
     });
 }
@@ -207,7 +207,7 @@ fn an_unwritable_step_summary_fails_the_run_with_exit_5() {
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("GITHUB_STEP_SUMMARY"));
     block_on(async {
-        let _ = e.remove(&format!("{repo}:good")).await;
+        let _ = e.remove(&common::image_ref(&format!("{repo}:good"))).await;
     });
 }
 

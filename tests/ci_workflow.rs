@@ -651,7 +651,7 @@ fn a_scheduled_run_follows_moved_bases_and_builds_nothing_when_nothing_moved() {
         runner.run_job(&format!("test-{id}"), &jobs["test"], &values);
         std::fs::read_to_string(runner.jobs_dir.join(format!("test-{id}.summary"))).unwrap()
     };
-    let id_of = |r: &str| block_on(engine.image_id(r)).unwrap();
+    let id_of = |r: &str| block_on(engine.image_id(&common::image_ref(r))).unwrap();
     let nothing = "**Nothing moved**";
 
     let first = run(1, "schedule");
@@ -678,8 +678,8 @@ fn a_scheduled_run_follows_moved_bases_and_builds_nothing_when_nothing_moved() {
     .unwrap();
     common::docker_push(&base);
     let d2 = common::manifest_digest(&reg, &format!("{ns}/base"), "stable").unwrap();
-    block_on(engine.tag(&v1, &base)).unwrap();
-    block_on(engine.remove(v2.as_str())).ok();
+    block_on(engine.tag(&v1, &common::image_ref(&base))).unwrap();
+    block_on(engine.remove_id(&v2)).ok();
 
     // A push event keeps the config's `pull: missing`: the engine's copy.
     let pushed = run(3, "push");

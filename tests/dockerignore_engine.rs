@@ -117,7 +117,7 @@ async fn strata_listing(dir: &Path) -> BTreeSet<String> {
         .build(request, &log.sink())
         .await
         .unwrap_or_else(|e| panic!("build failed: {e}\n{}", log.text()));
-    let _ = engine.remove(&id).await;
+    let _ = engine.remove_id(&id).await;
     listed(log.lines())
 }
 

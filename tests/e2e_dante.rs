@@ -260,12 +260,18 @@ fn dante_inventory_test_alias_push_end_to_end() {
         ] {
             ids.insert(
                 t,
-                engine.image_id(&format!("{repo}/app:{t}")).await.unwrap(),
+                engine
+                    .image_id(&common::image_ref(&format!("{repo}/app:{t}")))
+                    .await
+                    .unwrap(),
             );
         }
         ids.insert(
             "client:1",
-            engine.image_id(&format!("{repo}/client:1")).await.unwrap(),
+            engine
+                .image_id(&common::image_ref(&format!("{repo}/client:1")))
+                .await
+                .unwrap(),
         );
         ids
     });
@@ -410,12 +416,12 @@ fn dante_inventory_test_alias_push_end_to_end() {
     // --- a name moved to another image after testing is refused by push.
     block_on(async {
         let plain = engine
-            .image_id(&format!("{repo}/app:plain"))
+            .image_id(&common::image_ref(&format!("{repo}/app:plain")))
             .await
             .unwrap()
             .unwrap();
         engine
-            .tag(&plain, &format!("{repo}/app:server"))
+            .tag(&plain, &common::image_ref(&format!("{repo}/app:server")))
             .await
             .unwrap();
     });
@@ -493,9 +499,15 @@ fn podman_runs_the_test_pipeline() {
     let (good, latest, bad_latest) = block_on(async {
         let p = common::podman().await;
         (
-            p.image_id(&format!("{ns}/p:good")).await.unwrap(),
-            p.image_id(&format!("{ns}/p:latest")).await.unwrap(),
-            p.image_id(&format!("{ns}/p:bad-latest")).await.unwrap(),
+            p.image_id(&common::image_ref(&format!("{ns}/p:good")))
+                .await
+                .unwrap(),
+            p.image_id(&common::image_ref(&format!("{ns}/p:latest")))
+                .await
+                .unwrap(),
+            p.image_id(&common::image_ref(&format!("{ns}/p:bad-latest")))
+                .await
+                .unwrap(),
         )
     });
     assert!(good.is_some());
@@ -658,7 +670,7 @@ fn an_interrupted_run_keeps_what_it_finished() {
     let latest = block_on(async {
         engine()
             .await
-            .image_id(&format!("{ns}/i:latest"))
+            .image_id(&common::image_ref(&format!("{ns}/i:latest")))
             .await
             .unwrap()
     });

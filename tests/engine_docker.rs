@@ -62,7 +62,14 @@ async fn info_names_the_engine_and_negotiated_api() {
 async fn builds_with_dockerignore_args_labels_and_tag() {
     let (engine, _dir, id, tag) = build_app("first").await;
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
-    assert_eq!(engine.image_id(&tag).await.unwrap().as_deref(), Some(&*id));
+    assert_eq!(
+        engine
+            .image_id(&common::image_ref(&tag))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&*id)
+    );
 
     // What reached the image is exactly what .dockerignore let through.
     let test = tempfile::tempdir().unwrap();
@@ -90,7 +97,7 @@ async fn builds_with_dockerignore_args_labels_and_tag() {
         labels.get("org.strata.test").map(String::as_str),
         Some("first")
     );
-    engine.remove(&tag).await.unwrap();
+    engine.remove(&common::image_ref(&tag)).await.unwrap();
 }
 
 #[tokio::test]
@@ -99,8 +106,11 @@ async fn test_layer_is_built_on_the_exact_image_id() {
     // The tag moves to another image; the test must still see the first.
     let (_, _dir2, second, tag2) = build_app("second").await;
     assert_ne!(first, second);
-    engine.tag(&second, &tag).await.unwrap();
-    assert_eq!(engine.image_id(&tag).await.unwrap(), Some(second.clone()));
+    engine.tag(&second, &common::image_ref(&tag)).await.unwrap();
+    assert_eq!(
+        engine.image_id(&common::image_ref(&tag)).await.unwrap(),
+        Some(second.clone())
+    );
 
     let test = tempfile::tempdir().unwrap();
     write(
@@ -128,7 +138,13 @@ async fn test_layer_is_built_on_the_exact_image_id() {
         .await
         .unwrap_or_else(|e| panic!("test layer failed: {e}\n{}", log.text()));
     assert!(log.text().contains("marker is first"), "{}", log.text());
-    assert_eq!(engine.image_id(&test_tag).await.unwrap(), Some(test_id));
+    assert_eq!(
+        engine
+            .image_id(&common::image_ref(&test_tag))
+            .await
+            .unwrap(),
+        Some(test_id)
+    );
     // The test folder was not written to.
     assert_eq!(
         fs::read_to_string(test.path().join("Dockerfile")).unwrap(),
@@ -136,7 +152,7 @@ async fn test_layer_is_built_on_the_exact_image_id() {
     );
     assert_eq!(fs::read_dir(test.path()).unwrap().count(), 2);
     for t in [&test_tag, &tag, &tag2] {
-        engine.remove(t).await.unwrap();
+        engine.remove(&common::image_ref(t)).await.unwrap();
     }
 }
 
@@ -185,17 +201,41 @@ async fn tag_image_id_and_remove() {
     let engine = common::engine().await;
     let base = common::busybox_base(&engine, BUSYBOX_IMAGE).await;
     let reference = format!("strata-test/{}:v1", common::unique("tag"));
-    assert_eq!(engine.image_id(&reference).await.unwrap(), None);
-    engine.tag(&base, &reference).await.unwrap();
     assert_eq!(
-        engine.image_id(&reference).await.unwrap(),
+        engine
+            .image_id(&common::image_ref(&reference))
+            .await
+            .unwrap(),
+        None
+    );
+    engine
+        .tag(&base, &common::image_ref(&reference))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine
+            .image_id(&common::image_ref(&reference))
+            .await
+            .unwrap(),
         Some(base.clone())
     );
-    engine.remove(&reference).await.unwrap();
-    assert_eq!(engine.image_id(&reference).await.unwrap(), None);
+    engine.remove(&common::image_ref(&reference)).await.unwrap();
+    assert_eq!(
+        engine
+            .image_id(&common::image_ref(&reference))
+            .await
+            .unwrap(),
+        None
+    );
     // Removing what is not there is fine; the base image is untouched.
-    engine.remove(&reference).await.unwrap();
-    assert_eq!(engine.image_id(BUSYBOX_IMAGE).await.unwrap(), Some(base));
+    engine.remove(&common::image_ref(&reference)).await.unwrap();
+    assert_eq!(
+        engine
+            .image_id(&common::image_ref(BUSYBOX_IMAGE))
+            .await
+            .unwrap(),
+        Some(base)
+    );
 }
 
 #[tokio::test]

@@ -51,10 +51,16 @@ async fn podman_build_and_test_layer_on_the_exact_id() {
         .await
         .unwrap_or_else(|e| panic!("podman build failed: {e}\n{}", log.text()));
     assert!(is_normal_id(&first), "{first}");
-    assert_eq!(engine.image_id(&tag).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        engine.image_id(&common::image_ref(&tag)).await.unwrap(),
+        Some(first.clone())
+    );
     let second = engine.build(build("second"), &log.sink()).await.unwrap();
     assert_ne!(first, second);
-    assert_eq!(engine.image_id(&tag).await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        engine.image_id(&common::image_ref(&tag)).await.unwrap(),
+        Some(second.clone())
+    );
 
     // The test layer is built on the first image, not on what the tag names now.
     let test = tempfile::tempdir().unwrap();
@@ -74,17 +80,29 @@ async fn podman_build_and_test_layer_on_the_exact_id() {
         .await
         .unwrap_or_else(|e| panic!("podman test layer failed: {e}\n{}", log.text()));
     assert!(log.text().contains("checked-first"), "{}", log.text());
-    assert_eq!(engine.image_id(&test_tag).await.unwrap(), Some(test_id));
+    assert_eq!(
+        engine
+            .image_id(&common::image_ref(&test_tag))
+            .await
+            .unwrap(),
+        Some(test_id)
+    );
 
     // Tagging by ID and removing work the same way as on Docker.
     let alias = format!("{tag}-alias");
-    engine.tag(&first, &alias).await.unwrap();
-    assert_eq!(engine.image_id(&alias).await.unwrap(), Some(first));
+    engine
+        .tag(&first, &common::image_ref(&alias))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.image_id(&common::image_ref(&alias)).await.unwrap(),
+        Some(first)
+    );
     for t in [&alias, &test_tag, &tag] {
-        engine.remove(t).await.unwrap();
-        assert_eq!(engine.image_id(t).await.unwrap(), None);
+        engine.remove(&common::image_ref(t)).await.unwrap();
+        assert_eq!(engine.image_id(&common::image_ref(t)).await.unwrap(), None);
     }
-    engine.remove(&alias).await.unwrap();
+    engine.remove(&common::image_ref(&alias)).await.unwrap();
 }
 
 #[tokio::test]

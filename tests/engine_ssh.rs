@@ -168,7 +168,7 @@ fn builds_and_tests_on_an_engine_reached_over_ssh() {
     let good = ssh_wrapper(&dir.join("good"), &dir.join("client_key"), Some(port));
     let out = strata(&project, &good, "ssh://root@127.0.0.1", &["test"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let id = block_on(async { local.image_id(&name).await.unwrap() });
+    let id = block_on(async { local.image_id(&common::image_ref(&name)).await.unwrap() });
     assert!(id.is_some(), "{name} was built through ssh");
 
     // A key the server does not accept: exit 3, and it says ssh failed.
@@ -212,6 +212,6 @@ fn builds_and_tests_on_an_engine_reached_over_ssh() {
     let line = key.lines().nth(1).unwrap();
     assert!(!text(&out).contains(line));
     block_on(async {
-        let _ = local.remove(&name).await;
+        let _ = local.remove(&common::image_ref(&name)).await;
     });
 }

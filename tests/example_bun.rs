@@ -110,9 +110,13 @@ fn bun_example_builds_tests_and_pushes_real_images() {
     common::block_on(async {
         for image in &images {
             assert!(
-                engine.image_id(image).await.unwrap().is_some()
+                engine
+                    .image_id(&common::image_ref(image))
+                    .await
+                    .unwrap()
+                    .is_some()
                     || engine
-                        .image_id(&format!("{image}-linux-amd64"))
+                        .image_id(&common::image_ref(&format!("{image}-linux-amd64")))
                         .await
                         .unwrap()
                         .is_some(),

@@ -159,13 +159,21 @@ fn node_example_builds_tests_and_pushes_real_images() {
     common::block_on(async {
         for image in &images {
             assert!(
-                engine.image_id(image).await.unwrap().is_some(),
+                engine
+                    .image_id(&common::image_ref(image))
+                    .await
+                    .unwrap()
+                    .is_some(),
                 "{image} was not built"
             );
             for n in 1..=5 {
                 let test = strata::plan::test_tag(&image.parse().unwrap(), n);
                 assert!(
-                    engine.image_id(&test).await.unwrap().is_some(),
+                    engine
+                        .image_id(&common::image_ref(&test))
+                        .await
+                        .unwrap()
+                        .is_some(),
                     "test {test} did not pass"
                 );
             }

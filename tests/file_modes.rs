@@ -50,7 +50,13 @@ fn a_tight_umask_is_kept() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    common::block_on(async { engine().await.remove(&name).await.unwrap() });
+    common::block_on(async {
+        engine()
+            .await
+            .remove(&common::image_ref(&name))
+            .await
+            .unwrap()
+    });
     assert!(
         out.status.success(),
         "{}",
@@ -114,7 +120,13 @@ fn a_state_lock_held_past_the_wait_exits_4() {
         .output()
         .unwrap();
     drop(guard);
-    common::block_on(async { engine().await.remove(&name).await.unwrap() });
+    common::block_on(async {
+        engine()
+            .await
+            .remove(&common::image_ref(&name))
+            .await
+            .unwrap()
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),

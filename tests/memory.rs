@@ -89,7 +89,10 @@ fn a_large_build_context_is_streamed_not_held() {
     );
     let ran = strata_peak(root, &["test", "-q"]);
     block_on(async {
-        let _ = engine().await.remove(&format!("{ns}/app:1")).await;
+        let _ = engine()
+            .await
+            .remove(&common::image_ref(&format!("{ns}/app:1")))
+            .await;
     });
     assert_eq!(
         ran.code,
@@ -131,8 +134,11 @@ fn a_large_import_is_streamed_not_held() {
     let ran = strata_peak(dir.path(), &["import", "rootfs.tar", &reference]);
     let id = block_on(async {
         let engine = engine().await;
-        let id = engine.image_id(&reference).await.unwrap();
-        let _ = engine.remove(&reference).await;
+        let id = engine
+            .image_id(&common::image_ref(&reference))
+            .await
+            .unwrap();
+        let _ = engine.remove(&common::image_ref(&reference)).await;
         id
     });
     assert_eq!(ran.code, Some(0), "stderr:\n{}", ran.stderr);
@@ -174,7 +180,10 @@ fn a_step_printing_50_mb_keeps_a_tail_in_memory_and_reports() {
     // 50 MB reaches strata only from the classic builder.
     let ran = strata_peak(root, &["test", "-q", "--builder", "classic"]);
     block_on(async {
-        let _ = engine().await.remove(&format!("{ns}/app:1")).await;
+        let _ = engine()
+            .await
+            .remove(&common::image_ref(&format!("{ns}/app:1")))
+            .await;
     });
     assert_eq!(ran.code, Some(0), "stderr:\n{}", ran.stderr);
     assert!(
@@ -242,7 +251,9 @@ fn push_stays_small() {
     block_on(async {
         let engine = engine().await;
         for n in 0..5 {
-            let _ = engine.remove(&format!("{repo}/app{n}:1")).await;
+            let _ = engine
+                .remove(&common::image_ref(&format!("{repo}/app{n}:1")))
+                .await;
         }
     });
     assert_eq!(pushed.code, Some(0), "stderr:\n{}", pushed.stderr);

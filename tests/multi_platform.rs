@@ -142,7 +142,7 @@ fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
         let e = engine().await;
         let id = |r: String| {
             let e = &e;
-            async move { e.image_id(&r).await.unwrap() }
+            async move { e.image_id(&common::image_ref(&r)).await.unwrap() }
         };
         (
             id(format!("{ns}/app:1-linux-amd64")).await,
@@ -204,7 +204,7 @@ fn each_platform_is_built_on_its_parent_and_tested_on_its_own_image() {
         let local = block_on(async {
             engine()
                 .await
-                .image_id(&format!("{ns}/app:1-linux-{arch}"))
+                .image_id(&common::image_ref(&format!("{ns}/app:1-linux-{arch}")))
                 .await
                 .unwrap()
                 .unwrap()
@@ -282,8 +282,12 @@ fn an_arm64_only_failure_withholds_the_image_and_its_alias() {
     let (name, alias) = block_on(async {
         let e = engine().await;
         (
-            e.image_id(&format!("{ns}/app:1")).await.unwrap(),
-            e.image_id(&format!("{ns}/app:latest")).await.unwrap(),
+            e.image_id(&common::image_ref(&format!("{ns}/app:1")))
+                .await
+                .unwrap(),
+            e.image_id(&common::image_ref(&format!("{ns}/app:latest")))
+                .await
+                .unwrap(),
         )
     });
     assert_eq!(name, None, "a partly failed image is not given its name");
@@ -331,15 +335,15 @@ fn a_platform_with_an_engine_of_its_own_is_built_there() {
         let other = common::engine_at(&podman).await;
         (
             docker
-                .image_id(&format!("{ns}/app:1-linux-arm64"))
+                .image_id(&common::image_ref(&format!("{ns}/app:1-linux-arm64")))
                 .await
                 .unwrap(),
             docker
-                .image_id(&format!("{ns}/app:1-linux-amd64"))
+                .image_id(&common::image_ref(&format!("{ns}/app:1-linux-amd64")))
                 .await
                 .unwrap(),
             other
-                .image_id(&format!("{ns}/app:1-linux-arm64"))
+                .image_id(&common::image_ref(&format!("{ns}/app:1-linux-arm64")))
                 .await
                 .unwrap(),
         )

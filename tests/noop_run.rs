@@ -109,8 +109,14 @@ fn an_unchanged_test_run_tags_nothing() {
     // An alias moved by someone else is put back, and only that one.
     block_on(async {
         let e = engine().await;
-        let base = e.image_id(BUSYBOX_IMAGE).await.unwrap().unwrap();
-        e.tag(&base, &format!("{ns}/app:stable")).await.unwrap();
+        let base = e
+            .image_id(&common::image_ref(BUSYBOX_IMAGE))
+            .await
+            .unwrap()
+            .unwrap();
+        e.tag(&base, &common::image_ref(&format!("{ns}/app:stable")))
+            .await
+            .unwrap();
     });
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let since = now();
@@ -126,7 +132,7 @@ fn an_unchanged_test_run_tags_nothing() {
     block_on(async {
         let e = engine().await;
         for t in ["1", "1-test1", "stable", "latest"] {
-            let _ = e.remove(&format!("{ns}/app:{t}")).await;
+            let _ = e.remove(&common::image_ref(&format!("{ns}/app:{t}"))).await;
         }
     });
 }

@@ -36,7 +36,10 @@ async fn a_retag_during_the_push_does_not_change_what_ships() {
         .unwrap();
     assert_ne!(tested, other);
     // The name now means the untested image, as after a re-tag mid-push.
-    assert_eq!(engine.image_id(&name).await.unwrap(), Some(other.clone()));
+    assert_eq!(
+        engine.image_id(&common::image_ref(&name)).await.unwrap(),
+        Some(other.clone())
+    );
 
     let archive = dir.path().join("image.tar");
     engine.export(&tested, &archive).await.unwrap();
@@ -85,13 +88,13 @@ async fn a_retag_during_the_push_does_not_change_what_ships() {
         String::from_utf8_lossy(&pulled.stderr)
     );
     assert_eq!(
-        engine.image_id(&target).await.unwrap(),
+        engine.image_id(&common::image_ref(&target)).await.unwrap(),
         Some(tested.clone())
     );
 
     for r in [name.as_str(), target.as_str()] {
-        let _ = engine.remove(r).await;
+        let _ = engine.remove(&common::image_ref(r)).await;
     }
-    let _ = engine.remove(tested.as_str()).await;
-    let _ = engine.remove(other.as_str()).await;
+    let _ = engine.remove_id(&tested).await;
+    let _ = engine.remove_id(&other).await;
 }

@@ -117,7 +117,7 @@ async fn engine_runs_containers(engine: &DockerEngine) {
 
     let left = engine.run_containers_from(&image).await.unwrap();
     assert!(left.is_empty(), "containers left behind: {left:?}");
-    engine.remove(&image).await.unwrap();
+    engine.remove_id(&image).await.unwrap();
 }
 
 #[tokio::test]
@@ -242,22 +242,36 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
     assert_eq!(record.verdict(), strata::events::record::Verdict::Failed);
 
     block_on(async {
-        let id = engine.image_id(&name).await.unwrap().expect("image built");
+        let id = engine
+            .image_id(&common::image_ref(&name))
+            .await
+            .unwrap()
+            .expect("image built");
         let tag_of = |n| strata::plan::test_tag(&name.parse().unwrap(), n);
         let layer_tag = tag_of(4);
-        let layer_id = engine.image_id(&layer_tag).await.unwrap();
+        let layer_id = engine
+            .image_id(&common::image_ref(&layer_tag))
+            .await
+            .unwrap();
         assert!(
             layer_id.is_some() && layer_id.as_ref() != Some(&id),
             "a passing Dockerfile + run.yml test tags its own layer"
         );
         assert_eq!(
-            engine.image_id(&tag_of(1)).await.unwrap().as_ref(),
+            engine
+                .image_id(&common::image_ref(&tag_of(1)))
+                .await
+                .unwrap()
+                .as_ref(),
             Some(&id),
             "a passing run-only test tags the image it ran on"
         );
         for failed in [2, 3, 5] {
             assert_eq!(
-                engine.image_id(&tag_of(failed)).await.unwrap(),
+                engine
+                    .image_id(&common::image_ref(&tag_of(failed)))
+                    .await
+                    .unwrap(),
                 None,
                 "failed test {failed} has no tag"
             );
@@ -267,7 +281,7 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
         let left = engine.run_containers_from(&id).await.unwrap();
         assert!(left.is_empty(), "containers left behind: {left:?}");
         for reference in [tag_of(1), layer_tag, name.clone()] {
-            engine.remove(&reference).await.unwrap();
+            engine.remove(&common::image_ref(&reference)).await.unwrap();
         }
     });
     assert_record_kept_results(&record);
@@ -324,11 +338,15 @@ fn strata_test_runs_a_run_yml_and_reports_its_output() {
         let engine = common::engine().await;
         let test_tag = strata::plan::test_tag(&name.parse().unwrap(), 1);
         assert!(
-            engine.image_id(&test_tag).await.unwrap().is_some(),
+            engine
+                .image_id(&common::image_ref(&test_tag))
+                .await
+                .unwrap()
+                .is_some(),
             "the passing test is tagged {test_tag}"
         );
         for reference in [test_tag, name] {
-            engine.remove(&reference).await.unwrap();
+            engine.remove(&common::image_ref(&reference)).await.unwrap();
         }
     });
 }
@@ -462,7 +480,7 @@ fn a_test_with_an_escape_directive_is_built_as_it_was_checked() {
         .await
         .unwrap();
         let record = dispatcher.finish().await.0;
-        let _ = engine.remove(&name).await;
+        let _ = engine.remove(&common::image_ref(&name)).await;
         record
     });
     let image = &record.images[0];
@@ -540,7 +558,7 @@ fn a_bad_run_yml_is_refused_before_any_build() {
     block_on(async {
         let engine = common::engine().await;
         assert_eq!(
-            engine.image_id(&name).await.unwrap(),
+            engine.image_id(&common::image_ref(&name)).await.unwrap(),
             None,
             "nothing was built"
         );

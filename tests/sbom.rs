@@ -143,7 +143,7 @@ async fn reads_files_without_running(engine: DockerEngine, tag: String) {
         .await
         .unwrap()
         .is_empty());
-    let _ = engine.remove(&tag).await;
+    let _ = engine.remove(&common::image_ref(&tag)).await;
 
     // An image of another platform, without any command (`FROM scratch`):
     // a container that is never started is made all the same.
@@ -176,7 +176,9 @@ async fn reads_files_without_running(engine: DockerEngine, tag: String) {
         .await
         .unwrap()
         .is_empty());
-    let _ = engine.remove(&format!("{tag}-arm64")).await;
+    let _ = engine
+        .remove(&common::image_ref(&format!("{tag}-arm64")))
+        .await;
 }
 
 #[tokio::test]

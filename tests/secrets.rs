@@ -216,7 +216,7 @@ fn build_and_test(dir: &Path, registry: &str) {
 /// never the test's verdict.
 fn remove(name: &str) {
     common::block_on(async {
-        let _ = engine().await.remove(name).await;
+        let _ = engine().await.remove(&common::image_ref(name)).await;
     });
 }
 

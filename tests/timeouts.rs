@@ -330,5 +330,11 @@ fn a_registry_that_dies_mid_push_exits_3() {
         text.contains("could not reach the engine or a registry"),
         "{text}"
     );
-    common::block_on(async { engine().await.remove(&name).await.unwrap() });
+    common::block_on(async {
+        engine()
+            .await
+            .remove(&common::image_ref(&name))
+            .await
+            .unwrap()
+    });
 }

@@ -110,9 +110,12 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     let v1 = block_on(busybox_base(&engine, &base));
     common::docker_push(&base);
     let d1 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
-    block_on(engine.remove(&base)).unwrap();
-    block_on(engine.remove(v1.as_str())).ok();
-    assert_eq!(block_on(engine.image_id(&base)).unwrap(), None);
+    block_on(engine.remove(&common::image_ref(&base))).unwrap();
+    block_on(engine.remove_id(&v1)).ok();
+    assert_eq!(
+        block_on(engine.image_id(&common::image_ref(&base))).unwrap(),
+        None
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -154,7 +157,10 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         "{}",
         text(&never.stderr)
     );
-    assert_eq!(block_on(engine.image_id(&app)).unwrap(), None);
+    assert_eq!(
+        block_on(engine.image_id(&common::image_ref(&app))).unwrap(),
+        None
+    );
 
     let first = strata(root, &["test", "-j", "2"]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
@@ -164,7 +170,9 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
         "{}",
         text(&first.stderr)
     );
-    assert!(block_on(engine.image_id(&pinned)).unwrap().is_some());
+    assert!(block_on(engine.image_id(&common::image_ref(&pinned)))
+        .unwrap()
+        .is_some());
     // The state records the digest the image was built on.
     let state = || std::fs::read_to_string(root.join(".strata/state.json")).unwrap();
     assert!(
@@ -175,7 +183,9 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
 
     // v2 pushed to the same tag; the engine's tag still names v1, and v2
     // is not on the engine.
-    let v1 = block_on(engine.image_id(&pinned)).unwrap().unwrap();
+    let v1 = block_on(engine.image_id(&common::image_ref(&pinned)))
+        .unwrap()
+        .unwrap();
     let v2 = block_on(engine.build(
         common::request(
             &root.join("t"),
@@ -188,8 +198,8 @@ fn a_base_is_pulled_by_digest_and_its_move_rebuilds_exactly_its_dependents() {
     common::docker_push(&base);
     let d2 = common::manifest_digest(&registry, &format!("{path}/base"), "stable").unwrap();
     assert_ne!(d1, d2);
-    block_on(engine.tag(&v1, &base)).unwrap();
-    block_on(engine.remove(v2.as_str())).ok();
+    block_on(engine.tag(&v1, &common::image_ref(&base))).unwrap();
+    block_on(engine.remove_id(&v2)).ok();
 
     // Predicted before it happens, from the registry alone.
     let predicted = strata(root, &["plan", "--changes"]);
@@ -370,10 +380,38 @@ fn an_unreachable_or_refusing_upstream_stops_the_run_before_any_build() {
         assert!(stderr.contains(&format!("base image {base}")), "{stderr}");
         let engine = block_on(engine());
         assert_eq!(
-            block_on(engine.image_id(&format!("{ns}/app:1"))).unwrap(),
+            block_on(engine.image_id(&common::image_ref(&format!("{ns}/app:1")))).unwrap(),
             None
         );
     }
+}
+
+/// A `FROM` line naming no valid image reference (build arguments
+/// replaced) is bad input, told before any build, as a reference the
+/// engine is never asked about.
+#[test]
+fn a_from_line_naming_no_valid_reference_stops_the_run_as_bad_input() {
+    let ns = format!("127.0.0.1:5000/{}", unique("bad-from"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "app/Dockerfile", "FROM Upper/Case:1\nRUN true\n");
+    write(
+        root,
+        "inventory.yml",
+        &format!("images:\n  - name: \"{ns}/app:1\"\n    path: ./app\n"),
+    );
+    let out = strata(root, &["test"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("base image Upper/Case:1 is not a valid image reference"),
+        "{stderr}"
+    );
+    let engine = block_on(engine());
+    assert_eq!(
+        block_on(engine.image_id(&common::image_ref(&format!("{ns}/app:1")))).unwrap(),
+        None
+    );
 }
 
 /// `rootfs` with one more file, `/etc/strata-test`, holding `marker`.
@@ -428,9 +466,11 @@ fn two_platform_base(root: &Path, registry: &str, path: &str) -> (String, String
         assert_eq!(architecture(&tag), arch);
         common::docker_push(&tag);
         let digest = common::manifest_digest(registry, &format!("{path}/base"), arch).unwrap();
-        let id = block_on(engine.image_id(&tag)).unwrap().unwrap();
-        block_on(engine.remove(&tag)).unwrap();
-        block_on(engine.remove(id.as_str())).ok();
+        let id = block_on(engine.image_id(&common::image_ref(&tag)))
+            .unwrap()
+            .unwrap();
+        block_on(engine.remove(&common::image_ref(&tag))).unwrap();
+        block_on(engine.remove_id(&id)).ok();
         children.push((arch, digest));
     }
     let index = block_on(async {
@@ -476,7 +516,7 @@ fn two_platform_base(root: &Path, registry: &str, path: &str) -> (String, String
             .to_string()
     });
     assert_eq!(
-        block_on(engine.image_id(&format!("{ns}/base:stable"))).unwrap(),
+        block_on(engine.image_id(&common::image_ref(&format!("{ns}/base:stable")))).unwrap(),
         None
     );
     let (amd64, arm64) = (children[0].1.clone(), children[1].1.clone());
@@ -668,7 +708,9 @@ fn pushed_images_and_indexes_say_what_they_are_built_on() {
         .unwrap();
     assert_eq!(epoch.status.code(), Some(0), "{}", text(&epoch.stderr));
     let engine = block_on(engine());
-    let id = block_on(engine.image_id(names[0])).unwrap().unwrap();
+    let id = block_on(engine.image_id(&common::image_ref(names[0])))
+        .unwrap()
+        .unwrap();
     let inspect = std::process::Command::new("docker")
         .args([
             "image",
@@ -699,7 +741,9 @@ fn pushed_images_and_indexes_say_what_they_are_built_on() {
 /// Pushes a v2 of `base` (on `v1`) to its registry; the engine's tag stays
 /// on v1 and v2 leaves the engine. Returns v2's manifest digest.
 fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path) -> String {
-    let v1 = block_on(engine.image_id(base)).unwrap().unwrap();
+    let v1 = block_on(engine.image_id(&common::image_ref(base)))
+        .unwrap()
+        .unwrap();
     let v2 = block_on(engine.build(
         common::request(
             dir,
@@ -710,8 +754,8 @@ fn push_v2(engine: &strata::engine::docker::DockerEngine, base: &str, dir: &Path
     ))
     .unwrap();
     common::docker_push(base);
-    block_on(engine.tag(&v1, base)).unwrap();
-    block_on(engine.remove(v2.as_str())).ok();
+    block_on(engine.tag(&v1, &common::image_ref(base))).unwrap();
+    block_on(engine.remove_id(&v2)).ok();
     let (registry, rest) = base.split_once('/').unwrap();
     let (repo, tag) = rest.rsplit_once(':').unwrap();
     common::manifest_digest(registry, repo, tag).unwrap()

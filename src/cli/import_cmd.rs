@@ -22,7 +22,7 @@ use super::args::ImportArgs;
 const MAX_NAME_HEADER: u64 = 64 * 1024;
 
 pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
-    crate::reference::parse(&args.reference).map_err(|m| {
+    let reference = crate::reference::ImageRef::parse(&args.reference).map_err(|m| {
         InputError::plain(format!(
             "`{}` is not a valid image reference: {m}",
             args.reference
@@ -43,7 +43,7 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
         .await
         .map_err(RunError::environment)?;
     let id = match &args.platform {
-        None => engine.import(args.rootfs.clone(), &args.reference).await,
+        None => engine.import(args.rootfs.clone(), &reference).await,
         // The import call records the engine's own architecture whatever it
         // is told; a build from scratch with the platform set records it.
         Some(platform) => {
@@ -55,7 +55,7 @@ pub async fn run(args: &ImportArgs) -> Result<i32, RunError> {
                     dockerfile: Dockerfile::Inline("FROM scratch\nADD rootfs.tar /\n".into()),
                     extra_files: vec![("rootfs.tar".into(), args.rootfs.clone())],
                 },
-                tag: Some(args.reference.clone()),
+                tag: Some(reference),
                 build_args: Default::default(),
                 labels: Default::default(),
                 no_cache: false,

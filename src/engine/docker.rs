@@ -31,7 +31,9 @@ use super::{
     context, BuildRequest, Builder, Engine, EngineError, EngineInfo, ImageId, LocalImage, LogSink,
     RunCommand, RunContainer, RunOutput,
 };
-use crate::reference::{registry_of, Reference};
+use crate::reference::Reference;
+
+use super::{ImageRef, Repository};
 use crate::secret::Credentials;
 
 /// TLS to a `tcp://` engine, as Docker's client sets it up: on when
@@ -348,6 +350,33 @@ impl DockerEngine {
     }
 
     /// The image's inspection, or `None` when the engine has no such image.
+    /// The ID of the image `name` (a reference or an ID) names, or `None`.
+    async fn id_of(&self, name: &str) -> Result<Option<ImageId>, EngineError> {
+        match self.docker.inspect_image(name).await {
+            Ok(image) => Ok(image.id.as_deref().map(normalize_id)),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Removes the image or tag `name`; missing is not an error.
+    async fn remove_named(&self, name: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptions {
+            force: false,
+            noprune: false,
+            platforms: None,
+        };
+        match self.docker.remove_image(name, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
     async fn inspect(
         &self,
         reference: &str,
@@ -1250,7 +1279,7 @@ impl DockerEngine {
             hex::encode(sha2::Sha256::digest(&config))
         };
         let id = ImageId::new(format!("sha256:{digest}"));
-        if self.image_id(id.as_str()).await? == Some(id.clone()) {
+        if self.id_of(id.as_str()).await? == Some(id.clone()) {
             return Ok(id);
         }
         let tag = format!("strata-scratch:{}", platform.tag_suffix());
@@ -1291,7 +1320,7 @@ impl DockerEngine {
                 });
             }
         }
-        match self.image_id(id.as_str()).await? {
+        match self.id_of(id.as_str()).await? {
             Some(loaded) if loaded == id => Ok(id),
             other => Err(EngineError::Api(format!(
                 "the engine loaded the empty {platform} image as {other:?}, not {id}"
@@ -1339,7 +1368,7 @@ impl DockerEngine {
             },
             session,
             dockerfile: packing.dockerfile.clone(),
-            t: request.tag.clone(),
+            t: request.tag.as_ref().map(ImageRef::to_string),
             // Base images must already be local: a build never pulls.
             pull: None,
             rm: true,
@@ -1391,10 +1420,11 @@ impl DockerEngine {
         // last line, names.
         let name = request
             .tag
-            .clone()
+            .as_ref()
+            .map(ImageRef::to_string)
             .or_else(|| id_from_output(output.lines.last.as_slice()));
         if let Some(name) = name {
-            if let Some(id) = self.image_id(&name).await? {
+            if let Some(id) = self.id_of(&name).await? {
                 return Ok(id);
             }
         }
@@ -1464,25 +1494,19 @@ impl Engine for DockerEngine {
         self.builder
     }
 
-    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+    async fn layers(&self, id: &ImageId) -> Result<Option<Vec<String>>, EngineError> {
         Ok(self
-            .inspect(reference)
+            .inspect(id.as_str())
             .await?
             .map(|image| image.root_fs.and_then(|fs| fs.layers).unwrap_or_default()))
     }
 
-    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
-        match self.docker.inspect_image(reference).await {
-            Ok(image) => Ok(image.id.as_deref().map(normalize_id)),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(e) => Err(self.error(e)),
-        }
+    async fn image_id(&self, reference: &ImageRef) -> Result<Option<ImageId>, EngineError> {
+        self.id_of(reference.as_str()).await
     }
 
-    async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
-        match self.docker.inspect_image(reference).await {
+    async fn local_image(&self, reference: &ImageRef) -> Result<Option<LocalImage>, EngineError> {
+        match self.docker.inspect_image(reference.as_str()).await {
             Ok(image) => Ok(image.id.as_deref().map(|id| LocalImage {
                 id: normalize_id(id),
                 repo_digests: image.repo_digests.unwrap_or_default(),
@@ -1496,7 +1520,7 @@ impl Engine for DockerEngine {
 
     async fn pull(
         &self,
-        reference: &str,
+        reference: &ImageRef,
         platform: Option<&crate::reference::Platform>,
         credentials: Option<&Credentials>,
     ) -> Result<ImageId, EngineError> {
@@ -1506,7 +1530,7 @@ impl Engine for DockerEngine {
         let auth = credentials.map(|c| DockerCredentials {
             username: Some(c.username.clone()),
             password: Some(c.password.expose().to_string()),
-            serveraddress: Some(registry_of(reference).to_string()),
+            serveraddress: Some(reference.registry().to_string()),
             ..Default::default()
         });
         let failed = |message: String| {
@@ -1552,7 +1576,7 @@ impl Engine for DockerEngine {
 
     async fn tags_of(
         &self,
-        repositories: &[String],
+        repositories: &[Repository],
     ) -> Result<Vec<(String, ImageId)>, EngineError> {
         // Docker matches `reference` against the short form it shows
         // (`node`, not `docker.io/library/node`), and takes an image that
@@ -1561,14 +1585,7 @@ impl Engine for DockerEngine {
         // does an engine not yet asked what it is). Either way the engine
         // reads its whole image store for each request, which is why there
         // are as few as possible.
-        let wanted: BTreeSet<String> = repositories
-            .iter()
-            .map(|r| {
-                Reference::split(&crate::reference::normalize(r))
-                    .name
-                    .to_string()
-            })
-            .collect();
+        let wanted: BTreeSet<String> = repositories.iter().map(Repository::normalized).collect();
         if wanted.is_empty() {
             return Ok(vec![]);
         }
@@ -1612,9 +1629,11 @@ impl Engine for DockerEngine {
         Ok(found)
     }
 
-    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
-        let r = Reference::split(reference);
-        let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
+    async fn tag(&self, id: &ImageId, reference: &ImageRef) -> Result<(), EngineError> {
+        let (repo, tag) = (
+            reference.name().to_string(),
+            reference.tag_or_latest().to_string(),
+        );
         let options = TagImageOptions {
             repo: Some(repo),
             tag: Some(tag),
@@ -1630,7 +1649,11 @@ impl Engine for DockerEngine {
             })
     }
 
-    async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError> {
+    async fn import(
+        &self,
+        rootfs_tar: PathBuf,
+        reference: &ImageRef,
+    ) -> Result<ImageId, EngineError> {
         // Streamed a chunk at a time: a tarball of any size takes no more
         // memory than a chunk or two.
         let file = tokio::fs::File::open(&rootfs_tar)
@@ -1650,8 +1673,10 @@ impl Engine for DockerEngine {
                 }
             }
         });
-        let r = Reference::split(reference);
-        let (repo, tag) = (r.name.to_string(), r.tag_or_latest().to_string());
+        let (repo, tag) = (
+            reference.name().to_string(),
+            reference.tag_or_latest().to_string(),
+        );
         let options = CreateImageOptions {
             from_src: Some("-".into()),
             repo: Some(repo),
@@ -1712,23 +1737,12 @@ impl Engine for DockerEngine {
         Ok(())
     }
 
-    async fn remove(&self, reference: &str) -> Result<(), EngineError> {
-        let options = RemoveImageOptions {
-            force: false,
-            noprune: false,
-            platforms: None,
-        };
-        match self
-            .docker
-            .remove_image(reference, Some(options), None)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(self.error(e)),
-        }
+    async fn remove(&self, reference: &ImageRef) -> Result<(), EngineError> {
+        self.remove_named(reference.as_str()).await
+    }
+
+    async fn remove_id(&self, id: &ImageId) -> Result<(), EngineError> {
+        self.remove_named(id.as_str()).await
     }
 
     async fn read_files(

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 use crate::secret::Credentials;
 
-pub use crate::reference::ImageId;
+pub use crate::reference::{ImageId, ImageRef, Repository};
 
 /// Receives build and push output, a line at a time, as it arrives.
 pub type LogSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
@@ -62,7 +62,7 @@ pub enum Dockerfile {
 pub struct BuildRequest {
     pub context: BuildContext,
     /// Tag to give the result, if any.
-    pub tag: Option<String>,
+    pub tag: Option<ImageRef>,
     pub build_args: std::collections::BTreeMap<String, String>,
     pub labels: std::collections::BTreeMap<String, String>,
     /// Ignore the engine's layer cache, so every step runs again (a test
@@ -203,19 +203,20 @@ pub trait Engine: Send + Sync {
     async fn build(&self, request: BuildRequest, log: LogSink<'_>) -> Result<ImageId, EngineError>;
 
     /// The ID of the image a reference names locally, or `None`.
-    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError>;
+    async fn image_id(&self, reference: &ImageRef) -> Result<Option<ImageId>, EngineError>;
 
     /// The builder a request that names none is built with.
     fn builder(&self) -> Builder {
         Builder::Classic
     }
 
-    /// The image's root filesystem layers (its diff IDs, `sha256:…`) bottom
-    /// first, or `None` when the engine has no such image. A test layer is
-    /// checked against them: its layers must begin with the tested image's.
-    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
+    /// The image `id`'s root filesystem layers (its diff IDs, `sha256:…`)
+    /// bottom first, or `None` when the engine has no such image. A test
+    /// layer is checked against them: its layers must begin with the tested
+    /// image's.
+    async fn layers(&self, id: &ImageId) -> Result<Option<Vec<String>>, EngineError> {
         Err(EngineError::Api(format!(
-            "this engine cannot list the layers of {reference}"
+            "this engine cannot list the layers of {id}"
         )))
     }
 
@@ -231,11 +232,12 @@ pub trait Engine: Send + Sync {
     /// the same list), so a pinned base costs no inspect.
     async fn tags_of(
         &self,
-        repositories: &[String],
+        repositories: &[Repository],
     ) -> Result<Vec<(String, ImageId)>, EngineError> {
+        let names: Vec<&str> = repositories.iter().map(Repository::as_str).collect();
         Err(EngineError::Api(format!(
             "this engine cannot list the tags of {}",
-            repositories.join(", ")
+            names.join(", ")
         )))
     }
 
@@ -248,7 +250,7 @@ pub trait Engine: Send + Sync {
     /// The image `reference` names locally and the repository digests the
     /// engine recorded for it (`repo@sha256:…`, set by a pull or a push;
     /// none for an image built, imported or loaded here), or `None`.
-    async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+    async fn local_image(&self, reference: &ImageRef) -> Result<Option<LocalImage>, EngineError> {
         Ok(self.image_id(reference).await?.map(|id| LocalImage {
             id,
             repo_digests: Vec::new(),
@@ -260,7 +262,7 @@ pub trait Engine: Send + Sync {
     /// its host. Returns the pulled image's ID.
     async fn pull(
         &self,
-        reference: &str,
+        reference: &ImageRef,
         platform: Option<&crate::reference::Platform>,
         credentials: Option<&Credentials>,
     ) -> Result<ImageId, EngineError> {
@@ -271,11 +273,15 @@ pub trait Engine: Send + Sync {
     }
 
     /// Points `reference` (`repo:tag`) at the image `id`.
-    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError>;
+    async fn tag(&self, id: &ImageId, reference: &ImageRef) -> Result<(), EngineError>;
 
     /// Creates an image from a root filesystem tarball (the engine's import
     /// call). Used to make base images where nothing can be pulled.
-    async fn import(&self, rootfs_tar: PathBuf, reference: &str) -> Result<ImageId, EngineError>;
+    async fn import(
+        &self,
+        rootfs_tar: PathBuf,
+        reference: &ImageRef,
+    ) -> Result<ImageId, EngineError>;
 
     /// Writes the image `id` (by ID, never by a name someone could re-tag)
     /// to the file `dest`, in `docker save` format, for
@@ -287,8 +293,13 @@ pub trait Engine: Send + Sync {
         )))
     }
 
-    /// Removes a tag or image; missing is not an error.
-    async fn remove(&self, reference: &str) -> Result<(), EngineError>;
+    /// Removes the tag `reference` (the image too when it was its last
+    /// tag); missing is not an error.
+    async fn remove(&self, reference: &ImageRef) -> Result<(), EngineError>;
+
+    /// Removes the image `id` and its tags, as the engine's removal by ID
+    /// does; missing is not an error.
+    async fn remove_id(&self, id: &ImageId) -> Result<(), EngineError>;
 
     /// The files at the absolute `paths` in image `id`'s filesystem, read
     /// without running anything (for SBOMs): a container is created from

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use crate::engine::{Engine, LocalImage};
 use crate::plan::Plan;
 use crate::plan::PullPolicy;
-use crate::reference::{Digest, ImageId, ImageRef, Platform, Reference};
+use crate::reference::{Digest, ImageId, ImageRef, Platform};
 use crate::registry::{RegistryError, RegistryRead};
 
 /// One external base for one platform, as this run builds on it.
@@ -184,19 +184,20 @@ async fn one_base(
     let engine_err = |e: crate::engine::EngineError| {
         BaseError::Environment(format!("base image {reference}: {e}"))
     };
-    let local = engine.local_image(reference).await.map_err(engine_err)?;
+    let typed = base_ref(reference)?;
+    let local = engine.local_image(&typed).await.map_err(engine_err)?;
     // The engine's copy, pinned to the one digest it was pulled or pushed
     // as in the base's repository, if there is one: builds then read the
     // same `FROM` under every policy, so switching policies (a scheduled
     // run that follows upstream, other runs that do not) rebuilds nothing
     // that did not move.
     let as_is = |local: &LocalImage| {
-        let digest = own_digest(reference, &local.repo_digests);
+        let digest = own_digest(&typed, &local.repo_digests);
         Base {
             reference: reference.to_string(),
             platform: platform.clone(),
             pinned: match &digest {
-                Some(d) => format!("{}@{d}", Reference::split(reference).name),
+                Some(d) => format!("{}@{d}", typed.name()),
                 None => reference.to_string(),
             },
             digest,
@@ -227,9 +228,10 @@ async fn one_base(
         Some(m) => m,
         None => upstream.insert(upstream_manifest(registry, reference).await?),
     };
-    let name = Reference::split(reference).name;
     let digest = platform_digest(reference, manifest, platform.as_ref())?;
-    let pinned = format!("{name}@{digest}");
+    let pinned = typed
+        .with_digest(&digest)
+        .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?;
     let held = match &local {
         Some(l) if l.repo_digests.iter().any(|d| same_pin(d, &pinned)) => Some(l.id.clone()),
         _ => engine
@@ -241,7 +243,7 @@ async fn one_base(
     let (image_id, pulled) = match held {
         Some(id) => (id, false),
         None => (
-            pull(engine, reference, &pinned, platform.as_ref(), credentials).await?,
+            pull(engine, &typed, &pinned, platform.as_ref(), credentials).await?,
             true,
         ),
     };
@@ -249,7 +251,7 @@ async fn one_base(
         reference: reference.to_string(),
         platform,
         digest: Some(digest),
-        pinned,
+        pinned: pinned.to_string(),
         image_id,
         pulled,
     })
@@ -287,12 +289,12 @@ pub(super) async fn upstream_manifest(
 /// of `reference`'s registry, and returns the image's ID.
 async fn pull(
     engine: &dyn Engine,
-    reference: &str,
-    pinned: &str,
+    reference: &ImageRef,
+    pinned: &ImageRef,
     platform: Option<&Platform>,
     credentials: &super::CredentialLookup,
 ) -> Result<ImageId, BaseError> {
-    let host = crate::reference::registry_of(reference);
+    let host = reference.registry();
     engine
         .pull(pinned, platform, credentials(host).as_ref())
         .await
@@ -301,8 +303,8 @@ async fn pull(
 
 /// The digest the engine recorded for `reference`'s repository among
 /// `repo_digests`, when it recorded exactly one.
-fn own_digest(reference: &str, repo_digests: &[String]) -> Option<Digest> {
-    let name = crate::reference::normalize(Reference::split(reference).name);
+fn own_digest(reference: &ImageRef, repo_digests: &[String]) -> Option<Digest> {
+    let name = crate::reference::normalize(reference.name());
     let mut own = repo_digests.iter().filter_map(|d| {
         let (repo, digest) = d.split_once('@')?;
         (crate::reference::normalize(repo) == name).then(|| Digest::new(digest))
@@ -339,7 +341,7 @@ pub async fn pins(
                     }
                 };
                 let local = engine
-                    .local_image(&reference)
+                    .local_image(&base_ref(&reference)?)
                     .await
                     .map_err(|e| BaseError::Environment(format!("base image {reference}: {e}")))?;
                 if local.is_some_and(|l| l.repo_digests.is_empty()) {
@@ -380,9 +382,10 @@ async fn pinned_base(
     let engine_err = |e: crate::engine::EngineError| {
         BaseError::Environment(format!("base image {reference}: {e}"))
     };
+    let typed = base_ref(reference)?;
     let Some(digest) = pin.digest.clone() else {
         // Pinned as made on this machine: used as the engine holds it.
-        let local = engine.local_image(reference).await.map_err(engine_err)?;
+        let local = engine.local_image(&typed).await.map_err(engine_err)?;
         let local = local.ok_or_else(|| {
             BaseError::Input(format!(
                 "base image {reference} is pinned as local in the lock file, but it is not on the engine; make or load it first"
@@ -397,8 +400,11 @@ async fn pinned_base(
             pulled: false,
         });
     };
-    let name = Reference::split(reference).name;
-    let pinned = format!("{name}@{digest}");
+    let pinned = typed.with_digest(&digest).map_err(|e| {
+        BaseError::Input(format!(
+            "base image {reference}: the lock file's digest {digest}: {e}"
+        ))
+    })?;
     let held = engine.local_image(&pinned).await.map_err(engine_err)?;
     let (image_id, pulled) = match (held, policy) {
         (Some(l), _) => (l.id, false),
@@ -408,7 +414,7 @@ async fn pinned_base(
             )))
         }
         (None, _) => {
-            let id = pull(engine, reference, &pinned, platform.as_ref(), &world.credentials).await?;
+            let id = pull(engine, &typed, &pinned, platform.as_ref(), &world.credentials).await?;
             (id, true)
         }
     };
@@ -416,9 +422,19 @@ async fn pinned_base(
         reference: reference.to_string(),
         platform,
         digest: Some(digest),
-        pinned,
+        pinned: pinned.to_string(),
         image_id,
         pulled,
+    })
+}
+
+/// The base `reference` (a `FROM` line's image, build arguments replaced)
+/// as an image reference; one that is not a reference cannot be had.
+fn base_ref(reference: &str) -> Result<ImageRef, BaseError> {
+    ImageRef::parse(reference).map_err(|e| {
+        BaseError::Input(format!(
+            "base image {reference} is not a valid image reference: {e}"
+        ))
     })
 }
 
@@ -567,6 +583,7 @@ mod tests {
     #[test]
     fn the_engines_copy_is_pinned_to_its_one_digest_in_the_repository() {
         let d = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let own_digest = |r: &str, d: &[String]| own_digest(&ImageRef::parse(r).unwrap(), d);
         assert_eq!(
             own_digest("reg:5000/a/base:1", &d(&["reg:5000/a/base@sha256:1"])),
             Some(Digest::new("sha256:1"))

@@ -67,6 +67,13 @@ impl From<EngineError> for StepError {
 }
 
 impl StepError {
+    /// `text` as an image reference: a name strata made or checked itself,
+    /// so a failure is reported as input that cannot run as it is.
+    pub fn reference(text: &str) -> Result<crate::reference::ImageRef, StepError> {
+        crate::reference::ImageRef::parse(text)
+            .map_err(|e| StepError::Input(format!("`{text}` is not a valid image reference: {e}")))
+    }
+
     /// True when the step failed because the engine or a registry could not
     /// be reached or did not answer in time: the environment, not the image.
     pub fn environment(&self) -> bool {

@@ -77,7 +77,7 @@ pub async fn inputs(
     }
     let dockerfile = dockerfile_text(image)?;
     for base in crate::dockerfile::base_images_with(&dockerfile, &image.build_args) {
-        let id = engine.image_id(&base).await?;
+        let id = engine.image_id(&StepError::reference(&base)?).await?;
         parts.from.insert(
             base,
             id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),

@@ -25,11 +25,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::engine::{
-    BuildRequest, Engine, EngineError, EngineInfo, ImageId, LocalImage, LogSink, RunCommand,
-    RunContainer, RunOutput,
+    BuildRequest, Engine, EngineError, EngineInfo, ImageId, ImageRef, LocalImage, LogSink,
+    Repository, RunCommand, RunContainer, RunOutput,
 };
 use crate::plan::Plan;
-use crate::reference::{normalize, Reference};
+use crate::reference::normalize;
 use crate::secret::Credentials;
 
 /// An [`Engine`] that remembers the tags it has seen.
@@ -52,10 +52,11 @@ impl Known {
         engine: Arc<dyn Engine>,
         references: impl IntoIterator<Item = String>,
     ) -> Known {
-        let repositories: Vec<String> = references
+        let repositories: Vec<Repository> = references
             .into_iter()
             .filter(|r| !r.contains('@') && !r.starts_with("sha256:"))
-            .map(|r| Reference::split(&normalize(&r)).name.to_string())
+            .filter_map(|r| ImageRef::parse(&normalize(&r)).ok())
+            .map(|r| r.repository())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -120,13 +121,13 @@ impl Engine for Known {
         Ok(id)
     }
 
-    async fn image_id(&self, reference: &str) -> Result<Option<ImageId>, EngineError> {
+    async fn image_id(&self, reference: &ImageRef) -> Result<Option<ImageId>, EngineError> {
         if let Some(id) = self.seen(reference) {
             return Ok(Some(id));
         }
         let id = self.inner.image_id(reference).await?;
         if let Some(id) = &id {
-            if !reference.starts_with("sha256:") && !reference.contains('@') {
+            if reference.digest().is_none() && !reference.starts_with("sha256:") {
                 self.set(reference, Some(id.clone()));
             }
         }
@@ -137,20 +138,20 @@ impl Engine for Known {
         self.inner.builder()
     }
 
-    async fn layers(&self, reference: &str) -> Result<Option<Vec<String>>, EngineError> {
-        self.inner.layers(reference).await
+    async fn layers(&self, id: &ImageId) -> Result<Option<Vec<String>>, EngineError> {
+        self.inner.layers(id).await
     }
 
     async fn tags_of(
         &self,
-        repositories: &[String],
+        repositories: &[Repository],
     ) -> Result<Vec<(String, ImageId)>, EngineError> {
         self.inner.tags_of(repositories).await
     }
 
     /// From the list when it names `reference`: the image and the
     /// repository digests the list gave for it; the engine otherwise.
-    async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+    async fn local_image(&self, reference: &ImageRef) -> Result<Option<LocalImage>, EngineError> {
         let Some(id) = self.seen(reference) else {
             return self.inner.local_image(reference).await;
         };
@@ -167,7 +168,7 @@ impl Engine for Known {
 
     async fn pull(
         &self,
-        reference: &str,
+        reference: &ImageRef,
         platform: Option<&crate::reference::Platform>,
         credentials: Option<&Credentials>,
     ) -> Result<ImageId, EngineError> {
@@ -180,7 +181,7 @@ impl Engine for Known {
         true
     }
 
-    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), EngineError> {
+    async fn tag(&self, id: &ImageId, reference: &ImageRef) -> Result<(), EngineError> {
         let result = self.inner.tag(id, reference).await;
         // A failed tag may or may not have moved it: forget what was seen.
         self.set(reference, result.is_ok().then(|| id.clone()));
@@ -190,7 +191,7 @@ impl Engine for Known {
     async fn import(
         &self,
         rootfs_tar: std::path::PathBuf,
-        reference: &str,
+        reference: &ImageRef,
     ) -> Result<ImageId, EngineError> {
         let id = self.inner.import(rootfs_tar, reference).await?;
         self.set(reference, Some(id.clone()));
@@ -210,17 +211,18 @@ impl Engine for Known {
         self.inner.read_files(id, paths, max_bytes).await
     }
 
-    async fn remove(&self, reference: &str) -> Result<(), EngineError> {
-        if reference.starts_with("sha256:") {
-            // Removing an image by ID takes every tag on it.
-            self.tags
-                .lock()
-                .expect("tags lock")
-                .retain(|_, id| id.as_str() != reference);
-        } else {
-            self.set(reference, None);
-        }
+    async fn remove(&self, reference: &ImageRef) -> Result<(), EngineError> {
+        self.set(reference, None);
         self.inner.remove(reference).await
+    }
+
+    async fn remove_id(&self, id: &ImageId) -> Result<(), EngineError> {
+        // Removing an image by ID takes every tag on it.
+        self.tags
+            .lock()
+            .expect("tags lock")
+            .retain(|_, held| held != id);
+        self.inner.remove_id(id).await
     }
 
     async fn run(

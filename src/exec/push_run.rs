@@ -858,12 +858,13 @@ async fn carry_attestations(
 /// Points the local tag `alias` at `id`, unless it is there already (the
 /// run's engine knows its tags: no call then).
 async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), StepError> {
-    if let Ok(Some(now)) = world.engine.image_id(alias).await {
+    let alias = StepError::reference(alias)?;
+    if let Ok(Some(now)) = world.engine.image_id(&alias).await {
         if now == *id {
             return Ok(());
         }
     }
-    Ok(world.engine.tag(id, alias).await?)
+    Ok(world.engine.tag(id, &alias).await?)
 }
 
 /// Within one registry the manifest is re-tagged by digest (no layer is sent

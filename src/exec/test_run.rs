@@ -18,7 +18,7 @@ use super::{Bus, Options, StepError, World};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId};
 use crate::events::{Command, Event, Outcome, Step};
 use crate::plan::{ImagePlan, Plan, RunTest, SecretSpec, TestPlan};
-use crate::reference::Platform;
+use crate::reference::{ImageRef, Platform};
 use crate::state::{short_id, ImageState, StateError, StateFile, TestState};
 
 /// Runs `strata test` over the whole plan. Returns the first state-file
@@ -105,7 +105,7 @@ pub async fn run(
         Readiness::PASSED,
         |tag, image, log| async move {
             let id = &passed[&image];
-            tag_unless_there(world, id, &tag).await?;
+            tag_unless_there(world, id, &StepError::reference(&tag)?).await?;
             log.line(&format!("{tag} → {image} ({})", id.short()));
             Ok(Done {
                 image_id: Some(id.clone()),
@@ -326,7 +326,10 @@ async fn still_there(image: &ImagePlan, prior: &ImageState, world: &World) -> bo
         return false;
     }
     for test in &image.tests {
-        if !matches!(world.engine.image_id(&test.tag).await, Ok(Some(_))) {
+        let Ok(tag) = StepError::reference(&test.tag) else {
+            return false;
+        };
+        if !matches!(world.engine.image_id(&tag).await, Ok(Some(_))) {
             return false;
         }
     }
@@ -455,7 +458,7 @@ async fn build_image(
             dockerfile,
             extra_files,
         },
-        tag: Some(image.name.to_string()),
+        tag: Some(image.name.clone()),
         build_args: image.build_args.clone(),
         labels: image.labels.clone(),
         // BuildKit's cache key leaves secret values out: a cached step
@@ -497,7 +500,7 @@ async fn build_image(
 /// to start with the image's layers ([`check_layers`]).
 struct Pins<'a> {
     engine: &'a dyn crate::engine::Engine,
-    tags: Vec<String>,
+    tags: Vec<ImageRef>,
 }
 
 impl<'a> Pins<'a> {
@@ -513,10 +516,11 @@ impl<'a> Pins<'a> {
         if self.engine.builder() == crate::engine::Builder::Classic {
             return Ok(id.to_string());
         }
-        let tag = pin_tag(id);
+        let tag = StepError::reference(&pin_tag(id))?;
         self.engine.tag(id, &tag).await?;
-        self.tags.push(tag.clone());
-        Ok(tag)
+        let name = tag.to_string();
+        self.tags.push(tag);
+        Ok(name)
     }
 
     /// Removes the tags made (best effort: a leftover tag names an image
@@ -555,14 +559,10 @@ async fn check_layers(
             id.short()
         ))
     };
-    let want = world
-        .engine
-        .layers(base.as_str())
-        .await?
-        .ok_or_else(|| gone(base))?;
+    let want = world.engine.layers(base).await?.ok_or_else(|| gone(base))?;
     let got = world
         .engine
-        .layers(built.as_str())
+        .layers(built)
         .await?
         .ok_or_else(|| gone(built))?;
     if got.starts_with(&want) {
@@ -594,7 +594,7 @@ async fn build_test(
     options: &Options,
     log: Log,
 ) -> Result<Done, StepError> {
-    let (dir, tag) = (test.path.as_path(), test.tag.as_str());
+    let (dir, tag) = (test.path.as_path(), &StepError::reference(&test.tag)?);
     // A stale tag from an earlier run must not look like this run's pass.
     world.engine.remove(tag).await?;
     // Read and checked when the config was loaded: a test is run as planned.
@@ -637,7 +637,7 @@ async fn build_test(
 /// tree is only read. The result is tagged `tag`.
 #[allow(clippy::too_many_arguments)]
 async fn build_layer(
-    (id, dir, body, tag): (&str, &Path, &str, &str),
+    (id, dir, body, tag): (&str, &Path, &str, &ImageRef),
     timeout: Option<Duration>,
     platform: Option<&Platform>,
     secrets: &[&SecretSpec],
@@ -654,7 +654,7 @@ async fn build_layer(
             dockerfile: Dockerfile::Inline(crate::dockerfile::layer_on(&base, body)),
             extra_files: vec![],
         },
-        tag: Some(tag.to_owned()),
+        tag: Some(tag.clone()),
         build_args: Default::default(),
         labels: Default::default(),
         no_cache: options.no_cache,
@@ -719,7 +719,11 @@ async fn run_container(
 
 /// Points `reference` at `id`, unless it already points there: the run's
 /// engine knows its tags (see [`Known`]), so a tag in place costs no call.
-async fn tag_unless_there(world: &World, id: &ImageId, reference: &str) -> Result<(), EngineError> {
+async fn tag_unless_there(
+    world: &World,
+    id: &ImageId,
+    reference: &ImageRef,
+) -> Result<(), EngineError> {
     match world.engine.image_id(reference).await {
         Ok(Some(now)) if now == *id => Ok(()),
         _ => world.engine.tag(id, reference).await,

@@ -234,6 +234,15 @@ impl Repository {
         }
     }
 
+    /// The form Docker shows the repository in (see
+    /// [`normalize`](super::normalize), without its tag):
+    /// `docker.io/library/node` is `node`.
+    pub fn normalized(&self) -> String {
+        let mut text = super::normalize(&self.text);
+        text.truncate(text.len() - DEFAULT_TAG.len() - 1);
+        text
+    }
+
     /// `tag` in this repository, checked as a tag.
     pub fn with_tag(&self, tag: &str) -> Result<ImageRef, ReferenceError> {
         check_tag(tag)?;
@@ -582,6 +591,23 @@ mod tests {
         for text in ["node:20", "acme/app:1", "127.0.0.1:5000/acme/app:t"] {
             let theirs: oci_client::Reference = text.parse().unwrap();
             assert_eq!(r(text).to_oci(), theirs, "{text}");
+        }
+    }
+
+    /// A repository normalizes as a reference to it does, without the tag
+    /// `normalize` adds.
+    #[test]
+    fn repository_normalizes_as_engines_show_it() {
+        for (text, shown) in [
+            ("node", "node"),
+            ("docker.io/library/node", "node"),
+            ("index.docker.io/acme/app", "acme/app"),
+            ("docker.io/library/a/b", "library/a/b"),
+            ("127.0.0.1:5000/acme/app", "127.0.0.1:5000/acme/app"),
+        ] {
+            let repository = Repository::parse(text).unwrap();
+            assert_eq!(repository.normalized(), shown, "{text}");
+            assert_eq!(super::super::normalize(text), format!("{shown}:latest"));
         }
     }
 }

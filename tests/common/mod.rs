@@ -129,6 +129,18 @@ pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `text` as an image reference (tests name images with strings).
+pub fn image_ref(text: &str) -> strata::reference::ImageRef {
+    strata::reference::ImageRef::parse(text)
+        .unwrap_or_else(|e| panic!("`{text}` is not an image reference: {e}"))
+}
+
+/// `text` as a repository.
+pub fn repository(text: &str) -> strata::reference::Repository {
+    strata::reference::Repository::parse(text)
+        .unwrap_or_else(|e| panic!("`{text}` is not a repository: {e}"))
+}
+
 /// A plain build request: `dir` as the context, no arguments or labels.
 pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> BuildRequest {
     BuildRequest {
@@ -137,7 +149,7 @@ pub fn request(dir: &Path, dockerfile: Dockerfile, tag: Option<String>) -> Build
             dockerfile,
             extra_files: Vec::new(),
         },
-        tag,
+        tag: tag.map(|t| image_ref(&t)),
         build_args: Default::default(),
         labels: Default::default(),
         no_cache: false,
@@ -173,7 +185,7 @@ pub async fn busybox_base(engine: &DockerEngine, reference: &str) -> ImageId {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _guard = LOCK.lock().await;
     if let Some(id) = engine
-        .image_id(reference)
+        .image_id(&image_ref(reference))
         .await
         .expect("inspect base image")
     {
@@ -182,7 +194,7 @@ pub async fn busybox_base(engine: &DockerEngine, reference: &str) -> ImageId {
     let tar = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(tar.path(), busybox_rootfs()).expect("write rootfs tar");
     engine
-        .import(tar.path().to_path_buf(), reference)
+        .import(tar.path().to_path_buf(), &image_ref(reference))
         .await
         .unwrap_or_else(|e| panic!("importing the busybox base image failed: {e}"))
 }
@@ -264,11 +276,15 @@ pub async fn check_tags_of(engine: &DockerEngine, host_prefix: &str) {
         format!("{two}:latest"),
         format!("{other}:a"),
     ] {
-        engine.tag(&base, &reference).await.unwrap();
+        engine.tag(&base, &image_ref(&reference)).await.unwrap();
     }
     let base_repo = BUSYBOX_IMAGE.split(':').next().unwrap().to_string();
     let found = engine
-        .tags_of(&[one.clone(), two.clone(), format!("docker.io/{base_repo}")])
+        .tags_of(&[
+            repository(&one),
+            repository(&two),
+            repository(&format!("docker.io/{base_repo}")),
+        ])
         .await
         .unwrap();
     let tags: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
@@ -293,7 +309,7 @@ pub async fn check_tags_of(engine: &DockerEngine, host_prefix: &str) {
     );
     for (tag, id) in &found {
         assert_eq!(
-            engine.image_id(tag).await.unwrap().as_ref(),
+            engine.image_id(&image_ref(tag)).await.unwrap().as_ref(),
             Some(id),
             "{tag}"
         );
@@ -304,7 +320,7 @@ pub async fn check_tags_of(engine: &DockerEngine, host_prefix: &str) {
         format!("{two}:latest"),
         format!("{other}:a"),
     ] {
-        engine.remove(&reference).await.unwrap();
+        engine.remove(&image_ref(&reference)).await.unwrap();
     }
 }
 
