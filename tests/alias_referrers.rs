@@ -127,7 +127,11 @@ fn put_manifest(reference: &str, bytes: Vec<u8>, media_type: &str) {
 
 /// A project of one image, tested, with an alias in its own repository and
 /// one in another (`official`), and a key pair: (project, key, public key).
-fn signed_project(dir: &Path, image: &str, aliases: &[String]) -> (std::path::PathBuf, String, String) {
+fn signed_project(
+    dir: &Path,
+    image: &str,
+    aliases: &[String],
+) -> (std::path::PathBuf, String, String) {
     block_on(async {
         busybox_base(&engine().await, BUSYBOX_IMAGE).await;
     });
@@ -149,7 +153,11 @@ fn signed_project(dir: &Path, image: &str, aliases: &[String]) -> (std::path::Pa
         "app/Dockerfile",
         &format!("FROM {BUSYBOX_IMAGE}\nRUN echo carried > /msg\n"),
     );
-    write(&root, "tests/layer/Dockerfile", "RUN grep -q carried /msg\n");
+    write(
+        &root,
+        "tests/layer/Dockerfile",
+        "RUN grep -q carried /msg\n",
+    );
     let prefix = dir.join("release");
     let out = strata(dir, &["key", "generate", "--out", prefix.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -166,8 +174,8 @@ fn verify_json(dir: &Path, reference: &str, public: &str) -> (Option<i32>, Value
         dir,
         &["verify", reference, "--key", public, "--format", "json"],
     );
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let report =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     (out.status.code(), report)
 }
 
@@ -201,8 +209,14 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
     assert_eq!(code, Some(0), "{report:#}");
     let platform = &report["platforms"][0];
     assert_eq!(platform["testResult"]["verified"], true, "{report:#}");
-    assert_eq!(platform["attestations"]["provenance"]["valid"], true, "{report:#}");
-    assert_eq!(platform["attestations"]["sbom"]["present"], true, "{report:#}");
+    assert_eq!(
+        platform["attestations"]["provenance"]["valid"], true,
+        "{report:#}"
+    );
+    assert_eq!(
+        platform["attestations"]["sbom"]["present"], true,
+        "{report:#}"
+    );
     // A push with nothing new adds nothing there.
     let out = strata(&root, &["push", "--key", &key]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -223,8 +237,14 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
     let (code, report) = verify_json(dir.path(), &alias, &public);
     assert_eq!(code, Some(0), "{report:#}");
     let platform = &report["platforms"][0];
-    assert_eq!(platform["attestations"]["provenance"]["valid"], true, "{report:#}");
-    assert_eq!(platform["attestations"]["sbom"]["present"], true, "{report:#}");
+    assert_eq!(
+        platform["attestations"]["provenance"]["valid"], true,
+        "{report:#}"
+    );
+    assert_eq!(
+        platform["attestations"]["sbom"]["present"], true,
+        "{report:#}"
+    );
 }
 
 /// Rewrites the referrer of `digest` in `repo` whose predicate type is
@@ -249,7 +269,10 @@ fn strip_predicate_type(repo: &str, digest: &str, kind: &str) {
     put_manifest(&format!("{repo}@{stripped}"), bytes.clone(), MANIFEST);
     entry["digest"] = stripped.into();
     entry["size"] = bytes.len().into();
-    entry["annotations"].as_object_mut().unwrap().remove(PREDICATE);
+    entry["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove(PREDICATE);
     put_manifest(&tag, serde_json::to_vec(&index).unwrap(), INDEX);
 }
 
@@ -280,8 +303,14 @@ fn a_referrer_without_its_predicate_type_counts_as_what_it_holds() {
         serde_json::json!([]),
         "an SBOM or provenance is no rejected test result: {report:#}"
     );
-    assert_eq!(platform["attestations"]["provenance"]["valid"], true, "{report:#}");
-    assert_eq!(platform["attestations"]["sbom"]["present"], true, "{report:#}");
+    assert_eq!(
+        platform["attestations"]["provenance"]["valid"], true,
+        "{report:#}"
+    );
+    assert_eq!(
+        platform["attestations"]["sbom"]["present"], true,
+        "{report:#}"
+    );
     // The text report says the same.
     let out = strata(dir.path(), &["verify", &image, "--key", &public]);
     let said = text(&out);

@@ -193,7 +193,8 @@ async fn publish_indexes(
                 let done =
                     publish_index(group, shipped, registry, options.no_cache, log.clone()).await?;
                 let digest = done.digest.clone().expect("a published index has a digest");
-                let attested = attest_index(group, &digest, shipped, registry, options, &log).await?;
+                let attested =
+                    attest_index(group, &digest, shipped, registry, options, &log).await?;
                 *own.lock().expect("lock") = Some(attested);
                 Ok(done)
             }
