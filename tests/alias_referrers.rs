@@ -224,12 +224,7 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
 
     // The alias's repository loses its attestations (a run stopped before
     // they were carried): `publish` copies every kind back.
-    let empty = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": []});
-    put_manifest(
-        &format!("{official}:{}", digest.replacen(':', "-", 1)),
-        serde_json::to_vec(&empty).unwrap(),
-        INDEX,
-    );
+    forget_referrers(&official, &digest);
     assert_eq!(kinds(&official, &digest), (0, 0, 0));
     let out = strata(&root, &["publish", "--key", &public]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -317,4 +312,125 @@ fn a_referrer_without_its_predicate_type_counts_as_what_it_holds() {
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("provenance valid"), "{said}");
     assert!(said.contains("SBOM present"), "{said}");
+}
+
+/// Empties the referrers tag of `digest` in `repo` (a run stopped before
+/// the alias's repository got its attestations).
+fn forget_referrers(repo: &str, digest: &str) {
+    let empty = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": []});
+    put_manifest(
+        &format!("{repo}:{}", digest.replacen(':', "-", 1)),
+        serde_json::to_vec(&empty).unwrap(),
+        INDEX,
+    );
+}
+
+#[test]
+fn an_index_alias_in_another_repository_carries_the_index_and_platform_attestations() {
+    let reg = registry();
+    let ns = format!("{reg}/{}", unique("carried-index"));
+    let repo = format!("{ns}/node");
+    let official = format!("{ns}/official");
+    let image = format!("{repo}:22");
+    let alias = format!("{official}:22");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    // amd64 and arm64 bases, as `strata import --platform` makes them.
+    for (rootfs, arch) in [
+        (common::busybox_rootfs(), "amd64"),
+        (common::arm64_rootfs(), "arm64"),
+    ] {
+        let tar = dir.path().join(format!("rootfs-{arch}.tar"));
+        std::fs::write(&tar, rootfs).unwrap();
+        let platform = format!("linux/{arch}");
+        let base = format!("{ns}/rootfs:{arch}");
+        let out = strata(
+            dir.path(),
+            &[
+                "import",
+                "--platform",
+                &platform,
+                tar.to_str().unwrap(),
+                &base,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    write(
+        &root,
+        "inventory.yml",
+        &format!(
+            "images:\n  - name: \"{image}\"\n    path: ./app\n    platforms: [linux/amd64, linux/arm64]\n    test: [./tests/layer]\n    alias: [\"{alias}\"]\n"
+        ),
+    );
+    write(
+        &root,
+        "app/Dockerfile",
+        &format!("ARG TARGETARCH\nFROM {ns}/rootfs:${{TARGETARCH}}\nCOPY msg /msg\n"),
+    );
+    write(&root, "app/msg", "carried\n");
+    write(
+        &root,
+        "tests/layer/Dockerfile",
+        "RUN grep -q carried /msg\n",
+    );
+    let prefix = dir.path().join("release");
+    let out = strata(
+        dir.path(),
+        &["key", "generate", "--out", prefix.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let key = dir.path().join("release.key").to_str().unwrap().to_string();
+    let public = dir.path().join("release.pub").to_str().unwrap().to_string();
+    let out = strata(&root, &["test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = strata(&root, &["push", "--key", &key]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Read back without strata: the index and each platform's image carry
+    // in the alias's repository what they carry in the image's.
+    let raw = skopeo_raw(&alias).expect("the alias was pushed");
+    let index = sha256(&raw);
+    assert_eq!(skopeo_raw(&image).map(|m| sha256(&m)), Some(index.clone()));
+    let listed: Value = serde_json::from_slice(&raw).unwrap();
+    let children: Vec<String> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(children.len(), 2, "{listed:#}");
+    let carried = || {
+        assert_eq!(kinds(&repo, &index), (1, 1, 0), "the index in {repo}");
+        assert_eq!(
+            kinds(&official, &index),
+            (1, 1, 0),
+            "the index in {official}"
+        );
+        for child in &children {
+            assert_eq!(kinds(&official, child), (1, 1, 1), "{child} in {official}");
+        }
+        let (code, report) = verify_json(dir.path(), &alias, &public);
+        assert_eq!(code, Some(0), "{report:#}");
+        let own = &report["indexAttestations"];
+        assert_eq!(own["testResult"]["verified"], true, "{report:#}");
+        assert_eq!(
+            own["attestations"]["provenance"]["valid"], true,
+            "{report:#}"
+        );
+        for platform in report["platforms"].as_array().unwrap() {
+            assert_eq!(platform["attestations"]["provenance"]["valid"], true);
+            assert_eq!(platform["attestations"]["sbom"]["present"], true);
+        }
+    };
+    carried();
+
+    // Lost there: `publish` copies them back, the index's own too.
+    for digest in std::iter::once(&index).chain(&children) {
+        forget_referrers(&official, digest);
+    }
+    assert_eq!(kinds(&official, &index), (0, 0, 0));
+    let out = strata(&root, &["publish", "--key", &public]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    carried();
 }
