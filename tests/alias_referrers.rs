@@ -400,15 +400,23 @@ fn an_index_alias_in_another_repository_carries_the_index_and_platform_attestati
         .map(|m| m["digest"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(children.len(), 2, "{listed:#}");
-    let carried = || {
-        assert_eq!(kinds(&repo, &index), (1, 1, 0), "the index in {repo}");
+    let carried = |when: &str| {
+        assert_eq!(
+            kinds(&repo, &index),
+            (1, 1, 0),
+            "{when}: the index in {repo}"
+        );
         assert_eq!(
             kinds(&official, &index),
             (1, 1, 0),
-            "the index in {official}"
+            "{when}: the index in {official}"
         );
         for child in &children {
-            assert_eq!(kinds(&official, child), (1, 1, 1), "{child} in {official}");
+            assert_eq!(
+                kinds(&official, child),
+                (1, 1, 1),
+                "{when}: {child} in {official}"
+            );
         }
         let (code, report) = verify_json(dir.path(), &alias, &public);
         assert_eq!(code, Some(0), "{report:#}");
@@ -423,7 +431,7 @@ fn an_index_alias_in_another_repository_carries_the_index_and_platform_attestati
             assert_eq!(platform["attestations"]["sbom"]["present"], true);
         }
     };
-    carried();
+    carried("after push");
 
     // Lost there: `publish` copies them back, the index's own too.
     for digest in std::iter::once(&index).chain(&children) {
@@ -432,5 +440,5 @@ fn an_index_alias_in_another_repository_carries_the_index_and_platform_attestati
     assert_eq!(kinds(&official, &index), (0, 0, 0));
     let out = strata(&root, &["publish", "--key", &public]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    carried();
+    carried("after publish");
 }
