@@ -148,7 +148,7 @@ mod tests {
             Some("https://spdx.dev/Document")
         );
         assert_eq!(stated_predicate_type(b"{}"), None);
-        assert_eq!(stated_predicate_type(&vec![b'x'; 10]), None);
+        assert_eq!(stated_predicate_type(&[b'x'; 10]), None);
     }
 
     #[test]
