@@ -30,6 +30,7 @@ const PREDICATE: &str = "in-toto.io/predicate-type";
 const IN_TOTO: &str = "application/vnd.in-toto+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 fn strata(dir: &Path, args: &[&str]) -> Output {
     assert_cmd::Command::cargo_bin("strata")
@@ -81,6 +82,31 @@ fn referrers(repo: &str, digest: &str) -> Vec<Value> {
         .into_iter()
         .filter(|e| e["artifactType"] == IN_TOTO)
         .collect()
+}
+
+/// The predicate types `digest`'s Sigstore bundle referrers in `repo` name
+/// (the form `cosign` reads), sorted.
+fn bundles(repo: &str, digest: &str) -> Vec<String> {
+    let tag = digest.replacen(':', "-", 1);
+    let Some(raw) = skopeo_raw(&format!("{repo}:{tag}")) else {
+        return vec![];
+    };
+    let index: Value = serde_json::from_slice(&raw).unwrap();
+    let mut types: Vec<String> = index["manifests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["artifactType"] == BUNDLE)
+        .map(|e| {
+            e["annotations"]["dev.sigstore.bundle.predicateType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    types.sort();
+    types
 }
 
 /// How many of `digest`'s in-toto referrers in `repo` are of each kind:
@@ -203,6 +229,9 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
     );
     assert_eq!(kinds(&repo, &digest), (1, 1, 1), "in {repo}");
     assert_eq!(kinds(&official, &digest), (1, 1, 1), "in {official}");
+    // And their Sigstore bundles, for cosign.
+    let all_three = [TEST_RESULT, PROVENANCE, SPDX];
+    assert_eq!(bundles(&official, &digest), all_three, "in {official}");
 
     // `verify` on the alias finds and accepts each.
     let (code, report) = verify_json(dir.path(), &alias, &public);
@@ -229,6 +258,7 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
     let out = strata(&root, &["publish", "--key", &public]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(kinds(&official, &digest), (1, 1, 1), "in {official}");
+    assert_eq!(bundles(&official, &digest), all_three, "in {official}");
     let (code, report) = verify_json(dir.path(), &alias, &public);
     assert_eq!(code, Some(0), "{report:#}");
     let platform = &report["platforms"][0];
@@ -411,11 +441,23 @@ fn an_index_alias_in_another_repository_carries_the_index_and_platform_attestati
             (1, 1, 0),
             "{when}: the index in {official}"
         );
+        let both = [TEST_RESULT, PROVENANCE];
+        assert_eq!(
+            bundles(&official, &index),
+            both,
+            "{when}: the index's bundles"
+        );
         for child in &children {
             assert_eq!(
                 kinds(&official, child),
                 (1, 1, 1),
                 "{when}: {child} in {official}"
+            );
+            let all_three = [TEST_RESULT, PROVENANCE, SPDX];
+            assert_eq!(
+                bundles(&official, child),
+                all_three,
+                "{when}: {child}'s bundles"
             );
         }
         let (code, report) = verify_json(dir.path(), &alias, &public);

@@ -1040,48 +1040,55 @@ pub async fn image_platform(
     }
 }
 
-/// Copies the test attestations of manifest `subject` from repository
-/// `from` to repository `to` (referrers live in their subject's repository),
-/// skipping those `to` holds already. For an alias pointed at an image of
-/// another repository, so the alias verifies where users pull it. Returns
-/// how many were copied.
+/// Copies the attestations of manifest `subject` (test results,
+/// provenance, SBOMs: the in-toto artifacts, and their Sigstore bundles,
+/// which `cosign` reads) from repository `from` to repository `to`
+/// (referrers live in their subject's repository), as they are, skipping
+/// those `to` holds already. For an alias pointed at an image of another
+/// repository, so the alias verifies where users pull it. Returns how many
+/// were copied.
 pub async fn copy_attestations(
     registry: &dyn RegistryWrite,
     from: &str,
     to: &str,
     subject: &Digest,
 ) -> Result<usize, RegistryError> {
-    let held = registry.referrers(to, subject, IN_TOTO_MEDIA_TYPE).await?;
+    use crate::attest::bundle::{BUNDLE_MEDIA_TYPE, BUNDLE_PREDICATE_TYPE};
     let mut copied = 0;
-    for r in registry
-        .referrers(from, subject, IN_TOTO_MEDIA_TYPE)
-        .await?
-    {
-        if held.iter().any(|h| h.annotations == r.annotations) {
-            continue;
+    // Each form: its artifact type, its layer's media type, and the
+    // annotation naming its predicate type.
+    for (artifact_type, layer_type, named) in [
+        (IN_TOTO_MEDIA_TYPE, DSSE_MEDIA_TYPE, PREDICATE_TYPE),
+        (BUNDLE_MEDIA_TYPE, BUNDLE_MEDIA_TYPE, BUNDLE_PREDICATE_TYPE),
+    ] {
+        let held = registry.referrers(to, subject, artifact_type).await?;
+        for r in registry.referrers(from, subject, artifact_type).await? {
+            if held.iter().any(|h| h.annotations == r.annotations) {
+                continue;
+            }
+            let reference = format!("{from}@{}", r.digest);
+            let Some(manifest) = registry.manifest(&reference).await? else {
+                continue;
+            };
+            let Ok((layer, _)) = artifact_layer(&manifest.bytes, Some(layer_type)) else {
+                continue;
+            };
+            // Each kind's cap (an SBOM may be larger than a test result);
+            // one whose manifest does not name its kind may be an SBOM.
+            let cap = match r.annotations.get(named) {
+                Some(stated) => Kind::of(stated).cap(),
+                None => Kind::Sbom.cap().max(MAX_ENVELOPE),
+            };
+            let content = registry.blob(from, &layer, cap).await?;
+            let artifact = crate::registry::referrers::Artifact {
+                artifact_type: r.artifact_type.clone(),
+                media_type: layer_type.to_string(),
+                content,
+                annotations: r.annotations.clone(),
+            };
+            registry.attach(to, subject, &artifact).await?;
+            copied += 1;
         }
-        let reference = format!("{from}@{}", r.digest);
-        let Some(manifest) = registry.manifest(&reference).await? else {
-            continue;
-        };
-        let Ok((layer, _)) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)) else {
-            continue;
-        };
-        // Each kind's cap (an SBOM may be larger than a test result); one
-        // whose manifest does not name its kind may be an SBOM.
-        let cap = match r.annotations.get(PREDICATE_TYPE) {
-            Some(stated) => Kind::of(stated).cap(),
-            None => Kind::Sbom.cap().max(MAX_ENVELOPE),
-        };
-        let content = registry.blob(from, &layer, cap).await?;
-        let artifact = crate::registry::referrers::Artifact {
-            artifact_type: r.artifact_type.clone(),
-            media_type: DSSE_MEDIA_TYPE.to_string(),
-            content,
-            annotations: r.annotations.clone(),
-        };
-        registry.attach(to, subject, &artifact).await?;
-        copied += 1;
     }
     Ok(copied)
 }
