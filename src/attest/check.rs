@@ -73,6 +73,19 @@ pub fn judge_statement(
     Ok((statement, envelope))
 }
 
+/// The predicate type of the statement in envelope `bytes`, read without
+/// judging it (no signature checked): what an attestation whose manifest
+/// does not name its predicate type holds, so it is judged as that kind.
+/// `None` when the bytes hold no in-toto statement.
+pub fn stated_predicate_type(bytes: &[u8]) -> Option<String> {
+    let envelope = Envelope::parse(bytes).ok()?;
+    if envelope.payload_type != IN_TOTO_MEDIA_TYPE {
+        return None;
+    }
+    let statement = Statement::parse(&envelope.payload_bytes().ok()?).ok()?;
+    Some(statement.predicate_type)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::key::SigningKey;
@@ -116,6 +129,26 @@ mod tests {
 
         let failed = Envelope::seal(&build(&tested(&d, false)), Some(&key)).to_bytes();
         assert!(!judge(&failed, &d, Some(&key.public())).unwrap().passing());
+    }
+
+    #[test]
+    fn the_stated_predicate_type_is_read_from_the_statement() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let env = Envelope::seal(&build(&tested(&d, true)), None).to_bytes();
+        assert_eq!(
+            stated_predicate_type(&env).as_deref(),
+            Some(TEST_RESULT_TYPE)
+        );
+        let sbom = Envelope::seal(
+            br#"{"_type":"x","subject":[],"predicateType":"https://spdx.dev/Document","predicate":{}}"#,
+            None,
+        );
+        assert_eq!(
+            stated_predicate_type(&sbom.to_bytes()).as_deref(),
+            Some("https://spdx.dev/Document")
+        );
+        assert_eq!(stated_predicate_type(b"{}"), None);
+        assert_eq!(stated_predicate_type(&[b'x'; 10]), None);
     }
 
     #[test]

@@ -55,6 +55,28 @@ pub struct Build {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl Build {
+    /// The same build stated about its subjects copied into repository
+    /// `to` from `from` (an alias in another repository): each subject named
+    /// `from` (or `from#platform`) is named `to` (`to#platform`) instead;
+    /// digests, and where the dependencies live, stay as they are.
+    pub fn in_repository(&self, from: &str, to: &str) -> Build {
+        let rename = |name: &str| match name.strip_prefix(from) {
+            Some("") => to.to_string(),
+            Some(rest) if rest.starts_with('#') => format!("{to}{rest}"),
+            _ => name.to_string(),
+        };
+        Build {
+            subjects: self
+                .subjects
+                .iter()
+                .map(|(name, digest)| (rename(name), digest.clone()))
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// One resolved dependency.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dependency {
@@ -239,6 +261,27 @@ mod tests {
             started_at: Some("2026-03-01T12:00:00Z".parse().unwrap()),
             finished_at: Some("2026-03-01T12:01:00Z".parse().unwrap()),
         }
+    }
+
+    #[test]
+    fn a_build_restated_in_another_repository_renames_its_subjects_only() {
+        let mut index = sample();
+        index.subjects = vec![
+            ("r/acme/app".into(), d('i')),
+            ("r/acme/app#linux/arm64".into(), d('a')),
+            ("r/acme/application".into(), d('x')),
+        ];
+        let moved = index.in_repository("r/acme/app", "r/acme/official");
+        assert_eq!(
+            moved.subjects,
+            [
+                ("r/acme/official".to_string(), d('i')),
+                ("r/acme/official#linux/arm64".to_string(), d('a')),
+                ("r/acme/application".to_string(), d('x')),
+            ]
+        );
+        assert_eq!(moved.dependencies, index.dependencies);
+        assert_eq!(moved.image, index.image);
     }
 
     #[test]

@@ -41,11 +41,20 @@ struct Shipped {
     /// verifies where users pull it.
     tested: Vec<crate::attest::statement::Tested>,
     /// Its provenance (one per platform's image), which an index's
-    /// provenance is made of.
+    /// provenance is made of, and which an alias in another repository
+    /// gets there too.
     built: Vec<crate::attest::provenance::Build>,
     /// The SBOMs of a signed push (one per platform's image), for the same.
     sboms: Vec<super::sbom::Made>,
+    /// An index's own test result and provenance, for the same.
+    index_own: Option<IndexOwn>,
 }
+
+/// The attestations of an index's own digest: its test result and provenance.
+type IndexOwn = (
+    crate::attest::statement::IndexTested,
+    crate::attest::provenance::Build,
+);
 
 /// Runs `strata push` over the whole plan: every unit pushed by digest
 /// and attested, then each image of several platforms put together as an
@@ -179,13 +188,16 @@ async fn publish_indexes(
             });
             continue;
         }
+        let own: std::sync::Mutex<Option<IndexOwn>> = Default::default();
         let done = run_step(bus, options, &group.name, Step::Push, |log| {
-            let shipped = &*shipped;
+            let (shipped, own) = (&*shipped, &own);
             async move {
                 let done =
                     publish_index(group, shipped, registry, options.no_cache, log.clone()).await?;
                 let digest = done.digest.clone().expect("a published index has a digest");
-                attest_index(group, &digest, shipped, registry, options, &log).await?;
+                let attested =
+                    attest_index(group, &digest, shipped, registry, options, &log).await?;
+                *own.lock().expect("lock") = Some(attested);
                 Ok(done)
             }
         })
@@ -202,11 +214,15 @@ async fn publish_indexes(
                     .unit_names()
                     .flat_map(|u| shipped[u].tested.clone())
                     .collect(),
-                built: vec![],
+                built: group
+                    .unit_names()
+                    .flat_map(|u| shipped[u].built.clone())
+                    .collect(),
                 sboms: group
                     .unit_names()
                     .flat_map(|u| shipped[u].sboms.clone())
                     .collect(),
+                index_own: own.into_inner().expect("lock"),
             };
             shipped.insert(group.name.to_string(), index);
         }
@@ -448,12 +464,14 @@ async fn push_image(
         index: false,
         tested: vec![tested],
         sboms: made.into_inner().expect("lock").into_iter().collect(),
+        index_own: None,
     })
 }
 
 /// Attaches to index `digest` of `group` its test result (its subjects the
 /// index and every platform's image; `PASSED` only when every platform
-/// passed) and its provenance, signed like its platforms' attestations.
+/// passed) and its provenance, signed like its platforms' attestations;
+/// returns both.
 async fn attest_index(
     group: &crate::plan::platforms::Group,
     digest: &Digest,
@@ -461,7 +479,7 @@ async fn attest_index(
     registry: &dyn RegistryWrite,
     options: &Options,
     log: &Log,
-) -> Result<(), StepError> {
+) -> Result<IndexOwn, StepError> {
     let platforms: Vec<(String, &Shipped)> = group
         .units
         .iter()
@@ -492,7 +510,8 @@ async fn attest_index(
         options.no_cache,
         &|l| log.line(l),
     )
-    .await
+    .await?;
+    Ok((index, provenance))
 }
 
 /// Reports a push that was not attempted, as a failed push step.
@@ -823,10 +842,12 @@ async fn stage_in(
     Ok(true)
 }
 
-/// An alias in another repository than its image: the image's test
-/// attestations are attached there too (referrers live in the subject's
-/// repository), so `strata verify ALIAS` and `publish` find them. Nothing
-/// to do within the image's own repository.
+/// An alias in another repository than its image: the image's attestations
+/// are attached there too (referrers live in the subject's repository):
+/// each platform image's test result, provenance and (signed) SBOM, and an
+/// index's own test result and provenance, each stated about the alias's
+/// repository, so `strata verify ALIAS` and `publish` find them. Nothing to
+/// do within the image's own repository.
 async fn carry_attestations(
     image: &ImageRef,
     shipped: &Shipped,
@@ -835,16 +856,32 @@ async fn carry_attestations(
     options: &Options,
 ) -> Result<(), StepError> {
     let repository = alias.repository();
-    if repository == image.repository() {
+    let from = image.repository();
+    if repository == from {
         return Ok(());
     }
-    let key = options.signing_key.as_deref();
+    let (key, again) = (options.signing_key.as_deref(), options.no_cache);
     for tested in &shipped.tested {
         let there = crate::attest::statement::Tested {
             repository: repository.clone(),
             ..tested.clone()
         };
-        super::attach::attach(registry, &there, key, options.no_cache, &|_| {}).await?;
+        super::attach::attach(registry, &there, key, again, &|_| {}).await?;
+    }
+    for built in &shipped.built {
+        let there = built.in_repository(&from, &repository);
+        super::attach::attach_provenance(registry, &repository, &there, key, again, &|_| {})
+            .await?;
+    }
+    if let Some((index, built)) = &shipped.index_own {
+        let there = crate::attest::statement::IndexTested {
+            repository: repository.clone(),
+            ..index.clone()
+        };
+        super::attach::attach_index(registry, &there, key, again, &|_| {}).await?;
+        let there = built.in_repository(&from, &repository);
+        super::attach::attach_provenance(registry, &repository, &there, key, again, &|_| {})
+            .await?;
     }
     if let Some(key) = key {
         for sbom in &shipped.sboms {

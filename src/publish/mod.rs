@@ -852,7 +852,9 @@ async fn point(
 }
 
 /// In another repository than `image`'s, the alias `alias` (resolved as
-/// `r`) carries the test attestations too: those it lacks are copied.
+/// `r`) carries the attestations too (test results, provenance, SBOMs):
+/// those it lacks are copied, for each platform's image and, for an index,
+/// its own digest.
 async fn carry(
     registry: &dyn RegistryWrite,
     image: &ImageRef,
@@ -864,13 +866,10 @@ async fn carry(
     if there == repo {
         return Ok(());
     }
-    let subjects: Vec<Digest> = if r.children.is_empty() {
-        vec![r.digest.clone()]
-    } else {
-        r.children.iter().map(|c| c.digest.clone()).collect()
-    };
-    for subject in &subjects {
-        crate::verify::copy_attestations(registry, &repo, &there, subject)
+    let subjects =
+        std::iter::once(r.digest.clone()).chain(r.children.iter().map(|c| c.digest.clone()));
+    for subject in subjects {
+        crate::verify::copy_attestations(registry, &repo, &there, &subject)
             .await
             .map_err(|source| PublishError::CopyAttestations {
                 repository: there.to_string(),

@@ -700,18 +700,24 @@ pub async fn find(
         }
     };
     let mut valid: Vec<Judged> = Vec::new();
-    // Attestations that say they are of another kind (provenance, SBOM)
-    // are judged as such (see `extras`); an unnamed one as a test result.
-    let referrers = referrers.into_iter().filter(|r| {
-        r.annotations
-            .get(PREDICATE_TYPE)
-            .is_none_or(|t| t == TEST_RESULT_TYPE)
-    });
+    // Attestations of another kind (provenance, SBOM) are judged as such
+    // (see `extras`), whether their manifest says so or their statement.
     for referrer in referrers {
-        match judge_one(registry, repository, digest, &referrer.digest, key).await {
+        let (kind, read) = kind_of(registry, repository, digest, &referrer).await?;
+        if kind != Kind::TestResult {
+            continue;
+        }
+        let judged = match read {
+            Some(read) => read.and_then(|e| judge(&e, digest, key).map_err(|e| e.to_string())),
+            None => match judge_one(registry, repository, digest, &referrer.digest, key).await {
+                Err(Fatal(e)) => return Err(e),
+                Err(Rejected(why)) => Err(why),
+                Ok(j) => Ok(j),
+            },
+        };
+        match judged {
             Ok(j) => valid.push(j),
-            Err(Fatal(e)) => return Err(e),
-            Err(Rejected(why)) => finding.rejected.push((referrer.digest, why)),
+            Err(why) => finding.rejected.push((referrer.digest, why)),
         }
     }
     // The newest valid attestation decides (a failure wins a tie): an older
@@ -752,35 +758,30 @@ pub async fn extras(
     };
     let mut provenance: Vec<(Option<String>, crate::attest::provenance::Summary)> = Vec::new();
     for r in referrers {
-        let kind = r.annotations.get(PREDICATE_TYPE).map(String::as_str);
+        let (kind, read) = kind_of(registry, repository, digest, &r).await?;
         let created = r.annotations.get(CREATED).cloned();
         match kind {
-            Some(PROVENANCE_TYPE) => {
-                let judged = statement_of(
-                    registry,
-                    repository,
-                    digest,
-                    &r.digest,
-                    key,
-                    PROVENANCE_TYPE,
-                )
-                .await
-                .and_then(|s| {
-                    let summary = crate::attest::provenance::summary(&s)
-                        .map_err(|e| Rejected(e.to_string()))?;
-                    match children {
-                        Some(children) => index_dependencies(&summary, children).map(|_| summary),
-                        None => Ok(summary),
-                    }
-                });
+            Kind::Provenance => {
+                let judged = statement_of(registry, repository, digest, &r.digest, key, kind, read)
+                    .await
+                    .and_then(|s| {
+                        let summary = crate::attest::provenance::summary(&s)
+                            .map_err(|e| Rejected(e.to_string()))?;
+                        match children {
+                            Some(children) => {
+                                index_dependencies(&summary, children).map(|_| summary)
+                            }
+                            None => Ok(summary),
+                        }
+                    });
                 match judged {
                     Ok(summary) => provenance.push((created, summary)),
                     Err(Fatal(e)) => return Err(e),
                     Err(Rejected(why)) => extras.provenance_rejected.push((r.digest, why)),
                 }
             }
-            Some(SBOM_TYPE) => {
-                match statement_of(registry, repository, digest, &r.digest, key, SBOM_TYPE).await {
+            Kind::Sbom => {
+                match statement_of(registry, repository, digest, &r.digest, key, kind, read).await {
                     Ok(_) => extras.sboms += 1,
                     Err(Fatal(e)) => return Err(e),
                     Err(Rejected(why)) => extras.sbom_rejected.push((r.digest, why)),
@@ -820,26 +821,99 @@ fn index_dependencies(
     Ok(())
 }
 
-/// The statement of `predicate_type` in artifact `artifact` about `subject`,
-/// judged as [`judge_statement`] does.
+/// The statement of `kind` in artifact `artifact` about `subject`, judged
+/// as [`judge_statement`] does; its envelope `read` already when
+/// [`kind_of`] read it to tell its kind.
 async fn statement_of(
     registry: &dyn RegistryRead,
     repository: &Repository,
     subject: &Digest,
     artifact: &str,
     key: Option<&PublicKey>,
-    predicate_type: &str,
+    kind: Kind,
+    read: Option<Result<Vec<u8>, String>>,
 ) -> Result<crate::attest::statement::Statement, Problem> {
-    // An SBOM lists every package of the image: it may be larger than a
-    // test result or a provenance may.
-    let cap = match predicate_type == SBOM_TYPE {
-        true => crate::attest::sbom::MAX_ENVELOPE_BYTES,
-        false => MAX_ENVELOPE,
+    let envelope = match read {
+        Some(read) => read.map_err(Rejected)?,
+        None => envelope_of(registry, repository, subject, artifact, kind.cap()).await?,
     };
-    let envelope = envelope_of(registry, repository, subject, artifact, cap).await?;
-    judge_statement(&envelope, subject, key, predicate_type)
+    judge_statement(&envelope, subject, key, kind.predicate_type())
         .map(|(s, _)| s)
         .map_err(|e| Rejected(e.to_string()))
+}
+
+/// What an attestation states, by its predicate type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    TestResult,
+    Provenance,
+    Sbom,
+    /// Of a predicate type strata does not judge: left alone.
+    Other,
+}
+
+impl Kind {
+    fn of(predicate_type: &str) -> Kind {
+        match predicate_type {
+            TEST_RESULT_TYPE => Kind::TestResult,
+            PROVENANCE_TYPE => Kind::Provenance,
+            SBOM_TYPE => Kind::Sbom,
+            _ => Kind::Other,
+        }
+    }
+
+    fn predicate_type(self) -> &'static str {
+        match self {
+            Kind::TestResult | Kind::Other => TEST_RESULT_TYPE,
+            Kind::Provenance => PROVENANCE_TYPE,
+            Kind::Sbom => SBOM_TYPE,
+        }
+    }
+
+    /// The largest envelope of this kind strata reads: an SBOM lists every
+    /// package of the image, so it may be larger than a test result or a
+    /// provenance may.
+    fn cap(self) -> u64 {
+        match self {
+            Kind::Sbom => crate::attest::sbom::MAX_ENVELOPE_BYTES,
+            _ => MAX_ENVELOPE,
+        }
+    }
+}
+
+/// What referrer `r` of `subject` states: the predicate type its manifest
+/// names; else (a manifest that does not say) a provenance or an SBOM when
+/// its statement says so, its envelope read once (up to the largest cap,
+/// then held to its kind's) and returned to be judged, or why it cannot be
+/// read. Any other is taken for a test result, as strata wrote them before
+/// it named the type (and refused as one when it is not). Only an
+/// unreachable registry or refused credentials are errors.
+async fn kind_of(
+    registry: &dyn RegistryRead,
+    repository: &Repository,
+    subject: &Digest,
+    r: &crate::registry::referrers::Referrer,
+) -> Result<(Kind, Option<Result<Vec<u8>, String>>), RegistryError> {
+    if let Some(stated) = r.annotations.get(PREDICATE_TYPE) {
+        return Ok((Kind::of(stated), None));
+    }
+    let largest = Kind::Sbom.cap().max(MAX_ENVELOPE);
+    let envelope = match envelope_of(registry, repository, subject, &r.digest, largest).await {
+        Ok(e) => e,
+        Err(Fatal(e)) => return Err(e),
+        Err(Rejected(why)) => return Ok((Kind::TestResult, Some(Err(why)))),
+    };
+    // Only a provenance or an SBOM is told apart: anything else is judged
+    // as a test result, as before (and refused naming what it states).
+    let kind = match crate::attest::check::stated_predicate_type(&envelope).map(|t| Kind::of(&t)) {
+        Some(kind @ (Kind::Provenance | Kind::Sbom)) => kind,
+        _ => Kind::TestResult,
+    };
+    if envelope.len() as u64 > kind.cap() {
+        let why = format!("the blob is larger than {} bytes", kind.cap());
+        return Ok((kind, Some(Err(why))));
+    }
+    Ok((kind, Some(Ok(envelope))))
 }
 
 enum Problem {
@@ -1010,52 +1084,55 @@ pub async fn image_platform(
     }
 }
 
-/// Copies the test attestations of manifest `subject` from repository
-/// `from` to repository `to` (referrers live in their subject's repository),
-/// skipping those `to` holds already. For an alias pointed at an image of
-/// another repository, so the alias verifies where users pull it. Returns
-/// how many were copied.
+/// Copies the attestations of manifest `subject` (test results,
+/// provenance, SBOMs: the in-toto artifacts, and their Sigstore bundles,
+/// which `cosign` reads) from repository `from` to repository `to`
+/// (referrers live in their subject's repository), as they are, skipping
+/// those `to` holds already. For an alias pointed at an image of another
+/// repository, so the alias verifies where users pull it. Returns how many
+/// were copied.
 pub async fn copy_attestations(
     registry: &dyn RegistryWrite,
     from: &Repository,
     to: &Repository,
     subject: &Digest,
 ) -> Result<usize, RegistryError> {
-    let held = registry.referrers(to, subject, IN_TOTO_MEDIA_TYPE).await?;
+    use crate::attest::bundle::{BUNDLE_MEDIA_TYPE, BUNDLE_PREDICATE_TYPE};
     let mut copied = 0;
-    for r in registry
-        .referrers(from, subject, IN_TOTO_MEDIA_TYPE)
-        .await?
-    {
-        if held.iter().any(|h| h.annotations == r.annotations) {
-            continue;
+    // Each form: its artifact type, its layer's media type, and the
+    // annotation naming its predicate type.
+    for (artifact_type, layer_type, named) in [
+        (IN_TOTO_MEDIA_TYPE, DSSE_MEDIA_TYPE, PREDICATE_TYPE),
+        (BUNDLE_MEDIA_TYPE, BUNDLE_MEDIA_TYPE, BUNDLE_PREDICATE_TYPE),
+    ] {
+        let held = registry.referrers(to, subject, artifact_type).await?;
+        for r in registry.referrers(from, subject, artifact_type).await? {
+            if held.iter().any(|h| h.annotations == r.annotations) {
+                continue;
+            }
+            let reference = at_digest(from, &r.digest)?;
+            let Some(manifest) = registry.manifest(&reference).await? else {
+                continue;
+            };
+            let Ok((layer, _)) = artifact_layer(&manifest.bytes, Some(layer_type)) else {
+                continue;
+            };
+            // Each kind's cap (an SBOM may be larger than a test result);
+            // one whose manifest does not name its kind may be an SBOM.
+            let cap = match r.annotations.get(named) {
+                Some(stated) => Kind::of(stated).cap(),
+                None => Kind::Sbom.cap().max(MAX_ENVELOPE),
+            };
+            let content = registry.blob(from, &layer, cap).await?;
+            let artifact = crate::registry::referrers::Artifact {
+                artifact_type: r.artifact_type.clone(),
+                media_type: layer_type.to_string(),
+                content,
+                annotations: r.annotations.clone(),
+            };
+            registry.attach(to, subject, &artifact).await?;
+            copied += 1;
         }
-        let reference = at_digest(from, &r.digest)?;
-        let Some(manifest) = registry.manifest(&reference).await? else {
-            continue;
-        };
-        let Ok((layer, _)) = artifact_layer(&manifest.bytes, Some(DSSE_MEDIA_TYPE)) else {
-            continue;
-        };
-        // An SBOM lists every package of an image: it may be larger than
-        // a test result.
-        let sbom = r
-            .annotations
-            .get(crate::registry::referrers::PREDICATE_TYPE)
-            == Some(&crate::attest::sbom::SPDX_PREDICATE_TYPE.to_string());
-        let cap = match sbom {
-            true => crate::attest::sbom::MAX_ENVELOPE_BYTES,
-            false => MAX_ENVELOPE,
-        };
-        let content = registry.blob(from, &layer, cap).await?;
-        let artifact = crate::registry::referrers::Artifact {
-            artifact_type: r.artifact_type.clone(),
-            media_type: DSSE_MEDIA_TYPE.to_string(),
-            content,
-            annotations: r.annotations.clone(),
-        };
-        registry.attach(to, subject, &artifact).await?;
-        copied += 1;
     }
     Ok(copied)
 }

@@ -699,6 +699,65 @@ async fn a_forged_provenance_or_sbom_beside_a_passing_result_is_refused() {
     }
 }
 
+/// `artifact` without the predicate-type annotation on its manifest.
+fn unnamed(artifact: Artifact) -> Artifact {
+    let mut annotations = artifact.annotations.clone();
+    annotations.remove(PREDICATE_TYPE);
+    Artifact {
+        annotations,
+        ..artifact
+    }
+}
+
+#[tokio::test]
+async fn a_provenance_or_sbom_whose_manifest_does_not_say_so_counts_as_what_it_holds() {
+    let key = SigningKey::generate();
+    let dependency = serde_json::json!([{"name": "base", "digest": {"sha256": "1".repeat(64)}}]);
+    let sealed = |s: &[u8], k: &SigningKey| Envelope::seal(s, Some(k)).to_bytes();
+    let (registry, digest) = one_image();
+    attach(&registry, &digest, signed(&digest, true, &key)).await;
+    let provenance = statement(&digest, PROVENANCE_TYPE, provenance(dependency));
+    let sbom = statement(
+        &digest,
+        SBOM_TYPE,
+        serde_json::json!({"spdxVersion": "SPDX-2.3"}),
+    );
+    for (statement, kind) in [(&provenance, PROVENANCE_TYPE), (&sbom, SBOM_TYPE)] {
+        let artifact = unnamed(artifact(sealed(statement, &key), kind));
+        registry.attach(&repo(), &digest, &artifact).await.unwrap();
+    }
+    let report = verdict(&registry, Some(&key)).await;
+    assert!(report.verified(), "{}", report.render());
+    let p = &report.platforms[0];
+    assert_eq!(p.finding.rejected, [], "no rejected test result");
+    assert!(p.extras.provenance.is_some());
+    assert_eq!(p.extras.sboms, 1);
+
+    // One signed with another key is refused as what it is: an SBOM.
+    let (registry, digest) = one_image();
+    attach(&registry, &digest, signed(&digest, true, &key)).await;
+    let forged = unnamed(artifact(sealed(&sbom, &SigningKey::generate()), SBOM_TYPE));
+    registry.attach(&repo(), &digest, &forged).await.unwrap();
+    let report = verdict(&registry, Some(&key)).await;
+    assert_eq!(report.platforms[0].finding.rejected, []);
+    let why = refusal(&report);
+    assert!(why.contains("no valid SBOM"), "{why}");
+
+    // An unnamed test result is held to the test result's cap, though it
+    // is read up to the SBOM's to tell its kind.
+    let (registry, digest) = one_image();
+    let mut envelope = signed(&digest, true, &key);
+    envelope.resize(MAX_ENVELOPE as usize + 1, b' ');
+    let big = unnamed(artifact(envelope, TEST_RESULT_TYPE));
+    registry.attach(&repo(), &digest, &big).await.unwrap();
+    let why = refusal(&verdict(&registry, Some(&key)).await);
+    assert!(why.contains("no valid test attestation"), "{why}");
+    assert!(
+        why.contains(&format!("larger than {MAX_ENVELOPE} bytes")),
+        "{why}"
+    );
+}
+
 #[tokio::test]
 async fn an_index_provenance_naming_other_images_is_refused() {
     let key = SigningKey::generate();
