@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::plan::Plan;
-use crate::reference::Reference;
+use crate::reference::ImageRef;
 use crate::state::State;
 
 /// The comment a README's catalog starts after.
@@ -125,7 +125,7 @@ impl Published {
                 if owned {
                     published
                         .aliases
-                        .insert(alias.tag.clone(), image.name.to_string());
+                        .insert(alias.tag.to_string(), image.name.to_string());
                 }
             }
         }
@@ -148,7 +148,7 @@ impl Published {
             }
         }
         for alias in &plan.aliases {
-            let Some(at) = digests.get(&alias.tag) else {
+            let Some(at) = digests.get(alias.tag.as_str()) else {
                 continue;
             };
             // Its own candidates first; else any image of the plan with that
@@ -156,13 +156,13 @@ impl Published {
             let owner = alias
                 .candidates
                 .iter()
-                .map(String::as_str)
-                .chain(plan.images.iter().map(|i| i.name.as_str()))
+                .chain(plan.images.iter().map(|i| &i.name))
+                .map(ImageRef::as_str)
                 .find(|c| digests.get(*c) == Some(at));
             if let Some(owner) = owner {
                 published
                     .aliases
-                    .insert(alias.tag.clone(), owner.to_string());
+                    .insert(alias.tag.to_string(), owner.to_string());
             }
         }
         published
@@ -175,7 +175,7 @@ impl Published {
             .images
             .iter()
             .map(|i| i.name.to_string())
-            .chain(plan.aliases.iter().map(|a| a.tag.clone()))
+            .chain(plan.aliases.iter().map(|a| a.tag.to_string()))
             .collect();
         all.sort();
         all.dedup();
@@ -191,26 +191,25 @@ pub fn build(plan: &Plan, published: &Published, relative_to: &Path) -> Catalog 
         let Some(digest) = published.images.get(image.name.as_str()) else {
             continue;
         };
-        let mut tags = vec![image.name.as_str()];
+        let mut tags = vec![&image.name];
         tags.extend(
             plan.aliases
                 .iter()
                 .filter(|a| {
                     published
                         .aliases
-                        .get(&a.tag)
+                        .get(a.tag.as_str())
                         .is_some_and(|i| *i == image.name)
                 })
-                .map(|a| a.tag.as_str()),
+                .map(|a| &a.tag),
         );
         let dockerfile = relative(&image.context.join(&image.dockerfile), relative_to);
         let mut by_repo: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for tag in tags {
-            let r = Reference::split(tag);
             by_repo
-                .entry(r.name)
+                .entry(tag.name())
                 .or_default()
-                .push(r.tag_or_latest().to_string());
+                .push(tag.tag_or_latest().to_string());
         }
         for (repo, tags) in by_repo {
             repositories
@@ -429,8 +428,8 @@ mod tests {
 
     fn alias(tag: &str, candidates: &[&str]) -> AliasPlan {
         AliasPlan {
-            tag: tag.into(),
-            candidates: candidates.iter().map(|c| c.to_string()).collect(),
+            tag: tag.parse().unwrap(),
+            candidates: candidates.iter().map(|c| c.parse().unwrap()).collect(),
             rule: None,
             fallback: false,
         }

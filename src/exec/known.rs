@@ -101,7 +101,7 @@ pub fn references(plan: &Plan) -> Vec<String> {
             out.extend(crate::dockerfile::base_images(&text));
         }
     }
-    out.extend(plan.aliases.iter().map(|a| a.tag.clone()));
+    out.extend(plan.aliases.iter().map(|a| a.tag.to_string()));
     out
 }
 

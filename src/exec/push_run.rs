@@ -226,7 +226,7 @@ async fn move_aliases(
             |image| shipped.contains_key(image),
             Readiness::PUSHED,
             |tag, image, log| async move {
-                let s = &shipped[&image];
+                let s = &shipped[image.as_str()];
                 point_alias(&tag, &image, s, world, registry, options, &log).await?;
                 Ok(Done {
                     image_id: Some(s.image_id.clone()),
@@ -246,10 +246,10 @@ async fn move_aliases(
     for (tag, image) in applied {
         let records: Vec<String> = match groups.iter().find(|g| g.name == image) {
             Some(group) => group.unit_names().map(str::to_string).collect(),
-            None => vec![image],
+            None => vec![image.to_string()],
         };
         for record in records {
-            on_record.entry(record).or_default().push(tag.clone());
+            on_record.entry(record).or_default().push(tag.to_string());
         }
     }
     record_aliases(state, on_record);

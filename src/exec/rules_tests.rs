@@ -138,8 +138,8 @@ fn options() -> Options {
 
 fn alias(tag: &str, candidates: &[&ImagePlan]) -> AliasPlan {
     AliasPlan {
-        tag: format!("{REG}/acme/{tag}"),
-        candidates: candidates.iter().map(|i| i.name.to_string()).collect(),
+        tag: format!("{REG}/acme/{tag}").parse().unwrap(),
+        candidates: candidates.iter().map(|i| i.name.clone()).collect(),
         rule: None,
         fallback: false,
     }

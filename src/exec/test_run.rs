@@ -104,7 +104,7 @@ pub async fn run(
         |image| passed.contains_key(image),
         Readiness::PASSED,
         |tag, image, log| async move {
-            let id = &passed[&image];
+            let id = &passed[image.as_str()];
             tag_unless_there(world, id, &tag).await?;
             log.line(&format!("{tag} → {image} ({})", id.short()));
             Ok(Done {

@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use crate::config::files::{ImageFiles, DOCKERFILE};
 use crate::config::inventory::Inventory;
 use crate::config::run_file::RunTest;
+use crate::config::yaml::Located;
 use crate::error::InputError;
 use crate::plan::order;
 use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
+use crate::reference::ImageRef;
 
 /// Builds the plan: images in build order (inventory order unless an image is
 /// built `FROM` another one), their tests, and their aliases sorted by tag.
@@ -34,18 +36,7 @@ pub fn plan(
         .iter()
         .zip(files)
         .map(|(image, files)| {
-            // The inventory's check refused a name that does not parse; the
-            // name is parsed here once, for the rest of the run.
-            let name = crate::reference::ImageRef::parse(&image.name.value).map_err(|e| {
-                inventory.error(
-                    image.name.span,
-                    format!(
-                        "image `{}` is not a valid image reference: {e}",
-                        image.name.value
-                    ),
-                    "invalid reference",
-                )
-            })?;
+            let name = parse_reference(inventory, &image.name, "image")?;
             Ok(ImagePlan {
                 tests: files
                     .tests
@@ -84,18 +75,18 @@ pub fn plan(
         .map_err(|cycle| cycle_error(inventory, &cycle))?;
     check_platforms(inventory, &images)?;
 
-    let mut aliases: Vec<AliasPlan> = inventory
-        .images
-        .iter()
-        .flat_map(|image| {
-            image.aliases.iter().map(|a| AliasPlan {
-                tag: a.value.clone(),
-                candidates: vec![image.name.value.clone()],
+    let mut aliases = Vec::new();
+    for image in &inventory.images {
+        let name = parse_reference(inventory, &image.name, "image")?;
+        for a in &image.aliases {
+            aliases.push(AliasPlan {
+                tag: parse_reference(inventory, a, "alias")?,
+                candidates: vec![name.clone()],
                 rule: None,
                 fallback: false,
-            })
-        })
-        .collect();
+            });
+        }
+    }
     aliases.sort_by(|a, b| a.tag.cmp(&b.tag));
 
     Ok(Plan {
@@ -108,6 +99,26 @@ pub fn plan(
         warnings: Vec::new(),
         pull: inventory.pull,
         builder: inventory.builder,
+    })
+}
+
+/// `written` (an image name or alias of `inventory`) parsed once, for the
+/// rest of the run. The inventory's check refused a reference that does
+/// not parse; one that still does not is an error at its line.
+fn parse_reference(
+    inventory: &Inventory,
+    written: &Located<String>,
+    what: &str,
+) -> Result<ImageRef, InputError> {
+    ImageRef::parse(&written.value).map_err(|e| {
+        inventory.error(
+            written.span,
+            format!(
+                "{what} `{}` is not a valid image reference: {e}",
+                written.value
+            ),
+            "invalid reference",
+        )
     })
 }
 

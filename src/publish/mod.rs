@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use crate::attest::key::PublicKey;
 use crate::plan::{AliasChoice, AliasPlan, Plan};
-use crate::reference::{registry_of, Reference};
+use crate::reference::ImageRef;
 use crate::registry::index::{self, IndexError};
 use crate::registry::{Digest, RegistryError, RegistryRead, RegistryWrite};
 use crate::state::State;
@@ -94,10 +94,10 @@ pub enum Qualified {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Already at its preferred image's digest.
-    UpToDate { image: String, digest: Digest },
+    UpToDate { image: ImageRef, digest: Digest },
     /// Moved to `image`'s digest; `note` says why it is not the preferred one.
     Point {
-        image: String,
+        image: ImageRef,
         digest: Digest,
         note: Option<String>,
     },
@@ -128,8 +128,8 @@ pub fn decide(
             reason: "the alias has no candidate images".into(),
         };
     };
-    let why = |newest: &str| {
-        let why = match images.get(newest) {
+    let why = |newest: &ImageRef| {
+        let why = match images.get(newest.as_str()) {
             Some(Qualified::No(why)) => why.as_str(),
             _ => "it is not in this plan",
         };
@@ -137,7 +137,7 @@ pub fn decide(
     };
     if let AliasChoice::To { index, image } = alias.choose(|c| qualified(c).is_some(), fallback) {
         if let Some(digest) = qualified(image) {
-            let image = image.to_string();
+            let image = image.clone();
             return if index > 0 {
                 Decision::Point {
                     image,
@@ -223,11 +223,11 @@ impl std::fmt::Display for Assembled {
 pub struct Report {
     /// Images of several platforms whose index `publish` put together from
     /// the machines' state files: (image, what happened).
-    pub indexes: Vec<(String, Assembled)>,
-    pub images: Vec<(String, Qualified)>,
-    pub aliases: Vec<(String, Decision)>,
+    pub indexes: Vec<(ImageRef, Assembled)>,
+    pub images: Vec<(ImageRef, Qualified)>,
+    pub aliases: Vec<(ImageRef, Decision)>,
     /// Aliases whose move failed: (tag, error).
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(ImageRef, String)>,
 }
 
 impl Report {
@@ -307,7 +307,7 @@ pub async fn run(
     let mut report = Report::default();
     for image in plan.images.iter().filter(|i| !i.platforms.is_empty()) {
         if let Some(what) = assemble(registry, image, options).await? {
-            report.indexes.push((image.name.to_string(), what));
+            report.indexes.push((image.name.clone(), what));
         }
     }
     let mut images = BTreeMap::new();
@@ -318,7 +318,7 @@ pub async fn run(
         if let Some(v) = verified {
             tested.insert(image.name.to_string(), tested_at_by_name(&v));
         }
-        report.images.push((image.name.to_string(), q));
+        report.images.push((image.name.clone(), q));
     }
     for alias in &plan.aliases {
         let mut current_tested = BTreeMap::new();
@@ -339,7 +339,8 @@ pub async fn run(
                 continue;
             }
         };
-        let fallback = alias.fallback || options.fallback.iter().any(|g| g.is_match(&alias.tag));
+        let fallback =
+            alias.fallback || (options.fallback.iter()).any(|g| g.is_match(alias.tag.as_str()));
         let mut decision = decide(
             alias,
             &images,
@@ -350,7 +351,7 @@ pub async fn run(
         // the same image later than the digest it would move to (the
         // image's tag was moved back to an older tested build).
         if let (Decision::Point { image, digest, .. }, Some((now, true))) = (&decision, &current) {
-            let older = tested.get(image).and_then(|candidate| {
+            let older = tested.get(image.as_str()).and_then(|candidate| {
                 candidate.iter().find_map(|(name, at)| {
                     let later = current_tested.get(name)?;
                     (later > at).then(|| (name.clone(), *at, *later))
@@ -385,7 +386,7 @@ pub async fn run(
             {
                 let copied = match registry.resolve(&alias.tag).await {
                     Ok(Some(r)) => carry(registry, image, &alias.tag, &r).await,
-                    Ok(None) => Err(PublishError::Gone(alias.tag.clone())),
+                    Ok(None) => Err(PublishError::Gone(alias.tag.to_string())),
                     Err(e) => Err(e.into()),
                 };
                 if let Err(e) = copied {
@@ -786,21 +787,21 @@ fn mismatch(
 /// Points `alias` at `digest` of `image`'s repository and reads it back.
 async fn point(
     registry: &dyn RegistryWrite,
-    image: &str,
+    image: &ImageRef,
     digest: &Digest,
-    alias: &str,
+    alias: &ImageRef,
 ) -> Result<(), PublishError> {
-    if registry_of(image) != registry_of(alias) {
+    if image.registry() != alias.registry() {
         return Err(PublishError::OtherRegistry {
             alias: alias.to_string(),
             image: image.to_string(),
         });
     }
-    let repo = Reference::split(image).name;
+    let repo = image.name();
     // In another repository, the image is put there by digest and given its
     // attestations before the alias tag moves, so the alias never names a
     // digest without them there.
-    let there = Reference::split(alias).name;
+    let there = alias.name();
     if there != repo {
         let staged = format!("{there}@{digest}");
         registry.retag(repo, digest, &staged).await?;
@@ -826,12 +827,11 @@ async fn point(
 /// `r`) carries the test attestations too: those it lacks are copied.
 async fn carry(
     registry: &dyn RegistryWrite,
-    image: &str,
-    alias: &str,
+    image: &ImageRef,
+    alias: &ImageRef,
     r: &crate::registry::Resolved,
 ) -> Result<(), PublishError> {
-    let repo = Reference::split(image).name;
-    let there = Reference::split(alias).name;
+    let (repo, there) = (image.name(), alias.name());
     if there == repo {
         return Ok(());
     }
@@ -864,8 +864,8 @@ mod tests {
 
     fn alias() -> AliasPlan {
         AliasPlan {
-            tag: "r/node:latest".into(),
-            candidates: vec!["r/node:23".into(), "r/node:22".into()],
+            tag: "r/node:latest".parse().unwrap(),
+            candidates: vec!["r/node:23".parse().unwrap(), "r/node:22".parse().unwrap()],
             rule: Some("latest".into()),
             fallback: false,
         }
@@ -884,7 +884,7 @@ mod tests {
         assert_eq!(
             got,
             Decision::Point {
-                image: "r/node:23".into(),
+                image: "r/node:23".parse().unwrap(),
                 digest: d('3'),
                 note: None
             }
