@@ -266,7 +266,7 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
         // the timed-out one too.
         let left = engine.run_containers_from(&id).await.unwrap();
         assert!(left.is_empty(), "containers left behind: {left:?}");
-        for reference in [tag_of(1), layer_tag, name.clone()] {
+        for reference in [tag_of(1).to_string(), layer_tag.to_string(), name.clone()] {
             engine.remove(&reference).await.unwrap();
         }
     });
@@ -327,7 +327,7 @@ fn strata_test_runs_a_run_yml_and_reports_its_output() {
             engine.image_id(&test_tag).await.unwrap().is_some(),
             "the passing test is tagged {test_tag}"
         );
-        for reference in [test_tag, name] {
+        for reference in [test_tag.to_string(), name] {
             engine.remove(&reference).await.unwrap();
         }
     });

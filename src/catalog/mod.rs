@@ -417,7 +417,7 @@ mod tests {
                 pushed_at: chrono::Utc
                     .with_ymd_and_hms(2024, 11, day, 1, 0, 0)
                     .unwrap(),
-                aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                aliases: aliases.iter().map(|a| a.parse().unwrap()).collect(),
             }),
             inputs: None,
             bases: vec![],

@@ -238,7 +238,7 @@ async fn move_aliases(
     // The aliases each record pushed in this run carries now. An image of
     // several platforms has no record of its own: each platform's record
     // carries the alias.
-    let mut on_record: HashMap<String, Vec<String>> = shipped
+    let mut on_record: HashMap<String, Vec<ImageRef>> = shipped
         .keys()
         .filter(|name| !groups.iter().any(|g| g.name == **name))
         .map(|name| (name.clone(), vec![]))
@@ -249,7 +249,7 @@ async fn move_aliases(
             None => vec![image.to_string()],
         };
         for record in records {
-            on_record.entry(record).or_default().push(tag.to_string());
+            on_record.entry(record).or_default().push(tag.clone());
         }
     }
     record_aliases(state, on_record);
@@ -279,7 +279,7 @@ fn record_push(state: &StateFile, name: &str, digest: &Digest) {
 
 /// Records, in one write, the aliases each pushed record carries now;
 /// nothing is written when the state says so already.
-fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<String>>) {
+fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<ImageRef>>) {
     let pushed = |st: &crate::state::State, name: &str| {
         st.images
             .get(name)

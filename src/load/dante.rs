@@ -324,7 +324,7 @@ mod tests {
                 TestPlan {
                     index: 1,
                     path: PathBuf::from("dir/t0"),
-                    tag: "acme/app:1-test1".into(),
+                    tag: "acme/app:1-test1".parse().unwrap(),
                     timeout: None,
                     secrets: Vec::new(),
                     dockerfile: None,
@@ -333,7 +333,7 @@ mod tests {
                 TestPlan {
                     index: 2,
                     path: PathBuf::from("dir/t1"),
-                    tag: "acme/app:1-test2".into(),
+                    tag: "acme/app:1-test2".parse().unwrap(),
                     timeout: None,
                     secrets: Vec::new(),
                     dockerfile: None,

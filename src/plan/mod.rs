@@ -105,7 +105,7 @@ pub struct TestPlan {
     /// The test folder (its Dockerfile, and files it copies).
     pub path: PathBuf,
     /// The tag a passing test image gets: `<name>-test<N>`, as Dante did.
-    pub tag: String,
+    pub tag: ImageRef,
     /// Seconds this test's layer build may take; `None`: the image's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
@@ -329,8 +329,8 @@ impl Plan {
 
 /// The tag a passing test image gets, following Dante: `<name>-test<N>`.
 /// A name without a tag is treated as `:latest`.
-pub fn test_tag(image: &crate::reference::ImageRef, index: usize) -> String {
-    image.with_derived_tag(&format!("test{index}")).into()
+pub fn test_tag(image: &ImageRef, index: usize) -> ImageRef {
+    image.with_derived_tag(&format!("test{index}"))
 }
 
 #[cfg(test)]

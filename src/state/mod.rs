@@ -128,7 +128,7 @@ pub struct PushState {
     pub digest: Digest,
     pub pushed_at: DateTime<Utc>,
     /// Aliases pointed at this digest, verified by reading them back.
-    pub aliases: Vec<String>,
+    pub aliases: Vec<crate::reference::ImageRef>,
 }
 
 /// Why the state could not be read or written.
