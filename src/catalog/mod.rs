@@ -456,7 +456,7 @@ mod tests {
     fn lists_only_what_was_pushed_with_the_aliases_its_push_pointed() {
         let mut state = State::default();
         state.images.insert(
-            "reg/acme/bookworm:22.11.0".into(),
+            "reg/acme/bookworm:22.11.0".parse().unwrap(),
             pushed(
                 &[
                     "reg/acme/bookworm:22",
@@ -468,13 +468,13 @@ mod tests {
         );
         state
             .images
-            .insert("reg/acme/bookworm:20.18.0".into(), pushed(&[], 2));
+            .insert("reg/acme/bookworm:20.18.0".parse().unwrap(), pushed(&[], 2));
         // Tested, never pushed: not published.
         let mut tested = pushed(&[], 2);
         tested.pushed = None;
         state
             .images
-            .insert("reg/acme/bullseye:22.11.0".into(), tested);
+            .insert("reg/acme/bullseye:22.11.0".parse().unwrap(), tested);
 
         let catalog = build(
             &plan(),
@@ -505,11 +505,11 @@ mod tests {
     fn an_alias_belongs_to_the_image_that_was_pushed_with_it_last() {
         let mut state = State::default();
         state.images.insert(
-            "reg/acme/bookworm:22.11.0".into(),
+            "reg/acme/bookworm:22.11.0".parse().unwrap(),
             pushed(&["reg/acme/node:22"], 3),
         );
         state.images.insert(
-            "reg/acme/bullseye:22.11.0".into(),
+            "reg/acme/bullseye:22.11.0".parse().unwrap(),
             pushed(&["reg/acme/node:22"], 2),
         );
         let mut p = plan();
@@ -543,15 +543,17 @@ mod tests {
             })
             .collect();
         let mut state = State::default();
-        state
-            .images
-            .insert(units[0].clone(), pushed(&["reg/acme/bookworm:22"], 2));
+        state.images.insert(
+            units[0].parse().unwrap(),
+            pushed(&["reg/acme/bookworm:22"], 2),
+        );
         let only_one = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         assert_eq!(only_one.counts(), (0, 0), "{only_one:?}");
 
-        state
-            .images
-            .insert(units[1].clone(), pushed(&["reg/acme/bookworm:22"], 2));
+        state.images.insert(
+            units[1].parse().unwrap(),
+            pushed(&["reg/acme/bookworm:22"], 2),
+        );
         let both = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         assert_eq!(
             markdown(&both),

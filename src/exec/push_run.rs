@@ -294,7 +294,11 @@ fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<ImageRef>>) 
     if changed {
         state.update(|st| {
             for (name, tags) in on_record {
-                if let Some(p) = st.images.get_mut(&name).and_then(|e| e.pushed.as_mut()) {
+                if let Some(p) = st
+                    .images
+                    .get_mut(name.as_str())
+                    .and_then(|e| e.pushed.as_mut())
+                {
                     p.aliases = tags;
                 }
             }
@@ -357,7 +361,12 @@ async fn push_image(
         image
             .needs
             .iter()
-            .filter_map(|n| Some((n.clone(), st.images.get(n)?.pushed.as_ref()?.digest.clone())))
+            .filter_map(|n| {
+                Some((
+                    n.clone(),
+                    st.images.get(n.as_str())?.pushed.as_ref()?.digest.clone(),
+                ))
+            })
             .collect()
     });
     let built = |digest: &Digest| {

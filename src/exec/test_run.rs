@@ -18,7 +18,7 @@ use super::{Bus, Options, StepError, World};
 use crate::engine::{BuildContext, BuildRequest, Dockerfile, EngineError, ImageId};
 use crate::events::{Command, Event, Outcome, Step};
 use crate::plan::{ImagePlan, Plan, RunTest, SecretSpec, TestPlan};
-use crate::reference::Platform;
+use crate::reference::{ImageRef, Platform};
 use crate::state::{short_id, ImageState, StateError, StateFile, TestState};
 
 /// Runs `strata test` over the whole plan. Returns the first state-file
@@ -120,14 +120,14 @@ pub async fn run(
 /// Records an image's result. One rebuilt as the very image pushed before
 /// keeps its push record: the registry still holds it (`publish --from`
 /// and the catalog read it).
-fn record(state: &StateFile, name: &str, mut result: ImageState) {
+fn record(state: &StateFile, name: &ImageRef, mut result: ImageState) {
     state.update(|st| {
         if let Some(before) = st.images.get(name) {
             if before.image_id == result.image_id && result.passed {
                 result.pushed = before.pushed.clone();
             }
         }
-        st.images.insert(name.to_string(), result);
+        st.images.insert(name.clone(), result);
     });
 }
 

@@ -941,7 +941,7 @@ mod tests {
 
     fn state(unit: &str, r: crate::state::ImageState) -> State {
         State {
-            images: BTreeMap::from([(unit.to_string(), r)]),
+            images: BTreeMap::from([(unit.parse().unwrap(), r)]),
             ..State::default()
         }
     }

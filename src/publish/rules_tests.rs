@@ -300,7 +300,7 @@ fn state(unit: &str, image: &ImageId, digest: &Digest) -> State {
         parts: None,
     };
     State {
-        images: BTreeMap::from([(unit.to_string(), record)]),
+        images: BTreeMap::from([(unit.parse().unwrap(), record)]),
         ..State::default()
     }
 }
