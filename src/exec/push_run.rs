@@ -22,7 +22,7 @@ use super::skeleton::{Readiness, Run};
 use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::{ImagePlan, Plan};
-use crate::reference::{registry_of, ImageRef, Reference};
+use crate::reference::{ImageRef, Reference};
 use crate::registry::index::{self, IndexError};
 use crate::registry::{Digest, ImageId, RegistryWrite};
 use crate::state::{PushState, StateError, StateFile};
@@ -754,8 +754,8 @@ async fn restore(
 /// executor's retry path runs it again if it fails. An alias the registry
 /// already resolves to that digest is not moved (unless `--no-cache`).
 async fn point_alias(
-    tag: &str,
-    image: &str,
+    tag: &ImageRef,
+    image: &ImageRef,
     s: &Shipped,
     world: &World,
     registry: &dyn RegistryWrite,
@@ -790,13 +790,13 @@ async fn point_alias(
 /// alone (no tag moves), when the alias is in another repository of the
 /// same registry. Says whether it did.
 async fn stage_in(
-    image: &str,
+    image: &ImageRef,
     digest: &Digest,
-    alias: &str,
+    alias: &ImageRef,
     registry: &dyn RegistryWrite,
 ) -> Result<bool, StepError> {
-    let (repo, there) = (Reference::split(image).name, Reference::split(alias).name);
-    if repo == there || registry_of(image) != registry_of(alias) {
+    let (repo, there) = (image.name(), alias.name());
+    if repo == there || image.registry() != alias.registry() {
         return Ok(false);
     }
     registry
@@ -810,14 +810,14 @@ async fn stage_in(
 /// repository), so `strata verify ALIAS` and `publish` find them. Nothing
 /// to do within the image's own repository.
 async fn carry_attestations(
-    image: &str,
+    image: &ImageRef,
     shipped: &Shipped,
-    alias: &str,
+    alias: &ImageRef,
     registry: &dyn RegistryWrite,
     options: &Options,
 ) -> Result<(), StepError> {
-    let repository = Reference::split(alias).name;
-    if repository == Reference::split(image).name {
+    let repository = alias.name();
+    if repository == image.name() {
         return Ok(());
     }
     let key = options.signing_key.as_deref();
@@ -851,14 +851,14 @@ async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), StepE
 /// again); across registries the engine pushes the alias tag. Either way the
 /// alias must then resolve to the image's digest.
 async fn retag(
-    image: &str,
+    image: &ImageRef,
     shipped: &Shipped,
-    alias: &str,
+    alias: &ImageRef,
     world: &World,
     registry: &dyn RegistryWrite,
 ) -> Result<(), StepError> {
-    let repo = Reference::split(image).name;
-    if registry_of(image) == registry_of(alias) {
+    let repo = image.name();
+    if image.registry() == alias.registry() {
         registry.retag(repo, &shipped.digest, alias).await?;
     } else if shipped.index {
         return Err(StepError::Input(format!(
