@@ -115,7 +115,7 @@ pub enum Decision {
 /// digest carries a passing attestation (held), else goes nowhere.
 pub fn decide(
     alias: &AliasPlan,
-    images: &BTreeMap<String, Qualified>,
+    images: &BTreeMap<ImageRef, Qualified>,
     current: Option<(&Digest, bool)>,
     fallback: bool,
 ) -> Decision {
@@ -129,7 +129,7 @@ pub fn decide(
         };
     };
     let why = |newest: &ImageRef| {
-        let why = match images.get(newest.as_str()) {
+        let why = match images.get(newest) {
             Some(Qualified::No(why)) => why.as_str(),
             _ => "it is not in this plan",
         };
@@ -314,9 +314,9 @@ pub async fn run(
     let mut tested = BTreeMap::new();
     for image in &plan.images {
         let (q, verified) = qualify(registry, image, options).await?;
-        images.insert(image.name.to_string(), q.clone());
+        images.insert(image.name.clone(), q.clone());
         if let Some(v) = verified {
-            tested.insert(image.name.to_string(), tested_at_by_name(&v));
+            tested.insert(image.name.clone(), tested_at_by_name(&v));
         }
         report.images.push((image.name.clone(), q));
     }
@@ -351,7 +351,7 @@ pub async fn run(
         // the same image later than the digest it would move to (the
         // image's tag was moved back to an older tested build).
         if let (Decision::Point { image, digest, .. }, Some((now, true))) = (&decision, &current) {
-            let older = tested.get(image.as_str()).and_then(|candidate| {
+            let older = tested.get(image).and_then(|candidate| {
                 candidate.iter().find_map(|(name, at)| {
                     let later = current_tested.get(name)?;
                     (later > at).then(|| (name.clone(), *at, *later))
@@ -871,10 +871,10 @@ mod tests {
         }
     }
 
-    fn images(newest: Qualified) -> BTreeMap<String, Qualified> {
+    fn images(newest: Qualified) -> BTreeMap<ImageRef, Qualified> {
         BTreeMap::from([
-            ("r/node:23".to_string(), newest),
-            ("r/node:22".to_string(), Qualified::Yes(d('2'))),
+            ("r/node:23".parse().unwrap(), newest),
+            ("r/node:22".parse().unwrap(), Qualified::Yes(d('2'))),
         ])
     }
 
