@@ -348,6 +348,22 @@ mod tests {
     }
 
     #[test]
+    fn an_alias_that_is_no_reference_is_an_error_at_its_line() {
+        // The inventory's check refuses it first; the plan does not trust
+        // that and parses each alias once, where it is made.
+        let mut inventory = inv(THREE);
+        inventory.images[1].aliases[0].value = "Acme/Base:latest".into();
+        let err = plan(&inventory, &files(&["FROM x\n", "FROM x\n", "FROM x\n"], 0)).unwrap_err();
+        assert!(
+            err.message.contains("alias `Acme/Base:latest`") && err.message.contains("lowercase"),
+            "{}",
+            err.message
+        );
+        let out = crate::error::render_with(&err, false);
+        assert!(out.contains("inv.yml:7"), "{out}");
+    }
+
+    #[test]
     fn cycles_name_their_images() {
         let inventory = inv(THREE);
         let err = plan(
