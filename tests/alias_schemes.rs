@@ -62,7 +62,7 @@ fn candidate(
     let mut facts = feed::facts(release, schedule, as_of);
     facts.extend(axes.as_object().unwrap().clone());
     Candidate {
-        image,
+        image: image.parse().unwrap(),
         version: release.version.clone(),
         facts: Value::Object(facts),
     }
@@ -77,9 +77,9 @@ fn rules(yaml: &str) -> Vec<AliasRule> {
 fn winners(plans: &[AliasPlan]) -> BTreeMap<String, BTreeSet<String>> {
     let mut won: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for plan in plans {
-        won.entry(plan.candidates[0].clone())
+        won.entry(plan.candidates[0].to_string())
             .or_default()
-            .insert(plan.tag.clone());
+            .insert(plan.tag.to_string());
     }
     won
 }
@@ -435,7 +435,7 @@ fn official_scheme_full_table() {
         .map(|p| {
             (
                 p.tag.as_str(),
-                p.candidates.iter().map(String::as_str).collect(),
+                p.candidates.iter().map(|c| c.as_str()).collect(),
             )
         })
         .collect();
@@ -520,8 +520,8 @@ fn assign(plans: &[AliasPlan], failed: &HashSet<&str>) -> BTreeMap<String, Optio
                 .candidates
                 .iter()
                 .find(|c| !failed.contains(c.as_str()))
-                .cloned();
-            (p.tag.clone(), winner)
+                .map(ToString::to_string);
+            (p.tag.to_string(), winner)
         })
         .collect()
 }

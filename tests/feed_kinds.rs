@@ -74,7 +74,7 @@ aliases:
 fn aliases(plan: &Plan) -> Vec<(String, String)> {
     plan.aliases
         .iter()
-        .map(|a| (a.tag.clone(), a.candidates[0].clone()))
+        .map(|a| (a.tag.to_string(), a.candidates[0].to_string()))
         .collect()
 }
 

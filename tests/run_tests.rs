@@ -280,8 +280,8 @@ fn run_tests_pass_and_fail_as_their_expectations_say() {
         // the timed-out one too.
         let left = engine.run_containers_from(&id).await.unwrap();
         assert!(left.is_empty(), "containers left behind: {left:?}");
-        for reference in [tag_of(1), layer_tag, name.clone()] {
-            engine.remove(&common::image_ref(&reference)).await.unwrap();
+        for reference in [tag_of(1), layer_tag, common::image_ref(&name)] {
+            engine.remove(&reference).await.unwrap();
         }
     });
     assert_record_kept_results(&record);
@@ -345,8 +345,8 @@ fn strata_test_runs_a_run_yml_and_reports_its_output() {
                 .is_some(),
             "the passing test is tagged {test_tag}"
         );
-        for reference in [test_tag, name] {
-            engine.remove(&common::image_ref(&reference)).await.unwrap();
+        for reference in [test_tag, common::image_ref(&name)] {
+            engine.remove(&reference).await.unwrap();
         }
     });
 }

@@ -10,6 +10,7 @@ use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior};
 use super::value::{from_json, has_path};
 use super::{AliasError, AliasRule, Candidate};
 use crate::plan::AliasPlan;
+use crate::reference::ImageRef;
 
 /// One compiled rule.
 struct Compiled<'env> {
@@ -55,11 +56,11 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
         })
         .collect::<Result<Vec<_>, AliasError>>()?;
 
-    let mut tags: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
+    let mut tags: BTreeMap<ImageRef, Vec<Hit>> = BTreeMap::new();
     for (c, image) in images.iter().enumerate() {
         if !image.facts.is_object() {
             return Err(AliasError::FactsNotObject {
-                image: image.image.clone(),
+                image: image.image.to_string(),
             });
         }
         let context = from_json(&image.facts);
@@ -76,13 +77,15 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
                 .tag
                 .render(context.clone())
                 .map_err(|e| failure(rule.rule, &rule.tag.undeclared_variables(true), image, &e))?;
-            let tag = rendered.trim().to_string();
-            crate::reference::validate_alias(&tag).map_err(|reason| AliasError::InvalidTag {
-                rule: rule.rule.tag.clone(),
-                tag: crate::text::escape(&tag).into_owned(),
-                image: image.image.clone(),
-                reason: reason.to_string(),
-            })?;
+            let tag = rendered.trim();
+            let tag = crate::reference::validate_alias(tag)
+                .and_then(|()| Ok(ImageRef::parse(tag)?))
+                .map_err(|reason| AliasError::InvalidTag {
+                    rule: rule.rule.tag.clone(),
+                    tag: crate::text::escape(tag).into_owned(),
+                    image: image.image.to_string(),
+                    reason: reason.to_string(),
+                })?;
             let hits = tags.entry(tag).or_default();
             // Images are visited one at a time, so an image already holding
             // this tag is the last hit: checking it keeps this O(1).
@@ -106,7 +109,7 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
             if names.contains(&crate::reference::normalize(&tag)) {
                 return Err(AliasError::TagIsImage {
                     rule: first_rule.tag.clone(),
-                    tag,
+                    tag: tag.into(),
                 });
             }
             // Stable sort: equal versions stay in input order for the error.
@@ -121,10 +124,10 @@ pub fn compute(rules: &[AliasRule], images: &[Candidate]) -> Result<Vec<AliasPla
             {
                 let (first, second) = (&images[pair[0].candidate], &images[pair[1].candidate]);
                 return Err(AliasError::Ambiguous {
-                    tag,
+                    tag: tag.into(),
                     rule: rules[pair[1].rule].tag.clone(),
-                    first: first.image.clone(),
-                    second: second.image.clone(),
+                    first: first.image.to_string(),
+                    second: second.image.to_string(),
                     version: first.version.to_string(),
                 });
             }
@@ -169,14 +172,14 @@ fn failure(
             return AliasError::Undefined {
                 rule: rule.tag.clone(),
                 field: field.to_string(),
-                image: image.image.clone(),
+                image: image.image.to_string(),
                 known,
             };
         }
     }
     AliasError::Render {
         rule: rule.tag.clone(),
-        image: image.image.clone(),
+        image: image.image.to_string(),
         message: describe(e),
     }
 }
@@ -197,7 +200,7 @@ mod tests {
 
     fn image(name: &str, version: &str, facts: serde_json::Value) -> Candidate {
         Candidate {
-            image: name.into(),
+            image: name.parse().unwrap(),
             version: semver::Version::parse(version).unwrap(),
             facts,
         }
@@ -235,7 +238,7 @@ mod tests {
             .map(|p| {
                 (
                     p.tag.as_str(),
-                    p.candidates.iter().map(String::as_str).collect(),
+                    p.candidates.iter().map(ImageRef::as_str).collect(),
                     p.rule.as_deref(),
                 )
             })

@@ -16,7 +16,7 @@ pub use compute::compute;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// The image's full name, such as `nodesource/jessie:4.4.7`.
-    pub image: String,
+    pub image: crate::reference::ImageRef,
     /// The version the image packages; orders the candidates of a tag.
     pub version: semver::Version,
     /// The image's facts (an object): release facts merged with axis facts.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::plan::Plan;
-use crate::reference::{ImageRef, Reference};
+use crate::reference::ImageRef;
 use crate::state::State;
 
 /// The comment a README's catalog starts after.
@@ -125,7 +125,7 @@ impl Published {
                 if owned {
                     published
                         .aliases
-                        .insert(alias.tag.clone(), image.name.to_string());
+                        .insert(alias.tag.to_string(), image.name.to_string());
                 }
             }
         }
@@ -148,7 +148,7 @@ impl Published {
             }
         }
         for alias in &plan.aliases {
-            let Some(at) = digests.get(&alias.tag) else {
+            let Some(at) = digests.get(alias.tag.as_str()) else {
                 continue;
             };
             // Its own candidates first; else any image of the plan with that
@@ -156,13 +156,13 @@ impl Published {
             let owner = alias
                 .candidates
                 .iter()
-                .map(String::as_str)
-                .chain(plan.images.iter().map(|i| i.name.as_str()))
+                .chain(plan.images.iter().map(|i| &i.name))
+                .map(ImageRef::as_str)
                 .find(|c| digests.get(*c) == Some(at));
             if let Some(owner) = owner {
                 published
                     .aliases
-                    .insert(alias.tag.clone(), owner.to_string());
+                    .insert(alias.tag.to_string(), owner.to_string());
             }
         }
         published
@@ -175,12 +175,7 @@ impl Published {
             .images
             .iter()
             .map(|i| i.name.clone())
-            // An alias was checked as a reference when the plan was made.
-            .chain(
-                plan.aliases
-                    .iter()
-                    .filter_map(|a| ImageRef::parse(&a.tag).ok()),
-            )
+            .chain(plan.aliases.iter().map(|a| a.tag.clone()))
             .collect();
         all.sort();
         all.dedup();
@@ -196,26 +191,25 @@ pub fn build(plan: &Plan, published: &Published, relative_to: &Path) -> Catalog 
         let Some(digest) = published.images.get(image.name.as_str()) else {
             continue;
         };
-        let mut tags = vec![image.name.as_str()];
+        let mut tags = vec![&image.name];
         tags.extend(
             plan.aliases
                 .iter()
                 .filter(|a| {
                     published
                         .aliases
-                        .get(&a.tag)
+                        .get(a.tag.as_str())
                         .is_some_and(|i| *i == image.name)
                 })
-                .map(|a| a.tag.as_str()),
+                .map(|a| &a.tag),
         );
         let dockerfile = relative(&image.context.join(&image.dockerfile), relative_to);
         let mut by_repo: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for tag in tags {
-            let r = Reference::split(tag);
             by_repo
-                .entry(r.name)
+                .entry(tag.name())
                 .or_default()
-                .push(r.tag_or_latest().to_string());
+                .push(tag.tag_or_latest().to_string());
         }
         for (repo, tags) in by_repo {
             repositories
@@ -423,7 +417,7 @@ mod tests {
                 pushed_at: chrono::Utc
                     .with_ymd_and_hms(2024, 11, day, 1, 0, 0)
                     .unwrap(),
-                aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                aliases: aliases.iter().map(|a| a.parse().unwrap()).collect(),
             }),
             inputs: None,
             bases: vec![],
@@ -434,8 +428,8 @@ mod tests {
 
     fn alias(tag: &str, candidates: &[&str]) -> AliasPlan {
         AliasPlan {
-            tag: tag.into(),
-            candidates: candidates.iter().map(|c| c.to_string()).collect(),
+            tag: tag.parse().unwrap(),
+            candidates: candidates.iter().map(|c| c.parse().unwrap()).collect(),
             rule: None,
             fallback: false,
         }
@@ -462,7 +456,7 @@ mod tests {
     fn lists_only_what_was_pushed_with_the_aliases_its_push_pointed() {
         let mut state = State::default();
         state.images.insert(
-            "reg/acme/bookworm:22.11.0".into(),
+            "reg/acme/bookworm:22.11.0".parse().unwrap(),
             pushed(
                 &[
                     "reg/acme/bookworm:22",
@@ -474,13 +468,13 @@ mod tests {
         );
         state
             .images
-            .insert("reg/acme/bookworm:20.18.0".into(), pushed(&[], 2));
+            .insert("reg/acme/bookworm:20.18.0".parse().unwrap(), pushed(&[], 2));
         // Tested, never pushed: not published.
         let mut tested = pushed(&[], 2);
         tested.pushed = None;
         state
             .images
-            .insert("reg/acme/bullseye:22.11.0".into(), tested);
+            .insert("reg/acme/bullseye:22.11.0".parse().unwrap(), tested);
 
         let catalog = build(
             &plan(),
@@ -511,11 +505,11 @@ mod tests {
     fn an_alias_belongs_to_the_image_that_was_pushed_with_it_last() {
         let mut state = State::default();
         state.images.insert(
-            "reg/acme/bookworm:22.11.0".into(),
+            "reg/acme/bookworm:22.11.0".parse().unwrap(),
             pushed(&["reg/acme/node:22"], 3),
         );
         state.images.insert(
-            "reg/acme/bullseye:22.11.0".into(),
+            "reg/acme/bullseye:22.11.0".parse().unwrap(),
             pushed(&["reg/acme/node:22"], 2),
         );
         let mut p = plan();
@@ -549,15 +543,17 @@ mod tests {
             })
             .collect();
         let mut state = State::default();
-        state
-            .images
-            .insert(units[0].clone(), pushed(&["reg/acme/bookworm:22"], 2));
+        state.images.insert(
+            units[0].parse().unwrap(),
+            pushed(&["reg/acme/bookworm:22"], 2),
+        );
         let only_one = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         assert_eq!(only_one.counts(), (0, 0), "{only_one:?}");
 
-        state
-            .images
-            .insert(units[1].clone(), pushed(&["reg/acme/bookworm:22"], 2));
+        state.images.insert(
+            units[1].parse().unwrap(),
+            pushed(&["reg/acme/bookworm:22"], 2),
+        );
         let both = build(&p, &Published::from_state(&p, &state), Path::new("/repo"));
         assert_eq!(
             markdown(&both),

@@ -380,7 +380,7 @@ mod tests {
         let c = image(dir.path(), "acme/c:1", "FROM up/base:1\nRUN true\n", &[]);
         let mut state = State::default();
         for i in [&a, &b, &c] {
-            state.images.insert(i.name.to_string(), passed(i).await);
+            state.images.insert(i.name.clone(), passed(i).await);
         }
         let plan = Plan {
             images: vec![a.clone(), b.clone(), c.clone()],

@@ -55,7 +55,7 @@ pub fn provenance_parts(image: &ImagePlan, inputs: &Inputs) -> Parts {
         tests: image
             .tests
             .iter()
-            .filter_map(|t| Some((t.path.clone(), sha(inputs.parts.tests.get(&t.tag)?))))
+            .filter_map(|t| Some((t.path.clone(), sha(inputs.parts.tests.get(t.tag.as_str())?))))
             .collect(),
     }
 }
@@ -160,7 +160,7 @@ pub async fn local_parts(
         };
         parts
             .tests
-            .insert(test.tag.clone(), hash_context(ctx).await?.0);
+            .insert(test.tag.to_string(), hash_context(ctx).await?.0);
     }
     Ok(parts)
 }
@@ -184,7 +184,7 @@ fn digest_of(image: &ImagePlan, parts: &InputParts) -> String {
     }
     for test in &image.tests {
         field(&mut h, "test", &test.tag);
-        let digest = parts.tests.get(&test.tag).map(String::as_str);
+        let digest = parts.tests.get(test.tag.as_str()).map(String::as_str);
         field(&mut h, "test-files", digest.unwrap_or_default());
     }
     format!("sha256:{}", hex::encode(h.finalize()))

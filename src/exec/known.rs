@@ -96,13 +96,13 @@ pub fn references(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     for image in &plan.images {
         out.push(image.name.to_string());
-        out.extend(image.tests.iter().map(|t| t.tag.clone()));
+        out.extend(image.tests.iter().map(|t| t.tag.to_string()));
         let path = image.context.join(&image.dockerfile);
         if let Ok(text) = crate::read::read_text(&path, None, "Dockerfile") {
             out.extend(crate::dockerfile::base_images(&text));
         }
     }
-    out.extend(plan.aliases.iter().map(|a| a.tag.clone()));
+    out.extend(plan.aliases.iter().map(|a| a.tag.to_string()));
     out
 }
 

@@ -245,11 +245,7 @@ async fn move_aliases(
             |image| shipped.contains_key(image),
             Readiness::PUSHED,
             |tag, image, log| async move {
-                let s = &shipped[&image];
-                // An alias was checked as a reference when the plan was made.
-                let tag: ImageRef = tag
-                    .parse()
-                    .map_err(|e| StepError::Input(format!("alias {tag}: {e}")))?;
+                let s = &shipped[image.as_str()];
                 point_alias(&tag, s, world, registry, options, &log).await?;
                 Ok(Done {
                     image_id: Some(s.image_id.clone()),
@@ -261,7 +257,7 @@ async fn move_aliases(
     // The aliases each record pushed in this run carries now. An image of
     // several platforms has no record of its own: each platform's record
     // carries the alias.
-    let mut on_record: HashMap<String, Vec<String>> = shipped
+    let mut on_record: HashMap<String, Vec<ImageRef>> = shipped
         .keys()
         .filter(|name| !groups.iter().any(|g| g.name == **name))
         .map(|name| (name.clone(), vec![]))
@@ -269,7 +265,7 @@ async fn move_aliases(
     for (tag, image) in applied {
         let records: Vec<String> = match groups.iter().find(|g| g.name == image) {
             Some(group) => group.unit_names().map(str::to_string).collect(),
-            None => vec![image],
+            None => vec![image.to_string()],
         };
         for record in records {
             on_record.entry(record).or_default().push(tag.clone());
@@ -302,7 +298,7 @@ fn record_push(state: &StateFile, name: &str, digest: &Digest) {
 
 /// Records, in one write, the aliases each pushed record carries now;
 /// nothing is written when the state says so already.
-fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<String>>) {
+fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<ImageRef>>) {
     let pushed = |st: &crate::state::State, name: &str| {
         st.images
             .get(name)
@@ -317,7 +313,11 @@ fn record_aliases(state: &StateFile, on_record: HashMap<String, Vec<String>>) {
     if changed {
         state.update(|st| {
             for (name, tags) in on_record {
-                if let Some(p) = st.images.get_mut(&name).and_then(|e| e.pushed.as_mut()) {
+                if let Some(p) = st
+                    .images
+                    .get_mut(name.as_str())
+                    .and_then(|e| e.pushed.as_mut())
+                {
                     p.aliases = tags;
                 }
             }
@@ -380,7 +380,12 @@ async fn push_image(
         image
             .needs
             .iter()
-            .filter_map(|n| Some((n.clone(), st.images.get(n)?.pushed.as_ref()?.digest.clone())))
+            .filter_map(|n| {
+                Some((
+                    n.clone(),
+                    st.images.get(n.as_str())?.pushed.as_ref()?.digest.clone(),
+                ))
+            })
             .collect()
     });
     let built = |digest: &Digest| {
@@ -894,14 +899,13 @@ async fn carry_attestations(
 
 /// Points the local tag `alias` at `id`, unless it is there already (the
 /// run's engine knows its tags: no call then).
-async fn local_tag(world: &World, id: &ImageId, alias: &str) -> Result<(), StepError> {
-    let alias = StepError::reference(alias)?;
-    if let Ok(Some(now)) = world.engine.image_id(&alias).await {
+async fn local_tag(world: &World, id: &ImageId, alias: &ImageRef) -> Result<(), StepError> {
+    if let Ok(Some(now)) = world.engine.image_id(alias).await {
         if now == *id {
             return Ok(());
         }
     }
-    Ok(world.engine.tag(id, &alias).await?)
+    Ok(world.engine.tag(id, alias).await?)
 }
 
 /// Within one registry the manifest is re-tagged by digest (no layer is sent

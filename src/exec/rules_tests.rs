@@ -70,7 +70,7 @@ impl Fixture {
                 TestPlan {
                     index: n,
                     path,
-                    tag: format!("{name}-test{n}"),
+                    tag: format!("{name}-test{n}").parse().unwrap(),
                     timeout: None,
                     secrets: Vec::new(),
                     dockerfile: Some(format!("RUN check {n}\n")),
@@ -138,8 +138,8 @@ fn options() -> Options {
 
 fn alias(tag: &str, candidates: &[&ImagePlan]) -> AliasPlan {
     AliasPlan {
-        tag: format!("{REG}/acme/{tag}"),
-        candidates: candidates.iter().map(|i| i.name.to_string()).collect(),
+        tag: format!("{REG}/acme/{tag}").parse().unwrap(),
+        candidates: candidates.iter().map(|i| i.name.clone()).collect(),
         rule: None,
         fallback: false,
     }
@@ -499,7 +499,10 @@ async fn an_unchanged_image_is_not_rebuilt_and_an_edited_one_is() {
     write(&a.context.join("Dockerfile"), "FROM scratch\nRUN edited\n");
     fx.test(&p).await.0.unwrap();
     let rebuilt: Vec<_> = fx.engine.calls_of("build")[builds_before..].to_vec();
-    assert_eq!(rebuilt, vec![a.name.to_string(), a.tests[0].tag.clone()]);
+    assert_eq!(
+        rebuilt,
+        vec![a.name.to_string(), a.tests[0].tag.to_string()]
+    );
 }
 
 #[tokio::test]

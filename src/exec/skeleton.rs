@@ -24,6 +24,7 @@ use super::{Bus, Options, StepError, World};
 use crate::events::{Command, Event, Step};
 use crate::plan::platforms::Group;
 use crate::plan::{AliasChoice, AliasPlan, ImagePlan, Plan};
+use crate::reference::ImageRef;
 
 /// One run of a command over a plan.
 pub(super) struct Run<'a> {
@@ -140,20 +141,23 @@ impl<'a> Run<'a> {
         ready: R,
         readiness: Readiness,
         point: F,
-    ) -> Vec<(String, String)>
+    ) -> Vec<(ImageRef, ImageRef)>
     where
         R: Fn(&str) -> bool,
-        F: Fn(String, String, Log) -> Fut,
+        F: Fn(ImageRef, ImageRef, Log) -> Fut,
         Fut: Future<Output = Result<Done, StepError>>,
     {
         let (options, bus) = (self.options, self.bus);
         let mut settled: Vec<Option<Event>> = self.plan.aliases.iter().map(|_| None).collect();
-        let mut batches: Vec<Vec<(usize, &str)>> = Vec::new();
-        let mut batch_of: HashMap<&str, usize> = HashMap::new();
+        let mut batches: Vec<Vec<(usize, &ImageRef)>> = Vec::new();
+        let mut batch_of: HashMap<&ImageRef, usize> = HashMap::new();
         for (i, alias) in self.plan.aliases.iter().enumerate() {
-            let may_fall_back = options.fallback.iter().any(|g| g.is_match(&alias.tag));
+            let may_fall_back = options
+                .fallback
+                .iter()
+                .any(|g| g.is_match(alias.tag.as_str()));
             let withheld = |reason: String| Event::AliasWithheld {
-                tag: alias.tag.clone(),
+                tag: alias.tag.to_string(),
                 reason,
             };
             match alias.choose(&ready, may_fall_back) {
@@ -161,7 +165,12 @@ impl<'a> Run<'a> {
                     settled[i] = Some(withheld(format!(
                         "none of its images {} ({})",
                         readiness.is,
-                        alias.candidates.join(", ")
+                        alias
+                            .candidates
+                            .iter()
+                            .map(ImageRef::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
                 AliasChoice::HeldBack { newest, older } => {
@@ -191,10 +200,10 @@ impl<'a> Run<'a> {
                     }
                     let alias = &aliases[i];
                     let step = Step::Alias {
-                        tag: alias.tag.clone(),
+                        tag: alias.tag.to_string(),
                     };
                     let moved = run_step(bus, options, image, step, |log| {
-                        point(alias.tag.clone(), image.to_string(), log)
+                        point(alias.tag.clone(), image.clone(), log)
                     })
                     .await;
                     done.push((i, image, moved));
@@ -202,22 +211,22 @@ impl<'a> Run<'a> {
                 done
             })
             .buffer_unordered(options.jobs.max(1));
-        let mut applied: Vec<Option<(String, String)>> = settled.iter().map(|_| None).collect();
+        let mut applied: Vec<Option<(ImageRef, ImageRef)>> = settled.iter().map(|_| None).collect();
         while let Some(done) = moves.next().await {
             for (i, image, moved) in done {
-                let tag = aliases[i].tag.clone();
+                let tag = &aliases[i].tag;
                 settled[i] = Some(match moved {
                     Ok(done) => {
-                        applied[i] = Some((tag.clone(), image.to_string()));
+                        applied[i] = Some((tag.clone(), image.clone()));
                         Event::AliasApplied {
-                            tag,
+                            tag: tag.to_string(),
                             image: image.to_string(),
                             image_id: done.image_id,
                             digest: done.digest,
                         }
                     }
                     Err(e) => Event::AliasWithheld {
-                        tag,
+                        tag: tag.to_string(),
                         reason: e.to_string(),
                     },
                 });

@@ -104,8 +104,8 @@ pub async fn run(
         |image| passed.contains_key(image),
         Readiness::PASSED,
         |tag, image, log| async move {
-            let id = &passed[&image];
-            tag_unless_there(world, id, &StepError::reference(&tag)?).await?;
+            let id = &passed[image.as_str()];
+            tag_unless_there(world, id, &tag).await?;
             log.line(&format!("{tag} → {image} ({})", id.short()));
             Ok(Done {
                 image_id: Some(id.clone()),
@@ -120,14 +120,14 @@ pub async fn run(
 /// Records an image's result. One rebuilt as the very image pushed before
 /// keeps its push record: the registry still holds it (`publish --from`
 /// and the catalog read it).
-fn record(state: &StateFile, name: &str, mut result: ImageState) {
+fn record(state: &StateFile, name: &ImageRef, mut result: ImageState) {
     state.update(|st| {
         if let Some(before) = st.images.get(name) {
             if before.image_id == result.image_id && result.passed {
                 result.pushed = before.pushed.clone();
             }
         }
-        st.images.insert(name.to_string(), result);
+        st.images.insert(name.clone(), result);
     });
 }
 
@@ -326,10 +326,7 @@ async fn still_there(image: &ImagePlan, prior: &ImageState, world: &World) -> bo
         return false;
     }
     for test in &image.tests {
-        let Ok(tag) = StepError::reference(&test.tag) else {
-            return false;
-        };
-        if !matches!(world.engine.image_id(&tag).await, Ok(Some(_))) {
+        if !matches!(world.engine.image_id(&test.tag).await, Ok(Some(_))) {
             return false;
         }
     }
@@ -594,7 +591,7 @@ async fn build_test(
     options: &Options,
     log: Log,
 ) -> Result<Done, StepError> {
-    let (dir, tag) = (test.path.as_path(), &StepError::reference(&test.tag)?);
+    let (dir, tag) = (test.path.as_path(), &test.tag);
     // A stale tag from an earlier run must not look like this run's pass.
     world.engine.remove(tag).await?;
     // Read and checked when the config was loaded: a test is run as planned.

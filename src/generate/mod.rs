@@ -342,7 +342,7 @@ impl Expansion<'_, '_> {
                 .collect(),
         });
         walk.candidates.push(crate::alias::Candidate {
-            image: name.to_string(),
+            image: name.clone(),
             version: release.order.clone(),
             facts: Value::Object(facts),
         });

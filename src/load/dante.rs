@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use crate::config::files::{ImageFiles, DOCKERFILE};
 use crate::config::inventory::Inventory;
 use crate::config::run_file::RunTest;
+use crate::config::yaml::Located;
 use crate::error::InputError;
 use crate::plan::order;
 use crate::plan::{AliasPlan, ImagePlan, Plan, TestPlan};
+use crate::reference::ImageRef;
 
 /// Builds the plan: images in build order (inventory order unless an image is
 /// built `FROM` another one), their tests, and their aliases sorted by tag.
@@ -34,18 +36,7 @@ pub fn plan(
         .iter()
         .zip(files)
         .map(|(image, files)| {
-            // The inventory's check refused a name that does not parse; the
-            // name is parsed here once, for the rest of the run.
-            let name = crate::reference::ImageRef::parse(&image.name.value).map_err(|e| {
-                inventory.error(
-                    image.name.span,
-                    format!(
-                        "image `{}` is not a valid image reference: {e}",
-                        image.name.value
-                    ),
-                    "invalid reference",
-                )
-            })?;
+            let name = parse_reference(inventory, &image.name, "image")?;
             Ok(ImagePlan {
                 tests: files
                     .tests
@@ -84,18 +75,18 @@ pub fn plan(
         .map_err(|cycle| cycle_error(inventory, &cycle))?;
     check_platforms(inventory, &images)?;
 
-    let mut aliases: Vec<AliasPlan> = inventory
-        .images
-        .iter()
-        .flat_map(|image| {
-            image.aliases.iter().map(|a| AliasPlan {
-                tag: a.value.clone(),
-                candidates: vec![image.name.value.clone()],
+    let mut aliases = Vec::new();
+    for image in &inventory.images {
+        let name = parse_reference(inventory, &image.name, "image")?;
+        for a in &image.aliases {
+            aliases.push(AliasPlan {
+                tag: parse_reference(inventory, a, "alias")?,
+                candidates: vec![name.clone()],
                 rule: None,
                 fallback: false,
-            })
-        })
-        .collect();
+            });
+        }
+    }
     aliases.sort_by(|a, b| a.tag.cmp(&b.tag));
 
     Ok(Plan {
@@ -108,6 +99,26 @@ pub fn plan(
         warnings: Vec::new(),
         pull: inventory.pull,
         builder: inventory.builder,
+    })
+}
+
+/// `written` (an image name or alias of `inventory`) parsed once, for the
+/// rest of the run. The inventory's check refused a reference that does
+/// not parse; one that still does not is an error at its line.
+fn parse_reference(
+    inventory: &Inventory,
+    written: &Located<String>,
+    what: &str,
+) -> Result<ImageRef, InputError> {
+    ImageRef::parse(&written.value).map_err(|e| {
+        inventory.error(
+            written.span,
+            format!(
+                "{what} `{}` is not a valid image reference: {e}",
+                written.value
+            ),
+            "invalid reference",
+        )
     })
 }
 
@@ -313,7 +324,7 @@ mod tests {
                 TestPlan {
                     index: 1,
                     path: PathBuf::from("dir/t0"),
-                    tag: "acme/app:1-test1".into(),
+                    tag: "acme/app:1-test1".parse().unwrap(),
                     timeout: None,
                     secrets: Vec::new(),
                     dockerfile: None,
@@ -322,7 +333,7 @@ mod tests {
                 TestPlan {
                     index: 2,
                     path: PathBuf::from("dir/t1"),
-                    tag: "acme/app:1-test2".into(),
+                    tag: "acme/app:1-test2".parse().unwrap(),
                     timeout: None,
                     secrets: Vec::new(),
                     dockerfile: None,
@@ -334,6 +345,22 @@ mod tests {
         assert_eq!(tags, ["acme/a", "acme/app:latest", "acme/base:latest"]);
         assert_eq!(plan.aliases[2].candidates, ["acme/base:1"]);
         assert!(plan.aliases.iter().all(|a| a.rule.is_none()));
+    }
+
+    #[test]
+    fn an_alias_that_is_no_reference_is_an_error_at_its_line() {
+        // The inventory's check refuses it first; the plan does not trust
+        // that and parses each alias once, where it is made.
+        let mut inventory = inv(THREE);
+        inventory.images[1].aliases[0].value = "Acme/Base:latest".into();
+        let err = plan(&inventory, &files(&["FROM x\n", "FROM x\n", "FROM x\n"], 0)).unwrap_err();
+        assert!(
+            err.message.contains("alias `Acme/Base:latest`") && err.message.contains("lowercase"),
+            "{}",
+            err.message
+        );
+        let out = crate::error::render_with(&err, false);
+        assert!(out.contains("inv.yml:7"), "{out}");
     }
 
     #[test]

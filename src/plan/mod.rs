@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::reference::ImageRef;
+
 pub use crate::config::pull::PullPolicy;
 pub use crate::config::run_file::{Expect, RunCommand, RunTest};
 pub use crate::config::secrets::SecretSpec;
@@ -103,7 +105,7 @@ pub struct TestPlan {
     /// The test folder (its Dockerfile, and files it copies).
     pub path: PathBuf,
     /// The tag a passing test image gets: `<name>-test<N>`, as Dante did.
-    pub tag: String,
+    pub tag: ImageRef,
     /// Seconds this test's layer build may take; `None`: the image's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
@@ -161,9 +163,10 @@ impl Cell {
 /// A moving tag and the images that may carry it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AliasPlan {
-    pub tag: String,
+    /// The moving tag, such as `acme/node:22`.
+    pub tag: ImageRef,
     /// Image names, preferred first (for rules: newest version first).
-    pub candidates: Vec<String>,
+    pub candidates: Vec<ImageRef>,
     /// The rule that produced this alias, if it came from a rule.
     pub rule: Option<String>,
     /// The rule opted into falling back to an older candidate when the
@@ -178,12 +181,15 @@ pub struct AliasPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AliasChoice<'a> {
     /// Candidate `index` (0: the newest).
-    To { index: usize, image: &'a str },
+    To { index: usize, image: &'a ImageRef },
     /// None of its candidates is ready.
     NoneReady,
     /// Its newest candidate is not ready and it may not fall back to
     /// `older`, which is: it stays where it is.
-    HeldBack { newest: &'a str, older: &'a str },
+    HeldBack {
+        newest: &'a ImageRef,
+        older: &'a ImageRef,
+    },
 }
 
 impl AliasPlan {
@@ -210,7 +216,7 @@ impl AliasPlan {
     /// older image while a newer one may pass elsewhere; `None` when it
     /// lacks the newest.
     pub fn narrowed(&self, keep: impl Fn(&str) -> bool) -> Option<AliasPlan> {
-        let candidates: Vec<String> = self
+        let candidates: Vec<ImageRef> = self
             .candidates
             .iter()
             .take_while(|c| keep(c))
@@ -317,14 +323,14 @@ impl Plan {
     pub fn aliases_of<'a>(&'a self, image: &'a str) -> impl Iterator<Item = &'a AliasPlan> + 'a {
         self.aliases
             .iter()
-            .filter(move |a| a.candidates.first().map(String::as_str) == Some(image))
+            .filter(move |a| a.candidates.first().map(ImageRef::as_str) == Some(image))
     }
 }
 
 /// The tag a passing test image gets, following Dante: `<name>-test<N>`.
 /// A name without a tag is treated as `:latest`.
-pub fn test_tag(image: &crate::reference::ImageRef, index: usize) -> String {
-    image.with_derived_tag(&format!("test{index}")).into()
+pub fn test_tag(image: &ImageRef, index: usize) -> ImageRef {
+    image.with_derived_tag(&format!("test{index}"))
 }
 
 #[cfg(test)]
@@ -344,8 +350,10 @@ mod tests {
 
     fn alias(fallback: bool) -> AliasPlan {
         AliasPlan {
-            tag: "node:22".into(),
-            candidates: vec!["node:22.2".into(), "node:22.1".into(), "node:22.0".into()],
+            tag: "node:22".parse().unwrap(),
+            candidates: ["node:22.2", "node:22.1", "node:22.0"]
+                .map(|c| c.parse().unwrap())
+                .into(),
             rule: None,
             fallback,
         }
@@ -354,25 +362,26 @@ mod tests {
     #[test]
     fn an_alias_goes_to_its_newest_ready_candidate_and_never_back_unless_it_opted_in() {
         let a = alias(false);
+        let [newest, older]: [ImageRef; 2] = ["node:22.2", "node:22.1"].map(|c| c.parse().unwrap());
         assert_eq!(
             a.choose(|_| true, false),
             AliasChoice::To {
                 index: 0,
-                image: "node:22.2"
+                image: &newest
             }
         );
         let older_ready = |c: &str| c != "node:22.2";
         assert_eq!(
             a.choose(older_ready, false),
             AliasChoice::HeldBack {
-                newest: "node:22.2",
-                older: "node:22.1"
+                newest: &newest,
+                older: &older
             }
         );
         // Opted in by the run or by the rule.
         let to_older = AliasChoice::To {
             index: 1,
-            image: "node:22.1",
+            image: &older,
         };
         assert_eq!(a.choose(older_ready, true), to_older);
         assert_eq!(alias(true).choose(older_ready, false), to_older);

@@ -261,20 +261,20 @@ mod tests {
             ],
             aliases: vec![
                 crate::plan::AliasPlan {
-                    tag: "acme/base:latest".into(),
-                    candidates: vec!["acme/base:1".into()],
+                    tag: "acme/base:latest".parse().unwrap(),
+                    candidates: vec!["acme/base:1".parse().unwrap()],
                     rule: None,
                     fallback: false,
                 },
                 crate::plan::AliasPlan {
-                    tag: "acme/armonly:latest".into(),
-                    candidates: vec!["acme/armonly:1".into()],
+                    tag: "acme/armonly:latest".parse().unwrap(),
+                    candidates: vec!["acme/armonly:1".parse().unwrap()],
                     rule: None,
                     fallback: false,
                 },
                 crate::plan::AliasPlan {
-                    tag: "acme/plain:latest".into(),
-                    candidates: vec!["acme/plain:1".into()],
+                    tag: "acme/plain:latest".parse().unwrap(),
+                    candidates: vec!["acme/plain:1".parse().unwrap()],
                     rule: None,
                     fallback: false,
                 },

@@ -337,10 +337,10 @@ mod tests {
                 ),
             ],
             aliases: vec![AliasPlan {
-                tag: "acme/node:lts".into(),
+                tag: "acme/node:lts".parse().unwrap(),
                 candidates: vec![
-                    "acme/node:22-bookworm".into(),
-                    "acme/node:20-bookworm".into(),
+                    "acme/node:22-bookworm".parse().unwrap(),
+                    "acme/node:20-bookworm".parse().unwrap(),
                 ],
                 rule: Some("lts".into()),
                 fallback: false,

@@ -143,24 +143,27 @@ mod tests {
             images,
             aliases: vec![
                 AliasPlan {
-                    tag: "node:lts".into(),
-                    candidates: vec!["bookworm:22".into(), "bookworm:20".into()],
-                    rule: None,
-                    fallback: false,
-                },
-                AliasPlan {
-                    tag: "any:newest".into(),
+                    tag: "node:lts".parse().unwrap(),
                     candidates: vec![
-                        "bookworm:22".into(),
-                        "bullseye:22".into(),
-                        "bookworm:20".into(),
+                        "bookworm:22".parse().unwrap(),
+                        "bookworm:20".parse().unwrap(),
                     ],
                     rule: None,
                     fallback: false,
                 },
                 AliasPlan {
-                    tag: "bullseye:latest".into(),
-                    candidates: vec!["bullseye:22".into()],
+                    tag: "any:newest".parse().unwrap(),
+                    candidates: vec![
+                        "bookworm:22".parse().unwrap(),
+                        "bullseye:22".parse().unwrap(),
+                        "bookworm:20".parse().unwrap(),
+                    ],
+                    rule: None,
+                    fallback: false,
+                },
+                AliasPlan {
+                    tag: "bullseye:latest".parse().unwrap(),
+                    candidates: vec!["bullseye:22".parse().unwrap()],
                     rule: None,
                     fallback: false,
                 },
@@ -217,7 +220,10 @@ mod tests {
         let tags = |p: &Plan| -> Vec<(String, Vec<String>)> {
             p.aliases
                 .iter()
-                .map(|a| (a.tag.clone(), a.candidates.clone()))
+                .map(|a| {
+                    let candidates = a.candidates.iter().map(ToString::to_string).collect();
+                    (a.tag.to_string(), candidates)
+                })
                 .collect()
         };
         assert_eq!(

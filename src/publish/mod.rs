@@ -94,10 +94,10 @@ pub enum Qualified {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Already at its preferred image's digest.
-    UpToDate { image: String, digest: Digest },
+    UpToDate { image: ImageRef, digest: Digest },
     /// Moved to `image`'s digest; `note` says why it is not the preferred one.
     Point {
-        image: String,
+        image: ImageRef,
         digest: Digest,
         note: Option<String>,
     },
@@ -115,7 +115,7 @@ pub enum Decision {
 /// digest carries a passing attestation (held), else goes nowhere.
 pub fn decide(
     alias: &AliasPlan,
-    images: &BTreeMap<String, Qualified>,
+    images: &BTreeMap<ImageRef, Qualified>,
     current: Option<(&Digest, bool)>,
     fallback: bool,
 ) -> Decision {
@@ -128,7 +128,7 @@ pub fn decide(
             reason: "the alias has no candidate images".into(),
         };
     };
-    let why = |newest: &str| {
+    let why = |newest: &ImageRef| {
         let why = match images.get(newest) {
             Some(Qualified::No(why)) => why.as_str(),
             _ => "it is not in this plan",
@@ -137,7 +137,7 @@ pub fn decide(
     };
     if let AliasChoice::To { index, image } = alias.choose(|c| qualified(c).is_some(), fallback) {
         if let Some(digest) = qualified(image) {
-            let image = image.to_string();
+            let image = image.clone();
             return if index > 0 {
                 Decision::Point {
                     image,
@@ -223,11 +223,11 @@ impl std::fmt::Display for Assembled {
 pub struct Report {
     /// Images of several platforms whose index `publish` put together from
     /// the machines' state files: (image, what happened).
-    pub indexes: Vec<(String, Assembled)>,
-    pub images: Vec<(String, Qualified)>,
-    pub aliases: Vec<(String, Decision)>,
+    pub indexes: Vec<(ImageRef, Assembled)>,
+    pub images: Vec<(ImageRef, Qualified)>,
+    pub aliases: Vec<(ImageRef, Decision)>,
     /// Aliases whose move failed: (tag, error).
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(ImageRef, String)>,
 }
 
 impl Report {
@@ -307,42 +307,23 @@ pub async fn run(
     let mut report = Report::default();
     for image in plan.images.iter().filter(|i| !i.platforms.is_empty()) {
         if let Some(what) = assemble(registry, image, options).await? {
-            report.indexes.push((image.name.to_string(), what));
+            report.indexes.push((image.name.clone(), what));
         }
     }
     let mut images = BTreeMap::new();
     let mut tested = BTreeMap::new();
     for image in &plan.images {
         let (q, verified) = qualify(registry, image, options).await?;
-        images.insert(image.name.to_string(), q.clone());
+        images.insert(image.name.clone(), q.clone());
         if let Some(v) = verified {
-            tested.insert(image.name.to_string(), tested_at_by_name(&v));
+            tested.insert(image.name.clone(), tested_at_by_name(&v));
         }
-        report.images.push((image.name.to_string(), q));
+        report.images.push((image.name.clone(), q));
     }
-    // The image a decision names, as the plan holds it.
-    let typed = |name: &str| {
-        plan.images
-            .iter()
-            .map(|i| &i.name)
-            .find(|n| n.as_str() == name)
-            .expect("a decision names an image of the plan")
-    };
     for alias in &plan.aliases {
-        // An alias was checked as a reference when the plan was made.
-        let tag = match ImageRef::parse(&alias.tag) {
-            Ok(tag) => tag,
-            Err(e) => {
-                let e = RegistryError::Other {
-                    reference: alias.tag.clone(),
-                    message: format!("not an image reference: {e}"),
-                };
-                report.failed.push((alias.tag.clone(), e.to_string()));
-                continue;
-            }
-        };
         let mut current_tested = BTreeMap::new();
-        let current = match crate::verify::verify(registry, &tag, options.key.as_ref()).await {
+        let current = match crate::verify::verify(registry, &alias.tag, options.key.as_ref()).await
+        {
             Ok(Some(r)) => {
                 if r.verified() {
                     current_tested = tested_at_by_name(&r);
@@ -358,7 +339,8 @@ pub async fn run(
                 continue;
             }
         };
-        let fallback = alias.fallback || options.fallback.iter().any(|g| g.is_match(&alias.tag));
+        let fallback =
+            alias.fallback || (options.fallback.iter()).any(|g| g.is_match(alias.tag.as_str()));
         let mut decision = decide(
             alias,
             &images,
@@ -391,7 +373,7 @@ pub async fn run(
         }
         match (&decision, options.dry_run) {
             (Decision::Point { image, digest, .. }, false) => {
-                if let Err(e) = point(registry, typed(image), digest, &tag).await {
+                if let Err(e) = point(registry, image, digest, &alias.tag).await {
                     report.failed.push((alias.tag.clone(), e.to_string()));
                     continue;
                 }
@@ -402,9 +384,9 @@ pub async fn run(
             (Decision::UpToDate { image, .. }, false)
                 if current.as_ref().is_some_and(|(_, verified)| !verified) =>
             {
-                let copied = match registry.resolve(&tag).await {
-                    Ok(Some(r)) => carry(registry, typed(image), &tag, &r).await,
-                    Ok(None) => Err(PublishError::Gone(alias.tag.clone())),
+                let copied = match registry.resolve(&alias.tag).await {
+                    Ok(Some(r)) => carry(registry, image, &alias.tag, &r).await,
+                    Ok(None) => Err(PublishError::Gone(alias.tag.to_string())),
                     Err(e) => Err(e.into()),
                 };
                 if let Err(e) = copied {
@@ -892,17 +874,17 @@ mod tests {
 
     fn alias() -> AliasPlan {
         AliasPlan {
-            tag: "r/node:latest".into(),
-            candidates: vec!["r/node:23".into(), "r/node:22".into()],
+            tag: "r/node:latest".parse().unwrap(),
+            candidates: vec!["r/node:23".parse().unwrap(), "r/node:22".parse().unwrap()],
             rule: Some("latest".into()),
             fallback: false,
         }
     }
 
-    fn images(newest: Qualified) -> BTreeMap<String, Qualified> {
+    fn images(newest: Qualified) -> BTreeMap<ImageRef, Qualified> {
         BTreeMap::from([
-            ("r/node:23".to_string(), newest),
-            ("r/node:22".to_string(), Qualified::Yes(d('2'))),
+            ("r/node:23".parse().unwrap(), newest),
+            ("r/node:22".parse().unwrap(), Qualified::Yes(d('2'))),
         ])
     }
 
@@ -912,7 +894,7 @@ mod tests {
         assert_eq!(
             got,
             Decision::Point {
-                image: "r/node:23".into(),
+                image: "r/node:23".parse().unwrap(),
                 digest: d('3'),
                 note: None
             }
@@ -969,7 +951,7 @@ mod tests {
 
     fn state(unit: &str, r: crate::state::ImageState) -> State {
         State {
-            images: BTreeMap::from([(unit.to_string(), r)]),
+            images: BTreeMap::from([(unit.parse().unwrap(), r)]),
             ..State::default()
         }
     }

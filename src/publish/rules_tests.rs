@@ -18,8 +18,8 @@ use crate::state::{ImageState, PushState};
 
 const REG: &str = "127.0.0.1:5999";
 
-fn node(tag: &str) -> String {
-    format!("{REG}/acme/node:{tag}")
+fn node(tag: &str) -> ImageRef {
+    format!("{REG}/acme/node:{tag}").parse().unwrap()
 }
 
 fn id(c: char) -> ImageId {
@@ -299,7 +299,7 @@ fn state(unit: &str, image: &ImageId, digest: &Digest) -> State {
         parts: None,
     };
     State {
-        images: BTreeMap::from([(unit.to_string(), record)]),
+        images: BTreeMap::from([(unit.parse().unwrap(), record)]),
         ..State::default()
     }
 }
@@ -360,7 +360,7 @@ async fn an_index_is_put_together_from_each_machines_state_file() {
     // The index then qualifies as the image, platform by platform.
     assert_eq!(
         report.images,
-        [(APP.to_string(), Qualified::Yes(digest.clone()))]
+        [(APP.parse().unwrap(), Qualified::Yes(digest.clone()))]
     );
     assert!(report.complete(), "{}", report.render(false));
 
@@ -369,7 +369,7 @@ async fn an_index_is_put_together_from_each_machines_state_file() {
     let again = f.publish(&app(), &options).await;
     assert_eq!(
         again.indexes,
-        [(APP.to_string(), Assembled::UpToDate(digest.clone()))]
+        [(APP.parse().unwrap(), Assembled::UpToDate(digest.clone()))]
     );
     assert_eq!(f.moves(), Vec::<String>::new());
 }
@@ -383,7 +383,7 @@ async fn an_index_is_not_put_without_every_platforms_state() {
     assert_eq!(
         report.indexes,
         [(
-            APP.to_string(),
+            APP.parse().unwrap(),
             Assembled::NotPut("no state file records linux/arm64 tested and pushed".into())
         )]
     );
@@ -473,7 +473,7 @@ async fn a_dry_run_puts_no_index_and_moves_no_alias() {
     assert_eq!(
         report.indexes,
         [(
-            APP.to_string(),
+            APP.parse().unwrap(),
             Assembled::WouldPut {
                 platforms: "linux/amd64, linux/arm64".into()
             }

@@ -36,7 +36,10 @@ pub const STATE_VERSION: u32 = 1;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub version: u32,
-    pub images: BTreeMap<String, ImageState>,
+    /// Keyed by the image's name (one platform's image by its unit name,
+    /// `<name>-linux-arm64`); a key that is no image reference makes the
+    /// file one that does not parse.
+    pub images: BTreeMap<crate::reference::ImageRef, ImageState>,
 }
 
 /// What strata knows of one image.
@@ -128,7 +131,7 @@ pub struct PushState {
     pub digest: Digest,
     pub pushed_at: DateTime<Utc>,
     /// Aliases pointed at this digest, verified by reading them back.
-    pub aliases: Vec<String>,
+    pub aliases: Vec<crate::reference::ImageRef>,
 }
 
 /// Why the state could not be read or written.
@@ -256,14 +259,14 @@ impl State {
             let no_image = image.image_id.is_empty() && !image.passed;
             if !no_image && !is_sha256(&image.image_id) {
                 return Err(Damage::ImageId {
-                    image: name.clone(),
+                    image: name.to_string(),
                     id: image.image_id.to_string(),
                 });
             }
             if let Some(pushed) = &image.pushed {
                 if !is_sha256(&pushed.digest) {
                     return Err(Damage::PushedDigest {
-                        image: name.clone(),
+                        image: name.to_string(),
                         digest: pushed.digest.to_string(),
                     });
                 }
@@ -508,7 +511,8 @@ mod tests {
         let path = dir.path().join("sub/state.json");
         let mut st = State::load(&path).unwrap();
         assert!(st.images.is_empty());
-        st.images.insert("a:1".into(), sample(&id('a'), true));
+        st.images
+            .insert("a:1".parse().unwrap(), sample(&id('a'), true));
         st.save(&path).unwrap();
         assert_eq!(State::load(&path).unwrap(), st);
         // Only the state file is left behind, no temp files.
@@ -522,8 +526,10 @@ mod tests {
     #[test]
     fn push_needs_a_pass_for_the_current_id() {
         let mut st = State::default();
-        st.images.insert("a:1".into(), sample("sha256:aaa", true));
-        st.images.insert("b:1".into(), sample("sha256:bbb", false));
+        st.images
+            .insert("a:1".parse().unwrap(), sample("sha256:aaa", true));
+        st.images
+            .insert("b:1".parse().unwrap(), sample("sha256:bbb", false));
         assert!(st.tested_pass("a:1", "sha256:aaa").is_ok());
         assert!(st
             .tested_pass("a:1", "sha256:zzz")
@@ -611,7 +617,9 @@ mod tests {
         assert!(made.success());
         let file = StateFile::open(&path).unwrap();
         file.update(|state| {
-            state.images.insert("a:1".into(), sample(&id('a'), true));
+            state
+                .images
+                .insert("a:1".parse().unwrap(), sample(&id('a'), true));
         });
         let e = file.first_error().unwrap_err().to_string();
         assert!(
@@ -619,6 +627,19 @@ mod tests {
             "{e}"
         );
         assert!(!path.exists(), "nothing is written without a lock");
+    }
+
+    #[test]
+    fn an_image_name_that_is_no_reference_is_refused_saying_what_to_do() {
+        let json = state_json(STATE_VERSION, &id('a'));
+        for key in ["Acme/App:1", "a:1\u{1b}[2J", &"z/".repeat(300_000)] {
+            let bad = json.replace("\"a:1\"", &serde_json::to_string(key).unwrap());
+            let e = load_err(&bad);
+            let text = e.to_string();
+            assert!(matches!(e, StateError::Parse { .. }), "{text}");
+            assert!(text.contains("move it aside"), "{text}");
+            assert!(text.len() < 1_000 && !text.contains('\u{1b}'), "{text}");
+        }
     }
 
     #[test]
@@ -641,8 +662,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for n in 0..20 {
                         file.update(|st| {
-                            st.images
-                                .insert(format!("{tag}{n}:1"), sample(&id('c'), true));
+                            st.images.insert(
+                                format!("{tag}{n}:1").parse().unwrap(),
+                                sample(&id('c'), true),
+                            );
                         });
                     }
                     file.first_error().unwrap();
