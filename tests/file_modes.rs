@@ -50,12 +50,10 @@ fn a_tight_umask_is_kept() {
         .current_dir(dir.path())
         .output()
         .unwrap();
+    // Cleanup, never the verdict: a test of identical content may have
+    // removed the same image already.
     common::block_on(async {
-        engine()
-            .await
-            .remove(&common::image_ref(&name))
-            .await
-            .unwrap()
+        let _ = engine().await.remove(&common::image_ref(&name)).await;
     });
     assert!(
         out.status.success(),
@@ -120,12 +118,10 @@ fn a_state_lock_held_past_the_wait_exits_4() {
         .output()
         .unwrap();
     drop(guard);
+    // Cleanup, never the verdict: a test of identical content may have
+    // removed the same image already.
     common::block_on(async {
-        engine()
-            .await
-            .remove(&common::image_ref(&name))
-            .await
-            .unwrap()
+        let _ = engine().await.remove(&common::image_ref(&name)).await;
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

@@ -84,12 +84,16 @@ fn push_to_a_silent_registry_exits_3_after_the_timeout() {
 fn push_to_a_silent_registry_gives_up_within_the_connect_timeout() {
     common::block_on(async { busybox_base(&engine().await, BUSYBOX_IMAGE).await });
     let host = silent_server();
-    let dir = fixture(&format!("{host}/harden-silent-connect:1"));
+    let name = format!("{host}/harden-silent-connect:1");
+    let dir = fixture(&name);
     let (code, text) = strata(dir.path(), &[], &["test"]);
     assert_eq!(code, 0, "{text}");
     let started = std::time::Instant::now();
     let (code, text) = strata(dir.path(), &[], &["push", "--connect-timeout", "2"]);
     let took = started.elapsed();
+    common::block_on(async {
+        let _ = engine().await.remove(&common::image_ref(&name)).await;
+    });
     assert_eq!(code, EXIT_ENVIRONMENT, "{text}");
     assert!(text.contains(&host), "{text}");
     assert!(text.contains("no answer within 2 s"), "{text}");
@@ -330,11 +334,9 @@ fn a_registry_that_dies_mid_push_exits_3() {
         text.contains("could not reach the engine or a registry"),
         "{text}"
     );
+    // Cleanup, never the verdict: a test of identical content may have
+    // removed the same image already.
     common::block_on(async {
-        engine()
-            .await
-            .remove(&common::image_ref(&name))
-            .await
-            .unwrap()
+        let _ = engine().await.remove(&common::image_ref(&name)).await;
     });
 }
