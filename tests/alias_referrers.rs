@@ -195,6 +195,17 @@ fn signed_project(
 }
 
 /// `strata verify REFERENCE --key PUB --format json`: (exit code, report).
+/// `verify`'s JSON report says the test result verified, the provenance
+/// valid and an SBOM present, on the first platform.
+fn assert_verified_with_extras((code, report): &(Option<i32>, Value)) {
+    assert_eq!(*code, Some(0), "{report:#}");
+    let platform = &report["platforms"][0];
+    assert_eq!(platform["testResult"]["verified"], true, "{report:#}");
+    let extras = &platform["attestations"];
+    assert_eq!(extras["provenance"]["valid"], true, "{report:#}");
+    assert_eq!(extras["sbom"]["present"], true, "{report:#}");
+}
+
 fn verify_json(dir: &Path, reference: &str, public: &str) -> (Option<i32>, Value) {
     let out = strata(
         dir,
@@ -234,18 +245,8 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
     assert_eq!(bundles(&official, &digest), all_three, "in {official}");
 
     // `verify` on the alias finds and accepts each.
-    let (code, report) = verify_json(dir.path(), &alias, &public);
-    assert_eq!(code, Some(0), "{report:#}");
-    let platform = &report["platforms"][0];
-    assert_eq!(platform["testResult"]["verified"], true, "{report:#}");
-    assert_eq!(
-        platform["attestations"]["provenance"]["valid"], true,
-        "{report:#}"
-    );
-    assert_eq!(
-        platform["attestations"]["sbom"]["present"], true,
-        "{report:#}"
-    );
+    let report = verify_json(dir.path(), &alias, &public);
+    assert_verified_with_extras(&report);
     // A push with nothing new adds nothing there.
     let out = strata(&root, &["push", "--key", &key]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -259,17 +260,8 @@ fn an_alias_in_another_repository_carries_test_result_provenance_and_sbom() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(kinds(&official, &digest), (1, 1, 1), "in {official}");
     assert_eq!(bundles(&official, &digest), all_three, "in {official}");
-    let (code, report) = verify_json(dir.path(), &alias, &public);
-    assert_eq!(code, Some(0), "{report:#}");
-    let platform = &report["platforms"][0];
-    assert_eq!(
-        platform["attestations"]["provenance"]["valid"], true,
-        "{report:#}"
-    );
-    assert_eq!(
-        platform["attestations"]["sbom"]["present"], true,
-        "{report:#}"
-    );
+    let report = verify_json(dir.path(), &alias, &public);
+    assert_verified_with_extras(&report);
 }
 
 /// Rewrites the referrer of `digest` in `repo` whose predicate type is
