@@ -198,10 +198,104 @@ fn attempts_of(
     }
 }
 
+impl Recorder {
+    /// Gathers an alias's finished attempt (its number, and why it failed)
+    /// until the event that says where the alias ended.
+    fn alias_attempt(&mut self, tag: &str, attempt: u32, outcome: &Outcome) {
+        let entry = self.alias_attempts.entry(tag.to_owned()).or_default();
+        entry.0 = attempt;
+        if let Outcome::Failed { message } = outcome {
+            entry.1.push(message.clone());
+        }
+    }
+
+    /// Records where an alias ended, with the attempts it took, in place of
+    /// any earlier record of the same tag.
+    fn alias_settled(&mut self, mut alias: AliasRecord) {
+        (alias.attempts, alias.failed_attempts) = attempts_of(&mut self.alias_attempts, &alias.tag);
+        self.record.aliases.retain(|a| a.tag != alias.tag);
+        self.record.aliases.push(alias);
+    }
+}
+
+impl AliasRecord {
+    /// An alias moved to `image` (at `digest`), its attempts not yet filled in.
+    fn applied(tag: &str, image: &str, digest: &Option<Digest>) -> AliasRecord {
+        AliasRecord {
+            tag: tag.to_owned(),
+            image: Some(image.to_owned()),
+            digest: digest.clone(),
+            withheld: None,
+            attempts: None,
+            failed_attempts: vec![],
+        }
+    }
+
+    /// An alias withheld for `reason`, its attempts not yet filled in.
+    fn withheld(tag: &str, reason: &str) -> AliasRecord {
+        AliasRecord {
+            tag: tag.to_owned(),
+            image: None,
+            digest: None,
+            withheld: Some(reason.to_owned()),
+            attempts: None,
+            failed_attempts: vec![],
+        }
+    }
+}
+
+impl RunRecord {
+    /// Folds a finished attempt of an image's step (`event`, a
+    /// `StepFinished`; any other event is ignored) into the image's record:
+    /// a passed build sets its image ID, a digest is kept, and a step tried
+    /// again keeps the earlier attempts' logs and adds up their durations.
+    fn step_finished(&mut self, event: &Event) {
+        let Event::StepFinished {
+            image,
+            step,
+            attempt,
+            outcome,
+            log,
+            duration,
+            image_id,
+            digest,
+        } = event
+        else {
+            return;
+        };
+        let img = self.image_mut(image);
+        if *step == Step::Build && outcome.passed() {
+            img.image_id = image_id.clone();
+        }
+        if digest.is_some() {
+            img.digest = digest.clone();
+        }
+        match img.steps.iter_mut().find(|s| s.step == *step) {
+            Some(s) => {
+                let old = std::mem::take(&mut s.log);
+                s.earlier_logs.push(old);
+                s.outcome = outcome.clone();
+                s.attempts = *attempt;
+                s.log = log.clone();
+                s.duration += *duration;
+                s.image_id = image_id.clone();
+            }
+            None => img.steps.push(StepRecord {
+                step: step.clone(),
+                outcome: outcome.clone(),
+                attempts: *attempt,
+                log: log.clone(),
+                earlier_logs: vec![],
+                duration: *duration,
+                image_id: image_id.clone(),
+            }),
+        }
+    }
+}
+
 impl Listener for Recorder {
     fn on_event(&mut self, event: &Event) {
         let rec = &mut self.record;
-        let alias_attempts = &mut self.alias_attempts;
         match event {
             // An alias's attempts belong to the alias, not to its image's steps.
             Event::StepStarted {
@@ -217,13 +311,7 @@ impl Listener for Recorder {
                 attempt,
                 outcome,
                 ..
-            } => {
-                let entry = alias_attempts.entry(tag.clone()).or_default();
-                entry.0 = *attempt;
-                if let Outcome::Failed { message } = outcome {
-                    entry.1.push(message.clone());
-                }
-            }
+            } => self.alias_attempt(tag, *attempt, outcome),
             Event::RunStarted {
                 command,
                 engine,
@@ -247,72 +335,15 @@ impl Listener for Recorder {
                 rec.image_mut(image).reasons = reasons.clone();
             }
             Event::Log { .. } => {}
-            Event::StepFinished {
-                image,
-                step,
-                attempt,
-                outcome,
-                log,
-                duration,
-                image_id,
-                digest,
-            } => {
-                let img = rec.image_mut(image);
-                if *step == Step::Build && outcome.passed() {
-                    img.image_id = image_id.clone();
-                }
-                if digest.is_some() {
-                    img.digest = digest.clone();
-                }
-                match img.steps.iter_mut().find(|s| s.step == *step) {
-                    Some(s) => {
-                        let old = std::mem::take(&mut s.log);
-                        s.earlier_logs.push(old);
-                        s.outcome = outcome.clone();
-                        s.attempts = *attempt;
-                        s.log = log.clone();
-                        s.duration += *duration;
-                        s.image_id = image_id.clone();
-                    }
-                    None => img.steps.push(StepRecord {
-                        step: step.clone(),
-                        outcome: outcome.clone(),
-                        attempts: *attempt,
-                        log: log.clone(),
-                        earlier_logs: vec![],
-                        duration: *duration,
-                        image_id: image_id.clone(),
-                    }),
-                }
-            }
+            Event::StepFinished { .. } => rec.step_finished(event),
             Event::ImageSkipped { image, reason } => {
                 rec.image_mut(image).skipped = Some(reason.clone());
             }
             Event::AliasApplied {
                 tag, image, digest, ..
-            } => {
-                let (attempts, failed_attempts) = attempts_of(alias_attempts, tag);
-                rec.aliases.retain(|a| a.tag != *tag);
-                rec.aliases.push(AliasRecord {
-                    tag: tag.clone(),
-                    image: Some(image.clone()),
-                    digest: digest.clone(),
-                    withheld: None,
-                    attempts,
-                    failed_attempts,
-                });
-            }
+            } => self.alias_settled(AliasRecord::applied(tag, image, digest)),
             Event::AliasWithheld { tag, reason } => {
-                let (attempts, failed_attempts) = attempts_of(alias_attempts, tag);
-                rec.aliases.retain(|a| a.tag != *tag);
-                rec.aliases.push(AliasRecord {
-                    tag: tag.clone(),
-                    image: None,
-                    digest: None,
-                    withheld: Some(reason.clone()),
-                    attempts,
-                    failed_attempts,
-                });
+                self.alias_settled(AliasRecord::withheld(tag, reason))
             }
             Event::Interrupted => rec.interrupted = true,
             Event::RunFinished { duration } => rec.duration = *duration,

@@ -25,7 +25,7 @@ use crate::plan::{ImagePlan, Plan};
 use crate::reference::{ImageRef, Repository};
 use crate::registry::index::{self, IndexError};
 use crate::registry::{at_digest, Digest, ImageId, RegistryWrite};
-use crate::state::{PushState, StateError, StateFile};
+use crate::state::{ImageState, PushState, StateError, StateFile};
 
 /// An image pushed in this run: where it is and what it is.
 #[derive(Debug, Clone)]
@@ -338,8 +338,20 @@ struct Place<'a> {
     source: &'a super::attach::Source,
 }
 
-/// Checks the recorded test result, pushes, reads the digest back, and
-/// attaches the test attestation to it.
+/// One image's push: what it is, where it goes, and the clients it goes
+/// through (the engine's for the image's platform).
+#[derive(Clone, Copy)]
+struct Pushing<'a> {
+    image: &'a ImagePlan,
+    place: Place<'a>,
+    world: &'a World,
+    registry: &'a dyn RegistryWrite,
+    options: &'a Options,
+}
+
+/// Checks the recorded test result, pushes, reads the digest back,
+/// attaches the test attestation (and provenance, and on a signed push the
+/// SBOM) to it, then moves its tag there.
 async fn push_image(
     image: &ImagePlan,
     place: Place<'_>,
@@ -349,13 +361,63 @@ async fn push_image(
     bus: &Bus,
     state: &StateFile,
 ) -> Option<Shipped> {
-    let Place {
-        by_digest,
-        config_dir,
-        published,
-        source,
-    } = place;
     let world = &world.for_platform(image.platforms.first());
+    let (current, record) = tested_image(image, world, options, bus, state).await?;
+    let parents = pushed_parents(image, state);
+    let (published, source, dir) = (place.published, place.source, place.config_dir);
+    let built =
+        |d: &Digest| super::attach::provenance(image, published, d, &record, &parents, source, dir);
+    let push = Pushing {
+        image,
+        place,
+        world,
+        registry,
+        options,
+    };
+    let made: std::sync::Mutex<Option<super::sbom::Made>> = Default::default();
+    let done = run_step(bus, options, &image.name, Step::Push, |log| {
+        let (current, record, built, made) = (&current, &record, &built, &made);
+        async move {
+            let (done, tag_to_move) = upload(push, current, state, &log).await?;
+            let digest = done.digest.clone().expect("a verified push has a digest");
+            // The attestations travel with the image: attached to its digest
+            // before the tag moves there, so the tag never names a digest
+            // without them (a failed attachment leaves it alone).
+            let sbom =
+                attach_attestations(push, current, &digest, record, &built(&digest), &log).await?;
+            *made.lock().expect("lock") = sbom;
+            if let Some(before) = tag_to_move {
+                move_tag(&image.name, current, &digest, before, registry, &log).await?;
+            }
+            Ok(done)
+        }
+    })
+    .await
+    .ok()?;
+    let digest = done.digest.expect("a verified push has a digest");
+    let tested = super::attach::tested(&image.name, &digest, &record, place.config_dir);
+    Some(Shipped {
+        name: image.name.clone(),
+        image_id: current,
+        built: vec![built(&digest)],
+        digest,
+        index: false,
+        tested: vec![tested],
+        sboms: made.into_inner().expect("lock").into_iter().collect(),
+        index_own: None,
+    })
+}
+
+/// The image ID now behind `image`'s name on the engine and the state's
+/// record of its pass; `None`, reported as a refused push, when it is not
+/// built or that very ID did not pass.
+async fn tested_image(
+    image: &ImagePlan,
+    world: &World,
+    options: &Options,
+    bus: &Bus,
+    state: &StateFile,
+) -> Option<(ImageId, ImageState)> {
     let current = match world.engine.image_id(&image.name).await {
         Ok(Some(id)) => id,
         Ok(None) => {
@@ -368,15 +430,18 @@ async fn push_image(
             return None;
         }
     };
-    let record = match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
-        Ok(record) => record,
+    match state.read(|st| st.tested_pass(&image.name, &current).cloned()) {
+        Ok(record) => Some((current, record)),
         Err(reason) => {
             refuse(bus, options, image, StepError::Refused(reason.to_string()));
-            return None;
+            None
         }
-    };
-    // The images of the plan it is built on, where they were pushed.
-    let parents: Vec<(String, Digest)> = state.read(|st| {
+    }
+}
+
+/// The images of the plan `image` is built on, where they were pushed.
+fn pushed_parents(image: &ImagePlan, state: &StateFile) -> Vec<(String, Digest)> {
+    state.read(|st| {
         image
             .needs
             .iter()
@@ -387,90 +452,93 @@ async fn push_image(
                 ))
             })
             .collect()
-    });
-    let built = |digest: &Digest| {
-        super::attach::provenance(
-            image, published, digest, &record, &parents, source, config_dir,
-        )
-    };
-    let made: std::sync::Mutex<Option<super::sbom::Made>> = Default::default();
-    let done = run_step(bus, options, &image.name, Step::Push, |log| {
-        let (current, record, built, made) = (&current, &record, &built, &made);
-        async move {
-            let (done, tag_to_move) = match by_digest {
-                Some(repo) => {
-                    // The digest this platform's image was pushed as before, if any.
-                    let before = state
-                        .read(|st| {
-                            st.images
-                                .get(image.name.as_str())
-                                .and_then(|e| e.pushed.clone())
-                        })
-                        .filter(|_| !options.no_cache)
-                        .map(|p| p.digest);
-                    let done =
-                        push_by_digest(repo, current, before, world, registry, log.clone()).await?;
-                    (done, None)
-                }
-                None => {
-                    push_and_verify(
-                        &image.name,
-                        current,
-                        world,
-                        registry,
-                        options.no_cache,
-                        log.clone(),
-                    )
-                    .await?
-                }
-            };
-            let digest = done.digest.clone().expect("a verified push has a digest");
-            // The test result travels with the image: attached to its digest
-            // before the tag moves there, so the tag never names a digest
-            // without its attestation (a failed attachment leaves it alone).
-            let tested = super::attach::tested(&image.name, &digest, record, config_dir);
-            let key = options.signing_key.as_deref();
-            super::attach::attach(registry, &tested, key, options.no_cache, &|l| log.line(l))
-                .await?;
-            // How it was built, from what: signed like the test result.
-            super::attach::attach_provenance(
-                registry,
-                &published.repository(),
-                &built(&digest),
-                key,
-                options.no_cache,
-                &|l| log.line(l),
-            )
-            .await?;
-            // A signed push also attaches what the image holds, signed.
-            if let Some(key) = key {
-                let sbom = super::sbom::make(image, current, &tested, world).await?;
-                let again = options.no_cache;
-                let repository = &tested.repository;
-                super::sbom::attach(registry, repository, &sbom, key, again, &|l| log.line(l))
-                    .await?;
-                *made.lock().expect("lock") = Some(sbom);
-            }
-            if let Some(before) = tag_to_move {
-                move_tag(&image.name, current, &digest, before, registry, &log).await?;
-            }
-            Ok(done)
+    })
+}
+
+/// Sends the image `current` and reads it back: a platform's image by
+/// digest alone (see [`push_by_digest`]), any other into its name's
+/// repository (see [`push_and_verify`], whose tag to move it returns).
+async fn upload(
+    push: Pushing<'_>,
+    current: &ImageId,
+    state: &StateFile,
+    log: &Log,
+) -> Result<(Done, Option<Option<crate::registry::Resolved>>), StepError> {
+    let Pushing {
+        image,
+        place,
+        world,
+        registry,
+        options,
+    } = push;
+    match place.by_digest {
+        Some(repo) => {
+            // The digest this platform's image was pushed as before, if any.
+            let before = state
+                .read(|st| {
+                    st.images
+                        .get(image.name.as_str())
+                        .and_then(|e| e.pushed.clone())
+                })
+                .filter(|_| !options.no_cache)
+                .map(|p| p.digest);
+            let done = push_by_digest(repo, current, before, world, registry, log.clone()).await?;
+            Ok((done, None))
         }
-    })
-    .await
-    .ok()?;
-    let digest = done.digest.expect("a verified push has a digest");
-    let tested = super::attach::tested(&image.name, &digest, &record, config_dir);
-    Some(Shipped {
-        name: image.name.clone(),
-        image_id: current,
-        built: vec![built(&digest)],
-        digest,
-        index: false,
-        tested: vec![tested],
-        sboms: made.into_inner().expect("lock").into_iter().collect(),
-        index_own: None,
-    })
+        None => {
+            push_and_verify(
+                &image.name,
+                current,
+                world,
+                registry,
+                options.no_cache,
+                log.clone(),
+            )
+            .await
+        }
+    }
+}
+
+/// Attaches to the pushed `digest` its test attestation, its provenance
+/// (`built`) and, on a signed push, its SBOM, each signed like the test
+/// result; returns the SBOM made, if any.
+async fn attach_attestations(
+    push: Pushing<'_>,
+    current: &ImageId,
+    digest: &Digest,
+    record: &ImageState,
+    built: &crate::attest::provenance::Build,
+    log: &Log,
+) -> Result<Option<super::sbom::Made>, StepError> {
+    let Pushing {
+        image,
+        place,
+        world,
+        registry,
+        options,
+    } = push;
+    let tested = super::attach::tested(&image.name, digest, record, place.config_dir);
+    let key = options.signing_key.as_deref();
+    super::attach::attach(registry, &tested, key, options.no_cache, &|l| log.line(l)).await?;
+    // How it was built, from what: signed like the test result.
+    super::attach::attach_provenance(
+        registry,
+        &place.published.repository(),
+        built,
+        key,
+        options.no_cache,
+        &|l| log.line(l),
+    )
+    .await?;
+    // A signed push also attaches what the image holds, signed.
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let sbom = super::sbom::make(image, current, &tested, world).await?;
+    let again = options.no_cache;
+    let repository = &tested.repository;
+    super::sbom::attach(registry, repository, &sbom, key, again, &|l| log.line(l)).await?;
+    Ok(Some(sbom))
 }
 
 /// Attaches to index `digest` of `group` its test result (its subjects the
